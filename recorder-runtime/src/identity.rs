@@ -1,0 +1,322 @@
+//! Request identity: the canonical JSON of a request and its sha256.
+//!
+//! The identity of a request is the lowercase hex sha256 of this canonical JSON
+//! text, with no whitespace and object keys sorted by their UTF-8 bytes:
+//!
+//! ```text
+//! {"body":<body>,"endpoint":"/v1/chat/completions","method":"POST","test_id":"<test id>"}
+//! ```
+//!
+//! - `method` is upper case.
+//! - `endpoint` is the path the client asked for below the setup's base URL root,
+//!   query included, e.g. `/v1/chat/completions` or `/api/chat` (host, port, scheme
+//!   and headers never count).
+//! - `body`: `null` when the request has no body; the parsed JSON when it is JSON,
+//!   with the setup's ignored fields removed (dotted paths such as `metadata.trace_id`);
+//!   otherwise `{"raw_sha256":"<hex sha256 of the bytes>"}`.
+//! - Numbers: integers are written as integers; every other number is rounded to
+//!   6 decimal places and written as the shortest text of that rounding, so
+//!   `0.7`, `0.70000001` and `0.7000000` all become `0.7`, `1.0` becomes `1`
+//!   and `-0.0000001` becomes `0` (Python: `('%.6f' % x).rstrip('0').rstrip('.')`,
+//!   with `-0` written `0`).
+//! - Strings are JSON-escaped as RFC 8259 requires and no more: `"` and `\` are
+//!   escaped, control characters become `\n`, `\t`, `\r`, `\b`, `\f` or `\u00XX`,
+//!   everything else (non-ASCII included) is written as UTF-8.
+//! - `test_id` is left out (the key is absent) for model-list endpoints
+//!   (`GET /v1/models`, `GET /api/tags`), whose recordings all tests share.
+//!
+//! ```
+//! use recorder_runtime::identity::RequestIdentity;
+//! use serde_json::json;
+//! let a = RequestIdentity::json("POST", "/v1/chat/completions", &json!({"model": "m", "temperature": 0.7}), Some("t"));
+//! let b = RequestIdentity::json("POST", "/v1/chat/completions", &json!({"temperature": 0.70000001, "model": "m"}), Some("t"));
+//! assert_eq!(a.hash(), b.hash());
+//! assert_eq!(a.canonical(), r#"{"body":{"model":"m","temperature":0.7},"endpoint":"/v1/chat/completions","method":"POST","test_id":"t"}"#);
+//! ```
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+/// Decimal places kept when floats are compared.
+pub const FLOAT_PRECISION: usize = 6;
+
+/// Whether a request lists models: shared by all tests and merged on replay.
+///
+/// ```
+/// use recorder_runtime::identity::is_model_list;
+/// assert!(is_model_list("GET", "/v1/models"));
+/// assert!(is_model_list("GET", "/api/tags"));
+/// assert!(!is_model_list("POST", "/v1/chat/completions"));
+/// ```
+pub fn is_model_list(method: &str, endpoint: &str) -> bool {
+    let path = endpoint.split('?').next().unwrap_or(endpoint).trim_end_matches('/');
+    method.eq_ignore_ascii_case("GET") && (path == "/v1/models" || path == "/api/tags")
+}
+
+/// A request reduced to what identifies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestIdentity {
+    method: String,
+    endpoint: String,
+    body: Value,
+    test_id: Option<String>,
+}
+
+impl RequestIdentity {
+    /// Identity of a request with raw body bytes: JSON bodies are parsed, others hashed.
+    /// `ignore` lists body fields (dotted paths) left out of the identity.
+    ///
+    /// ```
+    /// use recorder_runtime::identity::RequestIdentity;
+    /// let a = RequestIdentity::new("POST", "/v1/embeddings", br#"{"input":"hi","user":"u1"}"#, &["user".into()], Some("t"));
+    /// let b = RequestIdentity::new("POST", "/v1/embeddings", br#"{"input":"hi","user":"u2"}"#, &["user".into()], Some("t"));
+    /// assert_eq!(a.hash(), b.hash());
+    /// ```
+    pub fn new(method: &str, endpoint: &str, body: &[u8], ignore: &[String], test_id: Option<&str>) -> Self {
+        let body = body_value(body, ignore);
+        Self::from_value(method, endpoint, body, test_id)
+    }
+
+    /// Identity of a request whose body is already parsed JSON.
+    pub fn json(method: &str, endpoint: &str, body: &Value, test_id: Option<&str>) -> Self {
+        Self::from_value(method, endpoint, body.clone(), test_id)
+    }
+
+    fn from_value(method: &str, endpoint: &str, body: Value, test_id: Option<&str>) -> Self {
+        let method = method.to_ascii_uppercase();
+        let test_id = if is_model_list(&method, endpoint) { None } else { test_id.map(str::to_owned) };
+        RequestIdentity { method, endpoint: endpoint.to_owned(), body, test_id }
+    }
+
+    /// The canonical JSON text that is hashed.
+    pub fn canonical(&self) -> String {
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"body\":");
+        write_canonical(&self.body, &mut out);
+        out.push_str(",\"endpoint\":");
+        write_string(&self.endpoint, &mut out);
+        out.push_str(",\"method\":");
+        write_string(&self.method, &mut out);
+        if let Some(t) = &self.test_id {
+            out.push_str(",\"test_id\":");
+            write_string(t, &mut out);
+        }
+        out.push('}');
+        out
+    }
+
+    /// The request hash: lowercase hex sha256 of [`canonical`](Self::canonical).
+    pub fn hash(&self) -> String {
+        sha256_hex(self.canonical().as_bytes())
+    }
+
+    /// The method, upper case.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+    /// The endpoint, query included.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+    /// The body as it counts for identity.
+    pub fn body(&self) -> &Value {
+        &self.body
+    }
+    /// The test id, `None` for model-list requests.
+    pub fn test_id(&self) -> Option<&str> {
+        self.test_id.as_deref()
+    }
+    /// Whether this is a model-list request.
+    pub fn is_model_list(&self) -> bool {
+        is_model_list(&self.method, &self.endpoint)
+    }
+}
+
+/// Lowercase hex sha256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The body as identity sees it: `null` for no body, parsed JSON minus ignored
+/// fields, or the sha256 of raw bytes.
+pub fn body_value(body: &[u8], ignore: &[String]) -> Value {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            for path in ignore {
+                remove_path(&mut v, path);
+            }
+            v
+        }
+        Err(_) => serde_json::json!({ "raw_sha256": sha256_hex(body) }),
+    }
+}
+
+/// Removes a dotted path (`metadata.trace_id`) from a JSON value, if present.
+pub fn remove_path(v: &mut Value, path: &str) {
+    let mut parts = path.split('.').peekable();
+    let mut cur = v;
+    while let Some(p) = parts.next() {
+        let Value::Object(map) = cur else { return };
+        if parts.peek().is_none() {
+            map.shift_remove(p);
+            return;
+        }
+        match map.get_mut(p) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+}
+
+/// Writes the canonical form of a JSON value (sorted keys, rounded floats).
+pub fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_number(n: &serde_json::Number, out: &mut String) {
+    if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+    } else if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+    } else {
+        let f = n.as_f64().unwrap_or(0.0);
+        let mut s = format!("{:.*}", FLOAT_PRECISION, f);
+        if s.contains('.') {
+            let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
+            s.truncate(trimmed);
+        }
+        if s == "-0" {
+            s = "0".into();
+        }
+        out.push_str(&s);
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id(body: Value, test: &str) -> String {
+        RequestIdentity::json("POST", "/v1/chat/completions", &body, Some(test)).hash()
+    }
+
+    #[test]
+    fn key_order_does_not_matter() {
+        let a = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": false});
+        let b: Value = serde_json::from_str(r#"{"stream":false,"messages":[{"content":"hi","role":"user"}],"model":"m"}"#).unwrap();
+        assert_eq!(id(a, "t"), id(b, "t"));
+    }
+
+    #[test]
+    fn float_noise_does_not_matter() {
+        assert_eq!(id(json!({"temperature": 0.7}), "t"), id(json!({"temperature": 0.70000001}), "t"));
+        assert_eq!(id(json!({"top_p": 1.0}), "t"), id(json!({"top_p": 1}), "t"));
+        assert_ne!(id(json!({"temperature": 0.7}), "t"), id(json!({"temperature": 0.71}), "t"));
+    }
+
+    #[test]
+    fn test_body_and_endpoint_count() {
+        let body = json!({"model": "m"});
+        let base = id(body.clone(), "a");
+        assert_ne!(base, id(body.clone(), "b"), "another test");
+        assert_ne!(base, id(json!({"model": "n"}), "a"), "another body");
+        let other = RequestIdentity::json("POST", "/v1/completions", &body, Some("a")).hash();
+        assert_ne!(base, other, "another endpoint");
+        let get = RequestIdentity::json("GET", "/v1/chat/completions", &body, Some("a")).hash();
+        assert_ne!(base, get, "another method");
+    }
+
+    #[test]
+    fn model_lists_leave_the_test_out() {
+        let a = RequestIdentity::new("GET", "/v1/models", b"", &[], Some("a"));
+        let b = RequestIdentity::new("get", "/v1/models", b"", &[], Some("b"));
+        assert_eq!(a.hash(), b.hash());
+        assert_eq!(a.canonical(), r#"{"body":null,"endpoint":"/v1/models","method":"GET"}"#);
+        let tags_a = RequestIdentity::new("GET", "/api/tags", b"", &[], Some("a"));
+        assert!(tags_a.test_id().is_none());
+    }
+
+    #[test]
+    fn ignored_fields_and_nested_paths() {
+        let ignore = vec!["user".to_string(), "metadata.trace_id".to_string()];
+        let a = RequestIdentity::new("POST", "/v1/x", br#"{"a":1,"user":"x","metadata":{"trace_id":"1","k":2}}"#, &ignore, Some("t"));
+        let b = RequestIdentity::new("POST", "/v1/x", br#"{"a":1,"metadata":{"k":2,"trace_id":"2"}}"#, &ignore, Some("t"));
+        assert_eq!(a.hash(), b.hash());
+        assert_eq!(a.canonical(), r#"{"body":{"a":1,"metadata":{"k":2}},"endpoint":"/v1/x","method":"POST","test_id":"t"}"#);
+    }
+
+    #[test]
+    fn canonical_numbers_and_strings() {
+        let mut s = String::new();
+        write_canonical(&json!([1, -2, 0.5, 1e-9, -1e-9, 123456.1234567, u64::MAX, "a\"b\\c\n\u{1}é"]), &mut s);
+        assert_eq!(s, "[1,-2,0.5,0,0,123456.123457,18446744073709551615,\"a\\\"b\\\\c\\n\\u0001é\"]");
+    }
+
+    #[test]
+    fn raw_bodies_are_hashed_and_empty_is_null() {
+        let a = RequestIdentity::new("POST", "/upload", b"\x00\x01binary", &[], Some("t"));
+        assert!(a.canonical().contains("raw_sha256"));
+        assert_eq!(RequestIdentity::new("POST", "/x", b"  ", &[], None).body(), &Value::Null);
+    }
+
+    #[test]
+    fn hash_is_sha256_of_canonical() {
+        let a = RequestIdentity::json("GET", "/v1/models", &Value::Null, None);
+        assert_eq!(a.hash(), sha256_hex(a.canonical().as_bytes()));
+        assert_eq!(a.hash().len(), 64);
+    }
+}

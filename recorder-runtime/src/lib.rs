@@ -1,0 +1,38 @@
+//! Record real AI API traffic once, replay it in every `cargo test` afterwards:
+//! offline, fast and deterministic.
+//!
+//! Start with [`recorded_test`] and the README. This crate holds everything the
+//! macro's generated tests call, organised so that data flows one way:
+//! request -> [`identity`] -> [`store`] -> response, with [`engine`] as the one
+//! entry point every transport uses.
+//!
+//! # Modes
+//! `RECORD_MODE` selects one of four [`Mode`]s: `replay` (the default: serve from
+//! recordings, a miss fails the test), `record-if-missing`, `record` (always call
+//! the real API and overwrite) and `live` (call the real API, read and write
+//! nothing). Any other value is an error naming the four. `RECORDING_DIR`
+//! overrides the recordings folder (default: `recordings/` at the workspace root).
+//!
+//! # Identity
+//! A request is identified by the sha256 of a canonical JSON of its method,
+//! endpoint, body and test id; the exact form is in [`identity`].
+//!
+//! # Files
+//! One pretty JSON file per request, `<hash>.json`, in a folder per test; the
+//! format is in [`recording`], the layout in [`store`], normalization of volatile
+//! fields in [`normalize`], stream framing in [`stream`].
+
+#![warn(missing_docs)]
+
+pub mod diff;
+pub mod engine;
+pub mod error;
+pub mod identity;
+pub mod mode;
+pub mod normalize;
+pub mod recording;
+pub mod store;
+pub mod stream;
+
+pub use error::{Error, Result};
+pub use mode::Mode;

@@ -1,0 +1,116 @@
+//! The four recording modes, read from `RECORD_MODE`.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a test treats the real API.
+///
+/// ```
+/// use recorder_runtime::Mode;
+/// assert_eq!("record-if-missing".parse::<Mode>().unwrap(), Mode::RecordIfMissing);
+/// assert_eq!(Mode::default(), Mode::Replay);
+/// assert!("recrod".parse::<Mode>().unwrap_err().to_string().contains("record-if-missing"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Serve from recordings; a miss fails the test with a clear message.
+    #[default]
+    Replay,
+    /// Replay what exists, record only what is missing.
+    RecordIfMissing,
+    /// Always call the real API and overwrite.
+    Record,
+    /// Call the real API, read and write nothing.
+    Live,
+}
+
+/// The environment variable that selects the mode.
+pub const MODE_VAR: &str = "RECORD_MODE";
+/// The environment variable that overrides the recordings folder.
+pub const DIR_VAR: &str = "RECORDING_DIR";
+
+impl Mode {
+    /// Every mode, in the order the docs list them.
+    pub const ALL: [Mode; 4] = [Mode::Replay, Mode::RecordIfMissing, Mode::Record, Mode::Live];
+
+    /// The mode from `RECORD_MODE`; unset or empty means [`Mode::Replay`].
+    pub fn from_env() -> Result<Mode> {
+        match std::env::var(MODE_VAR) {
+            Ok(v) if !v.trim().is_empty() => v.parse(),
+            _ => Ok(Mode::Replay),
+        }
+    }
+
+    /// The name users write in `RECORD_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Replay => "replay",
+            Mode::RecordIfMissing => "record-if-missing",
+            Mode::Record => "record",
+            Mode::Live => "live",
+        }
+    }
+
+    /// Whether existing recordings are served.
+    pub fn reads(self) -> bool {
+        matches!(self, Mode::Replay | Mode::RecordIfMissing)
+    }
+
+    /// Whether the real API may be called.
+    pub fn calls_upstream(self) -> bool {
+        !matches!(self, Mode::Replay)
+    }
+
+    /// Whether responses are written to disk.
+    pub fn writes(self) -> bool {
+        matches!(self, Mode::RecordIfMissing | Mode::Record)
+    }
+}
+
+impl FromStr for Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Mode> {
+        let v = s.trim();
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(v) || m.as_str().replace('-', "_").eq_ignore_ascii_case(v))
+            .ok_or_else(|| Error::UnknownMode { value: s.to_string() })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_four_names() {
+        for m in Mode::ALL {
+            assert_eq!(m.as_str().parse::<Mode>().unwrap(), m);
+        }
+        assert_eq!("RECORD_IF_MISSING".parse::<Mode>().unwrap(), Mode::RecordIfMissing);
+    }
+
+    #[test]
+    fn unknown_value_names_the_four() {
+        let msg = "replya".parse::<Mode>().unwrap_err().to_string();
+        for m in Mode::ALL {
+            assert!(msg.contains(m.as_str()), "{msg}");
+        }
+        assert!(msg.contains("replya"));
+    }
+
+    #[test]
+    fn capabilities() {
+        assert!(Mode::Replay.reads() && !Mode::Replay.calls_upstream() && !Mode::Replay.writes());
+        assert!(Mode::RecordIfMissing.reads() && Mode::RecordIfMissing.writes());
+        assert!(!Mode::Record.reads() && Mode::Record.writes());
+        assert!(!Mode::Live.reads() && !Mode::Live.writes() && Mode::Live.calls_upstream());
+    }
+}

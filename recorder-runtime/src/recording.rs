@@ -1,0 +1,224 @@
+//! The recording file format: one exchange, pretty JSON, keys in a stable order.
+//!
+//! ```json
+//! {
+//!   "test_id": "examples::chat::answers[text=smollm2-135m]",
+//!   "request": {
+//!     "method": "POST",
+//!     "endpoint": "/v1/chat/completions",
+//!     "model": "smollm2-135m",
+//!     "body": { "model": "smollm2-135m", "messages": [ ... ] }
+//!   },
+//!   "response": {
+//!     "status": 200,
+//!     "content_type": "text/event-stream",
+//!     "stream": { "format": "sse", "frames": [ { "data": { ... } }, { "data": "[DONE]" } ] }
+//!   }
+//! }
+//! ```
+//!
+//! `request.body` is the body as identity sees it (ignored fields removed), so the
+//! file's name is always `sha256` of its request's canonical form. A plain response
+//! has `body` (JSON), `body_text` (other UTF-8) or `body_hex` (binary) instead of
+//! `stream`. Model lists have `"test_id": null`.
+
+use crate::error::{Error, Result};
+use crate::identity::RequestIdentity;
+use crate::stream::{Frame, StreamFormat};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+
+/// One recorded exchange, as stored in `<hash>.json`.
+///
+/// ```
+/// use recorder_runtime::recording::Recording;
+/// let text = r#"{"test_id":"t","request":{"method":"GET","endpoint":"/v1/models","body":null},
+///   "response":{"status":200,"content_type":"application/json","body":{"object":"list","data":[]}}}"#;
+/// let rec = Recording::from_slice(text.as_bytes(), "x.json".as_ref()).unwrap();
+/// assert_eq!(rec.response.status, 200);
+/// assert!(rec.to_pretty_bytes().ends_with(b"}\n"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recording {
+    /// The test that made the request; `null` for shared model lists.
+    pub test_id: Option<String>,
+    /// What was asked.
+    pub request: RecordedRequest,
+    /// What came back.
+    pub response: RecordedResponse,
+}
+
+/// The request half of a recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedRequest {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path below the base URL root, query included.
+    pub endpoint: String,
+    /// The body's `model`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The body as identity sees it.
+    pub body: Value,
+}
+
+/// The response half of a recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedResponse {
+    /// HTTP status; errors (4xx, 5xx) are recorded and replayed as such.
+    pub status: u16,
+    /// The response's content type, without parameters when it is JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// A JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// A non-JSON UTF-8 body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_text: Option<String>,
+    /// A binary body, hex encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_hex: Option<String>,
+    /// A streamed body, frame by frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<RecordedStream>,
+}
+
+/// A streamed response body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedStream {
+    /// SSE or NDJSON.
+    pub format: StreamFormat,
+    /// Every frame, in order.
+    pub frames: Vec<Frame>,
+}
+
+impl RecordedRequest {
+    /// The identity of this request.
+    pub fn identity(&self, test_id: Option<&str>) -> RequestIdentity {
+        RequestIdentity::json(&self.method, &self.endpoint, &self.body, test_id)
+    }
+}
+
+impl RecordedResponse {
+    /// A plain response from its status, content type and raw body bytes.
+    pub fn plain(status: u16, content_type: Option<&str>, body: &[u8]) -> Self {
+        let mut r = RecordedResponse { status, content_type: content_type.map(str::to_owned), body: None, body_text: None, body_hex: None, stream: None };
+        if body.is_empty() {
+            return r;
+        }
+        let looks_json = content_type.map_or(true, |ct| ct.contains("json"));
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v) if looks_json => r.body = Some(v),
+            _ => match std::str::from_utf8(body) {
+                Ok(s) => r.body_text = Some(s.to_owned()),
+                Err(_) => r.body_hex = Some(hex::encode(body)),
+            },
+        }
+        r
+    }
+
+    /// Whether the body is a stream.
+    pub fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// The plain body's bytes, as served on replay (compact JSON, text or binary).
+    pub fn body_bytes(&self) -> Vec<u8> {
+        if let Some(v) = &self.body {
+            serde_json::to_vec(v).expect("a JSON value serializes")
+        } else if let Some(t) = &self.body_text {
+            t.as_bytes().to_vec()
+        } else if let Some(h) = &self.body_hex {
+            hex::decode(h).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Applies `f` to the JSON body and to every JSON frame.
+    pub fn for_each_json_mut(&mut self, mut f: impl FnMut(&mut Value)) {
+        if let Some(v) = &mut self.body {
+            f(v);
+        }
+        if let Some(s) = &mut self.stream {
+            crate::stream::for_each_data_mut(&mut s.frames, f);
+        }
+    }
+}
+
+impl Recording {
+    /// The exact bytes written to disk: pretty JSON, two-space indent, trailing newline.
+    pub fn to_pretty_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a recording serializes");
+        out.push(b'\n');
+        out
+    }
+
+    /// Parses a recording; errors name the file and say what is wrong.
+    pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Recording> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::corrupt(path, "the file is empty"));
+        }
+        serde_json::from_slice(bytes).map_err(|e| {
+            let reason = if e.is_eof() { format!("the file is truncated ({e})") } else { format!("invalid recording JSON ({e})") };
+            Error::corrupt(path, reason)
+        })
+    }
+
+    /// Reads and parses a recording file.
+    pub fn read(path: &Path) -> Result<Recording> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read recording", path, e))?;
+        Self::from_slice(&bytes, path)
+    }
+
+    /// The request hash this recording is stored under.
+    pub fn request_hash(&self) -> String {
+        self.request.identity(self.test_id.as_deref()).hash()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn empty_and_truncated_files_name_the_file() {
+        let p = Path::new("recordings/a/b.json");
+        let e = Recording::from_slice(b"", p).unwrap_err().to_string();
+        assert!(e.contains("recordings/a/b.json") && e.contains("empty"), "{e}");
+        let e = Recording::from_slice(br#"{"test_id": "t", "request": {"#, p).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
+        let e = Recording::from_slice(br#"{"nope": 1}"#, p).unwrap_err().to_string();
+        assert!(e.contains("invalid recording"), "{e}");
+    }
+
+    #[test]
+    fn plain_bodies_keep_their_kind() {
+        let r = RecordedResponse::plain(200, Some("application/json"), br#"{"a":1.5}"#);
+        assert_eq!(r.body, Some(json!({"a": 1.5})));
+        assert_eq!(r.body_bytes(), br#"{"a":1.5}"#);
+        let r = RecordedResponse::plain(500, Some("text/plain"), b"{oops");
+        assert_eq!(r.body_text.as_deref(), Some("{oops"));
+        let r = RecordedResponse::plain(200, Some("application/octet-stream"), &[0xff, 0x00]);
+        assert_eq!(r.body_bytes(), vec![0xff, 0x00]);
+    }
+
+    #[test]
+    fn same_exchange_same_bytes() {
+        let mk = || Recording {
+            test_id: Some("t".into()),
+            request: RecordedRequest { method: "POST".into(), endpoint: "/v1/x".into(), model: Some("m".into()), body: json!({"model": "m", "temperature": 0.7}) },
+            response: RecordedResponse::plain(200, Some("application/json"), br#"{"z":1,"a":[0.1,-0.007134478]}"#),
+        };
+        assert_eq!(mk().to_pretty_bytes(), mk().to_pretty_bytes());
+        let parsed = Recording::from_slice(&mk().to_pretty_bytes(), Path::new("x")).unwrap();
+        assert_eq!(parsed.to_pretty_bytes(), mk().to_pretty_bytes());
+    }
+}

@@ -1,0 +1,433 @@
+//! The recordings folder: where files live, atomic writes, and loading a test's
+//! scope into memory for replay.
+//!
+//! Layout: `<root>/<module>/<path>/<test name>/<hash>.json`, one folder per test
+//! (the test id split at `::`, each part made safe for every file system), and
+//! `<root>/_models/models-<hash>-<digest8>.json` for the shared model lists, one file
+//! per distinct model set.
+//!
+//! ```
+//! use recorder_runtime::store::Store;
+//! let store = Store::new("recordings");
+//! assert_eq!(
+//!     store.scope_dir("examples::chat::answers[text=smollm2-135m]"),
+//!     std::path::Path::new("recordings/examples/chat/answers[text=smollm2-135m]")
+//! );
+//! ```
+
+use crate::error::{Error, Result};
+use crate::identity::sha256_hex;
+use crate::recording::{RecordedRequest, RecordedResponse, Recording};
+use crate::stream::{self, StreamFormat};
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The folder of shared model lists.
+pub const MODELS_DIR: &str = "_models";
+/// The folder of requests made without a test id (e.g. `serve` without the header).
+pub const SHARED_SCOPE: &str = "_shared";
+
+/// A recordings folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A recording ready to serve: everything pre-serialized, so a replay is a lookup.
+#[derive(Debug)]
+pub struct Replay {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The recorded request, for explaining misses.
+    pub request: RecordedRequest,
+    /// HTTP status.
+    pub status: u16,
+    /// Content type to answer with.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: ReplayBody,
+}
+
+/// A replayable body.
+#[derive(Debug, Clone)]
+pub enum ReplayBody {
+    /// The whole body.
+    Full(Bytes),
+    /// Frames in wire form, each with its recorded delay (if timing was kept).
+    Frames {
+        /// SSE or NDJSON.
+        format: StreamFormat,
+        /// Wire bytes and delay in milliseconds.
+        frames: Arc<[(Bytes, Option<u64>)]>,
+    },
+}
+
+/// One test's recordings, loaded once: request hash -> recording, or the reason the
+/// file could not be read (reported when that request is made).
+#[derive(Debug, Default)]
+pub struct ScopeRecordings {
+    entries: HashMap<String, std::result::Result<Arc<Replay>, String>>,
+}
+
+impl ScopeRecordings {
+    /// The recording for a hash: `Ok(None)` when there is none, `Err` when its file is broken.
+    pub fn get(&self, hash: &str) -> Result<Option<Arc<Replay>>> {
+        match self.entries.get(hash) {
+            None => Ok(None),
+            Some(Ok(r)) => Ok(Some(r.clone())),
+            Some(Err(msg)) => Err(Error::Other(msg.clone())),
+        }
+    }
+    /// Every readable recording of the scope.
+    pub fn replays(&self) -> impl Iterator<Item = &Arc<Replay>> {
+        self.entries.values().filter_map(|e| e.as_ref().ok())
+    }
+    /// How many files the scope holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// Whether the scope has no files.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// Adds a recording made during this test (so that a repeated request replays it).
+    pub fn insert(&mut self, hash: String, replay: Arc<Replay>) {
+        self.entries.insert(hash, Ok(replay));
+    }
+}
+
+impl Replay {
+    /// Pre-serializes a recording for replay.
+    pub fn from_recording(rec: Recording, path: PathBuf) -> Replay {
+        let resp = rec.response;
+        let body = match &resp.stream {
+            Some(s) => ReplayBody::Frames {
+                format: s.format,
+                frames: s.frames.iter().map(|f| (stream::frame_bytes(s.format, f), f.delay_ms)).collect(),
+            },
+            None => ReplayBody::Full(Bytes::from(resp.body_bytes())),
+        };
+        let content_type = resp.content_type.clone().or_else(|| resp.stream.as_ref().map(|s| s.format.content_type().to_owned()));
+        Replay { path, request: rec.request, status: resp.status, content_type, body }
+    }
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Store {
+    /// A store rooted at `root` (need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder of a test's recordings.
+    pub fn scope_dir(&self, test_id: &str) -> PathBuf {
+        let mut dir = self.root.clone();
+        for part in scope_parts(test_id) {
+            dir.push(part);
+        }
+        dir
+    }
+
+    /// The file of a recording.
+    pub fn recording_path(&self, test_id: &str, hash: &str) -> PathBuf {
+        self.scope_dir(test_id).join(format!("{hash}.json"))
+    }
+
+    /// Writes a recording atomically (temporary file in the same folder, then
+    /// rename) and returns its path. Readers never see a partial file.
+    pub fn write(&self, rec: &Recording, hash: &str) -> Result<PathBuf> {
+        let path = match &rec.test_id {
+            Some(t) => self.recording_path(t, hash),
+            None => self.model_list_path(hash, &model_set_digest(&rec.response)),
+        };
+        write_atomic(&path, &rec.to_pretty_bytes())?;
+        Ok(path)
+    }
+
+    /// Loads every recording of a test into memory, keyed by file name (= request hash).
+    pub fn load_scope(&self, test_id: &str) -> Result<ScopeRecordings> {
+        let dir = self.scope_dir(test_id);
+        let mut out = ScopeRecordings::default();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("cannot read recordings folder", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot read recordings folder", &dir, e))?;
+            let path = entry.path();
+            let Some(hash) = recording_file_hash(&path) else { continue };
+            let loaded = Recording::read(&path).map(|rec| Arc::new(Replay::from_recording(rec, path.clone()))).map_err(|e| e.to_string());
+            out.entries.insert(hash, loaded);
+        }
+        Ok(out)
+    }
+
+    /// The file of one model set of a model-list request.
+    pub fn model_list_path(&self, hash: &str, digest8: &str) -> PathBuf {
+        self.root.join(MODELS_DIR).join(format!("models-{hash}-{digest8}.json"))
+    }
+
+    /// Every recorded model list for a request hash.
+    pub fn model_lists(&self, hash: &str) -> Result<Vec<(PathBuf, Recording)>> {
+        let dir = self.root.join(MODELS_DIR);
+        let prefix = format!("models-{hash}-");
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("cannot read model lists", &dir, e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io("cannot read model lists", &dir, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with(&prefix) && name.ends_with(".json") {
+                out.push((path.clone(), Recording::read(&path)?));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The merged model list for a request hash: the union by model id of every
+    /// recorded list, sorted, in the endpoint's own shape. `None` when nothing is recorded.
+    pub fn merged_model_list(&self, hash: &str) -> Result<Option<Replay>> {
+        let lists = self.model_lists(hash)?;
+        Ok(merge_model_lists(lists))
+    }
+
+    /// Every recording file under the root (model lists included), sorted.
+    pub fn files(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        walk(&self.root, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Merges model lists (see [`Store::merged_model_list`]).
+pub fn merge_model_lists(lists: Vec<(PathBuf, Recording)>) -> Option<Replay> {
+    let (first_path, first) = lists.first()?.clone();
+    let ok: Vec<_> = lists.iter().filter(|(_, r)| r.response.status < 400).collect();
+    if ok.is_empty() {
+        return Some(Replay::from_recording(first, first_path));
+    }
+    let ollama = first.request.endpoint.starts_with("/api/");
+    let mut by_id: std::collections::BTreeMap<String, Value> = Default::default();
+    for (_, rec) in &ok {
+        for item in model_items(&rec.response) {
+            by_id.entry(model_id(item)).or_insert_with(|| item.clone());
+        }
+    }
+    let items: Vec<Value> = by_id.into_values().collect();
+    let body = if ollama { serde_json::json!({ "models": items }) } else { serde_json::json!({ "object": "list", "data": items }) };
+    let (path, rec) = ok[0];
+    let mut merged = (*rec).clone();
+    merged.response = RecordedResponse::plain(200, Some("application/json"), &serde_json::to_vec(&body).expect("json"));
+    Some(Replay::from_recording(merged, path.clone()))
+}
+
+/// The items of a model-list body (`data` for OpenAI, `models` for Ollama, or a bare list).
+pub fn model_items(resp: &RecordedResponse) -> Vec<&Value> {
+    match &resp.body {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(Value::Object(map)) => map.get("data").or_else(|| map.get("models")).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+fn model_id(item: &Value) -> String {
+    ["id", "name", "model"].iter().find_map(|k| item.get(*k).and_then(Value::as_str)).map(str::to_owned).unwrap_or_else(|| item.to_string())
+}
+
+/// First 8 hex of the sha256 of the sorted model ids, one per line.
+pub fn model_set_digest(resp: &RecordedResponse) -> String {
+    let mut ids: Vec<String> = model_items(resp).into_iter().map(model_id).collect();
+    ids.sort();
+    ids.dedup();
+    sha256_hex(ids.join("\n").as_bytes())[..8].to_string()
+}
+
+/// The hash a recording file is named after, or `None` for files that are not recordings.
+pub fn recording_file_hash(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".json")?;
+    (stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| stem.to_string())
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot read recordings folder", dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("cannot read recordings folder", dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            walk(&path, out)?;
+        } else if name.ends_with(".json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The folder parts of a test id: split at `::` (and `/` in a path-like first part,
+/// as OGX's `tests/x.py::test`), each part made safe for file systems.
+pub fn scope_parts(test_id: &str) -> Vec<String> {
+    if test_id.is_empty() {
+        return vec![SHARED_SCOPE.to_string()];
+    }
+    // Brackets hold the model combination; `::` inside them is not a path separator.
+    let (head, params) = match test_id.find('[') {
+        Some(i) => test_id.split_at(i),
+        None => (test_id, ""),
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for (i, seg) in head.split("::").enumerate() {
+        if i == 0 && seg.contains('/') {
+            parts.extend(seg.split('/').filter(|s| !s.is_empty()).map(sanitize));
+        } else {
+            parts.push(sanitize(seg));
+        }
+    }
+    if let Some(last) = parts.last_mut() {
+        last.push_str(&sanitize(params));
+    }
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+fn sanitize(part: &str) -> String {
+    let mut s: String = part.chars().map(|c| if c.is_ascii_alphanumeric() || "._=,+-[]".contains(c) { c } else { '_' }).collect();
+    if s == "." || s == ".." {
+        s = "_".into();
+    }
+    if s.len() > 96 {
+        let digest = &sha256_hex(part.as_bytes())[..8];
+        s.truncate(87);
+        s.push('-');
+        s.push_str(digest);
+    }
+    s
+}
+
+/// Writes bytes to `path` atomically: a temporary file in the same folder, flushed,
+/// then renamed over the target. A crash leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create recordings folder", dir, e))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("recording");
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), TMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("cannot write recording", path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::RecordedRequest;
+    use serde_json::json;
+
+    fn rec(test: Option<&str>, endpoint: &str, body: Value) -> Recording {
+        Recording {
+            test_id: test.map(Into::into),
+            request: RecordedRequest { method: "GET".into(), endpoint: endpoint.into(), model: None, body: Value::Null },
+            response: RecordedResponse::plain(200, Some("application/json"), &serde_json::to_vec(&body).unwrap()),
+        }
+    }
+
+    #[test]
+    fn scope_folders_are_safe_and_readable() {
+        assert_eq!(scope_parts("a::b::c[text=Qwen/Qwen3-0.6B]"), vec!["a", "b", "c[text=Qwen_Qwen3-0.6B]"]);
+        assert_eq!(scope_parts("tests/integration/x.py::test_y[p-txt=ollama/llama3.2:3b]"), vec!["tests", "integration", "x.py", "test_y[p-txt=ollama_llama3.2_3b]"]);
+        assert_eq!(scope_parts(""), vec![SHARED_SCOPE]);
+        assert_eq!(scope_parts("../../etc"), vec!["_", "_", "etc"]);
+        assert!(scope_parts(&"x".repeat(300))[0].len() <= 96);
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let r = rec(Some("m::t"), "/v1/x", json!({"a": 1}));
+        let hash = "a".repeat(64);
+        let p = store.write(&r, &hash).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), r.to_pretty_bytes());
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        let scope = store.load_scope("m::t").unwrap();
+        assert_eq!(scope.len(), 1);
+        assert!(scope.get(&hash).unwrap().is_some());
+    }
+
+    #[test]
+    fn corrupt_files_are_reported_by_name_on_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let hash = "b".repeat(64);
+        let path = store.recording_path("m::t", &hash);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"{\"test_id\": ").unwrap();
+        let scope = store.load_scope("m::t").unwrap();
+        let err = scope.get(&hash).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()) && err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn model_lists_merge_by_id_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let a = rec(None, "/v1/models", json!({"object": "list", "data": [{"id": "b", "object": "model"}, {"id": "a", "object": "model"}]}));
+        let b = rec(None, "/v1/models", json!({"object": "list", "data": [{"id": "c", "object": "model"}, {"id": "a", "object": "model"}]}));
+        let hash = "c".repeat(64);
+        let pa = store.write(&a, &hash).unwrap();
+        let pb = store.write(&b, &hash).unwrap();
+        assert_ne!(pa, pb, "one file per model set");
+        assert_eq!(store.write(&a, &hash).unwrap(), pa, "same set, same file");
+        let merged = store.merged_model_list(&hash).unwrap().unwrap();
+        let ReplayBody::Full(body) = merged.body else { panic!() };
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let ids: Vec<_> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(v["object"], "list");
+    }
+
+    #[test]
+    fn ollama_tags_merge_in_their_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let hash = "d".repeat(64);
+        store.write(&rec(None, "/api/tags", json!({"models": [{"name": "llama3:8b"}]})), &hash).unwrap();
+        store.write(&rec(None, "/api/tags", json!({"models": [{"name": "all-minilm"}]})), &hash).unwrap();
+        let ReplayBody::Full(body) = store.merged_model_list(&hash).unwrap().unwrap().body else { panic!() };
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, json!({"models": [{"name": "all-minilm"}, {"name": "llama3:8b"}]}));
+    }
+}
