@@ -69,6 +69,26 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] recorder_config::ConfigError),
 
+    /// The API answered with an error status (recorded or live).
+    #[error("the API answered {status} to {endpoint}: {body}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The endpoint that was called.
+        endpoint: String,
+        /// The response body, as text.
+        body: String,
+    },
+
+    /// A response body did not have the expected shape.
+    #[error("unexpected response from {endpoint}: {reason}")]
+    Decode {
+        /// The endpoint that was called.
+        endpoint: String,
+        /// What did not parse.
+        reason: String,
+    },
+
     /// Anything else, with its explanation.
     #[error("{0}")]
     Other(String),

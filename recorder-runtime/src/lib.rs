@@ -36,3 +36,14 @@ pub mod stream;
 
 pub use error::{Error, Result};
 pub use mode::Mode;
+pub mod client;
+pub mod context;
+pub mod proxy;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use client::Client;
+pub use context::RecordingContext;
+pub use __private::Model;
+pub use recorder_macros::recorded_test;

@@ -112,7 +112,7 @@ impl RecordedResponse {
         if body.is_empty() {
             return r;
         }
-        let looks_json = content_type.map_or(true, |ct| ct.contains("json"));
+        let looks_json = content_type.is_none_or(|ct| ct.contains("json"));
         match serde_json::from_slice::<Value>(body) {
             Ok(v) if looks_json => r.body = Some(v),
             _ => match std::str::from_utf8(body) {

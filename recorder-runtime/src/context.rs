@@ -1,0 +1,215 @@
+//! The recording context: one per test, holding its scope (test id, mode, target)
+//! and handing out what the test uses to reach the engine: base URLs for any HTTP
+//! client, the fixture [`Client`], and in-process transports.
+//!
+//! ```no_run
+//! use recorder_runtime::RecordingContext;
+//! let ctx = RecordingContext::new("my_crate::chat::answers").unwrap();
+//! let openai_base = ctx.base_url();   // http://127.0.0.1:<port>/s/<token>/v1
+//! let ollama_base = ctx.ollama_url(); // http://127.0.0.1:<port>/s/<token>
+//! let client = ctx.client();
+//! ```
+
+use crate::client::Client;
+use crate::engine::{Counts, Engine, Scope, Target};
+use crate::error::{Error, Result};
+use crate::mode::{Mode, DIR_VAR};
+use crate::proxy::Proxy;
+use recorder_config::Config;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Everything one test needs to record and replay.
+#[derive(Clone, Debug)]
+pub struct RecordingContext {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    scope: Arc<Scope>,
+    proxy_base: OnceLock<String>,
+}
+
+/// Builds a [`RecordingContext`] with explicit settings; unset ones come from the
+/// environment and `recorder.toml`.
+#[derive(Debug, Default, Clone)]
+pub struct ContextBuilder {
+    test_id: String,
+    mode: Option<Mode>,
+    dir: Option<PathBuf>,
+    setup: Option<String>,
+    target: Option<Target>,
+    start: Option<PathBuf>,
+    test_filter: Option<String>,
+}
+
+impl ContextBuilder {
+    /// Pins the mode (instead of `RECORD_MODE`).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+    /// Pins the recordings folder (instead of `RECORDING_DIR` or the default).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+    /// Chooses a setup of `recorder.toml` by name.
+    pub fn setup(mut self, name: impl Into<String>) -> Self {
+        self.setup = Some(name.into());
+        self
+    }
+    /// Sets the upstream directly (no `recorder.toml` needed).
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = Some(target);
+        self
+    }
+    /// Where to look for `recorder.toml` and the workspace (default: `CARGO_MANIFEST_DIR`, else the current dir).
+    pub fn start_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.start = Some(dir.into());
+        self
+    }
+    /// The `cargo test` filter that runs this test alone (shown in miss messages).
+    pub fn test_filter(mut self, filter: impl Into<String>) -> Self {
+        self.test_filter = Some(filter.into());
+        self
+    }
+
+    /// Builds the context.
+    pub fn build(self) -> Result<RecordingContext> {
+        let start = self.start.clone().or_else(|| std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from)).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+        let mode = match self.mode {
+            Some(m) => m,
+            None => Mode::from_env()?,
+        };
+        let config = config_for(&start)?;
+        let target = match self.target {
+            Some(t) => t,
+            None => target_for(config.as_deref(), self.setup.as_deref())?,
+        };
+        let dir = match self.dir {
+            Some(d) => d,
+            None => recordings_dir(&start, config.as_deref()),
+        };
+        let mut scope = Scope::new(engine_for(&dir), self.test_id, mode, target);
+        if let Some(f) = self.test_filter {
+            scope = scope.with_test_filter(f);
+        }
+        Ok(RecordingContext { inner: Arc::new(Inner { scope, proxy_base: OnceLock::new() }) })
+    }
+}
+
+impl RecordingContext {
+    /// A context for `test_id` with settings from the environment and `recorder.toml`.
+    pub fn new(test_id: impl Into<String>) -> Result<RecordingContext> {
+        Self::builder(test_id).build()
+    }
+
+    /// A builder for explicit settings.
+    pub fn builder(test_id: impl Into<String>) -> ContextBuilder {
+        ContextBuilder { test_id: test_id.into(), ..Default::default() }
+    }
+
+    /// The test id that scopes this test's recordings.
+    pub fn test_id(&self) -> &str {
+        self.inner.scope.test_id()
+    }
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.inner.scope.mode()
+    }
+    /// The folder holding this test's recordings.
+    pub fn scope_dir(&self) -> PathBuf {
+        self.inner.scope.dir()
+    }
+    /// The recordings root folder.
+    pub fn recordings_dir(&self) -> &Path {
+        self.inner.scope.engine().store().root()
+    }
+    /// The engine scope (for transports).
+    pub fn scope(&self) -> &Arc<Scope> {
+        &self.inner.scope
+    }
+
+    /// The root URL of this test on the loopback proxy (Ollama clients use it as is).
+    pub fn ollama_url(&self) -> String {
+        self.inner.proxy_base.get_or_init(|| Proxy::global().register(&self.inner.scope)).clone()
+    }
+
+    /// The OpenAI-style base URL of this test on the loopback proxy (`.../v1`).
+    pub fn base_url(&self) -> String {
+        format!("{}/v1", self.ollama_url())
+    }
+
+    /// The fixture client: typed, in-process (no socket).
+    pub fn client(&self) -> Client {
+        Client::new(self.inner.scope.clone())
+    }
+
+    /// What this test has served so far: replayed, recorded, live, missed.
+    pub fn counts(&self) -> Counts {
+        self.inner.scope.counts()
+    }
+
+    /// Waits for recordings still being written and returns the problems seen
+    /// (misses, broken files). The macro fails the test when this is not empty.
+    pub fn finish(&self) -> Vec<String> {
+        self.inner.scope.finish(Duration::from_secs(120))
+    }
+}
+
+/// One engine per recordings folder per process, so its caches are shared.
+fn engine_for(dir: &Path) -> Arc<Engine> {
+    static ENGINES: LazyLock<Mutex<HashMap<PathBuf, Arc<Engine>>>> = LazyLock::new(Default::default);
+    ENGINES.lock().unwrap().entry(dir.to_path_buf()).or_insert_with(|| Engine::new(dir)).clone()
+}
+
+/// `recorder.toml` found from `start` upward, parsed once per process.
+pub fn config_for(start: &Path) -> Result<Option<Arc<Config>>> {
+    static CONFIGS: LazyLock<Mutex<HashMap<PathBuf, Option<Arc<Config>>>>> = LazyLock::new(Default::default);
+    if let Some(c) = CONFIGS.lock().unwrap().get(start) {
+        return Ok(c.clone());
+    }
+    let config = Config::discover(start)?.map(Arc::new);
+    CONFIGS.lock().unwrap().insert(start.to_path_buf(), config.clone());
+    Ok(config)
+}
+
+/// The upstream of a setup: the one named, else `RECORDER_SETUP`, else the file's default.
+pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target> {
+    let env_setup = std::env::var("RECORDER_SETUP").ok().filter(|s| !s.is_empty());
+    let name = setup.map(str::to_owned).or(env_setup).or_else(|| config.and_then(|c| c.default_setup.clone()));
+    match (config, name) {
+        (Some(c), Some(n)) => Ok(Target::from_setup(c.setup(&n)?)),
+        (None, Some(n)) => Err(Error::Other(format!("setup `{n}` was asked for, but no recorder.toml was found; create one at the workspace root"))),
+        (_, None) => Ok(Target::default()),
+    }
+}
+
+/// The recordings folder: `RECORDING_DIR`, else `recordings/` next to
+/// `recorder.toml`, else at the workspace root.
+pub fn recordings_dir(start: &Path, config: Option<&Config>) -> PathBuf {
+    if let Some(d) = std::env::var_os(DIR_VAR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    match config {
+        Some(c) => c.root().join("recordings"),
+        None => workspace_root(start).join("recordings"),
+    }
+}
+
+/// The top-most folder from `start` upward whose `Cargo.toml` declares `[workspace]`,
+/// else `start`.
+pub fn workspace_root(start: &Path) -> PathBuf {
+    let mut found = None;
+    for dir in start.ancestors() {
+        let manifest = dir.join("Cargo.toml");
+        if std::fs::read_to_string(&manifest).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]")) {
+            found = Some(dir.to_path_buf());
+        }
+    }
+    found.unwrap_or_else(|| start.to_path_buf())
+}
