@@ -213,3 +213,21 @@ pub fn workspace_root(start: &Path) -> PathBuf {
     }
     found.unwrap_or_else(|| start.to_path_buf())
 }
+
+impl RecordingContext {
+    /// A tower service for async-openai's `Client::with_http_service`: requests go
+    /// to the engine in process, no socket.
+    pub fn openai_service(&self) -> crate::transport::OpenAiService {
+        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Fixed(self.inner.scope.clone()))
+    }
+
+    /// A reqwest-middleware `Middleware` that routes every request to the engine.
+    pub fn middleware(&self) -> crate::transport::RecorderMiddleware {
+        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Fixed(self.inner.scope.clone()))
+    }
+
+    /// A `reqwest_middleware::ClientWithMiddleware` routed to the engine, ready to use.
+    pub fn reqwest_client(&self) -> reqwest_middleware::ClientWithMiddleware {
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(self.middleware()).build()
+    }
+}

@@ -152,12 +152,21 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
 /// The HTTP answer for an engine error: a miss is a 404 with the explanation, an
 /// unreachable upstream a 502, anything else a 500.
 pub fn error_for(e: &Error) -> Response<Body> {
-    let (status, kind) = match e {
-        Error::Miss(_) => (StatusCode::NOT_FOUND, "recording_not_found"),
-        Error::Unreachable { .. } | Error::Upstream { .. } => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "recorder_error"),
+    let status = match e {
+        Error::Miss(_) => StatusCode::NOT_FOUND,
+        Error::Unreachable { .. } | Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    error_response(status, kind, &e.to_string())
+    error_response(status, error_kind(e), &e.to_string())
+}
+
+/// The `error.type` the proxy answers with for an engine error.
+pub fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Miss(_) => "recording_not_found",
+        Error::Unreachable { .. } | Error::Upstream { .. } => "upstream_unreachable",
+        _ => "recorder_error",
+    }
 }
 
 fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {

@@ -1,0 +1,161 @@
+//! In-process transports: real clients talk to the engine with no socket between.
+//!
+//! - [`OpenAiService`]: a tower `Service` for async-openai's `with_http_service`.
+//! - [`RecorderMiddleware`]: a reqwest-middleware `Middleware` for
+//!   `ClientWithMiddleware` users (rig and others).
+//!
+//! Both take whatever URL the client builds, keep its path (a `/s/<token>` proxy
+//! prefix is dropped, so a client configured with `ctx.base_url()` works too) and
+//! hand the request to [`Engine::handle`](crate::engine::Engine::handle). Streams
+//! come back frame by frame.
+//!
+//! ```no_run
+//! # fn demo(ctx: recorder_runtime::RecordingContext) {
+//! use async_openai::{config::OpenAIConfig, Client};
+//! let openai = Client::with_config(OpenAIConfig::new().with_api_key("unused"))
+//!     .with_http_service(ctx.openai_service());
+//! # }
+//! ```
+
+use crate::engine::{EngineRequest, EngineResponse, ResponseBody, Scope};
+use crate::error::Error;
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Which scope a transport serves: the one it was made for, or the test id of the
+/// request being handled (server mode).
+#[derive(Clone, Debug)]
+pub enum ScopeSource {
+    /// Always this scope.
+    Fixed(Arc<Scope>),
+    /// The scope of the current task's test id (see [`crate::propagate`]); requests
+    /// outside any test go to the real API untouched.
+    Current(Arc<crate::propagate::Recorder>),
+}
+
+impl ScopeSource {
+    fn scope(&self) -> crate::Result<Option<Arc<Scope>>> {
+        match self {
+            ScopeSource::Fixed(s) => Ok(Some(s.clone())),
+            ScopeSource::Current(r) => r.current_scope(),
+        }
+    }
+}
+
+/// The endpoint of a URL: path and query, without a proxy's `/s/<token>` prefix.
+pub fn endpoint_of(url: &reqwest::Url) -> String {
+    let mut path = url.path().to_owned();
+    if let Some(rest) = path.strip_prefix("/s/") {
+        if let Some(i) = rest.find('/') {
+            path = rest[i..].to_owned();
+        }
+    }
+    match url.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    }
+}
+
+fn engine_request(req: &reqwest::Request) -> crate::Result<EngineRequest> {
+    let body = match req.body() {
+        None => Bytes::new(),
+        Some(b) => Bytes::copy_from_slice(b.as_bytes().ok_or_else(|| Error::Other("streaming request bodies cannot be recorded; send the body as bytes".into()))?),
+    };
+    Ok(EngineRequest { method: req.method().clone(), endpoint: endpoint_of(req.url()), headers: req.headers().clone(), body })
+}
+
+/// An engine answer as a `reqwest::Response`, streams chunk by chunk.
+pub fn to_reqwest(resp: EngineResponse) -> reqwest::Response {
+    let mut builder = http::Response::builder().status(resp.status);
+    if let Some(ct) = &resp.content_type {
+        builder = builder.header(http::header::CONTENT_TYPE, ct);
+    }
+    let body = match resp.body {
+        ResponseBody::Full(b) => reqwest::Body::from(b),
+        ResponseBody::Stream(_, s) => reqwest::Body::wrap_stream(s),
+    };
+    reqwest::Response::from(builder.body(body).expect("a valid response"))
+}
+
+/// An engine error as a `reqwest::Response`, the same answer the proxy gives.
+fn error_response(e: &Error) -> reqwest::Response {
+    let (parts, _) = crate::proxy::error_for(e).into_parts();
+    let body = serde_json::json!({ "error": { "message": e.to_string(), "type": crate::proxy::error_kind(e) } }).to_string();
+    reqwest::Response::from(http::Response::from_parts(parts, reqwest::Body::from(body)))
+}
+
+async fn dispatch(source: &ScopeSource, req: reqwest::Request, fallback: Option<&reqwest::Client>) -> Result<reqwest::Response, Error> {
+    match source.scope()? {
+        Some(scope) => {
+            let engine_req = engine_request(&req)?;
+            Ok(match scope.handle(engine_req).await {
+                Ok(resp) => to_reqwest(resp),
+                // Misses and upstream failures reach the client as the proxy would
+                // answer them; the scope also keeps them so the test fails at its end.
+                Err(e) => error_response(&e),
+            })
+        }
+        None => match fallback {
+            Some(client) => client.execute(req).await.map_err(|e| Error::Other(e.to_string())),
+            None => Err(Error::Other("no test id and no fallback client".into())),
+        },
+    }
+}
+
+/// A tower service for async-openai's `Client::with_http_service`.
+#[derive(Clone, Debug)]
+pub struct OpenAiService {
+    source: ScopeSource,
+    fallback: reqwest::Client,
+}
+
+impl OpenAiService {
+    /// A service for a source of scopes.
+    pub fn new(source: ScopeSource) -> Self {
+        OpenAiService { source, fallback: reqwest::Client::new() }
+    }
+}
+
+impl tower::Service<async_openai::middleware::HttpRequestFactory> for OpenAiService {
+    type Response = reqwest::Response;
+    type Error = async_openai::error::OpenAIError;
+    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: async_openai::middleware::HttpRequestFactory) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let req = factory.build().await?;
+            dispatch(&this.source, req, Some(&this.fallback)).await.map_err(|e| async_openai::error::OpenAIError::InvalidArgument(e.to_string()))
+        })
+    }
+}
+
+/// A reqwest-middleware `Middleware` that routes requests to the engine.
+#[derive(Clone, Debug)]
+pub struct RecorderMiddleware {
+    source: ScopeSource,
+}
+
+impl RecorderMiddleware {
+    /// A middleware for a source of scopes.
+    pub fn new(source: ScopeSource) -> Self {
+        RecorderMiddleware { source }
+    }
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for RecorderMiddleware {
+    async fn handle(&self, req: reqwest::Request, extensions: &mut http::Extensions, next: reqwest_middleware::Next<'_>) -> reqwest_middleware::Result<reqwest::Response> {
+        match self.source.scope().map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string())))? {
+            Some(_) => dispatch(&self.source, req, None).await.map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string()))),
+            None => next.run(req, extensions).await,
+        }
+    }
+}
