@@ -1,0 +1,439 @@
+//! The expansion of `#[recorded_test]`: a pure function of the attribute, the item
+//! and the resolved configuration ([`expand_with`]), and the entry point that reads
+//! `recorder.toml` and the environment ([`recorded_test`]).
+
+use std::path::{Path, PathBuf};
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use recorder_config::{Config, ConfigError, Kind, ProcessEnv, Resolved, TRACKED_ENV};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Attribute, Item, ItemFn, LitStr};
+
+use crate::args::{self, Args};
+use crate::errors::Errors;
+use crate::names::{self, Plan};
+use crate::params::{self, Injected};
+use crate::{module_guess, runtime_path};
+
+/// What the configuration says for one test.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    /// Setup, models and embedding dimension after the environment.
+    pub resolved: Resolved,
+    /// The `recorder.toml` read, which rustc is made to track.
+    pub tracked_file: Option<PathBuf>,
+}
+
+/// Everything the expansion needs from outside the tokens.
+pub struct Inputs<'a> {
+    /// Resolves the configuration; called with the `setup = "..."` pin, if any.
+    pub resolve: &'a dyn Fn(Option<&str>) -> Result<Resolution, ConfigError>,
+    /// The runtime's path when no `crate = "..."` is given.
+    pub runtime: syn::Path,
+}
+
+/// The macro's entry point: reads `recorder.toml` (from `CARGO_MANIFEST_DIR` up)
+/// and the process environment, then expands. `source_file` is the file holding the
+/// attribute, used to guess the module path for suites.
+pub fn recorded_test(
+    args: TokenStream,
+    item: TokenStream,
+    source_file: Option<&Path>,
+) -> TokenStream {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let module_path = match (&manifest_dir, source_file) {
+        (Some(dir), Some(file)) => {
+            let file = if file.is_relative() {
+                std::env::current_dir()
+                    .map(|cwd| cwd.join(file))
+                    .unwrap_or_else(|_| file.to_path_buf())
+            } else {
+                file.to_path_buf()
+            };
+            let crate_name = std::env::var("CARGO_CRATE_NAME").unwrap_or_default();
+            module_guess::guess(&file, dir, &crate_name).unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    let resolve = |pinned: Option<&str>| -> Result<Resolution, ConfigError> {
+        let config = match &manifest_dir {
+            Some(dir) => Config::discover(dir)?,
+            None => None,
+        };
+        let resolved =
+            recorder_config::resolve(config.as_ref(), pinned, &module_path, &ProcessEnv)?;
+        Ok(Resolution {
+            resolved,
+            tracked_file: config.map(|c| c.path),
+        })
+    };
+    expand_with(
+        args,
+        item,
+        &Inputs {
+            resolve: &resolve,
+            runtime: runtime_path::from_environment(),
+        },
+    )
+}
+
+/// Expands `#[recorded_test(args)] item` with the configuration from `inputs`.
+///
+/// On errors the output is every error (each at its token) followed by the item
+/// unchanged, so that IDEs and the rest of the crate keep working.
+pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = args::parse(args, &mut errors);
+
+    let func = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(func)) => func,
+        Ok(other) => {
+            errors.push(syn::Error::new(
+                item_span(&other),
+                "#[recorded_test] goes on a function: `async fn name(client: Client, text_model: Model) { ... }`",
+            ));
+            return with_errors(errors, item);
+        }
+        Err(err) => {
+            errors.push(err);
+            return with_errors(errors, item);
+        }
+    };
+
+    check_signature(&func, &args, &mut errors);
+    let injected = params::analyze(
+        &func.sig,
+        args.kinds_valid.then_some(&args.kinds[..]),
+        &mut errors,
+    );
+
+    let pinned = args.setup.as_ref().map(LitStr::value);
+    let resolution = match (inputs.resolve)(pinned.as_deref()) {
+        Ok(resolution) => Some(resolution),
+        Err(err) => {
+            let span = match (&err, &args.setup) {
+                (ConfigError::UnknownSetup { name, .. }, Some(lit))
+                    if Some(name) == pinned.as_ref() =>
+                {
+                    lit.span()
+                }
+                _ => Span::call_site(),
+            };
+            errors.push(syn::Error::new(span, format!("recorded_test: {err}")));
+            None
+        }
+    };
+
+    match (errors.into_error(), resolution) {
+        (None, Some(resolution)) => generate(&func, &args, &injected, &resolution, &inputs.runtime),
+        (Some(err), _) => {
+            let mut out = err.to_compile_error();
+            out.extend(item);
+            out
+        }
+        (None, None) => unreachable!("a failed resolution adds an error"),
+    }
+}
+
+fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
+    let mut out = errors
+        .into_error()
+        .map(|e| e.to_compile_error())
+        .unwrap_or_default();
+    out.extend(item);
+    out
+}
+
+/// The span of an item's keyword and name, rather than its whole body.
+fn item_span(item: &Item) -> Span {
+    let (keyword, ident): (Span, Option<&syn::Ident>) = match item {
+        Item::Struct(s) => (s.struct_token.span, Some(&s.ident)),
+        Item::Enum(e) => (e.enum_token.span, Some(&e.ident)),
+        Item::Mod(m) => (m.mod_token.span, Some(&m.ident)),
+        Item::Const(c) => (c.const_token.span, Some(&c.ident)),
+        Item::Static(s) => (s.static_token.span, Some(&s.ident)),
+        Item::Impl(i) => (i.impl_token.span, None),
+        Item::Trait(t) => (t.trait_token.span, Some(&t.ident)),
+        Item::Type(t) => (t.type_token.span, Some(&t.ident)),
+        Item::Use(u) => (u.use_token.span, None),
+        other => return other.span(),
+    };
+    match ident {
+        Some(ident) => keyword.join(ident.span()).unwrap_or(keyword),
+        None => keyword,
+    }
+}
+
+fn check_signature(func: &ItemFn, args: &Args, errors: &mut Errors) {
+    let sig = &func.sig;
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            "a recorded test cannot be generic: its fixtures have fixed types",
+        ));
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        errors.push(syn::Error::new_spanned(
+            unsafety,
+            "a recorded test cannot be `unsafe fn`: use an `unsafe` block inside it",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(syn::Error::new_spanned(
+            abi,
+            "a recorded test cannot have an `extern` ABI",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(syn::Error::new_spanned(
+            variadic,
+            "a recorded test cannot be variadic",
+        ));
+    }
+    if sig.asyncness.is_none() {
+        if let Some(span) = args.multi_thread {
+            errors.push(syn::Error::new(
+                span,
+                "flavor applies to `async fn` tests only: make the function async or remove the option",
+            ));
+        }
+    }
+    for attr in &func.attrs {
+        if is_test_attribute(attr) {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "#[recorded_test] generates the #[test] functions and their runtime: remove this attribute",
+            ));
+        }
+    }
+}
+
+/// `#[test]`, `#[tokio::test]` and friends, which would make a second test.
+fn is_test_attribute(attr: &Attribute) -> bool {
+    let path = attr.path();
+    let last = path.segments.last().map(|s| s.ident.to_string());
+    path.is_ident("test")
+        || (path.segments.len() > 1 && matches!(last.as_deref(), Some("test" | "main")))
+}
+
+/// Where a user attribute goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// On the kept function and on every generated test (and `cfg` on the module).
+    Both,
+    /// Only on the generated tests: `#[should_panic]`, `#[ignore]`.
+    Tests,
+    /// Only on the kept function: everything else (`#[tracing::instrument]`, ...).
+    Function,
+}
+
+fn place(attr: &Attribute) -> Place {
+    let path = attr.path();
+    let Some(ident) = path.get_ident() else {
+        return Place::Function;
+    };
+    match ident.to_string().as_str() {
+        "should_panic" | "ignore" => Place::Tests,
+        "doc" | "cfg" | "cfg_attr" | "allow" | "warn" | "deny" | "forbid" | "expect" => Place::Both,
+        _ => Place::Function,
+    }
+}
+
+fn generate(
+    func: &ItemFn,
+    args: &Args,
+    injected: &[Injected],
+    resolution: &Resolution,
+    default_runtime: &syn::Path,
+) -> TokenStream {
+    let runtime = args
+        .krate
+        .as_ref()
+        .map(crate_path)
+        .unwrap_or_else(|| default_runtime.clone());
+    let resolved = &resolution.resolved;
+    let name = &func.sig.ident;
+
+    let kept_attrs = func.attrs.iter().filter(|a| place(a) != Place::Tests);
+    let test_attrs: Vec<&Attribute> = func
+        .attrs
+        .iter()
+        .filter(|a| place(a) != Place::Function)
+        .collect();
+    let cfg_attrs = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+    let vis = &func.vis;
+    let sig = &func.sig;
+    let block = &func.block;
+
+    let plan = names::plan(&args.kinds, |kind| resolved.models_for(kind));
+    let tests: Vec<TokenStream> = match &plan {
+        Plan::Tests(combos) => combos
+            .iter()
+            .map(|combo| {
+                test_fn(
+                    &combo.name,
+                    &combo.models,
+                    None,
+                    &test_attrs,
+                    func,
+                    args,
+                    injected,
+                    resolved,
+                    &runtime,
+                )
+            })
+            .collect(),
+        Plan::Unconfigured { name, missing } => {
+            let reason = names::ignore_reason(missing);
+            vec![test_fn(
+                name,
+                &[],
+                Some(&reason),
+                &test_attrs,
+                func,
+                args,
+                injected,
+                resolved,
+                &runtime,
+            )]
+        }
+    };
+
+    let env_vars = TRACKED_ENV.iter();
+    let env_count = Literal::usize_unsuffixed(TRACKED_ENV.len());
+    let tracked_file = resolution
+        .tracked_file
+        .as_deref()
+        .and_then(Path::to_str)
+        .map(|path| {
+            quote!(
+                const _: &[u8] = ::core::include_bytes!(#path);
+            )
+        });
+
+    quote! {
+        #(#kept_attrs)*
+        #[allow(dead_code)]
+        #vis #sig #block
+
+        #(#cfg_attrs)*
+        #[allow(non_snake_case)]
+        mod #name {
+            // Rebuild when these change: the tests above were chosen from them.
+            const _: [::core::option::Option<&str>; #env_count] = [#(::core::option_env!(#env_vars)),*];
+            #tracked_file
+            #(#tests)*
+        }
+    }
+}
+
+/// `crate = "rr"` means the extern crate `::rr`; a path (`crate::rt`, `::a::b`) is
+/// used as written.
+fn crate_path(path: &syn::Path) -> syn::Path {
+    match path.get_ident() {
+        Some(ident) if !["crate", "self", "super"].contains(&ident.to_string().as_str()) => {
+            syn::parse_quote!(::#ident)
+        }
+        _ => path.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn test_fn(
+    test_name: &str,
+    models: &[(Kind, String)],
+    ignore_reason: Option<&str>,
+    attrs: &[&Attribute],
+    func: &ItemFn,
+    args: &Args,
+    injected: &[Injected],
+    resolved: &Resolved,
+    runtime: &syn::Path,
+) -> TokenStream {
+    let test_ident = format_ident!("{}", test_name);
+    let name = &func.sig.ident;
+    let name_str = name.unraw().to_string();
+
+    let attrs = attrs
+        .iter()
+        .filter(|a| ignore_reason.is_none() || !a.path().is_ident("ignore"));
+    let ignore = ignore_reason.map(|reason| quote!(#[ignore = #reason]));
+
+    let model_pairs = models.iter().map(|(kind, model)| {
+        let kind = kind.as_str();
+        quote!((#kind, #model))
+    });
+    let setup = option(resolved.setup.as_deref().map(|s| s.to_token_stream()));
+    let mode = option(args.mode.as_deref().map(|m| m.to_token_stream()));
+    let timeout = option(
+        args.timeout_ms
+            .map(|ms| Literal::u64_unsuffixed(ms).into_token_stream()),
+    );
+    let dimension = option(
+        resolved
+            .embedding_dimension
+            .map(|d| Literal::usize_unsuffixed(d).into_token_stream()),
+    );
+    let multi_thread = args.multi_thread.is_some();
+    let worker_threads = option(
+        args.worker_threads
+            .map(|(n, _)| Literal::usize_unsuffixed(n).into_token_stream()),
+    );
+    let calls = injected.iter().map(|i| i.call());
+
+    // Errors about the return type (it must be `()` or `Result<(), E: Debug>`)
+    // point at the user's signature.
+    let output_span = match &func.sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => name.span(),
+    };
+    let (run, body) = if func.sig.asyncness.is_some() {
+        (
+            quote_spanned!(output_span=> #runtime::__private::run_async),
+            quote!(async move { super::#name(#(#calls),*).await }),
+        )
+    } else {
+        (
+            quote_spanned!(output_span=> #runtime::__private::run_sync),
+            quote!(super::#name(#(#calls),*)),
+        )
+    };
+
+    quote! {
+        #(#attrs)*
+        #ignore
+        #[::core::prelude::v1::test]
+        fn #test_ident() {
+            #run(
+                #runtime::__private::TestSpec {
+                    module_path: ::core::module_path!(),
+                    name: #name_str,
+                    models: &[#(#model_pairs),*],
+                    setup: #setup,
+                    mode: #mode,
+                    timeout_ms: #timeout,
+                    embedding_dimension: #dimension,
+                    manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
+                    multi_thread: #multi_thread,
+                    worker_threads: #worker_threads,
+                },
+                |fx: #runtime::__private::Fixtures| #body,
+            )
+        }
+    }
+}
+
+fn option(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,465 @@
+//! Snapshots of the expansion (pretty-printed with prettyplease) and checks of its
+//! structure. The configuration is fixed here, so that the output does not depend
+//! on the machine's environment or on the workspace's recorder.toml.
+
+use super::*;
+use std::collections::HashMap;
+
+const CONFIG: &str = r#"
+default_setup = "local"
+[setups.local]
+base_url = "http://127.0.0.1:8080/v1"
+embedding_dimension = 384
+models = { text = ["smollm2-135m", "Qwen2.5-0.5B"], embedding = ["e5-small"] }
+[setups.gpt]
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+models = { text = ["gpt-4o-mini"], embedding = ["text-embedding-3-small"] }
+embedding_dimension = 1536
+"#;
+
+/// Expands with the fixed config and the given environment.
+fn expand_env(args: TokenStream, item: TokenStream, env: &[(&str, &str)]) -> TokenStream {
+    let config = Config::parse(CONFIG, Path::new("/project/recorder.toml")).unwrap();
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let lookup = move |name: &str| env.get(name).cloned();
+    let resolve = |pinned: Option<&str>| -> Result<Resolution, ConfigError> {
+        Ok(Resolution {
+            resolved: recorder_config::resolve(Some(&config), pinned, "", &lookup)?,
+            tracked_file: Some(config.path.clone()),
+        })
+    };
+    expand_with(
+        args,
+        item,
+        &Inputs {
+            resolve: &resolve,
+            runtime: runtime_path::extern_path("recorder_runtime"),
+        },
+    )
+}
+
+fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_env(args, item, &[])
+}
+
+fn pretty(tokens: TokenStream) -> String {
+    let file: syn::File = syn::parse2(tokens.clone())
+        .unwrap_or_else(|err| panic!("expansion is not a file: {err}\n{tokens}"));
+    prettyplease::unparse(&file)
+}
+
+/// The generated test names, from the module named after the function.
+fn test_names(tokens: TokenStream) -> Vec<String> {
+    let file: syn::File = syn::parse2(tokens).unwrap();
+    let module = file
+        .items
+        .iter()
+        .find_map(|item| match item {
+            Item::Mod(m) => Some(m),
+            _ => None,
+        })
+        .expect("a module");
+    module
+        .content
+        .as_ref()
+        .unwrap()
+        .1
+        .iter()
+        .filter_map(|item| match item {
+            Item::Fn(f) => Some(f.sig.ident.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The messages of the `compile_error!`s of an expansion.
+fn errors_of(tokens: TokenStream) -> Vec<String> {
+    let file: syn::File = syn::parse2(tokens).unwrap();
+    file.items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Macro(m)
+                if m.mac.path.is_ident("compile_error")
+                    || m.mac.path.segments.last().unwrap().ident == "compile_error" =>
+            {
+                let lit: LitStr = m.mac.parse_body().unwrap();
+                Some(lit.value())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+// --- snapshots of the main shapes ---------------------------------------------
+
+#[test]
+fn async_with_two_kinds() {
+    let out = expand(
+        quote!(models = "text,embedding"),
+        quote! {
+            async fn answers(ctx: RecordingContext, text_model: Model, embedding_model: Model) {
+                let _ = (ctx, text_model, embedding_model);
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+#[test]
+fn plain_fn() {
+    let out = expand(
+        quote!(models = "text"),
+        quote! {
+            fn lists_models(client: Client, model: Model) -> Result<(), Error> {
+                let _ = (client, model);
+                Ok(())
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+#[test]
+fn no_models() {
+    let out = expand(
+        quote!(),
+        quote! {
+            pub async fn health(client: Client, embedding_dimension: usize, service: Service) {}
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+#[test]
+fn unconfigured_kind_is_ignored() {
+    let out = expand(
+        quote!(models = "text,vision"),
+        quote! {
+            #[ignore]
+            async fn describes_image(text_model: Model, vision_model: Model) {}
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+#[test]
+fn attributes_carry_over() {
+    let out = expand(
+        quote!(models = "embedding"),
+        quote! {
+            /// Embeddings have the configured dimension.
+            #[cfg(feature = "slow")]
+            #[should_panic(expected = "boom")]
+            #[allow(unused_variables)]
+            #[tracing::instrument]
+            async fn embeds(model: Model, embedding_dimension: usize) {
+                panic!("boom")
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+#[test]
+fn options() {
+    let out = expand(
+        quote!(
+            models = "text",
+            setup = "gpt",
+            mode = "live",
+            timeout = "30s",
+            flavor = "multi_thread",
+            worker_threads = 2,
+            crate = "rr"
+        ),
+        quote! {
+            async fn hosted(client: rr::Client, model: rr::Model) -> rr::Result<()> {
+                Ok(())
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+#[test]
+fn errors_keep_the_function() {
+    let out = expand(
+        quote!(models = "text,chat", retries = 3),
+        quote! {
+            async fn broken(x: u32, text_model: Model) {}
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
+// --- structure ----------------------------------------------------------------
+
+#[test]
+fn names_follow_the_environment() {
+    let item = quote!(
+        async fn answers(text_model: Model, embedding_model: Model) {}
+    );
+    let args = quote!(models = "text,embedding");
+    assert_eq!(
+        test_names(expand(args.clone(), item.clone())),
+        [
+            "text_smollm2_135m__embedding_e5_small",
+            "text_qwen2_5_0_5b__embedding_e5_small"
+        ]
+    );
+    let env = [
+        ("RECORDER_TEXT_MODELS", "a,b"),
+        ("RECORDER_EMBEDDING_MODELS", "x,y,z"),
+    ];
+    assert_eq!(
+        test_names(expand_env(args.clone(), item.clone(), &env)),
+        [
+            "text_a__embedding_x",
+            "text_a__embedding_y",
+            "text_a__embedding_z",
+            "text_b__embedding_x",
+            "text_b__embedding_y",
+            "text_b__embedding_z",
+        ]
+    );
+    let env = [("RECORDER_SETUP", "gpt")];
+    assert_eq!(
+        test_names(expand_env(args, item, &env)),
+        ["text_gpt_4o_mini__embedding_text_embedding_3_small"]
+    );
+}
+
+#[test]
+fn tracks_every_variable_and_the_file() {
+    let out = expand(
+        quote!(),
+        quote!(
+            fn f() {}
+        ),
+    )
+    .to_string();
+    for var in TRACKED_ENV {
+        assert!(
+            out.contains(&format!("option_env ! (\"{var}\")")),
+            "{var} in {out}"
+        );
+    }
+    assert!(
+        out.contains("include_bytes ! (\"/project/recorder.toml\")"),
+        "{out}"
+    );
+}
+
+#[test]
+fn no_file_no_include() {
+    let resolve =
+        |_: Option<&str>| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
+    let out = expand_with(
+        quote!(models = "text"),
+        quote!(
+            fn f(model: Model) {}
+        ),
+        &Inputs {
+            resolve: &resolve,
+            runtime: runtime_path::extern_path("recorder_runtime"),
+        },
+    );
+    let text = out.to_string();
+    assert!(!text.contains("include_bytes"), "{text}");
+    assert!(text.contains("option_env"), "{text}");
+    assert_eq!(test_names(out), ["text_unconfigured"]);
+}
+
+#[test]
+fn renamed_runtime_by_default_path() {
+    let resolve =
+        |_: Option<&str>| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
+    let out = expand_with(
+        quote!(),
+        quote!(
+            fn f() {}
+        ),
+        &Inputs {
+            resolve: &resolve,
+            runtime: runtime_path::extern_path("rr"),
+        },
+    )
+    .to_string();
+    assert!(out.contains(":: rr :: __private :: run_sync"), "{out}");
+    assert!(!out.contains("recorder_runtime"), "{out}");
+}
+
+#[test]
+fn crate_option_paths() {
+    let item = quote!(
+        fn f() {}
+    );
+    let out = expand(quote!(crate = "crate::rt"), item.clone()).to_string();
+    assert!(
+        out.contains("crate :: rt :: __private :: run_sync"),
+        "{out}"
+    );
+    let out = expand(quote!(crate = "::a::b"), item).to_string();
+    assert!(out.contains(":: a :: b :: __private :: run_sync"), "{out}");
+}
+
+#[test]
+fn config_errors_point_at_the_attribute_or_the_setup() {
+    let out = expand(
+        quote!(setup = "claude"),
+        quote!(
+            fn f() {}
+        ),
+    );
+    assert_eq!(
+        errors_of(out),
+        ["recorded_test: unknown setup `claude` (from the test's `setup = ...`): /project/recorder.toml defines `gpt`, `local`; use one of those or add [setups.claude]"]
+    );
+    let out = expand_env(
+        quote!(),
+        quote!(
+            fn f() {}
+        ),
+        &[("RECORDER_EMBEDDING_DIMENSION", "big")],
+    );
+    assert_eq!(
+        errors_of(out),
+        ["recorded_test: RECORDER_EMBEDDING_DIMENSION=\"big\": expected a positive whole number such as 384, or unset it"]
+    );
+}
+
+#[test]
+fn broken_config_file_is_an_error() {
+    let resolve = |_: Option<&str>| -> Result<Resolution, ConfigError> {
+        Config::parse("[setups.a]\nbase_ulr = 1", Path::new("/p/recorder.toml"))?;
+        unreachable!()
+    };
+    let out = expand_with(
+        quote!(),
+        quote!(
+            fn f() {}
+        ),
+        &Inputs {
+            resolve: &resolve,
+            runtime: runtime_path::extern_path("recorder_runtime"),
+        },
+    );
+    let errors = errors_of(out);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("recorded_test: invalid /p/recorder.toml"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("base_ulr"), "{errors:?}");
+}
+
+#[test]
+fn all_errors_at_once_with_the_function() {
+    let out = expand(
+        quote!(
+            models = "text,chat",
+            modle = "x",
+            mode = "fast",
+            timeout = "1h"
+        ),
+        quote! {
+            #[tokio::test]
+            async fn f<T>(&self, x: Foo, text_model: Model) {}
+        },
+    );
+    let text = out.to_string();
+    let errors = errors_of(out.clone());
+    assert_eq!(errors.len(), 8, "{errors:#?}");
+    assert!(
+        text.contains("async fn f < T > (& self , x : Foo , text_model : Model) { }"),
+        "{text}"
+    );
+}
+
+#[test]
+fn not_a_function() {
+    let out = expand(quote!(models = "text"), quote! { struct S { a: u8 } });
+    assert_eq!(
+        errors_of(out.clone()),
+        ["#[recorded_test] goes on a function: `async fn name(client: Client, text_model: Model) { ... }`"]
+    );
+    assert!(out.to_string().contains("struct S { a : u8 }"));
+    // Argument errors are reported too.
+    let out = expand(
+        quote!(models = "txt"),
+        quote!(
+            const X: u8 = 1;
+        ),
+    );
+    assert_eq!(errors_of(out).len(), 2);
+}
+
+#[test]
+fn unparsable_item_is_kept() {
+    let out = expand(quote!(), quote!(fn f(x) {}));
+    assert!(out.to_string().contains("compile_error"));
+}
+
+#[test]
+fn flavor_on_a_sync_fn_is_an_error() {
+    let out = expand(
+        quote!(flavor = "multi_thread"),
+        quote!(
+            fn f() {}
+        ),
+    );
+    assert_eq!(
+        errors_of(out),
+        ["flavor applies to `async fn` tests only: make the function async or remove the option"]
+    );
+}
+
+#[test]
+fn unsafe_and_extern_are_errors() {
+    let out = expand(
+        quote!(),
+        quote!(
+            unsafe extern "C" fn f() {}
+        ),
+    );
+    assert_eq!(errors_of(out).len(), 2);
+}
+
+#[test]
+fn user_ignore_is_replaced_by_the_unconfigured_reason() {
+    let out = expand(
+        quote!(models = "judge"),
+        quote!(
+            #[ignore = "slow"]
+            fn f(m: Model) {}
+        ),
+    )
+    .to_string();
+    assert_eq!(out.matches("# [ignore").count(), 1, "{out}");
+    assert!(out.contains("no judge model configured"), "{out}");
+}
+
+#[test]
+fn attribute_placement() {
+    let attr = |tokens: TokenStream| -> Attribute {
+        let item: ItemFn = syn::parse2(quote!(#tokens fn f() {})).unwrap();
+        item.attrs[0].clone()
+    };
+    assert_eq!(place(&attr(quote!(#[should_panic]))), Place::Tests);
+    assert_eq!(place(&attr(quote!(#[ignore = "x"]))), Place::Tests);
+    assert_eq!(place(&attr(quote!(#[doc = "x"]))), Place::Both);
+    assert_eq!(place(&attr(quote!(#[cfg(unix)]))), Place::Both);
+    assert_eq!(place(&attr(quote!(#[expect(unused)]))), Place::Both);
+    assert_eq!(
+        place(&attr(quote!(#[tracing::instrument]))),
+        Place::Function
+    );
+    assert_eq!(place(&attr(quote!(#[inline]))), Place::Function);
+    assert!(is_test_attribute(&attr(quote!(#[test]))));
+    assert!(is_test_attribute(&attr(quote!(#[tokio::test]))));
+    assert!(!is_test_attribute(&attr(quote!(#[should_panic]))));
+}
