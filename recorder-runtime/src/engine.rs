@@ -251,6 +251,8 @@ pub struct Engine {
     store: Store,
     http: OnceLock<reqwest::Client>,
     model_lists: Mutex<HashMap<String, Arc<Replay>>>,
+    /// The recordings index, opened on first use; the error text when it cannot be.
+    index: OnceLock<std::result::Result<crate::index::Index, String>>,
 }
 
 /// One test's view of the engine: its id, mode, target and replay map.
@@ -272,7 +274,13 @@ pub struct Scope {
 impl Engine {
     /// An engine over a recordings folder.
     pub fn new(root: impl Into<std::path::PathBuf>) -> Arc<Engine> {
-        Arc::new(Engine { store: Store::new(root), http: OnceLock::new(), model_lists: Mutex::default() })
+        Arc::new(Engine { store: Store::new(root), http: OnceLock::new(), model_lists: Mutex::default(), index: OnceLock::new() })
+    }
+
+    /// The recordings index (`<root>/index.sqlite`), opened once per engine on first use.
+    pub fn index(&self) -> Result<&crate::index::Index> {
+        let opened = self.index.get_or_init(|| crate::index::Index::open(self.store.root()).map_err(|e| e.to_string()));
+        opened.as_ref().map_err(|e| Error::Other(e.clone()))
     }
 
     /// The store.
@@ -464,6 +472,14 @@ impl Engine {
         rec.response.for_each_json_mut(|v| normalize_value(v, hash));
         let path = write_scrubbed(&self.store, &rec, hash, secrets)?;
         scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
+        // The file is kept whatever happens to the index; a failure fails the test.
+        if let Err(e) = self.index().and_then(|index| index.record_saved(&path, &rec, hash, &scope.test_id, !secrets.is_empty())) {
+            let msg = format!("{e} (the recording {} was written; only the index is behind)", path.display());
+            let mut problems = scope.problems.lock().unwrap();
+            if !problems.contains(&msg) {
+                problems.push(msg);
+            }
+        }
         self.remember(scope, rec, hash, path);
         Ok(())
     }
@@ -604,6 +620,19 @@ impl Scope {
     /// Hashes of the recordings replayed so far (for the index's record of use).
     pub fn used(&self) -> Vec<String> {
         self.used.lock().unwrap().clone()
+    }
+
+    /// Records in the index that this test ran in the current run and which
+    /// recordings it replayed (see [`crate::index`]); `prune` judges a test by its
+    /// latest run. Call it when the test finished (passed). Does nothing in live mode,
+    /// which reads nothing, or when the recordings folder does not exist.
+    pub fn record_use(&self) -> Result<()> {
+        if self.mode == crate::Mode::Live || !self.engine.store.root().is_dir() {
+            return Ok(());
+        }
+        let index = self.engine.index()?;
+        index.begin_test(&self.test_id)?;
+        index.mark_used(&self.test_id, &self.used())
     }
 
     /// Waits (up to `timeout`) for recordings still being written, then returns every

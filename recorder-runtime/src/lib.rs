@@ -24,10 +24,12 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod identity;
+pub mod index;
 pub mod mode;
 pub mod normalize;
 pub mod recording;
