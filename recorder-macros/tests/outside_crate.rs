@@ -1,0 +1,237 @@
+//! A crate outside this workspace, depending on `recorder-runtime` by path, gets
+//! one test per model combination from the environment and `recorder.toml`, and a
+//! new set when either changes, without `cargo clean`.
+//!
+//! The crates are built in `target/outside-crate` (shared between runs, so only the
+//! first run builds the runtime's dependencies) with this workspace's `Cargo.lock`,
+//! so they use the same dependency versions and need no registry access.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const TRACKED: &[&str] = &[
+    "RECORDER_SETUP",
+    "RECORDER_SUITE",
+    "RECORDER_TEXT_MODELS",
+    "RECORDER_VISION_MODELS",
+    "RECORDER_EMBEDDING_MODELS",
+    "RECORDER_RERANK_MODELS",
+    "RECORDER_SAFETY_MODELS",
+    "RECORDER_JUDGE_MODELS",
+    "RECORDER_EMBEDDING_DIMENSION",
+];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Writes a stand-alone crate (its own `[workspace]`) into `dir`.
+fn write_crate(dir: &Path, name: &str, dependency: &str, test: &str) {
+    let runtime = workspace_root().join("recorder-runtime");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            r#"[package]
+name = "{name}"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dev-dependencies]
+{dependency} = {{ package = "recorder-runtime", path = {runtime:?} }}
+
+[profile.dev.package."*"]
+debug = false
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    std::fs::write(dir.join("tests/tracking.rs"), test).unwrap();
+    // Same versions as this workspace: nothing to resolve, nothing to download.
+    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+}
+
+fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace_root().join("target/outside-crate"),
+        )
+        .env("RECORDING_DIR", dir.join("recordings"))
+        .env_remove("RECORD_MODE");
+    for var in TRACKED {
+        cmd.env_remove(var);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "cargo {args:?} with {env:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The test names of `tests/tracking.rs`, sorted.
+fn list(dir: &Path, env: &[(&str, &str)]) -> Vec<String> {
+    let out = cargo(
+        dir,
+        &[
+            "test", "--test", "tracking", "--", "--list", "--format", "terse",
+        ],
+        env,
+    );
+    let mut names: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_suffix(": test"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+const TRACKING_TEST: &str = r#"
+use recorder_runtime::{recorded_test, Model};
+
+#[recorded_test(models = "text,embedding")]
+async fn answers(text_model: Model, embedding_model: Model) {
+    assert_eq!(text_model.kind(), "text");
+    assert_eq!(embedding_model.kind(), "embedding");
+}
+"#;
+
+#[test]
+fn tracks_the_environment_and_recorder_toml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("outside");
+    write_crate(&dir, "outside", "recorder-runtime", TRACKING_TEST);
+
+    // Six combinations from the environment; they run (no API call, no recording).
+    let env = [
+        ("RECORDER_TEXT_MODELS", "a,b"),
+        ("RECORDER_EMBEDDING_MODELS", "x,y,z"),
+    ];
+    assert_eq!(
+        list(&dir, &env),
+        [
+            "answers::text_a__embedding_x",
+            "answers::text_a__embedding_y",
+            "answers::text_a__embedding_z",
+            "answers::text_b__embedding_x",
+            "answers::text_b__embedding_y",
+            "answers::text_b__embedding_z",
+        ]
+    );
+    let out = cargo(&dir, &["test", "--test", "tracking"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("test result: ok. 6 passed"), "{stdout}");
+
+    // A changed variable: the new set, without cargo clean.
+    assert_eq!(
+        list(
+            &dir,
+            &[
+                ("RECORDER_TEXT_MODELS", "a,b"),
+                ("RECORDER_EMBEDDING_MODELS", "x")
+            ]
+        ),
+        [
+            "answers::text_a__embedding_x",
+            "answers::text_b__embedding_x"
+        ]
+    );
+
+    // No models at all: one ignored test saying what to set.
+    assert_eq!(
+        list(&dir, &[("RECORDER_EMBEDDING_MODELS", "x")]),
+        ["answers::text_unconfigured"]
+    );
+
+    // A recorder.toml appears (with the variables gone): its default setup.
+    let toml = dir.join("recorder.toml");
+    std::fs::write(
+        &toml,
+        "default_setup = \"s\"\n[setups.s]\nmodels = { text = [\"m1\"], embedding = [\"e1\", \"e2\"] }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        list(&dir, &[]),
+        [
+            "answers::text_m1__embedding_e1",
+            "answers::text_m1__embedding_e2"
+        ]
+    );
+
+    // Editing only the file rebuilds too.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(
+        &toml,
+        "default_setup = \"s\"\n[setups.s]\nmodels = { text = [\"m2\"], embedding = [\"e3\"] }\n",
+    )
+    .unwrap();
+    assert_eq!(list(&dir, &[]), ["answers::text_m2__embedding_e3"]);
+
+    // RECORDER_SETUP picks another setup of the file; explicit variables still win.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(
+        &toml,
+        "default_setup = \"s\"\n[setups.s]\nmodels = { text = [\"m2\"], embedding = [\"e3\"] }\n[setups.t]\nmodels = { text = [\"t1\"], embedding = [\"t2\"] }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        list(&dir, &[("RECORDER_SETUP", "t")]),
+        ["answers::text_t1__embedding_t2"]
+    );
+    assert_eq!(
+        list(
+            &dir,
+            &[("RECORDER_SETUP", "t"), ("RECORDER_EMBEDDING_MODELS", "x")]
+        ),
+        ["answers::text_t1__embedding_x"]
+    );
+}
+
+#[test]
+fn renamed_dependency_needs_no_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("renamed");
+    write_crate(
+        &dir,
+        "renamed",
+        "rr",
+        r#"
+use rr::{recorded_test, Model, RecordingContext};
+
+#[recorded_test(models = "text")]
+async fn through_the_rename(ctx: RecordingContext, model: Model) {
+    assert_eq!(model.kind(), "text");
+    assert!(ctx.test_id().starts_with("tracking::through_the_rename[text="));
+}
+"#,
+    );
+    let out = cargo(
+        &dir,
+        &["test", "--test", "tracking"],
+        &[("RECORDER_TEXT_MODELS", "a")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("through_the_rename::text_a ... ok"),
+        "{stdout}"
+    );
+}
