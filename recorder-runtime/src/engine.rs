@@ -162,12 +162,14 @@ impl Target {
     }
 
     /// The upstream URL of an endpoint: its route's (or the base URL's) root + the
-    /// endpoint. A base URL ending in `/v1` is the root for `/v1/...` endpoints.
+    /// endpoint. A base URL ending in `/v1` names the server whose root serves both
+    /// `/v1/...` endpoints and Ollama's own `/api/...` ones.
     ///
     /// ```
     /// use recorder_runtime::engine::Target;
     /// let t = Target { base_url: Some("http://h:8080/v1".into()), ..Default::default() };
     /// assert_eq!(t.upstream_url("/v1/chat/completions").unwrap(), "http://h:8080/v1/chat/completions");
+    /// assert_eq!(t.upstream_url("/api/chat").unwrap(), "http://h:8080/api/chat");
     /// ```
     pub fn upstream_url(&self, endpoint: &str) -> Result<String> {
         let path = endpoint.split('?').next().unwrap_or(endpoint);
@@ -180,7 +182,7 @@ impl Target {
         })?;
         let base = base.trim_end_matches('/');
         let root = match base.strip_suffix("/v1") {
-            Some(root) if endpoint.starts_with("/v1/") || endpoint == "/v1" => root,
+            Some(root) if ["/v1", "/api"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) => root,
             _ => base,
         };
         Ok(format!("{root}{endpoint}"))

@@ -28,6 +28,7 @@ pub mod cli;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fake;
 pub mod identity;
 pub mod index;
 pub mod mode;

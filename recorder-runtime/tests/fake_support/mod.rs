@@ -1,0 +1,164 @@
+//! Helpers shared by the proxy, fixture-client, real-client and timing tests (issue 3):
+//! contexts over a fake upstream, file checks, SSE and NDJSON parsing.
+#![allow(dead_code)]
+
+use recorder_runtime::engine::Target;
+use recorder_runtime::{Mode, RecordingContext};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// reqwest 0.13 (without a bundled TLS provider) needs one installed before any client is built.
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A plain HTTP client for talking to the proxy.
+pub fn http() -> reqwest::Client {
+    init();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A target whose base URL is `base` (an OpenAI-style `.../v1`).
+pub fn target(base: &str) -> Target {
+    Target {
+        base_url: Some(base.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// A context pinned to a mode, folder and target.
+pub fn ctx(test_id: &str, mode: Mode, dir: &Path, target: Target) -> RecordingContext {
+    init();
+    RecordingContext::builder(test_id)
+        .mode(mode)
+        .dir(dir)
+        .target(target)
+        .build()
+        .expect("the context builds")
+}
+
+/// The base URL of a loopback port nothing listens on.
+pub fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+/// Every file under `dir`, recursively, sorted (none when it does not exist).
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The recording files (`<hash>.json`, model lists included) under `dir`.
+pub fn recordings(dir: &Path) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .collect()
+}
+
+/// A recording file as JSON.
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The only recording of a context's scope.
+pub fn only_recording(ctx: &RecordingContext) -> (PathBuf, Value) {
+    let files = recordings(&ctx.scope_dir());
+    assert_eq!(
+        files.len(),
+        1,
+        "one recording expected in {}: {files:?}",
+        ctx.scope_dir().display()
+    );
+    let v = read_json(&files[0]);
+    (files[0].clone(), v)
+}
+
+/// The `data` payloads of an SSE body, in order.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            e.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+/// The text of OpenAI chat chunks (SSE data payloads), concatenated.
+pub fn chat_text(data: &[String]) -> String {
+    data.iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The NDJSON lines of a body.
+pub fn ndjson(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Fails with every problem a finished context reports.
+pub fn assert_clean(ctx: &RecordingContext) {
+    let problems = ctx.finish();
+    assert!(
+        problems.is_empty(),
+        "the context reported problems:\n{}",
+        problems.join("\n---\n")
+    );
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
+
+/// The frames of a recording's stream.
+pub fn frames(rec: &Value) -> Vec<Value> {
+    rec["response"]["stream"]["frames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
