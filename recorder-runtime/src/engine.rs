@@ -276,6 +276,7 @@ pub struct Scope {
 impl Engine {
     /// An engine over a recordings folder.
     pub fn new(root: impl Into<std::path::PathBuf>) -> Arc<Engine> {
+        install_crypto_provider();
         Arc::new(Engine { store: Store::new(root), http: OnceLock::new(), model_lists: Mutex::default(), index: OnceLock::new() })
     }
 
@@ -292,7 +293,6 @@ impl Engine {
 
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
             reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("the HTTP client builds")
         })
     }
@@ -663,4 +663,13 @@ impl Scope {
 fn default_filter(test_id: &str) -> String {
     let head = test_id.split('[').next().unwrap_or(test_id);
     head.rsplit("::").next().unwrap_or(head).to_string()
+}
+
+/// Installs rustls' ring provider as the process default (once), so that HTTPS
+/// clients built by tests (ours, async-openai's) work without each test doing it.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }

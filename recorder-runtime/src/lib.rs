@@ -41,7 +41,9 @@ pub use error::{Error, Result};
 pub use mode::Mode;
 pub mod client;
 pub mod context;
+pub mod propagate;
 pub mod proxy;
+pub mod transport;
 
 #[doc(hidden)]
 pub mod __private;
