@@ -90,8 +90,8 @@ pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> Tok
     let func = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => func,
         Ok(other) => {
-            errors.push(syn::Error::new(
-                item_span(&other),
+            errors.push(syn::Error::new_spanned(
+                item_head(&other),
                 "#[recorded_test] goes on a function: `async fn name(client: Client, text_model: Model) { ... }`",
             ));
             return with_errors(errors, item);
@@ -146,23 +146,23 @@ fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
     out
 }
 
-/// The span of an item's keyword and name, rather than its whole body.
-fn item_span(item: &Item) -> Span {
-    let (keyword, ident): (Span, Option<&syn::Ident>) = match item {
-        Item::Struct(s) => (s.struct_token.span, Some(&s.ident)),
-        Item::Enum(e) => (e.enum_token.span, Some(&e.ident)),
-        Item::Mod(m) => (m.mod_token.span, Some(&m.ident)),
-        Item::Const(c) => (c.const_token.span, Some(&c.ident)),
-        Item::Static(s) => (s.static_token.span, Some(&s.ident)),
-        Item::Impl(i) => (i.impl_token.span, None),
-        Item::Trait(t) => (t.trait_token.span, Some(&t.ident)),
-        Item::Type(t) => (t.type_token.span, Some(&t.ident)),
-        Item::Use(u) => (u.use_token.span, None),
-        other => return other.span(),
-    };
-    match ident {
-        Some(ident) => keyword.join(ident.span()).unwrap_or(keyword),
-        None => keyword,
+/// The item's keyword and name (`struct Answers`), rather than its whole body.
+fn item_head(item: &Item) -> TokenStream {
+    fn head(keyword: impl ToTokens, ident: &syn::Ident) -> TokenStream {
+        quote!(#keyword #ident)
+    }
+    match item {
+        Item::Struct(s) => head(s.struct_token, &s.ident),
+        Item::Enum(e) => head(e.enum_token, &e.ident),
+        Item::Union(u) => head(u.union_token, &u.ident),
+        Item::Mod(m) => head(m.mod_token, &m.ident),
+        Item::Const(c) => head(c.const_token, &c.ident),
+        Item::Static(s) => head(s.static_token, &s.ident),
+        Item::Trait(t) => head(t.trait_token, &t.ident),
+        Item::Type(t) => head(t.type_token, &t.ident),
+        Item::Impl(i) => i.impl_token.to_token_stream(),
+        Item::Use(u) => u.use_token.to_token_stream(),
+        other => other.to_token_stream(),
     }
 }
 

@@ -18,14 +18,16 @@ use proc_macro::TokenStream;
 /// Turns one function into one `#[test]` per model combination, each recording or
 /// replaying the function's API traffic.
 ///
-/// ```ignore
+/// ```no_run
 /// use recorder_runtime::{recorded_test, Client, Model};
 ///
 /// /// Answers using retrieved context.
 /// #[recorded_test(models = "text,embedding")]
 /// async fn answers_with_context(client: Client, text_model: Model, embedding_model: Model) {
 ///     // ... call the API through `client` (or any client pointed at its base URL)
+///     let _ = (client, text_model, embedding_model);
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// With `text = ["smollm2-135m"]` and `embedding = ["e5-small", "e5-base"]` configured,
@@ -59,9 +61,10 @@ use proc_macro::TokenStream;
 /// `Result<(), E>` with `E: Debug`.
 ///
 /// # Where the models come from
-/// From `recorder.toml` (searched from the crate's folder upward; none is fine):
-/// `RECORDER_SETUP` picks a setup (else the test's `setup`, its suite's setup, or
-/// `default_setup`), and `RECORDER_<KIND>_MODELS=a,b` overrides one kind (explicit
+/// From `recorder.toml` (searched from the crate's folder upward; none is fine).
+/// The setup is the test's `setup = "..."`, else `RECORDER_SETUP`, else the setup
+/// of the test's suite, else `default_setup`; `RECORDER_<KIND>_MODELS=a,b` and
+/// `RECORDER_EMBEDDING_DIMENSION` override whatever the setup says (explicit
 /// variables always win). Changing any of these variables or the file makes cargo
 /// rebuild the tests with the new set. A requested kind with no model gives one
 /// test, ignored with the reason: `no text model configured: set
@@ -77,9 +80,13 @@ use proc_macro::TokenStream;
 /// renames it (`rr = { package = "recorder-runtime", ... }`) the macro finds the
 /// new name there; where it cannot (a re-export through another crate), say it:
 ///
-/// ```ignore
+/// ```no_run
+/// # extern crate recorder_runtime as rr;
 /// #[rr::recorded_test(crate = "rr", models = "text")]
-/// async fn hello(client: rr::Client, model: rr::Model) {}
+/// async fn hello(client: rr::Client, model: rr::Model) {
+///     let _ = (client, model);
+/// }
+/// # fn main() {}
 /// ```
 ///
 /// # Errors

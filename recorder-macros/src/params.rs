@@ -3,7 +3,6 @@
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 use recorder_config::Kind;
-use syn::spanned::Spanned;
 use syn::{FnArg, Pat, PatType, Signature, Type};
 
 use crate::errors::Errors;
@@ -69,8 +68,8 @@ fn injected(param: &PatType, kinds: Option<&[Kind]>) -> syn::Result<Injected> {
     if let Type::Reference(reference) = ty {
         if let Some(last) = last_segment(peel(&reference.elem)) {
             if ["RecordingContext", "Client", "Model", "Service"].contains(&last.as_str()) {
-                return Err(syn::Error::new(
-                    param.span(),
+                return Err(syn::Error::new_spanned(
+                    param,
                     format!("cannot inject `{shown}`: take `{last}` by value, not by reference"),
                 ));
             }
@@ -89,14 +88,14 @@ fn injected(param: &PatType, kinds: Option<&[Kind]>) -> syn::Result<Injected> {
         return if last.as_deref() == Some("usize") {
             Ok(Injected::EmbeddingDimension)
         } else {
-            Err(syn::Error::new(
-                param.span(),
+            Err(syn::Error::new_spanned(
+                param,
                 format!("cannot inject `{shown}`: the embedding dimension is a `usize`: write `embedding_dimension: usize`"),
             ))
         };
     }
-    Err(syn::Error::new(
-        param.span(),
+    Err(syn::Error::new_spanned(
+        param,
         format!("cannot inject `{shown}`: {TAKES}"),
     ))
 }
@@ -112,15 +111,15 @@ fn model(
         return Ok(Injected::Model(named.unwrap_or(Kind::Text)));
     };
     if kinds.is_empty() {
-        return Err(syn::Error::new(
-            param.span(),
+        return Err(syn::Error::new_spanned(
+            param,
             format!("cannot inject `{shown}`: no models are requested; ask for a kind, e.g. #[recorded_test(models = \"text\")]"),
         ));
     }
     match named {
         Some(kind) if kinds.contains(&kind) => Ok(Injected::Model(kind)),
-        Some(kind) => Err(syn::Error::new(
-            param.span(),
+        Some(kind) => Err(syn::Error::new_spanned(
+            param,
             format!(
                 "cannot inject `{shown}`: `{}` names the {kind} kind, which is not requested; add it: models = \"{},{kind}\"",
                 name.unwrap_or_default(),
@@ -128,8 +127,8 @@ fn model(
             ),
         )),
         None if kinds.len() == 1 => Ok(Injected::Model(kinds[0])),
-        None => Err(syn::Error::new(
-            param.span(),
+        None => Err(syn::Error::new_spanned(
+            param,
             format!(
                 "cannot inject `{shown}`: with several kinds requested, name each Model parameter after its kind: {}",
                 kinds.iter().map(|k| format!("{k}_model")).collect::<Vec<_>>().join(", "),
