@@ -774,3 +774,39 @@ async fn an_upstream_that_fails_mid_stream_records_nothing() {
     );
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
 }
+
+#[tokio::test]
+async fn without_a_configured_key_the_client_authorization_passes_through_unstored() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let secret = "client-secret-xyz";
+    let rec = ctx(
+        "proxy::secrets::client_key",
+        Mode::Record,
+        dir.path(),
+        target(&fake.openai_url()),
+    );
+    let r = http()
+        .post(format!("{}/chat/completions", rec.base_url()))
+        .bearer_auth(secret)
+        .json(&chat_body("streamed", true))
+        .send()
+        .await
+        .unwrap();
+    r.text().await.unwrap();
+    assert_clean(&rec);
+    assert_eq!(
+        fake.requests()[0].header("authorization"),
+        Some(format!("Bearer {secret}").as_str())
+    );
+    let all = files(dir.path());
+    assert!(!all.is_empty());
+    for file in all {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(
+            !text.contains(secret) && !text.to_lowercase().contains("authorization"),
+            "{}",
+            file.display()
+        );
+    }
+}
