@@ -33,6 +33,7 @@ pub mod identity;
 pub mod index;
 pub mod mode;
 pub mod normalize;
+pub mod ogx;
 pub mod recording;
 pub mod store;
 pub mod stream;
