@@ -134,14 +134,19 @@ impl RecordingContext {
         &self.inner.scope
     }
 
-    /// The root URL of this test on the loopback proxy (Ollama clients use it as is).
+    fn proxy_base(&self) -> &str {
+        self.inner.proxy_base.get_or_init(|| Proxy::global().register(&self.inner.scope))
+    }
+
+    /// The root URL of this test on the loopback proxy, for Ollama clients. It ends
+    /// in `/`, because some clients (ollama-rs) append `api/chat` to it as is.
     pub fn ollama_url(&self) -> String {
-        self.inner.proxy_base.get_or_init(|| Proxy::global().register(&self.inner.scope)).clone()
+        format!("{}/", self.proxy_base())
     }
 
     /// The OpenAI-style base URL of this test on the loopback proxy (`.../v1`).
     pub fn base_url(&self) -> String {
-        format!("{}/v1", self.ollama_url())
+        format!("{}/v1", self.proxy_base())
     }
 
     /// The fixture client: typed, in-process (no socket).

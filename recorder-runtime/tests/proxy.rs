@@ -60,7 +60,7 @@ async fn one_server_per_process_and_a_base_url_per_context() {
             "{}",
             c.ollama_url()
         );
-        assert_eq!(c.base_url(), format!("{}/v1", c.ollama_url()));
+        assert_eq!(c.base_url(), format!("{}v1", c.ollama_url()));
     }
     assert_ne!(a.ollama_url(), b.ollama_url());
     assert_eq!(a.ollama_url(), a.ollama_url(), "stable per context");
@@ -91,7 +91,7 @@ async fn both_api_styles_record_then_replay_offline() {
         .contains("json"));
     let recorded_chat: Value = r.json().await.unwrap();
     let r = http
-        .post(format!("{}/api/chat", rec.ollama_url()))
+        .post(format!("{}api/chat", rec.ollama_url()))
         .json(&ollama_chat)
         .send()
         .await
@@ -107,7 +107,7 @@ async fn both_api_styles_record_then_replay_offline() {
         .await
         .unwrap();
     let recorded_tags: Value = http
-        .get(format!("{}/api/tags", rec.ollama_url()))
+        .get(format!("{}api/tags", rec.ollama_url()))
         .send()
         .await
         .unwrap()
@@ -161,7 +161,7 @@ async fn both_api_styles_record_then_replay_offline() {
     assert_eq!(chat["choices"], recorded_chat["choices"]);
     assert!(chat["id"].as_str().unwrap().starts_with("rec-"));
     let r = http
-        .post(format!("{}/api/chat", rep.ollama_url()))
+        .post(format!("{}api/chat", rep.ollama_url()))
         .json(&ollama_chat)
         .send()
         .await
@@ -184,7 +184,7 @@ async fn both_api_styles_record_then_replay_offline() {
         .unwrap();
     assert_eq!(models["data"], recorded_models["data"]);
     let tags: Value = http
-        .get(format!("{}/api/tags", rep.ollama_url()))
+        .get(format!("{}api/tags", rep.ollama_url()))
         .send()
         .await
         .unwrap()
@@ -344,7 +344,7 @@ async fn an_unreachable_upstream_is_a_502_with_the_reason_and_writes_nothing() {
             chat_body("anyone?", true),
         ),
         (
-            format!("{}/api/chat", rec.ollama_url()),
+            format!("{}api/chat", rec.ollama_url()),
             chat_body("anyone?", true),
         ),
     ] {
@@ -476,7 +476,7 @@ async fn the_setup_key_replaces_the_client_authorization_and_never_reaches_disk(
     );
     answers.push(
         send(
-            format!("{}/api/chat", rec.ollama_url()),
+            format!("{}api/chat", rec.ollama_url()),
             chat_body("ollama", true),
         )
         .await
@@ -686,7 +686,7 @@ async fn upstream_errors_are_recorded_and_replayed_with_their_status() {
     assert_eq!(r.status(), 404);
     let recorded_404: Value = r.json().await.unwrap();
     let r = http
-        .post(format!("{}/api/chat", rec.ollama_url()))
+        .post(format!("{}api/chat", rec.ollama_url()))
         .json(&missing)
         .send()
         .await
@@ -720,7 +720,7 @@ async fn upstream_errors_are_recorded_and_replayed_with_their_status() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap(), recorded_404);
     let r = http
-        .post(format!("{}/api/chat", rep.ollama_url()))
+        .post(format!("{}api/chat", rep.ollama_url()))
         .json(&missing)
         .send()
         .await

@@ -141,7 +141,7 @@ async fn async_openai_records_and_replays_through_the_proxy() {
 /// the base needs a trailing slash to keep the context's path prefix: without it the
 /// request goes to `/s/<token>api/chat`, which the proxy does not know.
 fn ollama(ctx: &RecordingContext) -> Ollama {
-    Ollama::try_new(format!("{}/", ctx.ollama_url())).unwrap()
+    Ollama::try_new(ctx.ollama_url()).unwrap()
 }
 
 /// Streamed chat, embeddings and the local model list through ollama-rs.
