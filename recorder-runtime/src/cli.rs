@@ -593,7 +593,7 @@ fn scan(
                 at.push('/');
                 at.push_str(k);
                 if SECRET_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)) {
-                    found.push((at.clone(), format!("a `{k}` key")));
+                    found.push((at.clone(), format!("the header key `{k}`")));
                 }
                 scan(child, at, configured, found);
                 at.truncate(len);

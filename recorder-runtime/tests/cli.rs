@@ -1,0 +1,662 @@
+//! The `recordings` command: every command's help and exit codes, `check` on the
+//! committed recordings and on broken ones, `normalize`, `list`/`show`, `prune`,
+//! `reindex`, `import ogx`, and `serve` replaying an imported OGX corpus over HTTP.
+
+use futures::StreamExt;
+use recorder_runtime::cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
+use recorder_runtime::index::Index;
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
+use recorder_runtime::store::{self, Store};
+use recorder_runtime::stream::{self as frames, Frame, StreamFormat};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the command in-process: (exit code, stdout, stderr).
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut argv = vec!["recordings"];
+    argv.extend_from_slice(args);
+    let code = run(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .into()
+}
+
+/// The committed OGX subset (a fresh clone has it), else the shared corpus.
+fn ogx_subset() -> PathBuf {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ogx");
+    if committed.is_dir() {
+        committed
+    } else {
+        full_corpus().expect("no OGX corpus: tests/data/ogx is missing")
+    }
+}
+
+fn full_corpus() -> Option<PathBuf> {
+    let p = workspace().join("../shared/corpus/ogx");
+    p.is_dir().then_some(p)
+}
+
+fn chat(test: &str, content: &str, response: Value) -> Recording {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": content}]});
+    Recording {
+        test_id: Some(test.into()),
+        request: RecordedRequest {
+            method: "POST".into(),
+            endpoint: "/v1/chat/completions".into(),
+            model: Some("m".into()),
+            body,
+        },
+        response: RecordedResponse::plain(
+            200,
+            Some("application/json"),
+            &serde_json::to_vec(&response).unwrap(),
+        ),
+    }
+}
+
+fn normalized_reply(rec: &Recording, text: &str) -> Value {
+    let hash = rec.request_hash();
+    json!({"id": format!("rec-{}", &hash[..12]), "object": "chat.completion", "created": 0,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]})
+}
+
+fn write(store: &Store, rec: &Recording) -> PathBuf {
+    store.write(rec, &rec.request_hash()).unwrap()
+}
+
+fn good(store: &Store, test: &str, content: &str) -> (Recording, PathBuf) {
+    let mut rec = chat(test, content, Value::Null);
+    let reply = normalized_reply(&rec, "hello");
+    rec.response =
+        RecordedResponse::plain(200, Some("application/json"), reply.to_string().as_bytes());
+    let p = write(store, &rec);
+    (rec, p)
+}
+
+fn model_list(ids: &[&str]) -> Recording {
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id, "object": "model"}))
+        .collect();
+    Recording {
+        test_id: None,
+        request: RecordedRequest {
+            method: "GET".into(),
+            endpoint: "/v1/models".into(),
+            model: None,
+            body: Value::Null,
+        },
+        response: RecordedResponse::plain(
+            200,
+            Some("application/json"),
+            json!({"object": "list", "data": data})
+                .to_string()
+                .as_bytes(),
+        ),
+    }
+}
+
+#[test]
+fn every_command_has_help_with_the_exit_codes() {
+    for cmd in [
+        &[][..],
+        &["list"],
+        &["show"],
+        &["normalize"],
+        &["check"],
+        &["prune"],
+        &["reindex"],
+        &["import"],
+        &["import", "ogx"],
+        &["serve"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let (code, out, _) = cli(&args);
+        assert_eq!(code, EXIT_OK, "{args:?}");
+        assert!(
+            out.contains("Usage:") && out.contains("Exit codes:"),
+            "{args:?}: {out}"
+        );
+    }
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    assert_eq!(cli(&["bogus"]).0, EXIT_ERROR);
+    assert_eq!(cli(&[]).0, EXIT_ERROR);
+    assert_eq!(
+        cli(&["check", "--dir", "/nonexistent/recordings"]).0,
+        EXIT_ERROR
+    );
+    assert_eq!(
+        cli(&["serve", "--mode", "recrod", "--dir", "/tmp"]).0,
+        EXIT_ERROR
+    );
+    let (code, _, err) = cli(&["serve", "--mode", "record", "--dir", "/tmp"]);
+    assert_eq!(code, EXIT_ERROR);
+    assert!(err.contains("--upstream"), "{err}");
+    // The built binary exits with the same codes.
+    let status = Command::new(env!("CARGO_BIN_EXE_recordings"))
+        .arg("bogus")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(EXIT_ERROR));
+}
+
+#[test]
+fn the_committed_recordings_pass_check() {
+    let dir = workspace().join("recordings");
+    let (code, out, err) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(
+        code, EXIT_OK,
+        "check found problems in the committed recordings:\n{out}{err}"
+    );
+    assert!(out.starts_with("OK: "), "{out}");
+}
+
+#[test]
+fn check_lists_every_kind_of_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    good(&store, "t::fine", "a");
+    store
+        .write(&model_list(&["a", "b"]), &model_list(&[]).request_hash())
+        .unwrap();
+    store
+        .write(&model_list(&["c"]), &model_list(&[]).request_hash())
+        .unwrap();
+    assert_eq!(
+        cli(&["check", "--dir", s(tmp.path())]).0,
+        EXIT_OK,
+        "model lists share a hash legitimately"
+    );
+
+    // Not normalized.
+    let raw = chat(
+        "t::raw",
+        "b",
+        json!({"id": "chatcmpl-9", "created": 1712345678, "object": "chat.completion"}),
+    );
+    let raw_path = write(&store, &raw);
+    // Secrets in the response.
+    let mut secret = chat("t::secret", "c", Value::Null);
+    let mut body = normalized_reply(&secret, "use sk-abcdefghijklmnopqrstuvwx please");
+    body["headers"] = json!({"Authorization": "Bearer abcdefghijklmnop"});
+    secret.response =
+        RecordedResponse::plain(200, Some("application/json"), body.to_string().as_bytes());
+    let secret_path = write(&store, &secret);
+    // Named after another hash.
+    let (_, p) = good(&store, "t::renamed", "d");
+    let renamed = p.with_file_name(format!("{}.json", "0".repeat(64)));
+    std::fs::rename(&p, &renamed).unwrap();
+    // The same request hash in two folders.
+    let (_, p) = good(&store, "t::dup", "e");
+    let copy = tmp.path().join("elsewhere").join(p.file_name().unwrap());
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(&p, &copy).unwrap();
+    // Corrupt.
+    let corrupt = tmp
+        .path()
+        .join("t/broken")
+        .join(format!("{}.json", "a".repeat(64)));
+    std::fs::create_dir_all(corrupt.parent().unwrap()).unwrap();
+    std::fs::write(&corrupt, b"{\"test_id\": ").unwrap();
+
+    let (code, out, _) = cli(&["check", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let line = |path: &Path, what: &str| {
+        let rel = path.strip_prefix(tmp.path()).unwrap().display().to_string();
+        assert!(
+            out.lines().any(|l| l.starts_with(&rel) && l.contains(what)),
+            "no `{what}` for {rel} in:\n{out}"
+        );
+    };
+    line(&raw_path, "is not normalized");
+    line(&secret_path, "an `sk-` API key");
+    line(&secret_path, "the header key `Authorization`");
+    line(&secret_path, "a bearer token");
+    line(&renamed, "is named 0000");
+    line(&p, "has the request hash");
+    line(&copy, "has the request hash");
+    line(&corrupt, "does not parse");
+    assert!(out.trim_end().ends_with("files"), "{out}");
+}
+
+#[test]
+fn secret_detection_avoids_ordinary_text() {
+    use recorder_runtime::cli::secret_in_text;
+    assert!(secret_in_text("task-abcdefghijklmnopqrstuvwxyz", &[]).is_none());
+    assert!(secret_in_text("sk-short", &[]).is_none());
+    assert!(secret_in_text("the bearer of bad news", &[]).is_none());
+    assert!(secret_in_text("Bearer eyJhbGciOiJIUzI1NiJ9", &[]).is_some());
+    let configured = [("MY_KEY".to_string(), "s3cr3t-value".to_string())];
+    assert_eq!(
+        secret_in_text("x s3cr3t-value y", &configured).as_deref(),
+        Some("the value of $MY_KEY")
+    );
+}
+
+#[test]
+fn normalize_rewrites_responses_only_and_dry_run_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    good(&store, "t::fine", "a");
+    let raw = chat(
+        "t::raw",
+        "b",
+        json!({"id": "chatcmpl-9", "created": 17, "object": "chat.completion"}),
+    );
+    let raw_path = write(&store, &raw);
+    let mut streamed = chat("t::stream", "c", Value::Null);
+    streamed.response = RecordedResponse {
+        status: 200,
+        content_type: Some("text/event-stream".into()),
+        body: None,
+        body_text: None,
+        body_hex: None,
+        stream: Some(RecordedStream {
+            format: StreamFormat::Sse,
+            frames: vec![
+                Frame {
+                    data: Some(
+                        json!({"id": "chatcmpl-1", "created": 5, "object": "chat.completion.chunk"}),
+                    ),
+                    ..Default::default()
+                },
+                Frame {
+                    data: Some(json!("[DONE]")),
+                    ..Default::default()
+                },
+            ],
+        }),
+    };
+    let stream_path = write(&store, &streamed);
+    let lists = store
+        .write(&model_list(&["a"]), &model_list(&[]).request_hash())
+        .unwrap();
+    let before: Vec<Vec<u8>> = [&raw_path, &stream_path, &lists]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+
+    let (code, out, _) = cli(&["normalize", "--dry-run", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains("Would normalize: t/raw/") && out.contains("Would normalize: t/stream/"),
+        "{out}"
+    );
+    assert!(out.contains("2/4 files would be modified"), "{out}");
+    let after: Vec<Vec<u8>> = [&raw_path, &stream_path, &lists]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(before, after, "a dry run writes nothing");
+    assert_eq!(cli(&["check", "--dir", s(tmp.path())]).0, EXIT_PROBLEMS);
+
+    let (code, out, _) = cli(&["normalize", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains("Normalized: t/raw/") && out.contains("2/4 files modified"),
+        "{out}"
+    );
+    let fixed = Recording::read(&raw_path).unwrap();
+    assert_eq!(fixed.request, raw.request, "the request never changes");
+    assert_eq!(
+        fixed.response.body.as_ref().unwrap()["id"],
+        format!("rec-{}", &raw.request_hash()[..12])
+    );
+    assert_eq!(fixed.response.body.as_ref().unwrap()["created"], 0);
+    let s2 = Recording::read(&stream_path).unwrap();
+    assert_eq!(
+        s2.response.stream.unwrap().frames[0].data.as_ref().unwrap()["created"],
+        0
+    );
+    assert_eq!(
+        std::fs::read(&lists).unwrap(),
+        before[2],
+        "model lists keep their ids"
+    );
+    assert_eq!(cli(&["check", "--dir", s(tmp.path())]).0, EXIT_OK);
+    assert!(cli(&["normalize", "--dir", s(tmp.path())])
+        .1
+        .contains("0/4 files modified"));
+}
+
+#[test]
+fn list_show_and_reindex_read_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _, _) = cli(&["import", "ogx", s(&ogx_subset()), "--dir", s(tmp.path())]);
+    assert_ne!(code, EXIT_ERROR);
+    let (code, out, _) = cli(&["reindex", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(out.starts_with("Indexed "), "{out}");
+
+    let (code, out, _) = cli(&["list", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains("(shared model lists)") && out.contains("/v1/chat/completions"),
+        "{out}"
+    );
+    let (_, only_chat, _) = cli(&["list", "--endpoint", "/v1/chat", "--dir", s(tmp.path())]);
+    assert!(
+        !only_chat.contains("/v1/models") && only_chat.contains("/v1/chat/completions"),
+        "{only_chat}"
+    );
+    let (_, none, _) = cli(&["list", "--model", "no-such-model", "--dir", s(tmp.path())]);
+    assert!(none.trim_end().ends_with("0 recording(s)"), "{none}");
+
+    // A recording added after the index was built shows up (the index was stale).
+    let store = Store::new(tmp.path());
+    let (rec, path) = good(&store, "cli::added", "hi");
+    let (_, out, _) = cli(&["list", "--test", "cli::added", "--dir", s(tmp.path())]);
+    assert!(
+        out.contains("cli::added") && out.contains("1 recording(s)"),
+        "{out}"
+    );
+
+    let hash = rec.request_hash();
+    let (code, out, _) = cli(&["show", &hash[..10], "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains(&format!("hash:     {hash}"))
+            && out.contains("request:  POST /v1/chat/completions")
+            && out.contains("response: 200"),
+        "{out}"
+    );
+    let (code, by_file, _) = cli(&["show", s(&path)]);
+    assert_eq!(code, EXIT_OK);
+    assert_eq!(by_file, out);
+    let (code, _, err) = cli(&["show", "ffffffffffffff", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_ERROR);
+    assert!(err.contains("no recording"), "{err}");
+}
+
+#[test]
+fn prune_removes_what_the_latest_run_did_not_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    let (used, used_path) = good(&store, "t::a", "used");
+    let (_, unused_path) = good(&store, "t::a", "unused");
+    let (_, other_path) = good(&store, "t::not_run", "x");
+    let list = model_list(&["m"]);
+    let list_path = store.write(&list, &list.request_hash()).unwrap();
+
+    let (code, out, _) = cli(&["prune", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(out.contains("No recorded test runs"), "{out}");
+
+    let index = Index::open(tmp.path()).unwrap().with_run_id("run-1");
+    index.ensure_fresh(&store).unwrap();
+    index.begin_test("t::a").unwrap();
+    index
+        .mark_used("t::a", &[used.request_hash(), list.request_hash()])
+        .unwrap();
+    drop(index);
+
+    let (code, out, _) = cli(&["prune", "--dry-run", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    let rel = unused_path
+        .strip_prefix(tmp.path())
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(
+        out.contains(&format!("Would remove: {rel}"))
+            && out.contains("1/4 recordings would be removed"),
+        "{out}"
+    );
+    assert!(unused_path.exists(), "a dry run removes nothing");
+
+    let (code, out, _) = cli(&["prune", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(out.contains(&format!("Removed: {rel}")), "{out}");
+    assert!(!unused_path.exists());
+    for kept in [&used_path, &other_path, &list_path] {
+        assert!(kept.exists(), "{} was removed", kept.display());
+    }
+    assert_eq!(cli(&["check", "--dir", s(tmp.path())]).0, EXIT_OK);
+}
+
+#[test]
+fn import_ogx_reports_imports_and_skips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = cli(&["import", "ogx", s(&ogx_subset()), "--dir", s(tmp.path())]);
+    assert!(
+        out.starts_with("Imported ") && out.contains("model lists"),
+        "{out}"
+    );
+    let skipped: Vec<&str> = err.lines().filter(|l| l.starts_with("skipped ")).collect();
+    assert_eq!(
+        code,
+        if skipped.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_PROBLEMS
+        },
+        "{err}"
+    );
+    for l in &skipped {
+        assert!(
+            l.split_once(".json: ")
+                .is_some_and(|(_, why)| !why.is_empty()),
+            "no reason: {l}"
+        );
+    }
+    assert_eq!(
+        cli(&["check", "--dir", s(tmp.path())]).0,
+        EXIT_OK,
+        "imported recordings pass check"
+    );
+    let (code, _, err) = cli(&["import", "ogx", "/nonexistent/ogx", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_ERROR, "{err}");
+}
+
+/// A running `recordings serve`, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_recordings"))
+            .args(["serve", "--dir", s(dir), "--mode", "replay", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+
+    /// Ctrl-C (SIGINT); returns the exit code.
+    fn interrupt(mut self) -> Option<i32> {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends every stored recording's request to the server and compares the answers;
+/// returns how many were checked.
+async fn replay_everything(dir: &Path, url: &str) -> usize {
+    let store = Store::new(dir);
+    let http = reqwest::Client::new();
+    let files = store.files().unwrap();
+    let checks = futures::stream::iter(files.into_iter().map(|path| {
+        let http = http.clone();
+        let store = store.clone();
+        async move {
+            let rec = Recording::read(&path).unwrap();
+            let r = &rec.request;
+            let method = reqwest::Method::from_bytes(r.method.as_bytes()).unwrap();
+            let mut req = http.request(method, format!("{url}{}", r.endpoint));
+            if let Some(t) = &rec.test_id {
+                req = req.header("X-Recorder-Test-Id", t);
+            }
+            if !r.body.is_null() {
+                req = req
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_vec(&r.body).unwrap());
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap();
+            let what = path.display();
+            if rec.test_id.is_none() {
+                // A model list: the union of every list recorded for this request.
+                let hash = rec.request_hash();
+                let mut expected = BTreeSet::new();
+                for (_, l) in store.model_lists(&hash).unwrap() {
+                    for item in store::model_items(&l.response) {
+                        expected.insert(item.get("id").or(item.get("name")).unwrap().to_string());
+                    }
+                }
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                let got: BTreeSet<String> = v["data"]
+                    .as_array()
+                    .or(v["models"].as_array())
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.get("id").or(m.get("name")).unwrap().to_string())
+                    .collect();
+                assert_eq!(status, 200, "{what}");
+                assert_eq!(got, expected, "{what}");
+                return;
+            }
+            let expected = &rec.response;
+            assert_eq!(
+                status,
+                expected.status,
+                "{what}: {}",
+                String::from_utf8_lossy(&body)
+            );
+            match &expected.stream {
+                Some(st) => {
+                    let want: Vec<u8> = st
+                        .frames
+                        .iter()
+                        .flat_map(|f| frames::frame_bytes(st.format, f).to_vec())
+                        .collect();
+                    assert_eq!(
+                        String::from_utf8_lossy(&body),
+                        String::from_utf8_lossy(&want),
+                        "{what}"
+                    );
+                    if st.format == StreamFormat::Sse {
+                        let text = String::from_utf8_lossy(&body);
+                        let n = text.split("\n\n").filter(|e| !e.is_empty()).count();
+                        assert_eq!(n, st.frames.len(), "{what}: chunk for chunk");
+                        assert!(text.ends_with("data: [DONE]\n\n"), "{what}");
+                    }
+                }
+                None => assert_eq!(body.to_vec(), expected.body_bytes(), "{what}"),
+            }
+        }
+    }));
+    let mut n = 0;
+    let mut results = checks.buffer_unordered(16);
+    while results.next().await.is_some() {
+        n += 1;
+    }
+    n
+}
+
+async fn import_and_serve(corpus: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let (code, out, err) = cli(&["import", "ogx", s(corpus), "--dir", s(&dir)]);
+    assert_ne!(code, EXIT_ERROR, "{out}{err}");
+    let server = Server::start(&dir);
+    let started = Instant::now();
+    let n = replay_everything(&dir, &server.url).await;
+    assert!(n > 0);
+    eprintln!(
+        "{}: {n} requests replayed in {:?}",
+        corpus.display(),
+        started.elapsed()
+    );
+    // An unknown request is a miss (404) naming the test.
+    let miss = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("X-Recorder-Test-Id", "cli::nothing_here")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(miss.status(), 404);
+    assert!(miss.text().await.unwrap().contains("cli::nothing_here"));
+    assert_eq!(server.interrupt(), Some(EXIT_OK), "Ctrl-C is a clean exit");
+    let leftovers: Vec<PathBuf> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_replays_an_imported_ogx_corpus() {
+    recorder_runtime::engine::install_crypto_provider();
+    import_and_serve(&ogx_subset()).await;
+    if let Some(full) = full_corpus() {
+        import_and_serve(&full).await;
+    }
+}
