@@ -2,10 +2,13 @@
 //! it may change with the macro.
 
 use crate::client::Client;
-use crate::context::RecordingContext;
+use crate::context::{config_for, RecordingContext};
 use crate::error::Result;
 use crate::mode::Mode;
+use crate::service::Service;
+use recorder_config::{Config, SUITE_ENV};
 use std::future::Future;
+use std::path::Path;
 use std::time::Duration;
 
 pub use recorder_config::Kind;
@@ -38,14 +41,21 @@ pub struct TestSpec {
 impl TestSpec {
     /// The module path of the annotated function (the generated module's parent).
     pub fn parent_module(&self) -> &'static str {
-        self.module_path.strip_suffix(self.name).and_then(|p| p.strip_suffix("::")).unwrap_or(self.module_path)
+        self.module_path
+            .strip_suffix(self.name)
+            .and_then(|p| p.strip_suffix("::"))
+            .unwrap_or(self.module_path)
     }
 
     /// The test id: module path, `::`, name, then `[kind=model,...]` when models are injected.
     pub fn test_id(&self) -> String {
         let mut id = format!("{}::{}", self.parent_module(), self.name);
         if !self.models.is_empty() {
-            let combo: Vec<String> = self.models.iter().map(|(k, m)| format!("{k}={m}")).collect();
+            let combo: Vec<String> = self
+                .models
+                .iter()
+                .map(|(k, m)| format!("{k}={m}"))
+                .collect();
             id.push('[');
             id.push_str(&combo.join(","));
             id.push(']');
@@ -56,7 +66,10 @@ impl TestSpec {
     /// The `cargo test` filter that runs this function's tests.
     pub fn filter(&self) -> String {
         let parent = self.parent_module();
-        let path = parent.split_once("::").map(|(_, rest)| format!("{rest}::{}", self.name)).unwrap_or_else(|| self.name.to_string());
+        let path = parent
+            .split_once("::")
+            .map(|(_, rest)| format!("{rest}::{}", self.name))
+            .unwrap_or_else(|| self.name.to_string());
         path
     }
 }
@@ -71,7 +84,10 @@ pub struct Model {
 impl Model {
     /// A model of a kind.
     pub fn new(kind: &str, id: &str) -> Self {
-        Model { id: id.into(), kind: kind.into() }
+        Model {
+            id: id.into(),
+            kind: kind.into(),
+        }
     }
     /// Its id, as the API names it.
     pub fn id(&self) -> &str {
@@ -138,13 +154,92 @@ impl Fixtures {
     }
     /// The model of a kind in this combination.
     pub fn model(&self, kind: &str) -> Model {
-        let id = self.spec.models.iter().find(|(k, _)| *k == kind).map(|(_, m)| *m).unwrap_or_else(|| panic!("no {kind} model in this combination"));
+        let id = self
+            .spec
+            .models
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, m)| *m)
+            .unwrap_or_else(|| panic!("no {kind} model in this combination"));
         Model::new(kind, id)
     }
     /// The embedding dimension (panics with advice when none is configured).
     pub fn embedding_dimension(&self) -> usize {
         self.spec.embedding_dimension.unwrap_or_else(|| panic!("no embedding dimension configured: set RECORDER_EMBEDDING_DIMENSION or embedding_dimension in the setup"))
     }
+    /// The service under test: `RECORDER_SERVICE`, else the service named like the
+    /// test's suite, else the only `[services.<name>]` of `recorder.toml`; started
+    /// once per process or reused (see [`crate::service`]).
+    pub fn service(&self) -> Service {
+        let env = std::env::var(crate::service::SERVICE_ENV)
+            .ok()
+            .filter(|s| !s.is_empty());
+        self.service_inner(env.as_deref()).unwrap_or_else(|e| {
+            panic!(
+                "recorded test {}: no service under test: {e}",
+                self.spec.test_id()
+            )
+        })
+    }
+    /// The service `[services.<name>]`.
+    pub fn service_named(&self, name: &str) -> Service {
+        self.service_inner(Some(name)).unwrap_or_else(|e| {
+            panic!(
+                "recorded test {}: no service under test: {e}",
+                self.spec.test_id()
+            )
+        })
+    }
+    fn service_inner(&self, name: Option<&str>) -> Result<Service> {
+        let start = Path::new(self.spec.manifest_dir);
+        let config = config_for(start)?.ok_or_else(|| crate::Error::Other(format!("a Service parameter needs a recorder.toml with a [services.<name>] section; none was found from {} upward", start.display())))?;
+        let suite = config
+            .suite_for(self.spec.parent_module())
+            .map(|s| s.name.clone());
+        let service = crate::service::pick(&config, name, suite.as_deref())?;
+        Service::from_config(&self.context, service, config.root())
+    }
+}
+
+/// Why a test does not run under `RECORDER_SUITE` (`None`: it runs). `suite_env`
+/// is the variable's value; `module_path` the test function's module path.
+pub fn suite_skip_reason(
+    config: Option<&Config>,
+    suite_env: Option<&str>,
+    module_path: &str,
+) -> std::result::Result<Option<String>, recorder_config::ConfigError> {
+    let Some(wanted) = suite_env.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(config) = config else {
+        return Err(recorder_config::ConfigError::UnknownSuite {
+            name: wanted.to_owned(),
+            path: None,
+            known: Vec::new(),
+        });
+    };
+    config.suite(wanted)?;
+    Ok(match config.suite_for(module_path) {
+        Some(suite) if suite.name == wanted => None,
+        Some(suite) => Some(format!(
+            "not in suite `{wanted}` ({SUITE_ENV}={wanted}): `{module_path}` belongs to suite `{}`",
+            suite.name
+        )),
+        None => Some(format!(
+            "not in suite `{wanted}` ({SUITE_ENV}={wanted}): `{module_path}` is in no suite of {}",
+            config.path.display()
+        )),
+    })
+}
+
+/// Decides at run time whether the test of `spec` is outside the selected suite.
+fn suite_skip(spec: &TestSpec) -> Option<String> {
+    let wanted = std::env::var(SUITE_ENV).ok();
+    wanted.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+    let config = config_for(Path::new(spec.manifest_dir))
+        .unwrap_or_else(|e| panic!("cannot read recorder.toml for {}: {e}", spec.test_id()));
+    suite_skip_reason(config.as_deref(), wanted.as_deref(), spec.parent_module())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What a test function may return: `()` or `Result<(), E: Debug>`.
@@ -164,7 +259,9 @@ impl<E: std::fmt::Debug> TestOutput for std::result::Result<(), E> {
 }
 
 fn context_for(spec: &TestSpec) -> Result<RecordingContext> {
-    let mut b = RecordingContext::builder(spec.test_id()).start_dir(spec.manifest_dir).test_filter(spec.filter());
+    let mut b = RecordingContext::builder(spec.test_id())
+        .start_dir(spec.manifest_dir)
+        .test_filter(spec.filter());
     if let Some(m) = spec.mode {
         b = b.mode(m.parse::<Mode>()?);
     }
@@ -176,7 +273,11 @@ fn context_for(spec: &TestSpec) -> Result<RecordingContext> {
 
 fn fixtures(spec: TestSpec) -> Fixtures {
     match context_for(&spec) {
-        Ok(context) => Fixtures { spec, context },
+        Ok(context) => {
+            // Calls that arrive with this test's id (from a service it drives) use its scope.
+            crate::propagate::Recorder::global().register(context.scope());
+            Fixtures { spec, context }
+        }
         Err(e) => panic!("cannot set up recorded test {}: {e}", spec.test_id()),
     }
 }
@@ -185,7 +286,11 @@ fn conclude(fx: &Fixtures) {
     let problems = fx.context.finish();
     // RECORD_USE_HOOK
     if !problems.is_empty() {
-        panic!("recorded test {} failed:\n{}", fx.context.test_id(), problems.join("\n\n"));
+        panic!(
+            "recorded test {} failed:\n{}",
+            fx.context.test_id(),
+            problems.join("\n\n")
+        );
     }
 }
 
@@ -196,15 +301,28 @@ where
     Fut: Future<Output = T>,
     T: TestOutput,
 {
+    if let Some(reason) = suite_skip(&spec) {
+        println!("skipped {}: {reason}", spec.test_id());
+        return;
+    }
     let fx = fixtures(spec);
-    let mut builder = if spec.multi_thread { tokio::runtime::Builder::new_multi_thread() } else { tokio::runtime::Builder::new_current_thread() };
+    let mut builder = if spec.multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
     if let (true, Some(n)) = (spec.multi_thread, spec.worker_threads) {
         builder.worker_threads(n);
     }
-    let rt = builder.enable_all().build().expect("a tokio runtime for the test");
+    let rt = builder
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the test");
     let fut = body(fx.clone());
     let out = match spec.timeout_ms {
-        Some(ms) => rt.block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await }).unwrap_or_else(|_| panic!("test {} timed out after {ms} ms", spec.test_id())),
+        Some(ms) => rt
+            .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
+            .unwrap_or_else(|_| panic!("test {} timed out after {ms} ms", spec.test_id())),
         None => rt.block_on(fut),
     };
     drop(rt);
@@ -218,7 +336,101 @@ where
     F: FnOnce(Fixtures) -> T,
     T: TestOutput,
 {
+    if let Some(reason) = suite_skip(&spec) {
+        println!("skipped {}: {reason}", spec.test_id());
+        return;
+    }
     let fx = fixtures(spec);
     body(fx.clone()).into_outcome();
     conclude(&fx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse(
+            r#"
+            [setups.local]
+            [suites.base]
+            roots = ["chat", "embeddings"]
+            setup = "local"
+            [suites.streaming]
+            roots = ["chat::streaming"]
+            [suites.service]
+            roots = ["service"]
+            "#,
+            Path::new("/p/recorder.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn without_a_suite_every_test_runs() {
+        assert_eq!(
+            suite_skip_reason(Some(&config()), None, "chat").unwrap(),
+            None
+        );
+        assert_eq!(
+            suite_skip_reason(Some(&config()), Some("  "), "anything").unwrap(),
+            None
+        );
+        assert_eq!(suite_skip_reason(None, None, "chat").unwrap(), None);
+    }
+
+    #[test]
+    fn a_suite_runs_its_own_tests_only() {
+        let c = config();
+        let run = |suite: &str, path: &str| suite_skip_reason(Some(&c), Some(suite), path).unwrap();
+        assert_eq!(run("base", "chat"), None);
+        assert_eq!(run("base", "embeddings::batch"), None);
+        assert_eq!(run("service", "examples::service"), None);
+        // The most specific root wins.
+        let reason = run("base", "chat::streaming").unwrap();
+        assert!(reason.contains("belongs to suite `streaming`"), "{reason}");
+        assert_eq!(run("streaming", "chat::streaming::inner"), None);
+        let reason = run("base", "rerank").unwrap();
+        assert!(
+            reason.contains("in no suite") && reason.contains("RECORDER_SUITE=base"),
+            "{reason}"
+        );
+        assert!(run("service", "chat").is_some());
+    }
+
+    #[test]
+    fn an_unknown_suite_is_an_error_naming_the_known_ones() {
+        let err = suite_skip_reason(Some(&config()), Some("vision"), "chat")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("vision") && err.contains("`base`") && err.contains("`service`"),
+            "{err}"
+        );
+        let err = suite_skip_reason(None, Some("base"), "chat")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no recorder.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_parent_module_is_what_suites_match() {
+        let spec = TestSpec {
+            module_path: "service::answers",
+            name: "answers",
+            models: &[("text", "m")],
+            setup: None,
+            mode: None,
+            timeout_ms: None,
+            embedding_dimension: None,
+            manifest_dir: "/nowhere",
+            multi_thread: false,
+            worker_threads: None,
+        };
+        assert_eq!(spec.parent_module(), "service");
+        assert_eq!(
+            suite_skip_reason(Some(&config()), Some("service"), spec.parent_module()).unwrap(),
+            None
+        );
+    }
 }

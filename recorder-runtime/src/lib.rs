@@ -44,6 +44,7 @@ pub mod client;
 pub mod context;
 pub mod propagate;
 pub mod proxy;
+pub mod service;
 pub mod transport;
 
 #[doc(hidden)]
@@ -51,5 +52,6 @@ pub mod __private;
 
 pub use client::Client;
 pub use context::RecordingContext;
+pub use service::Service;
 pub use __private::Model;
 pub use recorder_macros::recorded_test;

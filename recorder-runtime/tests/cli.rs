@@ -479,8 +479,16 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(
+            &["serve", "--dir", s(dir), "--mode", "replay", "--port", "0"],
+            &[],
+        )
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_recordings"))
-            .args(["serve", "--dir", s(dir), "--mode", "replay", "--port", "0"])
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -659,4 +667,128 @@ async fn serve_replays_an_imported_ogx_corpus() {
     if let Some(full) = full_corpus() {
         import_and_serve(&full).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_records_upstream_and_ctrl_c_finishes_recordings() {
+    recorder_runtime::engine::install_crypto_provider();
+    let fake = recorder_runtime::fake::FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let key = "cli-test-key-0123456789";
+    let server = Server::start_with(
+        &[
+            "serve",
+            "--dir",
+            s(&dir),
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.openai_url(),
+            "--api-key-env",
+            "CLI_TEST_KEY",
+        ],
+        &[("CLI_TEST_KEY", key)],
+    );
+    let http = reqwest::Client::new();
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "one two three"}]});
+    let plain = http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("X-Recorder-Test-Id", "cli::rec")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    let plain_body = plain.bytes().await.unwrap();
+    let ollama = json!({"model": "m", "messages": [{"role": "user", "content": "hi there"}]});
+    let nd = http
+        .post(format!("{}/api/chat", server.url))
+        .header("X-Recorder-Test-Id", "cli::rec")
+        .json(&ollama)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nd.status(), 200);
+    nd.bytes().await.unwrap();
+    let models = http
+        .get(format!("{}/v1/models", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.status(), 200);
+    let seen = fake.requests();
+    assert!(
+        seen.iter()
+            .all(|r| r.header("authorization") == Some(&format!("Bearer {key}"))),
+        "the key goes upstream"
+    );
+    assert!(
+        seen.iter().any(|r| r.path == "/api/chat"),
+        "/api/... is forwarded on the upstream's root"
+    );
+
+    // A slow stream that the client abandons; Ctrl-C waits for its recording.
+    fake.set_chunk_delay(Duration::from_millis(150));
+    let mut streamed = chat.clone();
+    streamed["stream"] = json!(true);
+    streamed["messages"][0]["content"] = json!("a b c d e f");
+    let resp = http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("X-Recorder-Test-Id", "cli::rec")
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap();
+    let mut chunks = resp.bytes_stream();
+    chunks.next().await.unwrap().unwrap();
+    drop(chunks);
+    assert_eq!(server.interrupt(), Some(EXIT_OK));
+    assert!(walk(&dir)
+        .iter()
+        .all(|p| !p.to_string_lossy().ends_with(".tmp")));
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    let all = walk(&dir);
+    assert!(
+        all.iter().all(|p| !std::fs::read_to_string(p)
+            .map(|t| t.contains(key))
+            .unwrap_or(false)),
+        "the key is never stored"
+    );
+    let (_, listed, _) = cli(&["list", "--test", "cli::rec", "--dir", s(&dir)]);
+    assert!(
+        listed.contains("3 recording(s)") && listed.contains("stream"),
+        "{listed}"
+    );
+    fake.stop();
+
+    // Replay without the upstream: the same answers.
+    let server = Server::start(&dir);
+    let again = http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("X-Recorder-Test-Id", "cli::rec")
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let v: Value = serde_json::from_slice(&again.bytes().await.unwrap()).unwrap();
+    let orig: Value = serde_json::from_slice(&plain_body).unwrap();
+    assert_eq!(v["choices"], orig["choices"]);
+    let text = http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("X-Recorder-Test-Id", "cli::rec")
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.ends_with("data: [DONE]\n\n"),
+        "the whole stream was recorded: {text}"
+    );
+    assert_eq!(replay_everything(&dir, &server.url).await, 4);
 }
