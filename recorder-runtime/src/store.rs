@@ -168,7 +168,7 @@ impl Store {
             let entry = entry.map_err(|e| Error::io("cannot read recordings folder", &dir, e))?;
             let path = entry.path();
             let Some(hash) = recording_file_hash(&path) else { continue };
-            let loaded = Recording::read(&path).map(|rec| Arc::new(Replay::from_recording(rec, path.clone()))).map_err(|e| e.to_string());
+            let loaded = Recording::read(&path).and_then(|rec| check_name(rec, &hash, &path)).map(|rec| Arc::new(Replay::from_recording(rec, path.clone()))).map_err(|e| e.to_string());
             out.entries.insert(hash, loaded);
         }
         Ok(out)
@@ -257,6 +257,26 @@ pub fn model_set_digest(resp: &RecordedResponse) -> String {
     ids.sort();
     ids.dedup();
     sha256_hex(ids.join("\n").as_bytes())[..8].to_string()
+}
+
+/// A recording whose request does not hash to its file name would answer another
+/// request than its own: an error naming the file, never a silent wrong answer.
+/// (A request with a secret scrubbed from it cannot be checked: it hashed before.)
+fn check_name(rec: Recording, hash: &str, path: &Path) -> Result<Recording> {
+    let canonical = rec.request.identity(rec.test_id.as_deref()).canonical();
+    let actual = sha256_hex(canonical.as_bytes());
+    if actual == hash || canonical.contains("<redacted:") {
+        return Ok(rec);
+    }
+    Err(Error::corrupt(
+        path,
+        format!(
+            "its request ({} {} of test `{}`) hashes to {actual}, not to its file name: the file was renamed, copied from another test or edited by hand. Rename it to {actual}.json if its request is right, or delete it and re-record",
+            rec.request.method,
+            rec.request.endpoint,
+            rec.test_id.as_deref().unwrap_or("")
+        ),
+    ))
 }
 
 /// The hash a recording file is named after, or `None` for files that are not recordings.
@@ -377,7 +397,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let r = rec(Some("m::t"), "/v1/x", json!({"a": 1}));
-        let hash = "a".repeat(64);
+        let hash = r.request_hash();
         let p = store.write(&r, &hash).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), r.to_pretty_bytes());
         let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -385,6 +405,17 @@ mod tests {
         let scope = store.load_scope("m::t").unwrap();
         assert_eq!(scope.len(), 1);
         assert!(scope.get(&hash).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_file_not_named_after_its_request_is_reported_by_name_on_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let r = rec(Some("m::t"), "/v1/x", json!({"a": 1}));
+        let wrong = "e".repeat(64);
+        let p = store.write(&r, &wrong).unwrap();
+        let err = store.load_scope("m::t").unwrap().get(&wrong).unwrap_err().to_string();
+        assert!(err.contains(&p.display().to_string()) && err.contains(&format!("hashes to {}", r.request_hash())), "{err}");
     }
 
     #[test]
