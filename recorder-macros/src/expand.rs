@@ -392,40 +392,68 @@ fn test_fn(
         syn::ReturnType::Type(_, ty) => ty.span(),
         syn::ReturnType::Default => name.span(),
     };
-    let (run, body) = if func.sig.asyncness.is_some() {
+    // The body is a plain `fn` pointer (and, for async tests, returns a boxed
+    // future), so that the runner and tokio's `block_on` are instantiated once per
+    // crate rather than once per test: this is what keeps build times close to
+    // plain `#[tokio::test]`, which type-erases its future the same way.
+    let fixtures = quote!(#runtime::__private::Fixtures);
+    let (run, body_type, body) = if func.sig.asyncness.is_some() {
         (
-            quote_spanned!(output_span=> #runtime::__private::run_async),
-            quote!(async move { super::#name(#(#calls),*).await }),
+            respan(quote!(#runtime::__private::run_async), output_span),
+            quote! {
+                fn(#fixtures) -> ::core::pin::Pin<
+                    ::std::boxed::Box<dyn ::core::future::Future<Output = _>>,
+                >
+            },
+            quote!(|fx| ::std::boxed::Box::pin(async move { super::#name(#(#calls),*).await })),
         )
     } else {
         (
-            quote_spanned!(output_span=> #runtime::__private::run_sync),
-            quote!(super::#name(#(#calls),*)),
+            respan(quote!(#runtime::__private::run_sync), output_span),
+            quote!(fn(#fixtures) -> _),
+            quote!(|fx| super::#name(#(#calls),*)),
         )
     };
+
+    let spec = quote! {
+        #runtime::__private::TestSpec {
+            module_path: ::core::module_path!(),
+            name: #name_str,
+            models: &[#(#model_pairs),*],
+            setup: #setup,
+            mode: #mode,
+            timeout_ms: #timeout,
+            embedding_dimension: #dimension,
+            manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
+            multi_thread: #multi_thread,
+            worker_threads: #worker_threads,
+        }
+    };
+    // The call carries the span of the return type, so that a return type that is
+    // neither `()` nor `Result<(), E: Debug>` is reported there.
+    let body_ident = format_ident!("body");
+    let call = quote_spanned!(output_span=> #run(#spec, #body_ident));
 
     quote! {
         #(#attrs)*
         #ignore
         #[::core::prelude::v1::test]
         fn #test_ident() {
-            #run(
-                #runtime::__private::TestSpec {
-                    module_path: ::core::module_path!(),
-                    name: #name_str,
-                    models: &[#(#model_pairs),*],
-                    setup: #setup,
-                    mode: #mode,
-                    timeout_ms: #timeout,
-                    embedding_dimension: #dimension,
-                    manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
-                    multi_thread: #multi_thread,
-                    worker_threads: #worker_threads,
-                },
-                |fx: #runtime::__private::Fixtures| #body,
-            )
+            let #body_ident: #body_type = #body;
+            #call
         }
     }
+}
+
+/// The same tokens, each at `span` (not recursing into groups: for paths).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            tree.set_span(span);
+            tree
+        })
+        .collect()
 }
 
 fn option(value: Option<TokenStream>) -> TokenStream {
