@@ -61,3 +61,22 @@ async fn async_openai_embeds(ctx: RecordingContext, embedding_model: Model, embe
     assert_eq!(out.data.len(), 2);
     assert!(out.data.iter().all(|e| e.embedding.len() == embedding_dimension));
 }
+
+/// async-openai in process: its requests go straight to the engine through
+/// `with_http_service`, no socket. Same recordings, same assertions.
+#[recorded_test(models = "text")]
+async fn async_openai_in_process(ctx: RecordingContext, text_model: Model) {
+    let openai = async_openai::Client::with_config(OpenAIConfig::new().with_api_key("unused")).with_http_service(ctx.openai_service());
+    let request = CreateChatCompletionRequestArgs::default()
+        .model(text_model.id())
+        .max_tokens(12u32)
+        .temperature(0.0)
+        .messages([ChatCompletionRequestUserMessageArgs::default().content("Name a planet.").build().unwrap().into()])
+        .build()
+        .unwrap();
+    let answer = openai.chat().create(request).await.unwrap();
+    assert_eq!(answer.choices.len(), 1);
+    assert!(answer.usage.is_some_and(|u| u.completion_tokens > 0));
+    let counts = ctx.counts();
+    assert_eq!(counts.replayed + counts.recorded + counts.live, 1, "one request, served by the engine: {counts:?}");
+}
