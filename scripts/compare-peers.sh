@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Replays the same recorded chat completion (plain, and streamed as 100 chunks) with
+# every peer in one run, and prints the ratios as its last lines:
+#
+#   vs vcrpy: <x>x                  our replayed requests per second (async-openai through
+#                                   the loopback proxy) over vcrpy + openai-python's
+#   vs bare hyper: <x>x             our p50 latency through the proxy over the floor's
+#                                   (async-openai against a bare hyper server, same bytes)
+#   vs reqwest-vcr: <x>x            our req/s in process (reqwest-middleware) over
+#                                   reqwest-vcr 0.4's, plain
+#   vs reqwest-vcr (stream): <x>x   the same for the 100-chunk stream
+#
+# Usage: scripts/compare-peers.sh [seconds per peer, default 3]
+# Needs python3 with venv and access to PyPI (vcrpy and openai are installed into
+# target/peers/venv) and crates.io (bench/peers builds into target/peers).
+# SKIP_VCRPY=1 leaves the Python peer out.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+secs="${1:-3}"
+peers_target="$root/target/peers"
+mkdir -p "$peers_target"
+
+echo "== building bench/peers (release)" >&2
+(cd "$root/bench/peers" && cargo build --release --quiet)
+bin="$peers_target/release/recorder-peers"
+
+args=(--seconds "$secs" --work "$peers_target/work")
+if [[ "${SKIP_VCRPY:-0}" != "1" ]]; then
+    venv="$peers_target/venv"
+    if [[ ! -x "$venv/bin/python" ]]; then
+        echo "== creating $venv" >&2
+        python3 -m venv "$venv"
+    fi
+    if ! "$venv/bin/python" -c "import vcr, openai" 2>/dev/null; then
+        echo "== installing vcrpy and openai from PyPI" >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check vcrpy openai
+    fi
+    args+=(--python "$venv/bin/python" --vcrpy "$root/bench/peers/vcrpy_bench.py")
+fi
+
+echo "== running the peers ($secs s each)" >&2
+"$bin" "${args[@]}"
