@@ -13,7 +13,7 @@
 //! Random bytes rarely spell `data:` or valid JSON, so each target also decodes its
 //! input into structure (SSE tokens, JSON values, whole recordings) and checks that too.
 
-use recorder_runtime::identity::RequestIdentity;
+use recorder_runtime::identity::{request_hash, RequestIdentity};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
 use recorder_runtime::store::Replay;
 use recorder_runtime::stream::{self, Frame, FrameParser, StreamFormat};
@@ -57,7 +57,12 @@ pub fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".")))
+                .filter(|p| {
+                    p.is_file()
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("."))
+                })
                 .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
                 .collect()
         })
@@ -305,6 +310,19 @@ pub fn check_identity(data: &[u8]) {
     );
     let canonical = ident.canonical();
     let hash = ident.hash();
+    // The replay hot path's hash, computed without a `Value`, is the same.
+    assert_eq!(
+        request_hash(
+            "post",
+            "/v1/chat/completions",
+            &body,
+            &ignore,
+            Some("fuzz::identity")
+        ),
+        hash,
+        "request_hash differs for {}",
+        String::from_utf8_lossy(&body)
+    );
     assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
     let parsed: Value = serde_json::from_str(&canonical)
         .unwrap_or_else(|e| panic!("the canonical text is not JSON ({e}): {canonical}"));

@@ -5,12 +5,14 @@
 //! - `identity/chat_1k`: a typical chat request (~1 KB: system + user messages,
 //!   temperature, tools).
 //! - `identity/embeddings_64k`: an embeddings request with 256 inputs (~64 KB).
+//! - `request_hash/...`: the same hash as the replay hot path computes it, from the
+//!   bytes without a `serde_json::Value`.
 //! - `canonical/...`: the canonical text alone (no parse, no hash), to see the split.
 //!
 //! `cargo bench -p recorder-runtime --bench identity`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use recorder_runtime::identity::{write_canonical, RequestIdentity};
+use recorder_runtime::identity::{request_hash, write_canonical, RequestIdentity};
 use serde_json::json;
 use std::hint::black_box;
 use std::time::Duration;
@@ -72,6 +74,34 @@ fn identity(c: &mut Criterion) {
                 )
             })
         });
+    }
+    g.finish();
+
+    // What a replay computes: the same hash without building a `serde_json::Value`.
+    let mut g = c.benchmark_group("request_hash");
+    for (name, body) in [
+        ("chat_1k", chat_body()),
+        ("embeddings_64k", embeddings_body()),
+    ] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(request_hash(
+                    "POST",
+                    "/v1/chat/completions",
+                    black_box(&body),
+                    &ignore,
+                    Some("bench::identity::test[text=m]"),
+                ))
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("sha256");
+    for (name, body) in [("chat_1k", chat_body()), ("embeddings_64k", embeddings_body())] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| b.iter(|| black_box(recorder_runtime::identity::sha256_hex(black_box(&body)))));
     }
     g.finish();
 

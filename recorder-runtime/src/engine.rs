@@ -299,27 +299,30 @@ impl Engine {
 
     /// The one entry point: serves `req` for `scope` according to its mode.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
-        let ident = RequestIdentity::new(req.method.as_str(), &req.endpoint, &req.body, &scope.target.ignore_fields, Some(&scope.test_id));
-        let hash = ident.hash();
+        // The hot path: the hash straight from the bytes, then a map lookup. The full
+        // identity (a parsed body, for miss explanations and recordings) only when needed.
+        let hash = crate::identity::request_hash(req.method.as_str(), &req.endpoint, &req.body, &scope.target.ignore_fields, Some(&scope.test_id));
         let mode = scope.mode;
         if mode.reads() {
-            if let Some(replay) = self.lookup(scope, &ident, &hash)? {
+            if let Some(replay) = self.lookup(scope, crate::identity::is_model_list(req.method.as_str(), &req.endpoint), &hash)? {
                 scope.stats.replayed.fetch_add(1, Ordering::Relaxed);
                 scope.used.lock().unwrap().push(hash);
                 return Ok(serve(&replay));
             }
-            if mode == crate::Mode::Replay {
-                scope.stats.missed.fetch_add(1, Ordering::Relaxed);
-                let msg = self.explain_miss(scope, &ident, &hash);
-                scope.problems.lock().unwrap().push(msg.clone());
-                return Err(Error::Miss(msg));
-            }
+        }
+        let ident = RequestIdentity::new(req.method.as_str(), &req.endpoint, &req.body, &scope.target.ignore_fields, Some(&scope.test_id));
+        debug_assert_eq!(ident.hash(), hash, "request_hash and RequestIdentity agree");
+        if mode == crate::Mode::Replay {
+            scope.stats.missed.fetch_add(1, Ordering::Relaxed);
+            let msg = self.explain_miss(scope, &ident, &hash);
+            scope.problems.lock().unwrap().push(msg.clone());
+            return Err(Error::Miss(msg));
         }
         self.forward(scope, req, ident, hash).await
     }
 
-    fn lookup(&self, scope: &Scope, ident: &RequestIdentity, hash: &str) -> Result<Option<Arc<Replay>>> {
-        if ident.is_model_list() {
+    fn lookup(&self, scope: &Scope, model_list: bool, hash: &str) -> Result<Option<Arc<Replay>>> {
+        if model_list {
             if let Some(r) = self.model_lists.lock().unwrap().get(hash) {
                 return Ok(Some(r.clone()));
             }

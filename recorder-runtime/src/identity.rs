@@ -36,6 +36,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Decimal places kept when floats are compared.
@@ -227,22 +228,213 @@ fn write_number(n: &serde_json::Number, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `i` is an ASCII byte: a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// The request hash straight from the raw request: exactly
+/// `RequestIdentity::new(method, endpoint, body, ignore, test_id).hash()`, without
+/// building a `serde_json::Value` (whose ordered map hashes every key). The replay hot
+/// path uses it; a miss or a recording builds the full [`RequestIdentity`].
+///
+/// ```
+/// use recorder_runtime::identity::{request_hash, RequestIdentity};
+/// let body = br#"{"temperature":0.70000001,"model":"m","user":"u","messages":[{"role":"user","content":"hi\n"}]}"#;
+/// let ignore = vec!["user".to_string()];
+/// assert_eq!(request_hash("post", "/v1/chat/completions", body, &ignore, Some("t")), RequestIdentity::new("POST", "/v1/chat/completions", body, &ignore, Some("t")).hash());
+/// ```
+pub fn request_hash(method: &str, endpoint: &str, body: &[u8], ignore: &[String], test_id: Option<&str>) -> String {
+    let mut out = String::with_capacity(body.len() + endpoint.len() + 128);
+    out.push_str("{\"body\":");
+    if body.iter().all(u8::is_ascii_whitespace) {
+        out.push_str("null");
+    } else {
+        match serde_json::from_slice::<Canon>(body) {
+            Ok(mut c) => {
+                for path in ignore {
+                    c.remove_path(path);
+                }
+                c.write(&mut out);
             }
-            c => out.push(c),
+            Err(_) => {
+                out.push_str("{\"raw_sha256\":");
+                write_string(&sha256_hex(body), &mut out);
+                out.push('}');
+            }
         }
     }
-    out.push('"');
+    out.push_str(",\"endpoint\":");
+    write_string(endpoint, &mut out);
+    out.push_str(",\"method\":");
+    write_string(&method.to_ascii_uppercase(), &mut out);
+    if let Some(t) = test_id.filter(|_| !is_model_list(method, endpoint)) {
+        out.push_str(",\"test_id\":");
+        write_string(t, &mut out);
+    }
+    out.push('}');
+    sha256_hex(out.as_bytes())
+}
+
+/// A JSON value as identity sees it: objects sorted by key bytes, a repeated key
+/// keeping its last value (as `serde_json::Value` does).
+/// Strings borrow from the request bytes when they hold no escapes.
+enum Canon<'a> {
+    Null,
+    Bool(bool),
+    Num(serde_json::Number),
+    Str(Cow<'a, str>),
+    Arr(Vec<Canon<'a>>),
+    Obj(Vec<(Cow<'a, str>, Canon<'a>)>),
+}
+
+impl Canon<'_> {
+    fn write(&self, out: &mut String) {
+        match self {
+            Canon::Null => out.push_str("null"),
+            Canon::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Canon::Num(n) => write_number(n, out),
+            Canon::Str(s) => write_string(s, out),
+            Canon::Arr(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Canon::Obj(entries) => {
+                out.push('{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(k, out);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// [`remove_path`] on this value.
+    fn remove_path(&mut self, path: &str) {
+        let mut parts = path.split('.').peekable();
+        let mut cur = self;
+        while let Some(p) = parts.next() {
+            let Canon::Obj(entries) = cur else { return };
+            let Ok(i) = entries.binary_search_by(|(k, _)| k.as_bytes().cmp(p.as_bytes())) else { return };
+            if parts.peek().is_none() {
+                entries.remove(i);
+                return;
+            }
+            cur = &mut entries[i].1;
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Canon<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Canon<'de>, D::Error> {
+        d.deserialize_any(CanonVisitor)
+    }
+}
+
+/// An object key, borrowed when it can be.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
+        d.deserialize_str(CanonVisitor).and_then(|c| match c {
+            Canon::Str(s) => Ok(Key(s)),
+            _ => Err(serde::de::Error::custom("an object key is a string")),
+        })
+    }
+}
+
+struct CanonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CanonVisitor {
+    type Value = Canon<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Canon<'de>, E> {
+        Ok(Canon::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Canon<'de>, E> {
+        Ok(Canon::Num(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Canon<'de>, E> {
+        Ok(Canon::Num(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Canon<'de>, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Canon::Null, Canon::Num))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Canon<'de>, E> {
+        Ok(Canon::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Canon<'de>, E> {
+        Ok(Canon::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Canon<'de>, E> {
+        Ok(Canon::Str(Cow::Owned(v)))
+    }
+    fn visit_none<E>(self) -> Result<Canon<'de>, E> {
+        Ok(Canon::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Canon<'de>, E> {
+        Ok(Canon::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Canon<'de>, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Canon<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Canon::Arr(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Canon<'de>, A::Error> {
+        let mut entries: Vec<(Cow<'de, str>, Canon<'de>)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some((Key(k), v)) = map.next_entry::<Key<'de>, Canon<'de>>()? {
+            entries.push((k, v));
+        }
+        // Stable: a repeated key's occurrences stay in order, and the last one wins.
+        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut out: Vec<(Cow<'de, str>, Canon<'de>)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => out.push(e),
+            }
+        }
+        Ok(Canon::Obj(out))
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,15 @@ impl Replay {
         let body = match &resp.stream {
             Some(s) => ReplayBody::Frames {
                 format: s.format,
-                frames: s.frames.iter().map(|f| (stream::frame_bytes(s.format, f), f.delay_ms)).collect(),
+                frames: {
+                    let mut frames: Vec<(Bytes, Option<u64>)> = s.frames.iter().map(|f| (stream::frame_bytes(s.format, f), f.delay_ms)).collect();
+                    if let Some(first) = frames.iter_mut().find(|(b, _)| !b.is_empty()) {
+                        let mut bytes = first.0.to_vec();
+                        stream::guard_leading_bom(&mut bytes);
+                        first.0 = Bytes::from(bytes);
+                    }
+                    frames.into()
+                },
             },
             None => ReplayBody::Full(Bytes::from(resp.body_bytes())),
         };
