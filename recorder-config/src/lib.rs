@@ -603,6 +603,71 @@ impl Config {
         best.map(|(suite, _)| suite)
     }
 
+    /// Whether a test in module `module_path`, or in a module nested anywhere inside
+    /// it, can belong to suite `wanted` (as [`Config::suite_for`] decides).
+    ///
+    /// This is for callers that know a module but not what is nested in it: the
+    /// macro, which sees the source file but not always the inline `mod` blocks
+    /// around a test. `false` means no module at or under `module_path` belongs to
+    /// `wanted`; an unknown suite or an empty path answers `true` (nothing is sure).
+    ///
+    /// A module nested in a crate root can match any root by its own path, since
+    /// roots also match without the crate name: `chat::service` is under `service`.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// let config = recorder_config::Config::parse(
+    ///     "[suites.base]\nroots = [\"chat\"]\n[suites.streaming]\nroots = [\"chat::streaming\"]",
+    ///     Path::new("recorder.toml"),
+    /// )?;
+    /// // `app::chat::streaming` itself is `streaming`'s, but not what is inside it.
+    /// assert!(config.may_belong_to("base", "app::chat"));
+    /// assert!(config.may_belong_to("streaming", "app::chat"));
+    /// assert!(!config.may_belong_to("base", "app::chat::streaming"));
+    /// assert!(!config.may_belong_to("streaming", "app::embeddings"));
+    /// // The crate root of `tests/chat.rs` may hold `mod streaming { ... }`.
+    /// assert!(config.may_belong_to("streaming", "chat"));
+    /// # Ok::<(), recorder_config::ConfigError>(())
+    /// ```
+    pub fn may_belong_to(&self, wanted: &str, module_path: &str) -> bool {
+        let Ok(suite) = self.suite(wanted) else {
+            return true;
+        };
+        let module_path = module_path.trim();
+        let in_wanted = |path: &str| self.suite_for(path).is_some_and(|s| s.name == wanted);
+        if module_path.is_empty() || in_wanted(module_path) {
+            return true;
+        }
+        // Try, for each root of `wanted` not matching `module_path` itself, the
+        // shallowest module under `module_path` that it matches. If `wanted` does
+        // not win there it wins nowhere deeper through that root: every root of
+        // another suite matching there matches deeper too, with the same length.
+        // (A root that matches `module_path` itself loses at every depth to
+        // whatever suite wins at `module_path`.)
+        let without_crate = module_path.split_once("::").map(|(_, rest)| rest);
+        let below = |root: &str, prefix: &str| {
+            root.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix("::"))
+                .map(|rest| format!("{module_path}::{rest}"))
+        };
+        suite
+            .roots
+            .iter()
+            .map(|root| root.trim().trim_start_matches("::"))
+            .filter(|root| !root.is_empty())
+            .any(|root| {
+                let nested = match without_crate {
+                    // In a crate root, `<crate>::<root>` matches `root` without the crate.
+                    None => Some(format!("{module_path}::{root}")),
+                    Some(rest) => below(root, rest),
+                };
+                [below(root, module_path), nested]
+                    .into_iter()
+                    .flatten()
+                    .any(|path| in_wanted(&path))
+            })
+    }
+
     fn unknown_setup(&self, name: &str, wanted_by: &str) -> ConfigError {
         ConfigError::UnknownSetup {
             name: name.to_string(),

@@ -363,6 +363,135 @@ fn suite_for_picks_the_most_specific() {
     assert!(msg.contains("`base`, `hosted`"), "{msg}");
 }
 
+const NESTED_SUITES: &str = r#"
+[suites.base]
+roots = ["chat", "embeddings"]
+[suites.hosted]
+roots = ["examples::hosted", "chat::hosted"]
+[suites.service]
+roots = ["service"]
+[suites.shadowed]
+roots = ["app::chat::streaming"]
+[suites.streaming]
+roots = ["chat::streaming"]
+"#;
+
+fn nested_suites() -> Config {
+    Config::parse(NESTED_SUITES, Path::new("/proj/recorder.toml")).unwrap()
+}
+
+#[test]
+fn may_belong_to_the_suite_of_the_module_itself() {
+    let config = nested_suites();
+    assert!(config.may_belong_to("base", "examples::chat"));
+    assert!(config.may_belong_to("base", "chat"));
+    assert!(config.may_belong_to("base", "examples::embeddings::batch"));
+    assert!(config.may_belong_to("service", "service"));
+    assert!(config.may_belong_to("hosted", "examples::hosted::x"));
+}
+
+#[test]
+fn may_belong_to_a_suite_rooted_deeper() {
+    let config = nested_suites();
+    // `examples::chat::hosted` is `hosted`'s and `examples::chat::streaming` is
+    // `streaming`'s: both are under `examples::chat`.
+    assert!(config.may_belong_to("hosted", "examples::chat"));
+    assert!(config.may_belong_to("streaming", "examples::chat"));
+    assert!(config.may_belong_to("hosted", "examples"));
+    // Not with another crate name for a root that names the crate.
+    assert!(!config.may_belong_to("hosted", "other::embeddings"));
+    assert!(!config.may_belong_to("service", "examples::chat"));
+    assert!(!config.may_belong_to("base", "examples::hosted"));
+    assert!(!config.may_belong_to("base", "examples::chat::streaming"));
+    assert!(!config.may_belong_to("streaming", "examples::embeddings"));
+}
+
+#[test]
+fn anything_may_be_nested_in_a_crate_root() {
+    // `tests/chat.rs` is crate `chat`; a `mod service { ... }` in it is
+    // `chat::service`, which matches the root `service` without the crate name
+    // and beats `chat` by length.
+    let config = nested_suites();
+    assert_eq!(config.suite_for("chat::service").unwrap().name, "service");
+    assert!(config.may_belong_to("service", "chat"));
+    assert!(config.may_belong_to("base", "service"));
+    assert!(config.may_belong_to("hosted", "service"));
+    assert!(config.may_belong_to("streaming", "retrieval"));
+}
+
+#[test]
+fn may_not_belong_where_a_longer_root_wins() {
+    // `app::chat::streaming` is matched by `shadowed` (the whole path, longer) and
+    // by `streaming` (without the crate): `shadowed` wins there and below.
+    let config = nested_suites();
+    assert_eq!(
+        config.suite_for("app::chat::streaming::x").unwrap().name,
+        "shadowed"
+    );
+    assert!(!config.may_belong_to("streaming", "app::chat"));
+    assert!(config.may_belong_to("shadowed", "app::chat"));
+    assert!(config.may_belong_to("streaming", "other::chat"));
+}
+
+#[test]
+fn may_belong_to_without_a_suite_or_a_path_is_unsure() {
+    let config = nested_suites();
+    assert!(config.may_belong_to("nope", "examples::chat"));
+    assert!(config.may_belong_to("base", ""));
+    assert!(config.may_belong_to("base", "  "));
+}
+
+/// `may_belong_to` agrees with trying `suite_for` on every module nested up to
+/// three deep (deep enough for these roots), with segment names from the roots.
+#[test]
+fn may_belong_to_agrees_with_suite_for_on_nested_modules() {
+    let config = nested_suites();
+    let segments = [
+        "app",
+        "examples",
+        "chat",
+        "embeddings",
+        "hosted",
+        "service",
+        "streaming",
+        "x",
+    ];
+    let mut modules: Vec<String> = segments.iter().map(|s| s.to_string()).collect();
+    for _ in 0..1 {
+        let deeper: Vec<String> = modules
+            .iter()
+            .flat_map(|m| segments.iter().map(move |s| format!("{m}::{s}")))
+            .collect();
+        modules.extend(deeper);
+    }
+    modules.sort();
+    modules.dedup();
+    let nested = |module: &str| -> Vec<String> {
+        let mut out = vec![module.to_string()];
+        for _ in 0..3 {
+            let deeper: Vec<String> = out
+                .iter()
+                .flat_map(|m| segments.iter().map(move |s| format!("{m}::{s}")))
+                .collect();
+            out.extend(deeper);
+        }
+        out
+    };
+    for module in &modules {
+        let inside = nested(module);
+        for wanted in config.suites.keys() {
+            let brute = inside
+                .iter()
+                .any(|p| config.suite_for(p).is_some_and(|s| &s.name == wanted));
+            assert_eq!(
+                config.may_belong_to(wanted, module),
+                brute,
+                "may_belong_to({wanted:?}, {module:?})"
+            );
+        }
+    }
+}
+
 // --- resolve ----------------------------------------------------------------
 
 #[test]

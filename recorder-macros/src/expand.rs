@@ -13,9 +13,10 @@ use syn::{Attribute, Item, ItemFn, LitStr};
 
 use crate::args::{self, Args};
 use crate::errors::Errors;
+use crate::module_guess::Location;
 use crate::names::{self, Plan};
 use crate::params::{self, Injected};
-use crate::{module_guess, runtime_path};
+use crate::{runtime_path, suites};
 
 /// What the configuration says for one test.
 #[derive(Debug, Clone, Default)]
@@ -24,49 +25,62 @@ pub struct Resolution {
     pub resolved: Resolved,
     /// The `recorder.toml` read, which rustc is made to track.
     pub tracked_file: Option<PathBuf>,
+    /// Why the test is outside the suite `RECORDER_SUITE` selects, when the macro is
+    /// sure of it: every generated test is then ignored with this reason.
+    pub suite_ignore: Option<String>,
 }
+
+/// Resolves the configuration for a function: called with the `setup = "..."`
+/// pin, if any, and the function's name (without `r#`), which locates it.
+pub type Resolve<'a> = dyn Fn(Option<&str>, &str) -> Result<Resolution, ConfigError> + 'a;
 
 /// Everything the expansion needs from outside the tokens.
 pub struct Inputs<'a> {
-    /// Resolves the configuration; called with the `setup = "..."` pin, if any.
-    pub resolve: &'a dyn Fn(Option<&str>) -> Result<Resolution, ConfigError>,
+    /// Resolves the configuration.
+    pub resolve: &'a Resolve<'a>,
     /// The runtime's path when no `crate = "..."` is given.
     pub runtime: syn::Path,
 }
 
 /// The macro's entry point: reads `recorder.toml` (from `CARGO_MANIFEST_DIR` up)
 /// and the process environment, then expands. `source_file` is the file holding the
-/// attribute, used to guess the module path for suites.
+/// attribute, read to locate the function's module for suites.
 pub fn recorded_test(
     args: TokenStream,
     item: TokenStream,
     source_file: Option<&Path>,
 ) -> TokenStream {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
-    let module_path = match (&manifest_dir, source_file) {
-        (Some(dir), Some(file)) => {
-            let file = if file.is_relative() {
-                std::env::current_dir()
-                    .map(|cwd| cwd.join(file))
-                    .unwrap_or_else(|_| file.to_path_buf())
-            } else {
-                file.to_path_buf()
-            };
-            let crate_name = std::env::var("CARGO_CRATE_NAME").unwrap_or_default();
-            module_guess::guess(&file, dir, &crate_name).unwrap_or_default()
+    let source_file = source_file.map(|file| {
+        if file.is_relative() {
+            std::env::current_dir()
+                .map(|cwd| cwd.join(file))
+                .unwrap_or_else(|_| file.to_path_buf())
+        } else {
+            file.to_path_buf()
         }
-        _ => String::new(),
-    };
-    let resolve = |pinned: Option<&str>| -> Result<Resolution, ConfigError> {
+    });
+    let resolve = |pinned: Option<&str>, function: &str| -> Result<Resolution, ConfigError> {
         let config = match &manifest_dir {
             Some(dir) => Config::discover(dir)?,
             None => None,
         };
-        let resolved =
-            recorder_config::resolve(config.as_ref(), pinned, &module_path, &ProcessEnv)?;
+        // Where the test is only matters for suites.
+        let location = match (&config, &manifest_dir, &source_file) {
+            (Some(config), Some(dir), Some(file)) if !config.suites.is_empty() => {
+                let crate_name = std::env::var("CARGO_CRATE_NAME").unwrap_or_default();
+                Location::find(file, dir, &crate_name, function)
+            }
+            _ => Location::default(),
+        };
+        let module_path = location.module_path();
+        let resolved = recorder_config::resolve(config.as_ref(), pinned, module_path, &ProcessEnv)?;
+        let suite_ignore =
+            suites::ignore_reason(config.as_ref(), resolved.suite.as_deref(), &location);
         Ok(Resolution {
             resolved,
             tracked_file: config.map(|c| c.path),
+            suite_ignore,
         })
     };
     expand_with(
@@ -110,7 +124,8 @@ pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> Tok
     );
 
     let pinned = args.setup.as_ref().map(LitStr::value);
-    let resolution = match (inputs.resolve)(pinned.as_deref()) {
+    let function = func.sig.ident.unraw().to_string();
+    let resolution = match (inputs.resolve)(pinned.as_deref(), &function) {
         Ok(resolution) => Some(resolution),
         Err(err) => {
             let span = match (&err, &args.setup) {
@@ -270,6 +285,9 @@ fn generate(
     let sig = &func.sig;
     let block = &func.block;
 
+    // Outside the selected suite: the same tests, ignored with the reason (which
+    // wins over a missing model's: the suite is what was asked for).
+    let suite_ignore = resolution.suite_ignore.as_deref();
     let plan = names::plan(&args.kinds, |kind| resolved.models_for(kind));
     let tests: Vec<TokenStream> = match &plan {
         Plan::Tests(combos) => combos
@@ -278,7 +296,7 @@ fn generate(
                 test_fn(
                     &combo.name,
                     &combo.models,
-                    None,
+                    suite_ignore,
                     &test_attrs,
                     func,
                     args,
@@ -293,7 +311,7 @@ fn generate(
             vec![test_fn(
                 name,
                 &[],
-                Some(&reason),
+                Some(suite_ignore.unwrap_or(&reason)),
                 &test_attrs,
                 func,
                 args,

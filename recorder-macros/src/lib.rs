@@ -12,6 +12,7 @@ mod module_guess;
 mod names;
 mod params;
 mod runtime_path;
+mod suites;
 
 use proc_macro::TokenStream;
 
@@ -69,6 +70,17 @@ use proc_macro::TokenStream;
 /// rebuild the tests with the new set. A requested kind with no model gives one
 /// test, ignored with the reason: `no text model configured: set
 /// RECORDER_TEXT_MODELS or choose a setup`.
+///
+/// # Suites
+/// `[suites.<name>] roots = [...]` groups tests by module path. With
+/// `RECORDER_SUITE=<name>` (tracked like the other variables), the tests of other
+/// suites are generated ignored, with the reason: ``not in suite `service`
+/// (RECORDER_SUITE=service); it belongs to suite `base` (module `chat`)``. The macro
+/// places a test by its file (`tests/chat.rs` is crate `chat`) and the inline
+/// `mod` blocks around it there; when it cannot be sure (a function made by
+/// `macro_rules!`), the test is generated as usual and skipped when it runs, as
+/// are ignored tests run with `cargo test -- --ignored`. An unknown suite name is
+/// a compile error listing the known ones.
 ///
 /// # Other attributes
 /// Doc comments, `#[cfg]`, `#[cfg_attr]`, lint levels (`#[allow]`...),

@@ -1,14 +1,23 @@
 //! A best-effort guess of `module_path!()` at expansion time, from the source file.
 //!
-//! Proc macros cannot see the module path. It only matters at expansion time for
-//! one thing: choosing the default setup of the suite a test belongs to
-//! (`[suites.<name>] roots = [...]`), which decides the models and so the generated
-//! tests. The file layout gives the path of file modules (`tests/chat.rs` is crate
-//! `chat`, `src/embeddings/batch.rs` is `<crate>::embeddings::batch`); inline
-//! `mod x { ... }` blocks are not seen. The runtime, which knows the real path,
-//! checks suites again when the tests run.
+//! Proc macros cannot see the module path. It matters at expansion time for
+//! suites (`[suites.<name>] roots = [...]`): the default setup of the test's suite
+//! decides the models and so the generated tests, and under `RECORDER_SUITE` a test
+//! of another suite is generated ignored. The file layout gives the path of file
+//! modules (`tests/chat.rs` is crate `chat`, `src/embeddings/batch.rs` is
+//! `<crate>::embeddings::batch`, see [`guess`]); reading the file gives the inline
+//! `mod x { ... }` blocks around the function ([`Location::find`]). What neither
+//! shows (`#[path]`, `include!`, functions made by `macro_rules!`) can make the
+//! guess wrong; the runtime, which knows the real path, checks suites again when
+//! the tests run.
 
-use std::path::{Component, Path};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+
+use syn::ext::IdentExt;
+use syn::Item;
 
 /// The module path of items in `file`, for a crate named `crate_name` whose
 /// manifest is in `manifest_dir`. `None` when the file is not under a standard
@@ -48,6 +57,116 @@ pub fn guess(file: &Path, manifest_dir: &Path, crate_name: &str) -> Option<Strin
         }
     }
     Some(path.join("::"))
+}
+
+/// Where a test function is, as far as the macro can tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    /// The module of the source file ([`guess`]); `None` when unknown.
+    pub file_module: Option<String>,
+    /// The module paths where the function was found in the file, with the inline
+    /// modules around it: one, or several when modules define functions of the same
+    /// name. Empty when it was not found, so it may be in any module nested in
+    /// `file_module`.
+    pub modules: Vec<String>,
+}
+
+impl Location {
+    /// Locates function `function` (its name without `r#`) of `file`, in the crate
+    /// `crate_name` whose manifest is in `manifest_dir`.
+    pub fn find(file: &Path, manifest_dir: &Path, crate_name: &str, function: &str) -> Location {
+        let Some(file_module) = guess(file, manifest_dir, crate_name) else {
+            return Location::default();
+        };
+        let modules = inline_modules(file, function)
+            .into_iter()
+            .map(|inline| {
+                std::iter::once(file_module.as_str())
+                    .chain(inline.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join("::")
+            })
+            .collect();
+        Location {
+            file_module: Some(file_module),
+            modules,
+        }
+    }
+
+    /// The module path to pick the test's suite by: where the function was found if
+    /// that is one module, else the file's module, else empty.
+    pub fn module_path(&self) -> &str {
+        match self.modules.as_slice() {
+            [only] => only,
+            _ => self.file_module.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+/// Functions with a `#[recorded_test]` attribute in one source file, by name, each
+/// with the inline modules around it (`[]` at the top of the file).
+type Index = HashMap<String, Vec<Vec<String>>>;
+
+/// The inline modules around each function `function` with a `#[recorded_test]`
+/// attribute in `file`; empty when there is none or the file cannot be read. Files
+/// are parsed once per compilation (a cache keyed by path and text).
+fn inline_modules(file: &Path, function: &str) -> Vec<Vec<String>> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<PathBuf, (String, Rc<Index>)>> = RefCell::new(HashMap::new());
+    }
+    let Ok(source) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    let index = CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        match cache.get(file) {
+            Some((text, index)) if *text == source => Rc::clone(index),
+            _ => {
+                let index = Rc::new(index_source(&source));
+                cache.insert(file.to_path_buf(), (source, Rc::clone(&index)));
+                index
+            }
+        }
+    });
+    index.get(function).cloned().unwrap_or_default()
+}
+
+/// Indexes the `#[recorded_test]` functions of a source file (any attribute path
+/// ending in `recorded_test`). Only plain data is kept: tokens must not outlive
+/// one macro invocation. A file that does not parse has none.
+fn index_source(source: &str) -> Index {
+    fn visit(items: &[Item], modules: &mut Vec<String>, index: &mut Index) {
+        for item in items {
+            match item {
+                Item::Fn(func)
+                    if func.attrs.iter().any(|attr| {
+                        attr.path()
+                            .segments
+                            .last()
+                            .is_some_and(|s| s.ident == "recorded_test")
+                    }) =>
+                {
+                    index
+                        .entry(func.sig.ident.unraw().to_string())
+                        .or_default()
+                        .push(modules.clone());
+                }
+                Item::Mod(module) => {
+                    if let Some((_, items)) = &module.content {
+                        modules.push(module.ident.unraw().to_string());
+                        visit(items, modules, index);
+                        modules.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut index = Index::new();
+    if let Ok(file) = syn::parse_file(source) {
+        visit(&file.items, &mut Vec::new(), &mut index);
+    }
+    index
 }
 
 #[cfg(test)]
@@ -92,5 +211,76 @@ mod tests {
         assert_eq!(g("/w/other/src/lib.rs"), None);
         assert_eq!(g("/w/app/build.rs"), None);
         assert_eq!(g("/w/app/src/data.txt"), None);
+    }
+
+    #[test]
+    fn indexes_recorded_functions_with_their_inline_modules() {
+        let index = index_source(
+            r#"
+            use recorder_runtime::recorded_test;
+            #[recorded_test(models = "text")]
+            async fn top(model: Model) {}
+            fn helper() {}
+            #[test]
+            fn plain() {}
+            mod service {
+                #[recorder_runtime::recorded_test]
+                fn inner() {}
+                mod deeper {
+                    #[rr::recorded_test]
+                    fn r#loop() {}
+                    #[recorded_test]
+                    fn top() {}
+                }
+                fn not_a_test() {
+                    #[recorded_test]
+                    fn in_a_body() {}
+                }
+            }
+            mod file_module;
+            macro_rules! made { () => { #[recorded_test] fn made() {} } }
+            "#,
+        );
+        let mut names: Vec<&String> = index.keys().collect();
+        names.sort();
+        assert_eq!(names, ["inner", "loop", "top"]);
+        assert_eq!(index["top"], [vec![], vec!["service", "deeper"]]);
+        assert_eq!(index["inner"], [vec!["service"]]);
+        assert_eq!(index["loop"], [vec!["service", "deeper"]]);
+        assert!(index_source("fn broken(").is_empty());
+    }
+
+    #[test]
+    fn locates_functions_in_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tests/chat.rs");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            "#[recorded_test]\nfn a() {}\nmod service {\n    #[recorded_test]\n    fn b() {}\n    #[recorded_test]\n    fn a() {}\n}\n",
+        )
+        .unwrap();
+        let find = |name: &str| Location::find(&file, dir.path(), "chat", name);
+        let b = find("b");
+        assert_eq!(b.modules, ["chat::service"]);
+        assert_eq!(b.module_path(), "chat::service");
+        let a = find("a");
+        assert_eq!(a.modules, ["chat", "chat::service"]);
+        assert_eq!(a.module_path(), "chat", "ambiguous: the file's module");
+        let missing = find("made_by_a_macro");
+        assert_eq!(missing.file_module.as_deref(), Some("chat"));
+        assert!(missing.modules.is_empty());
+        assert_eq!(missing.module_path(), "chat");
+        // An edited file is read again.
+        std::fs::write(
+            &file,
+            "mod moved {\n    #[recorded_test]\n    fn b() {}\n}\n",
+        )
+        .unwrap();
+        assert_eq!(find("b").modules, ["chat::moved"]);
+        // Outside the standard folders: nothing known.
+        let elsewhere = Location::find(&dir.path().join("build.rs"), dir.path(), "chat", "a");
+        assert_eq!(elsewhere, Location::default());
+        assert_eq!(elsewhere.module_path(), "");
     }
 }

@@ -1,6 +1,7 @@
 //! A crate outside this workspace, depending on `recorder-runtime` by path, gets
 //! one test per model combination from the environment and `recorder.toml`, and a
-//! new set when either changes, without `cargo clean`.
+//! new set when either changes, without `cargo clean`; under `RECORDER_SUITE`, the
+//! other suites' tests are generated ignored.
 //!
 //! The crates are built in `target/outside-crate` (shared between runs, so only the
 //! first run builds the runtime's dependencies) with this workspace's `Cargo.lock`,
@@ -61,6 +62,17 @@ debug = false
 }
 
 fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = cargo_unchecked(dir, args, env);
+    assert!(
+        out.status.success(),
+        "cargo {args:?} with {env:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn cargo_unchecked(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(dir)
         .args(args)
@@ -76,25 +88,25 @@ fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (key, value) in env {
         cmd.env(key, value);
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "cargo {args:?} with {env:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    cmd.output().unwrap()
 }
 
 /// The test names of `tests/tracking.rs`, sorted.
 fn list(dir: &Path, env: &[(&str, &str)]) -> Vec<String> {
-    let out = cargo(
-        dir,
-        &[
-            "test", "--test", "tracking", "--", "--list", "--format", "terse",
-        ],
-        env,
-    );
+    list_with(dir, env, &[])
+}
+
+/// The ignored tests of `tests/tracking.rs`, sorted.
+fn list_ignored(dir: &Path, env: &[(&str, &str)]) -> Vec<String> {
+    list_with(dir, env, &["--ignored"])
+}
+
+fn list_with(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "test", "--test", "tracking", "--", "--list", "--format", "terse",
+    ];
+    args.extend_from_slice(extra);
+    let out = cargo(dir, &args, env);
     let mut names: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -233,5 +245,126 @@ async fn through_the_rename(ctx: RecordingContext, model: Model) {
     assert!(
         stdout.contains("through_the_rename::text_a ... ok"),
         "{stdout}"
+    );
+}
+
+const SUITES_TOML: &str = r#"
+default_setup = "s"
+[setups.s]
+models = { text = ["m1", "m2"] }
+[suites.mine]
+roots = ["tracking"]
+[suites.other]
+roots = ["elsewhere"]
+"#;
+
+const SUITES_TEST: &str = r#"
+use recorder_runtime::{recorded_test, Model};
+
+#[recorded_test(models = "text")]
+async fn answers(text_model: Model) {
+    assert_eq!(text_model.kind(), "text");
+}
+
+// `tracking::elsewhere` matches `elsewhere` (without the crate name), which is
+// longer than `tracking`: it is the `other` suite's.
+mod elsewhere {
+    use recorder_runtime::recorded_test;
+
+    #[recorded_test]
+    fn nested() {}
+}
+
+// The macro does not find a function made by a macro in the file: it leaves the
+// decision to the runtime.
+macro_rules! made {
+    () => {
+        #[recorded_test]
+        fn made_by_a_macro() {}
+    };
+}
+made!();
+"#;
+
+#[test]
+fn recorder_suite_ignores_the_other_suites_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("suites");
+    write_crate(&dir, "suites", "recorder-runtime", SUITES_TEST);
+    std::fs::write(dir.join("recorder.toml"), SUITES_TOML).unwrap();
+    let all = [
+        "answers::text_m1",
+        "answers::text_m2",
+        "elsewhere::nested::test",
+        "made_by_a_macro::test",
+    ];
+    assert_eq!(list(&dir, &[]), all);
+    assert!(list_ignored(&dir, &[]).is_empty());
+
+    // RECORDER_SUITE=other: the same tests, those of `mine` ignored with the reason.
+    let other = [("RECORDER_SUITE", "other")];
+    assert_eq!(list(&dir, &other), all);
+    assert_eq!(
+        list_ignored(&dir, &other),
+        ["answers::text_m1", "answers::text_m2"]
+    );
+    let out = cargo(
+        &dir,
+        &["test", "--test", "tracking", "--", "--nocapture"],
+        &other,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("test answers::text_m1 ... ignored, not in suite `other` (RECORDER_SUITE=other); it belongs to suite `mine` (module `tracking`)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("test result: ok. 2 passed; 0 failed; 2 ignored"),
+        "{stdout}"
+    );
+    // The one the macro could not place is skipped when it runs.
+    assert!(
+        stdout.contains("skipped tracking::made_by_a_macro: not in suite `other`"),
+        "{stdout}"
+    );
+    // `-- --ignored` runs them; the runtime still skips them.
+    let out = cargo(
+        &dir,
+        &[
+            "test",
+            "--test",
+            "tracking",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+        &other,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("skipped tracking::answers[text=m1]: not in suite `other`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("test result: ok. 2 passed"), "{stdout}");
+
+    // The other way round, then back to everything, without cargo clean.
+    assert_eq!(
+        list_ignored(&dir, &[("RECORDER_SUITE", "mine")]),
+        ["elsewhere::nested::test"]
+    );
+    assert!(list_ignored(&dir, &[]).is_empty());
+
+    // An unknown suite is a compile error naming the known ones.
+    let out = cargo_unchecked(
+        &dir,
+        &["test", "--test", "tracking", "--no-run"],
+        &[("RECORDER_SUITE", "nope")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("recorded_test: unknown suite `nope` (from RECORDER_SUITE)")
+            && stderr.contains("defines `mine`, `other`"),
+        "{stderr}"
     );
 }

@@ -16,20 +16,42 @@ base_url = "https://api.openai.com/v1"
 api_key_env = "OPENAI_API_KEY"
 models = { text = ["gpt-4o-mini"], embedding = ["text-embedding-3-small"] }
 embedding_dimension = 1536
+[suites.base]
+roots = ["chat"]
+setup = "local"
+[suites.hosted]
+roots = ["hosted"]
+setup = "gpt"
 "#;
 
 /// Expands with the fixed config and the given environment.
 fn expand_env(args: TokenStream, item: TokenStream, env: &[(&str, &str)]) -> TokenStream {
+    expand_at(args, item, env, &Location::default())
+}
+
+/// Expands with the fixed config and the given environment, the function being at
+/// `location`.
+fn expand_at(
+    args: TokenStream,
+    item: TokenStream,
+    env: &[(&str, &str)],
+    location: &Location,
+) -> TokenStream {
     let config = Config::parse(CONFIG, Path::new("/project/recorder.toml")).unwrap();
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let lookup = move |name: &str| env.get(name).cloned();
-    let resolve = |pinned: Option<&str>| -> Result<Resolution, ConfigError> {
+    let resolve = |pinned: Option<&str>, _: &str| -> Result<Resolution, ConfigError> {
+        let resolved =
+            recorder_config::resolve(Some(&config), pinned, location.module_path(), &lookup)?;
+        let suite_ignore =
+            suites::ignore_reason(Some(&config), resolved.suite.as_deref(), location);
         Ok(Resolution {
-            resolved: recorder_config::resolve(Some(&config), pinned, "", &lookup)?,
+            resolved,
             tracked_file: Some(config.path.clone()),
+            suite_ignore,
         })
     };
     expand_with(
@@ -40,6 +62,14 @@ fn expand_env(args: TokenStream, item: TokenStream, env: &[(&str, &str)]) -> Tok
             runtime: runtime_path::extern_path("recorder_runtime"),
         },
     )
+}
+
+/// A function found at the top of `tests/<crate_root>.rs`.
+fn at_top_of(crate_root: &str) -> Location {
+    Location {
+        file_module: Some(crate_root.to_string()),
+        modules: vec![crate_root.to_string()],
+    }
 }
 
 fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -196,7 +226,183 @@ fn errors_keep_the_function() {
     insta::assert_snapshot!(pretty(out));
 }
 
+#[test]
+fn outside_the_selected_suite_is_ignored() {
+    let out = expand_at(
+        quote!(models = "text"),
+        quote! {
+            #[ignore = "slow"]
+            async fn answers(client: Client, text_model: Model) {}
+        },
+        &[("RECORDER_SUITE", "hosted")],
+        &at_top_of("chat"),
+    );
+    insta::assert_snapshot!(pretty(out));
+}
+
 // --- structure ----------------------------------------------------------------
+
+/// The `#[ignore = "..."]` reasons of the generated tests, in order (`None`: run).
+fn ignore_reasons(tokens: TokenStream) -> Vec<Option<String>> {
+    let file: syn::File = syn::parse2(tokens).unwrap();
+    let module = file
+        .items
+        .iter()
+        .find_map(|item| match item {
+            Item::Mod(m) => Some(m),
+            _ => None,
+        })
+        .expect("a module");
+    module
+        .content
+        .as_ref()
+        .unwrap()
+        .1
+        .iter()
+        .filter_map(|item| match item {
+            Item::Fn(f) => Some(f.attrs.iter().find_map(|a| match &a.meta {
+                syn::Meta::NameValue(nv) if a.path().is_ident("ignore") => match &nv.value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => Some(s.value()),
+                    _ => None,
+                },
+                _ => None,
+            })),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn recorder_suite_ignores_the_others_and_keeps_the_names() {
+    let item = quote!(
+        async fn answers(text_model: Model) {}
+    );
+    let args = quote!(models = "text");
+    let chat = at_top_of("chat");
+    let names = ["text_smollm2_135m", "text_qwen2_5_0_5b"];
+    // No suite selected, or this one: the tests run.
+    let out = expand_at(args.clone(), item.clone(), &[], &chat);
+    assert_eq!(test_names(out.clone()), names);
+    assert_eq!(ignore_reasons(out), [None, None]);
+    let out = expand_at(
+        args.clone(),
+        item.clone(),
+        &[("RECORDER_SUITE", "base")],
+        &chat,
+    );
+    assert_eq!(ignore_reasons(out), [None, None]);
+    // Another suite: the same tests (the default setup's models), ignored.
+    let out = expand_at(
+        args.clone(),
+        item.clone(),
+        &[("RECORDER_SUITE", "hosted")],
+        &chat,
+    );
+    assert_eq!(test_names(out.clone()), names);
+    let reason =
+        "not in suite `hosted` (RECORDER_SUITE=hosted); it belongs to suite `base` (module `chat`)";
+    assert_eq!(
+        ignore_reasons(out),
+        [Some(reason.into()), Some(reason.into())]
+    );
+    // In no suite.
+    let out = expand_at(
+        args.clone(),
+        item.clone(),
+        &[("RECORDER_SUITE", "base")],
+        &at_top_of("retrieval"),
+    );
+    assert_eq!(
+        ignore_reasons(out),
+        vec![Some("not in suite `base` (RECORDER_SUITE=base); it belongs to no suite (module `retrieval`)".to_string()); 2]
+    );
+    // The suite's own tests get its setup; explicit variables still win.
+    let hosted = at_top_of("hosted");
+    let out = expand_at(
+        args.clone(),
+        item.clone(),
+        &[("RECORDER_SUITE", "hosted")],
+        &hosted,
+    );
+    assert_eq!(test_names(out.clone()), ["text_gpt_4o_mini"]);
+    assert_eq!(ignore_reasons(out), [None]);
+    let env = [
+        ("RECORDER_SUITE", "hosted"),
+        ("RECORDER_TEXT_MODELS", "mine"),
+    ];
+    assert_eq!(
+        test_names(expand_at(args.clone(), item.clone(), &env, &hosted)),
+        ["text_mine"]
+    );
+    let env = [("RECORDER_SUITE", "hosted"), ("RECORDER_SETUP", "local")];
+    assert_eq!(test_names(expand_at(args, item, &env, &hosted)), names);
+}
+
+#[test]
+fn recorder_suite_when_the_function_was_not_found() {
+    let item = quote!(
+        fn f() {}
+    );
+    let env = [("RECORDER_SUITE", "hosted")];
+    // A crate root may hold `mod hosted { ... }`: the runtime decides.
+    let not_found = |module: &str| Location {
+        file_module: Some(module.to_string()),
+        modules: Vec::new(),
+    };
+    let out = expand_at(quote!(), item.clone(), &env, &not_found("chat"));
+    assert_eq!(ignore_reasons(out), [None]);
+    let out = expand_at(quote!(), item.clone(), &env, &Location::default());
+    assert_eq!(ignore_reasons(out), [None]);
+    // A file module is sure when no root can match inside it.
+    let out = expand_at(quote!(), item.clone(), &env, &not_found("app::chat"));
+    assert_eq!(
+        ignore_reasons(out),
+        [Some("not in suite `hosted` (RECORDER_SUITE=hosted); it belongs to suite `base` (module `app::chat`), and no module inside it to `hosted`".into())]
+    );
+    // Found in an inline `mod hosted` of tests/chat.rs: in the suite.
+    let inline = Location {
+        file_module: Some("chat".into()),
+        modules: vec!["chat::hosted".into()],
+    };
+    let out = expand_at(quote!(), item, &env, &inline);
+    assert_eq!(ignore_reasons(out), [None]);
+}
+
+#[test]
+fn outside_the_suite_wins_over_an_unconfigured_kind() {
+    let out = expand_at(
+        quote!(models = "vision"),
+        quote!(
+            fn f(m: Model) {}
+        ),
+        &[("RECORDER_SUITE", "hosted")],
+        &at_top_of("chat"),
+    );
+    assert_eq!(test_names(out.clone()), ["vision_unconfigured"]);
+    assert_eq!(
+        ignore_reasons(out),
+        [Some("not in suite `hosted` (RECORDER_SUITE=hosted); it belongs to suite `base` (module `chat`)".into())]
+    );
+}
+
+#[test]
+fn unknown_suite_is_an_error_listing_the_known_ones() {
+    let out = expand_env(
+        quote!(models = "text"),
+        quote!(
+            fn f(m: Model) {}
+        ),
+        &[("RECORDER_SUITE", "hostd")],
+    );
+    assert_eq!(
+        errors_of(out.clone()),
+        ["recorded_test: unknown suite `hostd` (from RECORDER_SUITE): /project/recorder.toml defines `base`, `hosted`; use one of those or add [suites.hostd]"]
+    );
+    assert!(out.to_string().contains("fn f (m : Model) { }"), "{out}");
+}
 
 #[test]
 fn names_follow_the_environment() {
@@ -257,7 +463,7 @@ fn tracks_every_variable_and_the_file() {
 #[test]
 fn no_file_no_include() {
     let resolve =
-        |_: Option<&str>| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
+        |_: Option<&str>, _: &str| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
     let out = expand_with(
         quote!(models = "text"),
         quote!(
@@ -277,7 +483,7 @@ fn no_file_no_include() {
 #[test]
 fn renamed_runtime_by_default_path() {
     let resolve =
-        |_: Option<&str>| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
+        |_: Option<&str>, _: &str| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
     let out = expand_with(
         quote!(),
         quote!(
@@ -334,7 +540,7 @@ fn config_errors_point_at_the_attribute_or_the_setup() {
 
 #[test]
 fn broken_config_file_is_an_error() {
-    let resolve = |_: Option<&str>| -> Result<Resolution, ConfigError> {
+    let resolve = |_: Option<&str>, _: &str| -> Result<Resolution, ConfigError> {
         Config::parse("[setups.a]\nbase_ulr = 1", Path::new("/p/recorder.toml"))?;
         unreachable!()
     };
