@@ -430,7 +430,8 @@ pub fn parse(format: StreamFormat, bytes: &[u8]) -> Result<Vec<Frame>> {
 /// SSE: one `: <comment>` line per comment (`:` alone for an empty one), then
 /// `event: `, `id: `, `retry: ` and one `data: ` line per line of the data, then a blank
 /// line; an empty value is written without the space (`data:`). A string is written
-/// verbatim, any other value as compact JSON. NDJSON: the data and `"\n"`; a frame
+/// verbatim, any other value as compact JSON. NDJSON: the data and `"\n"` (`"\r\n"` when
+/// the data is text ending in `\r`); a frame
 /// without data writes nothing. `delay_ms` is never written, nor is a frame with no field.
 ///
 /// Text that cannot survive the wire is the caller's concern: a `\r` anywhere, a `\n` in
@@ -441,6 +442,11 @@ pub fn write_frame(format: StreamFormat, frame: &Frame, out: &mut Vec<u8>) {
         StreamFormat::Ndjson => {
             if let Some(data) = &frame.data {
                 write_data(data, out);
+                // A line read from `...\r\r\n` keeps one `\r`: end it with `\r\n` so that it
+                // reads back the same (found by fuzzing).
+                if matches!(data, Value::String(text) if text.ends_with('\r')) {
+                    out.push(b'\r');
+                }
                 out.push(b'\n');
             }
         }
