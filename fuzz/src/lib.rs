@@ -13,7 +13,7 @@
 //! Random bytes rarely spell `data:` or valid JSON, so each target also decodes its
 //! input into structure (SSE tokens, JSON values, whole recordings) and checks that too.
 
-use recorder_runtime::identity::{request_hash, RequestIdentity};
+use recorder_runtime::identity::{request_hash, write_canonical, RequestIdentity};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
 use recorder_runtime::store::Replay;
 use recorder_runtime::stream::{self, Frame, FrameParser, StreamFormat};
@@ -300,6 +300,11 @@ pub fn check_identity(data: &[u8]) {
     } else {
         serde_json::to_vec(&value_from(&mut Input(rest), 4)).unwrap()
     };
+    // Strings are escaped exactly as serde_json escapes them.
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let mut escaped = String::new();
+    write_canonical(&Value::String(text.clone()), &mut escaped);
+    assert_eq!(escaped, serde_json::to_string(&text).unwrap(), "string escaping differs");
     let ignore = vec!["user".to_string(), "metadata.trace_id".to_string()];
     let ident = RequestIdentity::new(
         "POST",

@@ -136,7 +136,14 @@ impl RequestIdentity {
 
 /// Lowercase hex sha256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
 }
 
 /// The body as identity sees it: `null` for no body, parsed JSON minus ignored
@@ -226,27 +233,57 @@ fn write_number(n: &serde_json::Number, out: &mut String) {
     }
 }
 
+/// The bytes a JSON string must escape: `"`, `\\` and the control characters.
+static ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// The index of the first byte at or after `from` that must be escaped. Eight bytes
+/// at a time while none is (the bit tricks of "Bit Twiddling Hacks": a byte below
+/// 0x20, or equal to `"` or `\\`, sets its high bit in `hit`, exactly).
+fn next_escaped(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= bytes.len() {
+        let w = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        let quote = w ^ (ONES * b'"' as u64);
+        let backslash = w ^ (ONES * b'\\' as u64);
+        let hit = (w.wrapping_sub(ONES * 0x20) | quote.wrapping_sub(ONES) | backslash.wrapping_sub(ONES)) & !w & HIGH;
+        if hit != 0 {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..].iter().position(|&b| ESCAPED[b as usize]).map(|p| i + p)
+}
+
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // `i` is an ASCII byte: a char boundary.
+    while let Some(i) = next_escaped(bytes, start) {
+        // An escaped byte is ASCII: a char boundary.
         out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
-        } else {
-            out.push_str(escape);
+        match bytes[i] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
         }
         start = i + 1;
     }
@@ -288,7 +325,11 @@ pub fn request_hash(method: &str, endpoint: &str, body: &[u8], ignore: &[String]
     out.push_str(",\"endpoint\":");
     write_string(endpoint, &mut out);
     out.push_str(",\"method\":");
-    write_string(&method.to_ascii_uppercase(), &mut out);
+    if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        write_string(&method.to_ascii_uppercase(), &mut out);
+    } else {
+        write_string(method, &mut out);
+    }
     if let Some(t) = test_id.filter(|_| !is_model_list(method, endpoint)) {
         out.push_str(",\"test_id\":");
         write_string(t, &mut out);

@@ -59,17 +59,28 @@ pub fn endpoint_of(url: &reqwest::Url) -> String {
     }
 }
 
-fn engine_request(req: &reqwest::Request) -> crate::Result<EngineRequest> {
+/// The engine's view of a request; its headers are moved out (the request is spent).
+fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
     let body = match req.body() {
         None => Bytes::new(),
         Some(b) => Bytes::copy_from_slice(b.as_bytes().ok_or_else(|| Error::Other("streaming request bodies cannot be recorded; send the body as bytes".into()))?),
     };
-    Ok(EngineRequest { method: req.method().clone(), endpoint: endpoint_of(req.url()), headers: req.headers().clone(), body })
+    Ok(EngineRequest { method: req.method().clone(), endpoint: endpoint_of(req.url()), headers: std::mem::take(req.headers_mut()), body })
 }
 
 /// An engine answer as a `reqwest::Response`, streams chunk by chunk.
 pub fn to_reqwest(resp: EngineResponse) -> reqwest::Response {
+    to_reqwest_at(resp, None)
+}
+
+/// [`to_reqwest`] with the request's URL as the response's `url()` (without one,
+/// reqwest parses a placeholder URL for every response).
+fn to_reqwest_at(resp: EngineResponse, url: Option<reqwest::Url>) -> reqwest::Response {
+    use reqwest::ResponseBuilderExt;
     let mut builder = http::Response::builder().status(resp.status);
+    if let Some(url) = url {
+        builder = builder.url(url);
+    }
     if let Some(ct) = &resp.content_type {
         builder = builder.header(http::header::CONTENT_TYPE, ct);
     }
@@ -90,9 +101,10 @@ fn error_response(e: &Error) -> reqwest::Response {
 async fn dispatch(source: &ScopeSource, req: reqwest::Request, fallback: Option<&reqwest::Client>) -> Result<reqwest::Response, Error> {
     match source.scope()? {
         Some(scope) => {
-            let engine_req = engine_request(&req)?;
+            let mut req = req;
+            let engine_req = engine_request(&mut req)?;
             Ok(match scope.handle(engine_req).await {
-                Ok(resp) => to_reqwest(resp),
+                Ok(resp) => to_reqwest_at(resp, Some(req.url().clone())),
                 // Misses and upstream failures reach the client as the proxy would
                 // answer them; the scope also keeps them so the test fails at its end.
                 Err(e) => error_response(&e),
