@@ -185,23 +185,7 @@ impl DirArgs {
 /// `recordings/` in the folder holding `recorder.toml` (searched upward), else in the
 /// top-most folder whose `Cargo.toml` has `[workspace]`, else in `cwd`.
 pub fn default_dir(cwd: &Path) -> PathBuf {
-    if let Some(d) = std::env::var_os(DIR_VAR).filter(|d| !d.is_empty()) {
-        return cwd.join(d);
-    }
-    if let Some(root) = recorder_config::find_file(cwd)
-        .as_deref()
-        .and_then(Path::parent)
-    {
-        return root.join("recordings");
-    }
-    let workspace = cwd
-        .ancestors()
-        .filter(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml"))
-                .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
-        })
-        .last();
-    workspace.unwrap_or(cwd).join("recordings")
+    cwd.join(crate::context::recordings_dir(cwd))
 }
 
 /// Runs the command line `args` (program name first), writing to `out` and `err`;

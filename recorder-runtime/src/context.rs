@@ -92,7 +92,7 @@ impl ContextBuilder {
         };
         let dir = match self.dir {
             Some(d) => d,
-            None => recordings_dir(&start, config.as_deref()),
+            None => recordings_dir(&start),
         };
         let mut scope = Scope::new(engine_for(&dir), self.test_id, mode, target);
         if let Some(f) = self.test_filter {
@@ -195,13 +195,13 @@ pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target
 }
 
 /// The recordings folder: `RECORDING_DIR`, else `recordings/` next to
-/// `recorder.toml`, else at the workspace root.
-pub fn recordings_dir(start: &Path, config: Option<&Config>) -> PathBuf {
+/// `recorder.toml` (searched upward from `start`), else at the workspace root.
+pub fn recordings_dir(start: &Path) -> PathBuf {
     if let Some(d) = std::env::var_os(DIR_VAR).filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    match config {
-        Some(c) => c.root().join("recordings"),
+    match recorder_config::find_file(start).as_deref().and_then(Path::parent) {
+        Some(root) => root.join("recordings"),
         None => workspace_root(start).join("recordings"),
     }
 }
