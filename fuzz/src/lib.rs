@@ -125,10 +125,10 @@ fn load_and_round_trip(bytes: &[u8], path: &Path) {
 }
 
 fn recording_from(input: &mut Input) -> Recording {
-    let streamed = input.byte() % 2 == 0;
+    let streamed = input.byte().is_multiple_of(2);
     let body = value_from(input, 3);
     let response = if streamed {
-        let format = if input.byte() % 2 == 0 {
+        let format = if input.byte().is_multiple_of(2) {
             StreamFormat::Sse
         } else {
             StreamFormat::Ndjson
@@ -136,17 +136,17 @@ fn recording_from(input: &mut Input) -> Recording {
         let n = input.byte() % 6;
         let frames = (0..n)
             .map(|_| {
-                let data = if input.byte() % 3 == 0 {
+                let data = if input.byte().is_multiple_of(3) {
                     Some(Value::String(input.text()))
                 } else {
                     Some(value_from(input, 2))
                 };
                 let sse = format == StreamFormat::Sse;
                 Frame {
-                    event: (sse && input.byte() % 4 == 0).then(|| input.text()),
-                    id: (sse && input.byte() % 4 == 0).then(|| input.text()),
+                    event: (sse && input.byte().is_multiple_of(4)).then(|| input.text()),
+                    id: (sse && input.byte().is_multiple_of(4)).then(|| input.text()),
                     data,
-                    delay_ms: (input.byte() % 4 == 0).then(|| input.byte() as u64),
+                    delay_ms: (input.byte().is_multiple_of(4)).then(|| input.byte() as u64),
                     ..Frame::default()
                 }
             })
@@ -176,11 +176,11 @@ fn recording_from(input: &mut Input) -> Recording {
         )
     };
     Recording {
-        test_id: (input.byte() % 8 != 0).then(|| input.text()),
+        test_id: (!input.byte().is_multiple_of(8)).then(|| input.text()),
         request: RecordedRequest {
             method: ["GET", "POST", "DELETE"][input.byte() as usize % 3].into(),
             endpoint: format!("/v1/{}", input.text()),
-            model: (input.byte() % 2 == 0).then(|| input.text()),
+            model: (input.byte().is_multiple_of(2)).then(|| input.text()),
             body,
         },
         response,
@@ -225,7 +225,7 @@ const SSE_TOKENS: &[&[u8]] = &[
 /// written back parse to the same frames (SSE: and the wire is then a fixed point).
 pub fn check_stream_parser(format: StreamFormat, data: &[u8]) {
     let (mode, rest) = data.split_first().unwrap_or((&0, &[]));
-    let wire: Vec<u8> = if mode % 2 == 0 {
+    let wire: Vec<u8> = if mode.is_multiple_of(2) {
         rest.to_vec()
     } else {
         rest.iter()
@@ -295,7 +295,7 @@ pub fn check_stream_parser(format: StreamFormat, data: &[u8]) {
 /// a fixed point; key order and float noise below the precision do not count.
 pub fn check_identity(data: &[u8]) {
     let (mode, rest) = data.split_first().unwrap_or((&0, &[]));
-    let body: Vec<u8> = if mode % 2 == 0 {
+    let body: Vec<u8> = if mode.is_multiple_of(2) {
         rest.to_vec()
     } else {
         serde_json::to_vec(&value_from(&mut Input(rest), 4)).unwrap()
@@ -304,7 +304,11 @@ pub fn check_identity(data: &[u8]) {
     let text = String::from_utf8_lossy(rest).into_owned();
     let mut escaped = String::new();
     write_canonical(&Value::String(text.clone()), &mut escaped);
-    assert_eq!(escaped, serde_json::to_string(&text).unwrap(), "string escaping differs");
+    assert_eq!(
+        escaped,
+        serde_json::to_string(&text).unwrap(),
+        "string escaping differs"
+    );
     let ignore = vec!["user".to_string(), "metadata.trace_id".to_string()];
     let ident = RequestIdentity::new(
         "POST",
@@ -432,7 +436,7 @@ impl Input<'_> {
 pub fn value_from(input: &mut Input, depth: u8) -> Value {
     match input.byte() % if depth == 0 { 5 } else { 7 } {
         0 => Value::Null,
-        1 => Value::Bool(input.byte() % 2 == 0),
+        1 => Value::Bool(input.byte().is_multiple_of(2)),
         2 => {
             let b = input.take(8);
             let mut raw = [0u8; 8];

@@ -10,6 +10,8 @@
 //! - `.../reqwest_middleware`: reqwest-middleware with `ctx.middleware()`, the same
 //!   request bytes, body read to the end.
 //! - `.../engine`: the engine alone (`Client::send`), body read to the end.
+//! - `.../stub_service`: async-openai with a tower service that answers the same
+//!   bytes at once (no engine, no socket): what the client itself costs in process.
 //! - `.../parse_only`: async-openai's typed structs parsing the same response bytes
 //!   (for a stream: each event's data), no I/O at all.
 //! - `lookup/10`, `lookup/10000`: the engine serving one of 10 or of 10,000
@@ -197,6 +199,55 @@ fn write_lookup_scopes(root: &Path) {
     }
 }
 
+/// A tower service for async-openai that answers every request with fixed bytes.
+#[derive(Clone)]
+struct Stub {
+    plain: Bytes,
+    frames: std::sync::Arc<Vec<Bytes>>,
+}
+
+impl tower::Service<async_openai::middleware::HttpRequestFactory> for Stub {
+    type Response = reqwest::Response;
+    type Error = async_openai::error::OpenAIError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<reqwest::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: async_openai::middleware::HttpRequestFactory) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let req = factory.build().await?;
+            let streamed = req
+                .body()
+                .and_then(|b| b.as_bytes())
+                .is_some_and(|b| b.windows(13).any(|w| w == b"\"stream\":true"));
+            let resp = if streamed {
+                let frames: Vec<Result<Bytes, std::io::Error>> =
+                    this.frames.iter().cloned().map(Ok).collect();
+                http::Response::builder()
+                    .status(200)
+                    .header("content-type", "text/event-stream")
+                    .body(reqwest::Body::wrap_stream(futures::stream::iter(frames)))
+                    .unwrap()
+            } else {
+                http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(reqwest::Body::from(this.plain.clone()))
+                    .unwrap()
+            };
+            Ok(reqwest::Response::from(resp))
+        })
+    }
+}
+
 fn client_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -223,10 +274,18 @@ fn plain(c: &mut Criterion) {
     let floor = openai_at(&s.floor.url());
     let proxy = openai_at(&s.replay.base_url());
     let inproc = in_process(&s.replay);
+    let stub = openai_at("http://in-process.invalid/v1").with_http_service(Stub {
+        plain: s.plain_bytes.clone(),
+        frames: std::sync::Arc::new(s.stream_frames.clone()),
+    });
     let middleware = s.replay.reqwest_client();
     let engine = s.replay.client();
     let body = Bytes::from(serde_json::to_vec(&s.plain_req).unwrap());
     let mut g = c.benchmark_group("plain");
+    g.bench_function("stub_service", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(stub.chat().create(s.plain_req.clone()).await.unwrap()) })
+    });
     g.bench_function("floor", |b| {
         b.to_async(&rt)
             .iter(|| async { black_box(floor.chat().create(s.plain_req.clone()).await.unwrap()) })
@@ -281,10 +340,18 @@ fn stream100(c: &mut Criterion) {
     let floor = openai_at(&s.floor.url());
     let proxy = openai_at(&s.replay.base_url());
     let inproc = in_process(&s.replay);
+    let stub = openai_at("http://in-process.invalid/v1").with_http_service(Stub {
+        plain: s.plain_bytes.clone(),
+        frames: std::sync::Arc::new(s.stream_frames.clone()),
+    });
     let middleware = s.replay.reqwest_client();
     let engine = s.replay.client();
     let body = Bytes::from(serde_json::to_vec(&s.stream_req).unwrap());
     let mut g = c.benchmark_group("stream100");
+    g.bench_function("stub_service", |b| {
+        b.to_async(&rt)
+            .iter(|| drain_openai_stream(&stub, &s.stream_req))
+    });
     g.bench_function("floor", |b| {
         b.to_async(&rt)
             .iter(|| drain_openai_stream(&floor, &s.stream_req))

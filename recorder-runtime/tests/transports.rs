@@ -21,7 +21,6 @@ use recorder_runtime::stream::{FrameParser, StreamFormat};
 use recorder_runtime::{Mode, RecordingContext};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "fake-chat";
@@ -31,7 +30,7 @@ const NOWHERE: &str = "http://in-process.invalid/v1";
 const CLIENT_KEY: &str = "client-placeholder-key";
 
 /// Tests that set the timing variables take this lock (the environment is shared).
-static ENV: Mutex<()> = Mutex::new(());
+static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum T {
@@ -497,7 +496,7 @@ async fn early_stop_leaves_a_full_recording(t: T) {
 }
 
 async fn timing_is_opt_in(t: T) {
-    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let _env = ENV.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     fake.set_chunk_delay(Duration::from_millis(40));
