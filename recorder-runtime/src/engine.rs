@@ -270,7 +270,8 @@ pub struct Scope {
     stats: Stats,
     problems: Mutex<Vec<String>>,
     pending: Arc<Pending>,
-    used: Mutex<Vec<String>>,
+    /// Hashes of the recordings replayed, each once (a test may repeat a request).
+    used: Mutex<std::collections::HashSet<String, std::hash::BuildHasherDefault<crate::store::HashHasher>>>,
 }
 
 impl Engine {
@@ -306,7 +307,10 @@ impl Engine {
         if mode.reads() {
             if let Some(replay) = self.lookup(scope, crate::identity::is_model_list(req.method.as_str(), &req.endpoint), &hash)? {
                 scope.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                scope.used.lock().unwrap().push(hash);
+                let mut used = scope.used.lock().unwrap();
+                if !used.contains(&hash) {
+                    used.insert(hash);
+                }
                 return Ok(serve(&replay));
             }
         }
@@ -627,9 +631,11 @@ impl Scope {
         }
     }
 
-    /// Hashes of the recordings replayed so far (for the index's record of use).
+    /// Hashes of the recordings replayed so far, each once, sorted (for the index's record of use).
     pub fn used(&self) -> Vec<String> {
-        self.used.lock().unwrap().clone()
+        let mut used: Vec<String> = self.used.lock().unwrap().iter().cloned().collect();
+        used.sort();
+        used
     }
 
     /// Records in the index that this test ran in the current run and which

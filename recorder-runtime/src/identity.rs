@@ -465,16 +465,17 @@ impl<'de> serde::de::Visitor<'de> for CanonVisitor {
         while let Some((Key(k), v)) = map.next_entry::<Key<'de>, Canon<'de>>()? {
             entries.push((k, v));
         }
-        // Stable: a repeated key's occurrences stay in order, and the last one wins.
+        // Stable: a repeated key's occurrences stay in order, and the last one wins
+        // (the later value is swapped into the kept slot before the duplicate goes).
         entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let mut out: Vec<(Cow<'de, str>, Canon<'de>)> = Vec::with_capacity(entries.len());
-        for e in entries {
-            match out.last_mut() {
-                Some(last) if last.0 == e.0 => *last = e,
-                _ => out.push(e),
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
-        Ok(Canon::Obj(out))
+            same
+        });
+        Ok(Canon::Obj(entries))
     }
 }
 

@@ -22,6 +22,7 @@ use crate::stream::{self, StreamFormat};
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,7 +72,25 @@ pub enum ReplayBody {
 /// file could not be read (reported when that request is made).
 #[derive(Debug, Default)]
 pub struct ScopeRecordings {
-    entries: HashMap<String, std::result::Result<Arc<Replay>, String>>,
+    entries: HashMap<String, std::result::Result<Arc<Replay>, String>, BuildHasherDefault<HashHasher>>,
+}
+
+/// The keys are sha256 hex already: a cheap multiplicative hash of their bytes does
+/// (the default SipHash guards against crafted keys, which a recordings folder is not).
+#[derive(Debug, Default)]
+pub(crate) struct HashHasher(u64);
+
+impl std::hash::Hasher for HashHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl ScopeRecordings {

@@ -98,18 +98,20 @@ fn error_response(e: &Error) -> reqwest::Response {
     reqwest::Response::from(http::Response::from_parts(parts, reqwest::Body::from(body)))
 }
 
+/// Serves a request from a scope's engine.
+async fn serve_in(scope: Arc<Scope>, mut req: reqwest::Request) -> Result<reqwest::Response, Error> {
+    let engine_req = engine_request(&mut req)?;
+    Ok(match scope.handle(engine_req).await {
+        Ok(resp) => to_reqwest_at(resp, Some(req.url().clone())),
+        // Misses and upstream failures reach the client as the proxy would
+        // answer them; the scope also keeps them so the test fails at its end.
+        Err(e) => error_response(&e),
+    })
+}
+
 async fn dispatch(source: &ScopeSource, req: reqwest::Request, fallback: Option<&reqwest::Client>) -> Result<reqwest::Response, Error> {
     match source.scope()? {
-        Some(scope) => {
-            let mut req = req;
-            let engine_req = engine_request(&mut req)?;
-            Ok(match scope.handle(engine_req).await {
-                Ok(resp) => to_reqwest_at(resp, Some(req.url().clone())),
-                // Misses and upstream failures reach the client as the proxy would
-                // answer them; the scope also keeps them so the test fails at its end.
-                Err(e) => error_response(&e),
-            })
-        }
+        Some(scope) => serve_in(scope, req).await,
         None => match fallback {
             Some(client) => client.execute(req).await.map_err(|e| Error::Other(e.to_string())),
             None => Err(Error::Other("no test id and no fallback client".into())),
@@ -166,7 +168,7 @@ impl RecorderMiddleware {
 impl reqwest_middleware::Middleware for RecorderMiddleware {
     async fn handle(&self, req: reqwest::Request, extensions: &mut http::Extensions, next: reqwest_middleware::Next<'_>) -> reqwest_middleware::Result<reqwest::Response> {
         match self.source.scope().map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string())))? {
-            Some(_) => dispatch(&self.source, req, None).await.map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string()))),
+            Some(scope) => serve_in(scope, req).await.map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string()))),
             None => next.run(req, extensions).await,
         }
     }

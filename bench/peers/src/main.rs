@@ -8,8 +8,9 @@
 //! - reqwest-vcr 0.4 (reqwest-middleware, a cassette recorded from the floor);
 //! - vcrpy + openai-python, run by `vcrpy_bench.py` when `--python` is given.
 //!
-//! Each peer sends requests one after another for `--seconds`; the output is one line
-//! per measurement (requests per second and p50 latency), then the ratios.
+//! Each peer sends requests one after another for `--seconds`; peers compared with each
+//! other run in alternating 200 ms slices. The output is one line per measurement
+//! (requests per second and p50 latency), then the ratios.
 //!
 //! `recorder-peers memory <N> <dir>` is a child mode: it replays one test's recording
 //! 2,000 times with `N` other recordings in the folder and prints its peak RSS.
@@ -201,6 +202,54 @@ where
         |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
     Measured {
         rps: lat.len() as f64 / total,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+    }
+}
+
+/// Measures two peers in alternating slices of 200 ms for `secs` each, so that a change
+/// in the machine's load during the run weighs on both alike.
+async fn measure_pair<FA, FutA, FB, FutB>(secs: f64, mut a: FA, mut b: FB) -> (Measured, Measured)
+where
+    FA: FnMut() -> FutA,
+    FutA: Future<Output = usize>,
+    FB: FnMut() -> FutB,
+    FutB: Future<Output = usize>,
+{
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(300) {
+        a().await;
+        b().await;
+    }
+    let slice = Duration::from_millis(200);
+    let rounds = ((secs / slice.as_secs_f64()).ceil() as usize).max(1);
+    let (mut la, mut lb) = (Vec::new(), Vec::new());
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        while start.elapsed() < slice {
+            let t = Instant::now();
+            std::hint::black_box(a().await);
+            la.push(t.elapsed());
+        }
+        ta += start.elapsed();
+        let start = Instant::now();
+        while start.elapsed() < slice {
+            let t = Instant::now();
+            std::hint::black_box(b().await);
+            lb.push(t.elapsed());
+        }
+        tb += start.elapsed();
+    }
+    (summarize(la, ta), summarize(lb, tb))
+}
+
+fn summarize(mut lat: Vec<Duration>, total: Duration) -> Measured {
+    lat.sort();
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
+    Measured {
+        rps: lat.len() as f64 / total.as_secs_f64(),
         p50_us: pct(0.5),
         p99_us: pct(0.99),
     }
@@ -428,9 +477,9 @@ fn main() {
         line(name, v);
         v
     };
-    let floor_plain = m(
-        "floor (bare hyper) plain",
-        rt.block_on(measure(secs, || async {
+    let (floor_plain, proxy_plain) = rt.block_on(measure_pair(
+        secs,
+        || async {
             floor_openai
                 .chat()
                 .create(plain_req.clone())
@@ -438,11 +487,8 @@ fn main() {
                 .unwrap()
                 .choices
                 .len()
-        })),
-    );
-    let proxy_plain = m(
-        "ours proxy plain",
-        rt.block_on(measure(secs, || async {
+        },
+        || async {
             proxy_openai
                 .chat()
                 .create(plain_req.clone())
@@ -450,8 +496,10 @@ fn main() {
                 .unwrap()
                 .choices
                 .len()
-        })),
-    );
+        },
+    ));
+    m("floor (bare hyper) plain", floor_plain);
+    m("ours proxy plain", proxy_plain);
     let inproc_plain = m(
         "ours in-process async-openai plain",
         rt.block_on(measure(secs, || async {
@@ -464,42 +512,31 @@ fn main() {
                 .len()
         })),
     );
-    let floor_stream = m(
-        "floor (bare hyper) stream",
-        rt.block_on(measure(secs, || drain_openai(&floor_openai, &stream_req))),
-    );
-    let proxy_stream = m(
-        "ours proxy stream",
-        rt.block_on(measure(secs, || drain_openai(&proxy_openai, &stream_req))),
-    );
+    let (floor_stream, proxy_stream) = rt.block_on(measure_pair(
+        secs,
+        || drain_openai(&floor_openai, &stream_req),
+        || drain_openai(&proxy_openai, &stream_req),
+    ));
+    m("floor (bare hyper) stream", floor_stream);
+    m("ours proxy stream", proxy_stream);
     let inproc_stream = m(
         "ours in-process async-openai stream",
         rt.block_on(measure(secs, || drain_openai(&inproc_openai, &stream_req))),
     );
-    let mw_plain = m(
-        "ours in-process middleware plain",
-        rt.block_on(measure(secs, || {
-            middleware_call(&ours_mw, &url, &plain_body, false)
-        })),
-    );
-    let vcr_p = m(
-        "reqwest-vcr plain",
-        rt.block_on(measure(secs, || {
-            middleware_call(&vcr_plain, &url, &plain_body, false)
-        })),
-    );
-    let mw_stream = m(
-        "ours in-process middleware stream",
-        rt.block_on(measure(secs, || {
-            middleware_call(&ours_mw, &url, &stream_body, true)
-        })),
-    );
-    let vcr_s = m(
-        "reqwest-vcr stream",
-        rt.block_on(measure(secs, || {
-            middleware_call(&vcr_stream, &url, &stream_body, true)
-        })),
-    );
+    let (mw_plain, vcr_p) = rt.block_on(measure_pair(
+        secs,
+        || middleware_call(&ours_mw, &url, &plain_body, false),
+        || middleware_call(&vcr_plain, &url, &plain_body, false),
+    ));
+    m("ours in-process middleware plain", mw_plain);
+    m("reqwest-vcr plain", vcr_p);
+    let (mw_stream, vcr_s) = rt.block_on(measure_pair(
+        secs,
+        || middleware_call(&ours_mw, &url, &stream_body, true),
+        || middleware_call(&vcr_stream, &url, &stream_body, true),
+    ));
+    m("ours in-process middleware stream", mw_stream);
+    m("reqwest-vcr stream", vcr_s);
     assert!(ctx.finish().is_empty(), "{:?}", ctx.finish());
     assert_eq!(ctx.counts().missed, 0);
 
