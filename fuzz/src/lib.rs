@@ -13,7 +13,9 @@
 //! Random bytes rarely spell `data:` or valid JSON, so each target also decodes its
 //! input into structure (SSE tokens, JSON values, whole recordings) and checks that too.
 
-use recorder_runtime::identity::{request_hash, write_canonical, RequestIdentity};
+use recorder_runtime::identity::{
+    request_canonical, request_hash, write_canonical, RequestIdentity,
+};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
 use recorder_runtime::store::Replay;
 use recorder_runtime::stream::{self, Frame, FrameParser, StreamFormat};
@@ -331,6 +333,17 @@ pub fn check_identity(data: &[u8]) {
         hash,
         "request_hash differs for {}",
         String::from_utf8_lossy(&body)
+    );
+    assert_eq!(
+        request_canonical(
+            "POST",
+            "/v1/chat/completions",
+            &body,
+            &ignore,
+            Some("fuzz::identity")
+        ),
+        canonical,
+        "request_canonical differs"
     );
     assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
     let parsed: Value = serde_json::from_str(&canonical)

@@ -300,12 +300,28 @@ impl Engine {
 
     /// The one entry point: serves `req` for `scope` according to its mode.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
-        // The hot path: the hash straight from the bytes, then a map lookup. The full
-        // identity (a parsed body, for miss explanations and recordings) only when needed.
-        let hash = crate::identity::request_hash(req.method.as_str(), &req.endpoint, &req.body, &scope.target.ignore_fields, Some(&scope.test_id));
+        // The hot path: the canonical request straight from the bytes, then a lookup by it
+        // in the test's scope. Its sha256 only when that misses (a model list, a file
+        // whose request had a secret scrubbed, a recording made during this test), and
+        // the full identity (a parsed body, for miss explanations and recordings) only
+        // when there is no recording.
+        let canonical = crate::identity::request_canonical(req.method.as_str(), &req.endpoint, &req.body, &scope.target.ignore_fields, Some(&scope.test_id));
         let mode = scope.mode;
+        let model_list = crate::identity::is_model_list(req.method.as_str(), &req.endpoint);
+        if mode.reads() && !model_list {
+            let found = scope.recordings()?.lock().unwrap().get_by_canonical(&canonical);
+            if let Some((hash, replay)) = found {
+                scope.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                let mut used = scope.used.lock().unwrap();
+                if !used.contains(&*hash) {
+                    used.insert(hash.to_string());
+                }
+                return Ok(serve(&replay));
+            }
+        }
+        let hash = crate::identity::sha256_hex(canonical.as_bytes());
         if mode.reads() {
-            if let Some(replay) = self.lookup(scope, crate::identity::is_model_list(req.method.as_str(), &req.endpoint), &hash)? {
+            if let Some(replay) = self.lookup(scope, model_list, &hash)? {
                 scope.stats.replayed.fetch_add(1, Ordering::Relaxed);
                 let mut used = scope.used.lock().unwrap();
                 if !used.contains(&hash) {

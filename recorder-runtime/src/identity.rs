@@ -303,6 +303,20 @@ fn write_string(s: &str, out: &mut String) {
 /// assert_eq!(request_hash("post", "/v1/chat/completions", body, &ignore, Some("t")), RequestIdentity::new("POST", "/v1/chat/completions", body, &ignore, Some("t")).hash());
 /// ```
 pub fn request_hash(method: &str, endpoint: &str, body: &[u8], ignore: &[String], test_id: Option<&str>) -> String {
+    sha256_hex(request_canonical(method, endpoint, body, ignore, test_id).as_bytes())
+}
+
+/// The canonical text [`request_hash`] hashes: exactly
+/// `RequestIdentity::new(method, endpoint, body, ignore, test_id).canonical()`, built
+/// straight from the raw request. A loaded test scope also finds its recordings by this
+/// text, so that a replay needs no sha256 at all.
+///
+/// ```
+/// use recorder_runtime::identity::{request_canonical, RequestIdentity};
+/// let body = br#"{"b":[1.0,{"y":null,"x":"\u00e9"}],"a":0.70000001}"#;
+/// assert_eq!(request_canonical("POST", "/v1/x", body, &[], Some("t")), RequestIdentity::new("POST", "/v1/x", body, &[], Some("t")).canonical());
+/// ```
+pub fn request_canonical(method: &str, endpoint: &str, body: &[u8], ignore: &[String], test_id: Option<&str>) -> String {
     let mut out = String::with_capacity(body.len() + endpoint.len() + 128);
     out.push_str("{\"body\":");
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -335,7 +349,7 @@ pub fn request_hash(method: &str, endpoint: &str, body: &[u8], ignore: &[String]
         write_string(t, &mut out);
     }
     out.push('}');
-    sha256_hex(out.as_bytes())
+    out
 }
 
 /// A JSON value as identity sees it: objects sorted by key bytes, a repeated key

@@ -73,10 +73,14 @@ pub enum ReplayBody {
 #[derive(Debug, Default)]
 pub struct ScopeRecordings {
     entries: HashMap<String, std::result::Result<Arc<Replay>, String>, BuildHasherDefault<HashHasher>>,
+    /// The same readable recordings by the canonical text of their request (see
+    /// [`crate::identity::request_canonical`]), with their hash: a replay finds its
+    /// recording without computing a sha256.
+    by_canonical: HashMap<String, (Arc<str>, Arc<Replay>), BuildHasherDefault<HashHasher>>,
 }
 
-/// The keys are sha256 hex already: a cheap multiplicative hash of their bytes does
-/// (the default SipHash guards against crafted keys, which a recordings folder is not).
+/// A cheap multiplicative hash for the scope's keys (sha256 hex and canonical requests);
+/// the default SipHash guards against crafted keys, which a recordings folder is not.
 #[derive(Debug, Default)]
 pub(crate) struct HashHasher(u64);
 
@@ -101,6 +105,10 @@ impl ScopeRecordings {
             Some(Ok(r)) => Ok(Some(r.clone())),
             Some(Err(msg)) => Err(Error::Other(msg.clone())),
         }
+    }
+    /// The recording whose request has this canonical text, with its hash.
+    pub fn get_by_canonical(&self, canonical: &str) -> Option<(Arc<str>, Arc<Replay>)> {
+        self.by_canonical.get(canonical).cloned()
     }
     /// Every readable recording of the scope.
     pub fn replays(&self) -> impl Iterator<Item = &Arc<Replay>> {
@@ -195,8 +203,18 @@ impl Store {
             let entry = entry.map_err(|e| Error::io("cannot read recordings folder", &dir, e))?;
             let path = entry.path();
             let Some(hash) = recording_file_hash(&path) else { continue };
-            let loaded = Recording::read(&path).and_then(|rec| check_name(rec, &hash, &path)).map(|rec| Arc::new(Replay::from_recording(rec, path.clone()))).map_err(|e| e.to_string());
-            out.entries.insert(hash, loaded);
+            match Recording::read(&path).and_then(|rec| check_name(rec, &hash, &path)) {
+                Ok((rec, canonical)) => {
+                    let replay = Arc::new(Replay::from_recording(rec, path.clone()));
+                    if let Some(canonical) = canonical {
+                        out.by_canonical.insert(canonical, (Arc::from(hash.as_str()), replay.clone()));
+                    }
+                    out.entries.insert(hash, Ok(replay));
+                }
+                Err(e) => {
+                    out.entries.insert(hash, Err(e.to_string()));
+                }
+            }
         }
         Ok(out)
     }
@@ -289,11 +307,15 @@ pub fn model_set_digest(resp: &RecordedResponse) -> String {
 /// A recording whose request does not hash to its file name would answer another
 /// request than its own: an error naming the file, never a silent wrong answer.
 /// (A request with a secret scrubbed from it cannot be checked: it hashed before.)
-fn check_name(rec: Recording, hash: &str, path: &Path) -> Result<Recording> {
+/// Returns the request's canonical text when it is the one the file is named after.
+fn check_name(rec: Recording, hash: &str, path: &Path) -> Result<(Recording, Option<String>)> {
     let canonical = rec.request.identity(rec.test_id.as_deref()).canonical();
     let actual = sha256_hex(canonical.as_bytes());
-    if actual == hash || canonical.contains("<redacted:") {
-        return Ok(rec);
+    if actual == hash {
+        return Ok((rec, Some(canonical)));
+    }
+    if canonical.contains("<redacted:") {
+        return Ok((rec, None));
     }
     Err(Error::corrupt(
         path,
