@@ -17,13 +17,19 @@ async fn answers_with_context(client: Client, text_model: Model, embedding_model
     let question = "When was the Eiffel Tower finished?";
     let mut inputs = vec![question];
     inputs.extend(DOCS);
-    let out = client.embeddings(&EmbeddingRequest::new(embedding_model.id(), inputs)).await.unwrap();
+    let out = client
+        .embeddings(&EmbeddingRequest::new(embedding_model.id(), inputs))
+        .await
+        .unwrap();
     let vectors: Vec<Vec<f64>> = out.data.into_iter().map(|e| e.embedding).collect();
     let best = nearest(&vectors[0], &vectors[1..]);
     assert_eq!(best, 0, "the tower document is the closest");
 
     let req = ChatRequest::new(text_model.id())
-        .message(Message::system(format!("Answer from this context only: {}", DOCS[best])))
+        .message(Message::system(format!(
+            "Answer from this context only: {}",
+            DOCS[best]
+        )))
         .message(Message::user(question))
         .max_tokens(24)
         .temperature(0.0)

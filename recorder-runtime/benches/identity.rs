@@ -99,9 +99,14 @@ fn identity(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("sha256");
-    for (name, body) in [("chat_1k", chat_body()), ("embeddings_64k", embeddings_body())] {
+    for (name, body) in [
+        ("chat_1k", chat_body()),
+        ("embeddings_64k", embeddings_body()),
+    ] {
         g.throughput(Throughput::Bytes(body.len() as u64));
-        g.bench_function(name, |b| b.iter(|| black_box(recorder_runtime::identity::sha256_hex(black_box(&body)))));
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(recorder_runtime::identity::sha256_hex(black_box(&body))))
+        });
     }
     g.finish();
 

@@ -59,7 +59,11 @@ pub struct Message {
 impl Message {
     /// A message with a role and text.
     pub fn new(role: &str, content: impl Into<String>) -> Self {
-        Message { role: role.into(), content: Some(content.into()), ..Default::default() }
+        Message {
+            role: role.into(),
+            content: Some(content.into()),
+            ..Default::default()
+        }
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
@@ -90,7 +94,10 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// A request for `model` with no messages yet.
     pub fn new(model: impl Into<String>) -> Self {
-        ChatRequest { model: model.into(), ..Default::default() }
+        ChatRequest {
+            model: model.into(),
+            ..Default::default()
+        }
     }
     /// Adds a message.
     pub fn message(mut self, m: Message) -> Self {
@@ -146,7 +153,10 @@ pub struct ChatCompletion {
 impl ChatCompletion {
     /// The first choice's text ("" when there is none).
     pub fn text(&self) -> &str {
-        self.choices.first().and_then(|c| c.message.content.as_deref()).unwrap_or("")
+        self.choices
+            .first()
+            .and_then(|c| c.message.content.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -203,7 +213,10 @@ pub struct ChatChunk {
 impl ChatChunk {
     /// The first choice's text delta.
     pub fn text(&self) -> &str {
-        self.choices.first().and_then(|c| c.delta.content.as_deref()).unwrap_or("")
+        self.choices
+            .first()
+            .and_then(|c| c.delta.content.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -239,7 +252,11 @@ pub struct CompletionRequest {
 impl CompletionRequest {
     /// A request.
     pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> Self {
-        CompletionRequest { model: model.into(), prompt: prompt.into(), extra: Map::new() }
+        CompletionRequest {
+            model: model.into(),
+            prompt: prompt.into(),
+            extra: Map::new(),
+        }
     }
     /// Sets any field.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -307,9 +324,16 @@ pub struct EmbeddingRequest {
 
 impl EmbeddingRequest {
     /// Embeds several texts.
-    pub fn new<S: Into<String>>(model: impl Into<String>, input: impl IntoIterator<Item = S>) -> Self {
+    pub fn new<S: Into<String>>(
+        model: impl Into<String>,
+        input: impl IntoIterator<Item = S>,
+    ) -> Self {
         let input = Value::Array(input.into_iter().map(|s| Value::String(s.into())).collect());
-        EmbeddingRequest { model: model.into(), input, extra: Map::new() }
+        EmbeddingRequest {
+            model: model.into(),
+            input,
+            extra: Map::new(),
+        }
     }
 }
 
@@ -397,7 +421,11 @@ pub struct GenerateRequest {
 impl GenerateRequest {
     /// A request.
     pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> Self {
-        GenerateRequest { model: model.into(), prompt: prompt.into(), extra: Map::new() }
+        GenerateRequest {
+            model: model.into(),
+            prompt: prompt.into(),
+            extra: Map::new(),
+        }
     }
 }
 
@@ -463,7 +491,11 @@ impl Client {
     }
 
     /// POSTs JSON and decodes a JSON answer; an error status is [`Error::Api`].
-    pub async fn post_json<T: DeserializeOwned>(&self, endpoint: &str, body: &impl Serialize) -> Result<T> {
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        body: &impl Serialize,
+    ) -> Result<T> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::Other(e.to_string()))?;
         let resp = self.send(EngineRequest::post(endpoint, bytes)).await?;
         decode(endpoint, resp).await
@@ -477,48 +509,76 @@ impl Client {
 
     /// POSTs JSON and streams typed chunks (SSE or NDJSON, as the server answers);
     /// the SSE `[DONE]` marker ends the stream.
-    pub async fn post_stream<T: DeserializeOwned + Send + 'static>(&self, endpoint: &str, body: &impl Serialize) -> Result<ChunkStream<T>> {
+    pub async fn post_stream<T: DeserializeOwned + Send + 'static>(
+        &self,
+        endpoint: &str,
+        body: &impl Serialize,
+    ) -> Result<ChunkStream<T>> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::Other(e.to_string()))?;
         let resp = self.send(EngineRequest::post(endpoint, bytes)).await?;
         if resp.status >= 400 {
             let status = resp.status;
             let body = resp.bytes().await?;
-            return Err(Error::Api { status, endpoint: endpoint.into(), body: String::from_utf8_lossy(&body).into_owned() });
+            return Err(Error::Api {
+                status,
+                endpoint: endpoint.into(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
         }
         let endpoint = endpoint.to_owned();
         let (format, chunks) = match resp.body {
             ResponseBody::Stream(format, chunks) => (format, chunks),
             ResponseBody::Full(b) => {
-                let format = resp.content_type.as_deref().and_then(StreamFormat::from_content_type).unwrap_or(StreamFormat::Ndjson);
-                (format, Box::pin(futures::stream::once(async move { Ok(b) })) as crate::engine::BodyStream)
+                let format = resp
+                    .content_type
+                    .as_deref()
+                    .and_then(StreamFormat::from_content_type)
+                    .unwrap_or(StreamFormat::Ndjson);
+                (
+                    format,
+                    Box::pin(futures::stream::once(async move { Ok(b) }))
+                        as crate::engine::BodyStream,
+                )
             }
         };
-        let state = (chunks, Some(FrameParser::new(format)), VecDeque::new(), endpoint);
-        let s = futures::stream::unfold(state, |(mut chunks, mut parser, mut ready, endpoint)| async move {
-            loop {
-                if let Some(frame) = ready.pop_front() {
-                    let frame: crate::stream::Frame = frame;
-                    match frame.data {
-                        Some(Value::String(s)) if s == "[DONE]" => return None,
-                        Some(Value::String(_)) | None => continue,
-                        Some(v) => {
-                            let item = serde_json::from_value::<T>(v).map_err(|e| Error::Decode { endpoint: endpoint.clone(), reason: e.to_string() });
-                            return Some((item, (chunks, parser, ready, endpoint)));
+        let state = (
+            chunks,
+            Some(FrameParser::new(format)),
+            VecDeque::new(),
+            endpoint,
+        );
+        let s = futures::stream::unfold(
+            state,
+            |(mut chunks, mut parser, mut ready, endpoint)| async move {
+                loop {
+                    if let Some(frame) = ready.pop_front() {
+                        let frame: crate::stream::Frame = frame;
+                        match frame.data {
+                            Some(Value::String(s)) if s == "[DONE]" => return None,
+                            Some(Value::String(_)) | None => continue,
+                            Some(v) => {
+                                let item =
+                                    serde_json::from_value::<T>(v).map_err(|e| Error::Decode {
+                                        endpoint: endpoint.clone(),
+                                        reason: e.to_string(),
+                                    });
+                                return Some((item, (chunks, parser, ready, endpoint)));
+                            }
                         }
                     }
-                }
-                let p = parser.as_mut()?;
-                match chunks.next().await {
-                    Some(Ok(bytes)) => ready.extend(p.push(&bytes)),
-                    Some(Err(e)) => return Some((Err(e), (chunks, None, ready, endpoint))),
-                    None => match parser.take().map(FrameParser::finish) {
-                        Some(Ok(Some(last))) => ready.push_back(last),
+                    let p = parser.as_mut()?;
+                    match chunks.next().await {
+                        Some(Ok(bytes)) => ready.extend(p.push(&bytes)),
                         Some(Err(e)) => return Some((Err(e), (chunks, None, ready, endpoint))),
-                        _ => return None,
-                    },
+                        None => match parser.take().map(FrameParser::finish) {
+                            Some(Ok(Some(last))) => ready.push_back(last),
+                            Some(Err(e)) => return Some((Err(e), (chunks, None, ready, endpoint))),
+                            _ => return None,
+                        },
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok(Box::pin(s))
     }
 
@@ -539,7 +599,10 @@ impl Client {
     }
 
     /// Streamed text completion.
-    pub async fn completion_stream(&self, req: &CompletionRequest) -> Result<ChunkStream<Completion>> {
+    pub async fn completion_stream(
+        &self,
+        req: &CompletionRequest,
+    ) -> Result<ChunkStream<Completion>> {
         let req = req.clone().with("stream", true);
         self.post_stream("/v1/completions", &req).await
     }
@@ -574,16 +637,27 @@ impl Client {
     }
 
     /// Ollama generate, streamed.
-    pub async fn ollama_generate_stream(&self, req: &GenerateRequest) -> Result<ChunkStream<OllamaGenerate>> {
+    pub async fn ollama_generate_stream(
+        &self,
+        req: &GenerateRequest,
+    ) -> Result<ChunkStream<OllamaGenerate>> {
         let mut req = req.clone();
         req.extra.insert("stream".into(), true.into());
         self.post_stream("/api/generate", &req).await
     }
 
     /// Ollama embeddings.
-    pub async fn ollama_embed<S: Into<String>>(&self, model: &str, input: impl IntoIterator<Item = S>) -> Result<OllamaEmbed> {
+    pub async fn ollama_embed<S: Into<String>>(
+        &self,
+        model: &str,
+        input: impl IntoIterator<Item = S>,
+    ) -> Result<OllamaEmbed> {
         let input: Vec<String> = input.into_iter().map(Into::into).collect();
-        self.post_json("/api/embed", &serde_json::json!({ "model": model, "input": input })).await
+        self.post_json(
+            "/api/embed",
+            &serde_json::json!({ "model": model, "input": input }),
+        )
+        .await
     }
 
     /// Ollama's local models.
@@ -596,7 +670,17 @@ async fn decode<T: DeserializeOwned>(endpoint: &str, resp: EngineResponse) -> Re
     let status = resp.status;
     let body = resp.bytes().await?;
     if status >= 400 {
-        return Err(Error::Api { status, endpoint: endpoint.into(), body: String::from_utf8_lossy(&body).into_owned() });
+        return Err(Error::Api {
+            status,
+            endpoint: endpoint.into(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
     }
-    serde_json::from_slice(&body).map_err(|e| Error::Decode { endpoint: endpoint.into(), reason: format!("{e} in {}", String::from_utf8_lossy(&body[..body.len().min(300)])) })
+    serde_json::from_slice(&body).map_err(|e| Error::Decode {
+        endpoint: endpoint.into(),
+        reason: format!(
+            "{e} in {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        ),
+    })
 }

@@ -80,7 +80,11 @@ impl ContextBuilder {
 
     /// Builds the context.
     pub fn build(self) -> Result<RecordingContext> {
-        let start = self.start.clone().or_else(|| std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from)).unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+        let start = self
+            .start
+            .clone()
+            .or_else(|| std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
         let mode = match self.mode {
             Some(m) => m,
             None => Mode::from_env()?,
@@ -98,7 +102,12 @@ impl ContextBuilder {
         if let Some(f) = self.test_filter {
             scope = scope.with_test_filter(f);
         }
-        Ok(RecordingContext { inner: Arc::new(Inner { scope, proxy_base: OnceLock::new() }) })
+        Ok(RecordingContext {
+            inner: Arc::new(Inner {
+                scope,
+                proxy_base: OnceLock::new(),
+            }),
+        })
     }
 }
 
@@ -110,7 +119,10 @@ impl RecordingContext {
 
     /// A builder for explicit settings.
     pub fn builder(test_id: impl Into<String>) -> ContextBuilder {
-        ContextBuilder { test_id: test_id.into(), ..Default::default() }
+        ContextBuilder {
+            test_id: test_id.into(),
+            ..Default::default()
+        }
     }
 
     /// The test id that scopes this test's recordings.
@@ -135,7 +147,9 @@ impl RecordingContext {
     }
 
     fn proxy_base(&self) -> &str {
-        self.inner.proxy_base.get_or_init(|| Proxy::global().register(&self.inner.scope))
+        self.inner
+            .proxy_base
+            .get_or_init(|| Proxy::global().register(&self.inner.scope))
     }
 
     /// The root URL of this test on the loopback proxy, for Ollama clients. It ends
@@ -168,25 +182,40 @@ impl RecordingContext {
 
 /// One engine per recordings folder per process, so its caches are shared.
 fn engine_for(dir: &Path) -> Arc<Engine> {
-    static ENGINES: LazyLock<Mutex<HashMap<PathBuf, Arc<Engine>>>> = LazyLock::new(Default::default);
-    ENGINES.lock().unwrap().entry(dir.to_path_buf()).or_insert_with(|| Engine::new(dir)).clone()
+    static ENGINES: LazyLock<Mutex<HashMap<PathBuf, Arc<Engine>>>> =
+        LazyLock::new(Default::default);
+    ENGINES
+        .lock()
+        .unwrap()
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| Engine::new(dir))
+        .clone()
 }
 
 /// `recorder.toml` found from `start` upward, parsed once per process.
 pub fn config_for(start: &Path) -> Result<Option<Arc<Config>>> {
-    static CONFIGS: LazyLock<Mutex<HashMap<PathBuf, Option<Arc<Config>>>>> = LazyLock::new(Default::default);
+    static CONFIGS: LazyLock<Mutex<HashMap<PathBuf, Option<Arc<Config>>>>> =
+        LazyLock::new(Default::default);
     if let Some(c) = CONFIGS.lock().unwrap().get(start) {
         return Ok(c.clone());
     }
     let config = Config::discover(start)?.map(Arc::new);
-    CONFIGS.lock().unwrap().insert(start.to_path_buf(), config.clone());
+    CONFIGS
+        .lock()
+        .unwrap()
+        .insert(start.to_path_buf(), config.clone());
     Ok(config)
 }
 
 /// The upstream of a setup: the one named, else `RECORDER_SETUP`, else the file's default.
 pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target> {
-    let env_setup = std::env::var("RECORDER_SETUP").ok().filter(|s| !s.is_empty());
-    let name = setup.map(str::to_owned).or(env_setup).or_else(|| config.and_then(|c| c.default_setup.clone()));
+    let env_setup = std::env::var("RECORDER_SETUP")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let name = setup
+        .map(str::to_owned)
+        .or(env_setup)
+        .or_else(|| config.and_then(|c| c.default_setup.clone()));
     match (config, name) {
         (Some(c), Some(n)) => Ok(Target::from_setup(c.setup(&n)?)),
         (None, Some(n)) => Err(Error::Other(format!("setup `{n}` was asked for, but no recorder.toml was found; create one at the workspace root"))),
@@ -200,7 +229,10 @@ pub fn recordings_dir(start: &Path) -> PathBuf {
     if let Some(d) = std::env::var_os(DIR_VAR).filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    match recorder_config::find_file(start).as_deref().and_then(Path::parent) {
+    match recorder_config::find_file(start)
+        .as_deref()
+        .and_then(Path::parent)
+    {
         Some(root) => root.join("recordings"),
         None => workspace_root(start).join("recordings"),
     }
@@ -212,7 +244,9 @@ pub fn workspace_root(start: &Path) -> PathBuf {
     let mut found = None;
     for dir in start.ancestors() {
         let manifest = dir.join("Cargo.toml");
-        if std::fs::read_to_string(&manifest).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]")) {
+        if std::fs::read_to_string(&manifest)
+            .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        {
             found = Some(dir.to_path_buf());
         }
     }
@@ -223,16 +257,22 @@ impl RecordingContext {
     /// A tower service for async-openai's `Client::with_http_service`: requests go
     /// to the engine in process, no socket.
     pub fn openai_service(&self) -> crate::transport::OpenAiService {
-        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Fixed(self.inner.scope.clone()))
+        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Fixed(
+            self.inner.scope.clone(),
+        ))
     }
 
     /// A reqwest-middleware `Middleware` that routes every request to the engine.
     pub fn middleware(&self) -> crate::transport::RecorderMiddleware {
-        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Fixed(self.inner.scope.clone()))
+        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Fixed(
+            self.inner.scope.clone(),
+        ))
     }
 
     /// A `reqwest_middleware::ClientWithMiddleware` routed to the engine, ready to use.
     pub fn reqwest_client(&self) -> reqwest_middleware::ClientWithMiddleware {
-        reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(self.middleware()).build()
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(self.middleware())
+            .build()
     }
 }

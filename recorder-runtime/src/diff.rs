@@ -32,7 +32,10 @@ pub fn diff(recorded: &Value, requested: &Value) -> Vec<Change> {
 fn walk(path: String, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<Change>) {
     match (a, b) {
         (Some(Value::Object(x)), Some(Value::Object(y))) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))).collect();
+            let mut keys: Vec<&String> = x
+                .keys()
+                .chain(y.keys().filter(|k| !x.contains_key(*k)))
+                .collect();
             keys.dedup();
             for k in keys {
                 walk(format!("{path}/{}", escape(k)), x.get(k), y.get(k), out);
@@ -44,7 +47,11 @@ fn walk(path: String, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<Change
             }
         }
         (a, b) if numbers_equal(a, b) => {}
-        (a, b) => out.push(Change { path: if path.is_empty() { "/".into() } else { path }, recorded: a.cloned(), requested: b.cloned() }),
+        (a, b) => out.push(Change {
+            path: if path.is_empty() { "/".into() } else { path },
+            recorded: a.cloned(),
+            requested: b.cloned(),
+        }),
     }
 }
 
@@ -74,7 +81,12 @@ pub fn render(changes: &[Change], limit: usize) -> String {
     };
     let mut out = String::new();
     for c in changes.iter().take(limit) {
-        out.push_str(&format!("      {}: recorded {} | requested {}\n", c.path, show(&c.recorded), show(&c.requested)));
+        out.push_str(&format!(
+            "      {}: recorded {} | requested {}\n",
+            c.path,
+            show(&c.recorded),
+            show(&c.requested)
+        ));
     }
     if changes.len() > limit {
         out.push_str(&format!("      … and {} more\n", changes.len() - limit));

@@ -35,7 +35,16 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
 /// Request headers that are forwarded upstream; everything else (Authorization,
 /// cookies, api keys) is dropped. None are ever stored.
-pub const FORWARDED_HEADERS: &[&str] = &["content-type", "accept", "user-agent", "openai-organization", "openai-project", "openai-beta", "anthropic-version", "anthropic-beta"];
+pub const FORWARDED_HEADERS: &[&str] = &[
+    "content-type",
+    "accept",
+    "user-agent",
+    "openai-organization",
+    "openai-project",
+    "openai-beta",
+    "anthropic-version",
+    "anthropic-beta",
+];
 
 /// Records the delay before each frame when set to `1` at record time.
 pub const KEEP_TIMING_VAR: &str = "RECORDER_KEEP_TIMING";
@@ -46,7 +55,12 @@ pub const REPLAY_TIMING_VAR: &str = "RECORDER_REPLAY_TIMING";
 /// proxy, so that they outlive each test's own runtime.
 pub fn background() -> &'static tokio::runtime::Runtime {
     static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("recorder").enable_all().build().expect("the recorder's runtime starts")
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("recorder")
+            .enable_all()
+            .build()
+            .expect("the recorder's runtime starts")
     });
     &RT
 }
@@ -68,12 +82,25 @@ impl EngineRequest {
     /// A JSON POST.
     pub fn post(endpoint: &str, body: impl Into<Bytes>) -> Self {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        EngineRequest { method: Method::POST, endpoint: endpoint.to_owned(), headers, body: body.into() }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        EngineRequest {
+            method: Method::POST,
+            endpoint: endpoint.to_owned(),
+            headers,
+            body: body.into(),
+        }
     }
     /// A GET without a body.
     pub fn get(endpoint: &str) -> Self {
-        EngineRequest { method: Method::GET, endpoint: endpoint.to_owned(), headers: HeaderMap::new(), body: Bytes::new() }
+        EngineRequest {
+            method: Method::GET,
+            endpoint: endpoint.to_owned(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
     }
 }
 
@@ -155,7 +182,11 @@ impl Target {
         Target {
             setup: Some(setup.name.clone()),
             base_url: setup.base_url.clone(),
-            routes: setup.routes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            routes: setup
+                .routes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             api_key_env: setup.api_key_env.clone(),
             ignore_fields: setup.ignore_fields.clone(),
         }
@@ -173,7 +204,12 @@ impl Target {
     /// ```
     pub fn upstream_url(&self, endpoint: &str) -> Result<String> {
         let path = endpoint.split('?').next().unwrap_or(endpoint);
-        let routed = self.routes.iter().filter(|(prefix, _)| path.starts_with(prefix.as_str())).max_by_key(|(prefix, _)| prefix.len()).map(|(_, url)| url.as_str());
+        let routed = self
+            .routes
+            .iter()
+            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, url)| url.as_str());
         let base = routed.or(self.base_url.as_deref()).ok_or_else(|| {
             Error::Other(format!(
                 "no upstream for {endpoint}: the setup {} has no base_url. Set one in recorder.toml or choose another setup with RECORDER_SETUP",
@@ -182,7 +218,13 @@ impl Target {
         })?;
         let base = base.trim_end_matches('/');
         let root = match base.strip_suffix("/v1") {
-            Some(root) if ["/v1", "/api"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) => root,
+            Some(root)
+                if ["/v1", "/api"]
+                    .iter()
+                    .any(|p| path == *p || path.starts_with(&format!("{p}/"))) =>
+            {
+                root
+            }
             _ => base,
         };
         Ok(format!("{root}{endpoint}"))
@@ -190,7 +232,15 @@ impl Target {
 
     /// The secrets to keep off disk: the API key's value, if the variable is set.
     pub fn secrets(&self) -> Vec<(String, String)> {
-        self.api_key_env.iter().filter_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()).map(|v| (var.clone(), v))).collect()
+        self.api_key_env
+            .iter()
+            .filter_map(|var| {
+                std::env::var(var)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (var.clone(), v))
+            })
+            .collect()
     }
 }
 
@@ -231,7 +281,10 @@ impl Pending {
     }
     fn wait(&self, timeout: Duration) -> bool {
         let guard = self.count.lock().unwrap();
-        let (guard, _) = self.done.wait_timeout_while(guard, timeout, |n| *n > 0).unwrap();
+        let (guard, _) = self
+            .done
+            .wait_timeout_while(guard, timeout, |n| *n > 0)
+            .unwrap();
         *guard == 0
     }
 }
@@ -271,19 +324,28 @@ pub struct Scope {
     problems: Mutex<Vec<String>>,
     pending: Arc<Pending>,
     /// Hashes of the recordings replayed, each once (a test may repeat a request).
-    used: Mutex<std::collections::HashSet<String, std::hash::BuildHasherDefault<crate::store::HashHasher>>>,
+    used: Mutex<
+        std::collections::HashSet<String, std::hash::BuildHasherDefault<crate::store::HashHasher>>,
+    >,
 }
 
 impl Engine {
     /// An engine over a recordings folder.
     pub fn new(root: impl Into<std::path::PathBuf>) -> Arc<Engine> {
         install_crypto_provider();
-        Arc::new(Engine { store: Store::new(root), http: OnceLock::new(), model_lists: Mutex::default(), index: OnceLock::new() })
+        Arc::new(Engine {
+            store: Store::new(root),
+            http: OnceLock::new(),
+            model_lists: Mutex::default(),
+            index: OnceLock::new(),
+        })
     }
 
     /// The recordings index (`<root>/index.sqlite`), opened once per engine on first use.
     pub fn index(&self) -> Result<&crate::index::Index> {
-        let opened = self.index.get_or_init(|| crate::index::Index::open(self.store.root()).map_err(|e| e.to_string()));
+        let opened = self.index.get_or_init(|| {
+            crate::index::Index::open(self.store.root()).map_err(|e| e.to_string())
+        });
         opened.as_ref().map_err(|e| Error::Other(e.clone()))
     }
 
@@ -294,7 +356,10 @@ impl Engine {
 
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
-            reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().expect("the HTTP client builds")
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .expect("the HTTP client builds")
         })
     }
 
@@ -305,11 +370,21 @@ impl Engine {
         // whose request had a secret scrubbed, a recording made during this test), and
         // the full identity (a parsed body, for miss explanations and recordings) only
         // when there is no recording.
-        let canonical = crate::identity::request_canonical(req.method.as_str(), &req.endpoint, &req.body, &scope.target.ignore_fields, Some(&scope.test_id));
+        let canonical = crate::identity::request_canonical(
+            req.method.as_str(),
+            &req.endpoint,
+            &req.body,
+            &scope.target.ignore_fields,
+            Some(&scope.test_id),
+        );
         let mode = scope.mode;
         let model_list = crate::identity::is_model_list(req.method.as_str(), &req.endpoint);
         if mode.reads() && !model_list {
-            let found = scope.recordings()?.lock().unwrap().get_by_canonical(&canonical);
+            let found = scope
+                .recordings()?
+                .lock()
+                .unwrap()
+                .get_by_canonical(&canonical);
             if let Some((hash, replay)) = found {
                 scope.stats.replayed.fetch_add(1, Ordering::Relaxed);
                 let mut used = scope.used.lock().unwrap();
@@ -330,7 +405,13 @@ impl Engine {
                 return Ok(serve(&replay));
             }
         }
-        let ident = RequestIdentity::new(req.method.as_str(), &req.endpoint, &req.body, &scope.target.ignore_fields, Some(&scope.test_id));
+        let ident = RequestIdentity::new(
+            req.method.as_str(),
+            &req.endpoint,
+            &req.body,
+            &scope.target.ignore_fields,
+            Some(&scope.test_id),
+        );
         debug_assert_eq!(ident.hash(), hash, "request_hash and RequestIdentity agree");
         if mode == crate::Mode::Replay {
             scope.stats.missed.fetch_add(1, Ordering::Relaxed);
@@ -348,11 +429,19 @@ impl Engine {
             }
             let merged = self.store.merged_model_list(hash)?.map(Arc::new);
             if let Some(r) = &merged {
-                self.model_lists.lock().unwrap().insert(hash.to_owned(), r.clone());
+                self.model_lists
+                    .lock()
+                    .unwrap()
+                    .insert(hash.to_owned(), r.clone());
             }
             return Ok(merged);
         }
-        scope.recordings()?.lock().unwrap().get(hash).inspect_err(|e| scope.problems.lock().unwrap().push(e.to_string()))
+        scope
+            .recordings()?
+            .lock()
+            .unwrap()
+            .get(hash)
+            .inspect_err(|e| scope.problems.lock().unwrap().push(e.to_string()))
     }
 
     fn explain_miss(&self, scope: &Scope, ident: &RequestIdentity, hash: &str) -> String {
@@ -362,26 +451,50 @@ impl Engine {
             ident.endpoint(),
             scope.test_id,
             &hash[..16],
-            if ident.is_model_list() { self.store.model_list_path(hash, "*").display().to_string() } else { self.store.recording_path(&scope.test_id, hash).display().to_string() }
+            if ident.is_model_list() {
+                self.store.model_list_path(hash, "*").display().to_string()
+            } else {
+                self.store
+                    .recording_path(&scope.test_id, hash)
+                    .display()
+                    .to_string()
+            }
         );
         let closest = scope.recordings().ok().and_then(|recs| {
             let recs = recs.lock().unwrap();
             recs.replays()
                 .map(|r| {
-                    let same_route = r.request.method == ident.method() && r.request.endpoint == ident.endpoint();
+                    let same_route = r.request.method == ident.method()
+                        && r.request.endpoint == ident.endpoint();
                     let changes = diff::diff(&r.request.body, ident.body());
-                    (!same_route, changes.len(), r.path.clone(), r.request.method.clone(), r.request.endpoint.clone(), changes)
+                    (
+                        !same_route,
+                        changes.len(),
+                        r.path.clone(),
+                        r.request.method.clone(),
+                        r.request.endpoint.clone(),
+                        changes,
+                    )
                 })
                 .min_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)))
         });
         match closest {
             Some((_, _, path, method, endpoint, changes)) => {
-                msg.push_str(&format!("  closest recording of this test: {} ({method} {endpoint})\n", path.display()));
+                msg.push_str(&format!(
+                    "  closest recording of this test: {} ({method} {endpoint})\n",
+                    path.display()
+                ));
                 if method != ident.method() || endpoint != ident.endpoint() {
-                    msg.push_str(&format!("    it was recorded for {method} {endpoint}, this request is {} {}\n", ident.method(), ident.endpoint()));
+                    msg.push_str(&format!(
+                        "    it was recorded for {method} {endpoint}, this request is {} {}\n",
+                        ident.method(),
+                        ident.endpoint()
+                    ));
                 }
                 if changes.is_empty() {
-                    msg.push_str("    the bodies are equal: the request differs in method or endpoint\n");
+                    msg.push_str(
+                        "    the bodies are equal: the request differs in method or endpoint\n",
+                    );
                 } else {
                     msg.push_str("    body differences (recorded | requested):\n");
                     msg.push_str(&diff::render(&changes, 20));
@@ -389,11 +502,20 @@ impl Engine {
             }
             None => msg.push_str("  this test has no recordings yet\n"),
         }
-        msg.push_str(&format!("  to record it: RECORD_MODE=record-if-missing cargo test {}", scope.test_filter));
+        msg.push_str(&format!(
+            "  to record it: RECORD_MODE=record-if-missing cargo test {}",
+            scope.test_filter
+        ));
         msg
     }
 
-    async fn forward(&self, scope: &Arc<Scope>, req: EngineRequest, ident: RequestIdentity, hash: String) -> Result<EngineResponse> {
+    async fn forward(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        ident: RequestIdentity,
+        hash: String,
+    ) -> Result<EngineResponse> {
         let url = scope.target.upstream_url(&req.endpoint)?;
         let mut builder = self.http().request(req.method.clone(), &url);
         for name in FORWARDED_HEADERS {
@@ -418,36 +540,81 @@ impl Engine {
             builder = builder.header(http::header::AUTHORIZATION, auth);
         }
         let builder = builder.body(req.body.clone());
-        let sent = background().spawn(async move { builder.send().await }).await.map_err(|e| Error::Other(e.to_string()))?;
+        let sent = background()
+            .spawn(async move { builder.send().await })
+            .await
+            .map_err(|e| Error::Other(e.to_string()))?;
         let upstream = sent.map_err(|e| {
             // The test fails at its end even if the client swallows the 502.
-            let err = Error::Unreachable { url: url.clone(), reason: error_chain(&e) };
+            let err = Error::Unreachable {
+                url: url.clone(),
+                reason: error_chain(&e),
+            };
             scope.problems.lock().unwrap().push(err.to_string());
             err
         })?;
         let status = upstream.status().as_u16();
-        let content_type = upstream.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let source = if scope.mode.writes() { Source::Recorded } else { Source::Live };
-        let model = serde_json::from_slice::<serde_json::Value>(&req.body).ok().and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
-        let request = RecordedRequest { method: ident.method().to_owned(), endpoint: ident.endpoint().to_owned(), model, body: ident.body().clone() };
+        let content_type = upstream
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let source = if scope.mode.writes() {
+            Source::Recorded
+        } else {
+            Source::Live
+        };
+        let model = serde_json::from_slice::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
+        let request = RecordedRequest {
+            method: ident.method().to_owned(),
+            endpoint: ident.endpoint().to_owned(),
+            model,
+            body: ident.body().clone(),
+        };
         let test_id = ident.test_id().map(str::to_owned);
-        let format = content_type.as_deref().and_then(StreamFormat::from_content_type).filter(|_| status < 400);
+        let format = content_type
+            .as_deref()
+            .and_then(StreamFormat::from_content_type)
+            .filter(|_| status < 400);
         let Some(format) = format else {
-            let body = background().spawn(async move { upstream.bytes().await }).await.map_err(|e| Error::Other(e.to_string()))?.map_err(|e| Error::Upstream { url: url.clone(), reason: error_chain(&e) })?;
+            let body = background()
+                .spawn(async move { upstream.bytes().await })
+                .await
+                .map_err(|e| Error::Other(e.to_string()))?
+                .map_err(|e| Error::Upstream {
+                    url: url.clone(),
+                    reason: error_chain(&e),
+                })?;
             if scope.mode.writes() {
-                let response = RecordedResponse::plain(status, content_type.as_deref().map(json_content_type), &body);
-                let rec = Recording { test_id, request, response };
+                let response = RecordedResponse::plain(
+                    status,
+                    content_type.as_deref().map(json_content_type),
+                    &body,
+                );
+                let rec = Recording {
+                    test_id,
+                    request,
+                    response,
+                };
                 self.save(scope, rec, &hash, &secrets)?;
             } else {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
             }
-            return Ok(EngineResponse { status, content_type, body: ResponseBody::Full(body), source });
+            return Ok(EngineResponse {
+                status,
+                content_type,
+                body: ResponseBody::Full(body),
+                source,
+            });
         };
 
         // A stream: pass chunks on as they arrive while a background task parses and
         // records them. The task drains the upstream even if the client goes away.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes>>();
-        let keep_timing = std::env::var(KEEP_TIMING_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        let keep_timing = std::env::var(KEEP_TIMING_VAR)
+            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         let guard = scope.pending.start();
         let scope = scope.clone();
         background().spawn(async move {
@@ -470,7 +637,10 @@ impl Engine {
                     }
                     Err(e) => {
                         // Nothing is recorded from a stream the upstream cut short.
-                        let err = Error::Upstream { url: url.clone(), reason: error_chain(&e) };
+                        let err = Error::Upstream {
+                            url: url.clone(),
+                            reason: error_chain(&e),
+                        };
                         scope.problems.lock().unwrap().push(err.to_string());
                         let _ = tx.send(Err(err));
                         return;
@@ -489,22 +659,54 @@ impl Engine {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let response = RecordedResponse { status, content_type: Some(format.content_type().to_owned()), body: None, body_text: None, body_hex: None, stream: Some(RecordedStream { format, frames }) };
-            if let Err(e) = scope.engine.save(&scope, Recording { test_id, request, response }, &hash, &secrets) {
+            let response = RecordedResponse {
+                status,
+                content_type: Some(format.content_type().to_owned()),
+                body: None,
+                body_text: None,
+                body_hex: None,
+                stream: Some(RecordedStream { format, frames }),
+            };
+            if let Err(e) = scope.engine.save(
+                &scope,
+                Recording {
+                    test_id,
+                    request,
+                    response,
+                },
+                &hash,
+                &secrets,
+            ) {
                 scope.problems.lock().unwrap().push(e.to_string());
             }
         });
         let stream: BodyStream = Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
-        Ok(EngineResponse { status, content_type: Some(format.content_type().to_owned()), body: ResponseBody::Stream(format, stream), source })
+        Ok(EngineResponse {
+            status,
+            content_type: Some(format.content_type().to_owned()),
+            body: ResponseBody::Stream(format, stream),
+            source,
+        })
     }
 
-    fn save(&self, scope: &Scope, mut rec: Recording, hash: &str, secrets: &[(String, String)]) -> Result<()> {
+    fn save(
+        &self,
+        scope: &Scope,
+        mut rec: Recording,
+        hash: &str,
+        secrets: &[(String, String)],
+    ) -> Result<()> {
         rec.response.for_each_json_mut(|v| normalize_value(v, hash));
         let path = write_scrubbed(&self.store, &rec, hash, secrets)?;
         scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
         // The file is kept whatever happens to the index; a failure fails the test.
-        if let Err(e) = self.index().and_then(|index| index.record_saved(&path, &rec, hash, &scope.test_id, !secrets.is_empty())) {
-            let msg = format!("{e} (the recording {} was written; only the index is behind)", path.display());
+        if let Err(e) = self.index().and_then(|index| {
+            index.record_saved(&path, &rec, hash, &scope.test_id, !secrets.is_empty())
+        }) {
+            let msg = format!(
+                "{e} (the recording {} was written; only the index is behind)",
+                path.display()
+            );
             let mut problems = scope.problems.lock().unwrap();
             if !problems.contains(&msg) {
                 problems.push(msg);
@@ -518,13 +720,20 @@ impl Engine {
         if rec.test_id.is_none() {
             self.model_lists.lock().unwrap().remove(hash);
         } else if let Ok(recs) = scope.recordings() {
-            recs.lock().unwrap().insert(hash.to_owned(), Arc::new(Replay::from_recording(rec, path)));
+            recs.lock()
+                .unwrap()
+                .insert(hash.to_owned(), Arc::new(Replay::from_recording(rec, path)));
         }
     }
 }
 
 /// Serializes a recording, removes every secret value from the bytes, writes atomically.
-fn write_scrubbed(store: &Store, rec: &Recording, hash: &str, secrets: &[(String, String)]) -> Result<std::path::PathBuf> {
+fn write_scrubbed(
+    store: &Store,
+    rec: &Recording,
+    hash: &str,
+    secrets: &[(String, String)],
+) -> Result<std::path::PathBuf> {
     let mut rec = rec.clone();
     if !secrets.is_empty() {
         let mut text = String::from_utf8(rec.to_pretty_bytes()).expect("recordings are UTF-8");
@@ -533,7 +742,8 @@ fn write_scrubbed(store: &Store, rec: &Recording, hash: &str, secrets: &[(String
                 text = text.replace(value.as_str(), &format!("<redacted:{var}>"));
             }
         }
-        rec = serde_json::from_str(&text).map_err(|e| Error::Other(format!("cannot scrub secrets: {e}")))?;
+        rec = serde_json::from_str(&text)
+            .map_err(|e| Error::Other(format!("cannot scrub secrets: {e}")))?;
     }
     store.write(&rec, hash)
 }
@@ -563,7 +773,8 @@ fn serve(replay: &Replay) -> EngineResponse {
     let body = match &replay.body {
         ReplayBody::Full(b) => ResponseBody::Full(b.clone()),
         ReplayBody::Frames { format, frames } => {
-            let timed = std::env::var(REPLAY_TIMING_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("recorded"));
+            let timed =
+                std::env::var(REPLAY_TIMING_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("recorded"));
             let frames = frames.clone();
             if timed {
                 let s = futures::stream::iter(0..frames.len()).then(move |i| {
@@ -577,16 +788,32 @@ fn serve(replay: &Replay) -> EngineResponse {
                 });
                 ResponseBody::Stream(*format, Box::pin(s))
             } else {
-                ResponseBody::Stream(*format, Box::pin(futures::stream::iter(0..frames.len()).map(move |i| Ok(frames[i].0.clone()))))
+                ResponseBody::Stream(
+                    *format,
+                    Box::pin(
+                        futures::stream::iter(0..frames.len())
+                            .map(move |i| Ok(frames[i].0.clone())),
+                    ),
+                )
             }
         }
     };
-    EngineResponse { status: replay.status, content_type: replay.content_type.clone(), body, source: Source::Replayed }
+    EngineResponse {
+        status: replay.status,
+        content_type: replay.content_type.clone(),
+        body,
+        source: Source::Replayed,
+    }
 }
 
 impl Scope {
     /// A scope for one test. `test_id` scopes identity and the folder.
-    pub fn new(engine: Arc<Engine>, test_id: impl Into<String>, mode: crate::Mode, target: Target) -> Arc<Scope> {
+    pub fn new(
+        engine: Arc<Engine>,
+        test_id: impl Into<String>,
+        mode: crate::Mode,
+        target: Target,
+    ) -> Arc<Scope> {
         let test_id = test_id.into();
         let test_filter = default_filter(&test_id);
         Arc::new(Scope {
@@ -672,7 +899,10 @@ impl Scope {
     /// not empty, even if its client swallowed the error.
     pub fn finish(&self, timeout: Duration) -> Vec<String> {
         if !self.pending.wait(timeout) {
-            self.problems.lock().unwrap().push(format!("a recording of test `{}` was still being written after {timeout:?}", self.test_id));
+            self.problems.lock().unwrap().push(format!(
+                "a recording of test `{}` was still being written after {timeout:?}",
+                self.test_id
+            ));
         }
         self.problems.lock().unwrap().clone()
     }
@@ -680,7 +910,11 @@ impl Scope {
     fn recordings(&self) -> Result<&Mutex<ScopeRecordings>> {
         let loaded = self.recordings.get_or_init(|| {
             if self.mode.reads() {
-                self.engine.store.load_scope(&self.test_id).map(Mutex::new).map_err(|e| e.to_string())
+                self.engine
+                    .store
+                    .load_scope(&self.test_id)
+                    .map(Mutex::new)
+                    .map_err(|e| e.to_string())
             } else {
                 Ok(Mutex::default())
             }

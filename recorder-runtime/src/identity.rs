@@ -51,7 +51,11 @@ pub const FLOAT_PRECISION: usize = 6;
 /// assert!(!is_model_list("POST", "/v1/chat/completions"));
 /// ```
 pub fn is_model_list(method: &str, endpoint: &str) -> bool {
-    let path = endpoint.split('?').next().unwrap_or(endpoint).trim_end_matches('/');
+    let path = endpoint
+        .split('?')
+        .next()
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
     method.eq_ignore_ascii_case("GET") && (path == "/v1/models" || path == "/api/tags")
 }
 
@@ -74,7 +78,13 @@ impl RequestIdentity {
     /// let b = RequestIdentity::new("POST", "/v1/embeddings", br#"{"input":"hi","user":"u2"}"#, &["user".into()], Some("t"));
     /// assert_eq!(a.hash(), b.hash());
     /// ```
-    pub fn new(method: &str, endpoint: &str, body: &[u8], ignore: &[String], test_id: Option<&str>) -> Self {
+    pub fn new(
+        method: &str,
+        endpoint: &str,
+        body: &[u8],
+        ignore: &[String],
+        test_id: Option<&str>,
+    ) -> Self {
         let body = body_value(body, ignore);
         Self::from_value(method, endpoint, body, test_id)
     }
@@ -86,8 +96,17 @@ impl RequestIdentity {
 
     fn from_value(method: &str, endpoint: &str, body: Value, test_id: Option<&str>) -> Self {
         let method = method.to_ascii_uppercase();
-        let test_id = if is_model_list(&method, endpoint) { None } else { test_id.map(str::to_owned) };
-        RequestIdentity { method, endpoint: endpoint.to_owned(), body, test_id }
+        let test_id = if is_model_list(&method, endpoint) {
+            None
+        } else {
+            test_id.map(str::to_owned)
+        };
+        RequestIdentity {
+            method,
+            endpoint: endpoint.to_owned(),
+            body,
+            test_id,
+        }
     }
 
     /// The canonical JSON text that is hashed.
@@ -257,13 +276,19 @@ fn next_escaped(bytes: &[u8], from: usize) -> Option<usize> {
         let w = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
         let quote = w ^ (ONES * b'"' as u64);
         let backslash = w ^ (ONES * b'\\' as u64);
-        let hit = (w.wrapping_sub(ONES * 0x20) | quote.wrapping_sub(ONES) | backslash.wrapping_sub(ONES)) & !w & HIGH;
+        let hit =
+            (w.wrapping_sub(ONES * 0x20) | quote.wrapping_sub(ONES) | backslash.wrapping_sub(ONES))
+                & !w
+                & HIGH;
         if hit != 0 {
             break;
         }
         i += 8;
     }
-    bytes[i..].iter().position(|&b| ESCAPED[b as usize]).map(|p| i + p)
+    bytes[i..]
+        .iter()
+        .position(|&b| ESCAPED[b as usize])
+        .map(|p| i + p)
 }
 
 fn write_string(s: &str, out: &mut String) {
@@ -302,7 +327,13 @@ fn write_string(s: &str, out: &mut String) {
 /// let ignore = vec!["user".to_string()];
 /// assert_eq!(request_hash("post", "/v1/chat/completions", body, &ignore, Some("t")), RequestIdentity::new("POST", "/v1/chat/completions", body, &ignore, Some("t")).hash());
 /// ```
-pub fn request_hash(method: &str, endpoint: &str, body: &[u8], ignore: &[String], test_id: Option<&str>) -> String {
+pub fn request_hash(
+    method: &str,
+    endpoint: &str,
+    body: &[u8],
+    ignore: &[String],
+    test_id: Option<&str>,
+) -> String {
     sha256_hex(request_canonical(method, endpoint, body, ignore, test_id).as_bytes())
 }
 
@@ -316,7 +347,13 @@ pub fn request_hash(method: &str, endpoint: &str, body: &[u8], ignore: &[String]
 /// let body = br#"{"b":[1.0,{"y":null,"x":"\u00e9"}],"a":0.70000001}"#;
 /// assert_eq!(request_canonical("POST", "/v1/x", body, &[], Some("t")), RequestIdentity::new("POST", "/v1/x", body, &[], Some("t")).canonical());
 /// ```
-pub fn request_canonical(method: &str, endpoint: &str, body: &[u8], ignore: &[String], test_id: Option<&str>) -> String {
+pub fn request_canonical(
+    method: &str,
+    endpoint: &str,
+    body: &[u8],
+    ignore: &[String],
+    test_id: Option<&str>,
+) -> String {
     let mut out = String::with_capacity(body.len() + endpoint.len() + 128);
     out.push_str("{\"body\":");
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -402,7 +439,9 @@ impl Canon<'_> {
         let mut cur = self;
         while let Some(p) = parts.next() {
             let Canon::Obj(entries) = cur else { return };
-            let Ok(i) = entries.binary_search_by(|(k, _)| k.as_bytes().cmp(p.as_bytes())) else { return };
+            let Ok(i) = entries.binary_search_by(|(k, _)| k.as_bytes().cmp(p.as_bytes())) else {
+                return;
+            };
             if parts.peek().is_none() {
                 entries.remove(i);
                 return;
@@ -475,7 +514,8 @@ impl<'de> serde::de::Visitor<'de> for CanonVisitor {
         Ok(Canon::Arr(items))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Canon<'de>, A::Error> {
-        let mut entries: Vec<(Cow<'de, str>, Canon<'de>)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        let mut entries: Vec<(Cow<'de, str>, Canon<'de>)> =
+            Vec::with_capacity(map.size_hint().unwrap_or(0));
         while let Some((Key(k), v)) = map.next_entry::<Key<'de>, Canon<'de>>()? {
             entries.push((k, v));
         }
@@ -504,16 +544,26 @@ mod tests {
 
     #[test]
     fn key_order_does_not_matter() {
-        let a = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": false});
-        let b: Value = serde_json::from_str(r#"{"stream":false,"messages":[{"content":"hi","role":"user"}],"model":"m"}"#).unwrap();
+        let a =
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": false});
+        let b: Value = serde_json::from_str(
+            r#"{"stream":false,"messages":[{"content":"hi","role":"user"}],"model":"m"}"#,
+        )
+        .unwrap();
         assert_eq!(id(a, "t"), id(b, "t"));
     }
 
     #[test]
     fn float_noise_does_not_matter() {
-        assert_eq!(id(json!({"temperature": 0.7}), "t"), id(json!({"temperature": 0.70000001}), "t"));
+        assert_eq!(
+            id(json!({"temperature": 0.7}), "t"),
+            id(json!({"temperature": 0.70000001}), "t")
+        );
         assert_eq!(id(json!({"top_p": 1.0}), "t"), id(json!({"top_p": 1}), "t"));
-        assert_ne!(id(json!({"temperature": 0.7}), "t"), id(json!({"temperature": 0.71}), "t"));
+        assert_ne!(
+            id(json!({"temperature": 0.7}), "t"),
+            id(json!({"temperature": 0.71}), "t")
+        );
     }
 
     #[test]
@@ -533,7 +583,10 @@ mod tests {
         let a = RequestIdentity::new("GET", "/v1/models", b"", &[], Some("a"));
         let b = RequestIdentity::new("get", "/v1/models", b"", &[], Some("b"));
         assert_eq!(a.hash(), b.hash());
-        assert_eq!(a.canonical(), r#"{"body":null,"endpoint":"/v1/models","method":"GET"}"#);
+        assert_eq!(
+            a.canonical(),
+            r#"{"body":null,"endpoint":"/v1/models","method":"GET"}"#
+        );
         let tags_a = RequestIdentity::new("GET", "/api/tags", b"", &[], Some("a"));
         assert!(tags_a.test_id().is_none());
     }
@@ -541,24 +594,57 @@ mod tests {
     #[test]
     fn ignored_fields_and_nested_paths() {
         let ignore = vec!["user".to_string(), "metadata.trace_id".to_string()];
-        let a = RequestIdentity::new("POST", "/v1/x", br#"{"a":1,"user":"x","metadata":{"trace_id":"1","k":2}}"#, &ignore, Some("t"));
-        let b = RequestIdentity::new("POST", "/v1/x", br#"{"a":1,"metadata":{"k":2,"trace_id":"2"}}"#, &ignore, Some("t"));
+        let a = RequestIdentity::new(
+            "POST",
+            "/v1/x",
+            br#"{"a":1,"user":"x","metadata":{"trace_id":"1","k":2}}"#,
+            &ignore,
+            Some("t"),
+        );
+        let b = RequestIdentity::new(
+            "POST",
+            "/v1/x",
+            br#"{"a":1,"metadata":{"k":2,"trace_id":"2"}}"#,
+            &ignore,
+            Some("t"),
+        );
         assert_eq!(a.hash(), b.hash());
-        assert_eq!(a.canonical(), r#"{"body":{"a":1,"metadata":{"k":2}},"endpoint":"/v1/x","method":"POST","test_id":"t"}"#);
+        assert_eq!(
+            a.canonical(),
+            r#"{"body":{"a":1,"metadata":{"k":2}},"endpoint":"/v1/x","method":"POST","test_id":"t"}"#
+        );
     }
 
     #[test]
     fn canonical_numbers_and_strings() {
         let mut s = String::new();
-        write_canonical(&json!([1, -2, 0.5, 1e-9, -1e-9, 123456.1234567, u64::MAX, "a\"b\\c\n\u{1}é"]), &mut s);
-        assert_eq!(s, "[1,-2,0.5,0,0,123456.123457,18446744073709551615,\"a\\\"b\\\\c\\n\\u0001é\"]");
+        write_canonical(
+            &json!([
+                1,
+                -2,
+                0.5,
+                1e-9,
+                -1e-9,
+                123456.1234567,
+                u64::MAX,
+                "a\"b\\c\n\u{1}é"
+            ]),
+            &mut s,
+        );
+        assert_eq!(
+            s,
+            "[1,-2,0.5,0,0,123456.123457,18446744073709551615,\"a\\\"b\\\\c\\n\\u0001é\"]"
+        );
     }
 
     #[test]
     fn raw_bodies_are_hashed_and_empty_is_null() {
         let a = RequestIdentity::new("POST", "/upload", b"\x00\x01binary", &[], Some("t"));
         assert!(a.canonical().contains("raw_sha256"));
-        assert_eq!(RequestIdentity::new("POST", "/x", b"  ", &[], None).body(), &Value::Null);
+        assert_eq!(
+            RequestIdentity::new("POST", "/x", b"  ", &[], None).body(),
+            &Value::Null
+        );
     }
 
     #[test]

@@ -50,8 +50,8 @@ pub mod transport;
 #[doc(hidden)]
 pub mod __private;
 
+pub use __private::Model;
 pub use client::Client;
 pub use context::RecordingContext;
-pub use service::Service;
-pub use __private::Model;
 pub use recorder_macros::recorded_test;
+pub use service::Service;

@@ -32,7 +32,12 @@ pub const DIR_VAR: &str = "RECORDING_DIR";
 
 impl Mode {
     /// Every mode, in the order the docs list them.
-    pub const ALL: [Mode; 4] = [Mode::Replay, Mode::RecordIfMissing, Mode::Record, Mode::Live];
+    pub const ALL: [Mode; 4] = [
+        Mode::Replay,
+        Mode::RecordIfMissing,
+        Mode::Record,
+        Mode::Live,
+    ];
 
     /// The mode from `RECORD_MODE`; unset or empty means [`Mode::Replay`].
     pub fn from_env() -> Result<Mode> {
@@ -74,8 +79,13 @@ impl FromStr for Mode {
         let v = s.trim();
         Mode::ALL
             .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(v) || m.as_str().replace('-', "_").eq_ignore_ascii_case(v))
-            .ok_or_else(|| Error::UnknownMode { value: s.to_string() })
+            .find(|m| {
+                m.as_str().eq_ignore_ascii_case(v)
+                    || m.as_str().replace('-', "_").eq_ignore_ascii_case(v)
+            })
+            .ok_or_else(|| Error::UnknownMode {
+                value: s.to_string(),
+            })
     }
 }
 
@@ -94,7 +104,10 @@ mod tests {
         for m in Mode::ALL {
             assert_eq!(m.as_str().parse::<Mode>().unwrap(), m);
         }
-        assert_eq!("RECORD_IF_MISSING".parse::<Mode>().unwrap(), Mode::RecordIfMissing);
+        assert_eq!(
+            "RECORD_IF_MISSING".parse::<Mode>().unwrap(),
+            Mode::RecordIfMissing
+        );
     }
 
     #[test]

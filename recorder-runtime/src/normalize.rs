@@ -25,7 +25,12 @@ use serde_json::Value;
 /// The `created_at` that Ollama timestamps become.
 pub const EPOCH: &str = "1970-01-01T00:00:00.000000Z";
 
-const OLLAMA_DURATIONS: [&str; 4] = ["total_duration", "load_duration", "prompt_eval_duration", "eval_duration"];
+const OLLAMA_DURATIONS: [&str; 4] = [
+    "total_duration",
+    "load_duration",
+    "prompt_eval_duration",
+    "eval_duration",
+];
 
 /// The normalized id for a request hash.
 pub fn normalized_id(request_hash: &str) -> String {
@@ -84,7 +89,10 @@ mod tests {
         normalize_value(&mut v, H);
         assert_eq!(v["id"], "rec-abcdef012345");
         assert_eq!(v["created"], 0);
-        assert_eq!(v["choices"][0]["delta"]["tool_calls"][0]["id"], "call_1", "nested ids are kept");
+        assert_eq!(
+            v["choices"][0]["delta"]["tool_calls"][0]["id"], "call_1",
+            "nested ids are kept"
+        );
         assert!(is_normalized(&v, H));
     }
 

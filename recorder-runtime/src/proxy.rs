@@ -46,7 +46,9 @@ impl std::fmt::Debug for Proxy {
     }
 }
 
-static GLOBAL: LazyLock<Arc<Proxy>> = LazyLock::new(|| Proxy::bind("127.0.0.1:0".parse().unwrap()).expect("the loopback proxy binds 127.0.0.1"));
+static GLOBAL: LazyLock<Arc<Proxy>> = LazyLock::new(|| {
+    Proxy::bind("127.0.0.1:0".parse().unwrap()).expect("the loopback proxy binds 127.0.0.1")
+});
 
 impl Proxy {
     /// The process's proxy, started on first use on an OS-chosen port.
@@ -56,14 +58,26 @@ impl Proxy {
 
     /// Starts a proxy on `addr` (port 0: any free port) on the background runtime.
     pub fn bind(addr: SocketAddr) -> crate::Result<Arc<Proxy>> {
-        let std_listener = std::net::TcpListener::bind(addr).map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
-        std_listener.set_nonblocking(true).map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
-        let addr = std_listener.local_addr().map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
+        let std_listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let proxy = Arc::new(Proxy { addr, scopes: Mutex::default(), next: AtomicU64::new(1), fallback: Mutex::default(), shutdown: Mutex::new(Some(tx)) });
+        let proxy = Arc::new(Proxy {
+            addr,
+            scopes: Mutex::default(),
+            next: AtomicU64::new(1),
+            fallback: Mutex::default(),
+            shutdown: Mutex::new(Some(tx)),
+        });
         let weak = Arc::downgrade(&proxy);
         let _guard = background().enter();
-        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)
+            .map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
         background().spawn(accept_loop(listener, weak, rx));
         Ok(proxy)
     }
@@ -94,10 +108,19 @@ impl Proxy {
         }
     }
 
-    fn route(&self, path_and_query: &str, test_id: Option<&str>) -> Result<(Arc<Scope>, String), (StatusCode, String)> {
+    fn route(
+        &self,
+        path_and_query: &str,
+        test_id: Option<&str>,
+    ) -> Result<(Arc<Scope>, String), (StatusCode, String)> {
         if let Some(rest) = path_and_query.strip_prefix("/s/") {
             let (token, endpoint) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-            let scope = self.scopes.lock().unwrap().get(token).and_then(Weak::upgrade);
+            let scope = self
+                .scopes
+                .lock()
+                .unwrap()
+                .get(token)
+                .and_then(Weak::upgrade);
             return match scope {
                 Some(s) => Ok((s, if endpoint.is_empty() { "/".into() } else { endpoint.to_owned() })),
                 None => Err((StatusCode::NOT_FOUND, format!("no recording context {token} is alive: the test that owned this base URL has ended"))),
@@ -111,7 +134,11 @@ impl Proxy {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, proxy: Weak<Proxy>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    proxy: Weak<Proxy>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -125,24 +152,46 @@ async fn accept_loop(listener: tokio::net::TcpListener, proxy: Weak<Proxy>, mut 
                 let p = p.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(&p, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
 
 async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
-    let test_id = parts.headers.get(TEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    let test_id = parts
+        .headers
+        .get(TEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (scope, endpoint) = match proxy.route(&path, test_id.as_deref()) {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),
     };
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, "recorder_request", &format!("cannot read the request body: {e}")),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "recorder_request",
+                &format!("cannot read the request body: {e}"),
+            )
+        }
     };
-    let req = EngineRequest { method: parts.method, endpoint, headers: parts.headers, body };
+    let req = EngineRequest {
+        method: parts.method,
+        endpoint,
+        headers: parts.headers,
+        body,
+    };
     match scope.handle(req).await {
         Ok(resp) => to_hyper(resp),
         Err(e) => error_for(&e),
@@ -174,7 +223,11 @@ fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Bod
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())).map_err(|never| match never {}).boxed_unsync())
+        .body(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
         .expect("a valid response")
 }
 
@@ -187,7 +240,11 @@ fn to_hyper(resp: EngineResponse) -> Response<Body> {
         ResponseBody::Full(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
         ResponseBody::Stream(_, s) => {
             builder = builder.header(http::header::CACHE_CONTROL, "no-cache");
-            let frames = s.map(|chunk| chunk.map(Frame::data).map_err(|e| std::io::Error::other(e.to_string())));
+            let frames = s.map(|chunk| {
+                chunk
+                    .map(Frame::data)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            });
             BodyExt::boxed_unsync(StreamBody::new(frames))
         }
     };

@@ -108,7 +108,14 @@ impl RecordedRequest {
 impl RecordedResponse {
     /// A plain response from its status, content type and raw body bytes.
     pub fn plain(status: u16, content_type: Option<&str>, body: &[u8]) -> Self {
-        let mut r = RecordedResponse { status, content_type: content_type.map(str::to_owned), body: None, body_text: None, body_hex: None, stream: None };
+        let mut r = RecordedResponse {
+            status,
+            content_type: content_type.map(str::to_owned),
+            body: None,
+            body_text: None,
+            body_hex: None,
+            stream: None,
+        };
         if body.is_empty() {
             return r;
         }
@@ -166,7 +173,11 @@ impl Recording {
             return Err(Error::corrupt(path, "the file is empty"));
         }
         serde_json::from_slice(bytes).map_err(|e| {
-            let reason = if e.is_eof() { format!("the file is truncated ({e})") } else { format!("invalid recording JSON ({e})") };
+            let reason = if e.is_eof() {
+                format!("the file is truncated ({e})")
+            } else {
+                format!("invalid recording JSON ({e})")
+            };
             Error::corrupt(path, reason)
         })
     }
@@ -192,10 +203,17 @@ mod tests {
     fn empty_and_truncated_files_name_the_file() {
         let p = Path::new("recordings/a/b.json");
         let e = Recording::from_slice(b"", p).unwrap_err().to_string();
-        assert!(e.contains("recordings/a/b.json") && e.contains("empty"), "{e}");
-        let e = Recording::from_slice(br#"{"test_id": "t", "request": {"#, p).unwrap_err().to_string();
+        assert!(
+            e.contains("recordings/a/b.json") && e.contains("empty"),
+            "{e}"
+        );
+        let e = Recording::from_slice(br#"{"test_id": "t", "request": {"#, p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("truncated"), "{e}");
-        let e = Recording::from_slice(br#"{"nope": 1}"#, p).unwrap_err().to_string();
+        let e = Recording::from_slice(br#"{"nope": 1}"#, p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid recording"), "{e}");
     }
 
@@ -214,8 +232,17 @@ mod tests {
     fn same_exchange_same_bytes() {
         let mk = || Recording {
             test_id: Some("t".into()),
-            request: RecordedRequest { method: "POST".into(), endpoint: "/v1/x".into(), model: Some("m".into()), body: json!({"model": "m", "temperature": 0.7}) },
-            response: RecordedResponse::plain(200, Some("application/json"), br#"{"z":1,"a":[0.1,-0.007134478]}"#),
+            request: RecordedRequest {
+                method: "POST".into(),
+                endpoint: "/v1/x".into(),
+                model: Some("m".into()),
+                body: json!({"model": "m", "temperature": 0.7}),
+            },
+            response: RecordedResponse::plain(
+                200,
+                Some("application/json"),
+                br#"{"z":1,"a":[0.1,-0.007134478]}"#,
+            ),
         };
         assert_eq!(mk().to_pretty_bytes(), mk().to_pretty_bytes());
         let parsed = Recording::from_slice(&mk().to_pretty_bytes(), Path::new("x")).unwrap();

@@ -72,7 +72,8 @@ pub enum ReplayBody {
 /// file could not be read (reported when that request is made).
 #[derive(Debug, Default)]
 pub struct ScopeRecordings {
-    entries: HashMap<String, std::result::Result<Arc<Replay>, String>, BuildHasherDefault<HashHasher>>,
+    entries:
+        HashMap<String, std::result::Result<Arc<Replay>, String>, BuildHasherDefault<HashHasher>>,
     /// The same readable recordings by the canonical text of their request (see
     /// [`crate::identity::request_canonical`]), with their hash: a replay finds its
     /// recording without computing a sha256.
@@ -89,7 +90,8 @@ impl std::hash::Hasher for HashHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
     fn finish(&self) -> u64 {
@@ -136,7 +138,11 @@ impl Replay {
             Some(s) => ReplayBody::Frames {
                 format: s.format,
                 frames: {
-                    let mut frames: Vec<(Bytes, Option<u64>)> = s.frames.iter().map(|f| (stream::frame_bytes(s.format, f), f.delay_ms)).collect();
+                    let mut frames: Vec<(Bytes, Option<u64>)> = s
+                        .frames
+                        .iter()
+                        .map(|f| (stream::frame_bytes(s.format, f), f.delay_ms))
+                        .collect();
                     if let Some(first) = frames.iter_mut().find(|(b, _)| !b.is_empty()) {
                         let mut bytes = first.0.to_vec();
                         stream::guard_leading_bom(&mut bytes);
@@ -147,8 +153,18 @@ impl Replay {
             },
             None => ReplayBody::Full(Bytes::from(resp.body_bytes())),
         };
-        let content_type = resp.content_type.clone().or_else(|| resp.stream.as_ref().map(|s| s.format.content_type().to_owned()));
-        Replay { path, request: rec.request, status: resp.status, content_type, body }
+        let content_type = resp.content_type.clone().or_else(|| {
+            resp.stream
+                .as_ref()
+                .map(|s| s.format.content_type().to_owned())
+        });
+        Replay {
+            path,
+            request: rec.request,
+            status: resp.status,
+            content_type,
+            body,
+        }
     }
 }
 
@@ -202,12 +218,15 @@ impl Store {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("cannot read recordings folder", &dir, e))?;
             let path = entry.path();
-            let Some(hash) = recording_file_hash(&path) else { continue };
+            let Some(hash) = recording_file_hash(&path) else {
+                continue;
+            };
             match Recording::read(&path).and_then(|rec| check_name(rec, &hash, &path)) {
                 Ok((rec, canonical)) => {
                     let replay = Arc::new(Replay::from_recording(rec, path.clone()));
                     if let Some(canonical) = canonical {
-                        out.by_canonical.insert(canonical, (Arc::from(hash.as_str()), replay.clone()));
+                        out.by_canonical
+                            .insert(canonical, (Arc::from(hash.as_str()), replay.clone()));
                     }
                     out.entries.insert(hash, Ok(replay));
                 }
@@ -221,7 +240,9 @@ impl Store {
 
     /// The file of one model set of a model-list request.
     pub fn model_list_path(&self, hash: &str, digest8: &str) -> PathBuf {
-        self.root.join(MODELS_DIR).join(format!("models-{hash}-{digest8}.json"))
+        self.root
+            .join(MODELS_DIR)
+            .join(format!("models-{hash}-{digest8}.json"))
     }
 
     /// Every recorded model list for a request hash.
@@ -235,7 +256,9 @@ impl Store {
             Err(e) => return Err(Error::io("cannot read model lists", &dir, e)),
         };
         for entry in entries {
-            let path = entry.map_err(|e| Error::io("cannot read model lists", &dir, e))?.path();
+            let path = entry
+                .map_err(|e| Error::io("cannot read model lists", &dir, e))?
+                .path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.starts_with(&prefix) && name.ends_with(".json") {
                 out.push((path.clone(), Recording::read(&path)?));
@@ -264,7 +287,10 @@ impl Store {
 /// Merges model lists (see [`Store::merged_model_list`]).
 pub fn merge_model_lists(lists: Vec<(PathBuf, Recording)>) -> Option<Replay> {
     let (first_path, first) = lists.first()?.clone();
-    let ok: Vec<_> = lists.iter().filter(|(_, r)| r.response.status < 400).collect();
+    let ok: Vec<_> = lists
+        .iter()
+        .filter(|(_, r)| r.response.status < 400)
+        .collect();
     if ok.is_empty() {
         return Some(Replay::from_recording(first, first_path));
     }
@@ -276,10 +302,18 @@ pub fn merge_model_lists(lists: Vec<(PathBuf, Recording)>) -> Option<Replay> {
         }
     }
     let items: Vec<Value> = by_id.into_values().collect();
-    let body = if ollama { serde_json::json!({ "models": items }) } else { serde_json::json!({ "object": "list", "data": items }) };
+    let body = if ollama {
+        serde_json::json!({ "models": items })
+    } else {
+        serde_json::json!({ "object": "list", "data": items })
+    };
     let (path, rec) = ok[0];
     let mut merged = (*rec).clone();
-    merged.response = RecordedResponse::plain(200, Some("application/json"), &serde_json::to_vec(&body).expect("json"));
+    merged.response = RecordedResponse::plain(
+        200,
+        Some("application/json"),
+        &serde_json::to_vec(&body).expect("json"),
+    );
     Some(Replay::from_recording(merged, path.clone()))
 }
 
@@ -287,13 +321,22 @@ pub fn merge_model_lists(lists: Vec<(PathBuf, Recording)>) -> Option<Replay> {
 pub fn model_items(resp: &RecordedResponse) -> Vec<&Value> {
     match &resp.body {
         Some(Value::Array(items)) => items.iter().collect(),
-        Some(Value::Object(map)) => map.get("data").or_else(|| map.get("models")).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default(),
+        Some(Value::Object(map)) => map
+            .get("data")
+            .or_else(|| map.get("models"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
 
 fn model_id(item: &Value) -> String {
-    ["id", "name", "model"].iter().find_map(|k| item.get(*k).and_then(Value::as_str)).map(str::to_owned).unwrap_or_else(|| item.to_string())
+    ["id", "name", "model"]
+        .iter()
+        .find_map(|k| item.get(*k).and_then(Value::as_str))
+        .map(str::to_owned)
+        .unwrap_or_else(|| item.to_string())
 }
 
 /// First 8 hex of the sha256 of the sorted model ids, one per line.
@@ -385,7 +428,16 @@ pub fn scope_parts(test_id: &str) -> Vec<String> {
 }
 
 fn sanitize(part: &str) -> String {
-    let mut s: String = part.chars().map(|c| if c.is_ascii_alphanumeric() || "._=,+-[]".contains(c) { c } else { '_' }).collect();
+    let mut s: String = part
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=,+-[]".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if s == "." || s == ".." {
         s = "_".into();
     }
@@ -402,9 +454,17 @@ fn sanitize(part: &str) -> String {
 /// then renamed over the target. A crash leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create recordings folder", dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("recording");
-    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), TMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io("cannot create recordings folder", dir, e))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("recording");
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -427,15 +487,35 @@ mod tests {
     fn rec(test: Option<&str>, endpoint: &str, body: Value) -> Recording {
         Recording {
             test_id: test.map(Into::into),
-            request: RecordedRequest { method: "GET".into(), endpoint: endpoint.into(), model: None, body: Value::Null },
-            response: RecordedResponse::plain(200, Some("application/json"), &serde_json::to_vec(&body).unwrap()),
+            request: RecordedRequest {
+                method: "GET".into(),
+                endpoint: endpoint.into(),
+                model: None,
+                body: Value::Null,
+            },
+            response: RecordedResponse::plain(
+                200,
+                Some("application/json"),
+                &serde_json::to_vec(&body).unwrap(),
+            ),
         }
     }
 
     #[test]
     fn scope_folders_are_safe_and_readable() {
-        assert_eq!(scope_parts("a::b::c[text=Qwen/Qwen3-0.6B]"), vec!["a", "b", "c[text=Qwen_Qwen3-0.6B]"]);
-        assert_eq!(scope_parts("tests/integration/x.py::test_y[p-txt=ollama/llama3.2:3b]"), vec!["tests", "integration", "x.py", "test_y[p-txt=ollama_llama3.2_3b]"]);
+        assert_eq!(
+            scope_parts("a::b::c[text=Qwen/Qwen3-0.6B]"),
+            vec!["a", "b", "c[text=Qwen_Qwen3-0.6B]"]
+        );
+        assert_eq!(
+            scope_parts("tests/integration/x.py::test_y[p-txt=ollama/llama3.2:3b]"),
+            vec![
+                "tests",
+                "integration",
+                "x.py",
+                "test_y[p-txt=ollama_llama3.2_3b]"
+            ]
+        );
         assert_eq!(scope_parts(""), vec![SHARED_SCOPE]);
         assert_eq!(scope_parts("../../etc"), vec!["_", "_", "etc"]);
         assert!(scope_parts(&"x".repeat(300))[0].len() <= 96);
@@ -449,7 +529,10 @@ mod tests {
         let hash = r.request_hash();
         let p = store.write(&r, &hash).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), r.to_pretty_bytes());
-        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         let scope = store.load_scope("m::t").unwrap();
         assert_eq!(scope.len(), 1);
@@ -463,8 +546,17 @@ mod tests {
         let r = rec(Some("m::t"), "/v1/x", json!({"a": 1}));
         let wrong = "e".repeat(64);
         let p = store.write(&r, &wrong).unwrap();
-        let err = store.load_scope("m::t").unwrap().get(&wrong).unwrap_err().to_string();
-        assert!(err.contains(&p.display().to_string()) && err.contains(&format!("hashes to {}", r.request_hash())), "{err}");
+        let err = store
+            .load_scope("m::t")
+            .unwrap()
+            .get(&wrong)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&p.display().to_string())
+                && err.contains(&format!("hashes to {}", r.request_hash())),
+            "{err}"
+        );
     }
 
     #[test]
@@ -477,24 +569,42 @@ mod tests {
         std::fs::write(&path, b"{\"test_id\": ").unwrap();
         let scope = store.load_scope("m::t").unwrap();
         let err = scope.get(&hash).unwrap_err().to_string();
-        assert!(err.contains(&path.display().to_string()) && err.contains("truncated"), "{err}");
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("truncated"),
+            "{err}"
+        );
     }
 
     #[test]
     fn model_lists_merge_by_id_sorted() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        let a = rec(None, "/v1/models", json!({"object": "list", "data": [{"id": "b", "object": "model"}, {"id": "a", "object": "model"}]}));
-        let b = rec(None, "/v1/models", json!({"object": "list", "data": [{"id": "c", "object": "model"}, {"id": "a", "object": "model"}]}));
+        let a = rec(
+            None,
+            "/v1/models",
+            json!({"object": "list", "data": [{"id": "b", "object": "model"}, {"id": "a", "object": "model"}]}),
+        );
+        let b = rec(
+            None,
+            "/v1/models",
+            json!({"object": "list", "data": [{"id": "c", "object": "model"}, {"id": "a", "object": "model"}]}),
+        );
         let hash = "c".repeat(64);
         let pa = store.write(&a, &hash).unwrap();
         let pb = store.write(&b, &hash).unwrap();
         assert_ne!(pa, pb, "one file per model set");
         assert_eq!(store.write(&a, &hash).unwrap(), pa, "same set, same file");
         let merged = store.merged_model_list(&hash).unwrap().unwrap();
-        let ReplayBody::Full(body) = merged.body else { panic!() };
+        let ReplayBody::Full(body) = merged.body else {
+            panic!()
+        };
         let v: Value = serde_json::from_slice(&body).unwrap();
-        let ids: Vec<_> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        let ids: Vec<_> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(v["object"], "list");
     }
@@ -504,10 +614,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let hash = "d".repeat(64);
-        store.write(&rec(None, "/api/tags", json!({"models": [{"name": "llama3:8b"}]})), &hash).unwrap();
-        store.write(&rec(None, "/api/tags", json!({"models": [{"name": "all-minilm"}]})), &hash).unwrap();
-        let ReplayBody::Full(body) = store.merged_model_list(&hash).unwrap().unwrap().body else { panic!() };
+        store
+            .write(
+                &rec(
+                    None,
+                    "/api/tags",
+                    json!({"models": [{"name": "llama3:8b"}]}),
+                ),
+                &hash,
+            )
+            .unwrap();
+        store
+            .write(
+                &rec(
+                    None,
+                    "/api/tags",
+                    json!({"models": [{"name": "all-minilm"}]}),
+                ),
+                &hash,
+            )
+            .unwrap();
+        let ReplayBody::Full(body) = store.merged_model_list(&hash).unwrap().unwrap().body else {
+            panic!()
+        };
         let v: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v, json!({"models": [{"name": "all-minilm"}, {"name": "llama3:8b"}]}));
+        assert_eq!(
+            v,
+            json!({"models": [{"name": "all-minilm"}, {"name": "llama3:8b"}]})
+        );
     }
 }

@@ -63,9 +63,18 @@ pub fn endpoint_of(url: &reqwest::Url) -> String {
 fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
     let body = match req.body() {
         None => Bytes::new(),
-        Some(b) => Bytes::copy_from_slice(b.as_bytes().ok_or_else(|| Error::Other("streaming request bodies cannot be recorded; send the body as bytes".into()))?),
+        Some(b) => Bytes::copy_from_slice(b.as_bytes().ok_or_else(|| {
+            Error::Other(
+                "streaming request bodies cannot be recorded; send the body as bytes".into(),
+            )
+        })?),
     };
-    Ok(EngineRequest { method: req.method().clone(), endpoint: endpoint_of(req.url()), headers: std::mem::take(req.headers_mut()), body })
+    Ok(EngineRequest {
+        method: req.method().clone(),
+        endpoint: endpoint_of(req.url()),
+        headers: std::mem::take(req.headers_mut()),
+        body,
+    })
 }
 
 /// An engine answer as a `reqwest::Response`, streams chunk by chunk.
@@ -99,7 +108,10 @@ fn error_response(e: &Error) -> reqwest::Response {
 }
 
 /// Serves a request from a scope's engine.
-async fn serve_in(scope: Arc<Scope>, mut req: reqwest::Request) -> Result<reqwest::Response, Error> {
+async fn serve_in(
+    scope: Arc<Scope>,
+    mut req: reqwest::Request,
+) -> Result<reqwest::Response, Error> {
     let engine_req = engine_request(&mut req)?;
     Ok(match scope.handle(engine_req).await {
         Ok(resp) => to_reqwest_at(resp, Some(req.url().clone())),
@@ -109,11 +121,18 @@ async fn serve_in(scope: Arc<Scope>, mut req: reqwest::Request) -> Result<reqwes
     })
 }
 
-async fn dispatch(source: &ScopeSource, req: reqwest::Request, fallback: Option<&reqwest::Client>) -> Result<reqwest::Response, Error> {
+async fn dispatch(
+    source: &ScopeSource,
+    req: reqwest::Request,
+    fallback: Option<&reqwest::Client>,
+) -> Result<reqwest::Response, Error> {
     match source.scope()? {
         Some(scope) => serve_in(scope, req).await,
         None => match fallback {
-            Some(client) => client.execute(req).await.map_err(|e| Error::Other(e.to_string())),
+            Some(client) => client
+                .execute(req)
+                .await
+                .map_err(|e| Error::Other(e.to_string())),
             None => Err(Error::Other("no test id and no fallback client".into())),
         },
     }
@@ -129,7 +148,10 @@ pub struct OpenAiService {
 impl OpenAiService {
     /// A service for a source of scopes.
     pub fn new(source: ScopeSource) -> Self {
-        OpenAiService { source, fallback: reqwest::Client::new() }
+        OpenAiService {
+            source,
+            fallback: reqwest::Client::new(),
+        }
     }
 }
 
@@ -146,7 +168,9 @@ impl tower::Service<async_openai::middleware::HttpRequestFactory> for OpenAiServ
         let this = self.clone();
         Box::pin(async move {
             let req = factory.build().await?;
-            dispatch(&this.source, req, Some(&this.fallback)).await.map_err(|e| async_openai::error::OpenAIError::InvalidArgument(e.to_string()))
+            dispatch(&this.source, req, Some(&this.fallback))
+                .await
+                .map_err(|e| async_openai::error::OpenAIError::InvalidArgument(e.to_string()))
         })
     }
 }
@@ -166,9 +190,20 @@ impl RecorderMiddleware {
 
 #[async_trait::async_trait]
 impl reqwest_middleware::Middleware for RecorderMiddleware {
-    async fn handle(&self, req: reqwest::Request, extensions: &mut http::Extensions, next: reqwest_middleware::Next<'_>) -> reqwest_middleware::Result<reqwest::Response> {
-        match self.source.scope().map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string())))? {
-            Some(scope) => serve_in(scope, req).await.map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string()))),
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        match self
+            .source
+            .scope()
+            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string())))?
+        {
+            Some(scope) => serve_in(scope, req)
+                .await
+                .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string()))),
             None => next.run(req, extensions).await,
         }
     }

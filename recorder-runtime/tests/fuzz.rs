@@ -9,16 +9,26 @@ mod props;
 
 /// Random inputs per target in the default run (`FUZZ_ITERATIONS` overrides).
 fn iterations() -> usize {
-    std::env::var("FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000)
+    std::env::var("FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
 }
 
 fn target(name: &'static str) {
     let regressions = props::regressions(name);
     for (path, input) in &regressions {
         let outcome = std::panic::catch_unwind(|| props::check(name, input));
-        assert!(outcome.is_ok(), "the regression input {} fails again", path.display());
+        assert!(
+            outcome.is_ok(),
+            "the regression input {} fails again",
+            path.display()
+        );
     }
-    bolero::check!().with_iterations(iterations()).with_max_len(2048).for_each(|input: &[u8]| props::check(name, input));
+    bolero::check!()
+        .with_iterations(iterations())
+        .with_max_len(2048)
+        .for_each(|input: &[u8]| props::check(name, input));
 }
 
 #[test]
@@ -44,7 +54,9 @@ fn identity() {
 #[test]
 fn every_target_has_a_regression_folder() {
     for t in props::TARGETS {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(t);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/regressions")
+            .join(t);
         assert!(dir.is_dir(), "{} is missing", dir.display());
     }
 }

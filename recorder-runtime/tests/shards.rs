@@ -9,8 +9,16 @@ use recorder_runtime::{Mode, RecordingContext};
 use std::path::Path;
 
 fn ctx(test_id: &str, dir: &Path, mode: Mode, upstream: &FakeUpstream) -> RecordingContext {
-    let target = Target { base_url: Some(upstream.openai_url()), ..Default::default() };
-    RecordingContext::builder(test_id).mode(mode).dir(dir).target(target).build().unwrap()
+    let target = Target {
+        base_url: Some(upstream.openai_url()),
+        ..Default::default()
+    };
+    RecordingContext::builder(test_id)
+        .mode(mode)
+        .dir(dir)
+        .target(target)
+        .build()
+        .unwrap()
 }
 
 /// What one shard's tests do; returns what they saw, to compare with the replay.
@@ -19,11 +27,22 @@ async fn run_tests(tests: &[&str], dir: &Path, mode: Mode, upstream: &FakeUpstre
     for t in tests {
         let c = ctx(t, dir, mode, upstream);
         let client = c.client();
-        let chat = client.chat(&ChatRequest::new("m").message(Message::user(format!("hello from {t}")))).await.unwrap();
-        let emb = client.embeddings(&EmbeddingRequest::new("e", [*t])).await.unwrap();
+        let chat = client
+            .chat(&ChatRequest::new("m").message(Message::user(format!("hello from {t}"))))
+            .await
+            .unwrap();
+        let emb = client
+            .embeddings(&EmbeddingRequest::new("e", [*t]))
+            .await
+            .unwrap();
         let models = client.models().await.unwrap();
         let ids: Vec<_> = models.data.iter().map(|m| m.id.clone()).collect();
-        seen.push(format!("{t}: {} | {:?} | {}", chat.text(), &emb.data[0].embedding[..3], ids.join(",")));
+        seen.push(format!(
+            "{t}: {} | {:?} | {}",
+            chat.text(),
+            &emb.data[0].embedding[..3],
+            ids.join(",")
+        ));
         assert!(c.finish().is_empty(), "{:?}", c.finish());
     }
     seen
@@ -38,7 +57,11 @@ fn copy_tree(from: &Path, to: &Path) -> usize {
             std::fs::create_dir_all(&target).unwrap();
             copied += copy_tree(&entry.path(), &target);
         } else if entry.path().extension().is_some_and(|e| e == "json") {
-            assert!(!target.exists(), "conflict: {} exists in both shards", target.display());
+            assert!(
+                !target.exists(),
+                "conflict: {} exists in both shards",
+                target.display()
+            );
             std::fs::copy(entry.path(), &target).unwrap();
             copied += 1;
         }
@@ -52,22 +75,46 @@ async fn shards_merge_by_copying_and_replay_the_same() {
     a.set_models(["model-a", "shared"]);
     let b = FakeUpstream::start();
     b.set_models(["model-b", "shared"]);
-    let (shard_a, shard_b, merged) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (shard_a, shard_b, merged) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
 
-    let seen_a = run_tests(&["suite::one", "suite::two"], shard_a.path(), Mode::Record, &a).await;
+    let seen_a = run_tests(
+        &["suite::one", "suite::two"],
+        shard_a.path(),
+        Mode::Record,
+        &a,
+    )
+    .await;
     let seen_b = run_tests(&["suite::three"], shard_b.path(), Mode::Record, &b).await;
 
-    let copied = copy_tree(shard_a.path(), merged.path()) + copy_tree(shard_b.path(), merged.path());
-    assert_eq!(copied, 3 * 2 + 2, "two recordings per test plus one model list per shard");
+    let copied =
+        copy_tree(shard_a.path(), merged.path()) + copy_tree(shard_b.path(), merged.path());
+    assert_eq!(
+        copied,
+        3 * 2 + 2,
+        "two recordings per test plus one model list per shard"
+    );
 
     // Replay from the merged folder with both upstreams stopped.
     a.stop();
     b.stop();
-    let replayed = run_tests(&["suite::one", "suite::two", "suite::three"], merged.path(), Mode::Replay, &a).await;
+    let replayed = run_tests(
+        &["suite::one", "suite::two", "suite::three"],
+        merged.path(),
+        Mode::Replay,
+        &a,
+    )
+    .await;
     for (recorded, replayed) in seen_a.iter().chain(&seen_b).zip(&replayed) {
         let (r_head, _) = recorded.rsplit_once(" | ").unwrap();
         let (p_head, models) = replayed.rsplit_once(" | ").unwrap();
         assert_eq!(r_head, p_head, "same answers after the merge");
-        assert_eq!(models, "model-a,model-b,shared", "model lists of both shards, merged by id and sorted");
+        assert_eq!(
+            models, "model-a,model-b,shared",
+            "model lists of both shards, merged by id and sorted"
+        );
     }
 }
