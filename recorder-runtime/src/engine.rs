@@ -323,6 +323,8 @@ pub struct Scope {
     stats: Stats,
     problems: Mutex<Vec<String>>,
     pending: Arc<Pending>,
+    /// `RECORDER_REPLAY_TIMING=recorded`, read once per test rather than per stream.
+    replay_timing: bool,
     /// Hashes of the recordings replayed, each once (a test may repeat a request).
     used: Mutex<
         std::collections::HashSet<String, std::hash::BuildHasherDefault<crate::store::HashHasher>>,
@@ -386,23 +388,13 @@ impl Engine {
                 .unwrap()
                 .get_by_canonical(&canonical);
             if let Some((hash, replay)) = found {
-                scope.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                let mut used = scope.used.lock().unwrap();
-                if !used.contains(&*hash) {
-                    used.insert(hash.to_string());
-                }
-                return Ok(serve(&replay));
+                return Ok(scope.replayed(&hash, &replay));
             }
         }
         let hash = crate::identity::sha256_hex(canonical.as_bytes());
         if mode.reads() {
             if let Some(replay) = self.lookup(scope, model_list, &hash)? {
-                scope.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                let mut used = scope.used.lock().unwrap();
-                if !used.contains(&hash) {
-                    used.insert(hash);
-                }
-                return Ok(serve(&replay));
+                return Ok(scope.replayed(&hash, &replay));
             }
         }
         let ident = RequestIdentity::new(
@@ -769,12 +761,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Builds the response for a recording: bytes as stored, frames one by one.
-fn serve(replay: &Replay) -> EngineResponse {
+fn serve(replay: &Replay, timed: bool) -> EngineResponse {
     let body = match &replay.body {
         ReplayBody::Full(b) => ResponseBody::Full(b.clone()),
         ReplayBody::Frames { format, frames } => {
-            let timed =
-                std::env::var(REPLAY_TIMING_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("recorded"));
             let frames = frames.clone();
             if timed {
                 let s = futures::stream::iter(0..frames.len()).then(move |i| {
@@ -807,6 +797,16 @@ fn serve(replay: &Replay) -> EngineResponse {
 }
 
 impl Scope {
+    /// Counts a replay, remembers its recording as used, and serves it.
+    fn replayed(&self, hash: &str, replay: &Replay) -> EngineResponse {
+        self.stats.replayed.fetch_add(1, Ordering::Relaxed);
+        let mut used = self.used.lock().unwrap();
+        if !used.contains(hash) {
+            used.insert(hash.to_owned());
+        }
+        serve(replay, self.replay_timing)
+    }
+
     /// A scope for one test. `test_id` scopes identity and the folder.
     pub fn new(
         engine: Arc<Engine>,
@@ -826,6 +826,8 @@ impl Scope {
             stats: Stats::default(),
             problems: Mutex::default(),
             pending: Arc::default(),
+            replay_timing: std::env::var(REPLAY_TIMING_VAR)
+                .is_ok_and(|v| v.eq_ignore_ascii_case("recorded")),
             used: Mutex::default(),
         })
     }

@@ -199,38 +199,13 @@ pub fn remove_path(v: &mut Value, path: &str) {
     }
 }
 
-/// Writes the canonical form of a JSON value (sorted keys, rounded floats).
+/// Writes the canonical form of a JSON value (sorted keys, rounded floats). The
+/// same writer as the replay hot path's [`request_canonical`], so the two agree.
 pub fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => write_number(n, out),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
-        }
-    }
+    use serde::Deserialize;
+    Canon::deserialize(v)
+        .expect("every JSON value is a canonical tree")
+        .write(out);
 }
 
 fn write_number(n: &serde_json::Number, out: &mut String) {

@@ -446,17 +446,22 @@ impl Index {
             .map_err(|e| self.err("cannot update", &e))?;
         upsert_row(&tx, &Row::new(rec, hash, &rel, size, mtime_ns))
             .map_err(|e| self.err("cannot update", &e))?;
-        tx.execute(
-            "INSERT OR IGNORE INTO runs(run_id, started_at) VALUES (?1, ?2)",
-            params![self.run_id, now],
-        )
-        .map_err(|e| self.err("cannot record use", &e))?;
+        self.ensure_run(&tx, &now)
+            .map_err(|e| self.err("cannot record use", &e))?;
         tx.execute(
             "INSERT OR IGNORE INTO usage(run_id, test_id, request_hash) VALUES (?1, ?2, ?3)",
             params![self.run_id, test_id, hash],
         )
         .map_err(|e| self.err("cannot record use", &e))?;
         tx.commit().map_err(|e| self.err("cannot update", &e))
+    }
+
+    /// Makes sure this process's run has its row (the first write of a run adds it).
+    fn ensure_run(&self, tx: &rusqlite::Transaction<'_>, now: &str) -> rusqlite::Result<usize> {
+        tx.execute(
+            "INSERT OR IGNORE INTO runs(run_id, started_at) VALUES (?1, ?2)",
+            params![self.run_id, now],
+        )
     }
 
     /// Records that `test_id` ran in this run (even if it used nothing). The latest
@@ -468,11 +473,8 @@ impl Index {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err("cannot record a test run", &e))?;
-        tx.execute(
-            "INSERT OR IGNORE INTO runs(run_id, started_at) VALUES (?1, ?2)",
-            params![self.run_id, now],
-        )
-        .map_err(|e| self.err("cannot record a test run", &e))?;
+        self.ensure_run(&tx, &now)
+            .map_err(|e| self.err("cannot record a test run", &e))?;
         tx.execute(
             "INSERT OR IGNORE INTO test_runs(run_id, test_id, started_at) VALUES (?1, ?2, ?3)",
             params![self.run_id, test_id, now],
@@ -489,11 +491,8 @@ impl Index {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err("cannot record use", &e))?;
-        tx.execute(
-            "INSERT OR IGNORE INTO runs(run_id, started_at) VALUES (?1, ?2)",
-            params![self.run_id, now],
-        )
-        .map_err(|e| self.err("cannot record use", &e))?;
+        self.ensure_run(&tx, &now)
+            .map_err(|e| self.err("cannot record use", &e))?;
         {
             let mut insert = tx.prepare("INSERT OR IGNORE INTO usage(run_id, test_id, request_hash) VALUES (?1, ?2, ?3)").map_err(|e| self.err("cannot record use", &e))?;
             for hash in hashes {

@@ -210,13 +210,7 @@ impl Store {
     pub fn load_scope(&self, test_id: &str) -> Result<ScopeRecordings> {
         let dir = self.scope_dir(test_id);
         let mut out = ScopeRecordings::default();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("cannot read recordings folder", &dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("cannot read recordings folder", &dir, e))?;
+        for entry in entries(&dir, "cannot read recordings folder")? {
             let path = entry.path();
             let Some(hash) = recording_file_hash(&path) else {
                 continue;
@@ -250,15 +244,8 @@ impl Store {
         let dir = self.root.join(MODELS_DIR);
         let prefix = format!("models-{hash}-");
         let mut out = Vec::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("cannot read model lists", &dir, e)),
-        };
-        for entry in entries {
-            let path = entry
-                .map_err(|e| Error::io("cannot read model lists", &dir, e))?
-                .path();
+        for entry in entries(&dir, "cannot read model lists")? {
+            let path = entry.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.starts_with(&prefix) && name.ends_with(".json") {
                 out.push((path.clone(), Recording::read(&path)?));
@@ -378,14 +365,20 @@ pub fn recording_file_hash(path: &Path) -> Option<String> {
     (stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| stem.to_string())
 }
 
+/// The entries of a folder, or none when it does not exist (a test that has not
+/// recorded anything yet); other failures are errors naming the folder.
+fn entries(dir: &Path, action: &'static str) -> Result<Vec<std::fs::DirEntry>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| Error::io(action, dir, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io(action, dir, e)),
+    }
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("cannot read recordings folder", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("cannot read recordings folder", dir, e))?;
+    for entry in entries(dir, "cannot read recordings folder")? {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
