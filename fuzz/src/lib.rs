@@ -14,7 +14,7 @@
 //! input into structure (SSE tokens, JSON values, whole recordings) and checks that too.
 
 use recorder_runtime::identity::{
-    request_canonical, request_hash, write_canonical, RequestIdentity,
+    request_canonical, request_canonical_of, request_hash, write_canonical, RequestIdentity,
 };
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
 use recorder_runtime::store::Replay;
@@ -281,6 +281,31 @@ pub fn check_stream_parser(format: StreamFormat, data: &[u8]) {
         written,
         "the wire is not a fixed point"
     );
+    // The typed reader's fast path agrees with the parser on every chunk it takes:
+    // the whole input, and each frame as replay sends it.
+    let chunks = std::iter::once(wire.clone()).chain(
+        frames
+            .iter()
+            .map(|f| stream::frame_bytes(format, f).to_vec()),
+    );
+    for chunk in chunks {
+        if let Some(data) = FrameParser::new(format).push_single_data(&chunk) {
+            let mut slow = FrameParser::new(format).raw_data();
+            let mut got = slow.push(&chunk);
+            got.extend(slow.finish().expect("the fast path took valid UTF-8"));
+            let text = std::str::from_utf8(data).expect("UTF-8 data");
+            let want = stream::Frame {
+                data: Some(Value::String(text.into())),
+                ..stream::Frame::default()
+            };
+            assert_eq!(
+                got,
+                vec![want],
+                "push_single_data disagrees with push on {:?}",
+                String::from_utf8_lossy(&chunk)
+            );
+        }
+    }
     for frame in &frames {
         assert_eq!(stream::frame_bytes(format, frame).len(), {
             let mut v = Vec::new();
@@ -362,6 +387,29 @@ pub fn check_identity(data: &[u8]) {
         canonical,
         "canonical form is not a fixed point"
     );
+    // A body handed over as a value (the fixture client's path) gets the same
+    // canonical text as its bytes.
+    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+        let bytes = serde_json::to_vec(&v).unwrap();
+        assert_eq!(
+            request_canonical_of(
+                "POST",
+                "/v1/chat/completions",
+                &v,
+                &ignore,
+                Some("fuzz::identity")
+            ),
+            Some(request_canonical(
+                "POST",
+                "/v1/chat/completions",
+                &bytes,
+                &ignore,
+                Some("fuzz::identity")
+            )),
+            "request_canonical_of differs for {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
     // Key order does not count.
     if let Ok(v) = serde_json::from_slice::<Value>(&body) {
         let reordered = serde_json::to_vec(&reverse_keys(&v)).unwrap();

@@ -10,6 +10,9 @@
 //! - `.../reqwest_middleware`: reqwest-middleware with `ctx.middleware()`, the same
 //!   request bytes, body read to the end.
 //! - `.../engine`: the engine alone (`Client::send`), body read to the end.
+//! - `.../fixture`: the fixture client's typed path (`ctx.client().post_json` /
+//!   `post_stream` into async-openai's response types): the request serialized,
+//!   replayed by the engine, the answer decoded. In process with parsing included.
 //! - `.../stub_service`: async-openai with a tower service that answers the same
 //!   bytes at once (no engine, no socket): what the client itself costs in process.
 //! - `.../parse_only`: async-openai's typed structs parsing the same response bytes
@@ -323,6 +326,16 @@ fn plain(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("fixture", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                engine
+                    .post_json::<CreateChatCompletionResponse>(ENDPOINT, &s.plain_req)
+                    .await
+                    .unwrap(),
+            )
+        })
+    });
     g.bench_function("parse_only", |b| {
         b.iter(|| {
             black_box(
@@ -392,6 +405,20 @@ fn stream100(c: &mut Criterion) {
                     .await
                     .unwrap(),
             )
+        })
+    });
+    g.bench_function("fixture", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut chunks = engine
+                .post_stream::<CreateChatCompletionStreamResponse>(ENDPOINT, &s.stream_req)
+                .await
+                .unwrap();
+            let mut n = 0;
+            while let Some(c) = chunks.next().await {
+                black_box(c.unwrap());
+                n += 1;
+            }
+            assert_eq!(n, 100);
         })
     });
     g.bench_function("parse_only", |b| {

@@ -490,14 +490,38 @@ impl Client {
         self.scope.handle(req).await
     }
 
+    /// POSTs a JSON body through the engine. A replay is found from the body value
+    /// itself (its canonical text serialized straight from it, the same text its
+    /// JSON bytes give); the bytes are written only when they are needed: no
+    /// recording, or a mode that goes upstream.
+    async fn post(&self, endpoint: &str, body: &impl Serialize) -> Result<EngineResponse> {
+        let scope = &self.scope;
+        if scope.mode().reads() {
+            let canonical = crate::identity::request_canonical_of(
+                "POST",
+                endpoint,
+                body,
+                &scope.target().ignore_fields,
+                Some(scope.test_id()),
+            );
+            let model_list = crate::identity::is_model_list("POST", endpoint);
+            if let Some(canonical) = canonical {
+                if let Some(resp) = scope.replay_canonical(model_list, &canonical)? {
+                    return Ok(resp);
+                }
+            }
+        }
+        self.send(EngineRequest::post(endpoint, to_json(body)?))
+            .await
+    }
+
     /// POSTs JSON and decodes a JSON answer; an error status is [`Error::Api`].
     pub async fn post_json<T: DeserializeOwned>(
         &self,
         endpoint: &str,
         body: &impl Serialize,
     ) -> Result<T> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::Other(e.to_string()))?;
-        let resp = self.send(EngineRequest::post(endpoint, bytes)).await?;
+        let resp = self.post(endpoint, body).await?;
         decode(endpoint, resp).await
     }
 
@@ -514,8 +538,7 @@ impl Client {
         endpoint: &str,
         body: &impl Serialize,
     ) -> Result<ChunkStream<T>> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::Other(e.to_string()))?;
-        let resp = self.send(EngineRequest::post(endpoint, bytes)).await?;
+        let resp = self.post(endpoint, body).await?;
         if resp.status >= 400 {
             let status = resp.status;
             let body = resp.bytes().await?;
@@ -534,52 +557,16 @@ impl Client {
                     .as_deref()
                     .and_then(StreamFormat::from_content_type)
                     .unwrap_or(StreamFormat::Ndjson);
-                (
-                    format,
-                    Box::pin(futures::stream::once(async move { Ok(b) }))
-                        as crate::engine::BodyStream,
-                )
+                (format, crate::engine::BodyStream::once(b))
             }
         };
-        let state = (
+        Ok(Box::pin(Typed::<T> {
             chunks,
-            Some(FrameParser::new(format)),
-            VecDeque::new(),
+            parser: Some(FrameParser::new(format).raw_data()),
+            ready: VecDeque::new(),
             endpoint,
-        );
-        let s = futures::stream::unfold(
-            state,
-            |(mut chunks, mut parser, mut ready, endpoint)| async move {
-                loop {
-                    if let Some(frame) = ready.pop_front() {
-                        let frame: crate::stream::Frame = frame;
-                        match frame.data {
-                            Some(Value::String(s)) if s == "[DONE]" => return None,
-                            Some(Value::String(_)) | None => continue,
-                            Some(v) => {
-                                let item =
-                                    serde_json::from_value::<T>(v).map_err(|e| Error::Decode {
-                                        endpoint: endpoint.clone(),
-                                        reason: e.to_string(),
-                                    });
-                                return Some((item, (chunks, parser, ready, endpoint)));
-                            }
-                        }
-                    }
-                    let p = parser.as_mut()?;
-                    match chunks.next().await {
-                        Some(Ok(bytes)) => ready.extend(p.push(&bytes)),
-                        Some(Err(e)) => return Some((Err(e), (chunks, None, ready, endpoint))),
-                        None => match parser.take().map(FrameParser::finish) {
-                            Some(Ok(Some(last))) => ready.push_back(last),
-                            Some(Err(e)) => return Some((Err(e), (chunks, None, ready, endpoint))),
-                            _ => return None,
-                        },
-                    }
-                }
-            },
-        );
-        Ok(Box::pin(s))
+            item: std::marker::PhantomData,
+        }))
     }
 
     /// Chat completion.
@@ -664,6 +651,104 @@ impl Client {
     pub async fn ollama_tags(&self) -> Result<OllamaTags> {
         self.get_json("/api/tags").await
     }
+}
+
+/// A streamed answer's events decoded into `T`; the SSE `[DONE]` marker ends it.
+/// A plain struct rather than `stream::unfold`, whose state would be moved in and
+/// out of a future for every event.
+struct Typed<T> {
+    chunks: crate::engine::BodyStream,
+    /// `None` once the stream has ended (its end, `[DONE]`, or an error).
+    parser: Option<FrameParser>,
+    /// Frames parsed from chunks that were not one whole event each.
+    ready: VecDeque<crate::stream::Frame>,
+    endpoint: String,
+    item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Stream for Typed<T> {
+    type Item = Result<T>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<T>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            if let Some(frame) = this.ready.pop_front() {
+                // Raw data text, decoded once, straight into `T`.
+                let Some(Value::String(text)) = frame.data else {
+                    continue;
+                };
+                if text == "[DONE]" {
+                    this.end();
+                    return Poll::Ready(None);
+                }
+                if let Some(item) = decode_data(text.as_bytes(), &this.endpoint) {
+                    return Poll::Ready(Some(item));
+                }
+                continue;
+            }
+            let Some(parser) = this.parser.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match std::task::ready!(this.chunks.poll_next_unpin(cx)) {
+                Some(Ok(bytes)) => match parser.push_single_data(&bytes) {
+                    // One event per chunk, as replay sends them: decoded in place,
+                    // no frame built.
+                    Some(b"[DONE]") => {
+                        this.end();
+                        return Poll::Ready(None);
+                    }
+                    Some(data) => {
+                        if let Some(item) = decode_data(data, &this.endpoint) {
+                            return Poll::Ready(Some(item));
+                        }
+                    }
+                    None => this.ready.extend(parser.push(&bytes)),
+                },
+                Some(Err(e)) => {
+                    this.parser = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => match this.parser.take().map(FrameParser::finish) {
+                    Some(Ok(Some(last))) => this.ready.push_back(last),
+                    Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                    _ => return Poll::Ready(None),
+                },
+            }
+        }
+    }
+}
+
+impl<T> Typed<T> {
+    fn end(&mut self) {
+        self.parser = None;
+        self.ready.clear();
+    }
+}
+
+/// A stream event's data decoded into `T`; `None` for data that is not a JSON
+/// object or array (a note), which the stream skips. The caller handles `[DONE]`.
+fn decode_data<T: DeserializeOwned>(data: &[u8], endpoint: &str) -> Option<Result<T>> {
+    if !matches!(data.trim_ascii_start().first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    Some(
+        serde_json::from_slice::<T>(data).map_err(|e| Error::Decode {
+            endpoint: endpoint.to_owned(),
+            reason: e.to_string(),
+        }),
+    )
+}
+
+/// A request body as JSON bytes, into a buffer sized for a typical request (growing
+/// one from empty costs several reallocations per request).
+fn to_json(body: &impl Serialize) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut bytes, body).map_err(|e| Error::Other(e.to_string()))?;
+    Ok(bytes)
 }
 
 async fn decode<T: DeserializeOwned>(endpoint: &str, resp: EngineResponse) -> Result<T> {

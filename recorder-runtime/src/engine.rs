@@ -21,17 +21,14 @@ use crate::recording::{RecordedRequest, RecordedResponse, RecordedStream, Record
 use crate::store::{Replay, ReplayBody, ScopeRecordings, Store};
 use crate::stream::{FrameParser, StreamFormat};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method};
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A stream of body chunks: on replay one chunk per frame, on record the upstream's
-/// chunks as they arrive.
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+pub use crate::body::BodyStream;
 
 /// Request headers that are forwarded upstream; everything else (Authorization,
 /// cookies, api keys) is dropped. None are ever stored.
@@ -79,17 +76,13 @@ pub struct EngineRequest {
 }
 
 impl EngineRequest {
-    /// A JSON POST.
+    /// A JSON POST. It carries no headers: a body sent upstream without a
+    /// content type goes as `application/json` (and a replay needs none).
     pub fn post(endpoint: &str, body: impl Into<Bytes>) -> Self {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         EngineRequest {
             method: Method::POST,
             endpoint: endpoint.to_owned(),
-            headers,
+            headers: HeaderMap::new(),
             body: body.into(),
         }
     }
@@ -381,15 +374,8 @@ impl Engine {
         );
         let mode = scope.mode;
         let model_list = crate::identity::is_model_list(req.method.as_str(), &req.endpoint);
-        if mode.reads() && !model_list {
-            let found = scope
-                .recordings()?
-                .lock()
-                .unwrap()
-                .get_by_canonical(&canonical);
-            if let Some((hash, replay)) = found {
-                return Ok(scope.replayed(&hash, &replay));
-            }
+        if let Some(resp) = scope.replay_canonical(model_list, &canonical)? {
+            return Ok(resp);
         }
         let hash = crate::identity::sha256_hex(canonical.as_bytes());
         if mode.reads() {
@@ -411,7 +397,9 @@ impl Engine {
             scope.problems.lock().unwrap().push(msg.clone());
             return Err(Error::Miss(msg));
         }
-        self.forward(scope, req, ident, hash).await
+        // Boxed: the upstream call's state is large, and inline it would make every
+        // replay's future that large too (moved on each await of the caller).
+        Box::pin(self.forward(scope, req, ident, hash)).await
     }
 
     fn lookup(&self, scope: &Scope, model_list: bool, hash: &str) -> Result<Option<Arc<Replay>>> {
@@ -514,6 +502,12 @@ impl Engine {
             if let Some(v) = req.headers.get(*name) {
                 builder = builder.header(*name, v);
             }
+        }
+        if !req.body.is_empty() && !req.headers.contains_key(http::header::CONTENT_TYPE) {
+            builder = builder.header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
         let secrets = scope.target.secrets();
         if let Some(var) = &scope.target.api_key_env {
@@ -672,7 +666,7 @@ impl Engine {
                 scope.problems.lock().unwrap().push(e.to_string());
             }
         });
-        let stream: BodyStream = Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let stream = BodyStream::new(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
         Ok(EngineResponse {
             status,
             content_type: Some(format.content_type().to_owned()),
@@ -776,15 +770,9 @@ fn serve(replay: &Replay, timed: bool) -> EngineResponse {
                         Ok(bytes)
                     }
                 });
-                ResponseBody::Stream(*format, Box::pin(s))
+                ResponseBody::Stream(*format, BodyStream::new(s))
             } else {
-                ResponseBody::Stream(
-                    *format,
-                    Box::pin(
-                        futures::stream::iter(0..frames.len())
-                            .map(move |i| Ok(frames[i].0.clone())),
-                    ),
-                )
+                ResponseBody::Stream(*format, BodyStream::stored(frames))
             }
         }
     };
@@ -797,6 +785,26 @@ fn serve(replay: &Replay, timed: bool) -> EngineResponse {
 }
 
 impl Scope {
+    /// The hot path of [`Engine::handle`]: the test's recording of the request with
+    /// this canonical text (see [`crate::identity::request_canonical`]), served, if
+    /// the mode reads recordings and the scope has one. Model lists are merged
+    /// across tests, so they are never found here.
+    pub(crate) fn replay_canonical(
+        &self,
+        model_list: bool,
+        canonical: &str,
+    ) -> Result<Option<EngineResponse>> {
+        if !self.mode.reads() || model_list {
+            return Ok(None);
+        }
+        let found = self
+            .recordings()?
+            .lock()
+            .unwrap()
+            .get_by_canonical(canonical);
+        Ok(found.map(|(hash, replay)| self.replayed(&hash, &replay)))
+    }
+
     /// Counts a replay, remembers its recording as used, and serves it.
     fn replayed(&self, hash: &str, replay: &Replay) -> EngineResponse {
         self.stats.replayed.fetch_add(1, Ordering::Relaxed);

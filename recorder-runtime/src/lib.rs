@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod body;
 pub mod cli;
 pub mod diff;
 pub mod engine;

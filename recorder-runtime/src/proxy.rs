@@ -10,10 +10,9 @@
 use crate::engine::{background, EngineRequest, EngineResponse, ResponseBody, Scope};
 use crate::error::Error;
 use bytes::Bytes;
-use futures::StreamExt;
 use http::{Request, Response, StatusCode};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -240,12 +239,8 @@ fn to_hyper(resp: EngineResponse) -> Response<Body> {
         ResponseBody::Full(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
         ResponseBody::Stream(_, s) => {
             builder = builder.header(http::header::CACHE_CONTROL, "no-cache");
-            let frames = s.map(|chunk| {
-                chunk
-                    .map(Frame::data)
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            });
-            BodyExt::boxed_unsync(StreamBody::new(frames))
+            s.map_err(|e| std::io::Error::other(e.to_string()))
+                .boxed_unsync()
         }
     };
     builder.body(body).expect("a valid response")

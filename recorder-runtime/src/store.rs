@@ -80,22 +80,59 @@ pub struct ScopeRecordings {
     by_canonical: HashMap<String, (Arc<str>, Arc<Replay>), BuildHasherDefault<HashHasher>>,
 }
 
-/// A cheap multiplicative hash for the scope's keys (sha256 hex and canonical requests);
-/// the default SipHash guards against crafted keys, which a recordings folder is not.
+/// A cheap multiplicative hash for the scope's keys (sha256 hex and canonical requests,
+/// often a kilobyte); the default SipHash guards against crafted keys, which a
+/// recordings folder is not. Four independent lanes, so that long keys are not one
+/// chain of dependent multiplications.
 #[derive(Debug, Default)]
 pub(crate) struct HashHasher(u64);
 
+const MUL: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+#[inline]
+fn mix(acc: u64, word: u64) -> u64 {
+    // Rotate after multiplying: the high bits, where the product gathers the input,
+    // feed the low bits of the next step.
+    (acc ^ word).wrapping_mul(MUL).rotate_left(26)
+}
+
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
 impl std::hash::Hasher for HashHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        let mut lanes = [self.0, 1, 2, 3];
+        let mut blocks = bytes.chunks_exact(32);
+        for b in &mut blocks {
+            lanes[0] = mix(lanes[0], word(&b[0..8]));
+            lanes[1] = mix(lanes[1], word(&b[8..16]));
+            lanes[2] = mix(lanes[2], word(&b[16..24]));
+            lanes[3] = mix(lanes[3], word(&b[24..32]));
         }
+        let mut acc = lanes.iter().fold(0, |acc, &l| mix(acc, l));
+        let mut words = blocks.remainder().chunks_exact(8);
+        for w in &mut words {
+            acc = mix(acc, word(w));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            acc = mix(acc, u64::from_le_bytes(last));
+        }
+        self.0 = mix(acc, bytes.len() as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // A multiplication only carries differences upward; fold the high bits back
+        // down (murmur3's finalizer) so that the table's bucket bits see all of them.
+        let mut z = self.0;
+        z ^= z >> 33;
+        z = z.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z ^= z >> 33;
+        z = z.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        z ^ (z >> 33)
     }
 }
 
@@ -476,6 +513,25 @@ mod tests {
     use super::*;
     use crate::recording::RecordedRequest;
     use serde_json::json;
+
+    #[test]
+    fn the_scope_hasher_spreads_keys_that_differ_anywhere() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = |s: &str| BuildHasherDefault::<HashHasher>::default().hash_one(s);
+        // 10,000 canonical-looking requests that differ only in a few middle bytes,
+        // and keys of every length around the 8- and 32-byte block edges.
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_000 {
+            seen.insert(h(&format!(
+                "{{\"body\":{{\"input\":\"n{i}\",\"model\":\"m\"}},\"endpoint\":\"/v1/x\"}}"
+            )));
+        }
+        assert_eq!(seen.len(), 10_000);
+        let long = "x".repeat(100);
+        let by_len: std::collections::HashSet<u64> = (0..=100).map(|n| h(&long[..n])).collect();
+        assert_eq!(by_len.len(), 101);
+        assert_ne!(h("ab"), h("ba"));
+    }
 
     fn rec(test: Option<&str>, endpoint: &str, body: Value) -> Recording {
         Recording {

@@ -150,6 +150,8 @@ pub struct FrameParser {
     pending: Pending,
     /// Offset of the first invalid UTF-8 byte, once found.
     invalid_at: Option<usize>,
+    /// Keep `data` as its text (see [`FrameParser::raw_data`]).
+    raw_data: bool,
 }
 
 /// The fields of an SSE event seen since the last dispatch.
@@ -164,14 +166,14 @@ struct Pending {
 
 impl Pending {
     /// The frame built so far, if any field was set; resets the event.
-    fn take(&mut self) -> Option<Frame> {
+    fn take(&mut self, raw_data: bool) -> Option<Frame> {
         let p = std::mem::take(self);
         let frame = Frame {
             comments: p.comments,
             event: p.event,
             id: p.id,
             retry: p.retry,
-            data: p.data.map(classify),
+            data: p.data.map(|d| data_value(d, raw_data)),
             delay_ms: None,
         };
         (!frame.is_blank()).then_some(frame)
@@ -190,7 +192,71 @@ impl FrameParser {
             first_line: true,
             pending: Pending::default(),
             invalid_at: None,
+            raw_data: false,
         }
+    }
+
+    /// A parser whose frames keep `data` as its text (`Value::String`), JSON or
+    /// not: for a reader that decodes the data into its own types, which would
+    /// otherwise parse every frame twice.
+    ///
+    /// ```
+    /// use recorder_runtime::stream::{FrameParser, StreamFormat};
+    /// let mut parser = FrameParser::new(StreamFormat::Sse).raw_data();
+    /// let frames = parser.push(b"data: {\"n\": 1}\n\n");
+    /// assert_eq!(frames[0].data, Some(serde_json::json!("{\"n\": 1}")));
+    /// ```
+    pub fn raw_data(mut self) -> Self {
+        self.raw_data = true;
+        self
+    }
+
+    /// The fast path for a reader of data only: when `chunk` is exactly one whole
+    /// event whose one field is a single data line (SSE: `data: ...` and a blank
+    /// line; NDJSON: one line), and nothing is pending from earlier chunks, consumes
+    /// it and returns its data. Otherwise consumes nothing and returns `None`: feed
+    /// the chunk to [`push`](Self::push). A replayed stream comes one event per
+    /// chunk, so a typed reader skips building frames.
+    ///
+    /// ```
+    /// use recorder_runtime::stream::{FrameParser, StreamFormat};
+    /// let mut parser = FrameParser::new(StreamFormat::Sse);
+    /// assert_eq!(parser.push_single_data(b"data: {\"n\":1}\n\n"), Some(&b"{\"n\":1}"[..]));
+    /// assert_eq!(parser.push_single_data(b"event: x\ndata: 1\n\n"), None);
+    /// ```
+    pub fn push_single_data<'c>(&mut self, chunk: &'c [u8]) -> Option<&'c [u8]> {
+        let idle = self.line.is_empty()
+            && !self.after_cr
+            && self.invalid_at.is_none()
+            && self.pending.comments.is_empty()
+            && self.pending.event.is_none()
+            && self.pending.id.is_none()
+            && self.pending.retry.is_none()
+            && self.pending.data.is_none();
+        // A byte order mark opening the stream is the parser's to skip.
+        if !idle || (self.first_line && chunk.starts_with(BOM)) {
+            return None;
+        }
+        let data = match self.format {
+            StreamFormat::Sse => {
+                let rest = chunk.strip_prefix(b"data:")?;
+                let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+                rest.strip_suffix(b"\n\n")?
+            }
+            StreamFormat::Ndjson => chunk.strip_suffix(b"\n")?,
+        };
+        // One line only, and no `\r` that would end one; a blank NDJSON line is
+        // no frame at all.
+        if data.contains(&b'\n')
+            || data.contains(&b'\r')
+            || (self.format == StreamFormat::Ndjson && data.trim_ascii().is_empty())
+            || std::str::from_utf8(data).is_err()
+        {
+            return None;
+        }
+        self.first_line = false;
+        self.pos += chunk.len();
+        Some(data)
     }
 
     /// Feeds the next bytes of the stream; returns the frames they complete, in order.
@@ -262,7 +328,7 @@ impl FrameParser {
             )));
         }
         Ok(match self.format {
-            StreamFormat::Sse => self.pending.take(),
+            StreamFormat::Sse => self.pending.take(self.raw_data),
             StreamFormat::Ndjson => last,
         })
     }
@@ -291,11 +357,11 @@ impl FrameParser {
                     return None;
                 }
                 Some(Frame {
-                    data: Some(classify(text.to_owned())),
+                    data: Some(data_value(text.to_owned(), self.raw_data)),
                     ..Frame::default()
                 })
             }
-            StreamFormat::Sse if text.is_empty() => self.pending.take(),
+            StreamFormat::Sse if text.is_empty() => self.pending.take(self.raw_data),
             StreamFormat::Sse => {
                 self.sse_line(text);
                 None
@@ -332,6 +398,14 @@ impl FrameParser {
             }
             _ => {}
         }
+    }
+}
+
+fn data_value(text: String, raw: bool) -> Value {
+    if raw {
+        Value::String(text)
+    } else {
+        classify(text)
     }
 }
 

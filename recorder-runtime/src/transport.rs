@@ -95,7 +95,7 @@ fn to_reqwest_at(resp: EngineResponse, url: Option<reqwest::Url>) -> reqwest::Re
     }
     let body = match resp.body {
         ResponseBody::Full(b) => reqwest::Body::from(b),
-        ResponseBody::Stream(_, s) => reqwest::Body::wrap_stream(s),
+        ResponseBody::Stream(_, s) => reqwest::Body::wrap(s),
     };
     reqwest::Response::from(builder.body(body).expect("a valid response"))
 }

@@ -36,6 +36,9 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+mod serialize;
+pub use serialize::request_canonical_of;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -335,12 +338,7 @@ pub fn request_canonical(
         out.push_str("null");
     } else {
         match serde_json::from_slice::<Canon>(body) {
-            Ok(mut c) => {
-                for path in ignore {
-                    c.remove_path(path);
-                }
-                c.write(&mut out);
-            }
+            Ok(c) => c.write_body(ignore, &mut out),
             Err(_) => {
                 out.push_str("{\"raw_sha256\":");
                 write_string(&sha256_hex(body), &mut out);
@@ -348,6 +346,16 @@ pub fn request_canonical(
             }
         }
     }
+    finish_canonical(method, endpoint, test_id, out)
+}
+
+/// The rest of a canonical request after its body: endpoint, method, test id.
+fn finish_canonical(
+    method: &str,
+    endpoint: &str,
+    test_id: Option<&str>,
+    mut out: String,
+) -> String {
     out.push_str(",\"endpoint\":");
     write_string(endpoint, &mut out);
     out.push_str(",\"method\":");
@@ -376,7 +384,23 @@ enum Canon<'a> {
     Obj(Vec<(Cow<'a, str>, Canon<'a>)>),
 }
 
-impl Canon<'_> {
+impl<'a> Canon<'a> {
+    /// An object from its entries in any order: sorted by key bytes, a repeated key
+    /// keeping its last value.
+    fn object(mut entries: Vec<(Cow<'a, str>, Canon<'a>)>) -> Canon<'a> {
+        // Stable: a repeated key's occurrences stay in order, and the last one wins
+        // (the later value is swapped into the kept slot before the duplicate goes).
+        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        Canon::Obj(entries)
+    }
+
     fn write(&self, out: &mut String) {
         match self {
             Canon::Null => out.push_str("null"),
@@ -406,6 +430,14 @@ impl Canon<'_> {
                 out.push('}');
             }
         }
+    }
+
+    /// Writes this value as a request body, the ignored fields left out.
+    fn write_body(mut self, ignore: &[String], out: &mut String) {
+        for path in ignore {
+            self.remove_path(path);
+        }
+        self.write(out);
     }
 
     /// [`remove_path`] on this value.
@@ -494,17 +526,7 @@ impl<'de> serde::de::Visitor<'de> for CanonVisitor {
         while let Some((Key(k), v)) = map.next_entry::<Key<'de>, Canon<'de>>()? {
             entries.push((k, v));
         }
-        // Stable: a repeated key's occurrences stay in order, and the last one wins
-        // (the later value is swapped into the kept slot before the duplicate goes).
-        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        entries.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                std::mem::swap(later, kept);
-            }
-            same
-        });
-        Ok(Canon::Obj(entries))
+        Ok(Canon::object(entries))
     }
 }
 
