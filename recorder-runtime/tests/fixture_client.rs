@@ -481,3 +481,78 @@ async fn re_recording_the_same_exchanges_gives_the_same_bytes() {
     );
     assert_eq!(fake.requests().len(), 8, "both rounds went upstream");
 }
+
+/// A typed request in the fixture client is found by its value (no JSON text is
+/// written on a replay); that must find exactly what the same request's bytes
+/// recorded, whatever the field order, with ignored fields ignored, and miss on
+/// anything else.
+#[tokio::test]
+async fn a_typed_body_finds_what_its_bytes_recorded() {
+    #[derive(serde::Serialize)]
+    struct Typed {
+        stream: bool,
+        temperature: f32,
+        user: &'static str,
+        messages: Vec<Message>,
+        model: &'static str,
+    }
+    let typed = |temperature: f32, user: &'static str, stream: bool| Typed {
+        stream,
+        temperature,
+        user,
+        messages: vec![Message::user("typed body")],
+        model: "fake-chat",
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let id = "fixture_client::typed_body";
+    let mut tgt = target(&fake.openai_url());
+    tgt.ignore_fields = vec!["user".into()];
+    // Recorded from bytes: other key order, other spelling of 0.7f32.
+    let rec = ctx(id, Mode::Record, dir.path(), tgt.clone());
+    for stream in [false, true] {
+        let body = format!(
+            r#"{{"model":"fake-chat","messages":[{{"role":"user","content":"typed body"}}],"user":"alice","temperature":0.7,"stream":{stream}}}"#
+        );
+        let resp = rec
+            .client()
+            .send(recorder_runtime::engine::EngineRequest::post(
+                "/v1/chat/completions",
+                body,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        resp.bytes().await.unwrap();
+    }
+    assert_clean(&rec);
+    fake.stop();
+
+    let rep = ctx(id, Mode::Replay, dir.path(), tgt);
+    let client = rep.client();
+    let answer: Value = client
+        .post_json("/v1/chat/completions", &typed(0.7, "bob", false))
+        .await
+        .unwrap();
+    assert!(answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("typed body"));
+    let chunks: Vec<Value> = client
+        .post_stream::<Value>("/v1/chat/completions", &typed(0.7, "carol", true))
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert!(chunks.len() >= 12, "{} chunks", chunks.len());
+    assert_eq!(rep.counts().replayed, 2);
+
+    let miss = client
+        .post_json::<Value>("/v1/chat/completions", &typed(0.8, "bob", false))
+        .await
+        .unwrap_err();
+    assert!(matches!(miss, Error::Miss(_)), "{miss}");
+    assert!(miss.to_string().contains("temperature"), "{miss}");
+    assert_eq!(rep.finish().len(), 1, "the miss fails the test");
+}

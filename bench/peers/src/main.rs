@@ -21,7 +21,8 @@ mod floor;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{
     ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
-    CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
+    CreateChatCompletionRequest, CreateChatCompletionRequestArgs, CreateChatCompletionResponse,
+    CreateChatCompletionStreamResponse,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -297,6 +298,66 @@ async fn middleware_call(
     events
 }
 
+/// A reqwest-middleware streamed request, only until its first chunk arrives (what a
+/// streaming test waits for before it can act); the rest is dropped.
+async fn first_chunk(client: &ClientWithMiddleware, url: &str, body: &Bytes) -> usize {
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let first = resp.bytes_stream().next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+    first.len()
+}
+
+/// async-openai's typed structs parsing the recorded answer, no I/O: the floor of
+/// any in-process replay that hands the client typed values.
+fn parse_only(plain: &[u8], frames: &[Bytes], stream: bool) -> usize {
+    if !stream {
+        return serde_json::from_slice::<CreateChatCompletionResponse>(plain)
+            .unwrap()
+            .choices
+            .len();
+    }
+    let mut n = 0;
+    for f in frames {
+        let data = f.strip_prefix(b"data: ").unwrap_or(f).trim_ascii_end();
+        if data != b"[DONE]" {
+            serde_json::from_slice::<CreateChatCompletionStreamResponse>(data).unwrap();
+            n += 1;
+        }
+    }
+    assert_eq!(n, 100);
+    n
+}
+
+/// The fixture client's typed replay (`ctx.client()`): the request value in, typed
+/// answers out, streams event by event.
+async fn fixture_call(
+    client: &recorder_runtime::Client,
+    req: &CreateChatCompletionRequest,
+    stream: bool,
+) -> usize {
+    if !stream {
+        let answer: CreateChatCompletionResponse = client.post_json(ENDPOINT, req).await.unwrap();
+        return answer.choices.len();
+    }
+    let mut chunks = client
+        .post_stream::<CreateChatCompletionStreamResponse>(ENDPOINT, req)
+        .await
+        .unwrap();
+    let mut n = 0;
+    while let Some(c) = chunks.next().await {
+        c.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 100);
+    n
+}
+
 fn vcr_cassette(path: &Path, url: &str, body: &Bytes, rt: &tokio::runtime::Runtime) {
     let mw = reqwest_vcr::VCRMiddleware::try_from(path.to_path_buf())
         .unwrap()
@@ -437,6 +498,7 @@ fn main() {
 
     let root = work.join("recordings");
     let (plain_bytes, frames) = write_ours(&root);
+    let (parse_plain, parse_frames) = (plain_bytes.clone(), frames.clone());
     let floor = floor::Floor::start(plain_bytes, frames);
     let floor_url = floor.url();
     let url = format!("{floor_url}/chat/completions");
@@ -537,6 +599,27 @@ fn main() {
     ));
     m("ours in-process middleware stream", mw_stream);
     m("reqwest-vcr stream", vcr_s);
+    let (mw_first, vcr_first) = rt.block_on(measure_pair(
+        secs,
+        || first_chunk(&ours_mw, &url, &stream_body),
+        || first_chunk(&vcr_stream, &url, &stream_body),
+    ));
+    m("ours middleware stream, 1st chunk", mw_first);
+    m("reqwest-vcr stream, 1st chunk", vcr_first);
+    let fixture = ctx.client();
+    let mut typed = Vec::new();
+    for stream in [false, true] {
+        let kind = if stream { "stream" } else { "plain" };
+        let req = if stream { &stream_req } else { &plain_req };
+        let (ours, parse) = rt.block_on(measure_pair(
+            secs,
+            || fixture_call(&fixture, req, stream),
+            || async { parse_only(&parse_plain, &parse_frames, stream) },
+        ));
+        m(&format!("ours in-process fixture {kind}"), ours);
+        m(&format!("parsing alone {kind}"), parse);
+        typed.push((ours, parse));
+    }
     assert!(ctx.finish().is_empty(), "{:?}", ctx.finish());
     assert_eq!(ctx.counts().missed, 0);
 
@@ -626,4 +709,13 @@ fn main() {
     );
     println!("vs reqwest-vcr: {:.2}x", mw_plain.rps / vcr_p.rps);
     println!("vs reqwest-vcr (stream): {:.2}x", mw_stream.rps / vcr_s.rps);
+    println!(
+        "vs reqwest-vcr (stream, time to first chunk, p50): {:.2}x",
+        vcr_first.p50_us / mw_first.p50_us
+    );
+    println!(
+        "in-process (fixture client) over parsing alone: plain {:.2}x, stream {:.2}x",
+        typed[0].1.rps / typed[0].0.rps,
+        typed[1].1.rps / typed[1].0.rps
+    );
 }
