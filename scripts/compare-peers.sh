@@ -8,7 +8,15 @@
 #                                   (async-openai against a bare hyper server, same bytes)
 #   vs reqwest-vcr: <x>x            our req/s in process (reqwest-middleware) over
 #                                   reqwest-vcr 0.4's, plain
-#   vs reqwest-vcr (stream): <x>x   the same for the 100-chunk stream
+#   vs reqwest-vcr (stream): <x>x   the same for the 100-chunk stream, read to its end
+#   vs reqwest-vcr (stream, time to first chunk, p50): <x>x
+#                                   how much sooner our first chunk reaches the client
+#   in-process (fixture client) over parsing alone: plain <x>x, stream <y>x
+#                                   ctx.client() typed into async-openai's structs, over
+#                                   the same structs parsing the recorded bytes (no I/O)
+#   reqwest's own cost of 101 chunks over 1 (no recorder): <x>x
+#                                   the floor under the stream ratio: reqwest-middleware
+#                                   answering at once, chunked as ours vs in one piece
 #
 # Usage: scripts/compare-peers.sh [seconds per peer, default 3]
 # Needs python3 with venv and access to PyPI (vcrpy and openai are installed into
