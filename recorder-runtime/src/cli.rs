@@ -64,7 +64,8 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Check(DirArgs),
     /// Remove the recordings that no test used in its latest run (run the tests in
-    /// replay first).
+    /// replay first), and temporary files interrupted writes left (older than ten
+    /// minutes).
     #[command(after_help = EXIT_CODES_HELP)]
     Prune(DryRunArgs),
     /// Rebuild recordings/index.sqlite from the JSON files.
@@ -743,6 +744,15 @@ pub fn check(args: &DirArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
     let bar = progress(2, "checking");
     let (checked, problems) = check_dir(&dir, &bar)?;
     bar.finish_and_clear();
+    // Not problems: replay ignores them; said so that they do not pile up unseen.
+    let leftovers = Store::new(&dir).leftover_temp_files()?;
+    for path in &leftovers {
+        writeln!(
+            out,
+            "note: {} is a temporary file left by an interrupted write; replay ignores it, `recordings prune` removes it",
+            display_path(&dir, path)
+        )?;
+    }
     if problems.is_empty() {
         writeln!(out, "OK: {checked} recordings checked in {}", dir.display())?;
         return Ok(EXIT_OK);
@@ -761,9 +771,11 @@ pub fn check(args: &DirArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
     Ok(EXIT_PROBLEMS)
 }
 
-/// `recordings prune [--dry-run]`: removes what no test used in its latest run.
+/// `recordings prune [--dry-run]`: removes what no test used in its latest run, and
+/// stale temporary files of interrupted writes.
 pub fn prune(args: &DryRunArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
     let dir = existing_dir(&args.dir)?;
+    remove_leftover_temp_files(&dir, args.dry_run, out)?;
     let index = fresh_index(&dir, err)?;
     if index.latest_runs()?.is_empty() {
         writeln!(
@@ -799,6 +811,38 @@ pub fn prune(args: &DryRunArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         index.ensure_fresh(&Store::new(&dir))?;
     }
     Ok(EXIT_OK)
+}
+
+/// A temporary file this old cannot belong to a write still in progress.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Removes the temporary files interrupted writes left (only stale ones: a test
+/// running now may be about to rename its own).
+fn remove_leftover_temp_files(
+    dir: &Path,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for path in Store::new(dir).leftover_temp_files()? {
+        let age = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if !age.is_some_and(|a| a >= STALE_TEMP) {
+            continue;
+        }
+        let shown = display_path(dir, &path);
+        if dry_run {
+            writeln!(out, "Would remove: {shown} (left by an interrupted write)")?;
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => writeln!(out, "Removed: {shown} (left by an interrupted write)")?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("cannot remove {}: {e}", path.display()),
+        }
+    }
+    Ok(())
 }
 
 fn remove_empty_parents(root: &Path, file: &Path) {

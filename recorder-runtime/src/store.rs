@@ -306,6 +306,34 @@ impl Store {
         out.sort();
         Ok(out)
     }
+
+    /// Temporary files that a write interrupted between creating and renaming them
+    /// left behind (see [`write_atomic`]); everything else ignores them.
+    pub fn leftover_temp_files(&self) -> Result<Vec<PathBuf>> {
+        fn walk_temp(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+            for entry in entries(dir, "cannot read recordings folder")? {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    if !name.starts_with('.') {
+                        walk_temp(&entry.path(), out)?;
+                    }
+                } else if is_temp_name(&name) {
+                    out.push(entry.path());
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk_temp(&self.root, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// `.<file>.json.<pid>.<n>.tmp`, the name [`write_atomic`] writes to first.
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp") && name.contains(".json.")
 }
 
 /// Merges model lists (see [`Store::merged_model_list`]).

@@ -438,6 +438,56 @@ fn prune_removes_what_the_latest_run_did_not_use() {
 }
 
 #[test]
+fn leftover_temp_files_are_noted_by_check_and_removed_by_prune_once_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    let (_, path) = good(&store, "t::a", "kept");
+    let dir = path.parent().unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap();
+    // What a process killed between writing and renaming leaves, and one that a
+    // write in progress right now would have.
+    let stale = dir.join(format!(".{name}.4242.0.tmp"));
+    let fresh = dir.join(format!(".{name}.4242.1.tmp"));
+    std::fs::write(&stale, b"{\"partial").unwrap();
+    std::fs::write(&fresh, b"{\"partial").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+
+    let (code, out, _) = cli(&["check", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK, "leftovers are not problems: {out}");
+    assert_eq!(
+        out.matches("temporary file left by an interrupted write")
+            .count(),
+        2,
+        "{out}"
+    );
+
+    let (code, out, _) = cli(&["prune", "--dry-run", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains("Would remove: ") && out.contains(".4242.0.tmp"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(".4242.1.tmp"),
+        "a fresh one may be a write in progress: {out}"
+    );
+    assert!(stale.exists());
+
+    let (code, out, _) = cli(&["prune", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains("Removed: ") && out.contains(".4242.0.tmp"),
+        "{out}"
+    );
+    assert!(!stale.exists() && fresh.exists() && path.exists());
+}
+
+#[test]
 fn import_ogx_reports_imports_and_skips() {
     let tmp = tempfile::tempdir().unwrap();
     let (code, out, err) = cli(&["import", "ogx", s(&ogx_subset()), "--dir", s(tmp.path())]);
