@@ -828,7 +828,7 @@ fn remove_leftover_temp_files(
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok());
-        if !age.is_some_and(|a| a >= STALE_TEMP) {
+        if age.is_none_or(|a| a < STALE_TEMP) {
             continue;
         }
         let shown = display_path(dir, &path);
