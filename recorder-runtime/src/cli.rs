@@ -719,6 +719,18 @@ pub fn check_dir(dir: &Path, bar: &ProgressBar) -> anyhow::Result<(usize, Vec<Pr
             }
             Err(e) => problem(path, format!("does not parse: {e}")),
         }
+        // A key a model emitted token by token is in no single frame, only in the
+        // text a client puts together from them.
+        if let Some(stream) = &rec.response.stream {
+            for (at, text) in crate::secrets::stream_texts(&stream.frames) {
+                if let Some(what) = secret_in_text(&text, &configured) {
+                    problem(
+                        path,
+                        format!("spells {what} across its stream's frames at {at}: remove it, rotate the key, and re-record"),
+                    );
+                }
+            }
+        }
         if rec.test_id.is_some() {
             by_hash.entry(hash).or_default().push(path.clone());
         }

@@ -713,25 +713,14 @@ impl Engine {
     }
 }
 
-/// Serializes a recording, removes every secret value from the bytes, writes atomically.
+/// Writes a recording atomically with every secret value removed (see [`crate::secrets`]).
 fn write_scrubbed(
     store: &Store,
     rec: &Recording,
     hash: &str,
     secrets: &[(String, String)],
 ) -> Result<std::path::PathBuf> {
-    let mut rec = rec.clone();
-    if !secrets.is_empty() {
-        let mut text = String::from_utf8(rec.to_pretty_bytes()).expect("recordings are UTF-8");
-        for (var, value) in secrets {
-            if value.len() >= 4 {
-                text = text.replace(value.as_str(), &format!("<redacted:{var}>"));
-            }
-        }
-        rec = serde_json::from_str(&text)
-            .map_err(|e| Error::Other(format!("cannot scrub secrets: {e}")))?;
-    }
-    store.write(&rec, hash)
+    store.write(&crate::secrets::scrub(rec, secrets)?, hash)
 }
 
 fn json_content_type(ct: &str) -> &str {

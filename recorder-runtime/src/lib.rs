@@ -36,6 +36,7 @@ pub mod mode;
 pub mod normalize;
 pub mod ogx;
 pub mod recording;
+pub mod secrets;
 pub mod store;
 pub mod stream;
 

@@ -205,6 +205,26 @@ fn check_lists_every_kind_of_problem() {
     secret.response =
         RecordedResponse::plain(200, Some("application/json"), body.to_string().as_bytes());
     let secret_path = write(&store, &secret);
+    // A key spelled across a stream's frames, in none of them whole.
+    let mut split = chat("t::split", "f", Value::Null);
+    split.response = RecordedResponse {
+        status: 200,
+        content_type: Some("text/event-stream".into()),
+        body: None,
+        body_text: None,
+        body_hex: None,
+        stream: Some(RecordedStream {
+            format: StreamFormat::Sse,
+            frames: ["use sk-abcdefgh", "ijklmnopqrstuvwx", " please"]
+                .iter()
+                .map(|t| Frame {
+                    data: Some(json!({"choices": [{"delta": {"content": t}}]})),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+    };
+    let split_path = write(&store, &split);
     // Named after another hash.
     let (_, p) = good(&store, "t::renamed", "d");
     let renamed = p.with_file_name(format!("{}.json", "0".repeat(64)));
@@ -235,6 +255,10 @@ fn check_lists_every_kind_of_problem() {
     line(&secret_path, "an `sk-` API key");
     line(&secret_path, "the header key `Authorization`");
     line(&secret_path, "a bearer token");
+    line(
+        &split_path,
+        "spells an `sk-` API key across its stream's frames at /choices/0/delta/content",
+    );
     line(&renamed, "is named 0000");
     line(&p, "has the request hash");
     line(&copy, "has the request hash");

@@ -508,11 +508,35 @@ async fn the_setup_key_replaces_the_client_authorization_and_never_reaches_disk(
         .await
         .unwrap(),
     );
+    // The key in a streamed tool call's arguments, which the fake (like a model,
+    // token by token) splits across frames: no one frame holds the whole key.
+    answers.push(
+        send(
+            format!("{}/chat/completions", rec.base_url()),
+            json!({
+                "model": "fake-chat",
+                "stream": true,
+                "messages": [{"role": "user", "content": format!("look up {key}")}],
+                "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+            }),
+        )
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap(),
+    );
+    assert!(
+        !sse_data(answers.last().unwrap())
+            .iter()
+            .any(|d| d.contains(key.as_str())),
+        "the key is split across frames, as the test means it to be"
+    );
     assert_clean(&rec);
-    assert_eq!(rec.counts().recorded, 5);
+    assert_eq!(rec.counts().recorded, 6);
 
     let seen = fake.requests();
-    assert_eq!(seen.len(), 5);
+    assert_eq!(seen.len(), 6);
     for r in &seen {
         assert_eq!(
             r.header("authorization"),
@@ -528,6 +552,7 @@ async fn the_setup_key_replaces_the_client_authorization_and_never_reaches_disk(
     }
     let all = files(dir.path());
     assert!(all.len() >= 5, "{all:?}");
+    let mut redacted_streams = 0;
     for file in &all {
         let bytes = std::fs::read(file).unwrap();
         for secret in [key.as_str(), client_secret] {
@@ -537,7 +562,22 @@ async fn the_setup_key_replaces_the_client_authorization_and_never_reaches_disk(
                 file.display()
             );
         }
+        // Nor can the key be put together again from a stream's frames.
+        if file.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let texts = reassembled_texts(&read_json(file));
+        assert!(
+            !texts.iter().any(|t| t.contains(key.as_str())),
+            "{} spells the key across its frames",
+            file.display()
+        );
+        redacted_streams += texts
+            .iter()
+            .filter(|t| t.contains(&format!("<redacted:{var}>")))
+            .count();
     }
+    assert_eq!(redacted_streams, 1, "the split key was replaced, once");
 
     // Replay needs no key at all.
     fake.stop();

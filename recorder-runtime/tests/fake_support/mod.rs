@@ -162,3 +162,30 @@ pub fn frames(rec: &Value) -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
 }
+
+/// A stream's text as a client reassembles it: per JSON path (`/choices/0/delta/content`,
+/// a tool call's arguments, ...), the strings of every frame's data joined in order.
+#[allow(dead_code)]
+pub fn reassembled_texts(rec: &Value) -> Vec<String> {
+    fn walk(v: &Value, path: String, out: &mut std::collections::BTreeMap<String, String>) {
+        match v {
+            Value::String(s) => out.entry(path).or_default().push_str(s),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, format!("{path}/{i}"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    walk(item, format!("{path}/{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut joined = std::collections::BTreeMap::new();
+    for frame in frames(rec) {
+        walk(&frame["data"], String::new(), &mut joined);
+    }
+    joined.into_values().collect()
+}
