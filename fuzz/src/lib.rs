@@ -16,7 +16,7 @@
 use recorder_runtime::identity::{
     request_canonical, request_canonical_of, request_hash, write_canonical, RequestIdentity,
 };
-use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::Replay;
 use recorder_runtime::stream::{self, Frame, FrameParser, StreamFormat};
 use serde_json::{Map, Number, Value};
@@ -153,14 +153,7 @@ fn recording_from(input: &mut Input) -> Recording {
                 }
             })
             .collect();
-        RecordedResponse {
-            status: 200,
-            content_type: Some(format.content_type().into()),
-            body: None,
-            body_text: None,
-            body_hex: None,
-            stream: Some(RecordedStream { format, frames }),
-        }
+        RecordedResponse::streamed(200, format, frames)
     } else {
         let raw = match input.byte() % 3 {
             0 => serde_json::to_vec(&value_from(input, 3)).unwrap(),

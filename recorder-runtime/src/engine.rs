@@ -17,7 +17,7 @@ use crate::diff;
 use crate::error::{Error, Result};
 use crate::identity::RequestIdentity;
 use crate::normalize::normalize_value;
-use crate::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
+use crate::recording::{RecordedRequest, RecordedResponse, Recording};
 use crate::store::{Replay, ReplayBody, ScopeRecordings, Store};
 use crate::stream::{FrameParser, StreamFormat};
 use bytes::Bytes;
@@ -645,14 +645,7 @@ impl Engine {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let response = RecordedResponse {
-                status,
-                content_type: Some(format.content_type().to_owned()),
-                body: None,
-                body_text: None,
-                body_hex: None,
-                stream: Some(RecordedStream { format, frames }),
-            };
+            let response = RecordedResponse::streamed(status, format, frames);
             if let Err(e) = scope.engine.save(
                 &scope,
                 Recording {

@@ -106,6 +106,25 @@ impl RecordedRequest {
 }
 
 impl RecordedResponse {
+    /// A streamed response: its frames, with the format's content type.
+    ///
+    /// ```
+    /// use recorder_runtime::recording::RecordedResponse;
+    /// use recorder_runtime::stream::{Frame, StreamFormat};
+    /// let r = RecordedResponse::streamed(200, StreamFormat::Sse, vec![Frame::default()]);
+    /// assert_eq!(r.content_type.as_deref(), Some("text/event-stream"));
+    /// ```
+    pub fn streamed(status: u16, format: StreamFormat, frames: Vec<Frame>) -> Self {
+        RecordedResponse {
+            status,
+            content_type: Some(format.content_type().to_owned()),
+            body: None,
+            body_text: None,
+            body_hex: None,
+            stream: Some(RecordedStream { format, frames }),
+        }
+    }
+
     /// A plain response from its status, content type and raw body bytes.
     pub fn plain(status: u16, content_type: Option<&str>, body: &[u8]) -> Self {
         let mut r = RecordedResponse {

@@ -5,7 +5,7 @@
 use futures::StreamExt;
 use recorder_runtime::cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::index::Index;
-use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::{self, Store};
 use recorder_runtime::stream::{self as frames, Frame, StreamFormat};
 use serde_json::{json, Value};
@@ -207,23 +207,17 @@ fn check_lists_every_kind_of_problem() {
     let secret_path = write(&store, &secret);
     // A key spelled across a stream's frames, in none of them whole.
     let mut split = chat("t::split", "f", Value::Null);
-    split.response = RecordedResponse {
-        status: 200,
-        content_type: Some("text/event-stream".into()),
-        body: None,
-        body_text: None,
-        body_hex: None,
-        stream: Some(RecordedStream {
-            format: StreamFormat::Sse,
-            frames: ["use sk-abcdefgh", "ijklmnopqrstuvwx", " please"]
-                .iter()
-                .map(|t| Frame {
-                    data: Some(json!({"choices": [{"delta": {"content": t}}]})),
-                    ..Default::default()
-                })
-                .collect(),
-        }),
-    };
+    split.response = RecordedResponse::streamed(
+        200,
+        StreamFormat::Sse,
+        ["use sk-abcdefgh", "ijklmnopqrstuvwx", " please"]
+            .iter()
+            .map(|t| Frame {
+                data: Some(json!({"choices": [{"delta": {"content": t}}]})),
+                ..Default::default()
+            })
+            .collect(),
+    );
     let split_path = write(&store, &split);
     // Named after another hash.
     let (_, p) = good(&store, "t::renamed", "d");
@@ -292,28 +286,22 @@ fn normalize_rewrites_responses_only_and_dry_run_writes_nothing() {
     );
     let raw_path = write(&store, &raw);
     let mut streamed = chat("t::stream", "c", Value::Null);
-    streamed.response = RecordedResponse {
-        status: 200,
-        content_type: Some("text/event-stream".into()),
-        body: None,
-        body_text: None,
-        body_hex: None,
-        stream: Some(RecordedStream {
-            format: StreamFormat::Sse,
-            frames: vec![
-                Frame {
-                    data: Some(
-                        json!({"id": "chatcmpl-1", "created": 5, "object": "chat.completion.chunk"}),
-                    ),
-                    ..Default::default()
-                },
-                Frame {
-                    data: Some(json!("[DONE]")),
-                    ..Default::default()
-                },
-            ],
-        }),
-    };
+    streamed.response = RecordedResponse::streamed(
+        200,
+        StreamFormat::Sse,
+        vec![
+            Frame {
+                data: Some(
+                    json!({"id": "chatcmpl-1", "created": 5, "object": "chat.completion.chunk"}),
+                ),
+                ..Default::default()
+            },
+            Frame {
+                data: Some(json!("[DONE]")),
+                ..Default::default()
+            },
+        ],
+    );
     let stream_path = write(&store, &streamed);
     let lists = store
         .write(&model_list(&["a"]), &model_list(&[]).request_hash())

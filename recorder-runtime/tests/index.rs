@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
 use recorder_runtime::index::{Index, INDEX_FILE};
-use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::Store;
 use recorder_runtime::stream::{Frame, StreamFormat};
 use recorder_runtime::Mode;
@@ -61,17 +61,7 @@ fn streamed(test: &str) -> Recording {
     let frames: Vec<Frame> =
         serde_json::from_value(json!([{"data": {"done": false}}, {"data": {"done": true}}]))
             .unwrap();
-    r.response = RecordedResponse {
-        status: 200,
-        content_type: Some("application/x-ndjson".into()),
-        body: None,
-        body_text: None,
-        body_hex: None,
-        stream: Some(RecordedStream {
-            format: StreamFormat::Ndjson,
-            frames,
-        }),
-    };
+    r.response = RecordedResponse::streamed(200, StreamFormat::Ndjson, frames);
     r
 }
 

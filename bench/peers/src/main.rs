@@ -28,7 +28,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use recorder_runtime::engine::{EngineRequest, Target};
 use recorder_runtime::identity::RequestIdentity;
-use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::{ReplayBody, Store};
 use recorder_runtime::stream::{parse, StreamFormat};
 use recorder_runtime::{Mode, RecordingContext};
@@ -119,17 +119,7 @@ fn write_ours(root: &Path) -> (Bytes, Vec<Bytes>) {
         let ident = RequestIdentity::new("POST", ENDPOINT, &body, &[], Some(TEST_ID));
         let response = if stream {
             let frames = parse(StreamFormat::Sse, &stream_wire()).unwrap();
-            RecordedResponse {
-                status: 200,
-                content_type: Some("text/event-stream".into()),
-                body: None,
-                body_text: None,
-                body_hex: None,
-                stream: Some(RecordedStream {
-                    format: StreamFormat::Sse,
-                    frames,
-                }),
-            }
+            RecordedResponse::streamed(200, StreamFormat::Sse, frames)
         } else {
             RecordedResponse::plain(
                 200,
@@ -270,14 +260,8 @@ async fn drain_openai(
     n
 }
 
-/// A reqwest-middleware request; the whole body read, chunk by chunk. Returns the
-/// number of newlines in a stream (or bytes, for a plain body).
-async fn middleware_call(
-    client: &ClientWithMiddleware,
-    url: &str,
-    body: &Bytes,
-    stream: bool,
-) -> usize {
+/// POSTs the JSON body; the answer must be a 200.
+async fn post_json(client: &ClientWithMiddleware, url: &str, body: &Bytes) -> reqwest::Response {
     let resp = client
         .post(url)
         .header("content-type", "application/json")
@@ -286,6 +270,18 @@ async fn middleware_call(
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// A reqwest-middleware request; the whole body read, chunk by chunk. Returns the
+/// number of newlines in a stream (or bytes, for a plain body).
+async fn middleware_call(
+    client: &ClientWithMiddleware,
+    url: &str,
+    body: &Bytes,
+    stream: bool,
+) -> usize {
+    let resp = post_json(client, url, body).await;
     if !stream {
         return resp.bytes().await.unwrap().len();
     }
@@ -305,13 +301,7 @@ async fn middleware_call(
 /// A reqwest-middleware streamed request, only until its first chunk arrives (what a
 /// streaming test waits for before it can act); the rest is dropped.
 async fn first_chunk(client: &ClientWithMiddleware, url: &str, body: &Bytes) -> usize {
-    let resp = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = post_json(client, url, body).await;
     let first = resp.bytes_stream().next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     first.len()

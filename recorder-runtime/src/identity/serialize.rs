@@ -246,38 +246,27 @@ impl Seq {
     }
 }
 
-impl ser::SerializeSeq for Seq {
-    type Ok = Owned;
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Owned, Unsupported> {
-        Ok(Canon::Arr(self.0))
-    }
+/// The three sequence traits, which differ only in their method's name.
+macro_rules! seq_impl {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Seq {
+            type Ok = Owned;
+            type Error = Unsupported;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+                self.push(v)
+            }
+            fn end(self) -> Result<Owned, Unsupported> {
+                Ok(Canon::Arr(self.0))
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Seq {
-    type Ok = Owned;
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Owned, Unsupported> {
-        Ok(Canon::Arr(self.0))
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq {
-    type Ok = Owned;
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Owned, Unsupported> {
-        Ok(Canon::Arr(self.0))
-    }
-}
+seq_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 struct Map {
     entries: Vec<(Cow<'static, str>, Owned)>,
