@@ -348,8 +348,13 @@ impl ser::SerializeStructVariant for Variant<Map> {
 /// everywhere (integers, chars, unit variants); anything else goes to the byte path.
 struct KeySerializer;
 
-fn key_text(v: impl ToString) -> Result<Cow<'static, str>, Unsupported> {
-    Ok(Cow::Owned(v.to_string()))
+/// Key methods that write the value as text, as serde_json does.
+macro_rules! key_as_text {
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(self, v: $ty) -> Result<Self::Ok, Unsupported> {
+            Ok(Cow::Owned(v.to_string()))
+        }
+    )*};
 }
 
 impl ser::Serializer for KeySerializer {
@@ -363,36 +368,18 @@ impl ser::Serializer for KeySerializer {
     type SerializeStruct = ser::Impossible<Self::Ok, Unsupported>;
     type SerializeStructVariant = ser::Impossible<Self::Ok, Unsupported>;
 
-    fn serialize_str(self, v: &str) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_char(self, v: char) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<Self::Ok, Unsupported> {
-        key_text(v)
-    }
+    key_as_text!(
+        serialize_str: &str,
+        serialize_char: char,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64
+    );
     fn serialize_unit_variant(
         self,
         _: &'static str,
