@@ -245,13 +245,13 @@ impl FrameParser {
             }
             StreamFormat::Ndjson => chunk.strip_suffix(b"\n")?,
         };
-        // One line only, and no `\r` that would end one; a blank NDJSON line is
-        // no frame at all.
-        if data.contains(&b'\n')
-            || data.contains(&b'\r')
-            || (self.format == StreamFormat::Ndjson && data.trim_ascii().is_empty())
-            || std::str::from_utf8(data).is_err()
-        {
+        // One line only, and no `\r` that would end one; a blank NDJSON line (blank
+        // as `str::trim` sees it, like `push`) is no frame at all.
+        if data.contains(&b'\n') || data.contains(&b'\r') {
+            return None;
+        }
+        let text = std::str::from_utf8(data).ok()?;
+        if self.format == StreamFormat::Ndjson && text.trim().is_empty() {
             return None;
         }
         self.first_line = false;
