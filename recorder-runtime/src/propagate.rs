@@ -2,16 +2,11 @@
 //! request's `X-Recorder-Test-Id` header, and every outbound call it makes while
 //! handling that request is recorded in that test's scope.
 //!
-//! In the service (production code, unchanged behaviour without the header):
-//! - [`TestIdLayer`]: a tower layer (axum, hyper, tonic) that puts the header's
-//!   value in a task-local while the request is handled.
-//! - [`spawn`] / [`bind`]: carry the test id into tasks the service spawns
-//!   (a plain `tokio::spawn` starts without it).
-//! - Outbound: [`PropagateMiddleware`] (reqwest-middleware), [`headers`] (any
-//!   client, one line), [`PropagateOpenAiService`] (async-openai) add the header to
-//!   the service's model calls; the test process's loopback proxy routes them to
-//!   the test's scope. A service running inside the test process can instead use
-//!   the in-process transports of [`Recorder::global`].
+//! The service's side lives in the light `recorder-propagate` crate (a service
+//! depends on it alone), re-exported here: [`TestIdLayer`], [`spawn`] / [`bind`],
+//! [`headers`], [`PropagateMiddleware`], [`PropagateOpenAiService`]. A service
+//! running inside the test process can instead use the in-process transports of
+//! [`Recorder::global`].
 //!
 //! In the test process: [`Recorder::global`] knows every live test's scope (the
 //! macro registers them), and [`recorder_url`] is the loopback proxy root that
@@ -21,203 +16,20 @@
 //! use recorder_runtime::propagate::{current_test_id, headers, with_test_id};
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! assert_eq!(current_test_id(), None);
-//! assert!(headers().is_empty());
 //! with_test_id("my::test", async {
-//!     assert_eq!(current_test_id().as_deref(), Some("my::test"));
 //!     assert_eq!(headers()["x-recorder-test-id"], "my::test");
 //! })
 //! .await;
 //! # });
 //! ```
 
+pub use recorder_propagate::*;
+
 use crate::engine::{Engine, Scope, Target};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
-use crate::proxy::TEST_ID_HEADER;
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
-use std::task::{Context, Poll};
-
-tokio::task_local! {
-    static TEST_ID: Arc<str>;
-}
-
-/// The test id of the request being handled, if any.
-pub fn current_test_id() -> Option<Arc<str>> {
-    TEST_ID.try_with(Arc::clone).ok()
-}
-
-/// Runs `fut` with `test_id` as the current test id.
-pub async fn with_test_id<F: Future>(test_id: impl Into<Arc<str>>, fut: F) -> F::Output {
-    TEST_ID.scope(test_id.into(), fut).await
-}
-
-/// Wraps `fut` so that it runs with the current test id (if any), wherever it is polled.
-pub fn bind<F: Future>(fut: F) -> impl Future<Output = F::Output> {
-    let id = current_test_id();
-    async move {
-        match id {
-            Some(id) => TEST_ID.scope(id, fut).await,
-            None => fut.await,
-        }
-    }
-}
-
-/// `tokio::spawn` that carries the current test id into the new task.
-pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    tokio::spawn(bind(fut))
-}
-
-/// A tower layer that reads `X-Recorder-Test-Id` into the task-local.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TestIdLayer;
-
-impl<S> tower::Layer<S> for TestIdLayer {
-    type Service = TestIdService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        TestIdService { inner }
-    }
-}
-
-/// The service of [`TestIdLayer`].
-#[derive(Clone, Debug)]
-pub struct TestIdService<S> {
-    inner: S,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for TestIdService<S>
-where
-    S: tower::Service<http::Request<B>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = std::result::Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let id: Option<Arc<str>> = req
-            .headers()
-            .get(TEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(Arc::from);
-        let fut = self.inner.call(req);
-        match id {
-            Some(id) => Box::pin(TEST_ID.scope(id, fut)),
-            None => Box::pin(fut),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Outbound: the service's own clients add the header.
-
-/// The header to add to an outbound request: `X-Recorder-Test-Id: <current id>`,
-/// or an empty map outside a test. For any client:
-/// `client.post(url).headers(propagate::headers())`.
-pub fn headers() -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
-    if let Some(value) = current_test_id().and_then(|id| http::HeaderValue::from_str(&id).ok()) {
-        map.insert(TEST_ID_HEADER, value);
-    }
-    map
-}
-
-/// Adds the header to `req` when a test id is current (replacing one already set).
-pub fn apply(req: &mut reqwest::Request) {
-    if let Some(value) = current_test_id().and_then(|id| http::HeaderValue::from_str(&id).ok()) {
-        req.headers_mut().insert(TEST_ID_HEADER, value);
-    }
-}
-
-/// A reqwest-middleware `Middleware` that adds `X-Recorder-Test-Id` to every request
-/// sent while a test id is current; otherwise it does nothing.
-///
-/// ```no_run
-/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-///     .with(recorder_runtime::propagate::PropagateMiddleware)
-///     .build();
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PropagateMiddleware;
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for PropagateMiddleware {
-    async fn handle(
-        &self,
-        mut req: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        apply(&mut req);
-        next.run(req, extensions).await
-    }
-}
-
-/// A tower service for async-openai's `Client::with_http_service` that sends
-/// requests with a plain `reqwest::Client`, adding the header when a test id is
-/// current.
-///
-/// ```no_run
-/// use async_openai::{config::OpenAIConfig, Client};
-/// let base = std::env::var("OPENAI_BASE_URL").unwrap_or("https://api.openai.com/v1".into());
-/// let openai = Client::with_config(OpenAIConfig::new().with_api_base(base))
-///     .with_http_service(recorder_runtime::propagate::PropagateOpenAiService::default());
-/// ```
-#[derive(Clone, Debug)]
-pub struct PropagateOpenAiService {
-    client: reqwest::Client,
-}
-
-impl Default for PropagateOpenAiService {
-    /// A plain `reqwest::Client` (rustls with the ring provider installed if none is).
-    fn default() -> Self {
-        crate::engine::install_crypto_provider();
-        PropagateOpenAiService {
-            client: reqwest::Client::new(),
-        }
-    }
-}
-
-impl PropagateOpenAiService {
-    /// Sends with `client`.
-    pub fn new(client: reqwest::Client) -> Self {
-        PropagateOpenAiService { client }
-    }
-}
-
-impl tower::Service<async_openai::middleware::HttpRequestFactory> for PropagateOpenAiService {
-    type Response = reqwest::Response;
-    type Error = async_openai::error::OpenAIError;
-    type Future =
-        Pin<Box<dyn Future<Output = std::result::Result<reqwest::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, factory: async_openai::middleware::HttpRequestFactory) -> Self::Future {
-        let client = self.client.clone();
-        let id = current_test_id();
-        Box::pin(async move {
-            let mut req = factory.build().await?;
-            if let Some(value) = id.and_then(|id| http::HeaderValue::from_str(&id).ok()) {
-                req.headers_mut().insert(TEST_ID_HEADER, value);
-            }
-            Ok(client.execute(req).await?)
-        })
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The test side: which scope a test id means.

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 /// The header that carries a test id to the proxy and to services under test.
-pub const TEST_ID_HEADER: &str = "x-recorder-test-id";
+pub use recorder_propagate::TEST_ID_HEADER;
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 

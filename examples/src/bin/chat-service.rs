@@ -20,6 +20,9 @@
 //! 3. work moved to another task goes through `propagate::spawn`, which carries the
 //!    test id along.
 //!
+//! All three come from the light `recorder-propagate` crate, the only recorder
+//! crate the service itself depends on (`recorder-runtime` is for the tests).
+//!
 //! In tests, `recorder.toml` starts it with its base URLs pointing at the test
 //! process's recorder (`[services.chat]`). By hand: `cargo run -p examples --bin
 //! chat-service`, then `curl -d '{"question":"Hi"}' -H 'content-type:
@@ -29,7 +32,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use recorder_runtime::propagate::{self, PropagateMiddleware, TestIdLayer};
+use recorder_propagate::{self as propagate, PropagateMiddleware, TestIdLayer};
 use reqwest_middleware::ClientWithMiddleware;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -75,7 +78,7 @@ async fn main() {
         .expect("PORT is a port number");
 
     // reqwest is built with rustls and no crypto provider chosen: install one.
-    recorder_runtime::engine::install_crypto_provider();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(PropagateMiddleware)
         .build();
