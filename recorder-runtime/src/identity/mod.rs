@@ -389,6 +389,11 @@ enum Canon<'a> {
     Bool(bool),
     Num(serde_json::Number),
     Str(Cow<'a, str>),
+    /// A string borrowed from JSON text where it had no escape sequence. Valid JSON
+    /// text holds no character that would need one (serde_json rejects raw control
+    /// characters), so it is written as it is, without scanning it again. Only the
+    /// JSON-text parse makes these (`Canon` is deserialized from nothing else).
+    Raw(&'a str),
     Arr(Vec<Canon<'a>>),
     Obj(Vec<(Cow<'a, str>, Canon<'a>)>),
 }
@@ -433,6 +438,12 @@ impl<'a> Canon<'a> {
             Canon::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Canon::Num(n) => write_number(n, out),
             Canon::Str(s) => write_string(s, out),
+            Canon::Raw(s) => {
+                debug_assert_eq!(next_escaped(s.as_bytes(), 0), None, "{s:?} needs escaping");
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
             Canon::Arr(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -497,6 +508,7 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
         d.deserialize_str(CanonVisitor).and_then(|c| match c {
             Canon::Str(s) => Ok(Key(s)),
+            Canon::Raw(s) => Ok(Key(Cow::Borrowed(s))),
             _ => Err(serde::de::Error::custom("an object key is a string")),
         })
     }
@@ -522,7 +534,7 @@ impl<'de> serde::de::Visitor<'de> for CanonVisitor {
         Ok(serde_json::Number::from_f64(v).map_or(Canon::Null, Canon::Num))
     }
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Canon<'de>, E> {
-        Ok(Canon::Str(Cow::Borrowed(v)))
+        Ok(Canon::Raw(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Canon<'de>, E> {
         Ok(Canon::Str(Cow::Owned(v.to_owned())))
