@@ -3,6 +3,8 @@
 //! started and stopped by the runtime, calling the fake upstream through the test
 //! process's recorder.
 
+mod fake_support;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -87,16 +89,7 @@ static SHARED: LazyLock<ServiceConfig> = LazyLock::new(|| service_config("shared
 static FAKE: LazyLock<FakeUpstream> = LazyLock::new(FakeUpstream::start);
 
 fn context(test_id: &str, mode: Mode, dir: &Path) -> RecordingContext {
-    let target = Target {
-        base_url: Some(FAKE.openai_url()),
-        ..Default::default()
-    };
-    RecordingContext::builder(test_id)
-        .mode(mode)
-        .dir(dir)
-        .target(target)
-        .build()
-        .unwrap()
+    fake_support::ctx(test_id, mode, dir, fake_support::target(&FAKE.openai_url()))
 }
 
 fn recordings_of(ctx: &RecordingContext) -> Vec<String> {

@@ -2,30 +2,18 @@
 //! folder never conflicts, and the merged folder replays what each shard recorded,
 //! model lists included (merged by id).
 
-use recorder_runtime::client::{ChatRequest, EmbeddingRequest, Message};
-use recorder_runtime::engine::Target;
-use recorder_runtime::fake::FakeUpstream;
-use recorder_runtime::{Mode, RecordingContext};
-use std::path::Path;
+mod fake_support;
 
-fn ctx(test_id: &str, dir: &Path, mode: Mode, upstream: &FakeUpstream) -> RecordingContext {
-    let target = Target {
-        base_url: Some(upstream.openai_url()),
-        ..Default::default()
-    };
-    RecordingContext::builder(test_id)
-        .mode(mode)
-        .dir(dir)
-        .target(target)
-        .build()
-        .unwrap()
-}
+use recorder_runtime::client::{ChatRequest, EmbeddingRequest, Message};
+use recorder_runtime::fake::FakeUpstream;
+use recorder_runtime::Mode;
+use std::path::Path;
 
 /// What one shard's tests do; returns what they saw, to compare with the replay.
 async fn run_tests(tests: &[&str], dir: &Path, mode: Mode, upstream: &FakeUpstream) -> Vec<String> {
     let mut seen = Vec::new();
     for t in tests {
-        let c = ctx(t, dir, mode, upstream);
+        let c = fake_support::ctx(t, mode, dir, fake_support::target(&upstream.openai_url()));
         let client = c.client();
         let chat = client
             .chat(&ChatRequest::new("m").message(Message::user(format!("hello from {t}"))))

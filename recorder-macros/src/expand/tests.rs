@@ -82,12 +82,12 @@ fn pretty(tokens: TokenStream) -> String {
     prettyplease::unparse(&file)
 }
 
-/// The generated test names, from the module named after the function.
-fn test_names(tokens: TokenStream) -> Vec<String> {
+/// The generated test functions, from the module named after the function.
+fn generated_fns(tokens: TokenStream) -> Vec<syn::ItemFn> {
     let file: syn::File = syn::parse2(tokens).unwrap();
     let module = file
         .items
-        .iter()
+        .into_iter()
         .find_map(|item| match item {
             Item::Mod(m) => Some(m),
             _ => None,
@@ -95,14 +95,21 @@ fn test_names(tokens: TokenStream) -> Vec<String> {
         .expect("a module");
     module
         .content
-        .as_ref()
         .unwrap()
         .1
-        .iter()
+        .into_iter()
         .filter_map(|item| match item {
-            Item::Fn(f) => Some(f.sig.ident.to_string()),
+            Item::Fn(f) => Some(f),
             _ => None,
         })
+        .collect()
+}
+
+/// The generated test names.
+fn test_names(tokens: TokenStream) -> Vec<String> {
+    generated_fns(tokens)
+        .iter()
+        .map(|f| f.sig.ident.to_string())
         .collect()
 }
 
@@ -244,23 +251,10 @@ fn outside_the_selected_suite_is_ignored() {
 
 /// The `#[ignore = "..."]` reasons of the generated tests, in order (`None`: run).
 fn ignore_reasons(tokens: TokenStream) -> Vec<Option<String>> {
-    let file: syn::File = syn::parse2(tokens).unwrap();
-    let module = file
-        .items
+    generated_fns(tokens)
         .iter()
-        .find_map(|item| match item {
-            Item::Mod(m) => Some(m),
-            _ => None,
-        })
-        .expect("a module");
-    module
-        .content
-        .as_ref()
-        .unwrap()
-        .1
-        .iter()
-        .filter_map(|item| match item {
-            Item::Fn(f) => Some(f.attrs.iter().find_map(|a| match &a.meta {
+        .map(|f| {
+            f.attrs.iter().find_map(|a| match &a.meta {
                 syn::Meta::NameValue(nv) if a.path().is_ident("ignore") => match &nv.value {
                     syn::Expr::Lit(syn::ExprLit {
                         lit: syn::Lit::Str(s),
@@ -269,8 +263,7 @@ fn ignore_reasons(tokens: TokenStream) -> Vec<Option<String>> {
                     _ => None,
                 },
                 _ => None,
-            })),
-            _ => None,
+            })
         })
         .collect()
 }
