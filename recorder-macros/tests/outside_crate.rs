@@ -49,6 +49,9 @@ publish = false
 [dev-dependencies]
 {dependency} = {{ package = "recorder-runtime", path = {runtime:?} }}
 
+[profile.dev]
+debug = "line-tables-only"
+
 [profile.dev.package."*"]
 debug = false
 "#

@@ -490,27 +490,8 @@ impl Client {
         self.scope.handle(req).await
     }
 
-    /// POSTs a JSON body through the engine. A replay is found from the body value
-    /// itself (its canonical text serialized straight from it, the same text its
-    /// JSON bytes give); the bytes are written only when they are needed: no
-    /// recording, or a mode that goes upstream.
+    /// POSTs a JSON body through the engine.
     async fn post(&self, endpoint: &str, body: &impl Serialize) -> Result<EngineResponse> {
-        let scope = &self.scope;
-        if scope.mode().reads() {
-            let canonical = crate::identity::request_canonical_of(
-                "POST",
-                endpoint,
-                body,
-                &scope.target().ignore_fields,
-                Some(scope.test_id()),
-            );
-            let model_list = crate::identity::is_model_list("POST", endpoint);
-            if let Some(canonical) = canonical {
-                if let Some(resp) = scope.replay_canonical(model_list, &canonical)? {
-                    return Ok(resp);
-                }
-            }
-        }
         self.send(EngineRequest::post(endpoint, to_json(body)?))
             .await
     }

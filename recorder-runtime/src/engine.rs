@@ -360,11 +360,25 @@ impl Engine {
 
     /// The one entry point: serves `req` for `scope` according to its mode.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
-        // The hot path: the canonical request straight from the bytes, then a lookup by it
-        // in the test's scope. Its sha256 only when that misses (a model list, a file
-        // whose request had a secret scrubbed, a recording made during this test), and
-        // the full identity (a parsed body, for miss explanations and recordings) only
-        // when there is no recording.
+        match self.replay_now(scope, &req)? {
+            Replayed::Hit(resp) => Ok(resp),
+            // Boxed: the rest (misses, recording) is large, and inline it would make
+            // every replay's future that large too (moved on each await of the caller).
+            Replayed::Miss(canonical) => Box::pin(self.handle_miss(scope, req, canonical)).await,
+        }
+    }
+
+    /// The replay hot path, with nothing to await: the canonical request straight
+    /// from the bytes, then a lookup by it in the test's scope. On a miss it hands
+    /// back the canonical text for [`Engine::handle`] to go on with. Transports call
+    /// it before building any future, so a replay never pays for the upstream path.
+    pub(crate) fn replay_now(&self, scope: &Arc<Scope>, req: &EngineRequest) -> Result<Replayed> {
+        let model_list = crate::identity::is_model_list(req.method.as_str(), &req.endpoint);
+        // Cheaper still: the exact bytes of a recorded request (most clients send
+        // what serde_json writes), with no parsing at all.
+        if let Some(resp) = scope.replay_bytes(model_list, req)? {
+            return Ok(Replayed::Hit(resp));
+        }
         let canonical = crate::identity::request_canonical(
             req.method.as_str(),
             &req.endpoint,
@@ -372,11 +386,24 @@ impl Engine {
             &scope.target.ignore_fields,
             Some(&scope.test_id),
         );
+        Ok(match scope.replay_canonical(model_list, &canonical)? {
+            Some(resp) => Replayed::Hit(resp),
+            None => Replayed::Miss(canonical),
+        })
+    }
+
+    /// What follows a miss of [`Engine::replay_now`]: its sha256 (a model list, a file
+    /// whose request had a secret scrubbed, a recording made during this test), and
+    /// the full identity (a parsed body, for miss explanations and recordings) only
+    /// when there is no recording.
+    async fn handle_miss(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        canonical: String,
+    ) -> Result<EngineResponse> {
         let mode = scope.mode;
         let model_list = crate::identity::is_model_list(req.method.as_str(), &req.endpoint);
-        if let Some(resp) = scope.replay_canonical(model_list, &canonical)? {
-            return Ok(resp);
-        }
         let hash = crate::identity::sha256_hex(canonical.as_bytes());
         if mode.reads() {
             if let Some(replay) = self.lookup(scope, model_list, &hash)? {
@@ -397,9 +424,7 @@ impl Engine {
             scope.problems.lock().unwrap().push(msg.clone());
             return Err(Error::Miss(msg));
         }
-        // Boxed: the upstream call's state is large, and inline it would make every
-        // replay's future that large too (moved on each await of the caller).
-        Box::pin(self.forward(scope, req, ident, hash)).await
+        self.forward(scope, req, ident, hash).await
     }
 
     fn lookup(&self, scope: &Scope, model_list: bool, hash: &str) -> Result<Option<Arc<Replay>>> {
@@ -766,6 +791,14 @@ fn serve(replay: &Replay, timed: bool) -> EngineResponse {
     }
 }
 
+/// The outcome of [`Engine::replay_now`].
+pub(crate) enum Replayed {
+    /// Served from the test's recordings.
+    Hit(EngineResponse),
+    /// Not found by its canonical text, which comes along for the rest of the path.
+    Miss(String),
+}
+
 impl Scope {
     /// The hot path of [`Engine::handle`]: the test's recording of the request with
     /// this canonical text (see [`crate::identity::request_canonical`]), served, if
@@ -784,6 +817,24 @@ impl Scope {
             .lock()
             .unwrap()
             .get_by_canonical(canonical);
+        Ok(found.map(|(hash, replay)| self.replayed(&hash, &replay)))
+    }
+
+    /// [`Scope::replay_canonical`] by the request's exact bytes (see
+    /// [`ScopeRecordings::index_request_bytes`]).
+    pub(crate) fn replay_bytes(
+        &self,
+        model_list: bool,
+        req: &EngineRequest,
+    ) -> Result<Option<EngineResponse>> {
+        if !self.mode.reads() || model_list {
+            return Ok(None);
+        }
+        let found = self.recordings()?.lock().unwrap().get_by_bytes(
+            req.method.as_str(),
+            &req.endpoint,
+            &req.body,
+        );
         Ok(found.map(|(hash, replay)| self.replayed(&hash, &replay)))
     }
 
@@ -832,7 +883,7 @@ impl Scope {
 
     /// Serves one request: see [`Engine::handle`].
     pub async fn handle(self: &Arc<Self>, req: EngineRequest) -> Result<EngineResponse> {
-        self.engine.clone().handle(self, req).await
+        self.engine.handle(self, req).await
     }
 
     /// The test id.
@@ -902,11 +953,13 @@ impl Scope {
     fn recordings(&self) -> Result<&Mutex<ScopeRecordings>> {
         let loaded = self.recordings.get_or_init(|| {
             if self.mode.reads() {
-                self.engine
+                let mut recordings = self
+                    .engine
                     .store
                     .load_scope(&self.test_id)
-                    .map(Mutex::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                recordings.index_request_bytes(&self.target.ignore_fields, &self.test_id);
+                Ok(Mutex::new(recordings))
             } else {
                 Ok(Mutex::default())
             }

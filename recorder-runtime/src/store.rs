@@ -78,6 +78,29 @@ pub struct ScopeRecordings {
     /// [`crate::identity::request_canonical`]), with their hash: a replay finds its
     /// recording without computing a sha256.
     by_canonical: HashMap<String, (Arc<str>, Arc<Replay>), BuildHasherDefault<HashHasher>>,
+    /// The same recordings by the exact bytes a serde_json client sends for their
+    /// request (see [`ScopeRecordings::index_request_bytes`]), keyed by a hash of
+    /// method, endpoint and body: a byte-identical request needs no parsing at all.
+    by_bytes: HashMap<u64, Vec<BytesEntry>, BuildHasherDefault<HashHasher>>,
+}
+
+/// One recording in [`ScopeRecordings`]' index by request bytes.
+#[derive(Debug)]
+struct BytesEntry {
+    method: Box<str>,
+    endpoint: Box<str>,
+    body: Box<[u8]>,
+    hash: Arc<str>,
+    replay: Arc<Replay>,
+}
+
+fn bytes_key(method: &str, endpoint: &str, body: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = HashHasher::default();
+    h.write(method.as_bytes());
+    h.write(endpoint.as_bytes());
+    h.write(body);
+    h.finish()
 }
 
 /// A cheap multiplicative hash for the scope's keys (sha256 hex and canonical requests,
@@ -149,6 +172,63 @@ impl ScopeRecordings {
     pub fn get_by_canonical(&self, canonical: &str) -> Option<(Arc<str>, Arc<Replay>)> {
         self.by_canonical.get(canonical).cloned()
     }
+    /// Indexes the recordings by the bytes of their request as serde_json writes it
+    /// (compact, in the recorded key order, which is the client's: what async-openai,
+    /// reqwest's `.json()` and most clients send), for [`ScopeRecordings::get_by_bytes`].
+    ///
+    /// A recording enters the index only if those bytes give, with the scope's
+    /// `ignore` fields and `test_id`, exactly the canonical text it is found by, so a
+    /// hit by bytes is always the recording the canonical path would have found:
+    /// bytes that differ in any way (key order, spacing, a float's spelling, an
+    /// ignored field) fall back to the canonical path.
+    pub fn index_request_bytes(&mut self, ignore: &[String], test_id: &str) {
+        for (canonical, (hash, replay)) in &self.by_canonical {
+            let req = &replay.request;
+            let body = match &req.body {
+                Value::Null => Vec::new(),
+                b => match serde_json::to_vec(b) {
+                    Ok(b) => b,
+                    Err(_) => continue,
+                },
+            };
+            let same = crate::identity::request_canonical(
+                &req.method,
+                &req.endpoint,
+                &body,
+                ignore,
+                Some(test_id),
+            ) == *canonical;
+            if !same {
+                continue;
+            }
+            self.by_bytes
+                .entry(bytes_key(&req.method, &req.endpoint, &body))
+                .or_default()
+                .push(BytesEntry {
+                    method: req.method.as_str().into(),
+                    endpoint: req.endpoint.as_str().into(),
+                    body: body.into(),
+                    hash: hash.clone(),
+                    replay: replay.clone(),
+                });
+        }
+    }
+
+    /// The recording whose request is exactly these bytes (see
+    /// [`ScopeRecordings::index_request_bytes`]), with its hash.
+    pub fn get_by_bytes(
+        &self,
+        method: &str,
+        endpoint: &str,
+        body: &[u8],
+    ) -> Option<(Arc<str>, Arc<Replay>)> {
+        self.by_bytes
+            .get(&bytes_key(method, endpoint, body))?
+            .iter()
+            .find(|e| &*e.method == method && &*e.endpoint == endpoint && &*e.body == body)
+            .map(|e| (e.hash.clone(), e.replay.clone()))
+    }
+
     /// Every readable recording of the scope.
     pub fn replays(&self) -> impl Iterator<Item = &Arc<Replay>> {
         self.entries.values().filter_map(|e| e.as_ref().ok())
@@ -576,6 +656,53 @@ mod tests {
                 &serde_json::to_vec(&body).unwrap(),
             ),
         }
+    }
+
+    #[test]
+    fn byte_identical_requests_are_found_by_bytes_only_where_the_canonical_path_agrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let (test, endpoint) = ("m::t", "/v1/chat/completions");
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7, "user": "u1"});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let ident =
+            crate::identity::RequestIdentity::new("POST", endpoint, &bytes, &[], Some(test));
+        let mut r = rec(Some(test), endpoint, json!({"ok": true}));
+        r.request.method = "POST".into();
+        r.request.body = ident.body().clone();
+        store.write(&r, &ident.hash()).unwrap();
+        let canonical_of = |b: &[u8], ignore: &[String]| {
+            crate::identity::request_canonical("POST", endpoint, b, ignore, Some(test))
+        };
+
+        let mut scope = store.load_scope(test).unwrap();
+        scope.index_request_bytes(&[], test);
+        let (hash, _) = scope.get_by_bytes("POST", endpoint, &bytes).unwrap();
+        assert_eq!(&*hash, ident.hash());
+        // Any other spelling of the same request is left to the canonical path.
+        let reordered = br#"{"user":"u1","temperature":0.7,"model":"m","messages":[{"content":"hi","role":"user"}]}"#;
+        assert!(scope.get_by_bytes("POST", endpoint, reordered).is_none());
+        assert!(scope
+            .get_by_canonical(&canonical_of(reordered, &[]))
+            .is_some());
+        assert!(scope.get_by_bytes("PUT", endpoint, &bytes).is_none());
+        assert!(scope
+            .get_by_bytes("POST", "/v1/completions", &bytes)
+            .is_none());
+
+        // Once `user` is ignored the recorded bytes no longer give the recording's
+        // canonical text, so the bytes must not find it either: both paths miss.
+        let ignore = vec!["user".to_string()];
+        let mut scope = store.load_scope(test).unwrap();
+        scope.index_request_bytes(&ignore, test);
+        assert!(scope.get_by_bytes("POST", endpoint, &bytes).is_none());
+        assert!(scope
+            .get_by_canonical(&canonical_of(&bytes, &ignore))
+            .is_none());
+        // Nor for another test id whose folder is the same one.
+        let mut scope = store.load_scope(test).unwrap();
+        scope.index_request_bytes(&[], "m::t ");
+        assert!(scope.get_by_bytes("POST", endpoint, &bytes).is_none());
     }
 
     #[test]

@@ -59,15 +59,17 @@ pub fn endpoint_of(url: &reqwest::Url) -> String {
     }
 }
 
-/// The engine's view of a request; its headers are moved out (the request is spent).
+/// The engine's view of a request; its headers and body are moved out (the request
+/// is spent).
 fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
-    let body = match req.body() {
+    let body = match req.body_mut().take() {
         None => Bytes::new(),
-        Some(b) => Bytes::copy_from_slice(b.as_bytes().ok_or_else(|| {
-            Error::Other(
+        Some(b) if b.as_bytes().is_some() => take_bytes(b),
+        Some(_) => {
+            return Err(Error::Other(
                 "streaming request bodies cannot be recorded; send the body as bytes".into(),
-            )
-        })?),
+            ))
+        }
     };
     Ok(EngineRequest {
         method: req.method().clone(),
@@ -75,6 +77,25 @@ fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
         headers: std::mem::take(req.headers_mut()),
         body,
     })
+}
+
+/// The bytes of a body held in memory, without copying them: such a body is
+/// always ready and hands out its `Bytes` as one frame.
+fn take_bytes(mut body: reqwest::Body) -> Bytes {
+    use http_body::Body as _;
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut out = Vec::new();
+    while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) {
+        match frame.into_data() {
+            Ok(data) => out.push(data),
+            Err(_) => break,
+        }
+    }
+    match out.len() {
+        0 => Bytes::new(),
+        1 => out.pop().expect("one frame"),
+        _ => out.concat().into(),
+    }
 }
 
 /// An engine answer as a `reqwest::Response`, streams chunk by chunk.

@@ -307,6 +307,82 @@ async fn first_chunk(client: &ClientWithMiddleware, url: &str, body: &Bytes) -> 
     first.len()
 }
 
+/// A reqwest-middleware streamed request read the way SSE clients read one: the
+/// chunks through eventsource-stream (the parser under async-openai and
+/// reqwest-eventsource), each event's data parsed into async-openai's chunk type.
+async fn sse_events(client: &ClientWithMiddleware, url: &str, body: &Bytes) -> usize {
+    use eventsource_stream::Eventsource;
+    let resp = post_json(client, url, body).await;
+    let mut events = resp.bytes_stream().eventsource();
+    let mut n = 0;
+    while let Some(event) = events.next().await {
+        let event = event.unwrap();
+        if event.data == "[DONE]" {
+            break;
+        }
+        serde_json::from_str::<CreateChatCompletionStreamResponse>(&event.data).unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 100);
+    n
+}
+
+/// A reqwest-middleware client as async-openai's HTTP service, so that the same typed
+/// client runs over reqwest-vcr as over ours (`ctx.openai_service()`).
+#[derive(Clone)]
+struct MiddlewareService(ClientWithMiddleware);
+
+impl tower::Service<async_openai::middleware::HttpRequestFactory> for MiddlewareService {
+    type Response = reqwest::Response;
+    type Error = async_openai::error::OpenAIError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<reqwest::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: async_openai::middleware::HttpRequestFactory) -> Self::Future {
+        let client = self.0.clone();
+        Box::pin(async move {
+            let req = factory.build().await?;
+            client
+                .execute(req)
+                .await
+                .map_err(|e| async_openai::error::OpenAIError::InvalidArgument(e.to_string()))
+        })
+    }
+}
+
+/// async-openai over reqwest-vcr: records both requests from the floor into one
+/// cassette (reqwest-vcr matches headers too, so it must be async-openai's own
+/// requests), then a client replaying it.
+fn vcr_openai(
+    path: &Path,
+    floor_url: &str,
+    reqs: [&CreateChatCompletionRequest; 2],
+    rt: &tokio::runtime::Runtime,
+) -> async_openai::Client<OpenAIConfig> {
+    let mw = reqwest_vcr::VCRMiddleware::try_from(path.to_path_buf())
+        .unwrap()
+        .with_mode(reqwest_vcr::VCRMode::Record);
+    let recorder = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(mw)
+        .build();
+    let openai = openai_at(floor_url).with_http_service(MiddlewareService(recorder));
+    rt.block_on(async {
+        openai.chat().create(reqs[0].clone()).await.unwrap();
+        drain_openai(&openai, reqs[1]).await;
+    });
+    drop(openai); // writes the cassette
+    assert!(path.is_file());
+    openai_at(floor_url).with_http_service(MiddlewareService(vcr_replay(path)))
+}
+
 /// async-openai's typed structs parsing the recorded answer, no I/O: the floor of
 /// any in-process replay that hands the client typed values.
 fn parse_only(plain: &[u8], frames: &[Bytes], stream: bool) -> usize {
@@ -642,6 +718,49 @@ fn main() {
     ));
     m("ours middleware stream, 1st chunk", mw_first);
     m("reqwest-vcr stream, 1st chunk", vcr_first);
+    let (mw_sse, vcr_sse) = rt.block_on(measure_pair(
+        secs,
+        || sse_events(&ours_mw, &url, &stream_body),
+        || sse_events(&vcr_stream, &url, &stream_body),
+    ));
+    m("ours middleware stream, SSE events", mw_sse);
+    m("reqwest-vcr stream, SSE events", vcr_sse);
+    let vcr_openai = vcr_openai(
+        &work.join("vcr-openai.json"),
+        &floor_url,
+        [&plain_req, &stream_req],
+        &rt,
+    );
+    let (inproc_p2, vcr_openai_p) = rt.block_on(measure_pair(
+        secs,
+        || async {
+            inproc_openai
+                .chat()
+                .create(plain_req.clone())
+                .await
+                .unwrap()
+                .choices
+                .len()
+        },
+        || async {
+            vcr_openai
+                .chat()
+                .create(plain_req.clone())
+                .await
+                .unwrap()
+                .choices
+                .len()
+        },
+    ));
+    m("ours in-process async-openai plain", inproc_p2);
+    m("async-openai on reqwest-vcr plain", vcr_openai_p);
+    let (inproc_s2, vcr_openai_s) = rt.block_on(measure_pair(
+        secs,
+        || drain_openai(&inproc_openai, &stream_req),
+        || drain_openai(&vcr_openai, &stream_req),
+    ));
+    m("ours in-process async-openai stream", inproc_s2);
+    m("async-openai on reqwest-vcr stream", vcr_openai_s);
     let (stub_frames, stub_whole) = (
         stub_client(&parse_frames, true),
         stub_client(&parse_frames, false),
@@ -756,6 +875,15 @@ fn main() {
     );
     println!("vs reqwest-vcr: {:.2}x", mw_plain.rps / vcr_p.rps);
     println!("vs reqwest-vcr (stream): {:.2}x", mw_stream.rps / vcr_s.rps);
+    println!(
+        "vs reqwest-vcr (stream, SSE events typed): {:.2}x",
+        mw_sse.rps / vcr_sse.rps
+    );
+    println!(
+        "vs reqwest-vcr (async-openai client): plain {:.2}x, stream {:.2}x",
+        inproc_p2.rps / vcr_openai_p.rps,
+        inproc_s2.rps / vcr_openai_s.rps
+    );
     println!(
         "reqwest's own cost of 101 chunks over 1 (no recorder): {:.2}x ({:.1} us a request)",
         stub_w.rps / stub_f.rps,

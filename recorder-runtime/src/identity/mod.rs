@@ -37,8 +37,6 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-mod serialize;
-pub use serialize::request_canonical_of;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
