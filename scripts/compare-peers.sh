@@ -8,7 +8,15 @@
 #                                   (async-openai against a bare hyper server, same bytes)
 #   vs reqwest-vcr: <x>x            our req/s in process (reqwest-middleware) over
 #                                   reqwest-vcr 0.4's, plain
-#   vs reqwest-vcr (stream): <x>x   the same for the 100-chunk stream, read to its end
+#   vs reqwest-vcr (stream): <x>x   the same for the 100-chunk stream, its bytes read to
+#                                   the end (ours: 101 chunks, one per event; theirs: one)
+#   vs reqwest-vcr (stream, SSE events typed): <x>x
+#                                   the stream read as SSE clients read it (eventsource-stream,
+#                                   each event parsed into async-openai's chunk type)
+#   vs reqwest-vcr (async-openai client): plain <x>x, stream <y>x
+#                                   async-openai in process on ours (ctx.openai_service())
+#                                   over async-openai on reqwest-vcr (a tower service over
+#                                   its reqwest-middleware client)
 #   vs reqwest-vcr (stream, time to first chunk, p50): <x>x
 #                                   how much sooner our first chunk reaches the client
 #   in-process (fixture client) over parsing alone: plain <x>x, stream <y>x
@@ -40,9 +48,9 @@ if [[ "${SKIP_VCRPY:-0}" != "1" ]]; then
         echo "== creating $venv" >&2
         python3 -m venv "$venv"
     fi
-    if ! "$venv/bin/python" -c "import vcr, openai" 2>/dev/null; then
+    if ! "$venv/bin/python" -c "import vcr, openai; assert vcr.__version__ == '9.4.2' and openai.__version__ == '3.57.0'" 2>/dev/null; then
         echo "== installing vcrpy and openai from PyPI" >&2
-        "$venv/bin/pip" install --quiet --disable-pip-version-check vcrpy openai
+        "$venv/bin/pip" install --quiet --disable-pip-version-check vcrpy==9.4.2 openai==3.57.0
     fi
     args+=(--python "$venv/bin/python" --vcrpy "$root/bench/peers/vcrpy_bench.py")
 fi
