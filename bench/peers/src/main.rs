@@ -335,9 +335,8 @@ struct MiddlewareService(ClientWithMiddleware);
 impl tower::Service<async_openai::middleware::HttpRequestFactory> for MiddlewareService {
     type Response = reqwest::Response;
     type Error = async_openai::error::OpenAIError;
-    type Future = std::pin::Pin<
-        Box<dyn Future<Output = Result<reqwest::Response, Self::Error>> + Send>,
-    >;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<reqwest::Response, Self::Error>> + Send>>;
 
     fn poll_ready(
         &mut self,
