@@ -376,7 +376,9 @@ impl Engine {
         let model_list = crate::identity::is_model_list(req.method.as_str(), &req.endpoint);
         // Cheaper still: the exact bytes of a recorded request (most clients send
         // what serde_json writes), with no parsing at all.
-        if let Some(resp) = scope.replay_bytes(model_list, req)? {
+        let by_bytes =
+            |r: &ScopeRecordings| r.get_by_bytes(req.method.as_str(), &req.endpoint, &req.body);
+        if let Some(resp) = scope.replay_found(model_list, by_bytes)? {
             return Ok(Replayed::Hit(resp));
         }
         let canonical = crate::identity::request_canonical(
@@ -386,10 +388,12 @@ impl Engine {
             &scope.target.ignore_fields,
             Some(&scope.test_id),
         );
-        Ok(match scope.replay_canonical(model_list, &canonical)? {
-            Some(resp) => Replayed::Hit(resp),
-            None => Replayed::Miss(canonical),
-        })
+        Ok(
+            match scope.replay_found(model_list, |r| r.get_by_canonical(&canonical))? {
+                Some(resp) => Replayed::Hit(resp),
+                None => Replayed::Miss(canonical),
+            },
+        )
     }
 
     /// What follows a miss of [`Engine::replay_now`]: its sha256 (a model list, a file
@@ -800,41 +804,19 @@ pub(crate) enum Replayed {
 }
 
 impl Scope {
-    /// The hot path of [`Engine::handle`]: the test's recording of the request with
-    /// this canonical text (see [`crate::identity::request_canonical`]), served, if
-    /// the mode reads recordings and the scope has one. Model lists are merged
-    /// across tests, so they are never found here.
-    pub(crate) fn replay_canonical(
+    /// The hot path of [`Engine::handle`]: the test's recording that `find` picks
+    /// from its recordings (by exact bytes, or by canonical text), served, if the
+    /// mode reads recordings and the scope has one. Model lists are merged across
+    /// tests, so they are never found here.
+    pub(crate) fn replay_found(
         &self,
         model_list: bool,
-        canonical: &str,
+        find: impl FnOnce(&ScopeRecordings) -> Option<(Arc<str>, Arc<Replay>)>,
     ) -> Result<Option<EngineResponse>> {
         if !self.mode.reads() || model_list {
             return Ok(None);
         }
-        let found = self
-            .recordings()?
-            .lock()
-            .unwrap()
-            .get_by_canonical(canonical);
-        Ok(found.map(|(hash, replay)| self.replayed(&hash, &replay)))
-    }
-
-    /// [`Scope::replay_canonical`] by the request's exact bytes (see
-    /// [`ScopeRecordings::index_request_bytes`]).
-    pub(crate) fn replay_bytes(
-        &self,
-        model_list: bool,
-        req: &EngineRequest,
-    ) -> Result<Option<EngineResponse>> {
-        if !self.mode.reads() || model_list {
-            return Ok(None);
-        }
-        let found = self.recordings()?.lock().unwrap().get_by_bytes(
-            req.method.as_str(),
-            &req.endpoint,
-            &req.body,
-        );
+        let found = find(&self.recordings()?.lock().unwrap());
         Ok(found.map(|(hash, replay)| self.replayed(&hash, &replay)))
     }
 

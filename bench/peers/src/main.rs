@@ -246,6 +246,19 @@ fn summarize(mut lat: Vec<Duration>, total: Duration) -> Measured {
     }
 }
 
+async fn create_openai(
+    client: &async_openai::Client<OpenAIConfig>,
+    req: &CreateChatCompletionRequest,
+) -> usize {
+    client
+        .chat()
+        .create(req.clone())
+        .await
+        .unwrap()
+        .choices
+        .len()
+}
+
 async fn drain_openai(
     client: &async_openai::Client<OpenAIConfig>,
     req: &CreateChatCompletionRequest,
@@ -652,38 +665,14 @@ fn main() {
     };
     let (floor_plain, proxy_plain) = rt.block_on(measure_pair(
         secs,
-        || async {
-            floor_openai
-                .chat()
-                .create(plain_req.clone())
-                .await
-                .unwrap()
-                .choices
-                .len()
-        },
-        || async {
-            proxy_openai
-                .chat()
-                .create(plain_req.clone())
-                .await
-                .unwrap()
-                .choices
-                .len()
-        },
+        || create_openai(&floor_openai, &plain_req),
+        || create_openai(&proxy_openai, &plain_req),
     ));
     m("floor (bare hyper) plain", floor_plain);
     m("ours proxy plain", proxy_plain);
     let inproc_plain = m(
         "ours in-process async-openai plain",
-        rt.block_on(measure(secs, || async {
-            inproc_openai
-                .chat()
-                .create(plain_req.clone())
-                .await
-                .unwrap()
-                .choices
-                .len()
-        })),
+        rt.block_on(measure(secs, || create_openai(&inproc_openai, &plain_req))),
     );
     let (floor_stream, proxy_stream) = rt.block_on(measure_pair(
         secs,
@@ -732,24 +721,8 @@ fn main() {
     );
     let (inproc_p2, vcr_openai_p) = rt.block_on(measure_pair(
         secs,
-        || async {
-            inproc_openai
-                .chat()
-                .create(plain_req.clone())
-                .await
-                .unwrap()
-                .choices
-                .len()
-        },
-        || async {
-            vcr_openai
-                .chat()
-                .create(plain_req.clone())
-                .await
-                .unwrap()
-                .choices
-                .len()
-        },
+        || create_openai(&inproc_openai, &plain_req),
+        || create_openai(&vcr_openai, &plain_req),
     ));
     m("ours in-process async-openai plain", inproc_p2);
     m("async-openai on reqwest-vcr plain", vcr_openai_p);
