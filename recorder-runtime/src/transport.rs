@@ -229,3 +229,46 @@ impl reqwest_middleware::Middleware for RecorderMiddleware {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: reqwest::Body) -> reqwest::Request {
+        let mut req = reqwest::Request::new(
+            http::Method::POST,
+            "http://127.0.0.1:1/s/tok3n/v1/chat/completions?x=1"
+                .parse()
+                .unwrap(),
+        );
+        *req.body_mut() = Some(body);
+        req
+    }
+
+    #[test]
+    fn a_body_in_memory_reaches_the_engine_whole_and_uncopied() {
+        let bytes = Bytes::from(br#"{"model":"m","messages":[]}"#.to_vec());
+        let mut req = request(reqwest::Body::from(bytes.clone()));
+        req.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        let engine_req = engine_request(&mut req).unwrap();
+        assert_eq!(engine_req.body, bytes);
+        assert_eq!(engine_req.body.as_ptr(), bytes.as_ptr(), "the same buffer");
+        assert_eq!(engine_req.endpoint, "/v1/chat/completions?x=1");
+        assert_eq!(engine_req.headers["content-type"], "application/json");
+        assert!(req.body().is_none() && req.headers().is_empty());
+    }
+
+    #[test]
+    fn a_streaming_request_body_is_a_clear_error() {
+        let chunks = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{}"))]);
+        let err = engine_request(&mut request(reqwest::Body::wrap_stream(chunks)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("streaming request bodies cannot be recorded"),
+            "{err}"
+        );
+        assert!(err.contains("send the body as bytes"), "{err}");
+    }
+}
