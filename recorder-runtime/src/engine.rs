@@ -368,10 +368,10 @@ impl Engine {
         }
     }
 
-    /// The replay hot path, with nothing to await: the canonical request straight
-    /// from the bytes, then a lookup by it in the test's scope. On a miss it hands
-    /// back the canonical text for [`Engine::handle`] to go on with. Transports call
-    /// it before building any future, so a replay never pays for the upstream path.
+    /// The replay hot path, with nothing to await: the test's recording of the
+    /// request's exact bytes, else of its canonical text (built straight from the
+    /// bytes). On a miss it hands back the canonical text for [`Engine::handle`] to go
+    /// on with, behind a boxed future, so a replay never pays for the upstream path.
     pub(crate) fn replay_now(&self, scope: &Arc<Scope>, req: &EngineRequest) -> Result<Replayed> {
         let model_list = crate::identity::is_model_list(req.method.as_str(), &req.endpoint);
         // Cheaper still: the exact bytes of a recorded request (most clients send
