@@ -84,11 +84,10 @@ pub struct ScopeRecordings {
     by_bytes: HashMap<u64, Vec<BytesEntry>, BuildHasherDefault<HashHasher>>,
 }
 
-/// One recording in [`ScopeRecordings`]' index by request bytes.
+/// One recording in [`ScopeRecordings`]' index by request bytes: the body as
+/// serde_json writes it (method and endpoint are the replay's own).
 #[derive(Debug)]
 struct BytesEntry {
-    method: Box<str>,
-    endpoint: Box<str>,
     body: Box<[u8]>,
     hash: Arc<str>,
     replay: Arc<Replay>,
@@ -191,22 +190,20 @@ impl ScopeRecordings {
                     Err(_) => continue,
                 },
             };
-            let same = crate::identity::request_canonical(
+            let canonical_of_bytes = crate::identity::request_canonical(
                 &req.method,
                 &req.endpoint,
                 &body,
                 ignore,
                 Some(test_id),
-            ) == *canonical;
-            if !same {
+            );
+            if canonical_of_bytes != *canonical {
                 continue;
             }
             self.by_bytes
                 .entry(bytes_key(&req.method, &req.endpoint, &body))
                 .or_default()
                 .push(BytesEntry {
-                    method: req.method.as_str().into(),
-                    endpoint: req.endpoint.as_str().into(),
                     body: body.into(),
                     hash: hash.clone(),
                     replay: replay.clone(),
@@ -225,7 +222,10 @@ impl ScopeRecordings {
         self.by_bytes
             .get(&bytes_key(method, endpoint, body))?
             .iter()
-            .find(|e| &*e.method == method && &*e.endpoint == endpoint && &*e.body == body)
+            .find(|e| {
+                let req = &e.replay.request;
+                *e.body == *body && req.method == method && req.endpoint == endpoint
+            })
             .map(|e| (e.hash.clone(), e.replay.clone()))
     }
 

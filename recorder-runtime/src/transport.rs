@@ -79,22 +79,14 @@ fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
     })
 }
 
-/// The bytes of a body held in memory, without copying them: such a body is
-/// always ready and hands out its `Bytes` as one frame.
+/// The bytes of a body held in memory (`as_bytes()` is `Some`), without copying
+/// them: such a body is always ready and hands out its `Bytes` as one frame.
 fn take_bytes(mut body: reqwest::Body) -> Bytes {
     use http_body::Body as _;
     let mut cx = Context::from_waker(std::task::Waker::noop());
-    let mut out = Vec::new();
-    while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) {
-        match frame.into_data() {
-            Ok(data) => out.push(data),
-            Err(_) => break,
-        }
-    }
-    match out.len() {
-        0 => Bytes::new(),
-        1 => out.pop().expect("one frame"),
-        _ => out.concat().into(),
+    match Pin::new(&mut body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
     }
 }
 

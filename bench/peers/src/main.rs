@@ -169,38 +169,14 @@ struct Measured {
     p99_us: f64,
 }
 
-/// Runs `f` back to back for `secs` (after a short warm-up), one request at a time.
-async fn measure<F, Fut>(secs: f64, mut f: F) -> Measured
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = usize>,
-{
-    let warm = Instant::now();
-    while warm.elapsed() < Duration::from_millis(300) {
-        f().await;
-    }
-    let mut lat = Vec::with_capacity(100_000);
-    let start = Instant::now();
-    let budget = Duration::from_secs_f64(secs);
-    while start.elapsed() < budget {
-        let t = Instant::now();
-        std::hint::black_box(f().await);
-        lat.push(t.elapsed());
-    }
-    let total = start.elapsed().as_secs_f64();
-    lat.sort();
-    let pct =
-        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
-    Measured {
-        rps: lat.len() as f64 / total,
-        p50_us: pct(0.5),
-        p99_us: pct(0.99),
-    }
-}
-
 /// Measures two peers in alternating slices of 200 ms for `secs` each, so that a change
-/// in the machine's load during the run weighs on both alike.
-async fn measure_pair<FA, FutA, FB, FutB>(secs: f64, mut a: FA, mut b: FB) -> (Measured, Measured)
+/// in the machine's load during the run weighs on both alike, and prints a line for each.
+async fn measure_pair<FA, FutA, FB, FutB>(
+    secs: f64,
+    names: [&str; 2],
+    mut a: FA,
+    mut b: FB,
+) -> (Measured, Measured)
 where
     FA: FnMut() -> FutA,
     FutA: Future<Output = usize>,
@@ -232,7 +208,10 @@ where
         }
         tb += start.elapsed();
     }
-    (summarize(la, ta), summarize(lb, tb))
+    let (ma, mb) = (summarize(la, ta), summarize(lb, tb));
+    line(names[0], ma);
+    line(names[1], mb);
+    (ma, mb)
 }
 
 fn summarize(mut lat: Vec<Duration>, total: Duration) -> Measured {
@@ -659,91 +638,82 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    let m = |name: &str, v: Measured| {
-        line(name, v);
-        v
-    };
     let (floor_plain, proxy_plain) = rt.block_on(measure_pair(
         secs,
+        ["floor (bare hyper) plain", "ours proxy plain"],
         || create_openai(&floor_openai, &plain_req),
         || create_openai(&proxy_openai, &plain_req),
     ));
-    m("floor (bare hyper) plain", floor_plain);
-    m("ours proxy plain", proxy_plain);
-    let inproc_plain = m(
-        "ours in-process async-openai plain",
-        rt.block_on(measure(secs, || create_openai(&inproc_openai, &plain_req))),
-    );
     let (floor_stream, proxy_stream) = rt.block_on(measure_pair(
         secs,
+        ["floor (bare hyper) stream", "ours proxy stream"],
         || drain_openai(&floor_openai, &stream_req),
         || drain_openai(&proxy_openai, &stream_req),
     ));
-    m("floor (bare hyper) stream", floor_stream);
-    m("ours proxy stream", proxy_stream);
-    let inproc_stream = m(
-        "ours in-process async-openai stream",
-        rt.block_on(measure(secs, || drain_openai(&inproc_openai, &stream_req))),
-    );
     let (mw_plain, vcr_p) = rt.block_on(measure_pair(
         secs,
+        ["ours in-process middleware plain", "reqwest-vcr plain"],
         || middleware_call(&ours_mw, &url, &plain_body, false),
         || middleware_call(&vcr_plain, &url, &plain_body, false),
     ));
-    m("ours in-process middleware plain", mw_plain);
-    m("reqwest-vcr plain", vcr_p);
     let (mw_stream, vcr_s) = rt.block_on(measure_pair(
         secs,
+        ["ours in-process middleware stream", "reqwest-vcr stream"],
         || middleware_call(&ours_mw, &url, &stream_body, true),
         || middleware_call(&vcr_stream, &url, &stream_body, true),
     ));
-    m("ours in-process middleware stream", mw_stream);
-    m("reqwest-vcr stream", vcr_s);
     let (mw_first, vcr_first) = rt.block_on(measure_pair(
         secs,
+        [
+            "ours middleware stream, 1st chunk",
+            "reqwest-vcr stream, 1st chunk",
+        ],
         || first_chunk(&ours_mw, &url, &stream_body),
         || first_chunk(&vcr_stream, &url, &stream_body),
     ));
-    m("ours middleware stream, 1st chunk", mw_first);
-    m("reqwest-vcr stream, 1st chunk", vcr_first);
     let (mw_sse, vcr_sse) = rt.block_on(measure_pair(
         secs,
+        [
+            "ours middleware stream, SSE events",
+            "reqwest-vcr stream, SSE events",
+        ],
         || sse_events(&ours_mw, &url, &stream_body),
         || sse_events(&vcr_stream, &url, &stream_body),
     ));
-    m("ours middleware stream, SSE events", mw_sse);
-    m("reqwest-vcr stream, SSE events", vcr_sse);
     let vcr_openai = vcr_openai(
         &work.join("vcr-openai.json"),
         &floor_url,
         [&plain_req, &stream_req],
         &rt,
     );
-    let (inproc_p2, vcr_openai_p) = rt.block_on(measure_pair(
+    let (inproc_plain, vcr_openai_p) = rt.block_on(measure_pair(
         secs,
+        [
+            "ours in-process async-openai plain",
+            "async-openai on reqwest-vcr plain",
+        ],
         || create_openai(&inproc_openai, &plain_req),
         || create_openai(&vcr_openai, &plain_req),
     ));
-    m("ours in-process async-openai plain", inproc_p2);
-    m("async-openai on reqwest-vcr plain", vcr_openai_p);
-    let (inproc_s2, vcr_openai_s) = rt.block_on(measure_pair(
+    let (inproc_stream, vcr_openai_s) = rt.block_on(measure_pair(
         secs,
+        [
+            "ours in-process async-openai stream",
+            "async-openai on reqwest-vcr stream",
+        ],
         || drain_openai(&inproc_openai, &stream_req),
         || drain_openai(&vcr_openai, &stream_req),
     ));
-    m("ours in-process async-openai stream", inproc_s2);
-    m("async-openai on reqwest-vcr stream", vcr_openai_s);
     let (stub_frames, stub_whole) = (
         stub_client(&parse_frames, true),
         stub_client(&parse_frames, false),
     );
     let (stub_f, stub_w) = rt.block_on(measure_pair(
         secs,
+        ["no recorder, 101 chunks", "no recorder, 1 chunk"],
         || middleware_call(&stub_frames, &url, &stream_body, true),
         || middleware_call(&stub_whole, &url, &stream_body, true),
     ));
-    m("no recorder, 101 chunks", stub_f);
-    m("no recorder, 1 chunk", stub_w);
     let fixture = ctx.client();
     let mut typed = Vec::new();
     for stream in [false, true] {
@@ -751,11 +721,13 @@ fn main() {
         let req = if stream { &stream_req } else { &plain_req };
         let (ours, parse) = rt.block_on(measure_pair(
             secs,
+            [
+                &format!("ours in-process fixture {kind}"),
+                &format!("parsing alone {kind}"),
+            ],
             || fixture_call(&fixture, req, stream),
             || async { parse_only(&parse_plain, &parse_frames, stream) },
         ));
-        m(&format!("ours in-process fixture {kind}"), ours);
-        m(&format!("parsing alone {kind}"), parse);
         typed.push((ours, parse));
     }
     assert!(ctx.finish().is_empty(), "{:?}", ctx.finish());
@@ -853,8 +825,8 @@ fn main() {
     );
     println!(
         "vs reqwest-vcr (async-openai client): plain {:.2}x, stream {:.2}x",
-        inproc_p2.rps / vcr_openai_p.rps,
-        inproc_s2.rps / vcr_openai_s.rps
+        inproc_plain.rps / vcr_openai_p.rps,
+        inproc_stream.rps / vcr_openai_s.rps
     );
     println!(
         "reqwest's own cost of 101 chunks over 1 (no recorder): {:.2}x ({:.1} us a request)",
