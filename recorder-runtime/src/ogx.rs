@@ -36,9 +36,11 @@
 //! key is wrapped back into `{"error": ...}`; a string holding JSON is parsed first;
 //! anything else becomes `{"error": {"message": <message>, "type": <type>}}`.
 //!
-//! Response bodies are kept exactly as recorded: OGX already normalized their volatile
-//! fields (`id` = `rec-<their hash[:12]>`, `created` = 0), so they are not
-//! re-normalized to our hash and a replay serves exactly what the file holds.
+//! Response bodies are kept as recorded, ids included: OGX already normalized their
+//! top-level `id` (`rec-<their hash[:12]>`) and `created`, so those ids are not
+//! re-normalized to our hash. The timestamps OGX leaves (nested ones, Ollama's
+//! `expires_at`) are normalized by this project's rules, so that imported
+//! recordings pass `recordings check`.
 //!
 //! # What is skipped, and why ([`Skip`])
 //! - any other endpoint (e.g. `/v1/responses`): [`Skip::UnsupportedEndpoint`];
@@ -288,6 +290,7 @@ pub fn convert(value: &Value) -> Result<Converted, Skip> {
                     body_text: None,
                     body_hex: None,
                     stream: Some(stream),
+                    headers: Default::default(),
                 },
                 Kind::Stream,
             )
@@ -295,12 +298,17 @@ pub fn convert(value: &Value) -> Result<Converted, Skip> {
             (json_response(unwrap_data(body, ollama)?), Kind::Plain)
         }
     };
-    let recording = Recording {
+    let mut recording = Recording {
         test_id,
         request,
         response,
     };
     let hash = recording.request_hash();
+    // OGX normalized ids and top-level timestamps already (its ids are kept); the
+    // rest of this project's rules (nested timestamps, Ollama's `expires_at`) apply.
+    recording
+        .response
+        .for_each_json_mut(crate::normalize::normalize_timestamps);
     Ok(Converted {
         recording,
         hash,
@@ -499,14 +507,14 @@ fn model_list_body(body: &Value, ollama: bool) -> Result<Value, Skip> {
 }
 
 fn json_response(body: Value) -> RecordedResponse {
-    RecordedResponse {
-        status: 200,
-        content_type: Some("application/json".into()),
-        body: Some(body),
-        body_text: None,
-        body_hex: None,
-        stream: None,
-    }
+    json_with_status(200, body)
+}
+
+fn json_with_status(status: u16, body: Value) -> RecordedResponse {
+    let mut r = RecordedResponse::plain(status, None, b"");
+    r.content_type = Some("application/json".into());
+    r.body = Some(body);
+    r
 }
 
 fn error_response(resp: &Map<String, Value>) -> RecordedResponse {
@@ -535,14 +543,7 @@ fn error_response(resp: &Map<String, Value>) -> RecordedResponse {
             serde_json::json!({ "error": { "message": message, "type": kind } })
         }
     };
-    RecordedResponse {
-        status,
-        content_type: Some("application/json".into()),
-        body: Some(body),
-        body_text: None,
-        body_hex: None,
-        stream: None,
-    }
+    json_with_status(status, body)
 }
 
 #[cfg(test)]

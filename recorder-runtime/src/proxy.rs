@@ -235,6 +235,9 @@ fn to_hyper(resp: EngineResponse) -> Response<Body> {
     if let Some(ct) = &resp.content_type {
         builder = builder.header(http::header::CONTENT_TYPE, ct);
     }
+    for (name, value) in resp.headers {
+        builder = builder.header(name, value);
+    }
     let body: Body = match resp.body {
         ResponseBody::Full(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
         ResponseBody::Stream(_, s) => {

@@ -20,13 +20,20 @@
 //! `request.body` is the body as identity sees it (ignored fields removed), so the
 //! file's name is always `sha256` of its request's canonical form. A plain response
 //! has `body` (JSON), `body_text` (other UTF-8) or `body_hex` (binary) instead of
-//! `stream`. Model lists have `"test_id": null`.
+//! `stream`; compressed bodies are stored decoded. `headers` holds the response
+//! headers a client may read (see [`crate::headers`]). Model lists have
+//! `"test_id": null`.
+//!
+//! A multipart request's body is its parsed parts (see [`crate::multipart`]). A request
+//! made again by the same test is its own exchange: the n-th one (n >= 2) is stored as
+//! `<hash>.<n>.json` next to the first, `<hash>.json` (see [`crate::store`]).
 
 use crate::error::{Error, Result};
 use crate::identity::RequestIdentity;
 use crate::stream::{Frame, StreamFormat};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One recorded exchange, as stored in `<hash>.json`.
@@ -86,6 +93,10 @@ pub struct RecordedResponse {
     /// A streamed body, frame by frame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<RecordedStream>,
+    /// The response headers a client may read (request ids, retry hints, rate limits on
+    /// errors; see [`crate::headers`]), by lower-case name. Replayed as they are.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// A streamed response body.
@@ -122,6 +133,7 @@ impl RecordedResponse {
             body_text: None,
             body_hex: None,
             stream: Some(RecordedStream { format, frames }),
+            headers: BTreeMap::new(),
         }
     }
 
@@ -134,6 +146,7 @@ impl RecordedResponse {
             body_text: None,
             body_hex: None,
             stream: None,
+            headers: BTreeMap::new(),
         };
         if body.is_empty() {
             return r;

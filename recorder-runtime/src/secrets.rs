@@ -1,10 +1,19 @@
-//! Secrets kept off disk: every occurrence of a configured secret's value in a
-//! recording is replaced by `<redacted:VAR>` before the file is written.
+//! Secrets kept off disk: every occurrence of a secret's value in a recording is
+//! replaced by `<redacted:VAR>` before the file is written.
 //!
-//! Two places a value can hide: anywhere in the recording's text (a prompt that
-//! quotes the key, an upstream that echoes it), and spread over a stream's frames,
-//! where a model emits it token by token, so that no one frame holds all of it but a
-//! client joining the deltas gets it back. Both are scrubbed.
+//! The secrets of a test are the configured API key (the setup's `api_key_env`), and
+//! every credential a request of the test carried itself (an `Authorization`,
+//! `x-api-key` or `api-key` header, a `?key=` query parameter): see [`crate::headers`].
+//!
+//! Where a value can hide, and is scrubbed: any string of a JSON body or stream event
+//! (a prompt that quotes the key, an upstream that echoes it), text and binary bodies
+//! (compressed answers are stored decoded, so they are scrubbed too), kept response
+//! headers, and spread over a stream's frames, where a model emits it token by token, so
+//! that no one frame holds all of it but a client joining the deltas gets it back. Object
+//! keys, the test id and the file's path are never touched: a key equal to `user` or
+//! `test` would otherwise rewrite `"role":"user"`. Values shorter than
+//! [`MIN_SECRET_LEN`], and well-known placeholders such as `EMPTY` or
+//! `sk-no-key-required` ([`NON_SECRETS`]), are not secrets.
 //!
 //! ```
 //! use recorder_runtime::secrets::scrub_frames;
@@ -18,40 +27,187 @@
 //! assert_eq!(joined, "key: <redacted:OPENAI_API_KEY> done");
 //! ```
 
-use crate::error::{Error, Result};
 use crate::recording::Recording;
 use crate::stream::Frame;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Values shorter than this are not treated as secrets: replacing them would mangle
-/// ordinary text.
-pub const MIN_SECRET_LEN: usize = 4;
+/// ordinary text (a key such as `test` or `user` is common for local servers).
+pub const MIN_SECRET_LEN: usize = 8;
 
-/// `rec` with every secret value replaced, in its text and across its stream's
-/// frames. `secrets` are `(variable, value)` pairs.
-pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Result<Recording> {
+/// Values that local servers take as a key but that are not secrets, compared without
+/// case: never scrubbed.
+pub const NON_SECRETS: &[&str] = &[
+    "empty",
+    "none",
+    "null",
+    "dummy",
+    "test",
+    "fake",
+    "unused",
+    "placeholder",
+    "changeme",
+    "not-needed",
+    "no-key",
+    "nokey",
+    "sk-no-key-required",
+    "sk-xxx",
+    "sk-fake",
+    "sk-test",
+    "sk-dummy",
+    "ollama",
+    "lm-studio",
+    "anything",
+];
+
+/// Whether a value is treated as a secret (see [`MIN_SECRET_LEN`] and [`NON_SECRETS`]).
+///
+/// ```
+/// use recorder_runtime::secrets::is_secret;
+/// assert!(is_secret("sk-proj-4f9a8b7c"));
+/// assert!(!is_secret("EMPTY") && !is_secret("user") && !is_secret("sk-no-key-required"));
+/// ```
+pub fn is_secret(value: &str) -> bool {
+    value.len() >= MIN_SECRET_LEN && !NON_SECRETS.iter().any(|p| p.eq_ignore_ascii_case(value))
+}
+
+/// The configured keys that are secrets. A key that is not (too short, or a
+/// well-known placeholder) is still sent upstream; a one-line notice says so, once per
+/// variable and process.
+pub fn configured(keys: Vec<(String, String)>) -> Vec<(String, String)> {
+    static NOTED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    keys.into_iter()
+        .filter(|(var, value)| {
+            if is_secret(value) {
+                return true;
+            }
+            if NOTED.lock().unwrap().insert(var.clone()) {
+                eprintln!(
+                    "note: ${var} holds a value of {} characters that is not treated as a secret (under {MIN_SECRET_LEN} characters, or a placeholder such as EMPTY): it is sent upstream as is, and not scrubbed from recordings",
+                    value.len()
+                );
+            }
+            false
+        })
+        .collect()
+}
+
+/// The placeholder that replaces a secret of variable `var`.
+pub fn placeholder(var: &str) -> String {
+    format!("<redacted:{var}>")
+}
+
+/// `s` with every secret value replaced.
+pub fn scrub_str<'a>(s: &'a str, secrets: &[(String, String)]) -> Cow<'a, str> {
+    let mut out = Cow::Borrowed(s);
+    for (var, value) in secrets {
+        if is_secret(value) && out.contains(value.as_str()) {
+            out = Cow::Owned(out.replace(value.as_str(), &placeholder(var)));
+        }
+    }
+    out
+}
+
+/// Bytes with every secret value replaced.
+pub fn scrub_bytes<'a>(b: &'a [u8], secrets: &[(String, String)]) -> Cow<'a, [u8]> {
+    let mut out = Cow::Borrowed(b);
+    for (var, value) in secrets {
+        if !is_secret(value) || memchr::memmem::find(&out, value.as_bytes()).is_none() {
+            continue;
+        }
+        let mut next = Vec::with_capacity(out.len());
+        let mut last = 0;
+        for at in memchr::memmem::find_iter(&out, value.as_bytes()) {
+            if at < last {
+                continue;
+            }
+            next.extend_from_slice(&out[last..at]);
+            next.extend_from_slice(placeholder(var).as_bytes());
+            last = at + value.len();
+        }
+        next.extend_from_slice(&out[last..]);
+        out = Cow::Owned(next);
+    }
+    out
+}
+
+/// Replaces secret values in every string of `v` (object keys are left alone).
+/// Returns how many strings changed.
+pub fn scrub_value(v: &mut Value, secrets: &[(String, String)]) -> usize {
+    match v {
+        Value::String(s) => match scrub_str(s, secrets) {
+            Cow::Owned(new) => {
+                *s = new;
+                1
+            }
+            Cow::Borrowed(_) => 0,
+        },
+        Value::Array(items) => items.iter_mut().map(|i| scrub_value(i, secrets)).sum(),
+        Value::Object(map) => map.values_mut().map(|i| scrub_value(i, secrets)).sum(),
+        _ => 0,
+    }
+}
+
+/// `rec` with every secret value replaced: in its request (endpoint and body), in its
+/// response's body (JSON, text, or binary), headers and stream events, and across the
+/// stream's frames. The test id is never touched.
+pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
     let mut rec = rec.clone();
     let secrets: Vec<(String, String)> = secrets
         .iter()
-        .filter(|(_, v)| v.len() >= MIN_SECRET_LEN)
+        .filter(|(_, v)| is_secret(v))
         .cloned()
         .collect();
     if secrets.is_empty() {
-        return Ok(rec);
+        return rec;
     }
-    if let Some(stream) = &mut rec.response.stream {
+    if let Cow::Owned(e) = scrub_str(&rec.request.endpoint, &secrets) {
+        rec.request.endpoint = e;
+    }
+    scrub_value(&mut rec.request.body, &secrets);
+    let resp = &mut rec.response;
+    if let Some(body) = &mut resp.body {
+        scrub_value(body, &secrets);
+    }
+    if let Some(text) = &mut resp.body_text {
+        if let Cow::Owned(t) = scrub_str(text, &secrets) {
+            *text = t;
+        }
+    }
+    if let Some(hex_body) = &mut resp.body_hex {
+        if let Ok(bytes) = hex::decode(&*hex_body) {
+            if let Cow::Owned(b) = scrub_bytes(&bytes, &secrets) {
+                *hex_body = hex::encode(b);
+            }
+        }
+    }
+    for value in resp.headers.values_mut() {
+        if let Cow::Owned(v) = scrub_str(value, &secrets) {
+            *value = v;
+        }
+    }
+    if let Some(stream) = &mut resp.stream {
         scrub_frames(&mut stream.frames, &secrets);
+        for frame in &mut stream.frames {
+            if let Some(data) = &mut frame.data {
+                scrub_value(data, &secrets);
+            }
+            for field in frame
+                .comments
+                .iter_mut()
+                .chain(&mut frame.event)
+                .chain(&mut frame.id)
+            {
+                if let Cow::Owned(v) = scrub_str(field, &secrets) {
+                    *field = v;
+                }
+            }
+        }
     }
-    let mut text = String::from_utf8(rec.to_pretty_bytes()).expect("recordings are UTF-8");
-    for (var, value) in &secrets {
-        text = text.replace(value.as_str(), &placeholder(var));
-    }
-    serde_json::from_str(&text).map_err(|e| Error::Other(format!("cannot scrub secrets: {e}")))
-}
-
-fn placeholder(var: &str) -> String {
-    format!("<redacted:{var}>")
+    rec
 }
 
 /// A stream's text as a client puts it together: per JSON path of the frames' data
@@ -92,7 +248,7 @@ pub fn scrub_frames(frames: &mut [Frame], secrets: &[(String, String)]) -> usize
         let joined: String = list.iter().map(|(_, s)| s.as_str()).collect();
         let mut spans: Vec<(usize, usize, &str)> = Vec::new();
         for (var, value) in secrets {
-            if value.len() < MIN_SECRET_LEN {
+            if !is_secret(value) {
                 continue;
             }
             for (at, _) in joined.match_indices(value.as_str()) {

@@ -50,6 +50,8 @@ pub struct Replay {
     pub status: u16,
     /// Content type to answer with.
     pub content_type: Option<String>,
+    /// The other response headers to answer with.
+    pub headers: Arc<[(http::HeaderName, http::HeaderValue)]>,
     /// The body.
     pub body: ReplayBody,
 }
@@ -68,20 +70,38 @@ pub enum ReplayBody {
     },
 }
 
-/// One test's recordings, loaded once: request hash -> recording, or the reason the
-/// file could not be read (reported when that request is made).
+/// One test's recordings, loaded once: request hash -> the recordings of its
+/// occurrences (the first, the second, ...), or the reason a file could not be read
+/// (reported when that request is made).
 #[derive(Debug, Default)]
 pub struct ScopeRecordings {
-    entries:
-        HashMap<String, std::result::Result<Arc<Replay>, String>, BuildHasherDefault<HashHasher>>,
-    /// The same readable recordings by the canonical text of their request (see
-    /// [`crate::identity::request_canonical`]), with their hash: a replay finds its
-    /// recording without computing a sha256.
-    by_canonical: HashMap<String, (Arc<str>, Arc<Replay>), BuildHasherDefault<HashHasher>>,
-    /// The same recordings by the exact bytes a serde_json client sends for their
-    /// request (see [`ScopeRecordings::index_request_bytes`]), keyed by a hash of
-    /// method, endpoint and body: a byte-identical request needs no parsing at all.
+    entries: HashMap<String, Vec<Option<Slot>>, BuildHasherDefault<HashHasher>>,
+    /// The request hash of each readable recording by the canonical text of its request
+    /// (see [`crate::identity::request_canonical`]): a replay finds its recording
+    /// without computing a sha256.
+    by_canonical: HashMap<String, Arc<str>, BuildHasherDefault<HashHasher>>,
+    /// The same by the exact bytes a serde_json client sends for their request (see
+    /// [`ScopeRecordings::index_request_bytes`]), keyed by a hash of method, endpoint and
+    /// body: a byte-identical request needs no parsing at all.
     by_bytes: HashMap<u64, Vec<BytesEntry>, BuildHasherDefault<HashHasher>>,
+    /// How many times this test has made each request so far.
+    asked: HashMap<String, u32, BuildHasherDefault<HashHasher>>,
+}
+
+/// A recording file, loaded, or why it could not be.
+type Slot = std::result::Result<Arc<Replay>, String>;
+
+/// What [`ScopeRecordings::get`] finds for one occurrence of a request.
+#[derive(Debug, Clone)]
+pub enum Pick {
+    /// The recording of that occurrence.
+    Found(Arc<Replay>),
+    /// None for that occurrence, but an earlier one is recorded: the last of them.
+    Last(Arc<Replay>),
+    /// The file of that occurrence cannot be read; why.
+    Broken(String),
+    /// The request was never recorded.
+    None,
 }
 
 /// One recording in [`ScopeRecordings`]' index by request bytes: the body as
@@ -159,21 +179,54 @@ impl std::hash::Hasher for HashHasher {
 }
 
 impl ScopeRecordings {
-    /// The recording for a hash: `Ok(None)` when there is none, `Err` when its file is broken.
-    pub fn get(&self, hash: &str) -> Result<Option<Arc<Replay>>> {
-        match self.entries.get(hash) {
-            None => Ok(None),
-            Some(Ok(r)) => Ok(Some(r.clone())),
-            Some(Err(msg)) => Err(Error::Other(msg.clone())),
+    /// The recording of the `occurrence`-th (from 1) time this request is made.
+    pub fn get(&self, hash: &str, occurrence: u32) -> Pick {
+        let Some(slots) = self.entries.get(hash) else {
+            return Pick::None;
+        };
+        match slots.get(occurrence.saturating_sub(1) as usize) {
+            Some(Some(Ok(r))) => Pick::Found(r.clone()),
+            Some(Some(Err(msg))) => Pick::Broken(msg.clone()),
+            _ => match slots[..slots.len().min(occurrence as usize)]
+                .iter()
+                .rev()
+                .find_map(|s| s.as_ref())
+            {
+                Some(Ok(r)) => Pick::Last(r.clone()),
+                Some(Err(msg)) => Pick::Broken(msg.clone()),
+                None => Pick::None,
+            },
         }
     }
-    /// The recording whose request has this canonical text, with its hash.
-    pub fn get_by_canonical(&self, canonical: &str) -> Option<(Arc<str>, Arc<Replay>)> {
+
+    /// Counts one more time this test made the request, and returns which time it is
+    /// (1 for the first).
+    pub fn next_occurrence(&mut self, hash: &str) -> u32 {
+        match self.asked.get_mut(hash) {
+            Some(n) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.asked.insert(hash.to_owned(), 1);
+                1
+            }
+        }
+    }
+
+    /// How many recorded occurrences a request has (those that load or not).
+    pub fn occurrences(&self, hash: &str) -> usize {
+        self.entries.get(hash).map_or(0, Vec::len)
+    }
+
+    /// The hash of the recording whose request has this canonical text.
+    pub fn find_by_canonical(&self, canonical: &str) -> Option<Arc<str>> {
         self.by_canonical.get(canonical).cloned()
     }
+
     /// Indexes the recordings by the bytes of their request as serde_json writes it
     /// (compact, in the recorded key order, which is the client's: what async-openai,
-    /// reqwest's `.json()` and most clients send), for [`ScopeRecordings::get_by_bytes`].
+    /// reqwest's `.json()` and most clients send), for [`ScopeRecordings::find_by_bytes`].
     ///
     /// A recording enters the index only if those bytes give, with the scope's
     /// `ignore` fields and `test_id`, exactly the canonical text it is found by, so a
@@ -181,8 +234,14 @@ impl ScopeRecordings {
     /// bytes that differ in any way (key order, spacing, a float's spelling, an
     /// ignored field) fall back to the canonical path.
     pub fn index_request_bytes(&mut self, ignore: &[String], test_id: &str) {
-        for (canonical, (hash, replay)) in &self.by_canonical {
+        for (canonical, hash) in &self.by_canonical {
+            let Some(Some(Ok(replay))) = self.entries.get(&**hash).and_then(|s| s.first()) else {
+                continue;
+            };
             let req = &replay.request;
+            if req.body.get("multipart").is_some() {
+                continue;
+            }
             let body = match &req.body {
                 Value::Null => Vec::new(),
                 b => match serde_json::to_vec(b) {
@@ -211,14 +270,9 @@ impl ScopeRecordings {
         }
     }
 
-    /// The recording whose request is exactly these bytes (see
-    /// [`ScopeRecordings::index_request_bytes`]), with its hash.
-    pub fn get_by_bytes(
-        &self,
-        method: &str,
-        endpoint: &str,
-        body: &[u8],
-    ) -> Option<(Arc<str>, Arc<Replay>)> {
+    /// The hash of the recording whose request is exactly these bytes (see
+    /// [`ScopeRecordings::index_request_bytes`]).
+    pub fn find_by_bytes(&self, method: &str, endpoint: &str, body: &[u8]) -> Option<Arc<str>> {
         self.by_bytes
             .get(&bytes_key(method, endpoint, body))?
             .iter()
@@ -226,24 +280,46 @@ impl ScopeRecordings {
                 let req = &e.replay.request;
                 *e.body == *body && req.method == method && req.endpoint == endpoint
             })
-            .map(|e| (e.hash.clone(), e.replay.clone()))
+            .map(|e| e.hash.clone())
     }
 
     /// Every readable recording of the scope.
     pub fn replays(&self) -> impl Iterator<Item = &Arc<Replay>> {
-        self.entries.values().filter_map(|e| e.as_ref().ok())
+        self.entries
+            .values()
+            .flatten()
+            .filter_map(|e| e.as_ref()?.as_ref().ok())
     }
     /// How many files the scope holds.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries
+            .values()
+            .flatten()
+            .filter(|s| s.is_some())
+            .count()
     }
     /// Whether the scope has no files.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
-    /// Adds a recording made during this test (so that a repeated request replays it).
-    pub fn insert(&mut self, hash: String, replay: Arc<Replay>) {
-        self.entries.insert(hash, Ok(replay));
+    /// Adds the recording of one occurrence, made during this test (so that a later
+    /// identical request can replay it in record-if-missing).
+    pub fn insert(&mut self, hash: String, occurrence: u32, replay: Arc<Replay>) {
+        let slots = self.entries.entry(hash).or_default();
+        let at = occurrence.max(1) as usize - 1;
+        if slots.len() <= at {
+            slots.resize(at + 1, None);
+        }
+        slots[at] = Some(Ok(replay));
+    }
+
+    fn load(&mut self, hash: String, occurrence: u32, slot: Slot) {
+        let slots = self.entries.entry(hash).or_default();
+        let at = occurrence.max(1) as usize - 1;
+        if slots.len() <= at {
+            slots.resize(at + 1, None);
+        }
+        slots[at] = Some(slot);
     }
 }
 
@@ -275,11 +351,22 @@ impl Replay {
                 .as_ref()
                 .map(|s| s.format.content_type().to_owned())
         });
+        let headers = resp
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    http::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                    http::HeaderValue::from_str(v).ok()?,
+                ))
+            })
+            .collect();
         Replay {
             path,
             request: rec.request,
             status: resp.status,
             content_type,
+            headers,
             body,
         }
     }
@@ -307,43 +394,53 @@ impl Store {
         dir
     }
 
-    /// The file of a recording.
+    /// The file of a recording (the first occurrence of its request).
     pub fn recording_path(&self, test_id: &str, hash: &str) -> PathBuf {
-        self.scope_dir(test_id).join(format!("{hash}.json"))
+        self.recording_path_at(test_id, hash, 1)
+    }
+
+    /// The file of the `occurrence`-th exchange of a request: `<hash>.json` for the
+    /// first, `<hash>.<n>.json` for the n-th.
+    pub fn recording_path_at(&self, test_id: &str, hash: &str, occurrence: u32) -> PathBuf {
+        self.scope_dir(test_id).join(file_name(hash, occurrence))
     }
 
     /// Writes a recording atomically (temporary file in the same folder, then
     /// rename) and returns its path. Readers never see a partial file.
     pub fn write(&self, rec: &Recording, hash: &str) -> Result<PathBuf> {
+        self.write_at(rec, hash, 1)
+    }
+
+    /// [`Store::write`] for the `occurrence`-th exchange of a request.
+    pub fn write_at(&self, rec: &Recording, hash: &str, occurrence: u32) -> Result<PathBuf> {
         let path = match &rec.test_id {
-            Some(t) => self.recording_path(t, hash),
+            Some(t) => self.recording_path_at(t, hash, occurrence),
             None => self.model_list_path(hash, &model_set_digest(&rec.response)),
         };
         write_atomic(&path, &rec.to_pretty_bytes())?;
         Ok(path)
     }
 
-    /// Loads every recording of a test into memory, keyed by file name (= request hash).
+    /// Loads every recording of a test into memory, keyed by file name (= request hash
+    /// and occurrence). Only regular files count (see [`read_recording_file`]).
     pub fn load_scope(&self, test_id: &str) -> Result<ScopeRecordings> {
         let dir = self.scope_dir(test_id);
         let mut out = ScopeRecordings::default();
         for entry in entries(&dir, "cannot read recordings folder")? {
             let path = entry.path();
-            let Some(hash) = recording_file_hash(&path) else {
+            let Some((hash, occurrence)) = parse_file_name(&entry.file_name().to_string_lossy())
+            else {
                 continue;
             };
-            match Recording::read(&path).and_then(|rec| check_name(rec, &hash, &path)) {
+            match read_recording_file(&path).and_then(|rec| check_name(rec, &hash, &path)) {
                 Ok((rec, canonical)) => {
                     let replay = Arc::new(Replay::from_recording(rec, path.clone()));
-                    if let Some(canonical) = canonical {
-                        out.by_canonical
-                            .insert(canonical, (Arc::from(hash.as_str()), replay.clone()));
-                    }
-                    out.entries.insert(hash, Ok(replay));
+                    out.by_canonical
+                        .entry(canonical)
+                        .or_insert_with(|| Arc::from(hash.as_str()));
+                    out.load(hash, occurrence, Ok(replay));
                 }
-                Err(e) => {
-                    out.entries.insert(hash, Err(e.to_string()));
-                }
+                Err(e) => out.load(hash, occurrence, Err(e.to_string())),
             }
         }
         Ok(out)
@@ -480,17 +577,14 @@ pub fn model_set_digest(resp: &RecordedResponse) -> String {
 }
 
 /// A recording whose request does not hash to its file name would answer another
-/// request than its own: an error naming the file, never a silent wrong answer.
-/// (A request with a secret scrubbed from it cannot be checked: it hashed before.)
-/// Returns the request's canonical text when it is the one the file is named after.
-fn check_name(rec: Recording, hash: &str, path: &Path) -> Result<(Recording, Option<String>)> {
+/// request than its own: an error naming the file, never a silent wrong answer. (A
+/// request with a secret scrubbed from it was hashed scrubbed, so it is checked too.)
+/// Returns the request's canonical text.
+fn check_name(rec: Recording, hash: &str, path: &Path) -> Result<(Recording, String)> {
     let canonical = rec.request.identity(rec.test_id.as_deref()).canonical();
     let actual = sha256_hex(canonical.as_bytes());
     if actual == hash {
-        return Ok((rec, Some(canonical)));
-    }
-    if canonical.contains("<redacted:") {
-        return Ok((rec, None));
+        return Ok((rec, canonical));
     }
     Err(Error::corrupt(
         path,
@@ -503,11 +597,99 @@ fn check_name(rec: Recording, hash: &str, path: &Path) -> Result<(Recording, Opt
     ))
 }
 
+/// Reads a recording file, if it is a regular file (not a symlink, FIFO or device) no
+/// bigger than [`crate::env::max_recording_bytes`]: anything else is an error naming the file,
+/// never a read that blocks or fills memory.
+pub fn read_recording_file(path: &Path) -> Result<Recording> {
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|e| Error::io("cannot read recording", path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::corrupt(
+            path,
+            "it is not a regular file (a symlink, folder, FIFO or device); recordings are plain files, so it is not read",
+        ));
+    }
+    let limit = crate::env::max_recording_bytes();
+    if meta.len() > limit {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "it is {} bytes, over the limit of {limit} (RECORDER_MAX_RECORDING_BYTES)",
+                meta.len()
+            ),
+        ));
+    }
+    Recording::read(path)
+}
+
+/// The inputs of [`crate::idmap::IdsFile::scan`] for a test's folder: each readable
+/// recording's file name, request text (method, endpoint and body) and JSON, sorted by
+/// file name.
+pub fn scan_inputs(dir: &Path) -> Result<Vec<(String, String, Value)>> {
+    let mut out = Vec::new();
+    for entry in entries(dir, "cannot read recordings folder")? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if parse_file_name(&name).is_none() {
+            continue;
+        }
+        let Ok(rec) = read_recording_file(&entry.path()) else {
+            continue;
+        };
+        out.push((
+            name,
+            request_text(&rec.request),
+            serde_json::to_value(&rec).expect("a recording is JSON"),
+        ));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// A request as one text (method, endpoint, body), for finding ids it sends.
+pub fn request_text(req: &RecordedRequest) -> String {
+    format!("{} {} {}", req.method, req.endpoint, req.body)
+}
+
+/// The file name of the `occurrence`-th exchange of a request.
+///
+/// ```
+/// use recorder_runtime::store::{file_name, parse_file_name};
+/// let h = "a".repeat(64);
+/// assert_eq!(file_name(&h, 1), format!("{h}.json"));
+/// assert_eq!(file_name(&h, 3), format!("{h}.3.json"));
+/// assert_eq!(parse_file_name(&file_name(&h, 3)), Some((h.clone(), 3)));
+/// assert_eq!(parse_file_name("_ids.json"), None);
+/// ```
+pub fn file_name(hash: &str, occurrence: u32) -> String {
+    if occurrence <= 1 {
+        format!("{hash}.json")
+    } else {
+        format!("{hash}.{occurrence}.json")
+    }
+}
+
+/// The request hash and occurrence a recording file is named after, or `None` for
+/// files that are not recordings.
+pub fn parse_file_name(name: &str) -> Option<(String, u32)> {
+    let stem = name.strip_suffix(".json")?;
+    let (hash, occurrence) = match stem.split_once('.') {
+        Some((h, n)) => {
+            let parsed: u32 = n.parse().ok().filter(|v: &u32| *v >= 2)?;
+            // One spelling per occurrence: `.2`, never `.02`.
+            if parsed.to_string() != n {
+                return None;
+            }
+            (h, parsed)
+        }
+        None => (stem, 1),
+    };
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| (hash.to_string(), occurrence))
+}
+
 /// The hash a recording file is named after, or `None` for files that are not recordings.
 pub fn recording_file_hash(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".json")?;
-    (stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| stem.to_string())
+    parse_file_name(path.file_name()?.to_str()?).map(|(h, _)| h)
 }
 
 /// The entries of a folder, or none when it does not exist (a test that has not
@@ -677,17 +859,17 @@ mod tests {
 
         let mut scope = store.load_scope(test).unwrap();
         scope.index_request_bytes(&[], test);
-        let (hash, _) = scope.get_by_bytes("POST", endpoint, &bytes).unwrap();
+        let hash = scope.find_by_bytes("POST", endpoint, &bytes).unwrap();
         assert_eq!(&*hash, ident.hash());
         // Any other spelling of the same request is left to the canonical path.
         let reordered = br#"{"user":"u1","temperature":0.7,"model":"m","messages":[{"content":"hi","role":"user"}]}"#;
-        assert!(scope.get_by_bytes("POST", endpoint, reordered).is_none());
+        assert!(scope.find_by_bytes("POST", endpoint, reordered).is_none());
         assert!(scope
-            .get_by_canonical(&canonical_of(reordered, &[]))
+            .find_by_canonical(&canonical_of(reordered, &[]))
             .is_some());
-        assert!(scope.get_by_bytes("PUT", endpoint, &bytes).is_none());
+        assert!(scope.find_by_bytes("PUT", endpoint, &bytes).is_none());
         assert!(scope
-            .get_by_bytes("POST", "/v1/completions", &bytes)
+            .find_by_bytes("POST", "/v1/completions", &bytes)
             .is_none());
 
         // Once `user` is ignored the recorded bytes no longer give the recording's
@@ -695,14 +877,14 @@ mod tests {
         let ignore = vec!["user".to_string()];
         let mut scope = store.load_scope(test).unwrap();
         scope.index_request_bytes(&ignore, test);
-        assert!(scope.get_by_bytes("POST", endpoint, &bytes).is_none());
+        assert!(scope.find_by_bytes("POST", endpoint, &bytes).is_none());
         assert!(scope
-            .get_by_canonical(&canonical_of(&bytes, &ignore))
+            .find_by_canonical(&canonical_of(&bytes, &ignore))
             .is_none());
         // Nor for another test id whose folder is the same one.
         let mut scope = store.load_scope(test).unwrap();
         scope.index_request_bytes(&[], "m::t ");
-        assert!(scope.get_by_bytes("POST", endpoint, &bytes).is_none());
+        assert!(scope.find_by_bytes("POST", endpoint, &bytes).is_none());
     }
 
     #[test]
@@ -740,7 +922,7 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         let scope = store.load_scope("m::t").unwrap();
         assert_eq!(scope.len(), 1);
-        assert!(scope.get(&hash).unwrap().is_some());
+        assert!(matches!(scope.get(&hash, 1), Pick::Found(_)));
     }
 
     #[test]
@@ -750,17 +932,68 @@ mod tests {
         let r = rec(Some("m::t"), "/v1/x", json!({"a": 1}));
         let wrong = "e".repeat(64);
         let p = store.write(&r, &wrong).unwrap();
-        let err = store
-            .load_scope("m::t")
-            .unwrap()
-            .get(&wrong)
-            .unwrap_err()
-            .to_string();
+        let Pick::Broken(err) = store.load_scope("m::t").unwrap().get(&wrong, 1) else {
+            panic!("a misnamed file is reported")
+        };
         assert!(
             err.contains(&p.display().to_string())
                 && err.contains(&format!("hashes to {}", r.request_hash())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn occurrences_replay_in_order_then_the_last_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let r = |status: &str| rec(Some("m::t"), "/v1/files/file-1", json!({"status": status}));
+        let hash = r("x").request_hash();
+        store.write_at(&r("in_progress"), &hash, 1).unwrap();
+        let p2 = store.write_at(&r("completed"), &hash, 2).unwrap();
+        assert!(p2.ends_with(format!("{hash}.2.json")));
+        let mut scope = store.load_scope("m::t").unwrap();
+        assert_eq!(scope.occurrences(&hash), 2);
+        let status = |p: Pick| match p {
+            Pick::Found(r) => format!("found {:?}", r.body),
+            Pick::Last(r) => format!("last {:?}", r.body),
+            other => format!("{other:?}"),
+        };
+        let seen: Vec<String> = (0..3)
+            .map(|_| {
+                let n = scope.next_occurrence(&hash);
+                status(scope.get(&hash, n))
+            })
+            .collect();
+        assert!(
+            seen[0].starts_with("found") && seen[0].contains("in_progress"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[1].starts_with("found") && seen[1].contains("completed"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[2].starts_with("last") && seen[2].contains("completed"),
+            "{seen:?}"
+        );
+        assert!(matches!(scope.get(&"0".repeat(64), 1), Pick::None));
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let hash = "a".repeat(64);
+        let path = store.recording_path("m::t", &hash);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        #[cfg(not(unix))]
+        std::fs::create_dir(&path).unwrap();
+        let Pick::Broken(err) = store.load_scope("m::t").unwrap().get(&hash, 1) else {
+            panic!("a symlink is reported")
+        };
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]
@@ -772,7 +1005,9 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"{\"test_id\": ").unwrap();
         let scope = store.load_scope("m::t").unwrap();
-        let err = scope.get(&hash).unwrap_err().to_string();
+        let Pick::Broken(err) = scope.get(&hash, 1) else {
+            panic!("a broken file")
+        };
         assert!(
             err.contains(&path.display().to_string()) && err.contains("truncated"),
             "{err}"

@@ -60,16 +60,13 @@ pub fn endpoint_of(url: &reqwest::Url) -> String {
 }
 
 /// The engine's view of a request; its headers and body are moved out (the request
-/// is spent).
-fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
+/// is spent). A body held in memory is taken without a copy; a streamed one (a
+/// multipart upload) is read to its end, up to [`crate::env::max_body_bytes`].
+async fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
     let body = match req.body_mut().take() {
         None => Bytes::new(),
         Some(b) if b.as_bytes().is_some() => take_bytes(b),
-        Some(_) => {
-            return Err(Error::Other(
-                "streaming request bodies cannot be recorded; send the body as bytes".into(),
-            ))
-        }
+        Some(b) => collect_body(b).await?,
     };
     Ok(EngineRequest {
         method: req.method().clone(),
@@ -77,6 +74,22 @@ fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
         headers: std::mem::take(req.headers_mut()),
         body,
     })
+}
+
+/// Reads a streamed request body whole, up to the body limit.
+async fn collect_body(body: reqwest::Body) -> crate::Result<Bytes> {
+    use http_body_util::BodyExt;
+    let limit = crate::env::max_body_bytes();
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::Other(format!(
+            "the request body is over {limit} bytes (RECORDER_MAX_BODY_BYTES); nothing was sent or recorded"
+        ))),
+        Err(e) => Err(Error::Other(format!(
+            "cannot read the request body: {e}; nothing was sent or recorded"
+        ))),
+    }
 }
 
 /// The bytes of a body held in memory (`as_bytes()` is `Some`), without copying
@@ -106,6 +119,9 @@ fn to_reqwest_at(resp: EngineResponse, url: Option<reqwest::Url>) -> reqwest::Re
     if let Some(ct) = &resp.content_type {
         builder = builder.header(http::header::CONTENT_TYPE, ct);
     }
+    for (name, value) in resp.headers {
+        builder = builder.header(name, value);
+    }
     let body = match resp.body {
         ResponseBody::Full(b) => reqwest::Body::from(b),
         ResponseBody::Stream(_, s) => reqwest::Body::wrap(s),
@@ -125,7 +141,7 @@ async fn serve_in(
     scope: Arc<Scope>,
     mut req: reqwest::Request,
 ) -> Result<reqwest::Response, Error> {
-    let engine_req = engine_request(&mut req)?;
+    let engine_req = engine_request(&mut req).await?;
     Ok(match scope.handle(engine_req).await {
         Ok(resp) => to_reqwest_at(resp, Some(req.url().clone())),
         // Misses and upstream failures reach the client as the proxy would
@@ -237,13 +253,13 @@ mod tests {
         req
     }
 
-    #[test]
-    fn a_body_in_memory_reaches_the_engine_whole_and_uncopied() {
+    #[tokio::test]
+    async fn a_body_in_memory_reaches_the_engine_whole_and_uncopied() {
         let bytes = Bytes::from(br#"{"model":"m","messages":[]}"#.to_vec());
         let mut req = request(reqwest::Body::from(bytes.clone()));
         req.headers_mut()
             .insert("content-type", "application/json".parse().unwrap());
-        let engine_req = engine_request(&mut req).unwrap();
+        let engine_req = engine_request(&mut req).await.unwrap();
         assert_eq!(engine_req.body, bytes);
         assert_eq!(engine_req.body.as_ptr(), bytes.as_ptr(), "the same buffer");
         assert_eq!(engine_req.endpoint, "/v1/chat/completions?x=1");
@@ -251,16 +267,15 @@ mod tests {
         assert!(req.body().is_none() && req.headers().is_empty());
     }
 
-    #[test]
-    fn a_streaming_request_body_is_a_clear_error() {
-        let chunks = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{}"))]);
-        let err = engine_request(&mut request(reqwest::Body::wrap_stream(chunks)))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("streaming request bodies cannot be recorded"),
-            "{err}"
-        );
-        assert!(err.contains("send the body as bytes"), "{err}");
+    #[tokio::test]
+    async fn a_streamed_request_body_is_read_whole() {
+        let chunks = futures::stream::iter([
+            Ok::<_, std::io::Error>(Bytes::from_static(b"--b\r\n")),
+            Ok(Bytes::from_static(b"part")),
+        ]);
+        let engine_req = engine_request(&mut request(reqwest::Body::wrap_stream(chunks)))
+            .await
+            .unwrap();
+        assert_eq!(engine_req.body, Bytes::from_static(b"--b\r\npart"));
     }
 }

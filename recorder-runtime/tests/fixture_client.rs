@@ -77,6 +77,13 @@ async fn exercise(client: &Client, replay: bool) -> Vec<(&'static str, Value)> {
         called.choices[0].finish_reason.as_deref(),
         Some("tool_calls")
     );
+    // Recording, the client sees the server's id; replaying, its stable placeholder,
+    // with the same prefix (see recorder_runtime::idmap).
+    let call_id = calls[0]["id"].as_str().unwrap().to_owned();
+    assert!(call_id.starts_with("call_"), "{call_id}");
+    assert_eq!(call_id.contains("_rec-"), replay, "{call_id}");
+    let mut calls = calls;
+    calls[0]["id"] = json!("call_…");
     out.push(("chat_tools", json!(calls)));
 
     let js = client

@@ -87,10 +87,15 @@ fn client_request(file: &Value) -> (EngineRequest, bool) {
     }
 }
 
+/// What a chunk or body of an OGX file replays as: its data, with the timestamps that
+/// OGX left (nested ones, Ollama's `expires_at`) normalized as this project does.
 fn data(item: &Value) -> Value {
-    item.get("__data__")
+    let mut v = item
+        .get("__data__")
         .cloned()
-        .unwrap_or_else(|| panic!("no __data__ in {item}"))
+        .unwrap_or_else(|| panic!("no __data__ in {item}"));
+    recorder_runtime::normalize::normalize_timestamps(&mut v);
+    v
 }
 
 /// Imports `dir` into a fresh store and replays every imported file. `elsewhere`

@@ -582,6 +582,7 @@ async fn the_setup_key_replaces_the_client_authorization_and_never_reaches_disk(
     // Replay needs no key at all.
     fake.stop();
     std::env::remove_var(&var);
+    let target_with_key = target.clone();
     let rep = ctx(id, Mode::Replay, dir.path(), target);
     let r = http
         .post(format!("{}/chat/completions", rep.base_url()))
@@ -590,12 +591,17 @@ async fn the_setup_key_replaces_the_client_authorization_and_never_reaches_disk(
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A request that carries the key itself was stored (and named) with the key
+    // scrubbed: it replays where the key is known again, as when it was recorded.
+    std::env::set_var(&var, &key);
+    let rep = ctx(id, Mode::Replay, dir.path(), target_with_key);
     let r = http
         .post(format!("{}/chat/completions", rep.base_url()))
         .json(&chat_body(&format!("my key is {key}"), false))
         .send()
         .await
         .unwrap();
+    std::env::remove_var(&var);
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(

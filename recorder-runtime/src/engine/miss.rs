@@ -1,0 +1,82 @@
+//! Explaining a replay miss: the test, the request, the file that would have answered
+//! it, the closest recording of the same test with a JSON diff, and the command that
+//! records it.
+
+use super::{Engine, Scope};
+use crate::diff;
+use crate::identity::RequestIdentity;
+
+impl Engine {
+    pub(crate) fn explain_miss(
+        &self,
+        scope: &Scope,
+        ident: &RequestIdentity,
+        hash: &str,
+    ) -> String {
+        let mut msg = format!(
+            "no recording for {} {} in test `{}` (request hash {})\n  expected file: {}\n",
+            ident.method(),
+            ident.endpoint(),
+            scope.test_id,
+            &hash[..16],
+            if ident.is_model_list() {
+                self.store()
+                    .model_list_path(hash, "*")
+                    .display()
+                    .to_string()
+            } else {
+                self.store()
+                    .recording_path(&scope.test_id, hash)
+                    .display()
+                    .to_string()
+            }
+        );
+        let closest = scope.recordings().ok().and_then(|recs| {
+            let recs = recs.lock().unwrap();
+            recs.replays()
+                .map(|r| {
+                    let same_route = r.request.method == ident.method()
+                        && r.request.endpoint == ident.endpoint();
+                    let changes = diff::diff(&r.request.body, ident.body());
+                    (
+                        !same_route,
+                        changes.len(),
+                        r.path.clone(),
+                        r.request.method.clone(),
+                        r.request.endpoint.clone(),
+                        changes,
+                    )
+                })
+                .min_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)))
+        });
+        match closest {
+            Some((_, _, path, method, endpoint, changes)) => {
+                msg.push_str(&format!(
+                    "  closest recording of this test: {} ({method} {endpoint})\n",
+                    path.display()
+                ));
+                if method != ident.method() || endpoint != ident.endpoint() {
+                    msg.push_str(&format!(
+                        "    it was recorded for {method} {endpoint}, this request is {} {}\n",
+                        ident.method(),
+                        ident.endpoint()
+                    ));
+                }
+                if changes.is_empty() {
+                    msg.push_str(
+                        "    the bodies are equal: the request differs in method or endpoint\n",
+                    );
+                } else {
+                    msg.push_str("    body differences (recorded | requested):\n");
+                    msg.push_str(&diff::render(&changes, 20));
+                }
+            }
+            None => msg.push_str("  this test has no recordings yet\n"),
+        }
+        msg.push_str(&format!(
+            "  to record it: RECORD_MODE=record-if-missing cargo test {}",
+            scope.test_filter
+        ));
+        msg
+    }
+}

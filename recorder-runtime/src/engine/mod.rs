@@ -1,0 +1,298 @@
+//! The engine: one entry point, [`Engine::handle`], between "test T made this
+//! request" and "here is its response". Every transport (the loopback proxy, the
+//! in-process fixture client, the async-openai service, the reqwest middleware)
+//! calls it; modes, identity, store, normalization, ids and secrets live here only.
+//!
+//! One job per module: [`request`] (what goes in and out), [`target`] (where requests
+//! go and how the key reaches it), [`scope`] (one test's state), `prepare` (what
+//! identity sees of a request), `record` (forwarding upstream and writing recordings),
+//! `miss` (explaining a replay miss).
+//!
+//! ```no_run
+//! # async fn demo() -> recorder_runtime::Result<()> {
+//! use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
+//! use recorder_runtime::Mode;
+//! let engine = Engine::new("recordings");
+//! let scope = Scope::new(engine, "my_tests::chat", Mode::Replay, Target::default());
+//! let resp = scope.handle(EngineRequest::post("/v1/chat/completions", br#"{"model":"m"}"#.to_vec())).await?;
+//! # Ok(()) }
+//! ```
+
+mod miss;
+mod prepare;
+mod record;
+pub mod request;
+pub mod scope;
+pub mod target;
+
+pub use crate::body::BodyStream;
+pub use crate::headers::FORWARDED_HEADERS;
+pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
+pub use scope::{Counts, Scope};
+pub use target::{Auth, Target};
+
+use crate::error::{Error, Result};
+use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};
+use crate::store::{Pick, Replay, ReplayBody, Store};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Records the delay before each frame when set to `1` at record time.
+pub const KEEP_TIMING_VAR: &str = crate::env::KEEP_TIMING;
+/// `recorded` replays the stored delays; anything else replays at full speed.
+pub const REPLAY_TIMING_VAR: &str = crate::env::REPLAY_TIMING;
+
+/// The process-wide runtime that runs upstream calls, stream recording and the
+/// proxy, so that they outlive each test's own runtime.
+pub fn background() -> &'static tokio::runtime::Runtime {
+    static RT: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("recorder")
+            .enable_all()
+            .build()
+            .expect("the recorder's runtime starts")
+    });
+    &RT
+}
+
+/// The engine shared by every scope of a process: the store and the upstream client.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+    http: OnceLock<reqwest::Client>,
+    model_lists: Mutex<HashMap<String, Arc<Replay>>>,
+    /// The recordings index, opened on first use; the error text when it cannot be.
+    index: OnceLock<std::result::Result<crate::index::Index, String>>,
+}
+
+/// The outcome of [`Engine::replay_now`].
+pub(crate) enum Replayed {
+    /// Served from the test's recordings.
+    Hit(EngineResponse),
+    /// Not served: the canonical text when it was computed, and which occurrence of
+    /// the request this is when it was counted.
+    Miss(Option<String>, Option<u32>),
+}
+
+impl Engine {
+    /// An engine over a recordings folder.
+    pub fn new(root: impl Into<std::path::PathBuf>) -> Arc<Engine> {
+        install_crypto_provider();
+        Arc::new(Engine {
+            store: Store::new(root),
+            http: OnceLock::new(),
+            model_lists: Mutex::default(),
+            index: OnceLock::new(),
+        })
+    }
+
+    /// The recordings index (`<root>/index.sqlite`), opened once per engine on first use.
+    pub fn index(&self) -> Result<&crate::index::Index> {
+        let opened = self.index.get_or_init(|| {
+            crate::index::Index::open(self.store.root()).map_err(|e| e.to_string())
+        });
+        opened.as_ref().map_err(|e| Error::Other(e.clone()))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .expect("the HTTP client builds")
+        })
+    }
+
+    /// The one entry point: serves `req` for `scope` according to its mode.
+    pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+        let prepared =
+            prepare::prepare(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
+        match self.replay_now(scope, &req, &prepared)? {
+            Replayed::Hit(resp) => Ok(resp),
+            // Boxed: the rest (misses, recording) is large, and inline it would make
+            // every replay's future that large too (moved on each await of the caller).
+            Replayed::Miss(canonical, occurrence) => {
+                let endpoint = prepared.endpoint.into_owned();
+                let body = prepared.body.into_owned();
+                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence)).await
+            }
+        }
+    }
+
+    /// The replay hot path, with nothing to await: the test's recording of the
+    /// request's exact bytes, else of its canonical text (built straight from the
+    /// bytes), for this occurrence of the request. On a miss it hands back what it
+    /// computed for [`Engine::handle`] to go on with, behind a boxed future, so a replay
+    /// never pays for the upstream path.
+    pub(crate) fn replay_now(
+        &self,
+        scope: &Arc<Scope>,
+        req: &EngineRequest,
+        p: &prepare::Prepared<'_>,
+    ) -> Result<Replayed> {
+        let method = req.method.as_str();
+        if !scope.mode.reads() || is_model_list(method, &p.endpoint) {
+            return Ok(Replayed::Miss(None, None));
+        }
+        let recordings = scope.recordings()?;
+        let mut recs = recordings.lock().unwrap();
+        let mut canonical = None;
+        let hash = match recs.find_by_bytes(method, &p.endpoint, &p.body) {
+            Some(h) => Some(h),
+            None => {
+                let c = request_canonical(
+                    method,
+                    &p.endpoint,
+                    &p.body,
+                    &scope.target.ignore_fields,
+                    Some(&scope.test_id),
+                );
+                let found = recs.find_by_canonical(&c);
+                canonical = Some(c);
+                found
+            }
+        };
+        let Some(hash) = hash else {
+            return Ok(Replayed::Miss(canonical, None));
+        };
+        let occurrence = recs.next_occurrence(&hash);
+        match recs.get(&hash, occurrence) {
+            Pick::Found(replay) => Ok(Replayed::Hit(scope.replayed(&hash, &replay))),
+            // After the last recorded occurrence the last one repeats in replay;
+            // record-if-missing records the new occurrence.
+            Pick::Last(replay) if scope.mode == crate::Mode::Replay => {
+                Ok(Replayed::Hit(scope.replayed(&hash, &replay)))
+            }
+            Pick::Broken(msg) => {
+                scope.problem(msg.clone());
+                Err(Error::Other(msg))
+            }
+            Pick::Last(_) | Pick::None => Ok(Replayed::Miss(canonical, Some(occurrence))),
+        }
+    }
+
+    /// What follows a miss of [`Engine::replay_now`]: a model list (merged from every
+    /// recorded server), a broken file, a replay miss explained, or the upstream.
+    async fn handle_miss(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        endpoint: String,
+        body: Vec<u8>,
+        canonical: Option<String>,
+        occurrence: Option<u32>,
+    ) -> Result<EngineResponse> {
+        let mode = scope.mode;
+        let method = req.method.as_str().to_owned();
+        let model_list = is_model_list(&method, &endpoint);
+        let ignore = &scope.target.ignore_fields;
+        let canonical = canonical.unwrap_or_else(|| {
+            request_canonical(&method, &endpoint, &body, ignore, Some(&scope.test_id))
+        });
+        let hash = sha256_hex(canonical.as_bytes());
+        if model_list && mode.reads() {
+            if let Some(replay) = self.model_list(&hash)? {
+                return Ok(scope.replayed(&hash, &replay));
+            }
+        }
+        let occurrence = match occurrence {
+            Some(n) => n,
+            None if model_list => 1,
+            None => {
+                let recordings = scope.recordings()?;
+                let mut recs = recordings.lock().unwrap();
+                let n = recs.next_occurrence(&hash);
+                // Only a file that cannot be read is in the scope without being found
+                // by its canonical text.
+                if let Pick::Broken(msg) = recs.get(&hash, n) {
+                    scope.problem(msg.clone());
+                    return Err(Error::Other(msg));
+                }
+                n
+            }
+        };
+        let ident = RequestIdentity::new(&method, &endpoint, &body, ignore, Some(&scope.test_id));
+        debug_assert_eq!(ident.hash(), hash, "request_hash and RequestIdentity agree");
+        if mode == crate::Mode::Replay {
+            scope.stats.missed.fetch_add(1, Ordering::Relaxed);
+            let msg = self.explain_miss(scope, &ident, &hash);
+            scope.problem(msg.clone());
+            let msg = crate::secrets::scrub_str(&msg, &scope.secrets()).into_owned();
+            return Err(Error::Miss(msg));
+        }
+        self.forward(scope, req, ident, hash, occurrence).await
+    }
+
+    /// The merged model list of a request hash, cached per engine.
+    fn model_list(&self, hash: &str) -> Result<Option<Arc<Replay>>> {
+        if let Some(r) = self.model_lists.lock().unwrap().get(hash) {
+            return Ok(Some(r.clone()));
+        }
+        let merged = self.store.merged_model_list(hash)?.map(Arc::new);
+        if let Some(r) = &merged {
+            self.model_lists
+                .lock()
+                .unwrap()
+                .insert(hash.to_owned(), r.clone());
+        }
+        Ok(merged)
+    }
+}
+
+/// Builds the response for a recording: bytes as stored, frames one by one.
+fn serve(replay: &Replay, timed: bool) -> EngineResponse {
+    let body = match &replay.body {
+        ReplayBody::Full(b) => ResponseBody::Full(b.clone()),
+        ReplayBody::Frames { format, frames } => {
+            let frames = frames.clone();
+            if timed {
+                let s = futures::stream::iter(0..frames.len()).then(move |i| {
+                    let (bytes, delay) = frames[i].clone();
+                    async move {
+                        if let Some(ms) = delay {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                        }
+                        Ok(bytes)
+                    }
+                });
+                ResponseBody::Stream(*format, BodyStream::new(s))
+            } else {
+                ResponseBody::Stream(*format, BodyStream::stored(frames))
+            }
+        }
+    };
+    EngineResponse {
+        status: replay.status,
+        content_type: replay.content_type.clone(),
+        headers: replay.headers.to_vec(),
+        body,
+        source: Source::Replayed,
+    }
+}
+
+impl Scope {
+    /// Counts a replay, remembers its recording as used, and serves it.
+    pub(crate) fn replayed(&self, hash: &str, replay: &Replay) -> EngineResponse {
+        self.stats.replayed.fetch_add(1, Ordering::Relaxed);
+        self.mark_used(hash);
+        serve(replay, self.replay_timing)
+    }
+}
+
+/// Installs rustls' ring provider as the process default (once), so that HTTPS
+/// clients built by tests (ours, async-openai's) work without each test doing it.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

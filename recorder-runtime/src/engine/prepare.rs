@@ -1,0 +1,104 @@
+//! What identity sees of a request: the bytes and endpoint a recording is matched and
+//! stored by, which are not always the ones on the wire.
+//!
+//! In order:
+//! 1. credentials the request carries (headers, `?key=`) become secrets of the test,
+//!    and query credentials leave the endpoint (see [`crate::headers`]);
+//! 2. a compressed body is decoded (see [`crate::compression`]);
+//! 3. a `multipart/form-data` body becomes its parsed parts (see [`crate::multipart`]);
+//! 4. real ids the upstream issued earlier in the test become their placeholders
+//!    (see [`crate::idmap`]);
+//! 5. secrets become `<redacted:VAR>` in string values and the endpoint, so that what
+//!    is hashed is what is stored (see [`crate::secrets`]).
+//!
+//! A plain JSON request of a test that knows no ids and no secrets goes through
+//! untouched, borrowed: the replay hot path pays a few header lookups.
+
+use super::{EngineRequest, Scope};
+use crate::error::Result;
+use std::borrow::Cow;
+
+/// A request's endpoint and body as identity sees them.
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    pub(crate) endpoint: Cow<'a, str>,
+    pub(crate) body: Cow<'a, [u8]>,
+}
+
+pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepared<'a>> {
+    let mut endpoint: Cow<'a, str> = Cow::Borrowed(&req.endpoint);
+    let mut body: Cow<'a, [u8]> = Cow::Borrowed(&req.body);
+    if !req.headers.is_empty() {
+        let credentials = crate::headers::credentials_in(&req.headers);
+        if !credentials.is_empty() {
+            scope.add_secrets(credentials);
+        }
+        if let Some(coding) = req
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+        {
+            let codings = crate::compression::Codings::parse(coding)?;
+            if !codings.is_identity() {
+                let limit = crate::env::max_body_bytes();
+                body = Cow::Owned(crate::compression::decode(&codings, &body, limit)?);
+            }
+        }
+        if let Some(boundary) = req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::multipart::boundary_of)
+        {
+            let parts = crate::multipart::describe(&body, &boundary)?;
+            body = Cow::Owned(serde_json::to_vec(&parts).expect("parts serialize"));
+        }
+    }
+    if req.endpoint.contains('?') {
+        let extra: Vec<&str> = scope.target.auth_query().into_iter().collect();
+        let (stripped, found) = crate::headers::strip_credentials(&req.endpoint, &extra);
+        if !found.is_empty() {
+            scope.add_secrets(found);
+        }
+        endpoint = stripped;
+    }
+    if scope.has_ids() {
+        let ids = scope.ids();
+        if let Cow::Owned(e) = ids.substitute(&endpoint) {
+            endpoint = Cow::Owned(e);
+        }
+        if let Cow::Owned(b) = ids.substitute_bytes(&body) {
+            body = Cow::Owned(b);
+        }
+    }
+    if scope.has_secrets() {
+        let secrets = scope.secrets();
+        if let Cow::Owned(e) = crate::secrets::scrub_str(&endpoint, &secrets) {
+            endpoint = Cow::Owned(e);
+        }
+        if let Some(b) = scrub_body(&body, &secrets) {
+            body = Cow::Owned(b);
+        }
+    }
+    Ok(Prepared { endpoint, body })
+}
+
+/// The body with secrets replaced in its JSON string values (never in keys), or in
+/// its bytes when it is not JSON; `None` when it holds none.
+fn scrub_body(body: &[u8], secrets: &[(String, String)]) -> Option<Vec<u8>> {
+    let present = secrets
+        .iter()
+        .any(|(_, v)| memchr::memmem::find(body, v.as_bytes()).is_some());
+    // A JSON string may spell a secret with escapes (`\/`): look inside those too.
+    if !present && memchr::memchr(b'\\', body).is_none() {
+        return None;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) => (crate::secrets::scrub_value(&mut v, secrets) > 0)
+            .then(|| serde_json::to_vec(&v).expect("a JSON value serializes")),
+        Err(_) => match crate::secrets::scrub_bytes(body, secrets) {
+            Cow::Owned(b) => Some(b),
+            Cow::Borrowed(_) => None,
+        },
+    }
+}

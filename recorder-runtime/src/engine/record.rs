@@ -1,0 +1,465 @@
+//! Going upstream (record and live modes) and writing what came back.
+//!
+//! The request goes out as the client sent it (real ids, compressed body and all),
+//! with the setup's key and headers. The answer is decoded, its new ids get
+//! placeholders before the client sees them (so that its next request can be matched),
+//! and it is written normalized and scrubbed, atomically. A stream passes through
+//! chunk by chunk while it is recorded; a client that stops reading does not cut the
+//! recording short.
+
+use super::{background, Engine, EngineRequest, EngineResponse, ResponseBody, Scope, Source};
+use crate::body::BodyStream;
+use crate::compression::{Codings, StreamDecoder};
+use crate::error::{Error, Result};
+use crate::identity::RequestIdentity;
+use crate::idmap::{IdsFile, Issuer, IDS_FILE};
+use crate::normalize::normalize_value;
+use crate::recording::{RecordedRequest, RecordedResponse, Recording};
+use crate::store::Replay;
+use crate::stream::{FrameParser, StreamFormat};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::HeaderValue;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Engine {
+    pub(crate) async fn forward(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        ident: RequestIdentity,
+        hash: String,
+        occurrence: u32,
+    ) -> Result<EngineResponse> {
+        let target = &scope.target;
+        let key = target.api_key();
+        if key.is_none() && (scope.mode == crate::Mode::Live || scope.mode.writes()) {
+            if let Some(var) = &target.api_key_env {
+                let url = target.upstream_url(&req.endpoint)?;
+                let err = Error::Other(format!(
+                    "the setup {} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay",
+                    target.setup.as_deref().unwrap_or("(none)")
+                ));
+                scope.problem(err.to_string());
+                return Err(err);
+            }
+        }
+        let endpoint = match (&key, target.auth_query()) {
+            (Some((_, value)), Some(param)) => with_query_param(&req.endpoint, param, value),
+            _ => req.endpoint.clone(),
+        };
+        let url = target.upstream_url(&endpoint)?;
+        let mut builder = self.http().request(req.method.clone(), &url);
+        for name in crate::headers::FORWARDED_HEADERS {
+            for v in req.headers.get_all(*name) {
+                builder = builder.header(*name, v);
+            }
+        }
+        if !req.body.is_empty() && !req.headers.contains_key(http::header::CONTENT_TYPE) {
+            builder = builder.header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        for (name, value) in &target.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        match (&key, &target.auth) {
+            (Some((_, k)), crate::engine::Auth::Bearer) => builder = builder.bearer_auth(k),
+            (Some((_, k)), crate::engine::Auth::Header(h)) => {
+                builder = builder.header(h.as_str(), k.as_str())
+            }
+            (Some(_), crate::engine::Auth::Query(_)) => {}
+            (None, _) => {
+                // No key configured: the client's own goes through (a secret: never stored).
+                for name in crate::headers::CREDENTIAL_HEADERS {
+                    for v in req.headers.get_all(*name) {
+                        builder = builder.header(*name, v);
+                    }
+                }
+            }
+        }
+        // Ids a replayed answer gave the client, which the real API never issued: an
+        // error answer to such a request is not recorded (see below).
+        let foreign: Vec<String> = if scope.mode.reads() {
+            let canonical = ident.canonical();
+            scope
+                .ids()
+                .foreign_placeholders(&canonical)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let request_text = format!("{} {}", req.endpoint, String::from_utf8_lossy(&req.body));
+        let builder = builder.body(req.body.clone());
+        let sent = background()
+            .spawn(async move { builder.send().await })
+            .await
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let upstream = sent.map_err(|e| {
+            // The test fails at its end even if the client swallows the 502.
+            let err = Error::Unreachable {
+                url: url.clone(),
+                reason: error_chain(&e),
+            };
+            scope.problem(err.to_string());
+            err
+        })?;
+        let status = upstream.status().as_u16();
+        let headers = upstream.headers().clone();
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let codings = match headers
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(v) => Codings::parse(v).inspect_err(|e| scope.problem(e.to_string()))?,
+            None => Codings::default(),
+        };
+        let source = if scope.mode.writes() {
+            Source::Recorded
+        } else {
+            Source::Live
+        };
+        let passed = crate::headers::passed_response_headers(status, &headers);
+        let kept = crate::headers::kept_response_headers(status, &headers, &hash);
+        let model = serde_json::from_slice::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
+        let request = RecordedRequest {
+            method: ident.method().to_owned(),
+            endpoint: ident.endpoint().to_owned(),
+            model,
+            body: ident.body().clone(),
+        };
+        let test_id = ident.test_id().map(str::to_owned);
+        let limit = crate::env::max_body_bytes();
+        let format = content_type
+            .as_deref()
+            .and_then(StreamFormat::from_content_type)
+            .filter(|_| status < 400);
+        let Some(format) = format else {
+            let raw = read_capped(upstream, limit, &url)
+                .await
+                .inspect_err(|e| scope.problem(e.to_string()))?;
+            let body = if codings.is_identity() {
+                raw
+            } else {
+                Bytes::from(
+                    crate::compression::decode(&codings, &raw, limit)
+                        .inspect_err(|e| scope.problem(e.to_string()))?,
+                )
+            };
+            if status >= 400 && !foreign.is_empty() {
+                scope.problem(foreign_message(scope, &foreign, status));
+            } else if scope.mode.writes() {
+                let mut response = RecordedResponse::plain(
+                    status,
+                    content_type.as_deref().map(json_content_type),
+                    &body,
+                );
+                response.headers = kept;
+                if let Some(json) = &response.body {
+                    let mut issuer = Issuer::new(&hash, occurrence, request_text);
+                    let mut ids = scope.ids();
+                    issuer.absorb(&mut ids, json);
+                    scope.ids_changed(&ids);
+                }
+                let rec = Recording {
+                    test_id,
+                    request,
+                    response,
+                };
+                self.save(scope, rec, &hash, occurrence)
+                    .inspect_err(|e| scope.problem(e.to_string()))?;
+            } else {
+                scope.stats.live.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(EngineResponse {
+                status,
+                content_type,
+                headers: passed,
+                body: ResponseBody::Full(body),
+                source,
+            });
+        };
+
+        // A stream: pass chunks on as they arrive while a background task parses and
+        // records them. The task drains the upstream even if the client goes away, and
+        // gives each event's new ids their placeholders before its bytes go on, so the
+        // client's next request already matches.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes>>();
+        let keep_timing = crate::env::keep_timing();
+        let guard = scope.pending.start();
+        let scope = scope.clone();
+        let mut decoder = (!codings.is_identity()).then(|| StreamDecoder::new(&codings, limit));
+        background().spawn(async move {
+            let _guard = guard;
+            let fail = |err: Error| {
+                scope.problem(err.to_string());
+                let _ = tx.send(Err(err));
+            };
+            let mut parser = FrameParser::new(format);
+            let mut issuer = Issuer::new(&hash, occurrence, request_text);
+            let mut frames = Vec::new();
+            let mut last = Instant::now();
+            let mut total = 0usize;
+            let mut chunks = upstream.bytes_stream();
+            let mut ended = false;
+            while !ended {
+                let bytes = match chunks.next().await {
+                    Some(Ok(bytes)) => match decoder.as_mut() {
+                        Some(d) => match d.push(&bytes) {
+                            Ok(out) => Bytes::from(out),
+                            Err(e) => return fail(e),
+                        },
+                        None => bytes,
+                    },
+                    Some(Err(e)) => {
+                        // Nothing is recorded from a stream the upstream cut short.
+                        return fail(Error::Upstream {
+                            url: url.clone(),
+                            reason: error_chain(&e),
+                        });
+                    }
+                    None => {
+                        ended = true;
+                        match decoder.take().map(StreamDecoder::finish) {
+                            Some(Ok(rest)) => Bytes::from(rest),
+                            Some(Err(e)) => return fail(e),
+                            None => Bytes::new(),
+                        }
+                    }
+                };
+                total += bytes.len();
+                if total > limit {
+                    return fail(Error::Upstream {
+                        url: url.clone(),
+                        reason: format!(
+                            "the streamed answer is over {limit} bytes (RECORDER_MAX_BODY_BYTES)"
+                        ),
+                    });
+                }
+                let mut new_frames = parser.push(&bytes);
+                if ended {
+                    match std::mem::replace(&mut parser, FrameParser::new(format)).finish() {
+                        Ok(rest) => new_frames.extend(rest),
+                        Err(e) => return fail(e),
+                    }
+                }
+                if scope.mode.writes() && !new_frames.is_empty() {
+                    let mut ids = scope.ids();
+                    for frame in &new_frames {
+                        if let Some(data) = frame.data.as_ref().filter(|d| !d.is_string()) {
+                            issuer.absorb(&mut ids, data);
+                        }
+                    }
+                    scope.ids_changed(&ids);
+                }
+                for mut frame in new_frames {
+                    if keep_timing {
+                        frame.delay_ms = Some(last.elapsed().as_millis() as u64);
+                        last = Instant::now();
+                    }
+                    frames.push(frame);
+                }
+                if !bytes.is_empty() {
+                    let _ = tx.send(Ok(bytes));
+                }
+            }
+            drop(tx);
+            if !scope.mode.writes() {
+                scope.stats.live.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let mut response = RecordedResponse::streamed(status, format, frames);
+            response.headers = kept;
+            let rec = Recording {
+                test_id,
+                request,
+                response,
+            };
+            if let Err(e) = scope.engine.save(&scope, rec, &hash, occurrence) {
+                scope.problem(e.to_string());
+            }
+        });
+        let stream = BodyStream::new(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        Ok(EngineResponse {
+            status,
+            content_type: Some(format.content_type().to_owned()),
+            headers: passed,
+            body: ResponseBody::Stream(format, stream),
+            source,
+        })
+    }
+
+    /// Writes a recording: ids replaced by their placeholders, volatile fields
+    /// normalized, secrets scrubbed, atomically; then the index and, for a test that
+    /// sends ids back, its id map file.
+    pub(crate) fn save(
+        &self,
+        scope: &Scope,
+        mut rec: Recording,
+        hash: &str,
+        occurrence: u32,
+    ) -> Result<()> {
+        if scope.has_ids() {
+            let ids = scope.ids();
+            rec.response.for_each_json_mut(|v| ids.apply(v));
+            if let Some(text) = &mut rec.response.body_text {
+                *text = ids.substitute(text).into_owned();
+            }
+        }
+        rec.response.for_each_json_mut(|v| normalize_value(v, hash));
+        let secrets = scope.secrets();
+        let rec = crate::secrets::scrub(&rec, &secrets);
+        let sends_ids = crate::idmap::is_placeholder(&rec.request.endpoint)
+            || crate::idmap::is_placeholder(&rec.request.body.to_string());
+        let path = {
+            let _one_writer = scope.ids_file.lock().unwrap();
+            let path = self.store().write_at(&rec, hash, occurrence)?;
+            if rec.test_id.is_some() && (sends_ids || scope.dir().join(IDS_FILE).exists()) {
+                self.write_ids_file(scope)?;
+            }
+            path
+        };
+        scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
+        scope.note_recorded(hash, occurrence);
+        // The file is kept whatever happens to the index; a failure fails the test.
+        if let Err(e) = self.index().and_then(|index| {
+            index.record_saved(&path, &rec, hash, &scope.test_id, !secrets.is_empty())
+        }) {
+            scope.problem(format!(
+                "{e} (the recording {} was written; only the index is behind)",
+                path.display()
+            ));
+        }
+        if rec.test_id.is_none() {
+            self.forget_model_list(hash);
+        } else if let Ok(recs) = scope.recordings() {
+            recs.lock().unwrap().insert(
+                hash.to_owned(),
+                occurrence,
+                Arc::new(Replay::from_recording(rec, path)),
+            );
+        }
+        Ok(())
+    }
+
+    /// Rewrites the test's `_ids.json` from its recordings (see [`IdsFile`]), or
+    /// removes it when no request of the test sends an id back.
+    pub(crate) fn refresh_ids_file(&self, scope: &Scope) -> Result<()> {
+        let _one_writer = scope.ids_file.lock().unwrap();
+        self.write_ids_file(scope)
+    }
+
+    fn write_ids_file(&self, scope: &Scope) -> Result<()> {
+        let dir = scope.dir();
+        let file = IdsFile::scan(&scope.test_id, &crate::store::scan_inputs(&dir)?);
+        let path = dir.join(IDS_FILE);
+        if file.ids.is_empty() {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::io("cannot remove", path, e))
+                }
+                _ => Ok(()),
+            }
+        } else {
+            let bytes = file.to_pretty_bytes();
+            if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
+                return Ok(());
+            }
+            crate::store::write_atomic(&path, &bytes)
+        }
+    }
+
+    fn forget_model_list(&self, hash: &str) {
+        self.model_lists.lock().unwrap().remove(hash);
+    }
+}
+
+/// The message of an error answer to a request that sent back ids of replayed
+/// recordings.
+fn foreign_message(scope: &Scope, foreign: &[String], status: u16) -> String {
+    format!(
+        "the API answered {status} to a request of test `{}` that sends back {}, an id that a replayed recording gave the client: the real API never issued it, so the answer was not recorded. Record the whole test again: RECORD_MODE=record cargo test {}",
+        scope.test_id,
+        foreign.join(", "),
+        scope.test_filter
+    )
+}
+
+/// The endpoint with `param` set to `value` in its query (replacing the client's).
+fn with_query_param(endpoint: &str, param: &str, value: &str) -> String {
+    let (path, query) = endpoint.split_once('?').unwrap_or((endpoint, ""));
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(param))
+        .collect();
+    let encoded: String = value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let pair = format!("{param}={encoded}");
+    pairs.push(&pair);
+    format!("{path}?{}", pairs.join("&"))
+}
+
+/// Reads an upstream body whole, up to `limit` bytes: more is an error, never a
+/// partial recording.
+async fn read_capped(mut upstream: reqwest::Response, limit: usize, url: &str) -> Result<Bytes> {
+    let url = url.to_owned();
+    background()
+        .spawn(async move {
+            let mut out = Vec::new();
+            while let Some(chunk) = upstream.chunk().await.map_err(|e| Error::Upstream {
+                url: url.clone(),
+                reason: error_chain(&e),
+            })? {
+                if out.len() + chunk.len() > limit {
+                    return Err(Error::Upstream {
+                        url,
+                        reason: format!(
+                            "the answer is over {limit} bytes (RECORDER_MAX_BODY_BYTES)"
+                        ),
+                    });
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(Bytes::from(out))
+        })
+        .await
+        .map_err(|e| Error::Other(e.to_string()))?
+}
+
+fn json_content_type(ct: &str) -> &str {
+    let base = ct.split(';').next().unwrap_or(ct).trim();
+    if base.contains("json") {
+        base
+    } else {
+        ct
+    }
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

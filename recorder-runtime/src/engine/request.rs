@@ -1,0 +1,131 @@
+//! What goes into the engine and what comes out: [`EngineRequest`], [`EngineResponse`].
+
+use crate::body::BodyStream;
+use crate::error::Result;
+use crate::stream::StreamFormat;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+/// A request as every transport hands it to the engine.
+///
+/// ```
+/// use recorder_runtime::engine::EngineRequest;
+/// let req = EngineRequest::post("/v1/embeddings", br#"{"model":"m","input":"hi"}"#.to_vec());
+/// assert_eq!(req.method, http::Method::POST);
+/// assert!(EngineRequest::get("/v1/models").body.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct EngineRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// Path below the base URL root, query included (`/v1/chat/completions`).
+    pub endpoint: String,
+    /// Headers the client sent (only [`crate::headers::FORWARDED_HEADERS`] and
+    /// credentials go upstream; none is stored).
+    pub headers: HeaderMap,
+    /// The body, as sent (compressed if the client compressed it).
+    pub body: Bytes,
+}
+
+impl EngineRequest {
+    /// A JSON POST. It carries no headers: a body sent upstream without a
+    /// content type goes as `application/json` (and a replay needs none).
+    pub fn post(endpoint: &str, body: impl Into<Bytes>) -> Self {
+        EngineRequest {
+            method: Method::POST,
+            endpoint: endpoint.to_owned(),
+            headers: HeaderMap::new(),
+            body: body.into(),
+        }
+    }
+    /// A GET without a body.
+    pub fn get(endpoint: &str) -> Self {
+        Self::without_body(Method::GET, endpoint)
+    }
+    /// A DELETE without a body.
+    pub fn delete(endpoint: &str) -> Self {
+        Self::without_body(Method::DELETE, endpoint)
+    }
+    fn without_body(method: Method, endpoint: &str) -> Self {
+        EngineRequest {
+            method,
+            endpoint: endpoint.to_owned(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+    /// The same request with a header added (e.g. a multipart body's content type).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+}
+
+/// Where a response came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Served from a recording.
+    Replayed,
+    /// Fetched upstream and recorded.
+    Recorded,
+    /// Fetched upstream, not recorded (live mode).
+    Live,
+}
+
+/// A response body: whole, or streamed.
+pub enum ResponseBody {
+    /// The whole body.
+    Full(Bytes),
+    /// A stream of chunks, with its wire format.
+    Stream(StreamFormat, BodyStream),
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseBody::Full(b) => write!(f, "Full({} bytes)", b.len()),
+            ResponseBody::Stream(fmt, _) => write!(f, "Stream({fmt:?})"),
+        }
+    }
+}
+
+/// The engine's answer.
+#[derive(Debug)]
+pub struct EngineResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// The other headers a client may read (request ids, retry hints, rate limits on
+    /// errors; see [`crate::headers`]): recorded ones on replay, the real ones otherwise.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body (decoded: never compressed).
+    pub body: ResponseBody,
+    /// Replayed, recorded or live.
+    pub source: Source,
+}
+
+impl EngineResponse {
+    /// Collects the body (a stream is read to its end).
+    pub async fn bytes(self) -> Result<Bytes> {
+        match self.body {
+            ResponseBody::Full(b) => Ok(b),
+            ResponseBody::Stream(_, mut s) => {
+                let mut out = Vec::new();
+                while let Some(chunk) = s.next().await {
+                    out.extend_from_slice(&chunk?);
+                }
+                Ok(out.into())
+            }
+        }
+    }
+
+    /// A header's value, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+}

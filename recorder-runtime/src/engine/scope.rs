@@ -1,0 +1,334 @@
+//! One test's view of the engine: its id, mode and target, its recordings (loaded
+//! once), the ids and secrets it has seen, and what it served.
+
+use super::{Engine, Target};
+use crate::error::{Error, Result};
+use crate::idmap::IdMap;
+use crate::store::ScopeRecordings;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Counts of what a scope served.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) replayed: AtomicUsize,
+    pub(crate) recorded: AtomicUsize,
+    pub(crate) live: AtomicUsize,
+    pub(crate) missed: AtomicUsize,
+}
+
+/// A snapshot of what a scope served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests served from recordings.
+    pub replayed: usize,
+    /// Requests recorded (streams count once written).
+    pub recorded: usize,
+    /// Requests passed through in live mode.
+    pub live: usize,
+    /// Replay misses.
+    pub missed: usize,
+}
+
+/// Recordings still being written (a stream whose client stopped reading is drained
+/// in the background); a test waits for them before it ends.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    count: Mutex<usize>,
+    done: Condvar,
+}
+
+impl Pending {
+    pub(crate) fn start(self: &Arc<Self>) -> PendingGuard {
+        *self.count.lock().unwrap() += 1;
+        PendingGuard(self.clone())
+    }
+    fn wait(&self, timeout: Duration) -> bool {
+        let guard = self.count.lock().unwrap();
+        let (guard, _) = self
+            .done
+            .wait_timeout_while(guard, timeout, |n| *n > 0)
+            .unwrap();
+        *guard == 0
+    }
+}
+
+pub(crate) struct PendingGuard(Arc<Pending>);
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        let mut n = self.0.count.lock().unwrap();
+        *n -= 1;
+        if *n == 0 {
+            self.0.done.notify_all();
+        }
+    }
+}
+
+/// One test's view of the engine: its id, mode, target and replay map.
+///
+/// ```
+/// use recorder_runtime::engine::{Engine, Scope, Target};
+/// use recorder_runtime::Mode;
+/// let scope = Scope::new(Engine::new("recordings"), "my_tests::chat", Mode::Replay, Target::default());
+/// assert_eq!(scope.test_id(), "my_tests::chat");
+/// assert!(scope.dir().ends_with("my_tests/chat"));
+/// ```
+#[derive(Debug)]
+pub struct Scope {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) test_id: String,
+    pub(crate) mode: crate::Mode,
+    pub(crate) target: Target,
+    /// What `cargo test` needs to run this test alone, for miss messages.
+    pub(crate) test_filter: String,
+    recordings: OnceLock<std::result::Result<Mutex<ScopeRecordings>, String>>,
+    pub(crate) stats: Stats,
+    problems: Mutex<Vec<String>>,
+    pub(crate) pending: Arc<Pending>,
+    /// `RECORDER_REPLAY_TIMING=recorded`, read once per test rather than per stream.
+    pub(crate) replay_timing: bool,
+    /// Hashes of the recordings replayed, each once (a test may repeat a request).
+    used: Mutex<HashSet<String, std::hash::BuildHasherDefault<crate::store::HashHasher>>>,
+    /// Real ids the upstream issued in this test, and their placeholders.
+    ids: Mutex<IdMap>,
+    has_ids: AtomicBool,
+    /// Secret values to keep off disk: the configured key, and credentials requests carried.
+    secrets: Mutex<Vec<(String, String)>>,
+    has_secrets: AtomicBool,
+    /// Request hash -> how many occurrences were recorded in this run.
+    recorded: Mutex<HashMap<String, u32>>,
+    /// Serializes rewriting the test's id map file.
+    pub(crate) ids_file: Mutex<()>,
+}
+
+impl Scope {
+    /// A scope for one test. `test_id` scopes identity and the folder.
+    pub fn new(
+        engine: Arc<Engine>,
+        test_id: impl Into<String>,
+        mode: crate::Mode,
+        target: Target,
+    ) -> Arc<Scope> {
+        let test_id = test_id.into();
+        let test_filter = default_filter(&test_id);
+        let secrets = crate::secrets::configured(target.secrets());
+        Arc::new(Scope {
+            engine,
+            test_id,
+            mode,
+            target,
+            test_filter,
+            recordings: OnceLock::new(),
+            stats: Stats::default(),
+            problems: Mutex::default(),
+            pending: Arc::default(),
+            replay_timing: crate::env::replay_timing(),
+            used: Mutex::default(),
+            ids: Mutex::default(),
+            has_ids: AtomicBool::new(false),
+            has_secrets: AtomicBool::new(!secrets.is_empty()),
+            secrets: Mutex::new(secrets),
+            recorded: Mutex::default(),
+            ids_file: Mutex::new(()),
+        })
+    }
+
+    /// Sets what `cargo test` needs to select this test, shown in miss messages.
+    pub fn with_test_filter(mut self: Arc<Self>, filter: impl Into<String>) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.test_filter = filter.into();
+        }
+        self
+    }
+
+    /// Serves one request: see [`Engine::handle`].
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: super::EngineRequest,
+    ) -> Result<super::EngineResponse> {
+        self.engine.handle(self, req).await
+    }
+
+    /// The test id.
+    pub fn test_id(&self) -> &str {
+        &self.test_id
+    }
+    /// The mode.
+    pub fn mode(&self) -> crate::Mode {
+        self.mode
+    }
+    /// The upstream target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+    /// The folder of this test's recordings.
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.engine.store().scope_dir(&self.test_id)
+    }
+
+    /// What the scope has served so far.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            replayed: self.stats.replayed.load(Ordering::Relaxed),
+            recorded: self.stats.recorded.load(Ordering::Relaxed),
+            live: self.stats.live.load(Ordering::Relaxed),
+            missed: self.stats.missed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Hashes of the recordings replayed so far, each once, sorted (for the index's record of use).
+    pub fn used(&self) -> Vec<String> {
+        let mut used: Vec<String> = self.used.lock().unwrap().iter().cloned().collect();
+        used.sort();
+        used
+    }
+
+    pub(crate) fn mark_used(&self, hash: &str) {
+        let mut used = self.used.lock().unwrap();
+        if !used.contains(hash) {
+            used.insert(hash.to_owned());
+        }
+    }
+
+    /// Records in the index that this test ran in the current run and which
+    /// recordings it replayed (see [`crate::index`]); `prune` judges a test by its
+    /// latest run. Call it when the test finished (passed). Does nothing in live mode,
+    /// which reads nothing, or when the recordings folder does not exist.
+    pub fn record_use(&self) -> Result<()> {
+        if self.mode == crate::Mode::Live || !self.engine.store().root().is_dir() {
+            return Ok(());
+        }
+        let index = self.engine.index()?;
+        index.begin_test(&self.test_id)?;
+        index.mark_used(&self.test_id, &self.used())
+    }
+
+    /// A problem that fails the test at its end (even if its client swallowed the
+    /// error), once.
+    pub(crate) fn problem(&self, msg: impl Into<String>) {
+        let msg = crate::secrets::scrub_str(&msg.into(), &self.secrets()).into_owned();
+        let mut problems = self.problems.lock().unwrap();
+        if !problems.contains(&msg) {
+            problems.push(msg);
+        }
+    }
+
+    /// Waits (up to `timeout`) for recordings still being written, then returns every
+    /// problem seen (misses, broken files, failed writes). A test fails when this is
+    /// not empty, even if its client swallowed the error. In `record` mode, occurrences
+    /// of a request that this run made fewer times than an earlier one are removed.
+    pub fn finish(&self, timeout: Duration) -> Vec<String> {
+        if !self.pending.wait(timeout) {
+            self.problem(format!(
+                "a recording of test `{}` was still being written after {timeout:?}",
+                self.test_id
+            ));
+        } else if self.mode == crate::Mode::Record {
+            if let Err(e) = self.remove_stale_occurrences() {
+                self.problem(e.to_string());
+            }
+        }
+        self.problems.lock().unwrap().clone()
+    }
+
+    fn remove_stale_occurrences(&self) -> Result<()> {
+        let recorded = self.recorded.lock().unwrap().clone();
+        if recorded.is_empty() {
+            return Ok(());
+        }
+        let dir = self.dir();
+        let mut removed = false;
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some((hash, n)) = crate::store::parse_file_name(&name.to_string_lossy()) else {
+                continue;
+            };
+            if recorded.get(&hash).is_some_and(|made| n > *made) {
+                std::fs::remove_file(entry.path())
+                    .map_err(|e| Error::io("cannot remove stale recording", entry.path(), e))?;
+                removed = true;
+            }
+        }
+        if removed {
+            self.engine.refresh_ids_file(self)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn note_recorded(&self, hash: &str, occurrence: u32) {
+        let mut recorded = self.recorded.lock().unwrap();
+        let n = recorded.entry(hash.to_owned()).or_default();
+        *n = (*n).max(occurrence);
+    }
+
+    /// This test's recordings, loaded on first use (empty in `record` and `live`).
+    pub(crate) fn recordings(&self) -> Result<&Mutex<ScopeRecordings>> {
+        let loaded = self.recordings.get_or_init(|| {
+            if self.mode.reads() {
+                let mut recordings = self
+                    .engine
+                    .store()
+                    .load_scope(&self.test_id)
+                    .map_err(|e| e.to_string())?;
+                recordings.index_request_bytes(&self.target.ignore_fields, &self.test_id);
+                Ok(Mutex::new(recordings))
+            } else {
+                Ok(Mutex::default())
+            }
+        });
+        loaded.as_ref().map_err(|e| Error::Other(e.clone()))
+    }
+
+    /// Whether real ids are known (only in record modes).
+    pub(crate) fn has_ids(&self) -> bool {
+        self.has_ids.load(Ordering::Acquire)
+    }
+    /// The ids known so far.
+    pub(crate) fn ids(&self) -> std::sync::MutexGuard<'_, IdMap> {
+        self.ids.lock().unwrap()
+    }
+    pub(crate) fn ids_changed(&self, ids: &IdMap) {
+        self.has_ids.store(!ids.is_empty(), Ordering::Release);
+    }
+
+    /// Whether any secret is known.
+    pub(crate) fn has_secrets(&self) -> bool {
+        self.has_secrets.load(Ordering::Acquire)
+    }
+    /// The secrets known so far, `(variable or header, value)`.
+    pub fn secrets(&self) -> Vec<(String, String)> {
+        if !self.has_secrets() {
+            return Vec::new();
+        }
+        self.secrets.lock().unwrap().clone()
+    }
+    /// Adds secrets seen on a request (credentials a client sent itself); values that
+    /// are not secrets (see [`crate::secrets::is_secret`]) are left out.
+    pub(crate) fn add_secrets(&self, found: impl IntoIterator<Item = (String, String)>) {
+        let mut secrets = self.secrets.lock().unwrap();
+        for (name, value) in found {
+            if crate::secrets::is_secret(&value) && !secrets.iter().any(|(_, v)| *v == value) {
+                secrets.push((name, value));
+                // Longest first: a key that contains another is replaced whole.
+                secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.cmp(b)));
+            }
+        }
+        self.has_secrets
+            .store(!secrets.is_empty(), Ordering::Release);
+    }
+}
+
+/// `cargo test` filter for a test id: its name without the model combination.
+fn default_filter(test_id: &str) -> String {
+    let head = test_id.split('[').next().unwrap_or(test_id);
+    head.rsplit("::").next().unwrap_or(head).to_string()
+}

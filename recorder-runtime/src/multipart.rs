@@ -1,0 +1,197 @@
+//! `multipart/form-data` request bodies (file uploads), as identity sees them.
+//!
+//! The boundary is random, so the raw bytes of the same upload differ on every run.
+//! A multipart body is identified, and stored, as its parsed parts instead:
+//!
+//! ```json
+//! { "multipart": [
+//!     { "name": "purpose", "text": "assistants" },
+//!     { "name": "file", "filename": "notes.txt", "content_type": "text/plain",
+//!       "size": 12, "sha256": "…", "text": "hello world\n" }
+//! ] }
+//! ```
+//!
+//! - A part without a file name whose content is UTF-8 is a field: its `text` only
+//!   (and its `content_type`, when it names one).
+//! - A file part (or a field that is not UTF-8) has `size` and the `sha256` of its
+//!   content, and the content itself up to [`INLINE_LIMIT`] bytes: as `text` when it is
+//!   UTF-8, else as `base64`. Larger files are identified by their sha256 and size alone.
+//!
+//! Part order counts; the boundary, part headers other than the name, file name and
+//! content type, and the transfer details never do.
+//!
+//! ```
+//! use recorder_runtime::multipart::{boundary_of, describe};
+//! let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n";
+//! let boundary = boundary_of("multipart/form-data; boundary=XyZ").unwrap();
+//! let v = describe(body, &boundary).unwrap();
+//! assert_eq!(v, serde_json::json!({"multipart": [{"name": "purpose", "text": "assistants"}]}));
+//! ```
+
+use crate::error::{Error, Result};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+/// Files up to this many bytes (64 KiB) are stored inline in the recording.
+pub const INLINE_LIMIT: usize = 64 * 1024;
+
+/// The boundary of a `multipart/form-data` content type, if it is one.
+pub fn boundary_of(content_type: &str) -> Option<String> {
+    let mime: mime::Mime = content_type.parse().ok()?;
+    (mime.type_() == mime::MULTIPART && mime.subtype() == mime::FORM_DATA)
+        .then(|| mime.get_param(mime::BOUNDARY).map(|b| b.to_string()))
+        .flatten()
+}
+
+/// The parts of a multipart body, as identity sees and recordings store them (see the
+/// [module docs](self)). A body that is not valid multipart is an error saying why.
+pub fn describe(body: &[u8], boundary: &str) -> Result<Value> {
+    let bytes = Bytes::copy_from_slice(body);
+    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    // Everything is in memory: no future here ever waits.
+    futures::executor::block_on(async {
+        let mut parts = Vec::new();
+        while let Some(field) = form.next_field().await.map_err(invalid)? {
+            let name = field.name().map(str::to_owned);
+            let filename = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(|m| m.to_string());
+            let content = field.bytes().await.map_err(invalid)?;
+            parts.push(part(name, filename, content_type, &content));
+        }
+        Ok(json!({ "multipart": parts }))
+    })
+}
+
+fn invalid(e: multer::Error) -> Error {
+    Error::Other(format!(
+        "the request's multipart/form-data body cannot be parsed ({e}); nothing was recorded. Send a well-formed body whose parts end with the boundary of its Content-Type"
+    ))
+}
+
+fn part(
+    name: Option<String>,
+    filename: Option<String>,
+    content_type: Option<String>,
+    content: &[u8],
+) -> Value {
+    let mut p = Map::new();
+    p.insert("name".into(), name.map_or(Value::Null, Value::String));
+    let text = std::str::from_utf8(content).ok();
+    if filename.is_none() {
+        if let Some(text) = text {
+            if let Some(ct) = content_type {
+                p.insert("content_type".into(), ct.into());
+            }
+            p.insert("text".into(), text.into());
+            return Value::Object(p);
+        }
+    }
+    if let Some(f) = filename {
+        p.insert("filename".into(), f.into());
+    }
+    if let Some(ct) = content_type {
+        p.insert("content_type".into(), ct.into());
+    }
+    p.insert("size".into(), content.len().into());
+    p.insert("sha256".into(), crate::identity::sha256_hex(content).into());
+    if content.len() <= INLINE_LIMIT {
+        match text {
+            Some(t) => p.insert("text".into(), t.into()),
+            None => p.insert(
+                "base64".into(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(content)
+                    .into(),
+            ),
+        };
+    }
+    Value::Object(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// name, file name, content type, content
+    type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+    fn body(boundary: &str, parts: &[Part<'_>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, file, ct, content) in parts {
+            out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let mut disp = format!("Content-Disposition: form-data; name=\"{name}\"");
+            if let Some(f) = file {
+                disp.push_str(&format!("; filename=\"{f}\""));
+            }
+            out.extend_from_slice(disp.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            if let Some(ct) = ct {
+                out.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(content);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        out
+    }
+
+    #[test]
+    fn the_same_parts_under_another_boundary_are_the_same_body() {
+        let parts: &[Part<'_>] = &[
+            ("purpose", None, None, b"assistants"),
+            ("file", Some("a.txt"), Some("text/plain"), b"hello\n"),
+            (
+                "blob",
+                Some("b.bin"),
+                Some("application/octet-stream"),
+                &[0, 255, 1],
+            ),
+        ];
+        let a = describe(&body("aaa", parts), "aaa").unwrap();
+        let b = describe(
+            &body("------------------------b7e1", parts),
+            "------------------------b7e1",
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a["multipart"][0],
+            json!({"name": "purpose", "text": "assistants"})
+        );
+        assert_eq!(a["multipart"][1]["text"], "hello\n");
+        assert_eq!(a["multipart"][1]["size"], 6);
+        assert_eq!(a["multipart"][2]["base64"], "AP8B");
+    }
+
+    #[test]
+    fn big_files_are_kept_as_their_hash_and_size() {
+        let big = vec![b'x'; INLINE_LIMIT + 1];
+        let v = describe(&body("b", &[("file", Some("big.txt"), None, &big)]), "b").unwrap();
+        let p = &v["multipart"][0];
+        assert_eq!(p["size"], INLINE_LIMIT + 1);
+        assert_eq!(p["sha256"], crate::identity::sha256_hex(&big));
+        assert!(p.get("text").is_none() && p.get("base64").is_none());
+    }
+
+    #[test]
+    fn a_broken_body_is_a_clear_error() {
+        let err = describe(
+            b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nno end",
+            "b",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("multipart/form-data body cannot be parsed"),
+            "{err}"
+        );
+        assert_eq!(boundary_of("application/json"), None);
+        assert_eq!(
+            boundary_of("multipart/form-data; boundary=\"q u\"").as_deref(),
+            Some("q u")
+        );
+    }
+}
