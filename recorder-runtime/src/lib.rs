@@ -31,7 +31,6 @@ pub mod diff;
 pub mod engine;
 pub mod env;
 pub mod error;
-pub mod fake;
 pub mod headers;
 pub mod identity;
 pub mod idmap;

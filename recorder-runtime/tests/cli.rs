@@ -734,7 +734,7 @@ async fn serve_replays_an_imported_ogx_corpus() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_records_upstream_and_ctrl_c_finishes_recordings() {
     recorder_runtime::engine::install_crypto_provider();
-    let fake = recorder_runtime::fake::FakeUpstream::start();
+    let fake = recorder_testkit::fake::FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("recordings");
     let key = "cli-test-key-0123456789";

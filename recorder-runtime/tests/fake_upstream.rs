@@ -3,7 +3,7 @@
 mod fake_support;
 
 use fake_support::*;
-use recorder_runtime::fake::{FakeUpstream, FRAMES_BEFORE_FAILURE};
+use recorder_testkit::fake::{FakeUpstream, FRAMES_BEFORE_FAILURE};
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -9,8 +9,8 @@ use futures::StreamExt;
 use recorder_runtime::client::{
     ChatRequest, Client, CompletionRequest, EmbeddingRequest, GenerateRequest, Message,
 };
-use recorder_runtime::fake::FakeUpstream;
 use recorder_runtime::{Error, Mode};
+use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -8,10 +8,10 @@ mod fake_support;
 
 use fake_support::*;
 use recorder_runtime::engine::Target;
-use recorder_runtime::fake::FakeUpstream;
 use recorder_runtime::identity::RequestIdentity;
 use recorder_runtime::proxy::Proxy;
 use recorder_runtime::Mode;
+use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;

@@ -16,9 +16,9 @@ use ollama_rs::generation::chat::request::ChatMessageRequest;
 use ollama_rs::generation::chat::ChatMessage;
 use ollama_rs::generation::embeddings::request::{EmbeddingsInput, GenerateEmbeddingsRequest};
 use ollama_rs::Ollama;
-use recorder_runtime::fake::FakeUpstream;
 use recorder_runtime::stream::{self, StreamFormat};
 use recorder_runtime::{Mode, RecordingContext};
+use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};
 
 fn openai(ctx: &RecordingContext) -> async_openai::Client<OpenAIConfig> {

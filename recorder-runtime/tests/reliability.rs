@@ -9,12 +9,12 @@
 use futures::StreamExt;
 use recorder_runtime::client::{ChatRequest, Message};
 use recorder_runtime::engine::Target;
-use recorder_runtime::fake::FakeUpstream;
 use recorder_runtime::identity::RequestIdentity;
 use recorder_runtime::index::{EntryFilter, Index};
 use recorder_runtime::recording::Recording;
 use recorder_runtime::store::Store;
 use recorder_runtime::{Error, Mode, RecordingContext};
+use recorder_testkit::fake::FakeUpstream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

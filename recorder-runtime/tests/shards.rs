@@ -5,8 +5,8 @@
 mod fake_support;
 
 use recorder_runtime::client::{ChatRequest, EmbeddingRequest, Message};
-use recorder_runtime::fake::FakeUpstream;
 use recorder_runtime::Mode;
+use recorder_testkit::fake::FakeUpstream;
 use std::path::Path;
 
 /// What one shard's tests do; returns what they saw, to compare with the replay.

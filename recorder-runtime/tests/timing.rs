@@ -9,8 +9,8 @@ mod fake_support;
 
 use fake_support::*;
 use recorder_runtime::engine::{KEEP_TIMING_VAR, REPLAY_TIMING_VAR};
-use recorder_runtime::fake::FakeUpstream;
 use recorder_runtime::{Mode, RecordingContext};
+use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -15,10 +15,10 @@ use async_openai::types::chat::{
 use futures::StreamExt;
 use recorder_runtime::client::{ChatRequest, Message};
 use recorder_runtime::engine::{Target, KEEP_TIMING_VAR, REPLAY_TIMING_VAR};
-use recorder_runtime::fake::FakeUpstream;
 use recorder_runtime::recording::Recording;
 use recorder_runtime::stream::{FrameParser, StreamFormat};
 use recorder_runtime::{Mode, RecordingContext};
+use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
