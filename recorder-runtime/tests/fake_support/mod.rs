@@ -70,13 +70,15 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The recording files (`<hash>.json`, model lists included) under `dir`.
+/// The recording files (`<hash>.json`, `<hash>.<n>.json`, model lists included) under
+/// `dir`; not the `_ids.json` id maps.
 pub fn recordings(dir: &Path) -> Vec<PathBuf> {
     files(dir)
         .into_iter()
         .filter(|p| {
-            p.extension().is_some_and(|e| e == "json")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+            let name = p.file_name().unwrap().to_string_lossy();
+            recorder_runtime::store::parse_file_name(&name).is_some()
+                || (name.starts_with("models-") && name.ends_with(".json"))
         })
         .collect()
 }

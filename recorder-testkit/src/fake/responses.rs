@@ -47,11 +47,7 @@ impl Call<'_> {
                 tool_output = item["output"].as_str().map(str::to_owned);
             }
         }
-        let prompt = input
-            .iter()
-            .rev()
-            .find_map(item_text)
-            .unwrap_or_default();
+        let prompt = input.iter().rev().find_map(item_text).unwrap_or_default();
         let tools = self
             .body
             .get("tools")
