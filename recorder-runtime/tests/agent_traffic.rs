@@ -609,14 +609,10 @@ async fn anthropic_messages_record_and_replay_with_their_event_lines() {
             .unwrap();
         let tool_use = first.content[0].clone();
         assert_eq!(tool_use["type"], "tool_use");
-        let mut assistant = Message::default();
-        assistant.role = "assistant".into();
-        assistant.extra.insert("content".into(), json!([tool_use]));
-        let mut result = Message::default();
-        result.role = "user".into();
-        result.extra.insert(
-            "content".into(),
-            json!([{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "42"}]),
+        let assistant = Message::with_blocks("assistant", vec![tool_use.clone()]);
+        let result = Message::with_blocks(
+            "user",
+            vec![json!({"type": "tool_result", "tool_use_id": tool_use["id"], "content": "42"})],
         );
         let second = client
             .messages(

@@ -71,6 +71,22 @@ impl Message {
         );
         m
     }
+    /// A message whose content is a list of any blocks, as JSON: Anthropic's
+    /// `tool_use` and `tool_result` blocks, a provider's own part types.
+    ///
+    /// ```
+    /// use recorder_runtime::client::Message;
+    /// let m = Message::with_blocks("user", vec![serde_json::json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"})]);
+    /// assert_eq!(serde_json::to_value(&m).unwrap()["content"][0]["type"], "tool_result");
+    /// ```
+    pub fn with_blocks(role: &str, blocks: Vec<Value>) -> Self {
+        let mut m = Message {
+            role: role.into(),
+            ..Default::default()
+        };
+        m.extra.insert("content".into(), Value::Array(blocks));
+        m
+    }
 }
 
 /// One part of a message's content (OpenAI's chat format).
