@@ -320,6 +320,52 @@ impl IdMap {
         out
     }
 
+    /// `s` with every known id replaced where it stands as a whole token (not inside
+    /// a longer id): for rewriting placeholders, which contain one another
+    /// (`rec-…` is inside `resp_rec-…`).
+    pub fn substitute_tokens<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        let mut last = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let starts_token = i == 0 || !is_id_byte(bytes[i - 1]);
+            if starts_token && is_id_byte(bytes[i]) {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|b| !is_id_byte(*b))
+                    .map_or(bytes.len(), |n| i + n);
+                if let Some(ph) = self.to_placeholder.get(&s[i..end]) {
+                    out.push_str(&s[last..i]);
+                    out.push_str(ph);
+                    last = end;
+                }
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+        if last == 0 {
+            return Cow::Borrowed(s);
+        }
+        out.push_str(&s[last..]);
+        Cow::Owned(out)
+    }
+
+    /// [`IdMap::substitute_tokens`] in every string of `v`.
+    pub fn apply_tokens(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                if let Cow::Owned(new) = self.substitute_tokens(s) {
+                    *s = new;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| self.apply_tokens(i)),
+            Value::Object(map) => map.values_mut().for_each(|i| self.apply_tokens(i)),
+            _ => {}
+        }
+    }
+
     /// Replaces known real ids in every string of `v` (not in object keys).
     pub fn apply(&self, v: &mut Value) {
         if self.is_empty() {
@@ -582,6 +628,18 @@ mod tests {
         assert_eq!(
             ids.foreign_placeholders("resp_rec-abcdef012345 and resp_rec-000000000000"),
             ["resp_rec-000000000000"]
+        );
+    }
+
+    #[test]
+    fn placeholders_are_rewritten_as_whole_tokens() {
+        let mut ids = IdMap::default();
+        ids.insert("rec-111111111111", "rec-222222222222".into());
+        assert_eq!(
+            ids.substitute_tokens(
+                "rec-111111111111 resp_rec-111111111111 /v1/x/rec-111111111111?a=1"
+            ),
+            "rec-222222222222 resp_rec-111111111111 /v1/x/rec-222222222222?a=1"
         );
     }
 

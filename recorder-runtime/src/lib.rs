@@ -25,7 +25,6 @@
 #![warn(missing_docs)]
 
 pub mod body;
-pub mod cli;
 pub mod compression;
 pub mod diff;
 pub mod engine;
@@ -38,7 +37,6 @@ pub mod index;
 pub mod mode;
 pub mod multipart;
 pub mod normalize;
-pub mod ogx;
 pub mod recording;
 pub mod secrets;
 pub mod store;

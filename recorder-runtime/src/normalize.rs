@@ -111,6 +111,189 @@ fn normalize_nested(v: &mut Value) {
     }
 }
 
+/// One recording of a test after [`normalize_scope`]: the name it had, the name it
+/// gets (its request may have changed, and with it its hash), and its content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Renamed {
+    /// The file name it had.
+    pub old_name: String,
+    /// The file name it gets (`<hash>.json` or `<hash>.<n>.json`).
+    pub name: String,
+    /// The recording, normalized.
+    pub recording: crate::recording::Recording,
+}
+
+/// Re-applies the id map and the normalization to the recordings of one test, as if
+/// they had been recorded now (what `recordings normalize` and `recordings import`
+/// do), and returns every recording with its new name.
+///
+/// - Ids a response issues that are not placeholders yet (imported recordings, older
+///   ones, hand edits) get theirs, and every request of the test that sends them back
+///   is rewritten to match.
+/// - A placeholder that a later request sends back is derived again from the request
+///   that issued it, so that editing that request (and so its hash) keeps the chain.
+///   Other placeholders are kept as they are (OGX's own `rec-…` ids among them).
+/// - Requests are processed issuers first; a request made several times keeps its
+///   occurrences in their order.
+///
+/// `files` are `(file name, recording)` of one test folder. An error when two
+/// recordings each send back an id the other issued (a cycle no recording order
+/// explains).
+pub fn normalize_scope(
+    files: Vec<(String, crate::recording::Recording)>,
+) -> crate::Result<Vec<Renamed>> {
+    use crate::idmap::{contains_token, is_id_like, is_placeholder, placeholder, walk_ids, IdMap};
+    use std::collections::{BTreeSet, HashMap};
+
+    struct Item {
+        old_name: String,
+        key: (String, u32, String),
+        method: String,
+        request_text: String,
+        issued: Vec<String>,
+        rec: crate::recording::Recording,
+    }
+    let mut items: Vec<Item> = files
+        .into_iter()
+        .map(|(old_name, rec)| {
+            let request_text = crate::store::request_text(&rec.request);
+            let response = serde_json::to_value(&rec.response).expect("a response is JSON");
+            let mut issued: Vec<String> = Vec::new();
+            walk_ids(&response, &mut |_, id| {
+                if (is_id_like(id) || is_placeholder(id))
+                    && !contains_token(&request_text, id)
+                    && !issued.iter().any(|s| s == id)
+                {
+                    issued.push(id.to_owned());
+                }
+            });
+            let (hash, occ) =
+                crate::store::parse_file_name(&old_name).unwrap_or_else(|| (old_name.clone(), 1));
+            Item {
+                key: (hash, occ, old_name.clone()),
+                old_name,
+                method: rec.request.method.clone(),
+                request_text,
+                issued,
+                rec,
+            }
+        })
+        .collect();
+    items.sort_by(|a, b| a.key.cmp(&b.key));
+
+    // Who issued each id: for a placeholder, the recording whose hash it names; else
+    // one that created something (not a GET); else the first.
+    let mut issuer: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        for s in &item.issued {
+            let better = match issuer.get(s) {
+                None => true,
+                Some(&j) => {
+                    let names = |k: usize| {
+                        s.find(MARKER_TEXT)
+                            .and_then(|at| s.get(at + 4..at + 16))
+                            .is_some_and(|h| items[k].key.0.starts_with(h))
+                    };
+                    let creates = |k: usize| items[k].method != "GET";
+                    (names(i), creates(i)) > (names(j), creates(j))
+                }
+            };
+            if better {
+                issuer.insert(s.clone(), i);
+            }
+        }
+    }
+    let chained: BTreeSet<&String> = issuer
+        .iter()
+        .filter(|(s, &i)| {
+            items
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && contains_token(&other.request_text, s))
+        })
+        .map(|(s, _)| s)
+        .collect();
+
+    // Issuers before the recordings that send their ids back.
+    let mut needs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); items.len()];
+    for (j, item) in items.iter().enumerate() {
+        for (s, &i) in &issuer {
+            if i != j && contains_token(&item.request_text, s) {
+                needs[j].insert(i);
+            }
+        }
+    }
+    let mut order = Vec::with_capacity(items.len());
+    let mut done = vec![false; items.len()];
+    while order.len() < items.len() {
+        let Some(next) = (0..items.len()).find(|&j| !done[j] && needs[j].iter().all(|&i| done[i]))
+        else {
+            let stuck: Vec<&str> = (0..items.len())
+                .filter(|&j| !done[j])
+                .map(|j| items[j].old_name.as_str())
+                .collect();
+            return Err(crate::Error::Other(format!(
+                "these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test",
+                stuck.join(", ")
+            )));
+        };
+        done[next] = true;
+        order.push(next);
+    }
+
+    let mut map = IdMap::default();
+    let mut asked: HashMap<String, u32> = HashMap::new();
+    let mut placed: Vec<Option<(String, u32)>> = vec![None; items.len()];
+    for &i in &order {
+        let item = &mut items[i];
+        map.apply_tokens(&mut item.rec.request.body);
+        if let std::borrow::Cow::Owned(e) = map.substitute_tokens(&item.rec.request.endpoint) {
+            item.rec.request.endpoint = e;
+        }
+        let hash = item.rec.request_hash();
+        let occ = {
+            let n = asked.entry(hash.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let own = item.issued.iter().filter(|s| issuer.get(*s) == Some(&i));
+        for (ordinal, s) in own.enumerate() {
+            let fresh = placeholder(s, &hash, occ, ordinal);
+            let keep = is_placeholder(s) && (!chained.contains(s) || *s == fresh);
+            if !keep && *s != fresh {
+                map.insert(s, fresh);
+            }
+        }
+        placed[i] = Some((hash, occ));
+    }
+
+    Ok(items
+        .into_iter()
+        .zip(placed)
+        .map(|(mut item, placed)| {
+            let (hash, occ) = placed.expect("every recording was placed");
+            let resp = &mut item.rec.response;
+            resp.for_each_json_mut(|v| {
+                map.apply_tokens(v);
+                normalize_value(v, &hash);
+            });
+            if let Some(text) = &mut resp.body_text {
+                *text = map.substitute_tokens(text).into_owned();
+            }
+            for value in resp.headers.values_mut() {
+                *value = map.substitute_tokens(value).into_owned();
+            }
+            Renamed {
+                old_name: item.old_name,
+                name: crate::store::file_name(&hash, occ),
+                recording: item.rec,
+            }
+        })
+        .collect())
+}
+
+const MARKER_TEXT: &str = crate::idmap::MARKER;
+
 /// Whether a value is already normalized.
 pub fn is_normalized(v: &Value, request_hash: &str) -> bool {
     let mut copy = v.clone();
@@ -170,6 +353,128 @@ mod tests {
             assert_eq!(v[k], 0);
         }
         assert_eq!(v["eval_count"], 9, "counts are real data");
+    }
+
+    fn responses_rec(test: &str, body: Value, response: Value) -> crate::recording::Recording {
+        crate::recording::Recording {
+            test_id: Some(test.into()),
+            request: crate::recording::RecordedRequest {
+                method: "POST".into(),
+                endpoint: "/v1/responses".into(),
+                model: None,
+                body,
+            },
+            response: crate::recording::RecordedResponse::plain(
+                200,
+                Some("application/json"),
+                &serde_json::to_vec(&response).unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn a_scope_with_raw_ids_gets_placeholders_and_its_chain_follows() {
+        let first = responses_rec(
+            "t",
+            json!({"input": "one"}),
+            json!({"id": "resp_raw111111", "created_at": 5, "output": [{"id": "msg_raw222222", "type": "message"}]}),
+        );
+        let second = responses_rec(
+            "t",
+            json!({"input": "two", "previous_response_id": "resp_raw111111"}),
+            json!({"id": "resp_raw333333", "previous_response_id": "resp_raw111111"}),
+        );
+        let files = vec![
+            ("b.json".to_string(), second),
+            ("a.json".to_string(), first),
+        ];
+        let out = normalize_scope(files).unwrap();
+        let one = out.iter().find(|r| r.old_name == "a.json").unwrap();
+        let two = out.iter().find(|r| r.old_name == "b.json").unwrap();
+        let first_id = one.recording.response.body.as_ref().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            first_id,
+            crate::idmap::placeholder("resp_x", &one.recording.request_hash(), 1, 0)
+        );
+        assert_eq!(
+            one.recording.response.body.as_ref().unwrap()["created_at"],
+            0
+        );
+        assert_eq!(
+            two.recording.request.body["previous_response_id"],
+            first_id.as_str()
+        );
+        assert_eq!(
+            two.recording.response.body.as_ref().unwrap()["previous_response_id"],
+            first_id.as_str()
+        );
+        assert_eq!(
+            two.name,
+            format!("{}.json", two.recording.request_hash()),
+            "renamed after its new request"
+        );
+        // Normalizing again changes nothing.
+        let again = normalize_scope(
+            out.iter()
+                .map(|r| (r.name.clone(), r.recording.clone()))
+                .collect(),
+        )
+        .unwrap();
+        for r in &again {
+            assert_eq!(r.name, r.old_name);
+            assert_eq!(
+                &r.recording,
+                &out.iter().find(|o| o.name == r.name).unwrap().recording
+            );
+        }
+    }
+
+    #[test]
+    fn an_edited_request_carries_its_chain_along() {
+        let first = responses_rec(
+            "t",
+            json!({"input": "one"}),
+            json!({"id": "resp_raw111111"}),
+        );
+        let second = responses_rec(
+            "t",
+            json!({"previous_response_id": "resp_raw111111"}),
+            json!({"id": "resp_raw333333"}),
+        );
+        let out =
+            normalize_scope(vec![("a.json".into(), first), ("b.json".into(), second)]).unwrap();
+        let mut edited: Vec<(String, crate::recording::Recording)> = out
+            .iter()
+            .map(|r| (r.name.clone(), r.recording.clone()))
+            .collect();
+        let at = edited
+            .iter()
+            .position(|(_, r)| r.request.body["input"] == "one")
+            .unwrap();
+        edited[at].1.request.body["input"] = json!("one, edited");
+        let out = normalize_scope(edited).unwrap();
+        let one = out
+            .iter()
+            .find(|r| r.recording.request.body["input"] == "one, edited")
+            .unwrap();
+        let two = out
+            .iter()
+            .find(|r| {
+                r.recording
+                    .request
+                    .body
+                    .get("previous_response_id")
+                    .is_some()
+            })
+            .unwrap();
+        let id = one.recording.response.body.as_ref().unwrap()["id"]
+            .as_str()
+            .unwrap();
+        assert!(id.contains(&one.recording.request_hash()[..12]), "{id}");
+        assert_eq!(two.recording.request.body["previous_response_id"], id);
     }
 
     #[test]

@@ -210,6 +210,138 @@ pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
     rec
 }
 
+/// Header names that must never be stored, anywhere in a recording's JSON.
+pub const SECRET_KEYS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "api-key",
+    "x-api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// Everything secret-looking in a recording, as `(where, what)`: the JSON scan of
+/// [`find_secrets`], keys a model spelled across stream frames, a key inside a binary
+/// body (decoded), and a credential query parameter in the endpoint. `configured` are
+/// the API keys' `(variable, value)`. `recordings check` reports each.
+pub fn findings(
+    rec: &Recording,
+    json: &Value,
+    configured: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut found = find_secrets(json, configured);
+    // A key a model emitted token by token is in no single frame, only in the text a
+    // client puts together from them.
+    if let Some(stream) = &rec.response.stream {
+        for (at, text) in stream_texts(&stream.frames) {
+            if let Some(what) = secret_in_text(&text, configured) {
+                found.push((
+                    format!("/response/stream (joined at {at})"),
+                    format!("{what}, spelled across frames"),
+                ));
+            }
+        }
+    }
+    if let Some(hex_body) = &rec.response.body_hex {
+        if let Ok(bytes) = hex::decode(hex_body) {
+            let text = String::from_utf8_lossy(&bytes);
+            let by_bytes = configured.iter().find(|(_, v)| {
+                is_secret(v) && memchr::memmem::find(&bytes, v.as_bytes()).is_some()
+            });
+            if let Some((var, _)) = by_bytes {
+                found.push(("/response/body_hex".into(), format!("the value of ${var}")));
+            } else if let Some(what) = secret_in_text(&text, configured) {
+                found.push(("/response/body_hex".into(), what));
+            }
+        }
+    }
+    let (_, creds) = crate::headers::strip_credentials(&rec.request.endpoint, &[]);
+    for (name, _) in creds {
+        found.push((
+            "/request/endpoint".into(),
+            format!("the credential query parameter `{name}`"),
+        ));
+    }
+    found
+}
+
+/// The secret-looking things in a JSON value, as `(JSON pointer, what)`.
+pub fn find_secrets(v: &Value, configured: &[(String, String)]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    scan(v, &mut String::new(), configured, &mut found);
+    found
+}
+
+fn scan(
+    v: &Value,
+    at: &mut String,
+    configured: &[(String, String)],
+    found: &mut Vec<(String, String)>,
+) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let len = at.len();
+                at.push('/');
+                at.push_str(k);
+                if SECRET_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+                    found.push((at.clone(), format!("the header key `{k}`")));
+                }
+                scan(child, at, configured, found);
+                at.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                scan(child, at, configured, found);
+                at.truncate(len);
+            }
+        }
+        Value::String(s) => {
+            if let Some(what) = secret_in_text(s, configured) {
+                found.push((at.clone(), what));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What looks like a secret in `s`: a bearer token, an `sk-` key of 16+ characters,
+/// or a configured key's value.
+pub fn secret_in_text(s: &str, configured: &[(String, String)]) -> Option<String> {
+    for (var, value) in configured {
+        if s.contains(value.as_str()) {
+            return Some(format!("the value of ${var}"));
+        }
+    }
+    let bytes = s.as_bytes();
+    let token_len = |from: usize, extra: &[u8]| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || b"-_".contains(b) || extra.contains(b))
+            .count()
+    };
+    let lower = s.to_ascii_lowercase();
+    for (i, _) in lower.match_indices("bearer ") {
+        if token_len(i + 7, b".~+/=") >= 8 {
+            return Some("a bearer token".into());
+        }
+    }
+    for (i, _) in s.match_indices("sk-") {
+        let boundary = i == 0
+            || !(bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b'-');
+        if boundary && token_len(i + 3, b"") >= 16 {
+            return Some("an `sk-` API key".into());
+        }
+    }
+    None
+}
+
+/// One problem [`check`] found.
 /// A stream's text as a client puts it together: per JSON path of the frames' data
 /// (`/choices/0/delta/content`, ...), every frame's string there, joined in order.
 pub fn stream_texts(frames: &[Frame]) -> BTreeMap<String, String> {

@@ -22,7 +22,7 @@
 //! - something already answers there (started by hand, by a script, by CI): it is
 //!   reused as is and left running. It calls whatever its own environment points
 //!   at; for its calls to be recorded that must be a recorder, e.g.
-//!   `cargo run -p recorder-runtime --bin recordings -- serve`.
+//!   `cargo run -p recorder-cli -- serve`.
 //! - the port is held by a service that another, still running, test process
 //!   started (nextest runs each test in its own process): that service talks to the
 //!   other process's recorder, so this process waits for it to stop, then starts

@@ -476,7 +476,8 @@ impl Store {
         Ok(merge_model_lists(lists))
     }
 
-    /// Every recording file under the root (model lists included), sorted.
+    /// Every JSON file under the root that should be a recording (model lists
+    /// included; not the tests' `_ids.json`), sorted.
     pub fn files(&self) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
         walk(&self.root, &mut out)?;
@@ -650,6 +651,12 @@ pub fn request_text(req: &RecordedRequest) -> String {
     format!("{} {} {}", req.method, req.endpoint, req.body)
 }
 
+/// Whether a file name is a recording's: `<hash>.json`, `<hash>.<n>.json`, or a model
+/// list's `models-<hash>-<digest8>.json` (and not, e.g., a test's `_ids.json`).
+pub fn is_recording_name(name: &str) -> bool {
+    parse_file_name(name).is_some() || (name.starts_with("models-") && name.ends_with(".json"))
+}
+
 /// The file name of the `occurrence`-th exchange of a request.
 ///
 /// ```
@@ -714,7 +721,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             walk(&path, out)?;
-        } else if name.ends_with(".json") {
+        } else if name.ends_with(".json") && name != crate::idmap::IDS_FILE {
             out.push(path);
         }
     }

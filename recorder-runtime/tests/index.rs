@@ -1,5 +1,5 @@
 //! The recordings index: rebuild, staleness, corrupt files, the record of use, the
-//! engine keeping it in sync under 32 concurrent writers, and `recordings reindex`.
+//! engine keeping it in sync under 32 concurrent writers.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -581,53 +581,4 @@ fn an_index_failure_keeps_the_recording_and_fails_the_test() {
     let mut files = Vec::new();
     files_under(&scope.dir(), &mut files);
     assert_eq!(files.len(), 1, "the recording is kept");
-}
-
-fn run_bin(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recordings"))
-        .args(args)
-        .env_remove("RECORDING_DIR")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-#[test]
-fn recordings_reindex_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(dir.path());
-    write(&store, &chat("m::t", "1"));
-    write(&store, &chat("m::t", "2"));
-    write(&store, &models(&["a"]));
-    let d = dir.path().to_str().unwrap();
-
-    let (code, out, err) = run_bin(&["reindex", "--dir", d]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.trim(), format!("Indexed 3 recordings from {d}"));
-    assert_eq!(count_rows(dir.path()), 3);
-
-    let broken = store.recording_path("m::t", &"e".repeat(64));
-    std::fs::write(&broken, "{").unwrap();
-    let (code, out, err) = run_bin(&["reindex", "--dir", d]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert_eq!(out.trim(), format!("Indexed 3 recordings from {d}"));
-    assert!(
-        err.contains(&broken.display().to_string()) && err.contains("truncated"),
-        "{err}"
-    );
-
-    let missing = dir.path().join("nope");
-    let (code, _, err) = run_bin(&["reindex", "--dir", missing.to_str().unwrap()]);
-    assert_eq!(code, 2);
-    assert!(err.contains("no recordings folder"), "{err}");
-
-    let (code, _, err) = run_bin(&["reindex", "--bogus"]);
-    assert_eq!(code, 2, "{err}");
-    let (code, out, _) = run_bin(&["--help"]);
-    assert_eq!(code, 0);
-    assert!(out.contains("reindex"));
 }

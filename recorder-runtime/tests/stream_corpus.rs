@@ -9,7 +9,7 @@ use std::path::Path;
 /// The full corpus, shared next to the workspace (absent from a plain clone).
 const SHARED_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/ogx");
 /// The small committed subset of it.
-const COMMITTED_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ogx");
+const COMMITTED_CORPUS: &str = recorder_testkit::OGX_SUBSET;
 
 /// Parses `wire` pushed in chunks of `size` bytes.
 fn parse_in_chunks(format: StreamFormat, wire: &[u8], size: usize) -> Vec<Frame> {

@@ -16,3 +16,16 @@
 pub mod fake;
 
 pub use fake::FakeUpstream;
+
+use std::path::{Path, PathBuf};
+
+/// A curated subset of the OGX corpus, committed with its LICENSE (MIT): enough of
+/// every kind of exchange for the default tests (see `data/ogx/README.md`).
+pub const OGX_SUBSET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ogx");
+
+/// The whole OGX corpus (`../shared/corpus/ogx` next to the workspace), when this
+/// checkout has it; tests that use it run on the subset otherwise.
+pub fn ogx_full_corpus() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/ogx");
+    p.is_dir().then_some(p)
+}

@@ -4,17 +4,21 @@
 //! For every imported file the request is rebuilt from the OGX file on its own (not by
 //! the converter): `POST <endpoint>` with the compact JSON of the recorded body (the
 //! OpenAI SDK's `extra_body` merged in), or `GET` without a body for `/v1/models` and
-//! `/api/ps`. Then: plain bodies equal `__data__`, streams equal it chunk for chunk and
-//! end with `data: [DONE]`, model lists are the union by id of every list with the same
-//! request, errors replay with their status.
+//! `/api/ps`; ids that an earlier answer of the test gave are sent back as the client
+//! got them (placeholders where OGX had left the server's ids). Then: plain bodies
+//! equal `__data__` (with those ids), streams equal it chunk for chunk and end with
+//! `data: [DONE]`, model lists are the union by id of every list with the same request,
+//! errors replay with their status, and the same request recorded with several answers
+//! replays them in order.
 //!
 //! Runs on the committed subset (`tests/data/ogx`) always, and on the whole shared
 //! corpus (`../shared/corpus/ogx`) when it exists.
 
 use futures::StreamExt;
+use recorder_cli::ogx::{self, ImportReport};
 use recorder_runtime::engine::{Engine, EngineRequest, ResponseBody, Scope, Target};
 use recorder_runtime::identity::RequestIdentity;
-use recorder_runtime::ogx::{self, ImportReport};
+use recorder_runtime::idmap::{contains_token, walk_ids, IdMap};
 use recorder_runtime::recording::Recording;
 use recorder_runtime::store::Store;
 use recorder_runtime::stream::{self, Frame, StreamFormat};
@@ -27,7 +31,7 @@ use std::sync::Arc;
 /// The full corpus, shared next to the workspace (absent from a plain clone).
 const SHARED_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/ogx");
 /// The curated subset committed with the crate.
-const COMMITTED_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ogx");
+const COMMITTED_CORPUS: &str = recorder_testkit::OGX_SUBSET;
 
 /// What one folder gave.
 #[derive(Debug, Default)]
@@ -87,6 +91,65 @@ fn client_request(file: &Value) -> (EngineRequest, bool) {
     }
 }
 
+/// `files` of one test in an order a client could have made them: each after the
+/// files whose answers issued an id its request sends back (path order otherwise).
+fn in_client_order(files: Vec<(PathBuf, Value)>) -> Vec<(PathBuf, Value)> {
+    let texts: Vec<String> = files
+        .iter()
+        .map(|(_, f)| f["request"].to_string())
+        .collect();
+    let issued: Vec<Vec<String>> = files
+        .iter()
+        .zip(&texts)
+        .map(|((_, f), text)| {
+            let mut ids = Vec::new();
+            walk_ids(&f["response"], &mut |_, id| {
+                if !contains_token(text, id) && !ids.iter().any(|i| i == id) {
+                    ids.push(id.to_owned());
+                }
+            });
+            ids
+        })
+        .collect();
+    let mut done = vec![false; files.len()];
+    let mut order = Vec::new();
+    while order.len() < files.len() {
+        let next = (0..files.len())
+            .find(|&j| {
+                !done[j]
+                    && (0..files.len()).all(|i| {
+                        done[i]
+                            || i == j
+                            || !issued[i].iter().any(|id| contains_token(&texts[j], id))
+                    })
+            })
+            .unwrap_or_else(|| (0..files.len()).find(|&j| !done[j]).unwrap());
+        done[next] = true;
+        order.push(next);
+    }
+    let mut files: Vec<Option<(PathBuf, Value)>> = files.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| files[i].take().unwrap())
+        .collect()
+}
+
+/// `expected` (an OGX chunk or body) as it replays: each id the import replaced by
+/// a placeholder is learned from `replayed` (at the same place) into `ids`, and
+/// replaced everywhere in `expected`.
+fn learn(ids: &mut IdMap, expected: &Value, replayed: &Value) -> Value {
+    walk_ids(expected, &mut |ptr, id| {
+        if let Some(got) = replayed.pointer(ptr).and_then(Value::as_str) {
+            if got != id {
+                ids.insert(id, got.to_owned());
+            }
+        }
+    });
+    let mut out = expected.clone();
+    ids.apply_tokens(&mut out);
+    out
+}
+
 /// What a chunk or body of an OGX file replays as: its data, with the timestamps that
 /// OGX left (nested ones, Ollama's `expires_at`) normalized as this project does.
 fn data(item: &Value) -> Value {
@@ -123,7 +186,7 @@ async fn check_folder(dir: &Path, elsewhere: bool) -> Summary {
             "non-OpenAI provider type ",
             "not an OGX recording: ",
             "unreadable: ",
-            "same request as ",
+            "the same request and response as ",
         ];
         assert!(
             known.iter().any(|k| why.starts_with(k)),
@@ -139,7 +202,15 @@ async fn check_folder(dir: &Path, elsewhere: bool) -> Summary {
         let hash = rec.request_hash();
         let name = path.file_name().unwrap().to_str().unwrap();
         match &rec.test_id {
-            Some(t) => assert_eq!(path, store.recording_path(t, &hash), "{name}"),
+            Some(t) => {
+                let (named, occurrence) = recorder_runtime::store::parse_file_name(name).unwrap();
+                assert_eq!(named, hash, "{name}");
+                assert_eq!(
+                    path,
+                    store.recording_path_at(t, &hash, occurrence),
+                    "{name}"
+                );
+            }
             None => assert!(
                 name.starts_with(&format!("models-{hash}-"))
                     && path.parent().unwrap().ends_with("_models"),
@@ -190,24 +261,14 @@ async fn check_folder(dir: &Path, elsewhere: bool) -> Summary {
     };
     // Model-list request hash -> (endpoint, id -> every recorded item with that id).
     let mut model_lists: BTreeMap<String, (String, BTreeMap<String, Vec<Value>>)> = BTreeMap::new();
+    // The files each test replays, in path order (the order occurrences were given in).
+    let mut by_test: BTreeMap<String, Vec<(PathBuf, Value)>> = BTreeMap::new();
     for path in &files {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let response = &file["response"];
-        let test_id = file["test_id"].as_str().unwrap();
+        let test_id = file["test_id"].as_str();
         let (request, is_model_list) = client_request(&file);
         if skipped.contains(path) {
-            let why = &report.skipped.iter().find(|(p, _)| p == path).unwrap().1;
-            if why.starts_with("same request as ") {
-                // The request is indeed the one of the file that was kept: it replays.
-                let scope = scope_of(test_id);
-                let replayed = scope
-                    .handle(request)
-                    .await
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(replayed.status, 200, "{name}");
-                summary.duplicates += 1;
-            }
             continue;
         }
         summary
@@ -229,93 +290,127 @@ async fn check_folder(dir: &Path, elsewhere: bool) -> Summary {
             continue;
         }
 
-        let scope = scope_of(test_id);
-        let replayed = scope
-            .handle(request)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        if response["is_exception"] == Value::Bool(true) {
-            let exc = &response["exception_data"];
-            assert_eq!(
-                replayed.status as u64,
-                exc["status_code"].as_u64().unwrap_or(500),
-                "{name}"
-            );
-            let body: Value = serde_json::from_slice(&replayed.bytes().await.unwrap()).unwrap();
-            match exc["body"].get("error") {
-                Some(_) => assert_eq!(body, exc["body"], "{name}: the error body"),
-                None if exc["body"].is_object() => {
-                    assert_eq!(body["error"], exc["body"], "{name}: the error body")
-                }
-                None => assert!(body["error"].is_object(), "{name}: the error body"),
+        by_test
+            .entry(test_id.unwrap_or("").to_owned())
+            .or_default()
+            .push((path.clone(), file));
+    }
+    for (test_id, test_files) in by_test {
+        // As a client makes them: a request that sends back an id comes after the
+        // answer that gave it, and sends what that answer gave (a placeholder where
+        // OGX had left the server's id).
+        let mut ids = IdMap::default();
+        for (path, file) in in_client_order(test_files) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let response = &file["response"];
+            let (mut request, _) = client_request(&file);
+            request.endpoint = ids.substitute_tokens(&request.endpoint).into_owned();
+            if !request.body.is_empty() {
+                let mut body: Value = serde_json::from_slice(&request.body).unwrap();
+                ids.apply_tokens(&mut body);
+                request.body = serde_json::to_vec(&body).unwrap().into();
             }
-            summary.errors += 1;
-        } else if response["is_streaming"] == Value::Bool(true) {
-            assert_eq!(
-                (replayed.status, replayed.content_type.as_deref()),
-                (200, Some("text/event-stream")),
-                "{name}"
-            );
-            let ResponseBody::Stream(StreamFormat::Sse, mut chunks) = replayed.body else {
-                panic!("{name}: not an SSE stream")
-            };
-            let mut wire = Vec::new();
-            let mut per_chunk = Vec::new();
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.unwrap();
-                // One chunk on the wire per recorded chunk: each parses to exactly one frame.
-                let frames = stream::parse(StreamFormat::Sse, &chunk).unwrap();
+            let scope = scope_of(&test_id);
+            let before = scope.counts().replayed;
+            let replayed = scope
+                .handle(request)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(scope.counts().replayed, before + 1, "{name}");
+            if response["is_exception"] == Value::Bool(true) {
+                let exc = &response["exception_data"];
                 assert_eq!(
-                    frames.len(),
-                    1,
-                    "{name}: chunk {} holds {} frames",
-                    per_chunk.len(),
-                    frames.len()
+                    replayed.status as u64,
+                    exc["status_code"].as_u64().unwrap_or(500),
+                    "{name}"
                 );
-                per_chunk.extend(frames);
-                wire.extend_from_slice(&chunk);
-            }
-            let frames = stream::parse(StreamFormat::Sse, &wire).unwrap();
-            assert!(
-                frames == per_chunk,
-                "{name}: the whole stream parses otherwise than chunk by chunk"
-            );
-            let recorded: Vec<Value> = response["body"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(data)
-                .collect();
-            assert_eq!(frames.len(), recorded.len() + 1, "{name}: frame count");
-            for (i, (frame, expected)) in frames.iter().zip(&recorded).enumerate() {
-                let only_data = Frame {
-                    data: Some(expected.clone()),
-                    ..Frame::default()
+                let body: Value = serde_json::from_slice(&replayed.bytes().await.unwrap()).unwrap();
+                match exc["body"].get("error") {
+                    Some(_) => assert_eq!(body, exc["body"], "{name}: the error body"),
+                    None if exc["body"].is_object() => {
+                        assert_eq!(body["error"], exc["body"], "{name}: the error body")
+                    }
+                    None => assert!(body["error"].is_object(), "{name}: the error body"),
+                }
+                summary.errors += 1;
+            } else if response["is_streaming"] == Value::Bool(true) {
+                assert_eq!(
+                    (replayed.status, replayed.content_type.as_deref()),
+                    (200, Some("text/event-stream")),
+                    "{name}"
+                );
+                let ResponseBody::Stream(StreamFormat::Sse, mut chunks) = replayed.body else {
+                    panic!("{name}: not an SSE stream")
                 };
+                let mut wire = Vec::new();
+                let mut per_chunk = Vec::new();
+                while let Some(chunk) = chunks.next().await {
+                    let chunk = chunk.unwrap();
+                    // One chunk on the wire per recorded chunk: each parses to exactly one frame.
+                    let frames = stream::parse(StreamFormat::Sse, &chunk).unwrap();
+                    assert_eq!(
+                        frames.len(),
+                        1,
+                        "{name}: chunk {} holds {} frames",
+                        per_chunk.len(),
+                        frames.len()
+                    );
+                    per_chunk.extend(frames);
+                    wire.extend_from_slice(&chunk);
+                }
+                let frames = stream::parse(StreamFormat::Sse, &wire).unwrap();
                 assert!(
-                    *frame == only_data,
-                    "{name}: chunk {i} differs:\n{frame:?}\nexpected {expected}"
+                    frames == per_chunk,
+                    "{name}: the whole stream parses otherwise than chunk by chunk"
                 );
+                let recorded: Vec<Value> = response["body"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(data)
+                    .collect();
+                assert_eq!(frames.len(), recorded.len() + 1, "{name}: frame count");
+                for (i, (frame, expected)) in frames.iter().zip(&recorded).enumerate() {
+                    let expected = learn(&mut ids, expected, frame.data.as_ref().unwrap());
+                    let only_data = Frame {
+                        data: Some(expected.clone()),
+                        ..Frame::default()
+                    };
+                    assert!(
+                        *frame == only_data,
+                        "{name}: chunk {i} differs:\n{frame:?}\nexpected {expected}"
+                    );
+                }
+                assert_eq!(
+                    frames.last().unwrap().data,
+                    Some(Value::String("[DONE]".into())),
+                    "{name}"
+                );
+                assert!(wire.ends_with(b"data: [DONE]\n\n"), "{name}");
+                summary.streams += 1;
+                summary.chunks += recorded.len();
+            } else {
+                assert_eq!(
+                    (replayed.status, replayed.content_type.as_deref()),
+                    (200, Some("application/json")),
+                    "{name}"
+                );
+                let body: Value = serde_json::from_slice(&replayed.bytes().await.unwrap()).unwrap();
+                let expected = learn(&mut ids, &data(&response["body"]), &body);
+                assert!(body == expected, "{name}: the body differs");
+                summary.plain += 1;
             }
-            assert_eq!(
-                frames.last().unwrap().data,
-                Some(Value::String("[DONE]".into())),
-                "{name}"
-            );
-            assert!(wire.ends_with(b"data: [DONE]\n\n"), "{name}");
-            summary.streams += 1;
-            summary.chunks += recorded.len();
-        } else {
-            assert_eq!(
-                (replayed.status, replayed.content_type.as_deref()),
-                (200, Some("application/json")),
-                "{name}"
-            );
-            let body: Value = serde_json::from_slice(&replayed.bytes().await.unwrap()).unwrap();
-            assert!(body == data(&response["body"]), "{name}: the body differs");
-            summary.plain += 1;
         }
     }
+    summary.duplicates = store
+        .files()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            recorder_runtime::store::parse_file_name(&name).is_some_and(|(_, n)| n > 1)
+        })
+        .count();
 
     for (test_id, scope) in &scopes {
         let problems = scope.finish(std::time::Duration::from_secs(1));
@@ -371,10 +466,11 @@ async fn check_folder(dir: &Path, elsewhere: bool) -> Summary {
 #[tokio::test]
 async fn committed_ogx_subset_imports_and_replays() {
     let s = check_folder(Path::new(COMMITTED_CORPUS), true).await;
-    // Two pairs of completions differ only by `extra_body: {}`: one request on the wire.
+    // Two pairs of completions differ only by `extra_body: {}` (one request on the
+    // wire) and in their answers: each pair replays as two occurrences, in order.
     assert_eq!(
         (s.report.skipped.len(), s.duplicates),
-        (2, 2),
+        (0, 2),
         "{}",
         s.report
     );
@@ -414,11 +510,11 @@ async fn shared_ogx_corpus_imports_and_replays() {
         "{}",
         s.report
     );
-    assert_eq!(
-        s.duplicates,
-        s.report.skipped.len(),
-        "every skip is a duplicate request: {}",
+    assert!(
+        s.report.skipped.is_empty(),
+        "nothing is skipped: {}",
         s.report
     );
+    assert!(s.duplicates >= 13, "{s:?}");
     assert!(s.streams >= 480 && s.chunks > 10_000, "{s:?}");
 }

@@ -23,6 +23,14 @@
 //! | `/v1/models` | `GET`, no body, shared (no test id) | `{"object":"list","data":[each __data__]}` |
 //! | `/api/tags` (Ollama) | `GET`, no body, shared (no test id) | `__data__` (`{"models":[...]}`) |
 //! | `/api/ps` (Ollama) | `GET`, no body, under the test id | `__data__` as JSON |
+//! | `/v1/responses` | `POST`, the body | `__data__` as JSON; a stream as SSE, one event per chunk named by its `type` (no `[DONE]`) |
+//!
+//! A recording OGX made outside any test (`"test_id": null`) goes into the shared
+//! scope (test id `""`, folder `_shared/`), which serves requests that carry no test
+//! id (`recordings serve` without `X-Recorder-Test-Id`). Ids that OGX left raw in
+//! responses (nested ids of Responses, tool call ids) go through the id map: they get
+//! placeholders, and later requests of the same test that send them back follow (see
+//! [`import_dir`]).
 //!
 //! OGX writes every request as `POST` (model lists and `/api/ps` with the body `{}`):
 //! the method comes from the table above instead. The body is what the OpenAI SDK puts
@@ -43,17 +51,19 @@
 //! recordings pass `recordings check`.
 //!
 //! # What is skipped, and why ([`Skip`])
-//! - any other endpoint (e.g. `/v1/responses`): [`Skip::UnsupportedEndpoint`];
+//! - any other endpoint: [`Skip::UnsupportedEndpoint`];
 //! - a `__type__` from another SDK than `openai` (for `/v1/...`) or `ollama` (for
 //!   `/api/...`): its `__data__` is that SDK's object, not the JSON on the wire:
 //!   [`Skip::ProviderType`];
 //! - files that are not OGX recordings or cannot be read: [`Skip::Invalid`], [`Skip::Unreadable`];
-//! - in [`import_dir`], a file whose request is, by this project's identity, the same
-//!   as an earlier file's but whose response differs: [`Skip::Duplicate`] (the first is
-//!   kept). OGX's own hash tells such files apart; one identity here replays one response.
+//! - in [`import_dir`], a file whose request and response are, by this project's
+//!   identity, the same as an earlier file's: [`Skip::Duplicate`]. (OGX's own hash can
+//!   tell such files apart: it hashes the SDK call's arguments, where `extra_body: {}`
+//!   counts.) The same request with another response is not skipped: it is the
+//!   request's next occurrence, replayed after the first.
 //!
 //! ```
-//! use recorder_runtime::ogx::convert;
+//! use recorder_cli::ogx::convert;
 //! use serde_json::json;
 //! let file = json!({
 //!     "test_id": "tests/t.py::test_hi",
@@ -69,13 +79,14 @@
 //! assert_eq!(c.hash, c.recording.request_hash());
 //! ```
 
-use crate::error::{Error, Result};
-use crate::identity::is_model_list;
-use crate::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
-use crate::store::{model_set_digest, Store};
-use crate::stream::{Frame, StreamFormat};
+use recorder_runtime::error::{Error, Result};
+use recorder_runtime::identity::is_model_list;
+use recorder_runtime::idmap::{IdsFile, IDS_FILE};
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
+use recorder_runtime::store::{self, model_set_digest, Store};
+use recorder_runtime::stream::{Frame, StreamFormat};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -84,6 +95,7 @@ pub const SUPPORTED_ENDPOINTS: &[&str] = &[
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/embeddings",
+    "/v1/responses",
     "/v1/models",
     "/api/tags",
     "/api/ps",
@@ -146,11 +158,10 @@ pub enum Skip {
     #[error("unreadable: {0}")]
     Unreadable(String),
     /// An earlier file of the same import has the same request by this project's
-    /// identity (method, endpoint, wire body, test id) and another response; the first
-    /// one, in path order, was kept. OGX's own hash told such files apart (it hashes the
-    /// SDK call's arguments, where `extra_body: {}` counts, and the corpus mixes files
-    /// hashed by several versions of it); one identity here replays one response.
-    #[error("same request as {} (equal method, endpoint, body and test id) with another response; kept that one", first.display())]
+    /// identity (method, endpoint, wire body, test id) and the same response: one file
+    /// replays both. (The same request with another response is imported as the
+    /// request's next occurrence.)
+    #[error("the same request and response as {}; imported once", first.display())]
     Duplicate {
         /// The file that was imported.
         first: PathBuf,
@@ -212,17 +223,16 @@ pub fn convert(value: &Value) -> Result<Converted, Skip> {
     let (body, query) = wire_body(req.get("body").unwrap_or(&Value::Null))?;
     let endpoint = with_query(endpoint, &query);
     let model_list = is_model_list(method, &endpoint);
+    // A recording OGX made outside a test (`"test_id": null`) answers requests that
+    // carry no test id: the shared scope, test id "".
     let test_id = if model_list {
         None
     } else {
-        let t = value
-            .get("test_id")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty());
-        Some(
-            t.ok_or_else(|| Skip::Invalid("no `test_id`".into()))?
-                .to_owned(),
-        )
+        match value.get("test_id") {
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(Value::Null) => Some(String::new()),
+            _ => return Err(Skip::Invalid("no `test_id`".into())),
+        }
     };
     let body = if get { Value::Null } else { body };
     let model = req
@@ -267,19 +277,29 @@ pub fn convert(value: &Value) -> Result<Converted, Skip> {
             let items = body
                 .as_array()
                 .ok_or_else(|| Skip::Invalid("a streamed body is not a list of chunks".into()))?;
+            // The Responses API names each event (`event: response.created`) and
+            // ends without `[DONE]`; chat and completion chunks are bare `data:`.
+            let typed = path == "/v1/responses";
             let mut frames = items
                 .iter()
                 .map(|item| {
+                    let data = unwrap_data(item, ollama)?;
+                    let event = typed
+                        .then(|| data.get("type").and_then(Value::as_str).map(str::to_owned))
+                        .flatten();
                     Ok(Frame {
-                        data: Some(frame_data(unwrap_data(item, ollama)?)),
+                        event,
+                        data: Some(frame_data(data)),
                         ..Frame::default()
                     })
                 })
                 .collect::<Result<Vec<_>, Skip>>()?;
-            frames.push(Frame {
-                data: Some(Value::String("[DONE]".into())),
-                ..Frame::default()
-            });
+            if !typed {
+                frames.push(Frame {
+                    data: Some(Value::String("[DONE]".into())),
+                    ..Frame::default()
+                });
+            }
             let format = StreamFormat::Sse;
             let stream = RecordedStream { format, frames };
             (
@@ -308,7 +328,7 @@ pub fn convert(value: &Value) -> Result<Converted, Skip> {
     // rest of this project's rules (nested timestamps, Ollama's `expires_at`) apply.
     recording
         .response
-        .for_each_json_mut(crate::normalize::normalize_timestamps);
+        .for_each_json_mut(recorder_runtime::normalize::normalize_timestamps);
     Ok(Converted {
         recording,
         hash,
@@ -328,13 +348,21 @@ pub fn convert_file(path: &Path) -> Result<Converted, Skip> {
 /// under `src` and writes them into `store`, in path order. Files that cannot be
 /// converted are reported in [`ImportReport::skipped`]; only a missing `src` or a failed
 /// write is an error. Importing the same folder again writes the same bytes.
+///
+/// Per test: a file whose request and response equal an earlier file's is skipped
+/// ([`Skip::Duplicate`]); one with the same request and another response is the next
+/// occurrence of that request (`<hash>.2.json`, ...), replayed in path order. The
+/// test's recordings then go through the id map
+/// ([`recorder_runtime::normalize::normalize_scope`]): ids that OGX left raw (nested
+/// ids of Responses, tool call ids) get placeholders, and the requests that send them
+/// back follow.
 pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
     let mut files = Vec::new();
     json_files(src, &mut files)?;
     files.sort();
     let mut report = ImportReport::default();
-    // Target file -> (source file, bytes written), for files written by this import.
-    let mut written: HashMap<PathBuf, (PathBuf, Vec<u8>)> = HashMap::new();
+    let mut lists: HashMap<PathBuf, PathBuf> = HashMap::new();
+    let mut scopes: BTreeMap<String, Vec<(PathBuf, Converted)>> = BTreeMap::new();
     for file in files {
         let converted = match convert_file(&file) {
             Ok(c) => c,
@@ -344,34 +372,63 @@ pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
             }
         };
         let rec = &converted.recording;
-        let target = match &rec.test_id {
-            Some(t) => store.recording_path(t, &converted.hash),
-            None => store.model_list_path(&converted.hash, &model_set_digest(&rec.response)),
-        };
-        let bytes = rec.to_pretty_bytes();
-        match written.get(&target) {
-            // Same model set from another file: the first one (in path order) is kept,
-            // as the merge on replay keeps the first item of each id.
-            Some(_) if converted.is_model_list() => {}
-            Some((_, first_bytes)) if *first_bytes == bytes => {}
-            Some((first, _)) => {
+        match &rec.test_id {
+            Some(t) => scopes.entry(t.clone()).or_default().push((file, converted)),
+            None => {
+                // Same model set from another file: the first one (in path order) is
+                // kept, as the merge on replay keeps the first item of each id.
+                let target =
+                    store.model_list_path(&converted.hash, &model_set_digest(&rec.response));
+                if let std::collections::hash_map::Entry::Vacant(slot) = lists.entry(target) {
+                    store.write(rec, &converted.hash)?;
+                    slot.insert(file);
+                }
+                report.model_lists += 1;
+            }
+        }
+    }
+    for (test_id, items) in scopes {
+        // Request hash -> the distinct responses so far, with the file that had each.
+        let mut seen: HashMap<String, Vec<(PathBuf, RecordedResponse)>> = HashMap::new();
+        let mut named = Vec::new();
+        for (file, converted) in items {
+            let responses = seen.entry(converted.hash.clone()).or_default();
+            if let Some((first, _)) = responses
+                .iter()
+                .find(|(_, r)| *r == converted.recording.response)
+            {
                 let skip = Skip::Duplicate {
                     first: first.clone(),
                 };
                 report.skipped.push((file, skip.to_string()));
                 continue;
             }
-            None => {
-                store.write(rec, &converted.hash)?;
-                written.insert(target, (file, bytes));
-            }
+            responses.push((file, converted.recording.response.clone()));
+            let occurrence = responses.len() as u32;
+            named.push((
+                store::file_name(&converted.hash, occurrence),
+                converted.recording,
+            ));
         }
-        if converted.is_model_list() {
-            report.model_lists += 1;
-        } else {
-            report.imported += 1;
+        let count = named.len();
+        let renamed = recorder_runtime::normalize::normalize_scope(named)?;
+        let dir = store.scope_dir(&test_id);
+        let mut inputs = Vec::new();
+        for r in &renamed {
+            store::write_atomic(&dir.join(&r.name), &r.recording.to_pretty_bytes())?;
+            inputs.push((
+                r.name.clone(),
+                store::request_text(&r.recording.request),
+                serde_json::to_value(&r.recording).expect("a recording is JSON"),
+            ));
         }
+        let ids = IdsFile::scan(&test_id, &inputs);
+        if !ids.ids.is_empty() {
+            store::write_atomic(&dir.join(IDS_FILE), &ids.to_pretty_bytes())?;
+        }
+        report.imported += count;
     }
+    report.skipped.sort();
     Ok(report)
 }
 
@@ -549,7 +606,7 @@ fn error_response(resp: &Map<String, Value>) -> RecordedResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::RequestIdentity;
+    use recorder_runtime::identity::RequestIdentity;
     use serde_json::json;
 
     const TEST: &str = "tests/integration/inference/test_x.py::test_y[txt=ollama/llama3.2:3b]";
@@ -652,7 +709,7 @@ mod tests {
         .unwrap();
         let stream = c.recording.response.stream.unwrap();
         assert_eq!(
-            crate::stream::to_wire(stream.format, &stream.frames),
+            recorder_runtime::stream::to_wire(stream.format, &stream.frames),
             b"data: \"hi\"\n\ndata: [DONE]\n\n"
         );
         // Ollama's /api/ps and /api/tags never stream.
@@ -845,16 +902,16 @@ mod tests {
     #[test]
     fn skips_say_why() {
         let ok = json!({"body": wrap(COMPLETION, json!({})), "is_streaming": false});
-        let e = convert(&file("/v1/responses", json!({"model": "m"}), ok.clone())).unwrap_err();
+        let e = convert(&file("/v1/audio/speech", json!({"model": "m"}), ok.clone())).unwrap_err();
         assert_eq!(
             e,
             Skip::UnsupportedEndpoint {
-                endpoint: "/v1/responses".into()
+                endpoint: "/v1/audio/speech".into()
             }
         );
         assert!(
             e.to_string()
-                .starts_with("unsupported endpoint /v1/responses"),
+                .starts_with("unsupported endpoint /v1/audio/speech"),
             "{e}"
         );
         let e = convert(&file("/v1/chat/completions", json!({"model": "m"}), json!({"body": wrap("anthropic.types.message.Message", json!({})), "is_streaming": false}))).unwrap_err();
@@ -881,8 +938,46 @@ mod tests {
             Skip::Invalid(_)
         ));
         let mut no_test = file("/v1/chat/completions", json!({"model": "m"}), ok);
-        no_test["test_id"] = Value::Null;
+        no_test.as_object_mut().unwrap().remove("test_id");
         assert!(matches!(convert(&no_test).unwrap_err(), Skip::Invalid(_)));
+    }
+
+    #[test]
+    fn a_recording_made_outside_a_test_goes_to_the_shared_scope() {
+        let ok = json!({"body": wrap(COMPLETION, json!({})), "is_streaming": false});
+        let mut outside = file("/v1/chat/completions", json!({"model": "m"}), ok);
+        outside["test_id"] = Value::Null;
+        let c = convert(&outside).unwrap();
+        assert_eq!(c.recording.test_id.as_deref(), Some(""));
+        assert!(!c.is_model_list());
+        assert!(Store::new("r").scope_dir("").ends_with("_shared"));
+    }
+
+    #[test]
+    fn responses_streams_name_their_events_and_end_without_done() {
+        let events = [
+            "response.created",
+            "response.output_text.delta",
+            "response.completed",
+        ]
+        .iter()
+        .map(|t| {
+            wrap(
+                "openai.types.responses.response_stream_event.ResponseStreamEvent",
+                json!({"type": t, "response": {"id": "resp_1a2b3c4d"}}),
+            )
+        })
+        .collect::<Vec<_>>();
+        let c = convert(&file(
+            "/v1/responses",
+            json!({"model": "m", "input": "hi", "stream": true}),
+            json!({"body": events, "is_streaming": true}),
+        ))
+        .unwrap();
+        let frames = &c.recording.response.stream.as_ref().unwrap().frames;
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0].event.as_deref(), Some("response.created"));
+        assert_eq!(frames[2].event.as_deref(), Some("response.completed"));
     }
 
     #[test]
@@ -913,6 +1008,7 @@ mod tests {
         put("a__2.json", chat("y"));
         put("m__models-1-a.json", models(&["a", "b"]));
         put("m__models-2-b.json", models(&["c"]));
+        put("a__3.json", chat("x"));
         put("r__3.json", file("/v1/responses", json!({}), json!({})));
         put("broken.json", json!(null));
         std::fs::write(src.path().join("LICENSE"), "MIT").unwrap();
@@ -921,7 +1017,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let store = Store::new(out.path());
         let report = import_dir(src.path(), &store).unwrap();
-        assert_eq!((report.imported, report.model_lists), (1, 2), "{report}");
+        assert_eq!((report.imported, report.model_lists), (2, 2), "{report}");
         let why: Vec<_> = report
             .skipped
             .iter()
@@ -935,14 +1031,21 @@ mod tests {
         assert_eq!(
             why,
             vec![
-                ("a__2.json", "same"),
+                ("a__3.json", "the"),
                 ("bad.json", "unreadable:"),
                 ("broken.json", "not"),
-                ("r__3.json", "unsupported")
+                ("r__3.json", "not")
             ]
         );
         let files = store.files().unwrap();
-        assert_eq!(files.len(), 3);
+        assert_eq!(
+            files.len(),
+            4,
+            "two occurrences of one request, two model lists"
+        );
+        assert!(files
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".2.json")));
         let snapshot = |s: &Store| {
             s.files()
                 .unwrap()

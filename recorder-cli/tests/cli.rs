@@ -3,7 +3,7 @@
 //! `reindex`, `import ogx`, and `serve` replaying an imported OGX corpus over HTTP.
 
 use futures::StreamExt;
-use recorder_runtime::cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
+use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::index::Index;
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::{self, Store};
@@ -41,7 +41,7 @@ fn workspace() -> PathBuf {
 
 /// The committed OGX subset (a fresh clone has it), else the shared corpus.
 fn ogx_subset() -> PathBuf {
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ogx");
+    let committed = PathBuf::from(recorder_testkit::OGX_SUBSET);
     if committed.is_dir() {
         committed
     } else {
@@ -155,7 +155,7 @@ fn usage_and_io_errors_exit_2() {
     assert_eq!(code, EXIT_ERROR);
     assert!(err.contains("--upstream"), "{err}");
     // The built binary exits with the same codes.
-    let status = Command::new(env!("CARGO_BIN_EXE_recordings"))
+    let status = Command::new(env!("CARGO_BIN_EXE_cargo-recordings"))
         .arg("bogus")
         .stderr(Stdio::null())
         .status()
@@ -251,18 +251,19 @@ fn check_lists_every_kind_of_problem() {
     line(&secret_path, "a bearer token");
     line(
         &split_path,
-        "spells an `sk-` API key across its stream's frames at /choices/0/delta/content",
+        "an `sk-` API key, spelled across frames at /response/stream (joined at /choices/0/delta/content)",
     );
     line(&renamed, "is named 0000");
-    line(&p, "has the request hash");
-    line(&copy, "has the request hash");
-    line(&corrupt, "does not parse");
+    line(&p, "is occurrence 1 of request hash");
+    line(&copy, "is occurrence 1 of request hash");
+    line(&copy, "is not where replay looks for it");
+    line(&corrupt, "the file is truncated");
     assert!(out.trim_end().ends_with("files"), "{out}");
 }
 
 #[test]
 fn secret_detection_avoids_ordinary_text() {
-    use recorder_runtime::cli::secret_in_text;
+    use recorder_cli::secret_in_text;
     assert!(secret_in_text("task-abcdefghijklmnopqrstuvwxyz", &[]).is_none());
     assert!(secret_in_text("sk-short", &[]).is_none());
     assert!(secret_in_text("the bearer of bad news", &[]).is_none());
@@ -548,7 +549,7 @@ impl Server {
     }
 
     fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_recordings"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-recordings"))
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -597,12 +598,50 @@ impl Drop for Server {
 async fn replay_everything(dir: &Path, url: &str) -> usize {
     let store = Store::new(dir);
     let http = reqwest::Client::new();
-    let files = store.files().unwrap();
-    let checks = futures::stream::iter(files.into_iter().map(|path| {
+    // The occurrences of one request replay in order: one group per request, its
+    // files in occurrence order, the groups side by side.
+    let mut groups: std::collections::BTreeMap<(PathBuf, String), Vec<(u32, PathBuf)>> =
+        Default::default();
+    for path in store.files().unwrap() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (hash, n) = store::parse_file_name(&name).unwrap_or((name, 1));
+        groups
+            .entry((path.parent().unwrap().to_path_buf(), hash))
+            .or_default()
+            .push((n, path));
+    }
+    let files: Vec<Vec<PathBuf>> = groups
+        .into_values()
+        .map(|mut g| {
+            g.sort();
+            g.into_iter().map(|(_, p)| p).collect()
+        })
+        .collect();
+    let checks = futures::stream::iter(files.into_iter().map(|group| {
         let http = http.clone();
         let store = store.clone();
         async move {
-            let rec = Recording::read(&path).unwrap();
+            let mut n = 0;
+            for path in group {
+                replay_one(&http, &store, url, &path).await;
+                n += 1;
+            }
+            n
+        }
+    }));
+    let mut n = 0;
+    let mut results = checks.buffer_unordered(16);
+    while let Some(k) = results.next().await {
+        n += k;
+    }
+    n
+}
+
+/// Sends one stored recording's request and compares the answer with it.
+async fn replay_one(http: &reqwest::Client, store: &Store, url: &str, path: &Path) {
+    {
+        {
+            let rec = Recording::read(path).unwrap();
             let r = &rec.request;
             let method = reqwest::Method::from_bytes(r.method.as_bytes()).unwrap();
             let mut req = http.request(method, format!("{url}{}", r.endpoint));
@@ -662,19 +701,14 @@ async fn replay_everything(dir: &Path, url: &str) -> usize {
                         let text = String::from_utf8_lossy(&body);
                         let n = text.split("\n\n").filter(|e| !e.is_empty()).count();
                         assert_eq!(n, st.frames.len(), "{what}: chunk for chunk");
-                        assert!(text.ends_with("data: [DONE]\n\n"), "{what}");
+                        let typed = st.frames.iter().any(|f| f.event.is_some());
+                        assert!(typed || text.ends_with("data: [DONE]\n\n"), "{what}");
                     }
                 }
                 None => assert_eq!(body.to_vec(), expected.body_bytes(), "{what}"),
             }
         }
-    }));
-    let mut n = 0;
-    let mut results = checks.buffer_unordered(16);
-    while results.next().await.is_some() {
-        n += 1;
     }
-    n
 }
 
 async fn import_and_serve(corpus: &Path) {
@@ -682,6 +716,11 @@ async fn import_and_serve(corpus: &Path) {
     let dir = tmp.path().join("recordings");
     let (code, out, err) = cli(&["import", "ogx", s(corpus), "--dir", s(&dir)]);
     assert_ne!(code, EXIT_ERROR, "{out}{err}");
+    // Only exact duplicates are skipped: the same request with another response is
+    // its next occurrence.
+    for line in err.lines().filter(|l| l.starts_with("skipped")) {
+        assert!(line.contains("the same request and response as"), "{line}");
+    }
     let server = Server::start(&dir);
     let started = Instant::now();
     let n = replay_everything(&dir, &server.url).await;
@@ -853,4 +892,59 @@ async fn serve_records_upstream_and_ctrl_c_finishes_recordings() {
         "the whole stream was recorded: {text}"
     );
     assert_eq!(replay_everything(&dir, &server.url).await, 4);
+}
+
+fn run_bin(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-recordings"))
+        .args(args)
+        .env_remove("RECORDING_DIR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_binary_reindexes_and_names_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    write(&store, &chat("m::t", "1", json!({"choices": []})));
+    write(&store, &chat("m::t", "2", json!({"choices": []})));
+    let list = model_list(&["a"]);
+    store.write(&list, &list.request_hash()).unwrap();
+    let d = dir.path().to_str().unwrap();
+
+    let (code, out, err) = run_bin(&["reindex", "--dir", d]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), format!("Indexed 3 recordings from {d}"));
+    let rows = Index::open(dir.path())
+        .unwrap()
+        .entries(&Default::default())
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+
+    let broken = store.recording_path("m::t", &"e".repeat(64));
+    std::fs::write(&broken, "{").unwrap();
+    let (code, out, err) = run_bin(&["reindex", "--dir", d]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(out.trim(), format!("Indexed 3 recordings from {d}"));
+    assert!(
+        err.contains(&broken.display().to_string()) && err.contains("truncated"),
+        "{err}"
+    );
+
+    let missing = dir.path().join("nope");
+    let (code, _, err) = run_bin(&["reindex", "--dir", missing.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no recordings folder"), "{err}");
+
+    let (code, _, err) = run_bin(&["reindex", "--bogus"]);
+    assert_eq!(code, 2, "{err}");
+    // As cargo runs it: `cargo recordings --help` is `cargo-recordings recordings --help`.
+    let (code, out, _) = run_bin(&["recordings", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("reindex"));
 }

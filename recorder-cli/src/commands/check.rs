@@ -1,0 +1,260 @@
+//! `cargo recordings check`: every recording parses, is a regular file named after its
+//! request's hash (and occurrence) where replay looks for it, is normalized with its
+//! test's id map up to date, holds no secret, and sends back only ids that its test
+//! issued.
+
+use crate::{display_path, existing_dir, progress, DirArgs, EXIT_OK, EXIT_PROBLEMS};
+use recorder_runtime::idmap::{placeholders_in, IdsFile, IDS_FILE};
+use recorder_runtime::recording::Recording;
+use recorder_runtime::store::{self, Store, MODELS_DIR};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The configured API keys' values (from `recorder.toml`'s `api_key_env` variables
+/// that are set and hold secrets), with their variable names.
+fn configured_secrets(dir: &Path) -> Vec<(String, String)> {
+    let config = recorder_config::Config::discover(dir)
+        .ok()
+        .flatten()
+        .or_else(|| {
+            let cwd = std::env::current_dir().ok()?;
+            recorder_config::Config::discover(&cwd).ok().flatten()
+        });
+    let mut out: Vec<(String, String)> = Vec::new();
+    for setup in config.iter().flat_map(|c| c.setups.values()) {
+        let Some(var) = &setup.api_key_env else {
+            continue;
+        };
+        if let Ok(v) = std::env::var(var) {
+            let v = v.trim();
+            if recorder_runtime::secrets::is_secret(v) && !out.iter().any(|(n, _)| n == var) {
+                out.push((var.clone(), v.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// One problem [`check_dir`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// Checks every recording under `dir` (see `cargo recordings check --help`); returns
+/// how many files were checked and the problems, by file. `on_file` is called once per
+/// file (for progress).
+pub fn check_dir(
+    dir: &Path,
+    on_file: &mut dyn FnMut(usize),
+) -> anyhow::Result<(usize, Vec<Problem>)> {
+    let store = Store::new(dir);
+    let files = store.files()?;
+    let configured = configured_secrets(dir);
+    let mut problems = Vec::new();
+    let mut problem = |path: &Path, what: String| {
+        problems.push(Problem {
+            path: path.to_path_buf(),
+            what,
+        })
+    };
+    let mut folders: BTreeMap<PathBuf, Vec<(String, Recording)>> = BTreeMap::new();
+    let mut by_key: BTreeMap<(String, u32), Vec<PathBuf>> = BTreeMap::new();
+    for path in &files {
+        on_file(files.len());
+        let rec = match store::read_recording_file(path) {
+            Ok(r) => r,
+            Err(e) => {
+                problem(path, format!("cannot be read: {e}"));
+                continue;
+            }
+        };
+        let json = serde_json::to_value(&rec).expect("a recording is JSON");
+        let hash = rec.request_hash();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let in_models = path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == MODELS_DIR);
+        let named = if in_models {
+            name.strip_prefix("models-")
+                .and_then(|rest| rest.get(..64))
+                .map(|h| (h.to_owned(), 1))
+        } else {
+            store::parse_file_name(&name)
+        };
+        match named {
+            None => problem(path, format!("is not named after its request's hash ({hash}.json)")),
+            Some((named, _)) if named != hash => problem(
+                path,
+                format!("is named {named} but its request's hash is {hash} (the request was edited, or the file renamed): run `cargo recordings normalize`"),
+            ),
+            Some((_, occurrence)) => {
+                let expected = match &rec.test_id {
+                    Some(t) => store.recording_path_at(t, &hash, occurrence),
+                    None => store.model_list_path(&hash, &store::model_set_digest(&rec.response)),
+                };
+                if expected != *path {
+                    problem(
+                        path,
+                        format!("is not where replay looks for it: expected {}", display_path(dir, &expected)),
+                    );
+                }
+                if rec.test_id.is_some() {
+                    by_key.entry((hash.clone(), occurrence)).or_default().push(path.clone());
+                }
+            }
+        }
+        if rec.test_id.is_some() == in_models {
+            let what = if in_models {
+                "a test's recording in the shared model lists folder"
+            } else {
+                "a shared model list outside _models/"
+            };
+            problem(path, format!("is {what}"));
+        }
+        for (at, what) in recorder_runtime::secrets::findings(&rec, &json, &configured) {
+            problem(
+                path,
+                format!("holds {what} at {at}: remove it, rotate the key, and re-record"),
+            );
+        }
+        if in_models {
+            let mut normalized = rec.clone();
+            normalized
+                .response
+                .for_each_json_mut(recorder_runtime::normalize::normalize_timestamps);
+            if normalized != rec {
+                problem(
+                    path,
+                    "is not normalized: run `cargo recordings normalize`".into(),
+                );
+            }
+        } else if let Some(folder) = path.parent() {
+            folders
+                .entry(folder.to_path_buf())
+                .or_default()
+                .push((name, rec));
+        }
+    }
+    for ((hash, occurrence), paths) in by_key {
+        if paths.len() > 1 {
+            let others: Vec<String> = paths.iter().map(|p| display_path(dir, p)).collect();
+            for p in &paths {
+                problem(
+                    p,
+                    format!(
+                        "is occurrence {occurrence} of request hash {hash}, as are {}",
+                        others.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    for (folder, recordings) in folders {
+        let test_id = recordings[0].1.test_id.clone().unwrap_or_default();
+        let inputs: Vec<(String, String, Value)> = recordings
+            .iter()
+            .map(|(name, rec)| {
+                (
+                    name.clone(),
+                    store::request_text(&rec.request),
+                    serde_json::to_value(rec).expect("a recording is JSON"),
+                )
+            })
+            .collect();
+        match recorder_runtime::normalize::normalize_scope(recordings.clone()) {
+            Ok(renamed) => {
+                for r in renamed {
+                    let before = recordings.iter().find(|(n, _)| *n == r.old_name);
+                    if r.name != r.old_name || before.is_some_and(|(_, rec)| *rec != r.recording) {
+                        problem(
+                            &folder.join(&r.old_name),
+                            "is not normalized (its ids or volatile fields): run `cargo recordings normalize`".into(),
+                        );
+                    }
+                }
+            }
+            Err(e) => problem(&folder, e.to_string()),
+        }
+        // Ids sent back that no recording of the test issued.
+        let ids = IdsFile::scan(&test_id, &inputs);
+        let mut issued: BTreeSet<String> = BTreeSet::new();
+        for (_, _, v) in &inputs {
+            recorder_runtime::idmap::walk_ids(&v["response"], &mut |_, id| {
+                issued.insert(id.to_owned());
+            });
+        }
+        for (name, request, _) in &inputs {
+            for sent in placeholders_in(request) {
+                if !issued.contains(sent) {
+                    problem(
+                        &folder.join(name),
+                        format!("sends back {sent}, which no recording of its test issues: re-record the test with RECORD_MODE=record"),
+                    );
+                }
+            }
+        }
+        let ids_path = folder.join(IDS_FILE);
+        let on_disk = std::fs::read(&ids_path).ok();
+        let expected = (!ids.ids.is_empty()).then(|| ids.to_pretty_bytes());
+        if on_disk != expected {
+            let what = match (&on_disk, &expected) {
+                (None, Some(_)) => "is missing: the test sends ids back",
+                (Some(_), None) => "lists ids no request of its test sends back",
+                _ => "does not match the test's recordings",
+            };
+            problem(
+                &ids_path,
+                format!("{what}: run `cargo recordings normalize`"),
+            );
+        }
+    }
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((files.len(), problems))
+}
+
+/// `cargo recordings check`: lists every problem; exit 1 when there is any.
+pub fn check(args: &DirArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyhow::Result<i32> {
+    let dir = existing_dir(args)?;
+    let bar = progress(0, "checking");
+    let (checked, problems) = check_dir(&dir, &mut |total| {
+        bar.set_length(total as u64);
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    // Not problems: replay ignores them; said so that they do not pile up unseen.
+    let leftovers = Store::new(&dir).leftover_temp_files()?;
+    for path in &leftovers {
+        writeln!(
+            out,
+            "note: {} is a temporary file left by an interrupted write; replay ignores it, `cargo recordings prune` removes it",
+            display_path(&dir, path)
+        )?;
+    }
+    if problems.is_empty() {
+        writeln!(out, "OK: {checked} recordings checked in {}", dir.display())?;
+        return Ok(EXIT_OK);
+    }
+    for p in &problems {
+        writeln!(out, "{}: {}", display_path(&dir, &p.path), p.what)?;
+    }
+    let mut files: Vec<&PathBuf> = problems.iter().map(|p| &p.path).collect();
+    files.dedup();
+    writeln!(
+        out,
+        "{} problem(s) in {} of {checked} files",
+        problems.len(),
+        files.len()
+    )?;
+    Ok(EXIT_PROBLEMS)
+}

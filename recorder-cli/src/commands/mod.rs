@@ -1,0 +1,9 @@
+//! One module per command.
+
+pub(crate) mod check;
+pub(crate) mod import;
+pub(crate) mod list;
+pub(crate) mod normalize;
+pub(crate) mod prune;
+pub(crate) mod reindex;
+pub(crate) mod serve;

@@ -1,0 +1,307 @@
+//! `cargo recordings <command>`: list, show, check, normalize, prune, reindex, import
+//! and serve the recordings of recorded tests, in any project.
+//!
+//! ```sh
+//! cargo install --path recorder-cli      # installs cargo-recordings
+//! cargo recordings check                 # in any crate that has recordings/
+//! cargo run -p recorder-cli -- list      # inside this workspace
+//! ```
+//!
+//! The binary is a thin `main` over [`main`]; each command is a function here.
+//!
+//! Exit codes: [`EXIT_OK`] on success, [`EXIT_PROBLEMS`] when the command ran but found
+//! problems (e.g. files skipped as corrupt), [`EXIT_ERROR`] on usage and I/O errors.
+
+mod commands;
+pub mod ogx;
+
+pub use commands::check::{check_dir, Problem};
+pub use recorder_runtime::secrets::secret_in_text;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use recorder_runtime::index::Index;
+use recorder_runtime::mode::DIR_VAR;
+use recorder_runtime::store::Store;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// The arguments of the command itself: `cargo recordings list` runs
+/// `cargo-recordings recordings list`, whose `recordings` is cargo's, not a command.
+pub fn cargo_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "recordings") {
+        args.remove(1);
+    }
+    args
+}
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// The command ran, but found problems (e.g. corrupt files were skipped).
+pub const EXIT_PROBLEMS: i32 = 1;
+/// Usage or I/O error: the command could not do its job.
+pub const EXIT_ERROR: i32 = 2;
+
+/// The exit codes, shown by `--help` on every command.
+pub const EXIT_CODES_HELP: &str = "Exit codes:\n  0  success\n  1  the command ran but found problems (check), or skipped files (normalize, reindex, import)\n  2  usage or I/O error";
+
+/// Manage the recordings of recorded tests.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo recordings",
+    bin_name = "cargo recordings",
+    version,
+    about = "Manage the recordings of recorded tests",
+    after_help = EXIT_CODES_HELP,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List recordings (from the index, rebuilt if stale).
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(ListArgs),
+    /// Show one recording, by hash prefix or file.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Show(ShowArgs),
+    /// Re-apply the current normalization to every recording's response.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Normalize(DryRunArgs),
+    /// Check every recording: parses, named after its request's hash, normalized,
+    /// free of secrets, no hash stored twice.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Check(DirArgs),
+    /// Remove the recordings that no test used in its latest run (run the tests in
+    /// replay first), and temporary files interrupted writes left (older than ten
+    /// minutes).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Prune(DryRunArgs),
+    /// Rebuild recordings/index.sqlite from the JSON files.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Reindex(DirArgs),
+    /// Import recordings from another tool.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Import(ImportArgs),
+    /// Serve the record/replay proxy on its own, for clients in any language
+    /// (test id in the X-Recorder-Test-Id header).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Serve(ServeArgs),
+}
+
+/// `list` filters.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only tests whose id contains this text.
+    #[arg(long, value_name = "T")]
+    pub test: Option<String>,
+    /// Only endpoints containing this text.
+    #[arg(long, value_name = "E")]
+    pub endpoint: Option<String>,
+    /// Only this exact model.
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// The recordings folder.
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+/// `show` target.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A request hash (or a prefix of one), or a recording file.
+    pub what: String,
+    /// The recordings folder.
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+/// A folder and `--dry-run`.
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// Say what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The recordings folder.
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+/// `import <source>`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Where the recordings come from.
+    #[command(subcommand)]
+    pub source: ImportSource,
+}
+
+/// The tools recordings can be imported from.
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// OGX (formerly Llama Stack) recordings: a folder of their JSON files.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Ogx(OgxArgs),
+}
+
+/// `import ogx <folder>`.
+#[derive(Debug, Args)]
+pub struct OgxArgs {
+    /// The folder of OGX recordings (searched recursively).
+    pub folder: PathBuf,
+    /// The recordings folder to import into.
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The recordings folder.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// replay, record-if-missing, record or live [default: $RECORD_MODE, else replay]
+    #[arg(long, value_name = "M")]
+    pub mode: Option<String>,
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, value_name = "P", default_value_t = 0)]
+    pub port: u16,
+    /// The real API's base URL (e.g. http://127.0.0.1:11434/v1); needed unless replaying.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// The variable holding the API key sent upstream as a bearer token.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+}
+
+/// Where the recordings are.
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// The recordings folder [default: $RECORDING_DIR, else recordings/ at the workspace root]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl DirArgs {
+    /// The folder given, else the default for the current directory.
+    pub fn resolve(&self) -> std::io::Result<PathBuf> {
+        match &self.dir {
+            Some(d) => Ok(d.clone()),
+            None => Ok(default_dir(&std::env::current_dir()?)),
+        }
+    }
+}
+
+/// The default recordings folder seen from `cwd`: `RECORDING_DIR` when set, else
+/// `recordings/` in the folder holding `recorder.toml` (searched upward), else in the
+/// top-most folder whose `Cargo.toml` has `[workspace]`, else in `cwd`.
+pub fn default_dir(cwd: &Path) -> PathBuf {
+    cwd.join(recorder_runtime::context::recordings_dir(cwd))
+}
+
+/// Runs the command line `args` (program name first), writing to `out` and `err`;
+/// returns the exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let text = if std::io::stderr().is_terminal() {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
+            let _ = if e.use_stderr() {
+                write!(err, "{text}")
+            } else {
+                write!(out, "{text}")
+            };
+            return code;
+        }
+    };
+    use commands::*;
+    let result = match &cli.command {
+        Command::List(args) => list::list(args, out, err),
+        Command::Show(args) => list::show(args, out, err),
+        Command::Normalize(args) => normalize::normalize(args, out, err),
+        Command::Check(args) => check::check(args, out, err),
+        Command::Prune(args) => prune::prune(args, out, err),
+        Command::Reindex(args) => reindex::reindex(args, out, err),
+        Command::Import(ImportArgs {
+            source: ImportSource::Ogx(args),
+        }) => import::import_ogx(args, out, err),
+        Command::Serve(args) => serve::serve(args, out, err),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+pub(crate) fn existing_dir(args: &DirArgs) -> anyhow::Result<PathBuf> {
+    let dir = args.resolve()?;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "no recordings folder at {}: pass --dir or set {DIR_VAR}",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// A progress bar over `len` files, drawn only when stderr is a terminal.
+pub(crate) fn progress(len: usize, what: &'static str) -> ProgressBar {
+    if len < 2 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} files") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
+/// The index of `dir`, rebuilt when stale; reports files it skipped on `err`.
+pub(crate) fn fresh_index(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Index> {
+    let index = Index::open(dir)?;
+    index.ensure_fresh(&Store::new(dir))?;
+    for s in index.skipped()? {
+        writeln!(
+            err,
+            "warning: {} is unreadable: {}",
+            s.path.display(),
+            s.reason
+        )?;
+    }
+    Ok(index)
+}
+
+pub(crate) fn display_path(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.display().to_string())
+}
+
+pub fn main() -> std::process::ExitCode {
+    let code = run(
+        cargo_args(std::env::args_os()),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    std::process::ExitCode::from(code as u8)
+}
