@@ -173,12 +173,61 @@ pub struct ServeArgs {
     /// The port on 127.0.0.1 (0: any free port).
     #[arg(long, value_name = "P", default_value_t = 0)]
     pub port: u16,
+    /// A setup of recorder.toml to take the upstream, key, auth and headers from
+    /// (the options below override it).
+    #[arg(long, value_name = "NAME")]
+    pub setup: Option<String>,
     /// The real API's base URL (e.g. http://127.0.0.1:11434/v1); needed unless replaying.
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
-    /// The variable holding the API key sent upstream as a bearer token.
+    /// The variable holding the API key sent upstream.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
+    /// How the key is sent: `bearer` (the default), `header:<name>` (e.g.
+    /// header:x-api-key) or `query:<name>` (e.g. query:key).
+    #[arg(long, value_name = "HOW", value_parser = parse_auth)]
+    pub auth: Option<recorder_runtime::engine::Auth>,
+    /// A header added to every upstream request, `name=value` (repeatable), e.g.
+    /// anthropic-version=2023-06-01.
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+}
+
+fn parse_auth(s: &str) -> Result<recorder_runtime::engine::Auth, String> {
+    use recorder_runtime::engine::Auth;
+    match s.split_once(':') {
+        None if s.eq_ignore_ascii_case("bearer") => Ok(Auth::Bearer),
+        Some(("header", name)) if !name.is_empty() => Ok(Auth::Header(name.to_ascii_lowercase())),
+        Some(("query", name)) if !name.is_empty() => Ok(Auth::Query(name.to_owned())),
+        _ => Err(format!(
+            "`{s}`: use bearer, header:<name> (e.g. header:x-api-key) or query:<name> (e.g. query:key)"
+        )),
+    }
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            http_header_ok(name.trim(), value)?;
+            Ok((name.trim().to_ascii_lowercase(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "`{s}`: use name=value, e.g. anthropic-version=2023-06-01"
+        )),
+    }
+}
+
+fn http_header_ok(name: &str, value: &str) -> Result<(), String> {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    {
+        return Err(format!("`{name}` is not a header name"));
+    }
+    if value.contains(['\r', '\n']) {
+        return Err("a header value cannot hold a line break".into());
+    }
+    Ok(())
 }
 
 /// Where the recordings are.

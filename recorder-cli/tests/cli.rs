@@ -948,3 +948,262 @@ fn the_binary_reindexes_and_names_broken_files() {
     assert_eq!(code, 0);
     assert!(out.contains("reindex"));
 }
+
+/// A Responses chain, an upload, a polled vector store file and an Anthropic message
+/// through `serve`, as one test (its id in the header).
+async fn agent_session(url: &str) -> Vec<(u16, Value)> {
+    let http = reqwest::Client::new();
+    let test = "cli::agent";
+    let mut out = Vec::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{url}{path}"))
+            .header("X-Recorder-Test-Id", test)
+            .json(&body)
+            .send()
+    };
+    let first = post(
+        "/v1/responses",
+        json!({"model": "fake-chat", "input": "one"}),
+    )
+    .await
+    .unwrap();
+    let first: Value = first.json().await.unwrap();
+    out.push((200, first["output"][0]["content"][0]["text"].clone()));
+    let second = post(
+        "/v1/responses",
+        json!({"model": "fake-chat", "input": "two", "previous_response_id": first["id"]}),
+    )
+    .await
+    .unwrap();
+    let status = second.status().as_u16();
+    let second: Value = second.json().await.unwrap();
+    out.push((status, second["output"][0]["content"][0]["text"].clone()));
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "assistants")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"Paris is in France.".to_vec()).file_name("p.txt"),
+        );
+    let file: Value = http
+        .post(format!("{url}/v1/files"))
+        .header("X-Recorder-Test-Id", test)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let store: Value = post("/v1/vector_stores", json!({"name": "n"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let vs = store["id"].as_str().unwrap().to_owned();
+    post(
+        &format!("/v1/vector_stores/{vs}/files"),
+        json!({"file_id": file["id"]}),
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        let r = http
+            .get(format!(
+                "{url}/v1/vector_stores/{vs}/files/{}",
+                file["id"].as_str().unwrap()
+            ))
+            .header("X-Recorder-Test-Id", test)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        out.push((status, v["status"].clone()));
+    }
+    let m = post(
+        "/v1/messages",
+        json!({"model": "fake-claude", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await
+    .unwrap();
+    let status = m.status().as_u16();
+    let m: Value = m.json().await.unwrap();
+    out.push((status, m["content"][0]["text"].clone()));
+    out
+}
+
+#[tokio::test]
+async fn serve_records_and_replays_agent_traffic_with_native_auth() {
+    recorder_runtime::engine::install_crypto_provider();
+    let fake = recorder_testkit::fake::FakeUpstream::start();
+    let key = "sk-ant-serve-0123456789abcdef";
+    fake.require_key(Some((
+        recorder_testkit::fake::KeyIn::Header("x-api-key".into()),
+        key,
+    )));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let server = Server::start_with(
+        &[
+            "serve",
+            "--dir",
+            s(&dir),
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.openai_url(),
+            "--api-key-env",
+            "CLI_AGENT_KEY",
+            "--auth",
+            "header:x-api-key",
+            "--header",
+            "anthropic-version=2023-06-01",
+        ],
+        &[("CLI_AGENT_KEY", key)],
+    );
+    let recorded = agent_session(&server.url).await;
+    assert_eq!(server.interrupt(), Some(EXIT_OK));
+    assert!(
+        recorded.iter().all(|(status, _)| *status == 200),
+        "{recorded:?}"
+    );
+    assert_eq!(
+        recorded[2..5]
+            .iter()
+            .map(|(_, s)| s.as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["in_progress", "in_progress", "completed"]
+    );
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| r.header("x-api-key") == Some(key) && r.header("authorization").is_none()));
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.header("anthropic-version") == Some("2023-06-01")));
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    for path in walk(&dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{}",
+            path.display()
+        );
+    }
+    fake.stop();
+    let server = Server::start(&dir);
+    assert_eq!(agent_session(&server.url).await, recorded);
+    assert_eq!(server.interrupt(), Some(EXIT_OK));
+}
+
+fn responses_rec(test: &str, body: Value, response: Value) -> Recording {
+    Recording {
+        test_id: Some(test.into()),
+        request: RecordedRequest {
+            method: "POST".into(),
+            endpoint: "/v1/responses".into(),
+            model: Some("m".into()),
+            body,
+        },
+        response: RecordedResponse::plain(
+            200,
+            Some("application/json"),
+            response.to_string().as_bytes(),
+        ),
+    }
+}
+
+#[test]
+fn normalize_gives_raw_ids_placeholders_and_the_chain_follows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    let test = "cli::chain";
+    // As an older recorder (or a hand edit) left them: the server's own ids.
+    let first = responses_rec(
+        test,
+        json!({"model": "m", "input": "one"}),
+        json!({"id": "resp_raw0000001", "created_at": 1_700_000_000, "output": [{"id": "msg_raw0000002", "type": "message"}]}),
+    );
+    let second = responses_rec(
+        test,
+        json!({"model": "m", "input": "two", "previous_response_id": "resp_raw0000001"}),
+        json!({"id": "resp_raw0000003", "previous_response_id": "resp_raw0000001"}),
+    );
+    let p1 = write(&store, &first);
+    let p2 = write(&store, &second);
+    let (code, out, _) = cli(&["check", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_PROBLEMS);
+    assert!(out.contains("is not normalized"), "{out}");
+
+    let (code, out, _) = cli(&["normalize", "--dry-run", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    assert!(
+        out.contains("Would normalize") && out.contains("Would update"),
+        "{out}"
+    );
+    assert!(p1.exists() && p2.exists(), "a dry run writes nothing");
+
+    let (code, out, _) = cli(&["normalize", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    assert!(
+        !p2.exists(),
+        "the second request changed, so its file was renamed"
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    let folder = store.scope_dir(test);
+    let ids: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("_ids.json")).unwrap()).unwrap();
+    let (placeholder, at) = ids["ids"].as_object().unwrap().iter().next().unwrap();
+    assert!(placeholder.starts_with("resp_rec-"), "{placeholder}");
+    assert_eq!(at["recording"], p1.file_name().unwrap().to_str().unwrap());
+    let files = walk(&folder);
+    let text: String = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(!text.contains("resp_raw0000001"), "{text}");
+    // Normalizing again changes nothing.
+    let (_, out, _) = cli(&["normalize", "--dir", s(tmp.path())]);
+    assert!(
+        out.trim_end().ends_with(&format!("0/{} files modified", 2)),
+        "{out}"
+    );
+}
+
+#[test]
+fn list_and_show_tell_the_occurrences_of_a_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    let poll = |status: &str| {
+        let mut r = chat("cli::poll", "status?", json!({"status": status}));
+        r.request.method = "GET".into();
+        r.request.endpoint =
+            "/v1/vector_stores/vs_rec-000000000000/files/file-rec-000000000000".into();
+        r.request.body = Value::Null;
+        r
+    };
+    let hash = poll("x").request_hash();
+    store.write_at(&poll("in_progress"), &hash, 1).unwrap();
+    store.write_at(&poll("completed"), &hash, 2).unwrap();
+    let (code, out, _) = cli(&["list", "--test", "cli::poll", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains(&format!("{} #1", &hash[..12]))
+            && out.contains(&format!("{} #2", &hash[..12])),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["show", &hash[..12], "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK);
+    assert!(
+        out.contains("occurrence: 1 of 2") && out.contains("occurrence: 2 of 2"),
+        "{out}"
+    );
+    assert!(
+        out.find("in_progress").unwrap() < out.find("completed").unwrap(),
+        "in order: {out}"
+    );
+}

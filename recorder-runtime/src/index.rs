@@ -7,14 +7,14 @@
 //! queried directly:
 //!
 //! ```text
-//! sqlite3 recordings/index.sqlite "SELECT endpoint, model, recorded_at FROM recordings"
+//! sqlite3 recordings/index.sqlite "SELECT endpoint, model, timestamp FROM recordings"
 //! ```
 //!
 //! # Schema
 //! ```sql
 //! -- one row per recording file
 //! recordings(request_hash, file_path, test_id, endpoint, model, is_streaming, recorded_at,
-//!            method, status, size, mtime_ns)
+//!            method, status, size, mtime_ns, occurrence, timestamp)
 //! -- files that could not be read, with the reason (not in `recordings`)
 //! skipped(file_path, size, mtime_ns, reason)
 //! -- the record of use
@@ -28,8 +28,10 @@
 //!   share one request hash: one file per model set).
 //! - `test_id` is `NULL` for the shared model lists; `model` is the request's `model`.
 //! - `is_streaming` is 0 or 1; `recorded_at` is the file's modification time as
-//!   RFC 3339 UTC text (`2025-01-31T12:00:00Z`); `size` and `mtime_ns` are what
-//!   staleness is judged by.
+//!   RFC 3339 UTC text (`2025-01-31T12:00:00Z`), and `timestamp` the same (the name
+//!   OGX's guides query); `size` and `mtime_ns` are what staleness is judged by.
+//! - `occurrence` is which time the test made the request (1, 2, ...: `<hash>.json`,
+//!   `<hash>.2.json`); all occurrences of a request share its hash.
 //! - Times in `runs` and `test_runs` are RFC 3339 UTC with milliseconds, so that they
 //!   sort as text.
 //!
@@ -70,7 +72,7 @@ pub const RUN_ID_VAR: &str = "RECORDER_RUN_ID";
 /// How long a writer waits for another one before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The schema's version; an index of another version is dropped and rebuilt.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(
@@ -88,7 +90,9 @@ CREATE TABLE IF NOT EXISTS recordings(
     method TEXT NOT NULL,
     status INTEGER NOT NULL,
     size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL
+    mtime_ns INTEGER NOT NULL,
+    occurrence INTEGER NOT NULL DEFAULT 1,
+    timestamp TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS recordings_by_hash ON recordings(request_hash);
 CREATE INDEX IF NOT EXISTS recordings_by_test ON recordings(test_id);
@@ -128,8 +132,8 @@ DROP TABLE IF EXISTS usage;
 ";
 
 const INSERT_RECORDING: &str = "INSERT OR REPLACE INTO recordings
-    (request_hash, file_path, test_id, endpoint, model, is_streaming, recorded_at, method, status, size, mtime_ns)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    (request_hash, file_path, test_id, endpoint, model, is_streaming, recorded_at, method, status, size, mtime_ns, occurrence, timestamp)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?7)";
 
 /// The recordings each test does not need: for every test that has a recorded run,
 /// its recordings that neither its latest run nor any run started since used; and the
@@ -218,6 +222,8 @@ pub struct Entry {
     pub recorded_at: String,
     /// The file's size in bytes.
     pub size: u64,
+    /// Which time the test made this request (1 for the first; see [`crate::store`]).
+    pub occurrence: u32,
 }
 
 /// Which rows [`Index::entries`] returns; every field set must match.
@@ -506,7 +512,7 @@ impl Index {
 
     /// The rows matching `filter`, ordered by test, endpoint and file.
     pub fn entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
-        let mut sql = String::from("SELECT request_hash, file_path, test_id, method, endpoint, model, is_streaming, status, recorded_at, size FROM recordings WHERE 1=1");
+        let mut sql = String::from("SELECT request_hash, file_path, test_id, method, endpoint, model, is_streaming, status, recorded_at, size, occurrence FROM recordings WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
         if let Some(t) = &filter.test {
             args.push(t.clone());
@@ -527,7 +533,9 @@ impl Index {
                 args.len()
             ));
         }
-        sql.push_str(" ORDER BY test_id IS NOT NULL, test_id, endpoint, file_path");
+        sql.push_str(
+            " ORDER BY test_id IS NOT NULL, test_id, endpoint, request_hash, occurrence, file_path",
+        );
         let conn = self.lock();
         let mut stmt = conn
             .prepare(&sql)
@@ -545,6 +553,7 @@ impl Index {
                     status: r.get::<_, i64>(7)?.clamp(0, u16::MAX as i64) as u16,
                     recorded_at: r.get(8)?,
                     size: r.get::<_, i64>(9)?.max(0) as u64,
+                    occurrence: r.get::<_, i64>(10)?.clamp(1, u32::MAX as i64) as u32,
                 })
             })
             .map_err(|e| self.err("cannot query", &e))?;
@@ -708,6 +717,10 @@ impl<'a> Row<'a> {
             i64::from(resp.status),
             self.size,
             self.mtime_ns,
+            i64::from(
+                store::parse_file_name(self.rel.rsplit('/').next().unwrap_or(self.rel))
+                    .map_or(1, |(_, n)| n),
+            ),
         )
     }
 }

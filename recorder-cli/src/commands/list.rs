@@ -21,6 +21,14 @@ pub(crate) fn list(
         model: args.model.clone(),
         hash_prefix: None,
     })?;
+    // Requests made more than once show which time each file answers: `#1`, `#2`, ...
+    let mut times: std::collections::HashMap<(Option<&str>, &str), u32> = Default::default();
+    for e in &entries {
+        let n = times
+            .entry((e.test_id.as_deref(), &e.request_hash))
+            .or_default();
+        *n = (*n).max(e.occurrence);
+    }
     let mut current: Option<Option<String>> = None;
     for e in &entries {
         if current.as_ref() != Some(&e.test_id) {
@@ -28,9 +36,14 @@ pub(crate) fn list(
             writeln!(out, "{title}")?;
             current = Some(e.test_id.clone());
         }
+        let seq = if times[&(e.test_id.as_deref(), e.request_hash.as_str())] > 1 {
+            format!(" #{}", e.occurrence)
+        } else {
+            "   ".to_owned()
+        };
         writeln!(
             out,
-            "  {}  {} {} {:<6} {}{}  {}",
+            "  {}{seq}  {} {} {:<6} {}{}  {}",
             &e.request_hash[..12.min(e.request_hash.len())],
             e.status,
             e.method,
@@ -99,6 +112,27 @@ pub(crate) fn show(
         let resp = &rec.response;
         writeln!(out, "file:     {}", path.display())?;
         writeln!(out, "hash:     {}", rec.request_hash())?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if let Some((_, n)) = recorder_runtime::store::parse_file_name(&name) {
+            let others = std::fs::read_dir(path.parent().unwrap_or(std::path::Path::new(".")))
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|e| {
+                            recorder_runtime::store::parse_file_name(
+                                &e.file_name().to_string_lossy(),
+                            )
+                        })
+                        .filter(|(h, _)| *h == rec.request_hash())
+                        .count()
+                })
+                .unwrap_or(1);
+            if others > 1 {
+                writeln!(
+                    out,
+                    "occurrence: {n} of {others} (the test makes this request {others} times; each file answers one, in order)"
+                )?;
+            }
+        }
         writeln!(
             out,
             "test:     {}",
@@ -121,6 +155,9 @@ pub(crate) fn show(
             resp.status,
             resp.content_type.as_deref().unwrap_or("")
         )?;
+        for (name, value) in &resp.headers {
+            writeln!(out, "  {name}: {value}")?;
+        }
         if let Some(s) = &resp.stream {
             writeln!(out, "stream:   {} frames ({:?})", s.frames.len(), s.format)?;
             for f in &s.frames {

@@ -38,8 +38,8 @@ pub(crate) fn serve(
         Some(m) => m.parse::<Mode>()?,
         None => Mode::from_env()?,
     };
-    if mode.calls_upstream() && args.upstream.is_none() {
-        anyhow::bail!("--mode {mode} calls the real API: pass --upstream URL");
+    if mode.calls_upstream() && args.upstream.is_none() && args.setup.is_none() {
+        anyhow::bail!("--mode {mode} calls the real API: pass --upstream URL or --setup NAME");
     }
     if mode == Mode::Replay && !dir.is_dir() {
         anyhow::bail!(
@@ -47,12 +47,32 @@ pub(crate) fn serve(
             dir.display()
         );
     }
-    let target = Target {
-        setup: Some("serve".into()),
-        base_url: args.upstream.clone(),
-        api_key_env: args.api_key_env.clone(),
-        ..Default::default()
+    let mut target = match &args.setup {
+        Some(name) => {
+            let cwd = std::env::current_dir()?;
+            let config = recorder_config::Config::discover(&cwd)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--setup {name}: no recorder.toml in {} or above",
+                    cwd.display()
+                )
+            })?;
+            Target::from_setup(config.setup(name)?)
+        }
+        None => Target {
+            setup: Some("serve".into()),
+            ..Default::default()
+        },
     };
+    if let Some(url) = &args.upstream {
+        target.base_url = Some(url.clone());
+    }
+    if let Some(var) = &args.api_key_env {
+        target.api_key_env = Some(var.clone());
+    }
+    if let Some(auth) = &args.auth {
+        target.auth = auth.clone();
+    }
+    target.headers.extend(args.headers.iter().cloned());
     let served = Arc::new(Served {
         recorder: recorder_runtime::propagate::Recorder::new(&dir, mode, target),
         scopes: Mutex::default(),
