@@ -987,3 +987,74 @@ async fn a_new_turn_after_a_replayed_one_is_not_recorded_from_an_error() {
         "the 404 was not recorded"
     );
 }
+
+#[tokio::test]
+async fn async_openai_chains_responses_in_process_and_through_the_proxy() {
+    use async_openai::types::responses::CreateResponseArgs;
+    let fake = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let id = "agent::responses::async_openai";
+    let run = |ctx: RecordingContext| async move {
+        init();
+        let in_process = async_openai::Client::with_config(
+            async_openai::config::OpenAIConfig::new().with_api_key("x"),
+        )
+        .with_http_service(ctx.openai_service());
+        let proxied = async_openai::Client::with_config(
+            async_openai::config::OpenAIConfig::new()
+                .with_api_base(ctx.base_url())
+                .with_api_key("x"),
+        );
+        let mut texts = Vec::new();
+        for client in [&in_process, &proxied] {
+            let first = client
+                .responses()
+                .create(
+                    CreateResponseArgs::default()
+                        .model("fake-chat")
+                        .input("Name a planet.")
+                        .build()
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let second = client
+                .responses()
+                .create(
+                    CreateResponseArgs::default()
+                        .model("fake-chat")
+                        .input("Its moon?")
+                        .previous_response_id(first.id.clone())
+                        .build()
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let again = client.responses().retrieve(&second.id).await.unwrap();
+            assert_eq!(again.id, second.id);
+            texts.push((
+                first.output_text().unwrap_or_default(),
+                second.output_text().unwrap_or_default(),
+            ));
+        }
+        assert_clean(&ctx);
+        texts
+    };
+    let recorded = run(ctx(
+        id,
+        Mode::Record,
+        dir.path(),
+        target(&fake.openai_url()),
+    ))
+    .await;
+    assert!(recorded[0].1.contains("(turn 2)"), "{recorded:?}");
+    fake.stop();
+    let replayed = run(ctx(
+        id,
+        Mode::Replay,
+        dir.path(),
+        target(&fake.openai_url()),
+    ))
+    .await;
+    assert_eq!(replayed, recorded);
+}

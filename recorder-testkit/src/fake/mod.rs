@@ -137,6 +137,8 @@ struct State {
     rng: Mutex<u64>,
     /// Stored responses of the Responses API, by id.
     responses: Mutex<HashMap<String, Value>>,
+    /// How many turns each stored response's chain has, by response id.
+    turns: Mutex<HashMap<String, u64>>,
     /// Input items of stored responses, by response id.
     input_items: Mutex<HashMap<String, Vec<Value>>>,
     /// Function calls issued, by call id: the function's name.
@@ -183,6 +185,7 @@ impl FakeUpstream {
             polls_before_completed: AtomicU32::new(2),
             rng: Mutex::new(seed),
             responses: Mutex::default(),
+            turns: Mutex::default(),
             input_items: Mutex::default(),
             calls: Mutex::default(),
             files: Mutex::default(),

@@ -17,8 +17,8 @@ impl Call<'_> {
             .and_then(Value::as_str);
         let mut turn = 1;
         if let Some(prev) = previous {
-            match state.responses.lock().unwrap().get(prev) {
-                Some(p) => turn = p["metadata"]["turn"].as_u64().unwrap_or(1) + 1,
+            match state.turns.lock().unwrap().get(prev) {
+                Some(t) => turn = t + 1,
                 None => {
                     return openai_error(
                         StatusCode::NOT_FOUND,
@@ -108,8 +108,9 @@ impl Call<'_> {
             "previous_response_id": previous, "store": true, "temperature": self.body.get("temperature").cloned().unwrap_or(json!(1.0)),
             "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": tools, "top_p": 1.0, "truncation": "disabled",
             "usage": {"input_tokens": tokens, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 12, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": tokens + 12},
-            "metadata": {"turn": turn},
+            "metadata": self.body.get("metadata").cloned().unwrap_or(json!({})),
         });
+        state.turns.lock().unwrap().insert(id.clone(), turn);
         let mut stored_input = Vec::new();
         for item in &input {
             let mut item = item.clone();
@@ -143,7 +144,10 @@ impl Call<'_> {
 
     pub(super) fn delete_response(&self, id: &str) -> Response<Body> {
         match self.state.responses.lock().unwrap().remove(id) {
-            Some(_) => ok_json(&json!({"id": id, "object": "response", "deleted": true})),
+            Some(_) => {
+                self.state.turns.lock().unwrap().remove(id);
+                ok_json(&json!({"id": id, "object": "response", "deleted": true}))
+            }
             None => not_found("response", id),
         }
     }
