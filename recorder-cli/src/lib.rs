@@ -191,6 +191,14 @@ pub struct ServeArgs {
     /// anthropic-version=2023-06-01.
     #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
+    /// A host name the server also answers to, besides 127.0.0.1, localhost and [::1]
+    /// (repeatable): requests naming any other Host are refused.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// The most tests kept in memory at once; past it, the tests idle longest are
+    /// finished and dropped.
+    #[arg(long, value_name = "N", default_value_t = recorder_runtime::propagate::MAX_SCOPES)]
+    pub max_scopes: usize,
 }
 
 fn parse_auth(s: &str) -> Result<recorder_runtime::engine::Auth, String> {
@@ -349,8 +357,9 @@ pub(crate) fn display_path(dir: &Path, path: &Path) -> String {
 pub fn main() -> std::process::ExitCode {
     let code = run(
         cargo_args(std::env::args_os()),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        // Not locked for the whole run: `serve` reports problems from other threads.
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     );
     std::process::ExitCode::from(code as u8)
 }

@@ -80,6 +80,7 @@ impl ContextBuilder {
 
     /// Builds the context.
     pub fn build(self) -> Result<RecordingContext> {
+        crate::store::check_test_id(&self.test_id)?;
         let start = self
             .start
             .clone()

@@ -43,23 +43,74 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 ///   that is not running is an error, so a late call from a service never records
 ///   outside its test.
 /// - [`Recorder::new`], for a standalone recorder (`recordings serve`): any test id
-///   gets a scope over its folder, mode and upstream.
-#[derive(Debug)]
+///   gets a scope over its folder, mode and upstream. It keeps at most
+///   [`Recorder::with_limits`]' number of scopes: past it, the scopes that have served
+///   nothing for longest and have nothing in flight are finished (their use recorded)
+///   and dropped, so a long-running server stays bounded. (A test that comes back
+///   after that starts again from its first occurrence of each request.)
 pub struct Recorder {
     default: Option<(Arc<Engine>, Mode, Target)>,
-    scopes: Mutex<HashMap<String, Arc<Scope>>>,
+    scopes: Mutex<HashMap<String, (Arc<Scope>, std::time::Instant)>>,
     live: Mutex<HashMap<String, Weak<Scope>>>,
+    max_scopes: usize,
+    on_problem: Option<crate::engine::scope::ProblemSink>,
 }
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("standalone", &self.default.is_some())
+            .field("scopes", &self.scopes.lock().unwrap().len())
+            .field("max_scopes", &self.max_scopes)
+            .finish()
+    }
+}
+
+/// The default most scopes a standalone recorder keeps.
+pub const MAX_SCOPES: usize = 512;
 
 impl Recorder {
     /// A standalone recorder over a recordings folder, a mode and an upstream:
     /// every test id gets a scope (created on first use). Registered scopes win.
     pub fn new(dir: impl Into<std::path::PathBuf>, mode: Mode, target: Target) -> Arc<Recorder> {
+        Self::with_limits(dir, mode, target, MAX_SCOPES, None)
+    }
+
+    /// [`Recorder::new`] keeping at most `max_scopes` scopes, and telling `on_problem`
+    /// (test id, problem) of every problem a scope meets as it happens: a failed
+    /// recording, a miss, a broken file.
+    pub fn with_limits(
+        dir: impl Into<std::path::PathBuf>,
+        mode: Mode,
+        target: Target,
+        max_scopes: usize,
+        on_problem: Option<crate::engine::scope::ProblemSink>,
+    ) -> Arc<Recorder> {
         Arc::new(Recorder {
             default: Some((Engine::new(dir), mode, target)),
             scopes: Mutex::default(),
             live: Mutex::default(),
+            max_scopes: max_scopes.max(1),
+            on_problem,
         })
+    }
+
+    /// How many scopes a standalone recorder holds now.
+    pub fn scope_count(&self) -> usize {
+        self.scopes.lock().unwrap().len()
+    }
+
+    /// Every scope of a standalone recorder, removed from it (at shutdown: finish them).
+    pub fn drain(&self) -> Vec<Arc<Scope>> {
+        let mut scopes: Vec<(String, Arc<Scope>)> = self
+            .scopes
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(id, (s, _))| (id, s))
+            .collect();
+        scopes.sort_by(|a, b| a.0.cmp(&b.0));
+        scopes.into_iter().map(|(_, s)| s).collect()
     }
 
     /// The test process's recorder: the scopes of the tests now running, nothing else.
@@ -69,6 +120,8 @@ impl Recorder {
                 default: None,
                 scopes: Mutex::default(),
                 live: Mutex::default(),
+                max_scopes: MAX_SCOPES,
+                on_problem: None,
             })
         });
         &GLOBAL
@@ -85,6 +138,7 @@ impl Recorder {
     /// only) one of its own; an error for the global recorder when that test is not
     /// running in this process.
     pub fn scope_for_id(&self, test_id: &str) -> Result<Arc<Scope>> {
+        crate::store::check_test_id(test_id)?;
         if let Some(scope) = self
             .live
             .lock()
@@ -95,13 +149,30 @@ impl Recorder {
             return Ok(scope);
         }
         match &self.default {
-            Some((engine, mode, target)) => Ok(self
-                .scopes
-                .lock()
-                .unwrap()
-                .entry(test_id.to_owned())
-                .or_insert_with(|| Scope::new(engine.clone(), test_id, *mode, target.clone()))
-                .clone()),
+            Some((engine, mode, target)) => {
+                let now = std::time::Instant::now();
+                let mut scopes = self.scopes.lock().unwrap();
+                let scope = match scopes.get_mut(test_id) {
+                    Some((scope, used)) => {
+                        *used = now;
+                        scope.clone()
+                    }
+                    None => {
+                        let mut scope = Scope::new(engine.clone(), test_id, *mode, target.clone());
+                        if let Some(sink) = &self.on_problem {
+                            scope = scope.with_problem_sink(sink.clone());
+                        }
+                        scopes.insert(test_id.to_owned(), (scope.clone(), now));
+                        scope
+                    }
+                };
+                let evicted = evict(&mut scopes, self.max_scopes);
+                drop(scopes);
+                for old in evicted {
+                    retire(&old);
+                }
+                Ok(scope)
+            }
             None => {
                 let mut running: Vec<String> = self
                     .live
@@ -166,6 +237,37 @@ impl crate::proxy::Fallback for Recorder {
     }
 }
 
+/// The scopes to drop so that at most `max` remain: those that served nothing for
+/// longest among the idle ones (no request or recording in flight holds them).
+fn evict(
+    scopes: &mut HashMap<String, (Arc<Scope>, std::time::Instant)>,
+    max: usize,
+) -> Vec<Arc<Scope>> {
+    if scopes.len() <= max {
+        return Vec::new();
+    }
+    let mut idle: Vec<(std::time::Instant, String)> = scopes
+        .iter()
+        .filter(|(_, (s, _))| Arc::strong_count(s) == 1)
+        .map(|(id, (_, used))| (*used, id.clone()))
+        .collect();
+    idle.sort();
+    let excess = scopes.len() - max;
+    idle.into_iter()
+        .take(excess)
+        .filter_map(|(_, id)| scopes.remove(&id).map(|(s, _)| s))
+        .collect()
+}
+
+/// Finishes a scope that leaves a standalone recorder: its recordings are complete
+/// (nothing held it), its use goes to the index.
+fn retire(scope: &Scope) {
+    scope.finish(std::time::Duration::from_secs(5));
+    if !scope.test_id().is_empty() {
+        let _ = scope.record_use();
+    }
+}
+
 /// The root URL of this process's loopback proxy, routing requests by their
 /// `X-Recorder-Test-Id` header to the running tests (starts it on first use).
 /// Point a service's model base URL here (`{recorder_url}/v1` for OpenAI clients).
@@ -219,6 +321,8 @@ mod tests {
             default: None,
             scopes: Mutex::default(),
             live: Mutex::default(),
+            max_scopes: MAX_SCOPES,
+            on_problem: None,
         });
         let scope = Scope::new(Engine::new(&dir), "t::c", Mode::Replay, Target::default());
         recorder.register(&scope);

@@ -6,6 +6,21 @@
 //! routed by the `X-Recorder-Test-Id` header when a fallback router is installed
 //! (the `recordings serve` command). Either way the request goes to
 //! [`Engine::handle`](crate::engine::Engine::handle): the proxy is only a transport.
+//!
+//! # What it refuses
+//! The proxy may hold a real API key, and any web page the user opens can send
+//! requests to a loopback port. So it answers only requests that come from this machine
+//! as this machine names itself:
+//! - a `Host` header other than `127.0.0.1`, `localhost` or `[::1]` (any port), or a
+//!   host allowed with [`Proxy::allow_hosts`], is refused with 403: a DNS-rebinding
+//!   page reaches the port under its own name;
+//! - an `Origin` header that is not a loopback URL (a page's `fetch`) is refused with 403;
+//! - per-test tokens (`/s/<token>`) are 128 random bits, not guessable;
+//! - a request body over [`crate::env::max_body_bytes`] is refused with 413 before it is
+//!   read whole; a connection that does not send its headers within
+//!   [`HEADER_READ_TIMEOUT`] is closed; at most [`MAX_CONNECTIONS`] connections are
+//!   served at once, and the accept loop backs off when the system is out of file
+//!   descriptors instead of spinning.
 
 use crate::engine::{background, EngineRequest, EngineResponse, ResponseBody, Scope};
 use crate::error::Error;
@@ -30,12 +45,19 @@ pub trait Fallback: Send + Sync + 'static {
     fn scope_for(&self, test_id: Option<&str>) -> crate::Result<Arc<Scope>>;
 }
 
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most connections served at once; more wait in the listen queue.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// A running proxy.
 pub struct Proxy {
     addr: SocketAddr,
     scopes: Mutex<HashMap<String, Weak<Scope>>>,
     next: AtomicU64,
+    tokens: std::collections::hash_map::RandomState,
     fallback: Mutex<Option<Arc<dyn Fallback>>>,
+    allowed_hosts: Mutex<Vec<String>>,
     shutdown: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
 }
 
@@ -70,7 +92,9 @@ impl Proxy {
             addr,
             scopes: Mutex::default(),
             next: AtomicU64::new(1),
+            tokens: std::collections::hash_map::RandomState::new(),
             fallback: Mutex::default(),
+            allowed_hosts: Mutex::default(),
             shutdown: Mutex::new(Some(tx)),
         });
         let weak = Arc::downgrade(&proxy);
@@ -86,13 +110,30 @@ impl Proxy {
         self.addr
     }
 
-    /// Registers a scope and returns its base URL (no trailing slash, no `/v1`).
+    /// Registers a scope and returns its base URL (no trailing slash, no `/v1`). The
+    /// token in it is 128 bits no other process can guess (keyed hashes of a counter,
+    /// with keys the OS's randomness seeds).
     pub fn register(&self, scope: &Arc<Scope>) -> String {
-        let token = format!("t{}", self.next.fetch_add(1, Ordering::Relaxed));
+        use std::hash::BuildHasher;
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let token = format!(
+            "{:016x}{:016x}",
+            self.tokens.hash_one((n, 0u8)),
+            self.tokens.hash_one((n, 1u8))
+        );
         let mut scopes = self.scopes.lock().unwrap();
         scopes.retain(|_, s| s.strong_count() > 0);
         scopes.insert(token.clone(), Arc::downgrade(scope));
         format!("http://{}/s/{token}", self.addr)
+    }
+
+    /// Also answers requests whose `Host` is one of these names (with any port), besides
+    /// the loopback names: for a recorder reached through a name of this machine.
+    pub fn allow_hosts(&self, hosts: impl IntoIterator<Item = String>) {
+        self.allowed_hosts
+            .lock()
+            .unwrap()
+            .extend(hosts.into_iter().map(|h| h.to_ascii_lowercase()));
     }
 
     /// Installs the router for requests without a scope prefix.
@@ -138,20 +179,41 @@ async fn accept_loop(
     proxy: Weak<Proxy>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = std::time::Duration::from_millis(5);
     loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = stop.changed() => return,
+        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.changed() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff = std::time::Duration::from_millis(5);
+                stream
+            }
+            Err(_) => {
+                // Out of file descriptors (or a connection reset before accept): wait
+                // for connections to close rather than spin.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
         let Some(p) = proxy.upgrade() else { return };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let p = p.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(&p, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -159,24 +221,100 @@ async fn accept_loop(
     }
 }
 
+/// Whether a `Host` names this machine's loopback (or an allowed host).
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host.as_str(), |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host.as_str()
+            }
+        })
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "::1") || allowed.iter().any(|a| a == name)
+}
+
+/// Why a request is refused before it is routed, if it is.
+fn refused(proxy: &Proxy, headers: &http::HeaderMap) -> Option<String> {
+    let allowed = proxy.allowed_hosts.lock().unwrap().clone();
+    if let Some(host) = headers.get(http::header::HOST) {
+        let host = host.to_str().unwrap_or("");
+        if !host_allowed(host, &allowed) {
+            return Some(format!(
+                "Host `{host}` is not this machine's loopback: the recorder answers only requests made to 127.0.0.1, localhost or [::1] (a page that reached this port under another name is refused)"
+            ));
+        }
+    }
+    if let Some(origin) = headers.get(http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let loopback = ["http://", "https://"]
+            .iter()
+            .find_map(|scheme| origin.strip_prefix(scheme))
+            .is_some_and(|h| host_allowed(h.split('/').next().unwrap_or(""), &allowed));
+        if !loopback {
+            return Some(format!(
+                "Origin `{origin}` is a web page's: the recorder does not answer cross-origin requests (it may hold your API key)"
+            ));
+        }
+    }
+    None
+}
+
 async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    if let Some(why) = refused(proxy, &parts.headers) {
+        return error_response(StatusCode::FORBIDDEN, "recorder_forbidden", &why);
+    }
     let path = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
-    let test_id = parts
-        .headers
-        .get(TEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let test_id =
+        match parts.headers.get(TEST_ID_HEADER) {
+            None => None,
+            Some(v) => match std::str::from_utf8(v.as_bytes()) {
+                Ok(id) => Some(id.to_owned()),
+                Err(_) => return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "recorder_routing",
+                    &format!(
+                        "the {TEST_ID_HEADER} header is not UTF-8: send the test id as UTF-8 text"
+                    ),
+                ),
+            },
+        };
     let (scope, endpoint) = match proxy.route(&path, test_id.as_deref()) {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),
     };
-    let body = match body.collect().await {
+    let limit = crate::env::max_body_bytes();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_big = || {
+        let msg = format!(
+            "the request body is over {limit} bytes (RECORDER_MAX_BODY_BYTES): nothing was sent upstream or recorded"
+        );
+        scope.problem(msg.clone());
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "recorder_request_too_large",
+            &msg,
+        )
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_big();
+    }
+    let body = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_big(),
         Err(e) => {
             return error_response(
                 StatusCode::BAD_REQUEST,

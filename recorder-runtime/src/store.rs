@@ -414,17 +414,58 @@ impl Store {
     /// [`Store::write`] for the `occurrence`-th exchange of a request.
     pub fn write_at(&self, rec: &Recording, hash: &str, occurrence: u32) -> Result<PathBuf> {
         let path = match &rec.test_id {
-            Some(t) => self.recording_path_at(t, hash, occurrence),
+            Some(t) => {
+                check_test_id(t)?;
+                self.recording_path_at(t, hash, occurrence)
+            }
             None => self.model_list_path(hash, &model_set_digest(&rec.response)),
         };
+        self.check_inside(&path)?;
         write_atomic(&path, &rec.to_pretty_bytes())?;
         Ok(path)
+    }
+
+    /// An error when a folder between the root and `path` is a symlink (or not a
+    /// folder): the recorder reads and writes only inside its folder, and a symlinked
+    /// test folder would take it elsewhere.
+    pub fn check_inside(&self, path: &Path) -> Result<()> {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return Ok(());
+        };
+        let mut cur = self.root.clone();
+        let parts: Vec<_> = rel.components().collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            cur.push(part);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::io(
+                        "refusing to follow a symlink under the recordings folder",
+                        &cur,
+                        std::io::Error::other(
+                            "recordings live in plain folders; replace the link with a folder",
+                        ),
+                    ))
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(Error::io(
+                        "cannot use as a recordings folder",
+                        &cur,
+                        std::io::Error::other("it is a file, not a folder"),
+                    ))
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// Loads every recording of a test into memory, keyed by file name (= request hash
     /// and occurrence). Only regular files count (see [`read_recording_file`]).
     pub fn load_scope(&self, test_id: &str) -> Result<ScopeRecordings> {
+        check_test_id(test_id)?;
         let dir = self.scope_dir(test_id);
+        self.check_inside(&dir.join("_"))?;
         let mut out = ScopeRecordings::default();
         for entry in entries(&dir, "cannot read recordings folder")? {
             let path = entry.path();
@@ -462,7 +503,7 @@ impl Store {
             let path = entry.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.starts_with(&prefix) && name.ends_with(".json") {
-                out.push((path.clone(), Recording::read(&path)?));
+                out.push((path.clone(), read_recording_file(&path)?));
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -768,13 +809,47 @@ fn sanitize(part: &str) -> String {
     if s == "." || s == ".." {
         s = "_".into();
     }
+    // Distinct non-ASCII names must not share a folder: keep a digest of the original.
+    let digest = || sha256_hex(part.as_bytes())[..8].to_owned();
     if s.len() > 96 {
-        let digest = &sha256_hex(part.as_bytes())[..8];
         s.truncate(87);
         s.push('-');
-        s.push_str(digest);
+        s.push_str(&digest());
+    } else if !part.is_ascii() {
+        s.push('-');
+        s.push_str(&digest());
     }
     s
+}
+
+/// Whether a test id can have recordings: the empty id is the shared scope; any other
+/// must name a folder (not `/` or `::` alone) that is not one of the store's own
+/// (`_models`, `_shared`). The error says why.
+///
+/// ```
+/// use recorder_runtime::store::check_test_id;
+/// assert!(check_test_id("my_crate::chat::answers").is_ok());
+/// assert!(check_test_id("").is_ok());
+/// assert!(check_test_id("::").is_err());
+/// assert!(check_test_id("_models").is_err());
+/// ```
+pub fn check_test_id(test_id: &str) -> Result<()> {
+    if test_id.is_empty() {
+        return Ok(());
+    }
+    let parts = scope_parts(test_id);
+    let why = match parts.first().map(String::as_str) {
+        None => "it names no folder (it is only separators)",
+        Some(MODELS_DIR) | Some(SHARED_SCOPE) => {
+            "its folder would be one the recorder keeps for itself (_models, _shared)"
+        }
+        _ if test_id.contains('\0') => "it holds a NUL character",
+        _ => return Ok(()),
+    };
+    Err(Error::Other(format!(
+        "test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`",
+        test_id.escape_debug()
+    )))
 }
 
 /// Writes bytes to `path` atomically: a temporary file in the same folder, flushed,

@@ -1,31 +1,16 @@
-//! `cargo recordings serve`.
+//! `cargo recordings serve`: the record/replay proxy on its own, until Ctrl-C or
+//! SIGTERM. Every problem (a recording that failed, a miss, a broken file) is printed
+//! on stderr as it happens and again at shutdown, and makes the exit status 1.
 
 use crate::ServeArgs;
 use crate::{EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::engine::{Scope, Target};
+use recorder_runtime::engine::Target;
 use recorder_runtime::mode::{Mode, DIR_VAR};
-use recorder_runtime::proxy::{Fallback, Proxy};
-use std::collections::HashMap;
+use recorder_runtime::propagate::Recorder;
+use recorder_runtime::proxy::Proxy;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-struct Served {
-    recorder: Arc<recorder_runtime::propagate::Recorder>,
-    scopes: Mutex<HashMap<String, Arc<Scope>>>,
-}
-
-impl Fallback for Served {
-    fn scope_for(&self, test_id: Option<&str>) -> recorder_runtime::Result<Arc<Scope>> {
-        let scope = self.recorder.scope_for(test_id)?;
-        self.scopes
-            .lock()
-            .unwrap()
-            .entry(scope.test_id().to_owned())
-            .or_insert_with(|| scope.clone());
-        Ok(scope)
-    }
-}
 
 /// `recordings serve`: the record/replay proxy on 127.0.0.1 until Ctrl-C.
 pub(crate) fn serve(
@@ -73,12 +58,22 @@ pub(crate) fn serve(
         target.auth = auth.clone();
     }
     target.headers.extend(args.headers.iter().cloned());
-    let served = Arc::new(Served {
-        recorder: recorder_runtime::propagate::Recorder::new(&dir, mode, target),
-        scopes: Mutex::default(),
-    });
+    let problems: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = problems.clone();
+    let sink: recorder_runtime::engine::scope::ProblemSink =
+        Arc::new(move |test: &str, what: &str| {
+            let test = if test.is_empty() {
+                "(no test id)"
+            } else {
+                test
+            };
+            eprintln!("problem in test `{test}`: {what}");
+            seen.lock().unwrap().push(format!("test `{test}`: {what}"));
+        });
+    let recorder = Recorder::with_limits(&dir, mode, target, args.max_scopes, Some(sink));
     let proxy = Proxy::bind(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
-    proxy.set_fallback(served.clone());
+    proxy.allow_hosts(args.allow_hosts.iter().cloned());
+    proxy.set_fallback(recorder.clone());
     writeln!(out, "listening on http://{}", proxy.addr())?;
     out.flush()?;
     writeln!(
@@ -93,18 +88,12 @@ pub(crate) fn serve(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(tokio::signal::ctrl_c())?;
+    rt.block_on(stopped())?;
     proxy.shutdown();
     writeln!(err, "shutting down: waiting for recordings in progress")?;
-    let scopes: Vec<Arc<Scope>> = served.scopes.lock().unwrap().values().cloned().collect();
-    let mut code = EXIT_OK;
-    for scope in scopes {
-        for p in scope.finish(Duration::from_secs(60)) {
-            if p.contains("still being written") {
-                writeln!(err, "{p}")?;
-                code = EXIT_PROBLEMS;
-            }
-        }
+    for scope in recorder.drain() {
+        // Problems found now (a recording still being written) reach the sink too.
+        scope.finish(Duration::from_secs(60));
         if !scope.test_id().is_empty() {
             if let Err(e) = scope.record_use() {
                 writeln!(
@@ -115,6 +104,30 @@ pub(crate) fn serve(
             }
         }
     }
-    writeln!(err, "stopped")?;
-    Ok(code)
+    let problems = problems.lock().unwrap();
+    if problems.is_empty() {
+        writeln!(err, "stopped")?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(err, "stopped with {} problem(s):", problems.len())?;
+    for p in problems.iter() {
+        writeln!(err, "  {p}")?;
+    }
+    Ok(EXIT_PROBLEMS)
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM: either stops the server cleanly.
+async fn stopped() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

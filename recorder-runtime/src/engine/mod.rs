@@ -114,6 +114,14 @@ impl Engine {
 
     /// The one entry point: serves `req` for `scope` according to its mode.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+        if scope.mode.reads() && !scope.recordings_loaded() {
+            // Reading a test's files is blocking I/O: never on an async worker, where a
+            // slow disk would stall every other test's requests.
+            let loading = scope.clone();
+            let _ = background()
+                .spawn_blocking(move || loading.recordings().map(|_| ()))
+                .await;
+        }
         let prepared =
             prepare::prepare(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
         match self.replay_now(scope, &req, &prepared)? {
@@ -200,7 +208,13 @@ impl Engine {
         });
         let hash = sha256_hex(canonical.as_bytes());
         if model_list && mode.reads() {
-            if let Some(replay) = self.model_list(&hash)? {
+            let engine = scope.engine.clone();
+            let wanted = hash.clone();
+            let found = background()
+                .spawn_blocking(move || engine.model_list(&wanted))
+                .await
+                .map_err(|e| Error::Other(e.to_string()))?;
+            if let Some(replay) = found? {
                 return Ok(scope.replayed(&hash, &replay));
             }
         }

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
+/// Told of every problem a scope meets, as it happens: `(test id, problem)`.
+pub type ProblemSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// Counts of what a scope served.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -75,7 +78,6 @@ impl Drop for PendingGuard {
 /// assert_eq!(scope.test_id(), "my_tests::chat");
 /// assert!(scope.dir().ends_with("my_tests/chat"));
 /// ```
-#[derive(Debug)]
 pub struct Scope {
     pub(crate) engine: Arc<Engine>,
     pub(crate) test_id: String,
@@ -101,6 +103,17 @@ pub struct Scope {
     recorded: Mutex<HashMap<String, u32>>,
     /// Serializes rewriting the test's id map file.
     pub(crate) ids_file: Mutex<()>,
+    on_problem: Option<ProblemSink>,
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope")
+            .field("test_id", &self.test_id)
+            .field("mode", &self.mode)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Scope {
@@ -132,7 +145,16 @@ impl Scope {
             secrets: Mutex::new(secrets),
             recorded: Mutex::default(),
             ids_file: Mutex::new(()),
+            on_problem: None,
         })
+    }
+
+    /// Tells `sink` of every problem as it happens (a standalone server reports them).
+    pub fn with_problem_sink(mut self: Arc<Self>, sink: ProblemSink) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.on_problem = Some(sink);
+        }
+        self
     }
 
     /// Sets what `cargo test` needs to select this test, shown in miss messages.
@@ -213,9 +235,16 @@ impl Scope {
     /// error), once.
     pub(crate) fn problem(&self, msg: impl Into<String>) {
         let msg = crate::secrets::scrub_str(&msg.into(), &self.secrets()).into_owned();
-        let mut problems = self.problems.lock().unwrap();
-        if !problems.contains(&msg) {
-            problems.push(msg);
+        {
+            let mut problems = self.problems.lock().unwrap();
+            if problems.contains(&msg) {
+                return;
+            }
+            problems.push(msg.clone());
+        }
+        // Outside the lock: the sink may take its time, or look at the scope.
+        if let Some(sink) = &self.on_problem {
+            sink(&self.test_id, &msg);
         }
     }
 
@@ -268,6 +297,11 @@ impl Scope {
         let mut recorded = self.recorded.lock().unwrap();
         let n = recorded.entry(hash.to_owned()).or_default();
         *n = (*n).max(occurrence);
+    }
+
+    /// Whether this test's recordings are loaded (or failed to load) already.
+    pub(crate) fn recordings_loaded(&self) -> bool {
+        self.recordings.get().is_some()
     }
 
     /// This test's recordings, loaded on first use (empty in `record` and `live`).
