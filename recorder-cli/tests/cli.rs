@@ -1212,3 +1212,36 @@ fn list_and_show_tell_the_occurrences_of_a_request() {
         "in order: {out}"
     );
 }
+
+#[test]
+fn check_finds_keys_in_binary_bodies_and_credential_queries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let var = format!("CLI_CHECK_KEY_{}", std::process::id());
+    let key = "sk-check-binary-0123456789abcdef";
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!("[setups.x]\napi_key_env = \"{var}\"\n"),
+    )
+    .unwrap();
+    std::env::set_var(&var, key);
+    let dir = tmp.path().join("recordings");
+    let store = Store::new(&dir);
+    let mut binary = chat("cli::binary", "b", Value::Null);
+    let mut bytes = vec![0u8, 255, 1];
+    bytes.extend_from_slice(key.as_bytes());
+    binary.response = RecordedResponse::plain(200, Some("application/octet-stream"), &bytes);
+    assert!(binary.response.body_hex.is_some());
+    let binary_path = write(&store, &binary);
+    let mut query = chat("cli::query", "q", json!({"ok": true}));
+    query.request.endpoint = "/v1beta/models?key=AIzaSyDummyQueryValue".into();
+    let query_path = write(&store, &query);
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    std::env::remove_var(&var);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let line = |p: &Path, what: &str| {
+        let rel = p.strip_prefix(&dir).unwrap().display().to_string();
+        assert!(out.lines().any(|l| l.starts_with(&rel) && l.contains(what)), "no `{what}` for {rel}:\n{out}");
+    };
+    line(&binary_path, &format!("the value of ${var} at /response/body_hex"));
+    line(&query_path, "the credential query parameter `key`");
+}

@@ -58,7 +58,9 @@ pub(crate) fn serve(
         target.auth = auth.clone();
     }
     target.headers.extend(args.headers.iter().cloned());
-    let problems: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Every problem is printed as it happens; the summary at shutdown repeats the
+    // first ones (a long-running server must not keep them all).
+    let problems: Arc<Mutex<(usize, Vec<String>)>> = Arc::default();
     let seen = problems.clone();
     let sink: recorder_runtime::engine::scope::ProblemSink =
         Arc::new(move |test: &str, what: &str| {
@@ -68,7 +70,11 @@ pub(crate) fn serve(
                 test
             };
             eprintln!("problem in test `{test}`: {what}");
-            seen.lock().unwrap().push(format!("test `{test}`: {what}"));
+            let mut seen = seen.lock().unwrap();
+            seen.0 += 1;
+            if seen.1.len() < SUMMARY_PROBLEMS {
+                seen.1.push(format!("test `{test}`: {what}"));
+            }
         });
     let recorder = Recorder::with_limits(&dir, mode, target, args.max_scopes, Some(sink));
     let proxy = Proxy::bind(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
@@ -104,17 +110,23 @@ pub(crate) fn serve(
             }
         }
     }
-    let problems = problems.lock().unwrap();
-    if problems.is_empty() {
+    let (count, first) = &*problems.lock().unwrap();
+    if *count == 0 {
         writeln!(err, "stopped")?;
         return Ok(EXIT_OK);
     }
-    writeln!(err, "stopped with {} problem(s):", problems.len())?;
-    for p in problems.iter() {
+    writeln!(err, "stopped with {count} problem(s):")?;
+    for p in first {
         writeln!(err, "  {p}")?;
+    }
+    if *count > first.len() {
+        writeln!(err, "  ... and {} more (each printed above as it happened)", count - first.len())?;
     }
     Ok(EXIT_PROBLEMS)
 }
+
+/// How many problems the shutdown summary repeats.
+const SUMMARY_PROBLEMS: usize = 50;
 
 /// Ctrl-C (SIGINT) or SIGTERM: either stops the server cleanly.
 async fn stopped() -> std::io::Result<()> {

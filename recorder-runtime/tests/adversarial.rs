@@ -1,0 +1,465 @@
+//! The recorder as an attacker and a careless user would try it (issue 14): through
+//! the per-test loopback proxy and the engine. Keys must reach no file and no message
+//! by any route; no crafted file or client may mislead or stop the recorder. The
+//! attacks that held before are kept here too, so that they keep holding.
+//! (`recorder-cli/tests/adversarial_serve.rs` does the same for `cargo recordings serve`.)
+
+mod fake_support;
+
+use fake_support::*;
+use recorder_runtime::engine::{Auth, Engine, EngineRequest, Scope, Target};
+use recorder_runtime::propagate::Recorder;
+use recorder_runtime::store::Store;
+use recorder_runtime::{Mode, RecordingContext};
+use recorder_testkit::fake::FakeUpstream;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+/// Every byte under `dir` (the index included) as text, for "appears nowhere".
+fn everything(dir: &Path) -> Vec<u8> {
+    files(dir)
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A key unique to this test process, under a variable of its own.
+fn key_var(name: &str) -> (String, String) {
+    let var = format!("RECORDER_ADV_{name}_{}", std::process::id());
+    let key = format!("sk-adv-{name}-{}-0123456789abcdef", std::process::id());
+    std::env::set_var(&var, &key);
+    (var, key)
+}
+
+fn keyed_target(fake: &FakeUpstream, var: &str) -> Target {
+    Target {
+        base_url: Some(fake.openai_url()),
+        api_key_env: Some(var.into()),
+        ..Default::default()
+    }
+}
+
+/// One raw HTTP/1.1 exchange with the proxy; returns the status line and the rest.
+fn raw(addr: &str, request: &[u8]) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.lines().next().unwrap_or("").to_owned();
+    (status, text)
+}
+
+fn host_port(base: &str) -> String {
+    base.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn path_of(base: &str) -> String {
+    let rest = base.trim_start_matches("http://");
+    rest[rest.find('/').unwrap()..].to_owned()
+}
+
+#[tokio::test]
+async fn a_key_in_binary_and_compressed_answers_is_scrubbed_from_the_decoded_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (var, key) = key_var("BINARY");
+    for coding in [None, Some("gzip")] {
+        let fake = FakeUpstream::start();
+        fake.set_encoding(coding);
+        let id = format!("adv::binary::{}", coding.unwrap_or("plain"));
+        let ctx = ctx(&id, Mode::Record, dir.path(), keyed_target(&fake, &var));
+        let client = ctx.client();
+        // A binary file holding the key, fetched back as application/octet-stream.
+        let mut content = vec![0u8, 159, 146, 150];
+        content.extend_from_slice(key.as_bytes());
+        content.push(255);
+        let file = client
+            .upload_file("assistants", "k.bin", "application/octet-stream", content)
+            .await
+            .unwrap();
+        let back = client.file_content(&file.id).await.unwrap();
+        assert!(holds(&back, &key), "recording, the client gets the real bytes");
+        assert_clean(&ctx);
+    }
+    let all = everything(dir.path());
+    assert!(!holds(&all, &key), "the key is in a recording");
+    assert!(holds(&all, &format!("<redacted:{var}>").bytes().map(|b| format!("{b:02x}")).collect::<String>()) , "the binary body holds the placeholder, hex encoded");
+    std::env::remove_var(&var);
+}
+
+#[tokio::test]
+async fn a_key_the_client_holds_itself_is_kept_off_disk_and_out_of_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let client_key = format!("sk-client-own-{}-abcdef0123", std::process::id());
+    let query_key = format!("AIzaQueryKey{}xyz", std::process::id());
+    let ctx = ctx("adv::client_key", Mode::Record, dir.path(), target(&fake.openai_url()));
+    // First its own bearer key (echoed back), then a query key as well (both echoed):
+    // each is a secret from the request that carries it on.
+    for (auth, url, prompt) in [
+        (true, format!("{}/chat/completions", ctx.base_url()), format!("echo {client_key}")),
+        (
+            false,
+            format!("{}/chat/completions?key={query_key}&stream=false", ctx.base_url()),
+            format!("echo {client_key} and {query_key}"),
+        ),
+    ] {
+        let mut req = http().post(url).json(&json!({
+            "model": "fake-chat",
+            "messages": [{"role": "user", "content": prompt}],
+        }));
+        if auth {
+            req = req.bearer_auth(&client_key).header("x-api-key", &client_key);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(&client_key), "the client sees its own echo");
+    }
+    assert_clean(&ctx);
+    // The client's own credentials went upstream (no setup key), and only there.
+    assert!(fake.requests()[0].header("authorization").unwrap().ends_with(&client_key));
+    let all = everything(dir.path());
+    for secret in [&client_key, &query_key] {
+        assert!(!holds(&all, secret), "{secret} reached disk (files or index)");
+    }
+    let stored: Vec<Value> = recordings(&ctx.scope_dir()).iter().map(|p| read_json(p)).collect();
+    assert!(stored.iter().any(|r| r["request"]["endpoint"] == "/v1/chat/completions?stream=false"));
+}
+
+#[tokio::test]
+async fn a_short_or_placeholder_key_is_not_a_secret_and_mangles_nothing() {
+    for value in ["user", "test", "EMPTY", "sk-no-key-required"] {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeUpstream::start();
+        let var = format!("RECORDER_ADV_SHORT_{}", std::process::id());
+        std::env::set_var(&var, value);
+        let id = "adv::short_key::test_user_id";
+        let rec = ctx(id, Mode::Record, dir.path(), keyed_target(&fake, &var));
+        let chat = recorder_runtime::client::ChatRequest::new("fake-chat")
+            .message(recorder_runtime::client::Message::user("a test for the user"));
+        let answer = rec.client().chat(&chat).await.unwrap();
+        assert_clean(&rec);
+        assert!(fake.requests()[0].header("authorization").unwrap().ends_with(value), "still sent");
+        let (path, v) = only_recording(&rec);
+        assert!(path.starts_with(dir.path().join("adv/short_key/test_user_id")), "{}", path.display());
+        assert_eq!(v["test_id"], id);
+        assert_eq!(v["request"]["body"]["messages"][0]["role"], "user", "{value}");
+        assert!(!String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains("<redacted:"), "{value}");
+        fake.stop();
+        let rep = ctx(id, Mode::Replay, dir.path(), keyed_target(&fake, &var));
+        assert_eq!(rep.client().chat(&chat).await.unwrap().text(), answer.text(), "{value}");
+        assert_clean(&rep);
+        std::env::remove_var(&var);
+    }
+}
+
+#[tokio::test]
+async fn a_miss_message_never_quotes_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let (var, key) = key_var("MISS");
+    let id = "adv::miss_key";
+    let rec = ctx(id, Mode::Record, dir.path(), keyed_target(&fake, &var));
+    rec.client()
+        .send(EngineRequest::post("/v1/embeddings", serde_json::to_vec(&json!({"model": "fake-embed", "input": format!("first {key}")})).unwrap()))
+        .await
+        .unwrap();
+    assert_clean(&rec);
+    let rep = ctx(id, Mode::Replay, dir.path(), keyed_target(&fake, &var));
+    let r = http()
+        .post(format!("{}/embeddings", rep.base_url()))
+        .json(&json!({"model": "fake-embed", "input": format!("second {key}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("no recording") && body.contains("<redacted:"), "{body}");
+    assert!(!body.contains(&key), "{body}");
+    let problems = rep.finish();
+    assert!(!problems.is_empty() && problems.iter().all(|p| !p.contains(&key)), "{problems:?}");
+    std::env::remove_var(&var);
+}
+
+#[tokio::test]
+async fn a_file_not_named_after_its_scrubbed_request_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let (var, key) = key_var("CRAFT");
+    let id = "adv::crafted";
+    let rec = ctx(id, Mode::Record, dir.path(), keyed_target(&fake, &var));
+    let ask = |text: &str| EngineRequest::post("/v1/embeddings", serde_json::to_vec(&json!({"model": "fake-embed", "input": text})).unwrap());
+    rec.client().send(ask(&format!("with {key}"))).await.unwrap();
+    rec.client().send(ask("innocent")).await.unwrap();
+    assert_clean(&rec);
+    // The attacker renames the key-bearing recording after the innocent request's hash.
+    let files = recordings(&rec.scope_dir());
+    let (keyed, innocent): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|p| std::fs::read_to_string(p).unwrap().contains("<redacted:"));
+    std::fs::copy(keyed[0], innocent[0]).unwrap();
+    fake.stop();
+    let rep = ctx(id, Mode::Replay, dir.path(), keyed_target(&fake, &var));
+    let err = rep.client().send(ask("innocent")).await.unwrap_err().to_string();
+    assert!(err.contains("hashes to") && err.contains("not to its file name"), "{err}");
+    assert!(!rep.finish().is_empty(), "the test fails");
+    std::env::remove_var(&var);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let hash = |c: char| c.to_string().repeat(64);
+    let traps = [("adv::trap::fifo", 'a'), ("adv::trap::zero", 'b'), ("adv::trap::passwd", 'c'), ("adv::trap::huge", 'd')];
+    for (test, c) in traps {
+        let path = store.recording_path(test, &hash(c));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        match c {
+            'a' => assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success()),
+            'b' => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
+            'c' => std::os::unix::fs::symlink("/etc/passwd", &path).unwrap(),
+            _ => std::fs::File::create(&path).unwrap().set_len(300 << 20).unwrap(), // sparse
+        }
+    }
+    // A symlinked test folder pointing outside the recordings folder.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("adv/trap")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("adv/trap/linked")).unwrap();
+
+    let fake = FakeUpstream::start();
+    let started = std::time::Instant::now();
+    for (test, _) in traps {
+        let c = ctx(test, Mode::Replay, dir.path(), target(&fake.openai_url()));
+        let r = http()
+            .post(format!("{}/embeddings", c.base_url()))
+            .json(&json!({"model": "m", "input": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{test}: a miss, the trap ignored");
+        let _ = c.finish();
+    }
+    // Reading a file that is not a regular file is refused by name, never opened.
+    let err = recorder_runtime::store::read_recording_file(&store.recording_path("adv::trap::fifo", &hash('a')))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    let err = recorder_runtime::store::read_recording_file(&store.recording_path("adv::trap::huge", &hash('d')))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("over the limit"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "nothing blocked");
+    // Recording into the symlinked folder is refused: nothing lands outside.
+    let rec = ctx("adv::trap::linked", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let err = rec
+        .client()
+        .send(EngineRequest::post("/v1/embeddings", br#"{"model":"m","input":"x"}"#.to_vec()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("symlink"), "{err}");
+    let problems = rec.finish();
+    assert!(problems.iter().any(|p| p.contains("symlink")), "{problems:?}");
+    assert!(files(outside.path()).is_empty(), "written outside the recordings folder");
+}
+
+#[tokio::test]
+async fn a_standalone_recorder_keeps_a_bounded_number_of_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::with_limits(dir.path(), Mode::Replay, Target::default(), 8, None);
+    for i in 0..2000 {
+        let scope = recorder.scope_for_id(&format!("adv::many::t{i}")).unwrap();
+        drop(scope);
+        assert!(recorder.scope_count() <= 8, "at {i}: {}", recorder.scope_count());
+    }
+    // A scope still in use is never dropped.
+    let held = recorder.scope_for_id("adv::many::held").unwrap();
+    for i in 0..50 {
+        recorder.scope_for_id(&format!("adv::many::u{i}")).unwrap();
+    }
+    assert!(std::sync::Arc::ptr_eq(&held, &recorder.scope_for_id("adv::many::held").unwrap()));
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_web_origins_are_refused_and_tokens_are_unguessable() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let (var, key) = key_var("HOST");
+    let a = ctx("adv::host::a", Mode::Record, dir.path(), keyed_target(&fake, &var));
+    let b = ctx("adv::host::b", Mode::Record, dir.path(), keyed_target(&fake, &var));
+    let addr = host_port(&a.base_url());
+    let path = path_of(&a.base_url());
+    let body = r#"{"model":"fake-embed","input":"x"}"#;
+    let send = |host: &str, extra: &str| {
+        raw(
+            &addr,
+            format!(
+                "POST {path}/embeddings HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let (status, text) = send("evil.example", "");
+    assert!(status.contains("403"), "{status}");
+    assert!(text.contains("not this machine's loopback"), "{text}");
+    let (status, _) = send(&addr, "Origin: http://evil.example\r\n");
+    assert!(status.contains("403"), "{status}");
+    let (status, _) = send(&format!("rebind.attacker.example:{}", addr.split(':').nth(1).unwrap()), "");
+    assert!(status.contains("403"), "DNS rebinding: {status}");
+    assert!(fake.requests().is_empty(), "nothing reached the upstream with the key");
+    // Loopback names and a loopback origin are fine.
+    for host in [addr.clone(), addr.replace("127.0.0.1", "localhost")] {
+        let (status, _) = send(&host, "Origin: http://localhost:3000\r\n");
+        assert!(status.contains("200"), "{host}: {status}");
+    }
+    // Tokens: 32 hex digits, nothing alike between tests.
+    let token = |c: &RecordingContext| path_of(&c.base_url()).trim_start_matches("/s/").trim_end_matches("/v1").to_owned();
+    let (ta, tb) = (token(&a), token(&b));
+    assert_eq!(ta.len(), 32, "{ta}");
+    assert!(ta.bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(ta[..8], tb[..8]);
+    assert!(!holds(&everything(dir.path()), &key));
+    let _ = (a.finish(), b.finish());
+    std::env::remove_var(&var);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_and_slow_headers_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let c = ctx("adv::limits", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let addr = host_port(&c.base_url());
+    let path = path_of(&c.base_url());
+    // Declared too big: refused before a byte of it is read.
+    let (status, text) = raw(
+        &addr,
+        format!("POST {path}/embeddings HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 400000000\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert!(status.contains("413"), "{status}");
+    assert!(text.contains("RECORDER_MAX_BODY_BYTES"), "{text}");
+    // Streamed (chunked) past the limit: refused once the limit is passed.
+    let chunk = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+    let stream = futures::stream::iter((0..70).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let r = http()
+        .post(format!("{}/embeddings", c.base_url()))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    assert!(fake.requests().is_empty());
+    assert!(recordings(dir.path()).is_empty());
+    // Half the headers, then silence: the connection is closed, not kept forever.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(format!("GET {path}/models HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(started.elapsed() < Duration::from_secs(25), "closed after the header timeout");
+    let _ = c.finish();
+}
+
+#[tokio::test]
+async fn an_upstream_answer_over_the_limit_is_an_error_never_a_partial_recording() {
+    // The engine reads the limit from the environment; a scope of its own here uses
+    // the default (64 MiB), so the fake answers with more.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let rec = ctx("adv::big_answer", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let client = rec.client();
+    let big = vec![b'y'; 65 << 20];
+    let file = client.upload_file("assistants", "big.bin", "application/octet-stream", big).await;
+    // The upload itself is within the limit (its identity is its hash); its content
+    // coming back is over it.
+    let file = file.unwrap();
+    let err = client.file_content(&file.id).await.unwrap_err().to_string();
+    assert!(err.contains("RECORDER_MAX_BODY_BYTES"), "{err}");
+    let problems = rec.finish();
+    assert!(problems.iter().any(|p| p.contains("over")), "{problems:?}");
+    let stored: Vec<Value> = recordings(&rec.scope_dir()).iter().map(|p| read_json(p)).collect();
+    assert!(stored.iter().all(|r| !r["request"]["endpoint"].as_str().unwrap().ends_with("/content")));
+}
+
+#[tokio::test]
+async fn odd_test_ids_are_refused_or_kept_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["/", "//", "::", "_models", "_shared::x", "a\0b"] {
+        let err = RecordingContext::builder(id).mode(Mode::Replay).dir(dir.path()).target(Target::default()).build().unwrap_err().to_string();
+        assert!(err.contains("cannot have recordings"), "{id:?}: {err}");
+    }
+    let store = Store::new(dir.path());
+    let (a, b) = (store.scope_dir("tests::тест"), store.scope_dir("tests::ёжик"));
+    assert_ne!(a, b, "two non-ASCII ids, two folders");
+    // Path traversal, absolute paths, very long and odd ids stay inside the folder.
+    for id in ["../../etc", "/etc/passwd", "..\\..\\x", "%2e%2e/%2e%2e", &"x".repeat(10_000)] {
+        let d = store.scope_dir(id);
+        assert!(d.starts_with(dir.path()), "{id}: {}", d.display());
+        assert!(d.components().all(|c| c.as_os_str() != ".."), "{id}: {}", d.display());
+    }
+}
+
+#[tokio::test]
+async fn what_already_held_keeps_holding() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let c = ctx("adv::held", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let addr = host_port(&c.base_url());
+    // Malformed HTTP: refused, and the proxy still serves.
+    let (status, _) = raw(&addr, b"\x16\x03\x01 garbage \r\n\r\n");
+    assert!(status.is_empty() || status.contains("400"), "{status}");
+    // An absolute-form target names another host: the request still goes to the
+    // setup's upstream only (no SSRF).
+    let (status, _) = raw(
+        &addr,
+        format!("GET http://169.254.169.254{}/models HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n", path_of(&c.base_url())).as_bytes(),
+    );
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(fake.requests().len(), 1, "the one upstream got it");
+    // Concurrent identical requests in one test: each its own occurrence, no torn file.
+    let futs = (0..8).map(|_| {
+        http()
+            .post(format!("{}/embeddings", c.base_url()))
+            .json(&json!({"model": "fake-embed", "input": "same"}))
+            .send()
+    });
+    for r in futures::future::join_all(futs).await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    assert_clean(&c);
+    for f in recordings(&c.scope_dir()) {
+        recorder_runtime::store::read_recording_file(&f).unwrap();
+    }
+    // A truncated file and deeply nested JSON are clean errors, by name.
+    let store = Store::new(dir.path());
+    let bad = store.recording_path("adv::held::bad", &"e".repeat(64));
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::write(&bad, "{\"test_id\":").unwrap();
+    let err = recorder_runtime::store::read_recording_file(&bad).unwrap_err().to_string();
+    assert!(err.contains("truncated") && err.contains(&bad.display().to_string()), "{err}");
+    std::fs::write(&bad, "[".repeat(100_000)).unwrap();
+    let err = recorder_runtime::store::read_recording_file(&bad).unwrap_err().to_string();
+    assert!(err.contains("recursion") || err.contains("invalid"), "{err}");
+    // The engine over a folder of such files still answers other tests.
+    let scope = Scope::new(Engine::new(dir.path()), "adv::held::bad", Mode::Replay, Target::default());
+    let e = scope.handle(EngineRequest::get("/v1/x")).await.unwrap_err().to_string();
+    assert!(e.contains("no recording"), "{e}");
+    let _ = Auth::Bearer; // (the auth kinds are covered in agent_traffic.rs)
+}
