@@ -3,7 +3,8 @@
 # canonicalizer (fuzz/src/lib.rs) for a bounded time per target.
 #
 # Usage: scripts/fuzz.sh [seconds per target, default 60] [target...]
-#   targets: recording_loader sse_parser ndjson_parser identity (default: all)
+#   targets: recording_loader sse_parser ndjson_parser identity http_front multipart
+#            compressed scrubber (default: all)
 #
 # Engine: coverage-guided libFuzzer through cargo-bolero, on the stable toolchain.
 # cargo-fuzz's default needs nightly (-Zsanitizer); libFuzzer itself needs only the
@@ -21,7 +22,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(recording_loader sse_parser ndjson_parser identity)
+[[ ${#targets[@]} -gt 0 ]] || targets=(recording_loader sse_parser ndjson_parser identity http_front multipart compressed scrubber)
 engine="${FUZZ_ENGINE:-libfuzzer}"
 
 if [[ "$engine" == "random" ]]; then

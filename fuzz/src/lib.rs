@@ -23,11 +23,15 @@ use serde_json::{Map, Number, Value};
 use std::path::{Path, PathBuf};
 
 /// The fuzz targets, by name (also the names of their regression folders).
-pub const TARGETS: [&str; 4] = [
+pub const TARGETS: [&str; 8] = [
     "recording_loader",
     "sse_parser",
     "ndjson_parser",
     "identity",
+    "http_front",
+    "multipart",
+    "compressed",
+    "scrubber",
 ];
 
 /// Runs the named target on one input.
@@ -37,6 +41,10 @@ pub fn check(target: &str, data: &[u8]) {
         "sse_parser" => check_stream_parser(StreamFormat::Sse, data),
         "ndjson_parser" => check_stream_parser(StreamFormat::Ndjson, data),
         "identity" => check_identity(data),
+        "http_front" => check_http_front(data),
+        "multipart" => check_multipart(data),
+        "compressed" => check_compressed(data),
+        "scrubber" => check_scrubber(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -71,6 +79,310 @@ pub fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .unwrap_or_default();
     out.sort();
     out
+}
+
+// ---------------------------------------------------------------------------
+// The HTTP front: what a client can send to the loopback proxy
+
+/// A proxy over an empty recordings folder, replaying, with a test-id router (as
+/// `recordings serve` runs), started once per process.
+fn front() -> &'static str {
+    static ADDR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ADDR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("recorder-fuzz-front-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let recorder = recorder_runtime::propagate::Recorder::with_limits(
+            &dir,
+            recorder_runtime::Mode::Replay,
+            recorder_runtime::engine::Target::default(),
+            16,
+            None,
+        );
+        let proxy = recorder_runtime::proxy::Proxy::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        proxy.set_fallback(recorder);
+        let addr = proxy.addr().to_string();
+        std::mem::forget(proxy);
+        addr
+    })
+}
+
+/// Raw bytes (or, first byte odd, a request built from the input: request line,
+/// headers such as Host, Origin, X-Recorder-Test-Id, Content-Length, Content-Encoding,
+/// Content-Type with a boundary, and a body) sent to the proxy: whatever it answers is
+/// HTTP or nothing, it never writes a file for a replaying recorder, and it still
+/// answers a well-formed request afterwards.
+pub fn check_http_front(data: &[u8]) {
+    use std::io::{Read, Write};
+    let addr = front();
+    let built;
+    let bytes: &[u8] = match data.split_first() {
+        Some((tag, rest)) if tag % 2 == 1 => {
+            let mut input = Input(rest);
+            built = request_from(&mut input, addr);
+            &built
+        }
+        _ => data,
+    };
+    let exchange = |bytes: &[u8], half_close: bool| -> Vec<u8> {
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            panic!("the proxy stopped accepting connections");
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(15)));
+        let _ = s.write_all(bytes);
+        if half_close {
+            // A fuzz input may be a request cut anywhere: end it, so as not to wait
+            // for the header timeout.
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    };
+    let answer = exchange(bytes, true);
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1."),
+        "not an HTTP answer: {}",
+        String::from_utf8_lossy(&answer[..answer.len().min(200)])
+    );
+    let probe = format!("GET /v1/models HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let answer = exchange(probe.as_bytes(), false);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 "),
+        "the proxy stopped answering"
+    );
+}
+
+fn request_from(input: &mut Input, addr: &str) -> Vec<u8> {
+    let methods = ["GET", "POST", "DELETE", "PUT", "OPTIONS", "G\u{0}T"];
+    let method = methods[input.byte() as usize % methods.len()];
+    let paths = [
+        "/v1/chat/completions",
+        "/s/00000000000000000000000000000000/v1/x",
+        "/../../etc/passwd",
+        "http://169.254.169.254/latest",
+        "/v1/x?key=secret123456789",
+        "*",
+        "",
+    ];
+    let mut path = paths[input.byte() as usize % paths.len()].to_owned();
+    path.push_str(&string_from(input, 12));
+    let mut req = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
+    let n = input.byte() % 6;
+    for _ in 0..n {
+        let names = [
+            "Host",
+            "Origin",
+            "X-Recorder-Test-Id",
+            "Content-Length",
+            "Content-Encoding",
+            "Content-Type",
+            "Transfer-Encoding",
+            "Authorization",
+        ];
+        let name = names[input.byte() as usize % names.len()];
+        let value = match name {
+            "Host" if input.byte() % 2 == 0 => addr.to_owned(),
+            "Content-Type" => format!("multipart/form-data; boundary={}", string_from(input, 8)),
+            "Content-Encoding" => {
+                ["gzip", "br", "zstd", "deflate", "x"][input.byte() as usize % 5].to_owned()
+            }
+            _ => string_from(input, 24),
+        };
+        req.extend_from_slice(name.as_bytes());
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(value.as_bytes());
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"Connection: close\r\n\r\n");
+    req.extend_from_slice(input.0);
+    req
+}
+
+fn string_from(input: &mut Input, max: usize) -> String {
+    let n = input.byte() as usize % (max + 1);
+    String::from_utf8_lossy(input.take(n)).into_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Multipart bodies
+
+/// Random bytes as a multipart body (never a panic, and a parse error says so); and
+/// parts built from the input, written under two boundaries: one identity.
+pub fn check_multipart(data: &[u8]) {
+    let (boundary, body) = match data.split_first() {
+        Some((n, rest)) => {
+            let n = (*n as usize % 16).min(rest.len());
+            (String::from_utf8_lossy(&rest[..n]).into_owned(), &rest[n..])
+        }
+        None => (String::new(), data),
+    };
+    if let Err(e) = recorder_runtime::multipart::describe(body, &boundary) {
+        assert!(e.to_string().contains("multipart"), "{e}");
+    }
+    let mut input = Input(data);
+    let parts: Vec<(String, Option<String>, Vec<u8>)> = (0..input.byte() % 4)
+        .map(|i| {
+            let name = format!("p{i}");
+            let file = (input.byte() % 2 == 0).then(|| format!("f{i}.bin"));
+            let n = input.byte() as usize;
+            (name, file, input.take(n).to_vec())
+        })
+        .collect();
+    let write = |b: &str| {
+        let mut out = Vec::new();
+        for (name, file, content) in &parts {
+            out.extend_from_slice(
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+            );
+            if let Some(f) = file {
+                out.extend_from_slice(format!("; filename=\"{f}\"").as_bytes());
+            }
+            out.extend_from_slice(b"\r\n\r\n");
+            out.extend_from_slice(content);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{b}--\r\n").as_bytes());
+        out
+    };
+    let (a, b) = ("boundaryAAAA0001", "zzzzzzzzzzzzzzzzzzzzzzzzzz0002");
+    let (pa, pb) = (write(a), write(b));
+    // A content that holds a boundary line is not a well-formed part; skip those.
+    let clash = |c: &[u8]| c.windows(4).any(|w| w == b"\r\n--");
+    if parts.iter().any(|(_, _, c)| clash(c)) {
+        return;
+    }
+    let da = recorder_runtime::multipart::describe(&pa, a).expect("well-formed parts parse");
+    let db = recorder_runtime::multipart::describe(&pb, b).expect("well-formed parts parse");
+    assert_eq!(da, db, "the boundary changed the identity");
+}
+
+// ---------------------------------------------------------------------------
+// Compressed bodies
+
+/// Random bytes under a random coding never panic and never decode past the limit;
+/// bytes compressed with the coding decode back to them, whole and chunk by chunk.
+pub fn check_compressed(data: &[u8]) {
+    use recorder_runtime::compression::{decode, Codings, StreamDecoder};
+    use std::io::Write;
+    let Some((tag, rest)) = data.split_first() else {
+        return;
+    };
+    let names = ["gzip", "deflate", "br", "zstd", "gzip, br", "identity"];
+    let name = names[*tag as usize % names.len()];
+    let codings = Codings::parse(name).unwrap();
+    let limit = 1 << 16;
+    if let Ok(out) = decode(&codings, rest, limit) {
+        assert!(out.len() <= limit);
+    }
+    let mut d = StreamDecoder::new(&codings, limit);
+    let mut total = 0;
+    for chunk in rest.chunks(7) {
+        match d.push(chunk) {
+            Ok(out) => total += out.len(),
+            Err(_) => return,
+        }
+    }
+    if let Ok(out) = d.finish() {
+        assert!(total + out.len() <= limit);
+    }
+    if name == "gzip" {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(rest).unwrap();
+        let packed = e.finish().unwrap();
+        assert_eq!(decode(&codings, &packed, limit).unwrap(), rest);
+        let mut d = StreamDecoder::new(&codings, limit);
+        let mut out = Vec::new();
+        for chunk in packed.chunks(1 + *tag as usize % 9) {
+            out.extend(d.push(chunk).unwrap());
+        }
+        out.extend(d.finish().unwrap());
+        assert_eq!(out, rest);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The scrubber
+
+/// A random key (at least 8 printable characters) put into a recording built from
+/// the input, in its request, its body (JSON or text or binary), its headers, and
+/// spread over its stream's frames at random cut points: after scrubbing, the key is
+/// in no byte of the file, and no client can put it together from the frames.
+pub fn check_scrubber(data: &[u8]) {
+    use recorder_runtime::secrets::{scrub, stream_texts};
+    let mut input = Input(data);
+    let key_len = 8 + input.byte() as usize % 24;
+    let key: String = (0..key_len)
+        .map(|_| (b'!' + input.byte() % 94) as char)
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect();
+    if !recorder_runtime::secrets::is_secret(&key) {
+        return;
+    }
+    let mut rec = recording_from(&mut input);
+    let spot = input.byte() % 5;
+    match spot {
+        0 => rec.request.body = Value::String(format!("prompt {key} end")),
+        1 => {
+            let mut body = serde_json::Map::new();
+            body.insert("echo".into(), Value::String(format!("{key}{key}")));
+            rec.response = RecordedResponse::plain(
+                200,
+                Some("application/json"),
+                Value::Object(body).to_string().as_bytes(),
+            );
+        }
+        2 => {
+            let mut bytes = vec![0u8, 255];
+            bytes.extend_from_slice(key.as_bytes());
+            rec.response = RecordedResponse::plain(200, Some("application/octet-stream"), &bytes);
+        }
+        3 => {
+            rec.response
+                .headers
+                .insert("x-echo".into(), format!("k={key}"));
+        }
+        _ => {
+            // The key spelled across frames, cut at random places.
+            let text = format!("before {key} after");
+            let mut frames = Vec::new();
+            let mut rest = text.as_str();
+            while !rest.is_empty() {
+                let mut n = 1 + input.byte() as usize % 5;
+                while !rest.is_char_boundary(n.min(rest.len())) {
+                    n += 1;
+                }
+                let (piece, tail) = rest.split_at(n.min(rest.len()));
+                frames.push(Frame {
+                    data: Some(serde_json::json!({"choices": [{"delta": {"content": piece}}]})),
+                    ..Frame::default()
+                });
+                rest = tail;
+            }
+            rec.response = RecordedResponse::streamed(200, StreamFormat::Sse, frames);
+        }
+    }
+    let secrets = vec![("FUZZ_KEY".to_string(), key.clone())];
+    let scrubbed = scrub(&rec, &secrets);
+    let bytes = scrubbed.to_pretty_bytes();
+    let hex_key: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(&key), "the key is in the file: {text}");
+    assert!(
+        !text.contains(&hex_key),
+        "the key is in the file, hex encoded: {text}"
+    );
+    if let Some(stream) = &scrubbed.response.stream {
+        for (at, joined) in stream_texts(&stream.frames) {
+            assert!(
+                !joined.contains(&key),
+                "the frames at {at} spell the key: {joined}"
+            );
+        }
+    }
+    assert_eq!(
+        scrubbed.test_id, rec.test_id,
+        "the test id is never scrubbed"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -99,7 +99,8 @@ impl Serve {
     }
 
     fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -108,9 +109,20 @@ impl Serve {
     }
 
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        let n = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let n = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         n(11) + n(12)
     }
 }
@@ -128,7 +140,8 @@ fn s(p: &Path) -> &str {
 
 fn raw(addr: &str, request: &[u8]) -> String {
     let mut sock = std::net::TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     sock.write_all(request).unwrap();
     let mut out = Vec::new();
     let _ = sock.read_to_end(&mut out);
@@ -163,17 +176,35 @@ fn a_web_page_cannot_spend_the_key_directly_or_by_dns_rebinding() {
     let key = "sk-serve-host-0123456789abcdef";
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start(
-        &["serve", "--dir", s(tmp.path()), "--mode", "record", "--upstream", &fake.openai_url(), "--api-key-env", "SERVE_HOST_KEY"],
+        &[
+            "serve",
+            "--dir",
+            s(tmp.path()),
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.openai_url(),
+            "--api-key-env",
+            "SERVE_HOST_KEY",
+        ],
         &[("SERVE_HOST_KEY", key)],
     );
     let body = r#"{"model":"fake-chat","messages":[{"role":"user","content":"spend"}]}"#;
     for (host, origin) in [
         ("evil.example", None),
         (serve.addr.as_str(), Some("http://evil.example")),
-        (&*format!("rebind.evil.example:{}", serve.addr.split(':').nth(1).unwrap()), Some("http://rebind.evil.example")),
+        (
+            &*format!(
+                "rebind.evil.example:{}",
+                serve.addr.split(':').nth(1).unwrap()
+            ),
+            Some("http://rebind.evil.example"),
+        ),
         (serve.addr.as_str(), Some("null")),
     ] {
-        let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
         let answer = raw(
             &serve.addr,
             format!(
@@ -182,7 +213,10 @@ fn a_web_page_cannot_spend_the_key_directly_or_by_dns_rebinding() {
             )
             .as_bytes(),
         );
-        assert!(answer.starts_with("HTTP/1.1 403"), "{host} {origin}: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 403"),
+            "{host} {origin}: {answer}"
+        );
     }
     assert!(fake.requests().is_empty(), "the key never went upstream");
     assert!(files(tmp.path()).is_empty());
@@ -193,14 +227,32 @@ fn odd_test_ids_are_refused_and_utf8_ids_are_kept_apart() {
     let fake = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start(
-        &["serve", "--dir", s(tmp.path()), "--mode", "record", "--upstream", &fake.openai_url()],
+        &[
+            "serve",
+            "--dir",
+            s(tmp.path()),
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.openai_url(),
+        ],
         &[],
     );
     let body = r#"{"model":"fake-embed","input":"x"}"#;
     let send = |id: &[u8]| {
-        let mut req = format!("POST /v1/embeddings HTTP/1.1\r\nHost: {}\r\nX-Recorder-Test-Id: ", serve.addr).into_bytes();
+        let mut req = format!(
+            "POST /v1/embeddings HTTP/1.1\r\nHost: {}\r\nX-Recorder-Test-Id: ",
+            serve.addr
+        )
+        .into_bytes();
         req.extend_from_slice(id);
-        req.extend_from_slice(format!("\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes());
+        req.extend_from_slice(
+            format!(
+                "\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
         raw(&serve.addr, &req)
     };
     for id in ["/", "//", "::", "_models", "_shared::x"] {
@@ -209,12 +261,19 @@ fn odd_test_ids_are_refused_and_utf8_ids_are_kept_apart() {
         assert!(answer.contains("cannot have recordings"), "{id}: {answer}");
     }
     let answer = send(b"bad\xff\xfeid");
-    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("not UTF-8"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("not UTF-8"),
+        "{answer}"
+    );
     for id in ["tests::тест", "tests::ёжик", "../../etc/evil"] {
         assert!(send(id.as_bytes()).starts_with("HTTP/1.1 200"), "{id}");
     }
     let (code, stderr) = serve.signal("-INT");
-    assert_eq!(code, Some(0), "refused requests are the client's errors (400), not failed recordings: {stderr}");
+    assert_eq!(
+        code,
+        Some(0),
+        "refused requests are the client's errors (400), not failed recordings: {stderr}"
+    );
     let written = files(tmp.path());
     assert!(written.iter().all(|p| p.starts_with(tmp.path())));
     let folders: std::collections::BTreeSet<PathBuf> = written
@@ -223,7 +282,13 @@ fn odd_test_ids_are_refused_and_utf8_ids_are_kept_apart() {
         .map(|p| p.parent().unwrap().to_path_buf())
         .collect();
     assert_eq!(folders.len(), 3, "three ids, three folders: {folders:?}");
-    assert!(!tmp.path().join("_models").exists() && !files(tmp.path()).iter().any(|p| p.parent() == Some(tmp.path()) && p.extension().is_some_and(|e| e == "json")));
+    assert!(
+        !tmp.path().join("_models").exists()
+            && !files(tmp.path())
+                .iter()
+                .any(|p| p.parent() == Some(tmp.path())
+                    && p.extension().is_some_and(|e| e == "json"))
+    );
 }
 
 /// An upstream that answers any request with a 200 SSE head and then the given bytes.
@@ -250,31 +315,55 @@ fn raw_upstream(body: &'static [u8], then_cut: bool) -> String {
 #[test]
 fn failed_recordings_are_reported_as_they_happen_and_fail_the_exit_status() {
     let cases: [(&'static [u8], bool, &str); 2] = [
-        (b"data: {\"a\":1}\n\ndata: {\"b\":", true, "failed mid-response"),
+        (
+            b"data: {\"a\":1}\n\ndata: {\"b\":",
+            true,
+            "failed mid-response",
+        ),
         (b"data: \xff\xfe not utf-8\n\n", false, "UTF-8"),
     ];
     for (body, cut, expected) in cases {
         let upstream = raw_upstream(body, cut);
         let tmp = tempfile::tempdir().unwrap();
         let serve = Serve::start(
-            &["serve", "--dir", s(tmp.path()), "--mode", "record", "--upstream", &upstream],
+            &[
+                "serve",
+                "--dir",
+                s(tmp.path()),
+                "--mode",
+                "record",
+                "--upstream",
+                &upstream,
+            ],
             &[],
         );
         let answer = raw(
             &serve.addr,
             format!("POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nX-Recorder-Test-Id: broken::stream\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}", serve.addr).as_bytes(),
         );
-        assert!(answer.starts_with("HTTP/1.1 200"), "the head was passed on: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "the head was passed on: {answer}"
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while !serve.stderr().contains("problem in test `broken::stream`") {
-            assert!(Instant::now() < deadline, "not reported as it happened: {}", serve.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "not reported as it happened: {}",
+                serve.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(serve.stderr().contains(expected), "{}", serve.stderr());
         let (code, stderr) = serve.signal("-INT");
         assert_eq!(code, Some(1), "{stderr}");
         assert!(stderr.contains("stopped with 1 problem(s)"), "{stderr}");
-        assert!(files(tmp.path()).iter().all(|p| p.extension().is_none_or(|e| e != "json")), "nothing recorded");
+        assert!(
+            files(tmp.path())
+                .iter()
+                .all(|p| p.extension().is_none_or(|e| e != "json")),
+            "nothing recorded"
+        );
     }
 }
 
@@ -284,10 +373,19 @@ fn sigterm_waits_for_a_recording_in_flight_as_ctrl_c_does() {
     fake.set_chunk_delay(Duration::from_millis(100));
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start(
-        &["serve", "--dir", s(tmp.path()), "--mode", "record", "--upstream", &fake.openai_url()],
+        &[
+            "serve",
+            "--dir",
+            s(tmp.path()),
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.openai_url(),
+        ],
         &[],
     );
-    let body = r#"{"model":"fake-chat","stream":true,"messages":[{"role":"user","content":"slow"}]}"#;
+    let body =
+        r#"{"model":"fake-chat","stream":true,"messages":[{"role":"user","content":"slow"}]}"#;
     let mut sock = std::net::TcpStream::connect(&serve.addr).unwrap();
     sock.write_all(format!("POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nX-Recorder-Test-Id: term::slow\r\nContent-Length: {}\r\n\r\n{body}", serve.addr, body.len()).as_bytes()).unwrap();
     let mut first = [0u8; 64];
@@ -295,9 +393,13 @@ fn sigterm_waits_for_a_recording_in_flight_as_ctrl_c_does() {
     drop(sock); // the client goes away mid-stream
     let (code, stderr) = serve.signal("-TERM");
     assert_eq!(code, Some(0), "{stderr}");
-    let recorded: Vec<PathBuf> = files(tmp.path()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let recorded: Vec<PathBuf> = files(tmp.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     assert_eq!(recorded.len(), 1, "the stream was recorded whole: {stderr}");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&recorded[0]).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&recorded[0]).unwrap()).unwrap();
     assert!(v["response"]["stream"]["frames"].as_array().unwrap().len() > 10);
 }
 
@@ -306,10 +408,19 @@ fn an_answer_over_the_limit_is_a_clear_error_and_no_partial_file() {
     let fake = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start(
-        &["serve", "--dir", s(tmp.path()), "--mode", "record", "--upstream", &fake.openai_url()],
+        &[
+            "serve",
+            "--dir",
+            s(tmp.path()),
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.openai_url(),
+        ],
         &[("RECORDER_MAX_BODY_BYTES", "300")],
     );
-    let body = r#"{"model":"fake-chat","messages":[{"role":"user","content":"a long answer please"}]}"#;
+    let body =
+        r#"{"model":"fake-chat","messages":[{"role":"user","content":"a long answer please"}]}"#;
     let answer = raw(
         &serve.addr,
         format!("POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nX-Recorder-Test-Id: big::answer\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", serve.addr, body.len()).as_bytes(),
@@ -318,7 +429,9 @@ fn an_answer_over_the_limit_is_a_clear_error_and_no_partial_file() {
     assert!(answer.contains("RECORDER_MAX_BODY_BYTES"), "{answer}");
     let (code, stderr) = serve.signal("-INT");
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(files(tmp.path()).iter().all(|p| p.extension().is_none_or(|e| e != "json")));
+    assert!(files(tmp.path())
+        .iter()
+        .all(|p| p.extension().is_none_or(|e| e != "json")));
 }
 
 #[test]
@@ -326,7 +439,15 @@ fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start_shell(
         Some("ulimit -n 48"),
-        &["serve", "--dir", s(tmp.path()), "--mode", "replay", "--port", "0"],
+        &[
+            "serve",
+            "--dir",
+            s(tmp.path()),
+            "--mode",
+            "replay",
+            "--port",
+            "0",
+        ],
         &[],
     );
     // Hold more connections than the server has descriptors for.
@@ -342,7 +463,14 @@ fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
     assert!(spent < 50, "the accept loop spun: {spent} ticks in 2 s");
     drop(held);
     std::thread::sleep(Duration::from_secs(2));
-    let answer = raw(&serve.addr, format!("GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", serve.addr).as_bytes());
+    let answer = raw(
+        &serve.addr,
+        format!(
+            "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            serve.addr
+        )
+        .as_bytes(),
+    );
     assert!(answer.starts_with("HTTP/1.1"), "it serves again: {answer}");
 }
 
@@ -351,7 +479,17 @@ async fn twenty_thousand_test_ids_keep_memory_bounded() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path()).unwrap();
     let serve = Serve::start(
-        &["serve", "--dir", s(tmp.path()), "--mode", "replay", "--port", "0", "--max-scopes", "64"],
+        &[
+            "serve",
+            "--dir",
+            s(tmp.path()),
+            "--mode",
+            "replay",
+            "--port",
+            "0",
+            "--max-scopes",
+            "64",
+        ],
         &[],
     );
     let http = http();
@@ -371,11 +509,22 @@ async fn twenty_thousand_test_ids_keep_memory_bounded() {
         }
     };
     use futures::StreamExt;
-    futures::stream::iter(0..2_000).map(send).buffer_unordered(16).collect::<Vec<_>>().await;
+    futures::stream::iter(0..2_000)
+        .map(send)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
     let warm = serve.rss_kb();
-    futures::stream::iter(2_000..20_000).map(send).buffer_unordered(16).collect::<Vec<_>>().await;
+    futures::stream::iter(2_000..20_000)
+        .map(send)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
     let after = serve.rss_kb();
-    assert!(after < warm + 8 * 1024, "RSS grew from {warm} kB to {after} kB over 18,000 more test ids");
+    assert!(
+        after < warm + 8 * 1024,
+        "RSS grew from {warm} kB to {after} kB over 18,000 more test ids"
+    );
 }
 
 #[test]
@@ -385,7 +534,19 @@ fn keys_the_serve_injects_and_keys_clients_send_stay_off_disk() {
     fake.require_key(Some((KeyIn::Query("key".into()), key)));
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start(
-        &["serve", "--dir", s(tmp.path()), "--mode", "record", "--upstream", &fake.openai_url(), "--api-key-env", "SERVE_Q_KEY", "--auth", "query:key"],
+        &[
+            "serve",
+            "--dir",
+            s(tmp.path()),
+            "--mode",
+            "record",
+            "--upstream",
+            &fake.openai_url(),
+            "--api-key-env",
+            "SERVE_Q_KEY",
+            "--auth",
+            "query:key",
+        ],
         &[("SERVE_Q_KEY", key)],
     );
     let body = format!(r#"{{"model":"fake-embed","input":"my key is {key}"}}"#);
@@ -397,11 +558,19 @@ fn keys_the_serve_injects_and_keys_clients_send_stay_off_disk() {
     let (code, stderr) = serve.signal("-INT");
     assert_eq!(code, Some(0), "{stderr}");
     let seen = &fake.requests()[0];
-    assert!(seen.path.contains(&format!("key={key}")) && !seen.path.contains("client-guess"), "{}", seen.path);
+    assert!(
+        seen.path.contains(&format!("key={key}")) && !seen.path.contains("client-guess"),
+        "{}",
+        seen.path
+    );
     for p in files(tmp.path()) {
         let bytes = std::fs::read(&p).unwrap();
         for secret in [key, "client-guess-123456789", "sk-client-bearer-987654321"] {
-            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in {}", p.display());
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in {}",
+                p.display()
+            );
         }
     }
 }

@@ -1240,8 +1240,14 @@ fn check_finds_keys_in_binary_bodies_and_credential_queries() {
     assert_eq!(code, EXIT_PROBLEMS, "{out}");
     let line = |p: &Path, what: &str| {
         let rel = p.strip_prefix(&dir).unwrap().display().to_string();
-        assert!(out.lines().any(|l| l.starts_with(&rel) && l.contains(what)), "no `{what}` for {rel}:\n{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(&rel) && l.contains(what)),
+            "no `{what}` for {rel}:\n{out}"
+        );
     };
-    line(&binary_path, &format!("the value of ${var} at /response/body_hex"));
+    line(
+        &binary_path,
+        &format!("the value of ${var} at /response/body_hex"),
+    );
     line(&query_path, "the credential query parameter `key`");
 }

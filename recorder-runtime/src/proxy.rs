@@ -274,20 +274,21 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
-    let test_id =
-        match parts.headers.get(TEST_ID_HEADER) {
-            None => None,
-            Some(v) => match std::str::from_utf8(v.as_bytes()) {
-                Ok(id) => Some(id.to_owned()),
-                Err(_) => return error_response(
+    let test_id = match parts.headers.get(TEST_ID_HEADER) {
+        None => None,
+        Some(v) => match std::str::from_utf8(v.as_bytes()) {
+            Ok(id) => Some(id.to_owned()),
+            Err(_) => {
+                return error_response(
                     StatusCode::BAD_REQUEST,
                     "recorder_routing",
                     &format!(
                         "the {TEST_ID_HEADER} header is not UTF-8: send the test id as UTF-8 text"
                     ),
-                ),
-            },
-        };
+                )
+            }
+        },
+    };
     let (scope, endpoint) = match proxy.route(&path, test_id.as_deref()) {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),

@@ -26,7 +26,9 @@ fn everything(dir: &Path) -> Vec<u8> {
 }
 
 fn holds(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 /// A key unique to this test process, under a variable of its own.
@@ -89,12 +91,24 @@ async fn a_key_in_binary_and_compressed_answers_is_scrubbed_from_the_decoded_byt
             .await
             .unwrap();
         let back = client.file_content(&file.id).await.unwrap();
-        assert!(holds(&back, &key), "recording, the client gets the real bytes");
+        assert!(
+            holds(&back, &key),
+            "recording, the client gets the real bytes"
+        );
         assert_clean(&ctx);
     }
     let all = everything(dir.path());
     assert!(!holds(&all, &key), "the key is in a recording");
-    assert!(holds(&all, &format!("<redacted:{var}>").bytes().map(|b| format!("{b:02x}")).collect::<String>()) , "the binary body holds the placeholder, hex encoded");
+    assert!(
+        holds(
+            &all,
+            &format!("<redacted:{var}>")
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+        "the binary body holds the placeholder, hex encoded"
+    );
     std::env::remove_var(&var);
 }
 
@@ -104,14 +118,26 @@ async fn a_key_the_client_holds_itself_is_kept_off_disk_and_out_of_the_endpoint(
     let fake = FakeUpstream::start();
     let client_key = format!("sk-client-own-{}-abcdef0123", std::process::id());
     let query_key = format!("AIzaQueryKey{}xyz", std::process::id());
-    let ctx = ctx("adv::client_key", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let ctx = ctx(
+        "adv::client_key",
+        Mode::Record,
+        dir.path(),
+        target(&fake.openai_url()),
+    );
     // First its own bearer key (echoed back), then a query key as well (both echoed):
     // each is a secret from the request that carries it on.
     for (auth, url, prompt) in [
-        (true, format!("{}/chat/completions", ctx.base_url()), format!("echo {client_key}")),
+        (
+            true,
+            format!("{}/chat/completions", ctx.base_url()),
+            format!("echo {client_key}"),
+        ),
         (
             false,
-            format!("{}/chat/completions?key={query_key}&stream=false", ctx.base_url()),
+            format!(
+                "{}/chat/completions?key={query_key}&stream=false",
+                ctx.base_url()
+            ),
             format!("echo {client_key} and {query_key}"),
         ),
     ] {
@@ -120,7 +146,9 @@ async fn a_key_the_client_holds_itself_is_kept_off_disk_and_out_of_the_endpoint(
             "messages": [{"role": "user", "content": prompt}],
         }));
         if auth {
-            req = req.bearer_auth(&client_key).header("x-api-key", &client_key);
+            req = req
+                .bearer_auth(&client_key)
+                .header("x-api-key", &client_key);
         }
         let r = req.send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -129,13 +157,24 @@ async fn a_key_the_client_holds_itself_is_kept_off_disk_and_out_of_the_endpoint(
     }
     assert_clean(&ctx);
     // The client's own credentials went upstream (no setup key), and only there.
-    assert!(fake.requests()[0].header("authorization").unwrap().ends_with(&client_key));
+    assert!(fake.requests()[0]
+        .header("authorization")
+        .unwrap()
+        .ends_with(&client_key));
     let all = everything(dir.path());
     for secret in [&client_key, &query_key] {
-        assert!(!holds(&all, secret), "{secret} reached disk (files or index)");
+        assert!(
+            !holds(&all, secret),
+            "{secret} reached disk (files or index)"
+        );
     }
-    let stored: Vec<Value> = recordings(&ctx.scope_dir()).iter().map(|p| read_json(p)).collect();
-    assert!(stored.iter().any(|r| r["request"]["endpoint"] == "/v1/chat/completions?stream=false"));
+    let stored: Vec<Value> = recordings(&ctx.scope_dir())
+        .iter()
+        .map(|p| read_json(p))
+        .collect();
+    assert!(stored
+        .iter()
+        .any(|r| r["request"]["endpoint"] == "/v1/chat/completions?stream=false"));
 }
 
 #[tokio::test]
@@ -147,19 +186,40 @@ async fn a_short_or_placeholder_key_is_not_a_secret_and_mangles_nothing() {
         std::env::set_var(&var, value);
         let id = "adv::short_key::test_user_id";
         let rec = ctx(id, Mode::Record, dir.path(), keyed_target(&fake, &var));
-        let chat = recorder_runtime::client::ChatRequest::new("fake-chat")
-            .message(recorder_runtime::client::Message::user("a test for the user"));
+        let chat = recorder_runtime::client::ChatRequest::new("fake-chat").message(
+            recorder_runtime::client::Message::user("a test for the user"),
+        );
         let answer = rec.client().chat(&chat).await.unwrap();
         assert_clean(&rec);
-        assert!(fake.requests()[0].header("authorization").unwrap().ends_with(value), "still sent");
+        assert!(
+            fake.requests()[0]
+                .header("authorization")
+                .unwrap()
+                .ends_with(value),
+            "still sent"
+        );
         let (path, v) = only_recording(&rec);
-        assert!(path.starts_with(dir.path().join("adv/short_key/test_user_id")), "{}", path.display());
+        assert!(
+            path.starts_with(dir.path().join("adv/short_key/test_user_id")),
+            "{}",
+            path.display()
+        );
         assert_eq!(v["test_id"], id);
-        assert_eq!(v["request"]["body"]["messages"][0]["role"], "user", "{value}");
-        assert!(!String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains("<redacted:"), "{value}");
+        assert_eq!(
+            v["request"]["body"]["messages"][0]["role"], "user",
+            "{value}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains("<redacted:"),
+            "{value}"
+        );
         fake.stop();
         let rep = ctx(id, Mode::Replay, dir.path(), keyed_target(&fake, &var));
-        assert_eq!(rep.client().chat(&chat).await.unwrap().text(), answer.text(), "{value}");
+        assert_eq!(
+            rep.client().chat(&chat).await.unwrap().text(),
+            answer.text(),
+            "{value}"
+        );
         assert_clean(&rep);
         std::env::remove_var(&var);
     }
@@ -173,7 +233,11 @@ async fn a_miss_message_never_quotes_the_key() {
     let id = "adv::miss_key";
     let rec = ctx(id, Mode::Record, dir.path(), keyed_target(&fake, &var));
     rec.client()
-        .send(EngineRequest::post("/v1/embeddings", serde_json::to_vec(&json!({"model": "fake-embed", "input": format!("first {key}")})).unwrap()))
+        .send(EngineRequest::post(
+            "/v1/embeddings",
+            serde_json::to_vec(&json!({"model": "fake-embed", "input": format!("first {key}")}))
+                .unwrap(),
+        ))
         .await
         .unwrap();
     assert_clean(&rec);
@@ -186,10 +250,16 @@ async fn a_miss_message_never_quotes_the_key() {
         .unwrap();
     assert_eq!(r.status(), 404);
     let body = r.text().await.unwrap();
-    assert!(body.contains("no recording") && body.contains("<redacted:"), "{body}");
+    assert!(
+        body.contains("no recording") && body.contains("<redacted:"),
+        "{body}"
+    );
     assert!(!body.contains(&key), "{body}");
     let problems = rep.finish();
-    assert!(!problems.is_empty() && problems.iter().all(|p| !p.contains(&key)), "{problems:?}");
+    assert!(
+        !problems.is_empty() && problems.iter().all(|p| !p.contains(&key)),
+        "{problems:?}"
+    );
     std::env::remove_var(&var);
 }
 
@@ -200,8 +270,16 @@ async fn a_file_not_named_after_its_scrubbed_request_is_never_served() {
     let (var, key) = key_var("CRAFT");
     let id = "adv::crafted";
     let rec = ctx(id, Mode::Record, dir.path(), keyed_target(&fake, &var));
-    let ask = |text: &str| EngineRequest::post("/v1/embeddings", serde_json::to_vec(&json!({"model": "fake-embed", "input": text})).unwrap());
-    rec.client().send(ask(&format!("with {key}"))).await.unwrap();
+    let ask = |text: &str| {
+        EngineRequest::post(
+            "/v1/embeddings",
+            serde_json::to_vec(&json!({"model": "fake-embed", "input": text})).unwrap(),
+        )
+    };
+    rec.client()
+        .send(ask(&format!("with {key}")))
+        .await
+        .unwrap();
     rec.client().send(ask("innocent")).await.unwrap();
     assert_clean(&rec);
     // The attacker renames the key-bearing recording after the innocent request's hash.
@@ -212,8 +290,16 @@ async fn a_file_not_named_after_its_scrubbed_request_is_never_served() {
     std::fs::copy(keyed[0], innocent[0]).unwrap();
     fake.stop();
     let rep = ctx(id, Mode::Replay, dir.path(), keyed_target(&fake, &var));
-    let err = rep.client().send(ask("innocent")).await.unwrap_err().to_string();
-    assert!(err.contains("hashes to") && err.contains("not to its file name"), "{err}");
+    let err = rep
+        .client()
+        .send(ask("innocent"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("hashes to") && err.contains("not to its file name"),
+        "{err}"
+    );
     assert!(!rep.finish().is_empty(), "the test fails");
     std::env::remove_var(&var);
 }
@@ -224,15 +310,27 @@ async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
     let hash = |c: char| c.to_string().repeat(64);
-    let traps = [("adv::trap::fifo", 'a'), ("adv::trap::zero", 'b'), ("adv::trap::passwd", 'c'), ("adv::trap::huge", 'd')];
+    let traps = [
+        ("adv::trap::fifo", 'a'),
+        ("adv::trap::zero", 'b'),
+        ("adv::trap::passwd", 'c'),
+        ("adv::trap::huge", 'd'),
+    ];
     for (test, c) in traps {
         let path = store.recording_path(test, &hash(c));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         match c {
-            'a' => assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success()),
+            'a' => assert!(std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()),
             'b' => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
             'c' => std::os::unix::fs::symlink("/etc/passwd", &path).unwrap(),
-            _ => std::fs::File::create(&path).unwrap().set_len(300 << 20).unwrap(), // sparse
+            _ => std::fs::File::create(&path)
+                .unwrap()
+                .set_len(300 << 20)
+                .unwrap(), // sparse
         }
     }
     // A symlinked test folder pointing outside the recordings folder.
@@ -254,27 +352,48 @@ async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
         let _ = c.finish();
     }
     // Reading a file that is not a regular file is refused by name, never opened.
-    let err = recorder_runtime::store::read_recording_file(&store.recording_path("adv::trap::fifo", &hash('a')))
-        .unwrap_err()
-        .to_string();
+    let err = recorder_runtime::store::read_recording_file(
+        &store.recording_path("adv::trap::fifo", &hash('a')),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not a regular file"), "{err}");
-    let err = recorder_runtime::store::read_recording_file(&store.recording_path("adv::trap::huge", &hash('d')))
-        .unwrap_err()
-        .to_string();
+    let err = recorder_runtime::store::read_recording_file(
+        &store.recording_path("adv::trap::huge", &hash('d')),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("over the limit"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(30), "nothing blocked");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "nothing blocked"
+    );
     // Recording into the symlinked folder is refused: nothing lands outside.
-    let rec = ctx("adv::trap::linked", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = ctx(
+        "adv::trap::linked",
+        Mode::Record,
+        dir.path(),
+        target(&fake.openai_url()),
+    );
     let err = rec
         .client()
-        .send(EngineRequest::post("/v1/embeddings", br#"{"model":"m","input":"x"}"#.to_vec()))
+        .send(EngineRequest::post(
+            "/v1/embeddings",
+            br#"{"model":"m","input":"x"}"#.to_vec(),
+        ))
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("symlink"), "{err}");
     let problems = rec.finish();
-    assert!(problems.iter().any(|p| p.contains("symlink")), "{problems:?}");
-    assert!(files(outside.path()).is_empty(), "written outside the recordings folder");
+    assert!(
+        problems.iter().any(|p| p.contains("symlink")),
+        "{problems:?}"
+    );
+    assert!(
+        files(outside.path()).is_empty(),
+        "written outside the recordings folder"
+    );
 }
 
 #[tokio::test]
@@ -284,14 +403,21 @@ async fn a_standalone_recorder_keeps_a_bounded_number_of_tests() {
     for i in 0..2000 {
         let scope = recorder.scope_for_id(&format!("adv::many::t{i}")).unwrap();
         drop(scope);
-        assert!(recorder.scope_count() <= 8, "at {i}: {}", recorder.scope_count());
+        assert!(
+            recorder.scope_count() <= 8,
+            "at {i}: {}",
+            recorder.scope_count()
+        );
     }
     // A scope still in use is never dropped.
     let held = recorder.scope_for_id("adv::many::held").unwrap();
     for i in 0..50 {
         recorder.scope_for_id(&format!("adv::many::u{i}")).unwrap();
     }
-    assert!(std::sync::Arc::ptr_eq(&held, &recorder.scope_for_id("adv::many::held").unwrap()));
+    assert!(std::sync::Arc::ptr_eq(
+        &held,
+        &recorder.scope_for_id("adv::many::held").unwrap()
+    ));
 }
 
 #[tokio::test]
@@ -299,8 +425,18 @@ async fn foreign_hosts_and_web_origins_are_refused_and_tokens_are_unguessable() 
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     let (var, key) = key_var("HOST");
-    let a = ctx("adv::host::a", Mode::Record, dir.path(), keyed_target(&fake, &var));
-    let b = ctx("adv::host::b", Mode::Record, dir.path(), keyed_target(&fake, &var));
+    let a = ctx(
+        "adv::host::a",
+        Mode::Record,
+        dir.path(),
+        keyed_target(&fake, &var),
+    );
+    let b = ctx(
+        "adv::host::b",
+        Mode::Record,
+        dir.path(),
+        keyed_target(&fake, &var),
+    );
     let addr = host_port(&a.base_url());
     let path = path_of(&a.base_url());
     let body = r#"{"model":"fake-embed","input":"x"}"#;
@@ -319,16 +455,30 @@ async fn foreign_hosts_and_web_origins_are_refused_and_tokens_are_unguessable() 
     assert!(text.contains("not this machine's loopback"), "{text}");
     let (status, _) = send(&addr, "Origin: http://evil.example\r\n");
     assert!(status.contains("403"), "{status}");
-    let (status, _) = send(&format!("rebind.attacker.example:{}", addr.split(':').nth(1).unwrap()), "");
+    let (status, _) = send(
+        &format!(
+            "rebind.attacker.example:{}",
+            addr.split(':').nth(1).unwrap()
+        ),
+        "",
+    );
     assert!(status.contains("403"), "DNS rebinding: {status}");
-    assert!(fake.requests().is_empty(), "nothing reached the upstream with the key");
+    assert!(
+        fake.requests().is_empty(),
+        "nothing reached the upstream with the key"
+    );
     // Loopback names and a loopback origin are fine.
     for host in [addr.clone(), addr.replace("127.0.0.1", "localhost")] {
         let (status, _) = send(&host, "Origin: http://localhost:3000\r\n");
         assert!(status.contains("200"), "{host}: {status}");
     }
     // Tokens: 32 hex digits, nothing alike between tests.
-    let token = |c: &RecordingContext| path_of(&c.base_url()).trim_start_matches("/s/").trim_end_matches("/v1").to_owned();
+    let token = |c: &RecordingContext| {
+        path_of(&c.base_url())
+            .trim_start_matches("/s/")
+            .trim_end_matches("/v1")
+            .to_owned()
+    };
     let (ta, tb) = (token(&a), token(&b));
     assert_eq!(ta.len(), 32, "{ta}");
     assert!(ta.bytes().all(|c| c.is_ascii_hexdigit()));
@@ -342,7 +492,12 @@ async fn foreign_hosts_and_web_origins_are_refused_and_tokens_are_unguessable() 
 async fn oversized_bodies_are_413_and_slow_headers_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
-    let c = ctx("adv::limits", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let c = ctx(
+        "adv::limits",
+        Mode::Record,
+        dir.path(),
+        target(&fake.openai_url()),
+    );
     let addr = host_port(&c.base_url());
     let path = path_of(&c.base_url());
     // Declared too big: refused before a byte of it is read.
@@ -354,7 +509,8 @@ async fn oversized_bodies_are_413_and_slow_headers_are_dropped() {
     assert!(text.contains("RECORDER_MAX_BODY_BYTES"), "{text}");
     // Streamed (chunked) past the limit: refused once the limit is passed.
     let chunk = bytes::Bytes::from(vec![b'x'; 1 << 20]);
-    let stream = futures::stream::iter((0..70).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let stream =
+        futures::stream::iter((0..70).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
     let r = http()
         .post(format!("{}/embeddings", c.base_url()))
         .body(reqwest::Body::wrap_stream(stream))
@@ -368,12 +524,16 @@ async fn oversized_bodies_are_413_and_slow_headers_are_dropped() {
     assert!(recordings(dir.path()).is_empty());
     // Half the headers, then silence: the connection is closed, not kept forever.
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    s.write_all(format!("GET {path}/models HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).unwrap();
+    s.write_all(format!("GET {path}/models HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
+        .unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let started = std::time::Instant::now();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    assert!(started.elapsed() < Duration::from_secs(25), "closed after the header timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "closed after the header timeout"
+    );
     let _ = c.finish();
 }
 
@@ -383,10 +543,17 @@ async fn an_upstream_answer_over_the_limit_is_an_error_never_a_partial_recording
     // the default (64 MiB), so the fake answers with more.
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
-    let rec = ctx("adv::big_answer", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = ctx(
+        "adv::big_answer",
+        Mode::Record,
+        dir.path(),
+        target(&fake.openai_url()),
+    );
     let client = rec.client();
     let big = vec![b'y'; 65 << 20];
-    let file = client.upload_file("assistants", "big.bin", "application/octet-stream", big).await;
+    let file = client
+        .upload_file("assistants", "big.bin", "application/octet-stream", big)
+        .await;
     // The upload itself is within the limit (its identity is its hash); its content
     // coming back is over it.
     let file = file.unwrap();
@@ -394,25 +561,50 @@ async fn an_upstream_answer_over_the_limit_is_an_error_never_a_partial_recording
     assert!(err.contains("RECORDER_MAX_BODY_BYTES"), "{err}");
     let problems = rec.finish();
     assert!(problems.iter().any(|p| p.contains("over")), "{problems:?}");
-    let stored: Vec<Value> = recordings(&rec.scope_dir()).iter().map(|p| read_json(p)).collect();
-    assert!(stored.iter().all(|r| !r["request"]["endpoint"].as_str().unwrap().ends_with("/content")));
+    let stored: Vec<Value> = recordings(&rec.scope_dir())
+        .iter()
+        .map(|p| read_json(p))
+        .collect();
+    assert!(stored.iter().all(|r| !r["request"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("/content")));
 }
 
 #[tokio::test]
 async fn odd_test_ids_are_refused_or_kept_apart() {
     let dir = tempfile::tempdir().unwrap();
     for id in ["/", "//", "::", "_models", "_shared::x", "a\0b"] {
-        let err = RecordingContext::builder(id).mode(Mode::Replay).dir(dir.path()).target(Target::default()).build().unwrap_err().to_string();
+        let err = RecordingContext::builder(id)
+            .mode(Mode::Replay)
+            .dir(dir.path())
+            .target(Target::default())
+            .build()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot have recordings"), "{id:?}: {err}");
     }
     let store = Store::new(dir.path());
-    let (a, b) = (store.scope_dir("tests::тест"), store.scope_dir("tests::ёжик"));
+    let (a, b) = (
+        store.scope_dir("tests::тест"),
+        store.scope_dir("tests::ёжик"),
+    );
     assert_ne!(a, b, "two non-ASCII ids, two folders");
     // Path traversal, absolute paths, very long and odd ids stay inside the folder.
-    for id in ["../../etc", "/etc/passwd", "..\\..\\x", "%2e%2e/%2e%2e", &"x".repeat(10_000)] {
+    for id in [
+        "../../etc",
+        "/etc/passwd",
+        "..\\..\\x",
+        "%2e%2e/%2e%2e",
+        &"x".repeat(10_000),
+    ] {
         let d = store.scope_dir(id);
         assert!(d.starts_with(dir.path()), "{id}: {}", d.display());
-        assert!(d.components().all(|c| c.as_os_str() != ".."), "{id}: {}", d.display());
+        assert!(
+            d.components().all(|c| c.as_os_str() != ".."),
+            "{id}: {}",
+            d.display()
+        );
     }
 }
 
@@ -420,7 +612,12 @@ async fn odd_test_ids_are_refused_or_kept_apart() {
 async fn what_already_held_keeps_holding() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
-    let c = ctx("adv::held", Mode::Record, dir.path(), target(&fake.openai_url()));
+    let c = ctx(
+        "adv::held",
+        Mode::Record,
+        dir.path(),
+        target(&fake.openai_url()),
+    );
     let addr = host_port(&c.base_url());
     // Malformed HTTP: refused, and the proxy still serves.
     let (status, _) = raw(&addr, b"\x16\x03\x01 garbage \r\n\r\n");
@@ -452,14 +649,33 @@ async fn what_already_held_keeps_holding() {
     let bad = store.recording_path("adv::held::bad", &"e".repeat(64));
     std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
     std::fs::write(&bad, "{\"test_id\":").unwrap();
-    let err = recorder_runtime::store::read_recording_file(&bad).unwrap_err().to_string();
-    assert!(err.contains("truncated") && err.contains(&bad.display().to_string()), "{err}");
+    let err = recorder_runtime::store::read_recording_file(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("truncated") && err.contains(&bad.display().to_string()),
+        "{err}"
+    );
     std::fs::write(&bad, "[".repeat(100_000)).unwrap();
-    let err = recorder_runtime::store::read_recording_file(&bad).unwrap_err().to_string();
-    assert!(err.contains("recursion") || err.contains("invalid"), "{err}");
+    let err = recorder_runtime::store::read_recording_file(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("recursion") || err.contains("invalid"),
+        "{err}"
+    );
     // The engine over a folder of such files still answers other tests.
-    let scope = Scope::new(Engine::new(dir.path()), "adv::held::bad", Mode::Replay, Target::default());
-    let e = scope.handle(EngineRequest::get("/v1/x")).await.unwrap_err().to_string();
+    let scope = Scope::new(
+        Engine::new(dir.path()),
+        "adv::held::bad",
+        Mode::Replay,
+        Target::default(),
+    );
+    let e = scope
+        .handle(EngineRequest::get("/v1/x"))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no recording"), "{e}");
     let _ = Auth::Bearer; // (the auth kinds are covered in agent_traffic.rs)
 }

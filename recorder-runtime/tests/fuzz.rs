@@ -1,5 +1,6 @@
 //! The fuzz properties of `fuzz/` (the recording loader, the SSE and NDJSON parsers,
-//! the identity canonicalizer), run briefly in the default `cargo test`: every
+//! the identity canonicalizer, the HTTP front of the proxy, multipart bodies,
+//! compressed bodies, the secrets scrubber), run briefly in the default `cargo test`: every
 //! committed regression input (what fuzzing found, fixed, and kept), then a few
 //! thousand random inputs per target with bolero's random engine. The long,
 //! coverage-guided runs are `scripts/fuzz.sh`.
@@ -49,6 +50,39 @@ fn ndjson_parser() {
 #[test]
 fn identity() {
     target("identity");
+}
+
+#[test]
+fn http_front() {
+    // Each input is a connection to a live proxy: fewer of them.
+    let regressions = props::regressions("http_front");
+    for (path, input) in &regressions {
+        let outcome = std::panic::catch_unwind(|| props::check("http_front", input));
+        assert!(
+            outcome.is_ok(),
+            "the regression input {} fails again",
+            path.display()
+        );
+    }
+    bolero::check!()
+        .with_iterations(iterations() / 10)
+        .with_max_len(1024)
+        .for_each(|input: &[u8]| props::check("http_front", input));
+}
+
+#[test]
+fn multipart() {
+    target("multipart");
+}
+
+#[test]
+fn compressed() {
+    target("compressed");
+}
+
+#[test]
+fn scrubber() {
+    target("scrubber");
 }
 
 #[test]

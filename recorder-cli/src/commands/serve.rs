@@ -120,7 +120,11 @@ pub(crate) fn serve(
         writeln!(err, "  {p}")?;
     }
     if *count > first.len() {
-        writeln!(err, "  ... and {} more (each printed above as it happened)", count - first.len())?;
+        writeln!(
+            err,
+            "  ... and {} more (each printed above as it happened)",
+            count - first.len()
+        )?;
     }
     Ok(EXIT_PROBLEMS)
 }
