@@ -181,7 +181,7 @@ fn request_from(input: &mut Input, addr: &str) -> Vec<u8> {
         ];
         let name = names[input.byte() as usize % names.len()];
         let value = match name {
-            "Host" if input.byte() % 2 == 0 => addr.to_owned(),
+            "Host" if input.byte().is_multiple_of(2) => addr.to_owned(),
             "Content-Type" => format!("multipart/form-data; boundary={}", string_from(input, 8)),
             "Content-Encoding" => {
                 ["gzip", "br", "zstd", "deflate", "x"][input.byte() as usize % 5].to_owned()
