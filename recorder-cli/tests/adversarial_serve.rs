@@ -480,7 +480,8 @@ fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
         }
         assert!(
             Instant::now() < deadline,
-            "it does not serve again: {answer:?}"
+            "it does not serve again: {answer:?}; stderr: {}",
+            serve.stderr()
         );
         std::thread::sleep(Duration::from_millis(200));
     }

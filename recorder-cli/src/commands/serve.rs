@@ -77,6 +77,12 @@ pub(crate) fn serve(
             }
         });
     let recorder = Recorder::with_limits(&dir, mode, target, args.max_scopes, Some(sink));
+    // The signal handlers first: once the port is open, clients may take every file
+    // descriptor there is, and registering them then would fail.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stop = rt.block_on(async { Stop::register() })?;
     let proxy = Proxy::bind(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
     proxy.allow_hosts(args.allow_hosts.iter().cloned());
     proxy.set_fallback(recorder.clone());
@@ -91,10 +97,7 @@ pub(crate) fn serve(
             .map(|u| format!(", upstream {u}"))
             .unwrap_or_default()
     )?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(stopped())?;
+    rt.block_on(stop.wait())?;
     proxy.shutdown();
     writeln!(err, "shutting down: waiting for recordings in progress")?;
     for scope in recorder.drain() {
@@ -132,18 +135,43 @@ pub(crate) fn serve(
 /// How many problems the shutdown summary repeats.
 const SUMMARY_PROBLEMS: usize = 50;
 
-/// Ctrl-C (SIGINT) or SIGTERM: either stops the server cleanly.
-async fn stopped() -> std::io::Result<()> {
+/// Ctrl-C (SIGINT) or SIGTERM: either stops the server cleanly. Registered before
+/// the server starts.
+struct Stop {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn register() -> std::io::Result<Stop> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Stop {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Stop {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+
+    async fn wait(mut self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => Ok(()),
+                _ = self.term.recv() => Ok(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            tokio::signal::ctrl_c().await
+        }
     }
 }
