@@ -633,7 +633,7 @@ fn wrong_selectors_are_usage_errors_and_run_nothing() {
         (&[("RERECORD_MODELS", "text=a text=b")], "names text twice"),
         (&[("RERECORD_MODELS", "text")], "'text' in the models selector is not KIND=MODEL"),
         (&[("RERECORD_SETUP", "nope")], "setup 'nope' is not in recorder.toml (setups: local, ollama"),
-        (&[("RERECORD_SUITE", "nope")], "suite 'nope' is not in recorder.toml (suites: base, service)"),
+        (&[("RERECORD_SUITE", "nope")], "suite 'nope' is not in recorder.toml (suites: base, service"),
         (&[("RERECORD_SETUP", "gpt")], "setup gpt needs OPENAI_API_KEY, which is empty: add it as a repository secret"),
     ];
     for (env, message) in cases {
