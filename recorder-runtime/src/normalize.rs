@@ -13,7 +13,8 @@
 //! `metadata` (the client's own data): a number becomes `0`, a string
 //! `1970-01-01T00:00:00.000000Z` ([`EPOCH`]). A model object (`"object": "model"`)
 //! describes the model, not the call, and is kept whole.
-//! Ollama's durations ([`OLLAMA_DURATIONS`]) become `0`.
+//! Ollama's durations ([`OLLAMA_DURATIONS`]) become `0`, and so do the counts of
+//! [`ID_DERIVED_COUNTS`], which measure server-issued ids.
 //!
 //! ```
 //! use recorder_runtime::normalize::normalize_value;
@@ -52,6 +53,15 @@ pub const OLLAMA_DURATIONS: [&str; 4] = [
     "prompt_eval_duration",
     "eval_duration",
 ];
+
+/// Counts computed from server-issued ids, normalized to `0` at any depth (outside
+/// `metadata`): they change with the random ids, which recordings replace by
+/// placeholders, so a re-recording would differ in them alone.
+pub const ID_DERIVED_COUNTS: &[(&str, &str)] = &[(
+    "metadata_token_count",
+    "OGX (Llama Stack) vector store chunks (search results, file_search): the tiktoken \
+     tokens of the chunk's metadata, which holds the file's random id",
+)];
 
 /// The normalized id for a request hash.
 pub fn normalized_id(request_hash: &str) -> String {
@@ -99,7 +109,10 @@ fn normalize_nested(v: &mut Value) {
                         Value::Number(_) => *child = Value::from(0),
                         _ => {}
                     }
-                } else if OLLAMA_DURATIONS.contains(&k.as_str()) && child.is_number() {
+                } else if (OLLAMA_DURATIONS.contains(&k.as_str())
+                    || ID_DERIVED_COUNTS.iter().any(|(key, _)| key == k))
+                    && child.is_number()
+                {
                     *child = Value::from(0);
                 } else {
                     normalize_nested(child);
@@ -353,6 +366,30 @@ mod tests {
             assert_eq!(v[k], 0);
         }
         assert_eq!(v["eval_count"], 9, "counts are real data");
+    }
+
+    #[test]
+    fn counts_of_ids_but_not_other_counts() {
+        let mut v = json!({"object": "vector_store.search_results.page", "data": [{
+            "file_id": "rec-0123456789ab", "score": 3.58,
+            "attributes": {"token_count": 51.0, "metadata_token_count": 66.0},
+            "chunk_metadata": {"content_token_count": 51, "metadata_token_count": 66},
+            "metadata": {"metadata_token_count": 7}
+        }]});
+        normalize_value(&mut v, H);
+        let result = &v["data"][0];
+        assert_eq!(result["attributes"]["metadata_token_count"], 0);
+        assert_eq!(result["chunk_metadata"]["metadata_token_count"], 0);
+        assert_eq!(
+            result["attributes"]["token_count"], 51.0,
+            "the text's tokens are real data"
+        );
+        assert_eq!(result["score"], 3.58);
+        assert_eq!(
+            result["metadata"]["metadata_token_count"], 7,
+            "the client's own metadata"
+        );
+        assert!(is_normalized(&v, H));
     }
 
     fn responses_rec(test: &str, body: Value, response: Value) -> crate::recording::Recording {
