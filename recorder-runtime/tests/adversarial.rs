@@ -679,3 +679,55 @@ async fn what_already_held_keeps_holding() {
     assert!(e.contains("no recording"), "{e}");
     let _ = Auth::Bearer; // (the auth kinds are covered in agent_traffic.rs)
 }
+
+#[tokio::test]
+async fn a_key_in_every_place_and_every_mode_reaches_no_file_and_no_message() {
+    let (var, key) = key_var("EVERY");
+    for mode in [
+        Mode::Record,
+        Mode::RecordIfMissing,
+        Mode::Live,
+        Mode::Replay,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeUpstream::start();
+        fake.set_encoding(Some("gzip"));
+        let id = format!("adv::every::{mode}");
+        let c = ctx(&id, mode, dir.path(), keyed_target(&fake, &var));
+        let prompt = format!("body {key} end");
+        // The key in the JSON body, a header of the client's, the query, and echoed
+        // back (compressed) by the upstream; then a miss (replay) that quotes it.
+        let r = http()
+            .post(format!("{}/chat/completions?api_key={key}", c.base_url()))
+            .header("x-api-key", &key)
+            .json(&json!({"model": "fake-chat", "messages": [{"role": "user", "content": prompt}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        if mode == Mode::Replay {
+            assert_eq!(status, 404);
+            assert!(
+                !text.contains(&key),
+                "{mode}: the miss quotes the key: {text}"
+            );
+        } else {
+            assert_eq!(status, 200, "{mode}: {text}");
+        }
+        let problems = c.finish();
+        assert!(
+            problems.iter().all(|p| !p.contains(&key)),
+            "{mode}: {problems:?}"
+        );
+        let all = everything(dir.path());
+        assert!(!holds(&all, &key), "{mode}: the key is on disk");
+        if mode.writes() {
+            assert!(
+                !recordings(dir.path()).is_empty(),
+                "{mode}: something was recorded"
+            );
+        }
+    }
+    std::env::remove_var(&var);
+}
