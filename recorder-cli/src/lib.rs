@@ -13,6 +13,7 @@
 //! problems (e.g. files skipped as corrupt), [`EXIT_ERROR`] on usage and I/O errors.
 
 mod commands;
+pub mod index;
 pub mod ogx;
 
 pub use commands::check::{check_dir, Problem};
@@ -20,7 +21,7 @@ pub use recorder_runtime::secrets::secret_in_text;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use recorder_runtime::index::Index;
+use index::Index;
 use recorder_runtime::mode::DIR_VAR;
 use recorder_runtime::store::Store;
 use std::ffi::OsString;
@@ -197,7 +198,7 @@ pub struct ServeArgs {
     pub allow_hosts: Vec<String>,
     /// The most tests kept in memory at once; past it, the tests idle longest are
     /// finished and dropped.
-    #[arg(long, value_name = "N", default_value_t = recorder_runtime::propagate::MAX_SCOPES)]
+    #[arg(long, value_name = "N", default_value_t = recorder_runtime::registry::MAX_SCOPES)]
     pub max_scopes: usize,
 }
 
@@ -337,6 +338,7 @@ pub(crate) fn progress(len: usize, what: &'static str) -> ProgressBar {
 pub(crate) fn fresh_index(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Index> {
     let index = Index::open(dir)?;
     index.ensure_fresh(&Store::new(dir))?;
+    index.ingest_usage()?;
     for s in index.skipped()? {
         writeln!(
             err,

@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::index::Index;
+use recorder_cli::index::Index;
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::{self, Store};
 use recorder_runtime::stream::{self as frames, Frame, StreamFormat};

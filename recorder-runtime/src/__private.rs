@@ -171,9 +171,7 @@ impl Fixtures {
     /// test's suite, else the only `[services.<name>]` of `recorder.toml`; started
     /// once per process or reused (see [`crate::service`]).
     pub fn service(&self) -> Service {
-        let env = std::env::var(crate::service::SERVICE_ENV)
-            .ok()
-            .filter(|s| !s.is_empty());
+        let env = crate::env::service();
         self.service_inner(env.as_deref()).unwrap_or_else(|e| {
             panic!(
                 "recorded test {}: no service under test: {e}",
@@ -234,7 +232,7 @@ pub fn suite_skip_reason(
 
 /// Decides at run time whether the test of `spec` is outside the selected suite.
 fn suite_skip(spec: &TestSpec) -> Option<String> {
-    let wanted = std::env::var(SUITE_ENV).ok();
+    let wanted = crate::env::suite();
     wanted.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
     let config = config_for(Path::new(spec.manifest_dir))
         .unwrap_or_else(|e| panic!("cannot read recorder.toml for {}: {e}", spec.test_id()));
@@ -275,7 +273,7 @@ fn fixtures(spec: TestSpec) -> Fixtures {
     match context_for(&spec) {
         Ok(context) => {
             // Calls that arrive with this test's id (from a service it drives) use its scope.
-            crate::propagate::Recorder::global().register(context.scope());
+            crate::registry::Recorder::global().register(context.scope());
             Fixtures { spec, context }
         }
         Err(e) => panic!("cannot set up recorded test {}: {e}", spec.test_id()),
@@ -284,10 +282,10 @@ fn fixtures(spec: TestSpec) -> Fixtures {
 
 fn conclude(fx: &Fixtures) {
     let problems = fx.context.finish();
-    // The index's record of use feeds `recordings prune`; a read-only checkout
-    // cannot write it, which must not fail the test.
+    // The usage log feeds `cargo recordings prune`; a read-only checkout cannot
+    // write it, which must not fail the test.
     if let Err(e) = fx.context.scope().record_use() {
-        eprintln!("note: recordings index not updated: {e}");
+        eprintln!("note: recordings usage log not written: {e}");
     }
     if !problems.is_empty() {
         panic!(

@@ -13,7 +13,7 @@
 use crate::client::Client;
 use crate::engine::{Counts, Engine, Scope, Target};
 use crate::error::{Error, Result};
-use crate::mode::{Mode, DIR_VAR};
+use crate::mode::Mode;
 use crate::proxy::Proxy;
 use recorder_config::Config;
 use std::collections::HashMap;
@@ -210,9 +210,7 @@ pub fn config_for(start: &Path) -> Result<Option<Arc<Config>>> {
 
 /// The upstream of a setup: the one named, else `RECORDER_SETUP`, else the file's default.
 pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target> {
-    let env_setup = std::env::var("RECORDER_SETUP")
-        .ok()
-        .filter(|s| !s.is_empty());
+    let env_setup = crate::env::setup();
     let name = setup
         .map(str::to_owned)
         .or(env_setup)
@@ -227,8 +225,8 @@ pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target
 /// The recordings folder: `RECORDING_DIR`, else `recordings/` next to
 /// `recorder.toml` (searched upward from `start`), else at the workspace root.
 pub fn recordings_dir(start: &Path) -> PathBuf {
-    if let Some(d) = std::env::var_os(DIR_VAR).filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
+    if let Some(d) = crate::env::recording_dir() {
+        return d;
     }
     match recorder_config::find_file(start)
         .as_deref()

@@ -10,6 +10,11 @@
 //! | `RECORDER_REPLAY_TIMING` | [`replay_timing`]: `recorded` replays those delays |
 //! | `RECORDER_MAX_RECORDING_BYTES` | [`max_recording_bytes`]: the largest recording file loaded |
 //! | `RECORDER_MAX_BODY_BYTES` | [`max_body_bytes`]: the largest request or answer body recorded |
+//! | `RECORDER_SETUP` | [`setup`]: the setup of `recorder.toml` to use |
+//! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
+//! | `RECORDER_SERVICE` | [`service`]: the service under test to start or reuse |
+//! | `RECORDER_RUN_ID` | [`run_id`]: one name for a whole run across test processes |
+//! | the setup's `api_key_env` | [`api_key`]: the real API key, added upstream |
 //!
 //! ```
 //! assert_eq!(recorder_runtime::env::MODE, "RECORD_MODE");
@@ -31,6 +36,14 @@ pub const REPLAY_TIMING: &str = "RECORDER_REPLAY_TIMING";
 pub const MAX_RECORDING_BYTES: &str = "RECORDER_MAX_RECORDING_BYTES";
 /// `RECORDER_MAX_BODY_BYTES`.
 pub const MAX_BODY_BYTES: &str = "RECORDER_MAX_BODY_BYTES";
+/// `RECORDER_SETUP`.
+pub const SETUP: &str = recorder_config::SETUP_ENV;
+/// `RECORDER_SUITE`.
+pub const SUITE: &str = recorder_config::SUITE_ENV;
+/// `RECORDER_SERVICE`.
+pub const SERVICE: &str = "RECORDER_SERVICE";
+/// `RECORDER_RUN_ID`.
+pub const RUN_ID: &str = "RECORDER_RUN_ID";
 
 /// The default of [`max_recording_bytes`]: 256 MiB.
 pub const DEFAULT_MAX_RECORDING_BYTES: u64 = 256 << 20;
@@ -56,6 +69,31 @@ pub fn recording_dir() -> Option<PathBuf> {
     std::env::var_os(RECORDING_DIR)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
+}
+
+/// `RECORDER_SETUP`, when set.
+pub fn setup() -> Option<String> {
+    var(SETUP).map(|s| s.trim().to_owned())
+}
+
+/// `RECORDER_SUITE`, when set.
+pub fn suite() -> Option<String> {
+    var(SUITE).map(|s| s.trim().to_owned())
+}
+
+/// `RECORDER_SERVICE`, when set.
+pub fn service() -> Option<String> {
+    var(SERVICE).map(|s| s.trim().to_owned())
+}
+
+/// `RECORDER_RUN_ID`, when set.
+pub fn run_id() -> Option<String> {
+    var(RUN_ID)
+}
+
+/// The real API key in the variable a setup names (`api_key_env`), when it is set.
+pub fn api_key(variable: &str) -> Option<String> {
+    var(variable)
 }
 
 /// `RECORDER_KEEP_TIMING=1` (or `true`): store each frame's delay when recording.

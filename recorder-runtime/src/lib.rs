@@ -33,7 +33,6 @@ pub mod error;
 pub mod headers;
 pub mod identity;
 pub mod idmap;
-pub mod index;
 pub mod mode;
 pub mod multipart;
 pub mod normalize;
@@ -41,6 +40,8 @@ pub mod recording;
 pub mod secrets;
 pub mod store;
 pub mod stream;
+pub mod time;
+pub mod usage;
 
 pub use error::{Error, Result};
 pub use mode::Mode;
@@ -48,6 +49,7 @@ pub mod client;
 pub mod context;
 pub mod propagate;
 pub mod proxy;
+pub mod registry;
 pub mod service;
 pub mod transport;
 

@@ -26,9 +26,9 @@ pub enum Mode {
 }
 
 /// The environment variable that selects the mode.
-pub const MODE_VAR: &str = "RECORD_MODE";
+pub const MODE_VAR: &str = crate::env::MODE;
 /// The environment variable that overrides the recordings folder.
-pub const DIR_VAR: &str = "RECORDING_DIR";
+pub const DIR_VAR: &str = crate::env::RECORDING_DIR;
 
 impl Mode {
     /// Every mode, in the order the docs list them.
@@ -41,10 +41,7 @@ impl Mode {
 
     /// The mode from `RECORD_MODE`; unset or empty means [`Mode::Replay`].
     pub fn from_env() -> Result<Mode> {
-        match std::env::var(MODE_VAR) {
-            Ok(v) if !v.trim().is_empty() => v.parse(),
-            _ => Ok(Mode::Replay),
-        }
+        crate::env::mode()
     }
 
     /// The name users write in `RECORD_MODE`.

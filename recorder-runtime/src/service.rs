@@ -44,7 +44,8 @@
 
 use crate::context::{config_for, RecordingContext};
 use crate::error::{Error, Result};
-use crate::propagate::{recorder_url, Recorder};
+use crate::propagate::recorder_url;
+use crate::registry::Recorder;
 use crate::proxy::TEST_ID_HEADER;
 use recorder_config::{Config, ServiceConfig};
 use std::collections::HashMap;
@@ -56,7 +57,7 @@ use std::time::{Duration, Instant};
 
 /// `RECORDER_SERVICE=<name>`: which `[services.<name>]` a `Service` parameter gets
 /// when `recorder.toml` defines several.
-pub const SERVICE_ENV: &str = "RECORDER_SERVICE";
+pub const SERVICE_ENV: &str = crate::env::SERVICE;
 
 /// A service under test, as one test sees it: its base URL and an HTTP client
 /// whose requests carry the test's `X-Recorder-Test-Id`.
@@ -111,7 +112,7 @@ impl Service {
         let config = config_for(start_dir)?.ok_or_else(|| {
             Error::Other(format!("a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", start_dir.display()))
         })?;
-        let env = std::env::var(SERVICE_ENV).ok().filter(|s| !s.is_empty());
+        let env = crate::env::service();
         let service = pick(&config, name.or(env.as_deref()), None)?;
         Service::from_config(ctx, service, config.root())
     }

@@ -33,7 +33,7 @@ pub enum ScopeSource {
     Fixed(Arc<Scope>),
     /// The scope of the current task's test id (see [`crate::propagate`]); requests
     /// outside any test go to the real API untouched.
-    Current(Arc<crate::propagate::Recorder>),
+    Current(Arc<dyn crate::engine::ScopeResolver>),
 }
 
 impl ScopeSource {

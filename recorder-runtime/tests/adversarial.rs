@@ -8,7 +8,7 @@ mod fake_support;
 
 use fake_support::*;
 use recorder_runtime::engine::{Auth, Engine, EngineRequest, Scope, Target};
-use recorder_runtime::propagate::Recorder;
+use recorder_runtime::registry::Recorder;
 use recorder_runtime::store::Store;
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::fake::FakeUpstream;

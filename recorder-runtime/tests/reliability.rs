@@ -10,7 +10,7 @@ use futures::StreamExt;
 use recorder_runtime::client::{ChatRequest, Message};
 use recorder_runtime::engine::Target;
 use recorder_runtime::identity::RequestIdentity;
-use recorder_runtime::index::{EntryFilter, Index};
+use recorder_runtime::usage::{read_usage, USAGE_DIR};
 use recorder_runtime::recording::Recording;
 use recorder_runtime::store::Store;
 use recorder_runtime::{Error, Mode, RecordingContext};
@@ -72,7 +72,7 @@ fn all_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Every recording valid and named after its request, no temporary file left, the
-/// index in step with the files. Returns the recordings.
+/// usage logs whole. Returns the recordings.
 fn assert_consistent(dir: &Path, expected: usize) -> Vec<Recording> {
     let store = Store::new(dir);
     let files = store.files().unwrap();
@@ -98,24 +98,27 @@ fn assert_consistent(dir: &Path, expected: usize) -> Vec<Recording> {
         .filter(|p| p.to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-    let index = Index::open(dir).unwrap();
-    let entries = index.entries(&EntryFilter::default()).unwrap();
-    assert_eq!(
-        entries.len(),
-        expected,
-        "the index lists every recording once"
-    );
-    for e in &entries {
+    // Concurrent writers append whole lines to the usage logs: none cut or
+    // interleaved, and every recording written is in them.
+    let mut raw_lines = 0;
+    for f in all_files(&dir.join(USAGE_DIR)) {
+        if f.extension().is_some_and(|e| e == "jsonl") {
+            raw_lines += std::fs::read_to_string(&f).unwrap().lines().count();
+        }
+    }
+    let usage: Vec<_> = read_usage(dir)
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, lines)| lines)
+        .collect();
+    assert_eq!(usage.len(), raw_lines, "a usage line is cut or interleaved");
+    for rec in &recs {
+        let hash = rec.request_hash();
         assert!(
-            dir.join(&e.file_path).is_file(),
-            "the index lists a missing file {}",
-            e.file_path.display()
+            usage.iter().any(|l| l.recorded.as_deref() == Some(hash.as_str())),
+            "the usage log misses the recording {hash}"
         );
     }
-    assert!(
-        !index.is_stale(&store).unwrap(),
-        "the index is in step with the files"
-    );
     recs
 }
 

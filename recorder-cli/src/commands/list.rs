@@ -2,7 +2,7 @@
 
 use crate::{existing_dir, fresh_index, EXIT_OK};
 use crate::{ListArgs, ShowArgs};
-use recorder_runtime::index::EntryFilter;
+use crate::index::EntryFilter;
 use recorder_runtime::recording::Recording;
 use std::io::Write;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 
 use crate::DryRunArgs;
 use crate::{display_path, existing_dir, fresh_index, EXIT_OK};
-use recorder_runtime::index::EntryFilter;
+use crate::index::EntryFilter;
 use recorder_runtime::store::Store;
 use std::io::Write;
 use std::path::Path;

@@ -2,7 +2,7 @@
 
 use crate::DirArgs;
 use crate::{existing_dir, EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::index::Index;
+use crate::index::Index;
 use recorder_runtime::store::Store;
 use std::io::Write;
 

@@ -6,7 +6,7 @@ use crate::ServeArgs;
 use crate::{EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::engine::Target;
 use recorder_runtime::mode::{Mode, DIR_VAR};
-use recorder_runtime::propagate::Recorder;
+use recorder_runtime::registry::Recorder;
 use recorder_runtime::proxy::Proxy;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

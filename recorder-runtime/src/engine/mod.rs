@@ -28,7 +28,7 @@ pub mod target;
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
 pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
-pub use scope::{Counts, Scope};
+pub use scope::{Counts, ProblemSink, Scope, ScopeResolver};
 pub use target::{Auth, Target};
 
 use crate::error::{Error, Result};
@@ -65,8 +65,8 @@ pub struct Engine {
     store: Store,
     http: OnceLock<reqwest::Client>,
     model_lists: Mutex<HashMap<String, Arc<Replay>>>,
-    /// The recordings index, opened on first use; the error text when it cannot be.
-    index: OnceLock<std::result::Result<crate::index::Index, String>>,
+    /// This process's record of which recordings its tests used.
+    usage: crate::usage::UsageLog,
 }
 
 /// The outcome of [`Engine::replay_now`].
@@ -82,20 +82,18 @@ impl Engine {
     /// An engine over a recordings folder.
     pub fn new(root: impl Into<std::path::PathBuf>) -> Arc<Engine> {
         install_crypto_provider();
+        let root = root.into();
         Arc::new(Engine {
+            usage: crate::usage::UsageLog::new(&root),
             store: Store::new(root),
             http: OnceLock::new(),
             model_lists: Mutex::default(),
-            index: OnceLock::new(),
         })
     }
 
-    /// The recordings index (`<root>/index.sqlite`), opened once per engine on first use.
-    pub fn index(&self) -> Result<&crate::index::Index> {
-        let opened = self.index.get_or_init(|| {
-            crate::index::Index::open(self.store.root()).map_err(|e| e.to_string())
-        });
-        opened.as_ref().map_err(|e| Error::Other(e.clone()))
+    /// The record of use of this engine's recordings (see [`crate::usage`]).
+    pub fn usage(&self) -> &crate::usage::UsageLog {
+        &self.usage
     }
 
     /// The store.

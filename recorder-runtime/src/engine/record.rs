@@ -300,7 +300,7 @@ impl Engine {
     }
 
     /// Writes a recording: ids replaced by their placeholders, volatile fields
-    /// normalized, secrets scrubbed, atomically; then the index and, for a test that
+    /// normalized, secrets scrubbed, atomically; then the usage log and, for a test that
     /// sends ids back, its id map file.
     pub(crate) fn save(
         &self,
@@ -331,12 +331,10 @@ impl Engine {
         };
         scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
         scope.note_recorded(hash, occurrence);
-        // The file is kept whatever happens to the index; a failure fails the test.
-        if let Err(e) = self.index().and_then(|index| {
-            index.record_saved(&path, &rec, hash, &scope.test_id, !secrets.is_empty())
-        }) {
+        // The file is kept whatever happens to the usage log; a failure fails the test.
+        if let Err(e) = self.usage.recorded(&scope.test_id, hash) {
             scope.problem(format!(
-                "{e} (the recording {} was written; only the index is behind)",
+                "{e} (the recording {} was written; only the record of use is behind)",
                 path.display()
             ));
         }

@@ -10,6 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
+/// Finds the scope of the request being handled when a transport was not made for one
+/// test: in server mode, the scope of the current task's test id. The registry of
+/// running tests ([`crate::registry::Recorder`]) implements it; transports only know
+/// this trait.
+pub trait ScopeResolver: Send + Sync + std::fmt::Debug {
+    /// The scope of the current task's test; `None` outside any test (the request
+    /// then goes to the real API untouched).
+    fn current_scope(&self) -> Result<Option<Arc<Scope>>>;
+}
+
 /// Told of every problem a scope meets, as it happens: `(test id, problem)`.
 pub type ProblemSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -204,7 +214,7 @@ impl Scope {
         }
     }
 
-    /// Hashes of the recordings replayed so far, each once, sorted (for the index's record of use).
+    /// Hashes of the recordings replayed so far, each once, sorted (for the usage log).
     pub fn used(&self) -> Vec<String> {
         let mut used: Vec<String> = self.used.lock().unwrap().iter().cloned().collect();
         used.sort();
@@ -218,17 +228,15 @@ impl Scope {
         }
     }
 
-    /// Records in the index that this test ran in the current run and which
-    /// recordings it replayed (see [`crate::index`]); `prune` judges a test by its
-    /// latest run. Call it when the test finished (passed). Does nothing in live mode,
-    /// which reads nothing, or when the recordings folder does not exist.
+    /// Records that this test ran to its end in the current run and which recordings
+    /// it replayed (see [`crate::usage`]); `cargo recordings prune` judges a test by
+    /// its latest run. Call it when the test finished (passed). Does nothing in live
+    /// mode, which reads nothing, or when the recordings folder does not exist.
     pub fn record_use(&self) -> Result<()> {
         if self.mode == crate::Mode::Live || !self.engine.store().root().is_dir() {
             return Ok(());
         }
-        let index = self.engine.index()?;
-        index.begin_test(&self.test_id)?;
-        index.mark_used(&self.test_id, &self.used())
+        self.engine.usage().test_finished(&self.test_id, &self.used())
     }
 
     /// A problem that fails the test at its end (even if its client swallowed the

@@ -95,7 +95,7 @@ impl Target {
     /// The configured API key, `(variable, value)`, when its variable is set.
     pub fn api_key(&self) -> Option<(String, String)> {
         let var = self.api_key_env.as_ref()?;
-        crate::env::var(var).map(|v| (var.clone(), v))
+        crate::env::api_key(var).map(|v| (var.clone(), v))
     }
 
     /// The secrets to keep off disk: the API key's value, if the variable is set.

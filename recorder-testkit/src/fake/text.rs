@@ -79,7 +79,9 @@ pub(super) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// The current time as Ollama writes it: RFC 3339, UTC, nanoseconds.
+/// The current time as Ollama writes it: RFC 3339, UTC, nanoseconds. (Written
+/// here, not taken from `recorder_runtime::time`: the fake shares no code with what
+/// it tests.)
 pub(super) fn rfc3339_now() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -1,11 +1,8 @@
 //! The recordings index: rebuild, staleness, corrupt files, the record of use, the
 //! engine keeping it in sync under 32 concurrent writers.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
-use recorder_runtime::index::{Index, INDEX_FILE};
+use recorder_cli::index::{Index, INDEX_FILE};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::Store;
 use recorder_runtime::stream::{Frame, StreamFormat};
@@ -151,28 +148,28 @@ fn rebuild_indexes_every_file() {
 
     // Filters.
     let by_test = index
-        .entries(&recorder_runtime::index::EntryFilter {
+        .entries(&recorder_cli::index::EntryFilter {
             test: Some("chat::answers".into()),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(by_test.len(), 1);
     let by_model = index
-        .entries(&recorder_runtime::index::EntryFilter {
+        .entries(&recorder_cli::index::EntryFilter {
             model: Some("llama3:8b".into()),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(by_model[0].request_hash, h2);
     let by_endpoint = index
-        .entries(&recorder_runtime::index::EntryFilter {
+        .entries(&recorder_cli::index::EntryFilter {
             endpoint: Some("/v1/models".into()),
             ..Default::default()
         })
         .unwrap();
     assert_eq!(by_endpoint.len(), 2);
     let by_prefix = index
-        .entries(&recorder_runtime::index::EntryFilter {
+        .entries(&recorder_cli::index::EntryFilter {
             hash_prefix: Some(h1[..8].to_uppercase()),
             ..Default::default()
         })
@@ -401,43 +398,11 @@ fn record_of_use_drives_prune() {
     assert!(unused.contains(&pa2) && unused.contains(&pc1) && !unused.contains(&pa1));
 }
 
-/// A tiny upstream: answers every request with `{"id":"x","created":1,"echo":<body>}`.
-fn start_upstream() -> (tokio::runtime::Runtime, String) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |req: hyper::Request<hyper::body::Incoming>| async move {
-                        let body = req.into_body().collect().await?.to_bytes();
-                        let echo: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        let out = json!({"id": "x", "created": 1, "echo": echo}).to_string();
-                        Ok::<_, hyper::Error>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(out)))
-                                .unwrap(),
-                        )
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (rt, format!("http://{addr}/v1"))
+/// A fake upstream (it echoes the prompt) and its OpenAI base URL.
+fn start_upstream() -> (recorder_testkit::FakeUpstream, String) {
+    let fake = recorder_testkit::FakeUpstream::start();
+    let url = fake.openai_url();
+    (fake, url)
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -486,7 +451,8 @@ fn thirty_two_threads_record_500_requests_into_one_scope() {
                         let resp = scope.handle(EngineRequest::post("/v1/chat/completions", body.to_string())).await.unwrap();
                         assert_eq!(resp.status, 200);
                         let got: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
-                        assert_eq!(got["echo"], body);
+                        let text = got["choices"][0]["message"]["content"].as_str().unwrap();
+                        assert!(text.contains(&format!("request {i}")), "{text}");
                     }
                 });
             })
@@ -510,6 +476,9 @@ fn thirty_two_threads_record_500_requests_into_one_scope() {
     let mut contents = BTreeSet::new();
     for path in &files {
         let r = Recording::read(path).unwrap();
+        if path.file_name().unwrap() == "_ids.json" {
+            continue;
+        }
         assert_eq!(
             path.file_stem().unwrap().to_str().unwrap(),
             r.request_hash(),
@@ -530,13 +499,13 @@ fn thirty_two_threads_record_500_requests_into_one_scope() {
     }
     assert_eq!(contents.len(), REQUESTS, "every request has its own file");
 
-    assert_eq!(count_rows(dir.path()), REQUESTS as i64);
-    let index = engine.index().unwrap();
-    assert!(
-        !index.ensure_fresh(engine.store()).unwrap(),
-        "the engine kept the index fresh"
-    );
+    // The index, built by the command from the files and the usage log.
     scope.record_use().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    assert!(index.ensure_fresh(engine.store()).unwrap(), "built from the files");
+    assert_eq!(count_rows(dir.path()), REQUESTS as i64);
+    assert_eq!(index.ingest_usage().unwrap(), REQUESTS + 1, "one line per recording, one at the end");
+    assert_eq!(index.ingest_usage().unwrap(), 0, "folded once");
     assert_eq!(index.latest_runs().unwrap().len(), 1);
     assert!(
         index.unused_for_latest_runs().unwrap().is_empty(),
@@ -545,15 +514,15 @@ fn thirty_two_threads_record_500_requests_into_one_scope() {
 }
 
 #[test]
-fn an_index_failure_keeps_the_recording_and_fails_the_test() {
+fn a_usage_log_failure_keeps_the_recording_and_fails_the_test() {
     let (_upstream, base_url) = start_upstream();
     let dir = tempfile::tempdir().unwrap();
-    // A folder where the index file should be: sqlite cannot open it.
-    std::fs::create_dir_all(dir.path().join(INDEX_FILE)).unwrap();
+    // A file where the usage log folder should be: the log cannot be written.
+    std::fs::write(dir.path().join(recorder_runtime::usage::USAGE_DIR), "not a folder").unwrap();
     let engine = Engine::new(dir.path());
     let scope = Scope::new(
         engine,
-        "m::broken_index",
+        "m::broken_usage",
         Mode::Record,
         Target {
             base_url: Some(base_url),
@@ -574,7 +543,7 @@ fn an_index_failure_keeps_the_recording_and_fails_the_test() {
     let problems = scope.finish(Duration::from_secs(5));
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
-        problems[0].contains("index.sqlite") && problems[0].contains("rebuilt from the JSON files"),
+        problems[0].contains(".usage") && problems[0].contains("only the record of use is behind"),
         "{}",
         problems[0]
     );

@@ -46,7 +46,7 @@
 //! # Runs and use
 //! A run is identified by `RECORDER_RUN_ID` when set (e.g. one id for a whole CI job
 //! across test binaries), else by one id per process (time and pid). At the end of a
-//! test, [`Scope::record_use`](crate::engine::Scope::record_use) records that the
+//! test, [`Scope::record_use`](recorder_runtime::engine::Scope::record_use) records that the
 //! test ran ([`Index::begin_test`]) and the recordings it replayed
 //! ([`Index::mark_used`]); recordings the engine writes count as used by their test
 //! in the current run. [`Index::unused_for_latest_runs`] lists what `prune` removes.
@@ -56,9 +56,11 @@
 //! every change is one short transaction, so many threads and test processes write
 //! at once. Inside a process an [`Index`] serializes its connection behind a mutex.
 
-use crate::error::{Error, Result};
-use crate::recording::Recording;
-use crate::store::{self, Store, MODELS_DIR};
+use recorder_runtime::error::{Error, Result};
+use recorder_runtime::recording::Recording;
+use recorder_runtime::store::{self, Store, MODELS_DIR};
+use recorder_runtime::time::{rfc3339, rfc3339_millis};
+use recorder_runtime::usage::{read_usage, UsageLine};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -68,7 +70,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The index's file name inside the recordings folder.
 pub const INDEX_FILE: &str = "index.sqlite";
 /// The variable that names the current run (default: one run per process).
-pub const RUN_ID_VAR: &str = "RECORDER_RUN_ID";
+pub const RUN_ID_VAR: &str = recorder_runtime::env::RUN_ID;
 /// How long a writer waits for another one before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The schema's version; an index of another version is dropped and rebuilt.
@@ -222,7 +224,7 @@ pub struct Entry {
     pub recorded_at: String,
     /// The file's size in bytes.
     pub size: u64,
-    /// Which time the test made this request (1 for the first; see [`crate::store`]).
+    /// Which time the test made this request (1 for the first; see [`recorder_runtime::store`]).
     pub occurrence: u32,
 }
 
@@ -510,6 +512,77 @@ impl Index {
         tx.commit().map_err(|e| self.err("cannot record use", &e))
     }
 
+    /// Folds the tests' usage logs (`<root>/.usage/*.jsonl`, see
+    /// [`recorder_runtime::usage`]) into the record of use: the runs, which tests ran
+    /// to their end in each, and which recordings they used. Lines already folded are
+    /// skipped (the index remembers how many lines of each log it took); a log fully
+    /// folded and untouched for an hour is removed. Returns how many lines were folded.
+    pub fn ingest_usage(&self) -> Result<usize> {
+        let logs = read_usage(&self.root)?;
+        let mut folded = 0;
+        for (path, lines) in logs {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let key = format!("usage:{name}");
+            let done: usize = self
+                .meta(&key)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if lines.len() > done {
+                self.fold(&key, &lines[done..], lines.len())?;
+                folded += lines.len() - done;
+            }
+            let idle = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            if idle {
+                let _ = std::fs::remove_file(&path);
+                let conn = self.lock();
+                let _ = conn.execute("DELETE FROM meta WHERE key = ?1", [&key]);
+            }
+        }
+        Ok(folded)
+    }
+
+    fn fold(&self, key: &str, lines: &[UsageLine], total: usize) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err("cannot fold the usage logs", &e))?;
+        let err = |e: rusqlite::Error| self.err("cannot fold the usage logs", &e);
+        for line in lines {
+            tx.execute(
+                "INSERT OR IGNORE INTO runs(run_id, started_at) VALUES (?1, ?2)",
+                params![line.run, line.run_started],
+            )
+            .map_err(err)?;
+            if line.finished {
+                tx.execute(
+                    "INSERT OR IGNORE INTO test_runs(run_id, test_id, started_at) VALUES (?1, ?2, ?3)",
+                    params![line.run, line.test, line.at],
+                )
+                .map_err(err)?;
+            }
+            for hash in line.used.iter().chain(&line.recorded) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO usage(run_id, test_id, request_hash) VALUES (?1, ?2, ?3)",
+                    params![line.run, line.test, hash],
+                )
+                .map_err(err)?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+            params![key, total.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
     /// The rows matching `filter`, ordered by test, endpoint and file.
     pub fn entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
         let mut sql = String::from("SELECT request_hash, file_path, test_id, method, endpoint, model, is_streaming, status, recorded_at, size, occurrence FROM recordings WHERE 1=1");
@@ -793,56 +866,6 @@ fn sql_error(path: &Path, what: &str, e: &rusqlite::Error) -> Error {
         path: path.to_path_buf(),
         reason: format!("{what}: {e}. To fix: {advice}"),
     }
-}
-
-/// RFC 3339 UTC text of a time, to the second: `2025-01-31T12:00:00Z`.
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use recorder_runtime::index::rfc3339;
-/// assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-/// assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-/// ```
-pub fn rfc3339(t: SystemTime) -> String {
-    let (date, secs, _) = civil(t);
-    format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// RFC 3339 UTC text of a time, to the millisecond: `2025-01-31T12:00:00.123Z`.
-pub fn rfc3339_millis(t: SystemTime) -> String {
-    let (date, secs, millis) = civil(t);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// `(YYYY-MM-DD, seconds of the day, milliseconds)`; times before 1970 clamp to it.
-fn civil(t: SystemTime) -> (String, u64, u32) {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let days = (d.as_secs() / 86_400) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        d.as_secs() % 86_400,
-        d.subsec_millis(),
-    )
 }
 
 #[cfg(test)]

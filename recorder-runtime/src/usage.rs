@@ -1,0 +1,201 @@
+//! The record of use: which recordings each test used, run by run, so that
+//! `cargo recordings prune` can remove what no test needs any more.
+//!
+//! Tests only append JSON lines, one file per test process, to
+//! `<recordings>/.usage/<start time>-<pid>.jsonl` (cheap, no lock, no database in the test
+//! binary); `cargo recordings` folds them into `recordings/index.sqlite` when it needs
+//! them. The folder ignores itself in git (a `.gitignore` of `*` is written in it).
+//!
+//! ```text
+//! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","recorded":"3fa9…"}
+//! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","finished":true,"used":["3fa9…"]}
+//! ```
+//!
+//! A run is named by `RECORDER_RUN_ID` when set (one name for a whole CI job across
+//! test binaries), else by the process's start time and pid. A `finished` line says
+//! the test ran to its end in that run (the latest such run of a test is what prune
+//! judges it by) and which recordings it replayed; a `recorded` line counts a
+//! recording the test wrote as used by it in that run.
+//!
+//! ```
+//! use recorder_runtime::usage::{read_usage, UsageLog};
+//! let dir = std::env::temp_dir().join(format!("usage-doc-{}", std::process::id()));
+//! let log = UsageLog::new(&dir);
+//! log.test_finished("my::test", &["ab".repeat(32)]).unwrap();
+//! let lines: Vec<_> = read_usage(&dir).unwrap().into_iter().flat_map(|(_, l)| l).collect();
+//! assert!(lines.iter().any(|l| l.test == "my::test" && l.finished));
+//! ```
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use crate::time::rfc3339_millis;
+use std::time::SystemTime;
+
+/// The folder of usage logs inside a recordings folder.
+pub const USAGE_DIR: &str = ".usage";
+
+/// One line of a usage log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageLine {
+    /// The run.
+    pub run: String,
+    /// When the run started (RFC 3339 UTC, milliseconds): runs sort by it.
+    pub run_started: String,
+    /// The test.
+    pub test: String,
+    /// When this was written (RFC 3339 UTC, milliseconds).
+    pub at: String,
+    /// The test ran to its end in this run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finished: bool,
+    /// Request hashes of the recordings it replayed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used: Vec<String>,
+    /// The request hash of a recording it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<String>,
+}
+
+/// The current run: `RECORDER_RUN_ID` when set, else the process's start time and pid
+/// (`2025-01-31T12:00:00.123Z-4242`); and when it started.
+pub fn current_run() -> &'static (String, String) {
+    static RUN: OnceLock<(String, String)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let started = rfc3339_millis(SystemTime::now());
+        let id = crate::env::run_id()
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| format!("{started}-{}", std::process::id()));
+        (id, started)
+    })
+}
+
+/// This process's usage log in a recordings folder.
+#[derive(Debug)]
+pub struct UsageLog {
+    dir: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl UsageLog {
+    /// The log of recordings folder `root` (nothing is written until a line is).
+    pub fn new(root: &Path) -> UsageLog {
+        UsageLog {
+            dir: root.join(USAGE_DIR),
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Records that `test` ran to its end, replaying the recordings of `used`.
+    pub fn test_finished(&self, test: &str, used: &[String]) -> Result<()> {
+        self.write(UsageLine {
+            finished: true,
+            used: used.to_vec(),
+            ..self.line(test)
+        })
+    }
+
+    /// Records that `test` wrote the recording of request hash `hash`.
+    pub fn recorded(&self, test: &str, hash: &str) -> Result<()> {
+        self.write(UsageLine {
+            recorded: Some(hash.to_owned()),
+            ..self.line(test)
+        })
+    }
+
+    fn line(&self, test: &str) -> UsageLine {
+        let (run, run_started) = current_run().clone();
+        UsageLine {
+            run,
+            run_started,
+            test: test.to_owned(),
+            at: rfc3339_millis(SystemTime::now()),
+            finished: false,
+            used: Vec::new(),
+            recorded: None,
+        }
+    }
+
+    fn write(&self, line: UsageLine) -> Result<()> {
+        let mut text = serde_json::to_vec(&line).expect("a usage line serializes");
+        text.push(b'\n');
+        let mut file = self.file.lock().unwrap();
+        if file.is_none() {
+            std::fs::create_dir_all(&self.dir)
+                .map_err(|e| Error::io("cannot create the usage log folder", &self.dir, e))?;
+            let ignore = self.dir.join(".gitignore");
+            if !ignore.exists() {
+                let _ = std::fs::write(&ignore, "# The record of use of `cargo recordings prune`: local, never committed.\n*\n");
+            }
+            // Named by start time and pid: one file per process, sorted by time.
+            let started: String = current_run()
+                .1
+                .chars()
+                .map(|c| if c.is_ascii_digit() { c } else { '-' })
+                .collect();
+            let path = self
+                .dir
+                .join(format!("{started}{}.jsonl", std::process::id()));
+            *file = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| Error::io("cannot open the usage log", &path, e))?,
+            );
+        }
+        // One write of a whole line: lines of concurrent writers never interleave.
+        file.as_mut()
+            .expect("opened above")
+            .write_all(&text)
+            .map_err(|e| Error::io("cannot write the usage log", &self.dir, e))
+    }
+}
+
+/// Every usage log of a recordings folder, with its lines, sorted by file (a line that
+/// does not parse, such as one cut by a crash, is left out).
+pub fn read_usage(root: &Path) -> Result<Vec<(PathBuf, Vec<UsageLine>)>> {
+    let dir = root.join(USAGE_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot read the usage logs", &dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io("cannot read the usage log", &path, e))?;
+        let lines = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<UsageLine>(l).ok())
+            .collect();
+        out.push((path, lines));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_the_folder_ignores_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = UsageLog::new(dir.path());
+        log.recorded("t::a", "h1").unwrap();
+        log.test_finished("t::a", &["h2".into()]).unwrap();
+        let all = read_usage(dir.path()).unwrap();
+        assert_eq!(all.len(), 1);
+        let lines = &all[0].1;
+        assert_eq!(lines[0].recorded.as_deref(), Some("h1"));
+        assert!(lines[1].finished && lines[1].used == ["h2"]);
+        assert_eq!(std::fs::read_to_string(dir.path().join(".usage/.gitignore")).unwrap().lines().last(), Some("*"));
+    }
+}
