@@ -274,7 +274,7 @@ pub fn check_compressed(data: &[u8]) {
     if let Ok(out) = decode(&codings, rest, limit) {
         assert!(out.len() <= limit);
     }
-    let mut d = StreamDecoder::new(&codings, limit);
+    let mut d = StreamDecoder::new(&codings, limit).expect("compression is on");
     let mut total = 0;
     for chunk in rest.chunks(7) {
         match d.push(chunk) {
@@ -290,7 +290,7 @@ pub fn check_compressed(data: &[u8]) {
         e.write_all(rest).unwrap();
         let packed = e.finish().unwrap();
         assert_eq!(decode(&codings, &packed, limit).unwrap(), rest);
-        let mut d = StreamDecoder::new(&codings, limit);
+        let mut d = StreamDecoder::new(&codings, limit).expect("compression is on");
         let mut out = Vec::new();
         for chunk in packed.chunks(1 + *tag as usize % 9) {
             out.extend(d.push(chunk).unwrap());

@@ -56,7 +56,7 @@
 //! every change is one short transaction, so many threads and test processes write
 //! at once. Inside a process an [`Index`] serializes its connection behind a mutex.
 
-use recorder_runtime::error::{Error, Result};
+use recorder_runtime::error::Error as RuntimeError;
 use recorder_runtime::recording::Recording;
 use recorder_runtime::store::{self, Store, MODELS_DIR};
 use recorder_runtime::time::{rfc3339, rfc3339_millis};
@@ -66,6 +66,32 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What can go wrong with the index: SQLite itself, or reading the recordings it
+/// describes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The SQLite file failed; the reason says how to recover (it is a cache).
+    #[error("recordings index {path}: {reason}")]
+    Sqlite {
+        /// The index file.
+        path: PathBuf,
+        /// What failed, and what to do.
+        reason: String,
+    },
+    /// Reading a recording or a folder failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+impl Error {
+    fn io(action: &'static str, path: &Path, e: std::io::Error) -> Error {
+        Error::Runtime(RuntimeError::io(action, path, e))
+    }
+}
+
+/// Result with the index's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The index's file name inside the recordings folder.
 pub const INDEX_FILE: &str = "index.sqlite";
@@ -393,7 +419,7 @@ impl Index {
                     }
                     Err(e) => {
                         let reason = match e {
-                            Error::CorruptRecording { reason, .. } => reason,
+                            RuntimeError::CorruptRecording { reason, .. } => reason,
                             other => other.to_string(),
                         };
                         skip.execute(params![rel, size, mtime_ns, reason])
@@ -526,10 +552,7 @@ impl Index {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let key = format!("usage:{name}");
-            let done: usize = self
-                .meta(&key)?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let done: usize = self.meta(&key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
             if lines.len() > done {
                 self.fold(&key, &lines[done..], lines.len())?;
                 folded += lines.len() - done;
@@ -862,7 +885,7 @@ fn sql_error(path: &Path, what: &str, e: &rusqlite::Error) -> Error {
             path.display()
         )
     };
-    Error::Index {
+    Error::Sqlite {
         path: path.to_path_buf(),
         reason: format!("{what}: {e}. To fix: {advice}"),
     }

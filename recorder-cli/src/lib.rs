@@ -20,8 +20,8 @@ pub use commands::check::{check_dir, Problem};
 pub use recorder_runtime::secrets::secret_in_text;
 
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use index::Index;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use recorder_runtime::mode::DIR_VAR;
 use recorder_runtime::store::Store;
 use std::ffi::OsString;

@@ -3,8 +3,8 @@
 //! `reindex`, `import ogx`, and `serve` replaying an imported OGX corpus over HTTP.
 
 use futures::StreamExt;
-use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_cli::index::Index;
+use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::{self, Store};
 use recorder_runtime::stream::{self as frames, Frame, StreamFormat};

@@ -1,8 +1,8 @@
 //! The recordings index: rebuild, staleness, corrupt files, the record of use, the
 //! engine keeping it in sync under 32 concurrent writers.
 
-use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
 use recorder_cli::index::{Index, INDEX_FILE};
+use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::Store;
 use recorder_runtime::stream::{Frame, StreamFormat};
@@ -502,9 +502,16 @@ fn thirty_two_threads_record_500_requests_into_one_scope() {
     // The index, built by the command from the files and the usage log.
     scope.record_use().unwrap();
     let index = Index::open(dir.path()).unwrap();
-    assert!(index.ensure_fresh(engine.store()).unwrap(), "built from the files");
+    assert!(
+        index.ensure_fresh(engine.store()).unwrap(),
+        "built from the files"
+    );
     assert_eq!(count_rows(dir.path()), REQUESTS as i64);
-    assert_eq!(index.ingest_usage().unwrap(), REQUESTS + 1, "one line per recording, one at the end");
+    assert_eq!(
+        index.ingest_usage().unwrap(),
+        REQUESTS + 1,
+        "one line per recording, one at the end"
+    );
     assert_eq!(index.ingest_usage().unwrap(), 0, "folded once");
     assert_eq!(index.latest_runs().unwrap().len(), 1);
     assert!(
@@ -518,7 +525,11 @@ fn a_usage_log_failure_keeps_the_recording_and_fails_the_test() {
     let (_upstream, base_url) = start_upstream();
     let dir = tempfile::tempdir().unwrap();
     // A file where the usage log folder should be: the log cannot be written.
-    std::fs::write(dir.path().join(recorder_runtime::usage::USAGE_DIR), "not a folder").unwrap();
+    std::fs::write(
+        dir.path().join(recorder_runtime::usage::USAGE_DIR),
+        "not a folder",
+    )
+    .unwrap();
     let engine = Engine::new(dir.path());
     let scope = Scope::new(
         engine,

@@ -56,14 +56,8 @@ fn workspace_dependencies(manifest_dir: &Path, manifest: &toml::Table) -> Option
     if manifest.contains_key("workspace") {
         return deps_of(manifest);
     }
-    manifest_dir.ancestors().skip(1).find_map(|dir| {
-        let root = read_toml(&dir.join("Cargo.toml"))?;
-        if root.contains_key("workspace") {
-            Some(deps_of(&root).unwrap_or_default())
-        } else {
-            None
-        }
-    })
+    let root = recorder_config::workspace_root(manifest_dir)?;
+    Some(deps_of(&read_toml(&root.join("Cargo.toml"))?).unwrap_or_default())
 }
 
 /// Looks through every dependency table of `manifest` (normal, dev, build, and

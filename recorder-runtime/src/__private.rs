@@ -5,6 +5,7 @@ use crate::client::Client;
 use crate::context::{config_for, RecordingContext};
 use crate::error::Result;
 use crate::mode::Mode;
+#[cfg(feature = "proxy")]
 use crate::service::Service;
 use recorder_config::{Config, SUITE_ENV};
 use std::future::Future;
@@ -167,6 +168,7 @@ impl Fixtures {
     pub fn embedding_dimension(&self) -> usize {
         self.spec.embedding_dimension.unwrap_or_else(|| panic!("no embedding dimension configured: set RECORDER_EMBEDDING_DIMENSION or embedding_dimension in the setup"))
     }
+    #[cfg(feature = "proxy")]
     /// The service under test: `RECORDER_SERVICE`, else the service named like the
     /// test's suite, else the only `[services.<name>]` of `recorder.toml`; started
     /// once per process or reused (see [`crate::service`]).
@@ -179,6 +181,7 @@ impl Fixtures {
             )
         })
     }
+    #[cfg(feature = "proxy")]
     /// The service `[services.<name>]`.
     pub fn service_named(&self, name: &str) -> Service {
         self.service_inner(Some(name)).unwrap_or_else(|e| {
@@ -188,9 +191,10 @@ impl Fixtures {
             )
         })
     }
+    #[cfg(feature = "proxy")]
     fn service_inner(&self, name: Option<&str>) -> Result<Service> {
         let start = Path::new(self.spec.manifest_dir);
-        let config = config_for(start)?.ok_or_else(|| crate::Error::Other(format!("a Service parameter needs a recorder.toml with a [services.<name>] section; none was found from {} upward", start.display())))?;
+        let config = config_for(start)?.ok_or_else(|| crate::Error::Setup(format!("a Service parameter needs a recorder.toml with a [services.<name>] section; none was found from {} upward", start.display())))?;
         let suite = config
             .suite_for(self.spec.parent_module())
             .map(|s| s.name.clone());

@@ -7,10 +7,10 @@
 //! no channel on the way.
 //!
 //! ```
-//! use futures::StreamExt;
+//! use futures_util::StreamExt;
 //! use recorder_runtime::engine::BodyStream;
 //! # futures::executor::block_on(async {
-//! let mut body = BodyStream::new(futures::stream::iter(vec![
+//! let mut body = BodyStream::new(futures_util::stream::iter(vec![
 //!     Ok(bytes::Bytes::from_static(b"data: 1\n\n")),
 //!     Ok(bytes::Bytes::from_static(b"data: [DONE]\n\n")),
 //! ]));
@@ -22,7 +22,7 @@
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
-use futures::Stream;
+use futures_util::stream::Stream;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -125,7 +125,7 @@ impl Body for BodyStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::StreamExt;
+    use futures_util::StreamExt;
     use http_body_util::BodyExt;
 
     fn frames() -> StoredFrames {
@@ -163,9 +163,9 @@ mod tests {
 
     #[tokio::test]
     async fn any_stream_passes_through_errors_included() {
-        let body = BodyStream::new(futures::stream::iter(vec![
+        let body = BodyStream::new(futures_util::stream::iter(vec![
             Ok(Bytes::from_static(b"x")),
-            Err(Error::Other("cut".into())),
+            Err(Error::NotReady("cut".into())),
         ]));
         let out: Vec<_> = StreamExt::collect(body).await;
         assert_eq!(out[0].as_ref().unwrap(), "x");

@@ -10,16 +10,22 @@
 //! send it), `br`, `zstd` and `identity`, alone or in a list applied in order. A
 //! decoded body larger than the limit given is an error, never a partial body.
 //!
+//! Decoding needs the `compression` feature (on by default); without it a compressed
+//! body is refused with an error naming the feature, and nothing is recorded.
+//!
 //! ```
+//! # #[cfg(feature = "compression")] {
 //! use recorder_runtime::compression::{decode, Codings};
 //! use std::io::Write;
 //! let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
 //! gz.write_all(b"{\"ok\":true}").unwrap();
 //! let codings = Codings::parse("gzip").unwrap();
 //! assert_eq!(decode(&codings, &gz.finish().unwrap(), 1 << 20).unwrap(), b"{\"ok\":true}");
+//! # }
 //! ```
 
 use crate::error::{Error, Result};
+#[cfg(feature = "compression")]
 use std::io::{Read, Write};
 
 /// One content coding.
@@ -51,9 +57,10 @@ impl Codings {
                 "br" => Coding::Brotli,
                 "zstd" => Coding::Zstd,
                 other => {
-                    return Err(Error::Other(format!(
-                        "Content-Encoding `{other}` is not supported (gzip, deflate, br, zstd and identity are); nothing was recorded"
-                    )))
+                    return Err(Error::Body {
+                        what: format!("Content-Encoding `{other}` is not supported (gzip, deflate, br, zstd and identity are)"),
+                        source: None,
+                    })
                 }
             });
         }
@@ -64,9 +71,52 @@ impl Codings {
     pub fn is_identity(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The error of a build without the `compression` feature.
+    #[cfg(not(feature = "compression"))]
+    fn feature_off(&self) -> Error {
+        Error::FeatureOff {
+            what: format!("a body with Content-Encoding {:?}", self.0),
+            feature: "compression",
+        }
+    }
 }
 
 /// Decodes a whole body, up to `limit` decoded bytes.
+#[cfg(not(feature = "compression"))]
+pub fn decode(codings: &Codings, body: &[u8], _limit: usize) -> Result<Vec<u8>> {
+    if codings.is_identity() {
+        return Ok(body.to_vec());
+    }
+    Err(codings.feature_off())
+}
+
+/// Decodes a streamed body chunk by chunk (a build without the `compression`
+/// feature refuses any coding).
+#[cfg(not(feature = "compression"))]
+#[derive(Debug)]
+pub struct StreamDecoder(());
+
+#[cfg(not(feature = "compression"))]
+impl StreamDecoder {
+    /// Refuses: decoding needs the `compression` feature.
+    pub fn new(codings: &Codings, _limit: usize) -> Result<StreamDecoder> {
+        Err(codings.feature_off())
+    }
+
+    /// Never called: no decoder exists without the feature.
+    pub fn push(&mut self, _chunk: &[u8]) -> Result<Vec<u8>> {
+        unreachable!("no StreamDecoder without the compression feature")
+    }
+
+    /// Never called: no decoder exists without the feature.
+    pub fn finish(self) -> Result<Vec<u8>> {
+        unreachable!("no StreamDecoder without the compression feature")
+    }
+}
+
+/// Decodes a whole body, up to `limit` decoded bytes.
+#[cfg(feature = "compression")]
 pub fn decode(codings: &Codings, body: &[u8], limit: usize) -> Result<Vec<u8>> {
     let mut data = body.to_vec();
     for coding in codings.0.iter().rev() {
@@ -75,6 +125,7 @@ pub fn decode(codings: &Codings, body: &[u8], limit: usize) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+#[cfg(feature = "compression")]
 fn decode_one(coding: Coding, body: &[u8], limit: usize) -> Result<Vec<u8>> {
     let result = match coding {
         Coding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(body), limit),
@@ -87,12 +138,14 @@ fn decode_one(coding: Coding, body: &[u8], limit: usize) -> Result<Vec<u8>> {
         },
     };
     result.map_err(|e| {
-        Error::Other(format!(
-            "a {coding:?}-encoded body cannot be decoded: {e}; nothing was recorded"
-        ))
+        Error::body(
+            format!("a {coding:?}-encoded body cannot be decoded: {e}"),
+            e,
+        )
     })
 }
 
+#[cfg(feature = "compression")]
 fn read_capped(r: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     r.take(limit as u64 + 1).read_to_end(&mut out)?;
@@ -106,12 +159,14 @@ fn read_capped(r: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
 
 /// Decodes a streamed body chunk by chunk: gzip, deflate and Brotli as they arrive;
 /// zstd (rare on streams) at the end.
+#[cfg(feature = "compression")]
 pub struct StreamDecoder {
     stages: Vec<Stage>,
     limit: usize,
     total: usize,
 }
 
+#[cfg(feature = "compression")]
 enum Stage {
     Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
     Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
@@ -119,15 +174,17 @@ enum Stage {
     Zstd(Vec<u8>),
 }
 
+#[cfg(feature = "compression")]
 impl std::fmt::Debug for StreamDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "StreamDecoder({} stages)", self.stages.len())
     }
 }
 
+#[cfg(feature = "compression")]
 impl StreamDecoder {
     /// A decoder for these codings, up to `limit` decoded bytes in all.
-    pub fn new(codings: &Codings, limit: usize) -> StreamDecoder {
+    pub fn new(codings: &Codings, limit: usize) -> Result<StreamDecoder> {
         let stages = codings
             .0
             .iter()
@@ -141,11 +198,11 @@ impl StreamDecoder {
                 Coding::Zstd => Stage::Zstd(Vec::new()),
             })
             .collect();
-        StreamDecoder {
+        Ok(StreamDecoder {
             stages,
             limit,
             total: 0,
-        }
+        })
     }
 
     /// Decodes one chunk; returns what it decoded to (possibly nothing yet).
@@ -173,22 +230,20 @@ impl StreamDecoder {
     fn count(&mut self, data: Vec<u8>) -> Result<Vec<u8>> {
         self.total += data.len();
         if self.total > self.limit {
-            return Err(Error::Other(format!(
-                "the streamed answer decodes to more than {} bytes; nothing was recorded",
-                self.limit
-            )));
+            return Err(Error::TooLarge {
+                what: "the streamed answer, decoded,",
+                limit: self.limit,
+                var: "RECORDER_MAX_BODY_BYTES",
+            });
         }
         Ok(data)
     }
 }
 
+#[cfg(feature = "compression")]
 impl Stage {
     fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
-        let err = |e: std::io::Error| {
-            Error::Other(format!(
-                "a compressed stream cannot be decoded: {e}; nothing was recorded"
-            ))
-        };
+        let err = |e: std::io::Error| Error::body("a compressed stream cannot be decoded", e);
         Ok(match self {
             Stage::Gzip(d) => {
                 d.write_all(chunk).map_err(err)?;
@@ -213,23 +268,20 @@ impl Stage {
     }
 
     fn finish(self, limit: usize) -> Result<Vec<u8>> {
-        let err = |e: std::io::Error| {
-            Error::Other(format!(
-                "a compressed stream ended early: {e}; nothing was recorded"
-            ))
-        };
+        let err = |e: std::io::Error| Error::body("a compressed stream ended early", e);
         match self {
             Stage::Gzip(d) => d.finish().map_err(err),
             Stage::Zlib(d) => d.finish().map_err(err),
-            Stage::Brotli(d) => d.into_inner().map_err(|_| {
-                Error::Other("a Brotli stream ended early; nothing was recorded".into())
+            Stage::Brotli(d) => d.into_inner().map_err(|_| Error::Body {
+                what: "a Brotli stream ended early".into(),
+                source: None,
             }),
             Stage::Zstd(buf) => decode_one(Coding::Zstd, &buf, limit),
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "compression"))]
 mod tests {
     use super::*;
 
@@ -271,7 +323,7 @@ mod tests {
                 TEXT,
                 "{coding}"
             );
-            let mut d = StreamDecoder::new(&codings, 1 << 20);
+            let mut d = StreamDecoder::new(&codings, 1 << 20).unwrap();
             let mut out = Vec::new();
             for piece in encoded.chunks(7) {
                 out.extend(d.push(piece).unwrap());

@@ -14,11 +14,12 @@ use crate::client::Client;
 use crate::engine::{Counts, Engine, Scope, Target};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
-use crate::proxy::Proxy;
 use recorder_config::Config;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+#[cfg(feature = "proxy")]
+use std::sync::OnceLock;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 /// Everything one test needs to record and replay.
@@ -30,6 +31,7 @@ pub struct RecordingContext {
 #[derive(Debug)]
 struct Inner {
     scope: Arc<Scope>,
+    #[cfg(feature = "proxy")]
     proxy_base: OnceLock<String>,
 }
 
@@ -106,6 +108,7 @@ impl ContextBuilder {
         Ok(RecordingContext {
             inner: Arc::new(Inner {
                 scope,
+                #[cfg(feature = "proxy")]
                 proxy_base: OnceLock::new(),
             }),
         })
@@ -147,19 +150,24 @@ impl RecordingContext {
         &self.inner.scope
     }
 
+    #[cfg(feature = "proxy")]
     fn proxy_base(&self) -> &str {
         self.inner
             .proxy_base
-            .get_or_init(|| Proxy::global().register(&self.inner.scope))
+            .get_or_init(|| crate::proxy::Proxy::global().register(&self.inner.scope))
     }
 
     /// The root URL of this test on the loopback proxy, for Ollama clients. It ends
-    /// in `/`, because some clients (ollama-rs) append `api/chat` to it as is.
+    /// in `/`, because some clients (ollama-rs) append `api/chat` to it as is
+    /// (feature `proxy`, on by default).
+    #[cfg(feature = "proxy")]
     pub fn ollama_url(&self) -> String {
         format!("{}/", self.proxy_base())
     }
 
-    /// The OpenAI-style base URL of this test on the loopback proxy (`.../v1`).
+    /// The OpenAI-style base URL of this test on the loopback proxy (`.../v1`), for
+    /// any HTTP client or language (feature `proxy`, on by default).
+    #[cfg(feature = "proxy")]
     pub fn base_url(&self) -> String {
         format!("{}/v1", self.proxy_base())
     }
@@ -217,13 +225,14 @@ pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target
         .or_else(|| config.and_then(|c| c.default_setup.clone()));
     match (config, name) {
         (Some(c), Some(n)) => Ok(Target::from_setup(c.setup(&n)?)),
-        (None, Some(n)) => Err(Error::Other(format!("setup `{n}` was asked for, but no recorder.toml was found; create one at the workspace root"))),
+        (None, Some(n)) => Err(Error::Setup(format!("setup `{n}` was asked for, but no recorder.toml was found; create one at the workspace root"))),
         (_, None) => Ok(Target::default()),
     }
 }
 
 /// The recordings folder: `RECORDING_DIR`, else `recordings/` next to
-/// `recorder.toml` (searched upward from `start`), else at the workspace root.
+/// `recorder.toml` (searched upward from `start`), else at the root of the Cargo
+/// workspace holding `start` ([`recorder_config::workspace_root`]), else in `start`.
 pub fn recordings_dir(start: &Path) -> PathBuf {
     if let Some(d) = crate::env::recording_dir() {
         return d;
@@ -233,45 +242,8 @@ pub fn recordings_dir(start: &Path) -> PathBuf {
         .and_then(Path::parent)
     {
         Some(root) => root.join("recordings"),
-        None => workspace_root(start).join("recordings"),
-    }
-}
-
-/// The top-most folder from `start` upward whose `Cargo.toml` declares `[workspace]`,
-/// else `start`.
-pub fn workspace_root(start: &Path) -> PathBuf {
-    let mut found = None;
-    for dir in start.ancestors() {
-        let manifest = dir.join("Cargo.toml");
-        if std::fs::read_to_string(&manifest)
-            .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
-        {
-            found = Some(dir.to_path_buf());
-        }
-    }
-    found.unwrap_or_else(|| start.to_path_buf())
-}
-
-impl RecordingContext {
-    /// A tower service for async-openai's `Client::with_http_service`: requests go
-    /// to the engine in process, no socket.
-    pub fn openai_service(&self) -> crate::transport::OpenAiService {
-        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Fixed(
-            self.inner.scope.clone(),
-        ))
-    }
-
-    /// A reqwest-middleware `Middleware` that routes every request to the engine.
-    pub fn middleware(&self) -> crate::transport::RecorderMiddleware {
-        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Fixed(
-            self.inner.scope.clone(),
-        ))
-    }
-
-    /// A `reqwest_middleware::ClientWithMiddleware` routed to the engine, ready to use.
-    pub fn reqwest_client(&self) -> reqwest_middleware::ClientWithMiddleware {
-        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-            .with(self.middleware())
-            .build()
+        None => recorder_config::workspace_root(start)
+            .unwrap_or_else(|| start.to_path_buf())
+            .join("recordings"),
     }
 }

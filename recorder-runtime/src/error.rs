@@ -56,15 +56,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// The recordings index (sqlite) failed.
-    #[error("recordings index {path}: {reason}")]
-    Index {
-        /// The index file.
-        path: PathBuf,
-        /// What failed.
-        reason: String,
-    },
-
     /// `recorder.toml` is invalid.
     #[error(transparent)]
     Config(#[from] recorder_config::ConfigError),
@@ -89,10 +80,80 @@ pub enum Error {
         reason: String,
     },
 
-    /// Anything else, with its explanation.
+    /// A body (the request's, or the upstream's answer) cannot be read as what it
+    /// claims to be: compressed data that does not decode, a multipart body that
+    /// does not parse, a stream that is not UTF-8.
+    #[error("{what}; nothing was recorded")]
+    Body {
+        /// What is wrong, e.g. "a gzip-encoded body cannot be decoded".
+        what: String,
+        /// The decoder's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A body is over its size limit.
+    #[error("{what} is over {limit} bytes (raise {var} if that is expected); nothing was sent or recorded")]
+    TooLarge {
+        /// Which body, e.g. "the request body".
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The variable that sets the limit.
+        var: &'static str,
+    },
+
+    /// A request needs a cargo feature of this crate that is off.
+    #[error("{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded")]
+    FeatureOff {
+        /// What was asked for.
+        what: String,
+        /// The feature.
+        feature: &'static str,
+    },
+
+    /// The setup cannot serve a request or a test: no upstream, no API key, no
+    /// `recorder.toml`, no such service. The message says what to set.
     #[error("{0}")]
-    Other(String),
+    Setup(String),
+
+    /// A request cannot be given to a test: its test id is unknown, missing or
+    /// unusable.
+    #[error("{0}")]
+    Routing(String),
+
+    /// Recordings of one test send back each other's ids in a cycle, so they cannot
+    /// be renamed in order.
+    #[error("these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test", .0.join(", "))]
+    IdCycle(Vec<String>),
+
+    /// An operation the API runs in the background did not finish in time.
+    #[error("{0}")]
+    NotReady(String),
+
+    /// A request body could not be serialized.
+    #[error("cannot serialize the request body for {endpoint}: {source}")]
+    Serialize {
+        /// The endpoint.
+        endpoint: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A background task of the recorder panicked or was cancelled (the runtime
+    /// shutting down).
+    #[error("a background task of the recorder failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+
+    /// An error met once and reported wherever it applies again (a recording
+    /// file that does not load fails every request that needs it).
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
 }
+
+/// A boxed error cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Error {
     /// An I/O error while doing `action` (e.g. "cannot write") on `path`.
@@ -104,12 +165,98 @@ impl Error {
         }
     }
 
+    /// A body that cannot be read as what it claims to be, with its cause.
+    pub fn body(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Body {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The HTTP status every transport answers this error with: a miss is 404, an
+    /// unreachable or failing upstream 502, an unusable request 400 (413 when too
+    /// large), anything else 500.
+    pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            Error::Miss(_) => S::NOT_FOUND,
+            Error::Unreachable { .. } | Error::Upstream { .. } => S::BAD_GATEWAY,
+            Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            Error::Body { .. } | Error::FeatureOff { .. } | Error::Routing(_) => S::BAD_REQUEST,
+            Error::Shared(e) => e.http_status(),
+            _ => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `error.type` (and `error.code`) of [`Error::json_body`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Miss(_) => "recording_not_found",
+            Error::Unreachable { .. } | Error::Upstream { .. } => "upstream_unreachable",
+            Error::TooLarge { .. } => "recorder_request_too_large",
+            Error::Body { .. } | Error::FeatureOff { .. } => "recorder_request",
+            Error::Routing(_) => "recorder_routing",
+            Error::Shared(e) => e.kind(),
+            _ => "recorder_error",
+        }
+    }
+
+    /// The body every transport answers this error with, in the OpenAI error
+    /// shape that clients parse: see [`error_body`].
+    ///
+    /// ```
+    /// let e = recorder_runtime::Error::Miss("no recording".into());
+    /// assert_eq!(e.http_status(), 404);
+    /// let body: serde_json::Value = serde_json::from_slice(&e.json_body()).unwrap();
+    /// assert_eq!(body["error"]["type"], "recording_not_found");
+    /// ```
+    pub fn json_body(&self) -> Vec<u8> {
+        error_body(self.kind(), &crate::error::chain(self))
+    }
+
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
         Error::CorruptRecording {
             path: path.into(),
             reason: reason.to_string(),
         }
     }
+}
+
+/// An OpenAI-style error body, `{"error":{"message","type","code"}}`: what the
+/// proxy and the in-process transports answer with when the recorder, not the API,
+/// refuses or fails a request (`type` and `code` both hold `kind`).
+///
+/// ```
+/// let body = recorder_runtime::error::error_body("recorder_forbidden", "no");
+/// assert_eq!(body, br#"{"error":{"message":"no","type":"recorder_forbidden","code":"recorder_forbidden"}}"#);
+/// ```
+pub fn error_body(kind: &str, message: &str) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({ "error": { "message": message, "type": kind, "code": kind } }),
+    )
+    .expect("a JSON value serializes")
+}
+
+/// An error's message followed by its causes (`a: b: c`), skipping a cause whose
+/// text the message already holds.
+///
+/// ```
+/// use recorder_runtime::{error::chain, Error};
+/// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+/// assert_eq!(chain(&Error::io("cannot write", "/r/a.json", io)), "cannot write /r/a.json: denied");
+/// ```
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// Result with the runtime's [`Error`].

@@ -31,6 +31,7 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod headers;
+mod hex;
 pub mod identity;
 pub mod idmap;
 pub mod mode;
@@ -43,15 +44,19 @@ pub mod stream;
 pub mod time;
 pub mod usage;
 
-pub use error::{Error, Result};
-pub use mode::Mode;
 pub mod client;
 pub mod context;
 pub mod propagate;
+#[cfg(feature = "proxy")]
 pub mod proxy;
 pub mod registry;
+#[cfg(feature = "proxy")]
 pub mod service;
+#[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
 pub mod transport;
+
+pub use error::{Error, Result};
+pub use mode::Mode;
 
 #[doc(hidden)]
 pub mod __private;
@@ -60,4 +65,5 @@ pub use __private::Model;
 pub use client::Client;
 pub use context::RecordingContext;
 pub use recorder_macros::recorded_test;
+#[cfg(feature = "proxy")]
 pub use service::Service;

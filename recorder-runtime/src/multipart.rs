@@ -20,23 +20,33 @@
 //! Part order counts; the boundary, part headers other than the name, file name and
 //! content type, and the transfer details never do.
 //!
+//! Parsing needs the `multipart` feature (on by default); without it a multipart
+//! request is refused with an error naming the feature, and nothing is recorded.
+//!
 //! ```
+//! # #[cfg(feature = "multipart")] {
 //! use recorder_runtime::multipart::{boundary_of, describe};
 //! let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n";
 //! let boundary = boundary_of("multipart/form-data; boundary=XyZ").unwrap();
 //! let v = describe(body, &boundary).unwrap();
 //! assert_eq!(v, serde_json::json!({"multipart": [{"name": "purpose", "text": "assistants"}]}));
+//! # }
 //! ```
 
 use crate::error::{Error, Result};
-use base64::Engine as _;
-use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
+#[cfg(feature = "multipart")]
+use {
+    base64::Engine as _,
+    bytes::Bytes,
+    serde_json::{json, Map},
+};
 
 /// Files up to this many bytes (64 KiB) are stored inline in the recording.
 pub const INLINE_LIMIT: usize = 64 * 1024;
 
 /// The boundary of a `multipart/form-data` content type, if it is one.
+#[cfg(feature = "multipart")]
 pub fn boundary_of(content_type: &str) -> Option<String> {
     let mime: mime::Mime = content_type.parse().ok()?;
     (mime.type_() == mime::MULTIPART && mime.subtype() == mime::FORM_DATA)
@@ -44,14 +54,33 @@ pub fn boundary_of(content_type: &str) -> Option<String> {
         .flatten()
 }
 
+/// Whether a content type is `multipart/form-data` (a build without the `multipart`
+/// feature cannot parse it, and says so in [`describe`]).
+#[cfg(not(feature = "multipart"))]
+pub fn boundary_of(content_type: &str) -> Option<String> {
+    let base = content_type.split(';').next()?.trim();
+    base.eq_ignore_ascii_case("multipart/form-data")
+        .then(String::new)
+}
+
+/// Refuses: parsing multipart bodies needs the `multipart` feature.
+#[cfg(not(feature = "multipart"))]
+pub fn describe(_body: &[u8], _boundary: &str) -> Result<Value> {
+    Err(Error::FeatureOff {
+        what: "a multipart/form-data request (a file upload)".into(),
+        feature: "multipart",
+    })
+}
+
 /// The parts of a multipart body, as identity sees and recordings store them (see the
 /// [module docs](self)). A body that is not valid multipart is an error saying why.
+#[cfg(feature = "multipart")]
 pub fn describe(body: &[u8], boundary: &str) -> Result<Value> {
     let bytes = Bytes::copy_from_slice(body);
-    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
     let mut form = multer::Multipart::new(stream, boundary);
     // Everything is in memory: no future here ever waits.
-    futures::executor::block_on(async {
+    let parsed = ready(async {
         let mut parts = Vec::new();
         while let Some(field) = form.next_field().await.map_err(invalid)? {
             let name = field.name().map(str::to_owned);
@@ -61,15 +90,36 @@ pub fn describe(body: &[u8], boundary: &str) -> Result<Value> {
             parts.push(part(name, filename, content_type, &content));
         }
         Ok(json!({ "multipart": parts }))
+    });
+    parsed.unwrap_or_else(|| {
+        Err(Error::Body {
+            what: "the request's multipart/form-data body could not be parsed in memory".into(),
+            source: None,
+        })
     })
 }
 
-fn invalid(e: multer::Error) -> Error {
-    Error::Other(format!(
-        "the request's multipart/form-data body cannot be parsed ({e}); nothing was recorded. Send a well-formed body whose parts end with the boundary of its Content-Type"
-    ))
+/// The output of a future whose data is all in memory, polled without an executor;
+/// `None` if it keeps waiting (it never should).
+#[cfg(feature = "multipart")]
+fn ready<T>(fut: impl std::future::Future<Output = T>) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    (0..64).find_map(|_| match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    })
 }
 
+#[cfg(feature = "multipart")]
+fn invalid(e: multer::Error) -> Error {
+    Error::body(
+        format!("the request's multipart/form-data body cannot be parsed ({e}). Send a well-formed body whose parts end with the boundary of its Content-Type"),
+        e,
+    )
+}
+
+#[cfg(feature = "multipart")]
 fn part(
     name: Option<String>,
     filename: Option<String>,
@@ -110,7 +160,7 @@ fn part(
     Value::Object(p)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "multipart"))]
 mod tests {
     use super::*;
 

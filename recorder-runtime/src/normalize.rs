@@ -245,10 +245,9 @@ pub fn normalize_scope(
                 .filter(|&j| !done[j])
                 .map(|j| items[j].old_name.as_str())
                 .collect();
-            return Err(crate::Error::Other(format!(
-                "these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test",
-                stuck.join(", ")
-            )));
+            return Err(crate::Error::IdCycle(
+                stuck.into_iter().map(str::to_owned).collect(),
+            ));
         };
         done[next] = true;
         order.push(next);

@@ -23,15 +23,15 @@
 
 pub use recorder_propagate::*;
 
-use crate::registry::Recorder;
-
 /// The root URL of this process's loopback proxy, routing requests by their
 /// `X-Recorder-Test-Id` header to the running tests (starts it on first use).
 /// Point a service's model base URL here (`{recorder_url}/v1` for OpenAI clients).
+/// Feature `proxy` (on by default).
+#[cfg(feature = "proxy")]
 pub fn recorder_url() -> String {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     let proxy = crate::proxy::Proxy::global();
-    INSTALLED.call_once(|| proxy.set_fallback(Recorder::global().clone()));
+    INSTALLED.call_once(|| proxy.set_fallback(crate::registry::Recorder::global().clone()));
     format!("http://{}", proxy.addr())
 }
 

@@ -22,7 +22,9 @@
 //!   served at once, and the accept loop backs off when the system is out of file
 //!   descriptors instead of spinning.
 
-use crate::engine::{background, EngineRequest, EngineResponse, ResponseBody, Scope};
+use crate::engine::{
+    background, EngineRequest, EngineResponse, ResponseBody, Scope, ScopeResolver,
+};
 use crate::error::Error;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -39,12 +41,6 @@ pub use recorder_propagate::TEST_ID_HEADER;
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-/// Resolves requests that carry no scope prefix (e.g. by their test-id header).
-pub trait Fallback: Send + Sync + 'static {
-    /// The scope for a test id (`None`: the request had no header).
-    fn scope_for(&self, test_id: Option<&str>) -> crate::Result<Arc<Scope>>;
-}
-
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The most connections served at once; more wait in the listen queue.
@@ -56,7 +52,7 @@ pub struct Proxy {
     scopes: Mutex<HashMap<String, Weak<Scope>>>,
     next: AtomicU64,
     tokens: std::collections::hash_map::RandomState,
-    fallback: Mutex<Option<Arc<dyn Fallback>>>,
+    fallback: Mutex<Option<Arc<dyn ScopeResolver>>>,
     allowed_hosts: Mutex<Vec<String>>,
     shutdown: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
 }
@@ -136,8 +132,9 @@ impl Proxy {
             .extend(hosts.into_iter().map(|h| h.to_ascii_lowercase()));
     }
 
-    /// Installs the router for requests without a scope prefix.
-    pub fn set_fallback(&self, fallback: Arc<dyn Fallback>) {
+    /// Installs the router for requests without a scope prefix: they go to the
+    /// scope of their `X-Recorder-Test-Id` header.
+    pub fn set_fallback(&self, fallback: Arc<dyn ScopeResolver>) {
         *self.fallback.lock().unwrap() = Some(fallback);
     }
 
@@ -336,33 +333,24 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// The HTTP answer for an engine error: a miss is a 404 with the explanation, an
-/// unreachable upstream a 502, anything else a 500.
+/// The HTTP answer for an engine error ([`Error::http_status`], [`Error::json_body`]):
+/// what the in-process transports answer too.
 pub fn error_for(e: &Error) -> Response<Body> {
-    let status = match e {
-        Error::Miss(_) => StatusCode::NOT_FOUND,
-        Error::Unreachable { .. } | Error::Upstream { .. } => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error_response(status, error_kind(e), &e.to_string())
+    json_response(e.http_status(), e.json_body())
 }
 
-/// The `error.type` the proxy answers with for an engine error.
-pub fn error_kind(e: &Error) -> &'static str {
-    match e {
-        Error::Miss(_) => "recording_not_found",
-        Error::Unreachable { .. } | Error::Upstream { .. } => "upstream_unreachable",
-        _ => "recorder_error",
-    }
-}
-
+/// The proxy's own refusals (forbidden host, bad routing, body too large), in the
+/// same shape as engine errors.
 fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
-    let body = serde_json::json!({ "error": { "message": message, "type": kind, "code": kind } });
+    json_response(status, crate::error::error_body(kind, message))
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(
-            Full::new(Bytes::from(body.to_string()))
+            Full::new(Bytes::from(body))
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         )

@@ -156,7 +156,7 @@ impl RecordedResponse {
             Ok(v) if looks_json => r.body = Some(v),
             _ => match std::str::from_utf8(body) {
                 Ok(s) => r.body_text = Some(s.to_owned()),
-                Err(_) => r.body_hex = Some(hex::encode(body)),
+                Err(_) => r.body_hex = Some(crate::hex::encode(body)),
             },
         }
         r
@@ -174,7 +174,7 @@ impl RecordedResponse {
         } else if let Some(t) = &self.body_text {
             t.as_bytes().to_vec()
         } else if let Some(h) = &self.body_hex {
-            hex::decode(h).unwrap_or_default()
+            crate::hex::decode(h).unwrap_or_default()
         } else {
             Vec::new()
         }

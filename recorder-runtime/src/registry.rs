@@ -175,7 +175,7 @@ impl Recorder {
                 } else {
                     running.join(", ")
                 };
-                Err(Error::Other(format!(
+                Err(Error::Routing(format!(
                     "a request for test `{test_id}` (from its X-Recorder-Test-Id header) reached the recorder of this test process, but that test is not running here (running: {shown}). \
                      A service calling after its test ended, or a header copied from another test, cannot be recorded"
                 )))
@@ -193,34 +193,6 @@ impl Recorder {
     /// The mode of a standalone recorder; `None` for the global one (each test has its own).
     pub fn mode(&self) -> Option<Mode> {
         self.default.as_ref().map(|(_, mode, _)| *mode)
-    }
-
-    /// An in-process async-openai service for code running in this process: calls
-    /// made under a test id go to that test's scope, others to the real API.
-    pub fn openai_service(self: &Arc<Self>) -> crate::transport::OpenAiService {
-        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Current(self.clone()))
-    }
-
-    /// An in-process reqwest-middleware `Middleware`: calls made under a test id go
-    /// to that test's scope, others pass through to the network.
-    pub fn middleware(self: &Arc<Self>) -> crate::transport::RecorderMiddleware {
-        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Current(
-            self.clone(),
-        ))
-    }
-}
-
-impl crate::proxy::Fallback for Recorder {
-    fn scope_for(&self, test_id: Option<&str>) -> Result<Arc<Scope>> {
-        match test_id.filter(|id| !id.is_empty()) {
-            Some(id) => self.scope_for_id(id),
-            None if self.default.is_some() => self.scope_for_id(""),
-            None => Err(Error::Other(format!(
-                "a request without an {TEST_ID_HEADER} header reached the recorder's root URL. The service's outbound client must add it: \
-                 .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, \
-                 and propagate::spawn for work moved to other tasks"
-            ))),
-        }
     }
 }
 
@@ -259,6 +231,18 @@ impl ScopeResolver for Recorder {
     fn current_scope(&self) -> Result<Option<Arc<Scope>>> {
         Recorder::current_scope(self)
     }
+
+    fn scope_for(&self, test_id: Option<&str>) -> Result<Arc<Scope>> {
+        match test_id.filter(|id| !id.is_empty()) {
+            Some(id) => self.scope_for_id(id),
+            None if self.default.is_some() => self.scope_for_id(""),
+            None => Err(Error::Routing(format!(
+                "a request without an {TEST_ID_HEADER} header reached the recorder's root URL. The service's outbound client must add it: \
+                 .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, \
+                 and propagate::spawn for work moved to other tasks"
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,7 +251,6 @@ mod tests {
 
     #[test]
     fn the_global_recorder_knows_only_running_tests() {
-        use crate::proxy::Fallback;
         let dir = std::env::temp_dir().join("recorder-propagate-unit");
         let recorder = Arc::new(Recorder {
             default: None,

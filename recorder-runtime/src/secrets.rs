@@ -178,9 +178,9 @@ pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
         }
     }
     if let Some(hex_body) = &mut resp.body_hex {
-        if let Ok(bytes) = hex::decode(&*hex_body) {
+        if let Some(bytes) = crate::hex::decode(&*hex_body) {
             if let Cow::Owned(b) = scrub_bytes(&bytes, &secrets) {
-                *hex_body = hex::encode(b);
+                *hex_body = crate::hex::encode(b);
             }
         }
     }
@@ -243,7 +243,7 @@ pub fn findings(
         }
     }
     if let Some(hex_body) = &rec.response.body_hex {
-        if let Ok(bytes) = hex::decode(hex_body) {
+        if let Some(bytes) = crate::hex::decode(hex_body) {
             let text = String::from_utf8_lossy(&bytes);
             let by_bytes = configured.iter().find(|(_, v)| {
                 is_secret(v) && memchr::memmem::find(&bytes, v.as_bytes()).is_some()

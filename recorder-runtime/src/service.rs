@@ -45,8 +45,8 @@
 use crate::context::{config_for, RecordingContext};
 use crate::error::{Error, Result};
 use crate::propagate::recorder_url;
-use crate::registry::Recorder;
 use crate::proxy::TEST_ID_HEADER;
+use crate::registry::Recorder;
 use recorder_config::{Config, ServiceConfig};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -110,7 +110,7 @@ impl Service {
     /// `name: None` picks `RECORDER_SERVICE`, else the only service of the file.
     pub fn start(ctx: &RecordingContext, start_dir: &Path, name: Option<&str>) -> Result<Service> {
         let config = config_for(start_dir)?.ok_or_else(|| {
-            Error::Other(format!("a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", start_dir.display()))
+            Error::Setup(format!("a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", start_dir.display()))
         })?;
         let env = crate::env::service();
         let service = pick(&config, name.or(env.as_deref()), None)?;
@@ -125,7 +125,7 @@ impl Service {
     ) -> Result<Service> {
         // Requests reaching the proxy with this test's id go to this test's scope.
         Recorder::global().register(ctx.scope());
-        let running = ensure(config, root).map_err(Error::Other)?;
+        let running = ensure(config, root).map_err(Error::Setup)?;
         let mut service = Service::at(&running.base_url, ctx.test_id());
         service.name = config.name.clone();
         service.started = running.started;
@@ -196,7 +196,7 @@ pub fn pick<'a>(
     };
     if let Some(name) = name {
         return config.services.get(name).ok_or_else(|| {
-            Error::Other(format!(
+            Error::Setup(format!(
                 "no service `{name}` in {}: it defines {}",
                 config.path.display(),
                 if config.services.is_empty() {
@@ -213,8 +213,8 @@ pub fn pick<'a>(
     let mut all = config.services.values();
     match (all.next(), all.next()) {
         (Some(only), None) => Ok(only),
-        (None, _) => Err(Error::Other(format!("a Service was asked for, but {} has no [services.<name>] section; add one (command, port, health, env)", config.path.display()))),
-        (Some(_), Some(_)) => Err(Error::Other(format!(
+        (None, _) => Err(Error::Setup(format!("a Service was asked for, but {} has no [services.<name>] section; add one (command, port, health, env)", config.path.display()))),
+        (Some(_), Some(_)) => Err(Error::Setup(format!(
             "{} defines several services ({}); choose one with {SERVICE_ENV}=<name>, name a service after the test's suite, or call Service::start with its name",
             config.path.display(),
             known()

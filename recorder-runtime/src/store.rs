@@ -89,7 +89,7 @@ pub struct ScopeRecordings {
 }
 
 /// A recording file, loaded, or why it could not be.
-type Slot = std::result::Result<Arc<Replay>, String>;
+type Slot = std::result::Result<Arc<Replay>, Arc<Error>>;
 
 /// What [`ScopeRecordings::get`] finds for one occurrence of a request.
 #[derive(Debug, Clone)]
@@ -99,7 +99,7 @@ pub enum Pick {
     /// None for that occurrence, but an earlier one is recorded: the last of them.
     Last(Arc<Replay>),
     /// The file of that occurrence cannot be read; why.
-    Broken(String),
+    Broken(Arc<Error>),
     /// The request was never recorded.
     None,
 }
@@ -186,14 +186,14 @@ impl ScopeRecordings {
         };
         match slots.get(occurrence.saturating_sub(1) as usize) {
             Some(Some(Ok(r))) => Pick::Found(r.clone()),
-            Some(Some(Err(msg))) => Pick::Broken(msg.clone()),
+            Some(Some(Err(e))) => Pick::Broken(e.clone()),
             _ => match slots[..slots.len().min(occurrence as usize)]
                 .iter()
                 .rev()
                 .find_map(|s| s.as_ref())
             {
                 Some(Ok(r)) => Pick::Last(r.clone()),
-                Some(Err(msg)) => Pick::Broken(msg.clone()),
+                Some(Err(e)) => Pick::Broken(e.clone()),
                 None => Pick::None,
             },
         }
@@ -481,7 +481,7 @@ impl Store {
                         .or_insert_with(|| Arc::from(hash.as_str()));
                     out.load(hash, occurrence, Ok(replay));
                 }
-                Err(e) => out.load(hash, occurrence, Err(e.to_string())),
+                Err(e) => out.load(hash, occurrence, Err(Arc::new(e))),
             }
         }
         Ok(out)
@@ -846,7 +846,7 @@ pub fn check_test_id(test_id: &str) -> Result<()> {
         _ if test_id.contains('\0') => "it holds a NUL character",
         _ => return Ok(()),
     };
-    Err(Error::Other(format!(
+    Err(Error::Routing(format!(
         "test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`",
         test_id.escape_debug()
     )))
@@ -1017,6 +1017,7 @@ mod tests {
         let Pick::Broken(err) = store.load_scope("m::t").unwrap().get(&wrong, 1) else {
             panic!("a misnamed file is reported")
         };
+        let err = err.to_string();
         assert!(
             err.contains(&p.display().to_string())
                 && err.contains(&format!("hashes to {}", r.request_hash())),
@@ -1075,6 +1076,7 @@ mod tests {
         let Pick::Broken(err) = store.load_scope("m::t").unwrap().get(&hash, 1) else {
             panic!("a symlink is reported")
         };
+        let err = err.to_string();
         assert!(err.contains("not a regular file"), "{err}");
     }
 
@@ -1090,6 +1092,7 @@ mod tests {
         let Pick::Broken(err) = scope.get(&hash, 1) else {
             panic!("a broken file")
         };
+        let err = err.to_string();
         assert!(
             err.contains(&path.display().to_string()) && err.contains("truncated"),
             "{err}"

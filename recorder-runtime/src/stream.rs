@@ -323,9 +323,12 @@ impl FrameParser {
             last = self.handle_line(&line, self.line_start);
         }
         if let Some(offset) = self.invalid_at {
-            return Err(Error::Other(format!(
-                "streamed response is not valid UTF-8: invalid byte at offset {offset}"
-            )));
+            return Err(Error::Body {
+                what: format!(
+                    "the streamed answer is not valid UTF-8: invalid byte at offset {offset}"
+                ),
+                source: None,
+            });
         }
         Ok(match self.format {
             StreamFormat::Sse => self.pending.take(self.raw_data),

@@ -27,11 +27,11 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::time::rfc3339_millis;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use crate::time::rfc3339_millis;
 use std::time::SystemTime;
 
 /// The folder of usage logs inside a recordings folder.
@@ -127,7 +127,10 @@ impl UsageLog {
                 .map_err(|e| Error::io("cannot create the usage log folder", &self.dir, e))?;
             let ignore = self.dir.join(".gitignore");
             if !ignore.exists() {
-                let _ = std::fs::write(&ignore, "# The record of use of `cargo recordings prune`: local, never committed.\n*\n");
+                let _ = std::fs::write(
+                    &ignore,
+                    "# The record of use of `cargo recordings prune`: local, never committed.\n*\n",
+                );
             }
             // Named by start time and pid: one file per process, sorted by time.
             let started: String = current_run()
@@ -196,6 +199,12 @@ mod tests {
         let lines = &all[0].1;
         assert_eq!(lines[0].recorded.as_deref(), Some("h1"));
         assert!(lines[1].finished && lines[1].used == ["h2"]);
-        assert_eq!(std::fs::read_to_string(dir.path().join(".usage/.gitignore")).unwrap().lines().last(), Some("*"));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".usage/.gitignore"))
+                .unwrap()
+                .lines()
+                .last(),
+            Some("*")
+        );
     }
 }

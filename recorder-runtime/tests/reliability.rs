@@ -10,9 +10,9 @@ use futures::StreamExt;
 use recorder_runtime::client::{ChatRequest, Message};
 use recorder_runtime::engine::Target;
 use recorder_runtime::identity::RequestIdentity;
-use recorder_runtime::usage::{read_usage, USAGE_DIR};
 use recorder_runtime::recording::Recording;
 use recorder_runtime::store::Store;
+use recorder_runtime::usage::{read_usage, USAGE_DIR};
 use recorder_runtime::{Error, Mode, RecordingContext};
 use recorder_testkit::fake::FakeUpstream;
 use std::path::{Path, PathBuf};
@@ -115,7 +115,9 @@ fn assert_consistent(dir: &Path, expected: usize) -> Vec<Recording> {
     for rec in &recs {
         let hash = rec.request_hash();
         assert!(
-            usage.iter().any(|l| l.recorded.as_deref() == Some(hash.as_str())),
+            usage
+                .iter()
+                .any(|l| l.recorded.as_deref() == Some(hash.as_str())),
             "the usage log misses the recording {hash}"
         );
     }

@@ -1,8 +1,8 @@
 //! `cargo recordings list` and `show`.
 
+use crate::index::EntryFilter;
 use crate::{existing_dir, fresh_index, EXIT_OK};
 use crate::{ListArgs, ShowArgs};
-use crate::index::EntryFilter;
 use recorder_runtime::recording::Recording;
 use std::io::Write;
 use std::path::PathBuf;

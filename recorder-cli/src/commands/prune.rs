@@ -1,8 +1,8 @@
 //! `cargo recordings prune`.
 
+use crate::index::EntryFilter;
 use crate::DryRunArgs;
 use crate::{display_path, existing_dir, fresh_index, EXIT_OK};
-use crate::index::EntryFilter;
 use recorder_runtime::store::Store;
 use std::io::Write;
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! `cargo recordings reindex`.
 
+use crate::index::Index;
 use crate::DirArgs;
 use crate::{existing_dir, EXIT_OK, EXIT_PROBLEMS};
-use crate::index::Index;
 use recorder_runtime::store::Store;
 use std::io::Write;
 

@@ -155,7 +155,7 @@ impl Client {
         body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
         let content_type =
             http::HeaderValue::from_str(&format!("multipart/form-data; boundary={b}"))
-                .map_err(|e| Error::Other(e.to_string()))?;
+                .expect("the boundary is ASCII letters and digits");
         self.send_json(
             EngineRequest::post("/v1/files", body).header(http::header::CONTENT_TYPE, content_type),
         )
@@ -236,7 +236,7 @@ impl Client {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
-        Err(Error::Other(format!(
+        Err(Error::NotReady(format!(
             "file {file_id} of vector store {store} was still in_progress after {max_polls} polls"
         )))
     }

@@ -228,7 +228,8 @@ impl Client {
 
     /// An Anthropic message (`POST /v1/messages`, with `anthropic-version`).
     pub async fn messages(&self, req: &MessagesRequest) -> Result<AnthropicMessage> {
-        self.send_json(messages_request(super::to_json(req)?)).await
+        self.send_json(messages_request(super::to_json("/v1/messages", req)?))
+            .await
     }
 
     /// An Anthropic message as a stream of typed events (`stream: true` is set for you).
@@ -237,7 +238,7 @@ impl Client {
         req: &MessagesRequest,
     ) -> Result<ChunkStream<MessagesEvent>> {
         let req = req.clone().with("stream", true);
-        self.send_stream(messages_request(super::to_json(&req)?))
+        self.send_stream(messages_request(super::to_json("/v1/messages", &req)?))
             .await
     }
 }

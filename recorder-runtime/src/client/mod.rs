@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn demo(ctx: recorder_runtime::RecordingContext) -> recorder_runtime::Result<()> {
 //! use recorder_runtime::client::{ChatRequest, Message};
-//! use futures::StreamExt;
+//! use futures_util::StreamExt;
 //! let client = ctx.client();
 //! let answer = client.chat(&ChatRequest::new("smollm2-135m").message(Message::user("Hi")).max_tokens(16)).await?;
 //! println!("{}", answer.text());
@@ -22,19 +22,21 @@
 mod chat;
 mod files;
 mod misc;
+#[cfg(feature = "ollama")]
 mod ollama;
 mod responses;
 
 pub use chat::*;
 pub use files::*;
 pub use misc::*;
+#[cfg(feature = "ollama")]
 pub use ollama::*;
 pub use responses::*;
 
 use crate::engine::{EngineRequest, EngineResponse, ResponseBody, Scope};
 use crate::error::{Error, Result};
 use crate::stream::{FrameParser, StreamFormat};
-use futures::{Stream, StreamExt};
+use futures_util::stream::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -69,7 +71,7 @@ impl Client {
 
     /// POSTs a JSON body through the engine.
     async fn post(&self, endpoint: &str, body: &impl Serialize) -> Result<EngineResponse> {
-        self.send(EngineRequest::post(endpoint, to_json(body)?))
+        self.send(EngineRequest::post(endpoint, to_json(endpoint, body)?))
             .await
     }
 
@@ -102,7 +104,7 @@ impl Client {
         endpoint: &str,
         body: &impl Serialize,
     ) -> Result<ChunkStream<T>> {
-        self.send_stream(EngineRequest::post(endpoint, to_json(body)?))
+        self.send_stream(EngineRequest::post(endpoint, to_json(endpoint, body)?))
             .await
     }
 
@@ -279,9 +281,12 @@ fn decode_data<T: DeserializeOwned>(data: &[u8], endpoint: &str) -> Option<Resul
 
 /// A request body as JSON bytes, into a buffer sized for a typical request (growing
 /// one from empty costs several reallocations per request).
-fn to_json(body: &impl Serialize) -> Result<Vec<u8>> {
+fn to_json(endpoint: &str, body: &impl Serialize) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut bytes, body).map_err(|e| Error::Other(e.to_string()))?;
+    serde_json::to_writer(&mut bytes, body).map_err(|source| Error::Serialize {
+        endpoint: endpoint.to_owned(),
+        source,
+    })?;
     Ok(bytes)
 }
 

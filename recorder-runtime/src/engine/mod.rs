@@ -34,7 +34,7 @@ pub use target::{Auth, Target};
 use crate::error::{Error, Result};
 use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};
 use crate::store::{Pick, Replay, ReplayBody, Store};
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -178,9 +178,9 @@ impl Engine {
             Pick::Last(replay) if scope.mode == crate::Mode::Replay => {
                 Ok(Replayed::Hit(scope.replayed(&hash, &replay)))
             }
-            Pick::Broken(msg) => {
-                scope.problem(msg.clone());
-                Err(Error::Other(msg))
+            Pick::Broken(e) => {
+                scope.problem(crate::error::chain(&*e));
+                Err(Error::Shared(e))
             }
             Pick::Last(_) | Pick::None => Ok(Replayed::Miss(canonical, Some(occurrence))),
         }
@@ -210,8 +210,7 @@ impl Engine {
             let wanted = hash.clone();
             let found = background()
                 .spawn_blocking(move || engine.model_list(&wanted))
-                .await
-                .map_err(|e| Error::Other(e.to_string()))?;
+                .await?;
             if let Some(replay) = found? {
                 return Ok(scope.replayed(&hash, &replay));
             }
@@ -225,9 +224,9 @@ impl Engine {
                 let n = recs.next_occurrence(&hash);
                 // Only a file that cannot be read is in the scope without being found
                 // by its canonical text.
-                if let Pick::Broken(msg) = recs.get(&hash, n) {
-                    scope.problem(msg.clone());
-                    return Err(Error::Other(msg));
+                if let Pick::Broken(e) = recs.get(&hash, n) {
+                    scope.problem(crate::error::chain(&*e));
+                    return Err(Error::Shared(e));
                 }
                 n
             }
@@ -267,7 +266,7 @@ fn serve(replay: &Replay, timed: bool) -> EngineResponse {
         ReplayBody::Frames { format, frames } => {
             let frames = frames.clone();
             if timed {
-                let s = futures::stream::iter(0..frames.len()).then(move |i| {
+                let s = futures_util::stream::iter(0..frames.len()).then(move |i| {
                     let (bytes, delay) = frames[i].clone();
                     async move {
                         if let Some(ms) = delay {

@@ -18,7 +18,7 @@ use crate::recording::{RecordedRequest, RecordedResponse, Recording};
 use crate::store::Replay;
 use crate::stream::{FrameParser, StreamFormat};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures_util::StreamExt;
 use http::HeaderValue;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ impl Engine {
         if key.is_none() && (scope.mode == crate::Mode::Live || scope.mode.writes()) {
             if let Some(var) = &target.api_key_env {
                 let url = target.upstream_url(&req.endpoint)?;
-                let err = Error::Other(format!(
+                let err = Error::Setup(format!(
                     "the setup {} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay",
                     target.setup.as_deref().unwrap_or("(none)")
                 ));
@@ -98,13 +98,12 @@ impl Engine {
         let builder = builder.body(req.body.clone());
         let sent = background()
             .spawn(async move { builder.send().await })
-            .await
-            .map_err(|e| Error::Other(e.to_string()))?;
+            .await?;
         let upstream = sent.map_err(|e| {
             // The test fails at its end even if the client swallows the 502.
             let err = Error::Unreachable {
                 url: url.clone(),
-                reason: error_chain(&e),
+                reason: crate::error::chain(&e),
             };
             scope.problem(err.to_string());
             err
@@ -198,7 +197,14 @@ impl Engine {
         let keep_timing = crate::env::keep_timing();
         let guard = scope.pending.start();
         let scope = scope.clone();
-        let mut decoder = (!codings.is_identity()).then(|| StreamDecoder::new(&codings, limit));
+        let mut decoder = if codings.is_identity() {
+            None
+        } else {
+            Some(
+                StreamDecoder::new(&codings, limit)
+                    .inspect_err(|e| scope.problem(crate::error::chain(e)))?,
+            )
+        };
         background().spawn(async move {
             let _guard = guard;
             let fail = |err: Error| {
@@ -225,7 +231,7 @@ impl Engine {
                         // Nothing is recorded from a stream the upstream cut short.
                         return fail(Error::Upstream {
                             url: url.clone(),
-                            reason: error_chain(&e),
+                            reason: crate::error::chain(&e),
                         });
                     }
                     None => {
@@ -289,7 +295,7 @@ impl Engine {
                 scope.problem(e.to_string());
             }
         });
-        let stream = BodyStream::new(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let stream = BodyStream::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
         Ok(EngineResponse {
             status,
             content_type: Some(format.content_type().to_owned()),
@@ -424,7 +430,7 @@ async fn read_capped(mut upstream: reqwest::Response, limit: usize, url: &str) -
             let mut out = Vec::new();
             while let Some(chunk) = upstream.chunk().await.map_err(|e| Error::Upstream {
                 url: url.clone(),
-                reason: error_chain(&e),
+                reason: crate::error::chain(&e),
             })? {
                 if out.len() + chunk.len() > limit {
                     return Err(Error::Upstream {
@@ -438,8 +444,7 @@ async fn read_capped(mut upstream: reqwest::Response, limit: usize, url: &str) -
             }
             Ok(Bytes::from(out))
         })
-        .await
-        .map_err(|e| Error::Other(e.to_string()))?
+        .await?
 }
 
 fn json_content_type(ct: &str) -> &str {
@@ -449,15 +454,4 @@ fn json_content_type(ct: &str) -> &str {
     } else {
         ct
     }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }

@@ -4,7 +4,7 @@ use crate::body::BodyStream;
 use crate::error::Result;
 use crate::stream::StreamFormat;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 /// A request as every transport hands it to the engine.

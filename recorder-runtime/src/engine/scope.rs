@@ -14,10 +14,14 @@ use std::time::Duration;
 /// test: in server mode, the scope of the current task's test id. The registry of
 /// running tests ([`crate::registry::Recorder`]) implements it; transports only know
 /// this trait.
-pub trait ScopeResolver: Send + Sync + std::fmt::Debug {
+pub trait ScopeResolver: Send + Sync + std::fmt::Debug + 'static {
     /// The scope of the current task's test; `None` outside any test (the request
     /// then goes to the real API untouched).
     fn current_scope(&self) -> Result<Option<Arc<Scope>>>;
+
+    /// The scope of a request that names its test itself (the `X-Recorder-Test-Id`
+    /// header reaching the proxy's root; `None`: it had no header).
+    fn scope_for(&self, test_id: Option<&str>) -> Result<Arc<Scope>>;
 }
 
 /// Told of every problem a scope meets, as it happens: `(test id, problem)`.
@@ -95,7 +99,7 @@ pub struct Scope {
     pub(crate) target: Target,
     /// What `cargo test` needs to run this test alone, for miss messages.
     pub(crate) test_filter: String,
-    recordings: OnceLock<std::result::Result<Mutex<ScopeRecordings>, String>>,
+    recordings: OnceLock<std::result::Result<Mutex<ScopeRecordings>, Arc<Error>>>,
     pub(crate) stats: Stats,
     problems: Mutex<Vec<String>>,
     pub(crate) pending: Arc<Pending>,
@@ -236,7 +240,9 @@ impl Scope {
         if self.mode == crate::Mode::Live || !self.engine.store().root().is_dir() {
             return Ok(());
         }
-        self.engine.usage().test_finished(&self.test_id, &self.used())
+        self.engine
+            .usage()
+            .test_finished(&self.test_id, &self.used())
     }
 
     /// A problem that fails the test at its end (even if its client swallowed the
@@ -320,14 +326,14 @@ impl Scope {
                     .engine
                     .store()
                     .load_scope(&self.test_id)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Arc::new)?;
                 recordings.index_request_bytes(&self.target.ignore_fields, &self.test_id);
                 Ok(Mutex::new(recordings))
             } else {
                 Ok(Mutex::default())
             }
         });
-        loaded.as_ref().map_err(|e| Error::Other(e.clone()))
+        loaded.as_ref().map_err(|e| Error::Shared(e.clone()))
     }
 
     /// Whether real ids are known (only in record modes).

@@ -73,7 +73,7 @@ impl Target {
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, url)| url.as_str());
         let base = routed.or(self.base_url.as_deref()).ok_or_else(|| {
-            Error::Other(format!(
+            Error::Setup(format!(
                 "no upstream for {endpoint}: the setup {} has no base_url. Set one in recorder.toml or choose another setup with RECORDER_SETUP",
                 self.setup.as_deref().unwrap_or("(none)")
             ))

@@ -35,7 +35,6 @@
 //! ```
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -155,15 +154,15 @@ impl RequestIdentity {
 }
 
 /// Lowercase hex sha256 of some bytes.
+///
+/// ```
+/// use recorder_runtime::identity::sha256_hex;
+/// assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+/// ```
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 15) as usize] as char);
-    }
-    out
+    // ring's SHA-256 (assembly, SHA extensions where the CPU has them): the TLS stack
+    // links ring already, so hashing costs users no extra crates.
+    crate::hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// The body as identity sees it: `null` for no body, parsed JSON minus ignored

@@ -1,8 +1,11 @@
 //! In-process transports: real clients talk to the engine with no socket between.
+//! One file per client adapter; each depends on this module and the engine, never
+//! on another adapter.
 //!
-//! - [`OpenAiService`]: a tower `Service` for async-openai's `with_http_service`.
-//! - [`RecorderMiddleware`]: a reqwest-middleware `Middleware` for
-//!   `ClientWithMiddleware` users (rig and others).
+//! - [`OpenAiService`] (feature `async-openai`): a tower `Service` for async-openai's
+//!   `with_http_service`.
+//! - [`RecorderMiddleware`] (feature `reqwest-middleware`): a reqwest-middleware
+//!   `Middleware` for `ClientWithMiddleware` users (rig and others).
 //!
 //! Both take whatever URL the client builds, keep its path (a `/s/<token>` proxy
 //! prefix is dropped, so a client configured with `ctx.base_url()` works too) and
@@ -10,6 +13,7 @@
 //! come back frame by frame.
 //!
 //! ```no_run
+//! # #[cfg(feature = "async-openai")]
 //! # fn demo(ctx: recorder_runtime::RecordingContext) {
 //! use async_openai::{config::OpenAIConfig, Client};
 //! let openai = Client::with_config(OpenAIConfig::new().with_api_key("unused"))
@@ -20,10 +24,19 @@
 use crate::engine::{EngineRequest, EngineResponse, ResponseBody, Scope};
 use crate::error::Error;
 use bytes::Bytes;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+
+#[cfg(feature = "reqwest-middleware")]
+mod middleware;
+#[cfg(feature = "async-openai")]
+mod openai;
+
+#[cfg(feature = "reqwest-middleware")]
+pub use middleware::RecorderMiddleware;
+#[cfg(feature = "async-openai")]
+pub use openai::OpenAiService;
 
 /// Which scope a transport serves: the one it was made for, or the test id of the
 /// request being handled (server mode).
@@ -37,7 +50,7 @@ pub enum ScopeSource {
 }
 
 impl ScopeSource {
-    fn scope(&self) -> crate::Result<Option<Arc<Scope>>> {
+    pub(crate) fn scope(&self) -> crate::Result<Option<Arc<Scope>>> {
         match self {
             ScopeSource::Fixed(s) => Ok(Some(s.clone())),
             ScopeSource::Current(r) => r.current_scope(),
@@ -83,12 +96,15 @@ async fn collect_body(body: reqwest::Body) -> crate::Result<Bytes> {
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::Other(format!(
-            "the request body is over {limit} bytes (RECORDER_MAX_BODY_BYTES); nothing was sent or recorded"
-        ))),
-        Err(e) => Err(Error::Other(format!(
-            "cannot read the request body: {e}; nothing was sent or recorded"
-        ))),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge {
+            what: "the request body",
+            limit,
+            var: "RECORDER_MAX_BODY_BYTES",
+        }),
+        Err(e) => Err(Error::Body {
+            what: "the request body cannot be read".into(),
+            source: Some(e),
+        }),
     }
 }
 
@@ -129,15 +145,18 @@ fn to_reqwest_at(resp: EngineResponse, url: Option<reqwest::Url>) -> reqwest::Re
     reqwest::Response::from(builder.body(body).expect("a valid response"))
 }
 
-/// An engine error as a `reqwest::Response`, the same answer the proxy gives.
+/// An engine error as a `reqwest::Response`: the same answer the proxy gives.
 fn error_response(e: &Error) -> reqwest::Response {
-    let (parts, _) = crate::proxy::error_for(e).into_parts();
-    let body = serde_json::json!({ "error": { "message": e.to_string(), "type": crate::proxy::error_kind(e) } }).to_string();
-    reqwest::Response::from(http::Response::from_parts(parts, reqwest::Body::from(body)))
+    let resp = http::Response::builder()
+        .status(e.http_status())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(reqwest::Body::from(e.json_body()))
+        .expect("a valid response");
+    reqwest::Response::from(resp)
 }
 
 /// Serves a request from a scope's engine.
-async fn serve_in(
+pub(crate) async fn serve_in(
     scope: Arc<Scope>,
     mut req: reqwest::Request,
 ) -> Result<reqwest::Response, Error> {
@@ -148,94 +167,6 @@ async fn serve_in(
         // answer them; the scope also keeps them so the test fails at its end.
         Err(e) => error_response(&e),
     })
-}
-
-async fn dispatch(
-    source: &ScopeSource,
-    req: reqwest::Request,
-    fallback: Option<&reqwest::Client>,
-) -> Result<reqwest::Response, Error> {
-    match source.scope()? {
-        Some(scope) => serve_in(scope, req).await,
-        None => match fallback {
-            Some(client) => client
-                .execute(req)
-                .await
-                .map_err(|e| Error::Other(e.to_string())),
-            None => Err(Error::Other("no test id and no fallback client".into())),
-        },
-    }
-}
-
-/// A tower service for async-openai's `Client::with_http_service`.
-#[derive(Clone, Debug)]
-pub struct OpenAiService {
-    source: ScopeSource,
-    fallback: reqwest::Client,
-}
-
-impl OpenAiService {
-    /// A service for a source of scopes.
-    pub fn new(source: ScopeSource) -> Self {
-        OpenAiService {
-            source,
-            fallback: reqwest::Client::new(),
-        }
-    }
-}
-
-impl tower::Service<async_openai::middleware::HttpRequestFactory> for OpenAiService {
-    type Response = reqwest::Response;
-    type Error = async_openai::error::OpenAIError;
-    type Future = Pin<Box<dyn Future<Output = Result<reqwest::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, factory: async_openai::middleware::HttpRequestFactory) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let req = factory.build().await?;
-            dispatch(&this.source, req, Some(&this.fallback))
-                .await
-                .map_err(|e| async_openai::error::OpenAIError::InvalidArgument(e.to_string()))
-        })
-    }
-}
-
-/// A reqwest-middleware `Middleware` that routes requests to the engine.
-#[derive(Clone, Debug)]
-pub struct RecorderMiddleware {
-    source: ScopeSource,
-}
-
-impl RecorderMiddleware {
-    /// A middleware for a source of scopes.
-    pub fn new(source: ScopeSource) -> Self {
-        RecorderMiddleware { source }
-    }
-}
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for RecorderMiddleware {
-    async fn handle(
-        &self,
-        req: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        match self
-            .source
-            .scope()
-            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string())))?
-        {
-            Some(scope) => serve_in(scope, req)
-                .await
-                .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e.to_string()))),
-            None => next.run(req, extensions).await,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -269,7 +200,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_streamed_request_body_is_read_whole() {
-        let chunks = futures::stream::iter([
+        let chunks = futures_util::stream::iter([
             Ok::<_, std::io::Error>(Bytes::from_static(b"--b\r\n")),
             Ok(Bytes::from_static(b"part")),
         ]);
