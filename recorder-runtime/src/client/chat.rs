@@ -204,6 +204,26 @@ impl ChatRequest {
     pub fn response_format(self, format: Value) -> Self {
         self.with("response_format", format)
     }
+    /// Structured output: answers that follow a JSON schema, in OpenAI's form
+    /// (`{"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}`:
+    /// OpenAI, vLLM, Ollama, llama.cpp's own server). llama-cpp-python's server takes
+    /// the schema as `{"type": "json_object", "schema": ...}` instead: use
+    /// [`response_format`](Self::response_format) for it.
+    ///
+    /// ```
+    /// use recorder_runtime::client::ChatRequest;
+    /// let schema = serde_json::json!({"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]});
+    /// let req = ChatRequest::new("gpt-4o-mini").json_schema("grade", schema.clone());
+    /// let body = serde_json::to_value(&req).unwrap();
+    /// assert_eq!(body["response_format"]["type"], "json_schema");
+    /// assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
+    /// ```
+    pub fn json_schema(self, name: &str, schema: Value) -> Self {
+        self.response_format(serde_json::json!({
+            "type": "json_schema",
+            "json_schema": { "name": name, "schema": schema, "strict": true },
+        }))
+    }
 }
 
 /// A chat completion.
@@ -232,6 +252,29 @@ impl ChatCompletion {
             .first()
             .and_then(|c| c.message.content.as_deref())
             .unwrap_or("")
+    }
+
+    /// The first choice's text parsed as JSON into `T` (an answer asked for with a
+    /// JSON `response_format`): a classifier's verdict, a judge's grade. Text that
+    /// does not parse is [`Error::Decode`](crate::Error::Decode), quoting it.
+    ///
+    /// ```
+    /// use recorder_runtime::client::ChatCompletion;
+    /// #[derive(serde::Deserialize)]
+    /// struct Grade { score: u8 }
+    /// let answer: ChatCompletion = serde_json::from_value(serde_json::json!({
+    ///     "choices": [{"message": {"role": "assistant", "content": "{\"score\": 4}"}}]
+    /// })).unwrap();
+    /// assert_eq!(answer.parse_json::<Grade>().unwrap().score, 4);
+    /// ```
+    pub fn parse_json<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
+        serde_json::from_str(self.text()).map_err(|e| crate::Error::Decode {
+            endpoint: "/v1/chat/completions".into(),
+            reason: format!(
+                "the answer is not the JSON asked for ({e}): {:?}",
+                self.text()
+            ),
+        })
     }
 }
 

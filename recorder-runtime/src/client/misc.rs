@@ -52,6 +52,20 @@ impl RerankRequest {
         self.extra.insert("top_n".into(), n.into());
         self
     }
+    /// Whether each result carries its document (`return_documents`; servers differ
+    /// in the default: Jina and vLLM return them, Cohere does not).
+    ///
+    /// ```
+    /// use recorder_runtime::client::RerankRequest;
+    /// let req = RerankRequest::new("reranker", "q", ["a", "b"]).top_n(1).return_documents(true);
+    /// let body = serde_json::to_value(&req).unwrap();
+    /// assert_eq!(body["top_n"], 1);
+    /// assert_eq!(body["return_documents"], true);
+    /// ```
+    pub fn return_documents(mut self, yes: bool) -> Self {
+        self.extra.insert("return_documents".into(), yes.into());
+        self
+    }
 }
 
 /// A rerank answer: the documents' indexes, best first.
@@ -76,6 +90,24 @@ pub struct RerankResult {
     /// Anything else.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl RerankResult {
+    /// The document's text, when the server returned it: `{"document": {"text": ...}}`
+    /// (vLLM, Jina, Cohere) or `{"document": "..."}`.
+    ///
+    /// ```
+    /// use recorder_runtime::client::RerankResult;
+    /// let r: RerankResult = serde_json::from_value(serde_json::json!(
+    ///     {"index": 1, "relevance_score": 0.9, "document": {"text": "Paris"}})).unwrap();
+    /// assert_eq!(r.document_text(), Some("Paris"));
+    /// ```
+    pub fn document_text(&self) -> Option<&str> {
+        match self.extra.get("document")? {
+            Value::String(text) => Some(text),
+            document => document.get("text")?.as_str(),
+        }
+    }
 }
 
 /// A moderation answer (`POST /v1/moderations`).
@@ -105,6 +137,24 @@ pub struct ModerationResult {
     /// Anything else.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl ModerationResult {
+    /// The categories flagged (`true` in `categories`), in the server's order.
+    ///
+    /// ```
+    /// use recorder_runtime::client::ModerationResult;
+    /// let r: ModerationResult = serde_json::from_value(serde_json::json!({"flagged": true,
+    ///     "categories": {"hate": false, "violence": true}})).unwrap();
+    /// assert_eq!(r.flagged_categories(), ["violence"]);
+    /// ```
+    pub fn flagged_categories(&self) -> Vec<&str> {
+        self.categories
+            .iter()
+            .filter(|(_, v)| v.as_bool() == Some(true))
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
 }
 
 /// An Anthropic Messages request (`POST /v1/messages`).
@@ -222,6 +272,22 @@ impl Client {
         self.post_json(
             "/v1/moderations",
             &json!({ "model": model, "input": input }),
+        )
+        .await
+    }
+
+    /// Moderates several texts in one request: one result per text, in order.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: recorder_runtime::Client) -> recorder_runtime::Result<()> {
+    /// let checked = client.moderate_many("omni-moderation-latest", &["I like kittens", "I will attack"]).await?;
+    /// assert_eq!(checked.results.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn moderate_many(&self, model: &str, inputs: &[&str]) -> Result<Moderation> {
+        self.post_json(
+            "/v1/moderations",
+            &json!({ "model": model, "input": inputs }),
         )
         .await
     }

@@ -16,8 +16,10 @@
 //! | endpoint | answer |
 //! |---|---|
 //! | `POST /v1/chat/completions` | a `chat.completion`; SSE chunks with `"stream": true`; a `tool_calls` message when `tools` are given; JSON text for a JSON `response_format` |
+//! | `POST /v1/chat/completions` with `image_url` parts | `data:` images are decoded and checked (PNG, JPEG, GIF, WebP; a broken one is OpenAI's 400 `image_parse_error`); the answer says what the fake "sees" without a model: format, size, and an 8-bit PNG's average colour ("a 16x16 PNG, mostly red") |
 //! | `POST /v1/completions` | a `text_completion`, or SSE chunks |
 //! | `POST /v1/embeddings` | one 8-dimensional vector per input, derived from its text |
+//! | `POST /v1/moderations` | `omni-moderation-latest`'s shape: one result per input string, 13 categories, flagged by a few keywords per category (no model) |
 //! | `GET /v1/models` | `{"object":"list","data":[{"id","object":"model","created","owned_by"}]}` |
 //! | `POST /v1/responses` | a `response` (a message, a `function_call` when function tools are given, a `file_search_call` and a cited message for `file_search`); typed SSE events with `"stream": true`; `previous_response_id` and `function_call_output` call ids must be known |
 //! | `GET`, `DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` | the stored response, its deletion, its input items |
@@ -48,10 +50,12 @@
 
 mod anthropic;
 mod files;
+mod moderation;
 mod ollama;
 mod openai;
 mod responses;
 mod text;
+mod vision;
 
 pub use text::embedding;
 
@@ -163,7 +167,19 @@ impl FakeUpstream {
 
     /// Starts a fake on `127.0.0.1` with an OS-chosen port.
     pub fn try_start() -> std::io::Result<FakeUpstream> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Self::try_start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Starts a fake on a given address (port 0: one the OS chooses), for a fake that
+    /// other processes reach at a known port (the `fake-upstream` binary).
+    ///
+    /// ```
+    /// use recorder_testkit::FakeUpstream;
+    /// let fake = FakeUpstream::try_start_on(([127, 0, 0, 1], 0).into()).unwrap();
+    /// assert!(fake.addr().ip().is_loopback());
+    /// ```
+    pub fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeUpstream> {
+        let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let seed = std::time::SystemTime::now()
@@ -515,6 +531,7 @@ async fn answer(
         (Method::POST, ["v1", "chat", "completions"]) => call.openai_chat(),
         (Method::POST, ["v1", "completions"]) => call.openai_completion(),
         (Method::POST, ["v1", "embeddings"]) => call.openai_embeddings(),
+        (Method::POST, ["v1", "moderations"]) => call.openai_moderation(),
         (Method::GET, ["v1", "models"]) => call.openai_models(),
         (Method::POST, ["v1", "responses"]) => call.create_response(),
         (Method::GET, ["v1", "responses", id]) => call.get_response(id),
@@ -738,7 +755,11 @@ impl Call<'_> {
 
     /// The answer's pieces (one per stream chunk) and its finish reason.
     fn answer(&self, prompt: &str, json_output: bool) -> (Vec<String>, &'static str) {
-        let text = text::answer_text(prompt);
+        self.answer_with(text::answer_text(prompt), json_output)
+    }
+
+    /// [`answer`](Self::answer) for a given text.
+    fn answer_with(&self, text: String, json_output: bool) -> (Vec<String>, &'static str) {
         let text = if json_output {
             json!({ "answer": text }).to_string()
         } else {

@@ -1,8 +1,8 @@
 //! OpenAI's chat completions, completions, embeddings and model list.
 
-use super::text::{embedding, split_even, texts, unix_now, word_count};
-use super::{ok_json, Body, Call};
-use http::Response;
+use super::text::{embedding, split_even, texts, unix_now, vision_answer_text, word_count};
+use super::{ok_json, openai_error, Body, Call};
+use http::{Response, StatusCode};
 use serde_json::{json, Value};
 
 impl Call<'_> {
@@ -15,7 +15,23 @@ impl Call<'_> {
             .and_then(Value::as_str)
             .is_some_and(|t| t == "json_object" || t == "json_schema");
         let tool = first_tool_name(self.body);
-        let (pieces, finish) = self.answer(&prompt, json_output);
+        let images = match super::vision::images(self.body) {
+            Ok(images) => images,
+            Err(refused) => {
+                return openai_error(
+                    StatusCode::BAD_REQUEST,
+                    &refused.message,
+                    "invalid_request_error",
+                    Some(refused.code),
+                )
+            }
+        };
+        let (pieces, finish) = if images.is_empty() {
+            self.answer(&prompt, json_output)
+        } else {
+            let seen: Vec<String> = images.iter().map(|i| i.describe()).collect();
+            self.answer_with(vision_answer_text(&prompt, &seen), json_output)
+        };
         let id = self.state.id("chatcmpl-");
         let created = unix_now();
         let prompt_tokens = word_count(

@@ -11,6 +11,19 @@ pub(super) fn answer_text(prompt: &str) -> String {
     )
 }
 
+/// The answer to a prompt that came with images: what the fake "sees" in each.
+pub(super) fn vision_answer_text(prompt: &str, seen: &[String]) -> String {
+    let count = match seen.len() {
+        1 => "1 image".to_string(),
+        n => format!("{n} images"),
+    };
+    format!(
+        "Fake answer to \"{}\": the fake upstream sees {count}: {}.",
+        prompt.trim(),
+        seen.join("; ")
+    )
+}
+
 /// Words with their trailing space, so that the pieces concatenate to the text.
 pub(super) fn pieces(text: &str) -> Vec<String> {
     text.split_inclusive(' ').map(str::to_owned).collect()
