@@ -26,7 +26,7 @@
 //! assert_eq!(resolved.setup.as_deref(), Some("local"));
 //! assert_eq!(resolved.models_for(Kind::Text), ["a", "b"]);
 //! assert_eq!(resolved.models_for(Kind::Embedding), ["e5-small"]);
-//! assert_eq!(resolved.embedding_dimension, Some(384));
+//! assert_eq!(resolved.embedding_dimension, 384);
 //! # Ok::<(), recorder_config::ConfigError>(())
 //! ```
 
@@ -37,6 +37,14 @@ use std::str::FromStr;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+
+mod locate;
+mod suites;
+mod tolerance;
+
+use locate::{line_of, Seg};
+pub use suites::Suite;
+pub use tolerance::Tolerance;
 
 /// The name of the configuration file, looked up from a crate's manifest folder upward.
 ///
@@ -51,6 +59,20 @@ pub const SETUP_ENV: &str = "RECORDER_SETUP";
 pub const SUITE_ENV: &str = "RECORDER_SUITE";
 /// `RECORDER_EMBEDDING_DIMENSION`: overrides the embedding dimension.
 pub const EMBEDDING_DIMENSION_ENV: &str = "RECORDER_EMBEDDING_DIMENSION";
+
+/// The embedding dimension of a test when neither `RECORDER_EMBEDDING_DIMENSION` nor
+/// its setup gives one: 768, the default of OGX's test suite (`--embedding-dimension`)
+/// and the size of the common base models (nomic-embed-text, e5-base, all-mpnet-base).
+///
+/// ```
+/// # use std::path::Path;
+/// let config = recorder_config::Config::parse("[setups.a]", Path::new("recorder.toml"))?;
+/// let resolved = recorder_config::resolve(Some(&config), Some("a"), "", &|_: &str| None)?;
+/// assert_eq!(resolved.embedding_dimension, recorder_config::DEFAULT_EMBEDDING_DIMENSION);
+/// assert_eq!(recorder_config::DEFAULT_EMBEDDING_DIMENSION, 768);
+/// # Ok::<(), recorder_config::ConfigError>(())
+/// ```
+pub const DEFAULT_EMBEDDING_DIMENSION: usize = 768;
 
 /// Every environment variable [`resolve`] reads. The macro makes rustc track each of
 /// them so that changing one rebuilds the tests.
@@ -268,7 +290,8 @@ pub struct Setup {
     /// The models of each kind this setup provides, e.g. `{ text = ["gpt-4o-mini"] }`.
     #[serde(default, deserialize_with = "deserialize_models")]
     pub models: BTreeMap<Kind, Vec<String>>,
-    /// The dimension of this setup's embeddings.
+    /// The dimension of this setup's embeddings; tests get
+    /// [`DEFAULT_EMBEDDING_DIMENSION`] when no setup or variable gives one.
     #[serde(default)]
     pub embedding_dimension: Option<usize>,
     /// Body fields left out of request identity, as dotted paths: `user`, `metadata.trace_id`.
@@ -285,6 +308,10 @@ pub struct Setup {
     /// `{ "anthropic-version" = "2023-06-01" }` (never stored).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// How far apart floats may be for a recording made again to keep the file on
+    /// disk: `{ abs = 5e-3, rel = 1e-3 }` by default (see [`Tolerance`]).
+    #[serde(default)]
+    pub tolerance: Tolerance,
 }
 
 /// How a setup's API key reaches the real API: `auth = ...` in a setup.
@@ -366,73 +393,6 @@ impl<'de> Deserialize<'de> for Auth {
         }
         deserializer.deserialize_any(AuthVisitor)
     }
-}
-
-/// A named group of tests, by module path, with a default setup: `[suites.<name>]`.
-///
-/// ```
-/// let suite = recorder_config::Suite {
-///     name: "base".into(),
-///     roots: vec!["chat".into()],
-///     setup: None,
-///     description: None,
-/// };
-/// assert!(suite.contains("examples::chat"));
-/// assert!(suite.contains("chat::streaming"));
-/// assert!(!suite.contains("examples::chatty"));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Suite {
-    /// The suite's name: its key under `[suites]`.
-    #[serde(skip)]
-    pub name: String,
-    /// Module path prefixes, with or without the crate name: `chat`, `examples::chat`.
-    pub roots: Vec<String>,
-    /// The setup used for this suite's tests unless `RECORDER_SETUP` says otherwise.
-    #[serde(default)]
-    pub setup: Option<String>,
-    /// What this suite covers.
-    #[serde(default)]
-    pub description: Option<String>,
-}
-
-impl Suite {
-    /// Whether a test in module `module_path` (as `module_path!()` gives it) belongs
-    /// to this suite: the path equals a root or starts with `root::`, compared with
-    /// and without the path's first segment (the crate name).
-    pub fn contains(&self, module_path: &str) -> bool {
-        let without_crate = module_path.split_once("::").map(|(_, rest)| rest);
-        self.roots.iter().any(|root| {
-            let root = root.trim().trim_start_matches("::");
-            !root.is_empty()
-                && (path_under(module_path, root)
-                    || without_crate.is_some_and(|rest| path_under(rest, root)))
-        })
-    }
-
-    /// The length of the longest root matching `module_path`, for picking the most
-    /// specific suite.
-    fn match_len(&self, module_path: &str) -> Option<usize> {
-        let without_crate = module_path.split_once("::").map(|(_, rest)| rest);
-        self.roots
-            .iter()
-            .map(|root| root.trim().trim_start_matches("::"))
-            .filter(|root| {
-                !root.is_empty()
-                    && (path_under(module_path, root)
-                        || without_crate.is_some_and(|rest| path_under(rest, root)))
-            })
-            .map(|root| root.len())
-            .max()
-    }
-}
-
-fn path_under(path: &str, root: &str) -> bool {
-    path == root
-        || path
-            .strip_prefix(root)
-            .is_some_and(|rest| rest.starts_with("::"))
 }
 
 /// A service under test that the runtime starts (or reuses): `[services.<name>]`.
@@ -613,7 +573,7 @@ impl Config {
         for (name, service) in &mut config.services {
             service.name = name.clone();
         }
-        config.validate()?;
+        config.validate(text)?;
         Ok(config)
     }
 
@@ -666,95 +626,39 @@ impl Config {
             })
     }
 
-    /// The suite a test in `module_path` belongs to: the one with the longest
-    /// matching root (ties: the first by name).
+    /// The suite a test in `module_path` belongs to: the one whose matching entry
+    /// covers the most of the path (a root naming the crate beats one that does not
+    /// on equal depth; then the first by name). A suite's `exclude` entries take the
+    /// modules under them out of it (see [`Suite::contains`]).
     ///
     /// ```
     /// # use std::path::Path;
     /// let config = recorder_config::Config::parse(
-    ///     "[suites.all]\nroots = [\"chat\"]\n[suites.streaming]\nroots = [\"chat::streaming\"]",
+    ///     r#"
+    ///     [suites.all]
+    ///     roots = ["chat"]
+    ///     exclude = ["chat::slow"]
+    ///     [suites.streaming]
+    ///     roots = ["chat::streaming"]
+    ///     "#,
     ///     Path::new("recorder.toml"),
     /// )?;
     /// assert_eq!(config.suite_for("examples::chat::streaming").unwrap().name, "streaming");
     /// assert_eq!(config.suite_for("examples::chat").unwrap().name, "all");
+    /// assert!(config.suite_for("examples::chat::slow").is_none());
     /// assert!(config.suite_for("examples::rerank").is_none());
     /// # Ok::<(), recorder_config::ConfigError>(())
     /// ```
     pub fn suite_for(&self, module_path: &str) -> Option<&Suite> {
-        let mut best: Option<(&Suite, usize)> = None;
+        let mut best: Option<(&Suite, suites::Specificity)> = None;
         for suite in self.suites.values() {
-            if let Some(len) = suite.match_len(module_path) {
-                if best.is_none_or(|(_, best_len)| len > best_len) {
-                    best = Some((suite, len));
+            if let Some(found) = suite.specificity(module_path) {
+                if best.is_none_or(|(_, so_far)| found > so_far) {
+                    best = Some((suite, found));
                 }
             }
         }
         best.map(|(suite, _)| suite)
-    }
-
-    /// Whether a test in module `module_path`, or in a module nested anywhere inside
-    /// it, can belong to suite `wanted` (as [`Config::suite_for`] decides).
-    ///
-    /// This is for callers that know a module but not what is nested in it: the
-    /// macro, which sees the source file but not always the inline `mod` blocks
-    /// around a test. `false` means no module at or under `module_path` belongs to
-    /// `wanted`; an unknown suite or an empty path answers `true` (nothing is sure).
-    ///
-    /// A module nested in a crate root can match any root by its own path, since
-    /// roots also match without the crate name: `chat::service` is under `service`.
-    ///
-    /// ```
-    /// # use std::path::Path;
-    /// let config = recorder_config::Config::parse(
-    ///     "[suites.base]\nroots = [\"chat\"]\n[suites.streaming]\nroots = [\"chat::streaming\"]",
-    ///     Path::new("recorder.toml"),
-    /// )?;
-    /// // `app::chat::streaming` itself is `streaming`'s, but not what is inside it.
-    /// assert!(config.may_belong_to("base", "app::chat"));
-    /// assert!(config.may_belong_to("streaming", "app::chat"));
-    /// assert!(!config.may_belong_to("base", "app::chat::streaming"));
-    /// assert!(!config.may_belong_to("streaming", "app::embeddings"));
-    /// // The crate root of `tests/chat.rs` may hold `mod streaming { ... }`.
-    /// assert!(config.may_belong_to("streaming", "chat"));
-    /// # Ok::<(), recorder_config::ConfigError>(())
-    /// ```
-    pub fn may_belong_to(&self, wanted: &str, module_path: &str) -> bool {
-        let Ok(suite) = self.suite(wanted) else {
-            return true;
-        };
-        let module_path = module_path.trim();
-        let in_wanted = |path: &str| self.suite_for(path).is_some_and(|s| s.name == wanted);
-        if module_path.is_empty() || in_wanted(module_path) {
-            return true;
-        }
-        // Try, for each root of `wanted` not matching `module_path` itself, the
-        // shallowest module under `module_path` that it matches. If `wanted` does
-        // not win there it wins nowhere deeper through that root: every root of
-        // another suite matching there matches deeper too, with the same length.
-        // (A root that matches `module_path` itself loses at every depth to
-        // whatever suite wins at `module_path`.)
-        let without_crate = module_path.split_once("::").map(|(_, rest)| rest);
-        let below = |root: &str, prefix: &str| {
-            root.strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix("::"))
-                .map(|rest| format!("{module_path}::{rest}"))
-        };
-        suite
-            .roots
-            .iter()
-            .map(|root| root.trim().trim_start_matches("::"))
-            .filter(|root| !root.is_empty())
-            .any(|root| {
-                let nested = match without_crate {
-                    // In a crate root, `<crate>::<root>` matches `root` without the crate.
-                    None => Some(format!("{module_path}::{root}")),
-                    Some(rest) => below(root, rest),
-                };
-                [below(root, module_path), nested]
-                    .into_iter()
-                    .flatten()
-                    .any(|path| in_wanted(&path))
-            })
     }
 
     fn unknown_setup(&self, name: &str, wanted_by: &str) -> ConfigError {
@@ -766,37 +670,51 @@ impl Config {
         }
     }
 
-    fn invalid(&self, key: String, message: impl Into<String>) -> ConfigError {
+    /// An `Invalid` error for the value at `at`, with its line in `text`.
+    fn invalid(&self, text: &str, at: &[Seg], message: impl Into<String>) -> ConfigError {
+        let key = at
+            .iter()
+            .map(|seg| match seg {
+                Seg::Key(k) if k.contains(['.', '/', ' ', '"']) => format!(".\"{k}\""),
+                Seg::Key(k) => format!(".{k}"),
+                Seg::Index(i) => format!("[{i}]"),
+            })
+            .collect::<String>();
         ConfigError::Invalid {
             path: self.path.clone(),
-            key,
+            line: line_of(text, at),
+            key: key.trim_start_matches('.').to_string(),
             message: message.into(),
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        use Seg::{Index, Key};
         if let Some(name) = &self.default_setup {
             if !self.setups.contains_key(name) {
                 return Err(self.unknown_setup(name, "`default_setup`"));
             }
         }
         for (name, setup) in &self.setups {
+            let at = |key: &'static str| [Key("setups"), Key(name), Key(key)];
             if let Some(url) = &setup.base_url {
-                check_url(url).map_err(|m| self.invalid(format!("setups.{name}.base_url"), m))?;
+                check_url(url).map_err(|m| self.invalid(text, &at("base_url"), m))?;
             }
             for (prefix, url) in &setup.routes {
+                let route = [Key("setups"), Key(name), Key("routes"), Key(prefix)];
                 if !prefix.starts_with('/') {
                     return Err(self.invalid(
-                        format!("setups.{name}.routes"),
+                        text,
+                        &route,
                         format!("route `{prefix}` must be an endpoint path starting with `/`, e.g. \"/v1/embeddings\""),
                     ));
                 }
-                check_url(url)
-                    .map_err(|m| self.invalid(format!("setups.{name}.routes.\"{prefix}\""), m))?;
+                check_url(url).map_err(|m| self.invalid(text, &route, m))?;
             }
             if setup.embedding_dimension == Some(0) {
                 return Err(self.invalid(
-                    format!("setups.{name}.embedding_dimension"),
+                    text,
+                    &at("embedding_dimension"),
                     "must be a positive number, e.g. 384",
                 ));
             }
@@ -806,7 +724,8 @@ impl Config {
                 .find(|f| f.is_empty() || f.split('.').any(str::is_empty))
             {
                 return Err(self.invalid(
-                    format!("setups.{name}.ignore_fields"),
+                    text,
+                    &at("ignore_fields"),
                     format!("`{field}` is not a dotted field path such as \"user\" or \"metadata.trace_id\""),
                 ));
             }
@@ -821,7 +740,8 @@ impl Config {
                         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
                 {
                     return Err(self.invalid(
-                        format!("setups.{name}.headers"),
+                        text,
+                        &at("headers"),
                         format!(
                             "`{header}` is not an HTTP header name, e.g. \"anthropic-version\""
                         ),
@@ -831,17 +751,24 @@ impl Config {
             if let Some((header, _)) = setup.headers.iter().find(|(_, v)| v.contains(['\r', '\n']))
             {
                 return Err(self.invalid(
-                    format!("setups.{name}.headers.{header}"),
+                    text,
+                    &[Key("setups"), Key(name), Key("headers"), Key(header)],
                     "a header value cannot hold a line break",
+                ));
+            }
+            if let Some((key, message)) = setup.tolerance.problem() {
+                return Err(self.invalid(
+                    text,
+                    &[Key("setups"), Key(name), Key("tolerance"), Key(key)],
+                    message,
                 ));
             }
         }
         for (name, suite) in &self.suites {
-            if suite.roots.iter().all(|root| root.trim().is_empty()) {
-                return Err(self.invalid(
-                    format!("suites.{name}.roots"),
-                    "list at least one module path prefix, e.g. roots = [\"chat\"]",
-                ));
+            if let Some((key, index, message)) = suite.problem() {
+                let mut at = vec![Key("suites"), Key(name), Key(key)];
+                at.extend(index.map(Index));
+                return Err(self.invalid(text, &at, message));
             }
             if let Some(setup) = &suite.setup {
                 if !self.setups.contains_key(setup) {
@@ -850,21 +777,25 @@ impl Config {
             }
         }
         for (name, service) in &self.services {
+            let at = |key: &'static str| [Key("services"), Key(name), Key(key)];
             if service.command.is_empty() {
                 return Err(self.invalid(
-                    format!("services.{name}.command"),
+                    text,
+                    &at("command"),
                     "give the program and its arguments, e.g. [\"cargo\", \"run\", \"--bin\", \"my-service\"]",
                 ));
             }
             if service.port == 0 {
                 return Err(self.invalid(
-                    format!("services.{name}.port"),
+                    text,
+                    &at("port"),
                     "give the fixed port the service listens on",
                 ));
             }
             if !service.health.starts_with('/') {
                 return Err(self.invalid(
-                    format!("services.{name}.health"),
+                    text,
+                    &at("health"),
                     "must be a path starting with `/`, e.g. \"/health\"",
                 ));
             }
@@ -957,16 +888,34 @@ impl<F: Fn(&str) -> Option<String>> Env for F {
 }
 
 /// What a test runs with, after the file, the setup choice and the environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// ```
+/// let nothing = recorder_config::Resolved::default();
+/// assert_eq!(nothing.setup, None);
+/// assert_eq!(nothing.embedding_dimension, 768);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     /// The chosen setup's name, if any.
     pub setup: Option<String>,
     /// Models per kind, after overrides; a kind absent here has no model configured.
     pub models: BTreeMap<Kind, Vec<String>>,
-    /// The embedding dimension, if known.
-    pub embedding_dimension: Option<usize>,
+    /// The embedding dimension: `RECORDER_EMBEDDING_DIMENSION`, else the setup's,
+    /// else [`DEFAULT_EMBEDDING_DIMENSION`].
+    pub embedding_dimension: usize,
     /// `RECORDER_SUITE`, if set.
     pub suite: Option<String>,
+}
+
+impl Default for Resolved {
+    fn default() -> Self {
+        Resolved {
+            setup: None,
+            models: BTreeMap::new(),
+            embedding_dimension: DEFAULT_EMBEDDING_DIMENSION,
+            suite: None,
+        }
+    }
 }
 
 impl Resolved {
@@ -1092,8 +1041,10 @@ pub fn resolve(
     models.retain(|_, list| !list.is_empty());
 
     let embedding_dimension = match var(EMBEDDING_DIMENSION_ENV) {
-        Some(value) => Some(parse_dimension(&value)?),
-        None => setup.and_then(|s| s.embedding_dimension),
+        Some(value) => parse_dimension(&value)?,
+        None => setup
+            .and_then(|s| s.embedding_dimension)
+            .unwrap_or(DEFAULT_EMBEDDING_DIMENSION),
     };
 
     Ok(Resolved {
@@ -1140,10 +1091,12 @@ pub enum ConfigError {
         message: String,
     },
     /// A value is out of range or inconsistent.
-    #[error("invalid {}: `{key}`: {message}", path.display())]
+    #[error("invalid {}{}: `{key}`: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         /// The file.
         path: PathBuf,
+        /// The line of the value in the file, when known.
+        line: Option<usize>,
         /// The dotted key, e.g. `setups.local.base_url`.
         key: String,
         /// What is wrong and how to fix it.

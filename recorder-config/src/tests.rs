@@ -234,16 +234,28 @@ fn inconsistent_values_are_errors() {
     );
 
     let msg = parse_err("[suites.s]\nroots = []");
-    assert!(msg.contains("`suites.s.roots`"), "{msg}");
+    assert_eq!(msg, "invalid /proj/recorder.toml:2: `suites.s.roots`: list at least one module path prefix, e.g. roots = [\"chat\"]");
 
     let msg = parse_err("[setups.a]\nbase_url = \"localhost:8080\"");
     assert!(
-        msg.contains("`setups.a.base_url`") && msg.contains("http://"),
+        msg.starts_with("invalid /proj/recorder.toml:2: `setups.a.base_url`")
+            && msg.contains("http://"),
         "{msg}"
     );
 
     let msg = parse_err("[setups.a]\nroutes = { \"v1/embeddings\" = \"http://x\" }");
-    assert!(msg.contains("`setups.a.routes`"), "{msg}");
+    assert!(
+        msg.contains(":2: `setups.a.routes.\"v1/embeddings\"`"),
+        "{msg}"
+    );
+
+    let msg = parse_err("[setups.a]\ntolerance = { abs = 1e-3, rel = -0.1 }");
+    assert!(
+        msg.contains(":2: `setups.a.tolerance.rel`: -0.1 is not a tolerance"),
+        "{msg}"
+    );
+    let msg = parse_err("[setups.a]\ntolerance = { absolute = 1e-3 }");
+    assert!(msg.contains("absolute") && msg.contains("abs"), "{msg}");
 
     let msg = parse_err("[setups.a]\nembedding_dimension = 0");
     assert!(msg.contains("embedding_dimension"), "{msg}");
@@ -320,6 +332,7 @@ fn suite_contains_by_prefix_with_or_without_crate() {
     let suite = Suite {
         name: "s".into(),
         roots: vec!["chat".into(), "examples::embeddings".into()],
+        exclude: Vec::new(),
         setup: None,
         description: None,
     };
@@ -342,6 +355,7 @@ fn empty_roots_match_nothing() {
     let suite = Suite {
         name: "s".into(),
         roots: vec!["".into(), "  ".into()],
+        exclude: Vec::new(),
         setup: None,
         description: None,
     };
@@ -381,115 +395,67 @@ fn nested_suites() -> Config {
 }
 
 #[test]
-fn may_belong_to_the_suite_of_the_module_itself() {
-    let config = nested_suites();
-    assert!(config.may_belong_to("base", "examples::chat"));
-    assert!(config.may_belong_to("base", "chat"));
-    assert!(config.may_belong_to("base", "examples::embeddings::batch"));
-    assert!(config.may_belong_to("service", "service"));
-    assert!(config.may_belong_to("hosted", "examples::hosted::x"));
-}
-
-#[test]
-fn may_belong_to_a_suite_rooted_deeper() {
-    let config = nested_suites();
-    // `examples::chat::hosted` is `hosted`'s and `examples::chat::streaming` is
-    // `streaming`'s: both are under `examples::chat`.
-    assert!(config.may_belong_to("hosted", "examples::chat"));
-    assert!(config.may_belong_to("streaming", "examples::chat"));
-    assert!(config.may_belong_to("hosted", "examples"));
-    // Not with another crate name for a root that names the crate.
-    assert!(!config.may_belong_to("hosted", "other::embeddings"));
-    assert!(!config.may_belong_to("service", "examples::chat"));
-    assert!(!config.may_belong_to("base", "examples::hosted"));
-    assert!(!config.may_belong_to("base", "examples::chat::streaming"));
-    assert!(!config.may_belong_to("streaming", "examples::embeddings"));
-}
-
-#[test]
-fn anything_may_be_nested_in_a_crate_root() {
-    // `tests/chat.rs` is crate `chat`; a `mod service { ... }` in it is
-    // `chat::service`, which matches the root `service` without the crate name
-    // and beats `chat` by length.
+fn suite_for_prefers_deeper_matches_then_the_crate_name() {
     let config = nested_suites();
     assert_eq!(config.suite_for("chat::service").unwrap().name, "service");
-    assert!(config.may_belong_to("service", "chat"));
-    assert!(config.may_belong_to("base", "service"));
-    assert!(config.may_belong_to("hosted", "service"));
-    assert!(config.may_belong_to("streaming", "retrieval"));
-}
-
-#[test]
-fn may_not_belong_where_a_longer_root_wins() {
-    // `app::chat::streaming` is matched by `shadowed` (the whole path, longer) and
-    // by `streaming` (without the crate): `shadowed` wins there and below.
-    let config = nested_suites();
+    assert_eq!(
+        config.suite_for("examples::chat::hosted::x").unwrap().name,
+        "hosted"
+    );
+    // `app::chat::streaming` is matched by `shadowed` (naming the crate) and by
+    // `streaming` (without it), both three segments deep: the crate name wins.
     assert_eq!(
         config.suite_for("app::chat::streaming::x").unwrap().name,
         "shadowed"
     );
-    assert!(!config.may_belong_to("streaming", "app::chat"));
-    assert!(config.may_belong_to("shadowed", "app::chat"));
-    assert!(config.may_belong_to("streaming", "other::chat"));
+    assert_eq!(
+        config.suite_for("other::chat::streaming::x").unwrap().name,
+        "streaming"
+    );
 }
 
 #[test]
-fn may_belong_to_without_a_suite_or_a_path_is_unsure() {
-    let config = nested_suites();
-    assert!(config.may_belong_to("nope", "examples::chat"));
-    assert!(config.may_belong_to("base", ""));
-    assert!(config.may_belong_to("base", "  "));
+fn exclude_moves_modules_to_a_deeper_suite_or_to_none() {
+    let config = Config::parse(
+        r#"
+        [suites.base]
+        roots = ["chat", "embeddings"]
+        exclude = ["chat::slow", "examples::embeddings::batch"]
+        [suites.slow]
+        roots = ["chat::slow::very"]
+        "#,
+        Path::new("/proj/recorder.toml"),
+    )
+    .unwrap();
+    let suite = |m: &str| config.suite_for(m).map(|s| s.name.as_str());
+    assert_eq!(suite("examples::chat"), Some("base"));
+    assert_eq!(suite("examples::chat::slow"), None);
+    assert_eq!(suite("chat::slow::x"), None);
+    assert_eq!(suite("chat::slow::very::x"), Some("slow"));
+    assert_eq!(suite("examples::embeddings"), Some("base"));
+    assert_eq!(suite("examples::embeddings::batch"), None);
+    assert_eq!(suite("other::embeddings::batch"), Some("base"));
 }
 
-/// `may_belong_to` agrees with trying `suite_for` on every module nested up to
-/// three deep (deep enough for these roots), with segment names from the roots.
 #[test]
-fn may_belong_to_agrees_with_suite_for_on_nested_modules() {
-    let config = nested_suites();
-    let segments = [
-        "app",
-        "examples",
-        "chat",
-        "embeddings",
-        "hosted",
-        "service",
-        "streaming",
-        "x",
-    ];
-    let mut modules: Vec<String> = segments.iter().map(|s| s.to_string()).collect();
-    for _ in 0..1 {
-        let deeper: Vec<String> = modules
-            .iter()
-            .flat_map(|m| segments.iter().map(move |s| format!("{m}::{s}")))
-            .collect();
-        modules.extend(deeper);
-    }
-    modules.sort();
-    modules.dedup();
-    let nested = |module: &str| -> Vec<String> {
-        let mut out = vec![module.to_string()];
-        for _ in 0..3 {
-            let deeper: Vec<String> = out
-                .iter()
-                .flat_map(|m| segments.iter().map(move |s| format!("{m}::{s}")))
-                .collect();
-            out.extend(deeper);
-        }
-        out
-    };
-    for module in &modules {
-        let inside = nested(module);
-        for wanted in config.suites.keys() {
-            let brute = inside
-                .iter()
-                .any(|p| config.suite_for(p).is_some_and(|s| &s.name == wanted));
-            assert_eq!(
-                config.may_belong_to(wanted, module),
-                brute,
-                "may_belong_to({wanted:?}, {module:?})"
-            );
-        }
-    }
+fn suite_errors_name_the_file_line_and_entry() {
+    let text = "[setups.a]\n\n[suites.base]\nroots = [\n  \"chat\",\n  \"!chat::slow\",\n]\n";
+    assert_eq!(
+        parse_err(text),
+        "invalid /proj/recorder.toml:6: `suites.base.roots[1]`: `!chat::slow`: roots take no `!`; to leave a module out, list it in `exclude = [\"chat::slow\"]`"
+    );
+    let text = "[suites.base]\nroots = [\"chat\"]\nexclude = [\"chat::slow\", \"retrieval\"]\n";
+    assert_eq!(
+        parse_err(text),
+        "invalid /proj/recorder.toml:3: `suites.base.exclude[1]`: `retrieval` is not inside any root of this suite (`chat`), so it leaves nothing out; exclude a module inside a root, e.g. \"chat::slow\""
+    );
+    let msg = parse_err("[suites.base]\nroots = [\"chat\"]\nexclude = \"chat::slow\"\n");
+    assert!(
+        msg.contains("line 3") && msg.contains("expected a sequence"),
+        "{msg}"
+    );
+    let msg = parse_err("[suites.base]\nroots = [\"chat\"]\nexcludes = [\"chat::slow\"]\n");
+    assert!(msg.contains("line 3") && msg.contains("`exclude`"), "{msg}");
 }
 
 // --- resolve ----------------------------------------------------------------
@@ -517,7 +483,7 @@ fn no_config_env_only() {
             (Kind::Embedding, &["x", "y", "z"])
         ])
     );
-    assert_eq!(resolved.embedding_dimension, Some(768));
+    assert_eq!(resolved.embedding_dimension, 768);
 }
 
 #[test]
@@ -538,7 +504,7 @@ fn default_setup_applies() {
     assert_eq!(resolved.models_for(Kind::Text), ["smollm2-135m"]);
     assert_eq!(resolved.models_for(Kind::Embedding), ["e5-small"]);
     assert!(resolved.models_for(Kind::Vision).is_empty());
-    assert_eq!(resolved.embedding_dimension, Some(384));
+    assert_eq!(resolved.embedding_dimension, 384);
     assert_eq!(resolved.suite, None);
 }
 
@@ -548,7 +514,7 @@ fn recorder_setup_beats_the_default_and_the_suite() {
     let resolved = resolve(Some(&example()), None, "examples::chat", &env).unwrap();
     assert_eq!(resolved.setup.as_deref(), Some("gpt"));
     assert_eq!(resolved.models_for(Kind::Text), ["gpt-4o-mini"]);
-    assert_eq!(resolved.embedding_dimension, Some(1536));
+    assert_eq!(resolved.embedding_dimension, 1536);
 }
 
 #[test]
@@ -560,7 +526,8 @@ fn pinned_beats_recorder_setup() {
         resolved.models_for(Kind::Text),
         ["llama3.2:1b", "qwen2.5:0.5b"]
     );
-    assert_eq!(resolved.embedding_dimension, None);
+    // No dimension in the setup: the documented default.
+    assert_eq!(resolved.embedding_dimension, DEFAULT_EMBEDDING_DIMENSION);
 }
 
 #[test]
@@ -574,7 +541,7 @@ fn explicit_variables_beat_every_setup() {
     assert_eq!(resolved.setup.as_deref(), Some("local"));
     assert_eq!(resolved.models_for(Kind::Text), ["mine"]);
     assert_eq!(resolved.models_for(Kind::Embedding), ["e5-small"]);
-    assert_eq!(resolved.embedding_dimension, Some(42));
+    assert_eq!(resolved.embedding_dimension, 42);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::errors::Errors;
 use crate::module_guess::Location;
 use crate::names::{self, Plan};
 use crate::params::{self, Injected};
-use crate::{runtime_path, suites};
+use crate::{module_guess, runtime_path, suites};
 
 /// What the configuration says for one test.
 #[derive(Debug, Clone, Default)]
@@ -25,14 +25,20 @@ pub struct Resolution {
     pub resolved: Resolved,
     /// The `recorder.toml` read, which rustc is made to track.
     pub tracked_file: Option<PathBuf>,
-    /// Why the test is outside the suite `RECORDER_SUITE` selects, when the macro is
-    /// sure of it: every generated test is then ignored with this reason.
+    /// The module the macro placed the test in (see [`crate::module_guess`]); the
+    /// runtime checks it against the real one under `RECORDER_SUITE`.
+    pub placed_in: String,
+    /// Why the test is outside the suite `RECORDER_SUITE` selects: every generated
+    /// test is then ignored with this reason.
     pub suite_ignore: Option<String>,
+    /// Why the macro cannot decide whether the test is in the selected suite: a
+    /// compile error.
+    pub suite_error: Option<String>,
 }
 
 /// Resolves the configuration for a function: called with the `setup = "..."`
-/// pin, if any, and the function's name (without `r#`), which locates it.
-pub type Resolve<'a> = dyn Fn(Option<&str>, &str) -> Result<Resolution, ConfigError> + 'a;
+/// pin, if any, and the function, which is located by its name and tokens.
+pub type Resolve<'a> = dyn Fn(Option<&str>, &ItemFn) -> Result<Resolution, ConfigError> + 'a;
 
 /// Everything the expansion needs from outside the tokens.
 pub struct Inputs<'a> {
@@ -60,28 +66,25 @@ pub fn recorded_test(
             file.to_path_buf()
         }
     });
-    let resolve = |pinned: Option<&str>, function: &str| -> Result<Resolution, ConfigError> {
+    let resolve = |pinned: Option<&str>, func: &ItemFn| -> Result<Resolution, ConfigError> {
         let config = match &manifest_dir {
             Some(dir) => Config::discover(dir)?,
             None => None,
         };
         // Where the test is only matters for suites.
+        let crate_name = std::env::var("CARGO_CRATE_NAME").unwrap_or_default();
         let location = match (&config, &manifest_dir, &source_file) {
             (Some(config), Some(dir), Some(file)) if !config.suites.is_empty() => {
-                let crate_name = std::env::var("CARGO_CRATE_NAME").unwrap_or_default();
-                Location::find(file, dir, &crate_name, function)
+                let function = func.sig.ident.unraw().to_string();
+                let print = module_guess::fingerprint(func);
+                Location::find(file, dir, &crate_name, &function, print)
             }
-            _ => Location::default(),
+            _ => Location {
+                crate_name,
+                ..Location::default()
+            },
         };
-        let module_path = location.module_path();
-        let resolved = recorder_config::resolve(config.as_ref(), pinned, module_path, &ProcessEnv)?;
-        let suite_ignore =
-            suites::ignore_reason(config.as_ref(), resolved.suite.as_deref(), &location);
-        Ok(Resolution {
-            resolved,
-            tracked_file: config.map(|c| c.path),
-            suite_ignore,
-        })
+        resolution(config, pinned, func, &location, &ProcessEnv)
     };
     expand_with(
         args,
@@ -91,6 +94,41 @@ pub fn recorded_test(
             runtime: runtime_path::from_environment(),
         },
     )
+}
+
+/// Resolves the configuration for `func` at `location` from `config` and `env`.
+pub fn resolution(
+    config: Option<Config>,
+    pinned: Option<&str>,
+    func: &ItemFn,
+    location: &Location,
+    env: &dyn recorder_config::Env,
+) -> Result<Resolution, ConfigError> {
+    let module_path = location.module_path();
+    let resolved = recorder_config::resolve(config.as_ref(), pinned, module_path, env)?;
+    let function = func.sig.ident.unraw().to_string();
+    let (suite_ignore, suite_error) = match suites::decide(
+        config.as_ref(),
+        resolved.suite.as_deref(),
+        &function,
+        location,
+    ) {
+        Ok(reason) => (reason, None),
+        Err(message) => (None, Some(message)),
+    };
+    Ok(Resolution {
+        resolved,
+        tracked_file: config.map(|c| c.path),
+        // Same-named candidates agree on the suite (else `suite_error`): any one
+        // tells the runtime what was decided.
+        placed_in: location
+            .modules
+            .first()
+            .map_or(module_path, String::as_str)
+            .to_string(),
+        suite_ignore,
+        suite_error,
+    })
 }
 
 /// Expands `#[recorded_test(args)] item` with the configuration from `inputs`.
@@ -124,9 +162,16 @@ pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> Tok
     );
 
     let pinned = args.setup.as_ref().map(LitStr::value);
-    let function = func.sig.ident.unraw().to_string();
-    let resolution = match (inputs.resolve)(pinned.as_deref(), &function) {
-        Ok(resolution) => Some(resolution),
+    let resolution = match (inputs.resolve)(pinned.as_deref(), &func) {
+        Ok(resolution) => {
+            if let Some(message) = &resolution.suite_error {
+                errors.push(syn::Error::new(
+                    func.sig.ident.span(),
+                    format!("recorded_test: {message}"),
+                ));
+            }
+            Some(resolution)
+        }
         Err(err) => {
             let span = match (&err, &args.setup) {
                 (ConfigError::UnknownSetup { name, .. }, Some(lit))
@@ -301,7 +346,7 @@ fn generate(
                     func,
                     args,
                     injected,
-                    resolved,
+                    resolution,
                     &runtime,
                 )
             })
@@ -316,7 +361,7 @@ fn generate(
                 func,
                 args,
                 injected,
-                resolved,
+                resolution,
                 &runtime,
             )]
         }
@@ -370,9 +415,10 @@ fn test_fn(
     func: &ItemFn,
     args: &Args,
     injected: &[Injected],
-    resolved: &Resolved,
+    resolution: &Resolution,
     runtime: &syn::Path,
 ) -> TokenStream {
+    let resolved = &resolution.resolved;
     let test_ident = format_ident!("{}", test_name);
     let name = &func.sig.ident;
     let name_str = name.unraw().to_string();
@@ -392,11 +438,9 @@ fn test_fn(
         args.timeout_ms
             .map(|ms| Literal::u64_unsuffixed(ms).into_token_stream()),
     );
-    let dimension = option(
-        resolved
-            .embedding_dimension
-            .map(|d| Literal::usize_unsuffixed(d).into_token_stream()),
-    );
+    let dimension = Literal::usize_unsuffixed(resolved.embedding_dimension);
+    let suite = option(resolved.suite.as_deref().map(|s| s.to_token_stream()));
+    let placed_in = &resolution.placed_in;
     let multi_thread = args.multi_thread.is_some();
     let worker_threads = option(
         args.worker_threads
@@ -442,6 +486,8 @@ fn test_fn(
             mode: #mode,
             timeout_ms: #timeout,
             embedding_dimension: #dimension,
+            suite: #suite,
+            placed_in: #placed_in,
             manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
             multi_thread: #multi_thread,
             worker_threads: #worker_threads,

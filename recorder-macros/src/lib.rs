@@ -57,7 +57,8 @@ use proc_macro::TokenStream;
 /// Fixtures are injected by type (last path segment) and name:
 /// `RecordingContext` (the test's context), `Client` (a client for the recorded
 /// API), `Model` (one per requested kind; with several kinds, name it
-/// `<kind>_model` or `<kind>`), `embedding_dimension: usize`, and `Service` (the
+/// `<kind>_model` or `<kind>`), `embedding_dimension: usize` (768 unless the setup
+/// or `RECORDER_EMBEDDING_DIMENSION` says otherwise), and `Service` (the
 /// service under test of `recorder.toml`). The function may return `()` or
 /// `Result<(), E>` with `E: Debug`.
 ///
@@ -72,15 +73,18 @@ use proc_macro::TokenStream;
 /// RECORDER_TEXT_MODELS or choose a setup`.
 ///
 /// # Suites
-/// `[suites.<name>] roots = [...]` groups tests by module path. With
-/// `RECORDER_SUITE=<name>` (tracked like the other variables), the tests of other
-/// suites are generated ignored, with the reason: ``not in suite `service`
-/// (RECORDER_SUITE=service); it belongs to suite `base` (module `chat`)``. The macro
-/// places a test by its file (`tests/chat.rs` is crate `chat`) and the inline
-/// `mod` blocks around it there; when it cannot be sure (a function made by
-/// `macro_rules!`), the test is generated as usual and skipped when it runs, as
-/// are ignored tests run with `cargo test -- --ignored`. An unknown suite name is
-/// a compile error listing the known ones.
+/// `[suites.<name>] roots = [...]` (and `exclude = [...]`) groups tests by module
+/// path. With `RECORDER_SUITE=<name>` (tracked like the other variables), the tests
+/// outside that suite are generated ignored, with the reason: ``not in suite
+/// `service` (RECORDER_SUITE=service); it belongs to suite `base` (module
+/// `chat`)``. The macro places a test by its file (`tests/chat.rs` is crate `chat`)
+/// and the inline `mod` blocks around it there; a function it does not find there
+/// (made by `macro_rules!`) is placed in the file's module, and a file outside
+/// `src/`, `tests/`, `examples/` and `benches/` in the crate root. No test outside
+/// the suite passes without running: one placed wrongly, or an ignored one run with
+/// `cargo test -- --ignored`, fails with the reason. Two functions of one name in
+/// one file, with the same tokens, one in the suite and one not, are a compile
+/// error, as is an unknown suite name (listing the known ones).
 ///
 /// # Other attributes
 /// Doc comments, `#[cfg]`, `#[cfg_attr]`, lint levels (`#[allow]`...),

@@ -1,43 +1,61 @@
-//! `RECORDER_SUITE` at expansion time: the tests the macro is sure are outside the
-//! selected suite are generated ignored, with the reason. Where it is not sure (a
-//! function it did not find in its file, an unknown file), the test is generated
-//! as usual and the runtime, which knows the real module path, skips it.
+//! `RECORDER_SUITE` at expansion time: a test outside the selected suite is
+//! generated ignored, with the reason; the decision goes by the module the macro
+//! places the test in (see [`crate::module_guess`]), and the runtime fails a test
+//! placed wrongly rather than letting it pass without running.
 
 use recorder_config::{Config, SUITE_ENV};
 
 use crate::module_guess::Location;
 
-/// Why a test at `location` is outside suite `wanted` (`RECORDER_SUITE`), when the
-/// macro is sure of it; `None` when it belongs, may belong, or no suite is selected.
-/// An unknown suite name is not handled here: resolving the configuration fails on it.
-pub fn ignore_reason(
+/// What suite `wanted` (`RECORDER_SUITE`) means for function `function` at
+/// `location`: `Ok(None)` when it runs (no suite selected, or it belongs),
+/// `Ok(Some(reason))` when it is generated ignored, `Err(message)` when the macro
+/// cannot tell (functions of that name it cannot tell apart, in and out of the
+/// suite). An unknown suite name is not handled here: resolving the configuration
+/// fails on it.
+pub fn decide(
     config: Option<&Config>,
     wanted: Option<&str>,
+    function: &str,
     location: &Location,
-) -> Option<String> {
-    let (config, wanted) = (config?, wanted?);
-    config.suite(wanted).ok()?;
-    let head = format!("not in suite `{wanted}` ({SUITE_ENV}={wanted})");
-    let belongs = |module: &str| match config.suite_for(module) {
-        Some(suite) => format!("suite `{}` (module `{module}`)", suite.name),
-        None => format!("no suite (module `{module}`)"),
+) -> Result<Option<String>, String> {
+    let (Some(config), Some(wanted)) = (config, wanted) else {
+        return Ok(None);
     };
-    if location.modules.is_empty() {
-        let module = location.file_module.as_deref()?;
-        if config.may_belong_to(wanted, module) {
-            return None;
-        }
-        return Some(format!(
-            "{head}; it belongs to {}, and no module inside it to `{wanted}`",
-            belongs(module)
+    if config.suite(wanted).is_err() {
+        return Ok(None);
+    }
+    let candidates: Vec<&str> = if location.modules.is_empty() {
+        vec![location.module_path()]
+    } else {
+        location.modules.iter().map(String::as_str).collect()
+    };
+    let in_wanted = |module: &&str| config.suite_for(module).is_some_and(|s| s.name == wanted);
+    if candidates.iter().all(in_wanted) {
+        return Ok(None);
+    }
+    if candidates.iter().any(in_wanted) {
+        let modules: Vec<String> = candidates.iter().map(|m| format!("`{m}`")).collect();
+        return Err(format!(
+            "cannot tell whether `{function}` is in suite `{wanted}` ({SUITE_ENV}={wanted}): its file has #[recorded_test] functions of that name with the same signature and body in modules {}, not all of them in the suite; rename one",
+            modules.join(", ")
         ));
     }
-    let in_wanted = |module: &String| config.suite_for(module).is_some_and(|s| s.name == wanted);
-    if location.modules.iter().any(in_wanted) {
-        return None;
-    }
-    let owners: Vec<String> = location.modules.iter().map(|m| belongs(m)).collect();
-    Some(format!("{head}; it belongs to {}", owners.join(" or ")))
+    let how = location.how_placed();
+    let owners: Vec<String> = candidates
+        .iter()
+        .map(
+            |module| match (config.suite_for(module), module.is_empty()) {
+                (_, true) => "no suite (its module is unknown)".to_string(),
+                (Some(suite), false) => format!("suite `{}` (module `{module}`{how})", suite.name),
+                (None, false) => format!("no suite (module `{module}`{how})"),
+            },
+        )
+        .collect();
+    Ok(Some(format!(
+        "not in suite `{wanted}` ({SUITE_ENV}={wanted}); it belongs to {}",
+        owners.join(" or ")
+    )))
 }
 
 #[cfg(test)]
@@ -50,6 +68,7 @@ mod tests {
             r#"
             [suites.base]
             roots = ["chat", "embeddings"]
+            exclude = ["chat::slow"]
             [suites.service]
             roots = ["service"]
             "#,
@@ -62,73 +81,94 @@ mod tests {
         Location {
             file_module: Some(file.to_string()),
             modules: modules.iter().map(|m| m.to_string()).collect(),
+            crate_name: file.split("::").next().unwrap().to_string(),
         }
     }
 
-    fn not_found(file: &str) -> Location {
-        found(file, &[])
+    fn decide_for(wanted: &str, location: &Location) -> Result<Option<String>, String> {
+        decide(Some(&config()), Some(wanted), "f", location)
     }
 
     #[test]
     fn no_selection_no_reason() {
         let config = config();
-        assert_eq!(
-            ignore_reason(Some(&config), None, &found("chat", &["chat"])),
-            None
-        );
-        assert_eq!(
-            ignore_reason(None, Some("base"), &found("chat", &["chat"])),
-            None
-        );
+        let chat = found("chat", &["chat"]);
+        assert_eq!(decide(Some(&config), None, "f", &chat), Ok(None));
+        assert_eq!(decide(None, Some("base"), "f", &chat), Ok(None));
         // Unknown suites are the resolution's error, not a reason.
-        assert_eq!(
-            ignore_reason(Some(&config), Some("nope"), &found("chat", &["chat"])),
-            None
-        );
+        assert_eq!(decide(Some(&config), Some("nope"), "f", &chat), Ok(None));
     }
 
     #[test]
     fn found_functions_are_decided_exactly() {
-        let config = config();
-        let reason = |wanted: &str, location: &Location| {
-            ignore_reason(Some(&config), Some(wanted), location)
-        };
-        assert_eq!(reason("base", &found("chat", &["chat"])), None);
+        assert_eq!(decide_for("base", &found("chat", &["chat"])), Ok(None));
         assert_eq!(
-            reason("service", &found("chat", &["chat"])).as_deref(),
+            decide_for("service", &found("chat", &["chat"])).unwrap().as_deref(),
             Some("not in suite `service` (RECORDER_SUITE=service); it belongs to suite `base` (module `chat`)")
         );
         // An inline `mod service` in tests/chat.rs is the service suite's.
-        assert_eq!(reason("service", &found("chat", &["chat::service"])), None);
-        assert!(reason("base", &found("chat", &["chat::service"])).is_some());
         assert_eq!(
-            reason("base", &found("retrieval", &["retrieval"])).as_deref(),
+            decide_for("service", &found("chat", &["chat::service"])),
+            Ok(None)
+        );
+        assert!(decide_for("base", &found("chat", &["chat::service"]))
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            decide_for("base", &found("retrieval", &["retrieval"])).unwrap().as_deref(),
             Some("not in suite `base` (RECORDER_SUITE=base); it belongs to no suite (module `retrieval`)")
         );
-        // Several functions of that name: ignored only if none belongs.
+        // Excluded from `base`.
         assert_eq!(
-            reason("service", &found("chat", &["chat", "chat::service"])),
-            None
-        );
-        assert_eq!(
-            reason("service", &found("app", &["app::chat", "app::other"])).as_deref(),
-            Some("not in suite `service` (RECORDER_SUITE=service); it belongs to suite `base` (module `app::chat`) or no suite (module `app::other`)")
+            decide_for("base", &found("chat", &["chat::slow"])).unwrap().as_deref(),
+            Some("not in suite `base` (RECORDER_SUITE=base); it belongs to no suite (module `chat::slow`)")
         );
     }
 
     #[test]
-    fn functions_not_found_are_ignored_only_when_nothing_nested_can_belong() {
-        let config = config();
-        let reason = |wanted: &str, location: &Location| {
-            ignore_reason(Some(&config), Some(wanted), location)
-        };
-        // A crate root may hold `mod service { ... }`: not sure.
-        assert_eq!(reason("service", &not_found("chat")), None);
+    fn functions_it_cannot_tell_apart_agree_or_fail_the_build() {
+        // All in, or all out: decided.
         assert_eq!(
-            reason("service", &not_found("app::chat")).as_deref(),
-            Some("not in suite `service` (RECORDER_SUITE=service); it belongs to suite `base` (module `app::chat`), and no module inside it to `service`")
+            decide_for("base", &found("chat", &["chat", "chat::inner"])),
+            Ok(None)
         );
-        assert_eq!(reason("base", &not_found("app::chat")), None);
-        assert_eq!(reason("base", &Location::default()), None);
+        assert_eq!(
+            decide_for("service", &found("app", &["app::chat", "app::other"])).unwrap().as_deref(),
+            Some("not in suite `service` (RECORDER_SUITE=service); it belongs to suite `base` (module `app::chat`) or no suite (module `app::other`)")
+        );
+        // One in, one out: a compile error saying what to do.
+        let err = decide_for("service", &found("chat", &["chat", "chat::service"])).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot tell whether `f` is in suite `service` (RECORDER_SUITE=service): its file has #[recorded_test] functions of that name with the same signature and body in modules `chat`, `chat::service`, not all of them in the suite; rename one"
+        );
+    }
+
+    #[test]
+    fn functions_not_found_are_placed_by_what_the_macro_sees() {
+        let by_file = Location {
+            file_module: Some("app::chat".into()),
+            modules: Vec::new(),
+            crate_name: "app".into(),
+        };
+        assert_eq!(decide_for("base", &by_file), Ok(None));
+        let reason = decide_for("service", &by_file).unwrap().unwrap();
+        assert_eq!(
+            reason,
+            "not in suite `service` (RECORDER_SUITE=service); it belongs to suite `base` (module `app::chat`, placed by its file: #[recorded_test] did not find the function there (made by macro_rules!?))"
+        );
+        let by_crate = Location {
+            file_module: None,
+            modules: Vec::new(),
+            crate_name: "service".into(),
+        };
+        assert_eq!(decide_for("service", &by_crate), Ok(None));
+        let reason = decide_for("base", &by_crate).unwrap().unwrap();
+        assert!(reason.ends_with("suite `service` (module `service`, the crate root: its file is outside src/, tests/, examples/ and benches/)"), "{reason}");
+        let unknown = decide_for("base", &Location::default()).unwrap().unwrap();
+        assert!(
+            unknown.ends_with("no suite (its module is unknown)"),
+            "{unknown}"
+        );
     }
 }

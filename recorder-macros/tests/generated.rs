@@ -77,6 +77,17 @@ async fn current_thread_by_default() {
     );
 }
 
+/// The workspace's `tools` setup gives no dimension: the documented default, never a
+/// panic (the environment still wins).
+#[recorded_test(setup = "tools")]
+fn the_embedding_dimension_has_a_default(embedding_dimension: usize) {
+    let expected = option_env!("RECORDER_EMBEDDING_DIMENSION")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(recorder_config::DEFAULT_EMBEDDING_DIMENSION);
+    assert_eq!(embedding_dimension, expected);
+    assert_eq!(recorder_config::DEFAULT_EMBEDDING_DIMENSION, 768);
+}
+
 #[recorded_test(mode = "live")]
 async fn mode_is_pinned(ctx: RecordingContext) {
     assert_eq!(ctx.mode(), recorder_runtime::Mode::Live);

@@ -1,7 +1,7 @@
 //! A crate outside this workspace, depending on `recorder-runtime` by path, gets
 //! one test per model combination from the environment and `recorder.toml`, and a
 //! new set when either changes, without `cargo clean`; under `RECORDER_SUITE`, the
-//! other suites' tests are generated ignored.
+//! other suites' tests are generated ignored, and none passes without running.
 //!
 //! The crates are built in `target/outside-crate` (shared between runs, so only the
 //! first run builds the runtime's dependencies) with this workspace's `Cargo.lock`,
@@ -264,10 +264,21 @@ roots = ["elsewhere"]
 const SUITES_TEST: &str = r#"
 use recorder_runtime::{recorded_test, Model};
 
+macro_rules! made {
+    ($name:ident) => {
+        #[recorded_test]
+        fn $name() {}
+    };
+}
+
 #[recorded_test(models = "text")]
 async fn answers(text_model: Model) {
     assert_eq!(text_model.kind(), "text");
 }
+
+// The macro does not find a function made by a macro in the file: it places it in
+// the file's module (`tracking`, suite `mine`), which is right here...
+made!(made_by_a_macro);
 
 // `tracking::elsewhere` matches `elsewhere` (without the crate name), which is
 // longer than `tracking`: it is the `other` suite's.
@@ -276,18 +287,25 @@ mod elsewhere {
 
     #[recorded_test]
     fn nested() {}
-}
 
-// The macro does not find a function made by a macro in the file: it leaves the
-// decision to the runtime.
-macro_rules! made {
-    () => {
-        #[recorded_test]
-        fn made_by_a_macro() {}
-    };
+    // ...and wrong here: the runtime, which knows the module, fails it under
+    // RECORDER_SUITE=mine instead of running it as one of `mine`'s.
+    made!(made_inside);
 }
-made!();
 "#;
+
+/// `cargo test` of `tests/tracking.rs`, which may fail: (success, stdout + stderr).
+fn run_tests(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut args = vec!["test", "--test", "tracking", "--"];
+    args.extend_from_slice(extra);
+    let out = cargo_unchecked(dir, &args, env);
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
 
 #[test]
 fn recorder_suite_ignores_the_other_suites_tests() {
@@ -298,64 +316,94 @@ fn recorder_suite_ignores_the_other_suites_tests() {
     let all = [
         "answers::text_m1",
         "answers::text_m2",
+        "elsewhere::made_inside::test",
         "elsewhere::nested::test",
         "made_by_a_macro::test",
     ];
     assert_eq!(list(&dir, &[]), all);
     assert!(list_ignored(&dir, &[]).is_empty());
+    let (ok, out) = run_tests(&dir, &[], &[]);
+    assert!(ok && out.contains("test result: ok. 5 passed"), "{out}");
 
-    // RECORDER_SUITE=other: the same tests, those of `mine` ignored with the reason.
+    // RECORDER_SUITE=other: the same tests, those placed in `mine` ignored with the
+    // reason (`made_inside` too: the macro places it by its file).
     let other = [("RECORDER_SUITE", "other")];
     assert_eq!(list(&dir, &other), all);
     assert_eq!(
         list_ignored(&dir, &other),
-        ["answers::text_m1", "answers::text_m2"]
+        [
+            "answers::text_m1",
+            "answers::text_m2",
+            "elsewhere::made_inside::test",
+            "made_by_a_macro::test"
+        ]
     );
-    let out = cargo(
-        &dir,
-        &["test", "--test", "tracking", "--", "--nocapture"],
-        &other,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (ok, out) = run_tests(&dir, &[], &other);
+    assert!(ok, "{out}");
     assert!(
-        stdout.contains("test answers::text_m1 ... ignored, not in suite `other` (RECORDER_SUITE=other); it belongs to suite `mine` (module `tracking`)"),
-        "{stdout}"
+        out.contains("test answers::text_m1 ... ignored, not in suite `other` (RECORDER_SUITE=other); it belongs to suite `mine` (module `tracking`)\n"),
+        "{out}"
     );
     assert!(
-        stdout.contains("test result: ok. 2 passed; 0 failed; 2 ignored"),
-        "{stdout}"
+        out.contains("test made_by_a_macro::test ... ignored, not in suite `other` (RECORDER_SUITE=other); it belongs to suite `mine` (module `tracking`, placed by its file"),
+        "{out}"
     );
-    // The one the macro could not place is skipped when it runs.
     assert!(
-        stdout.contains("skipped tracking::made_by_a_macro: not in suite `other`"),
-        "{stdout}"
+        out.contains("test result: ok. 1 passed; 0 failed; 4 ignored"),
+        "{out}"
     );
-    // `-- --ignored` runs them; the runtime still skips them.
-    let out = cargo(
-        &dir,
-        &[
-            "test",
-            "--test",
-            "tracking",
-            "--",
-            "--ignored",
-            "--nocapture",
-        ],
-        &other,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `-- --ignored` runs them: those outside `other` fail saying why, none passes
+    // without running; `made_inside`, really in `other`, runs its body.
+    let (ok, out) = run_tests(&dir, &["--ignored"], &other);
+    assert!(!ok, "{out}");
     assert!(
-        stdout.contains("skipped tracking::answers[text=m1]: not in suite `other`"),
-        "{stdout}"
+        out.contains("test result: FAILED. 1 passed; 3 failed"),
+        "{out}"
     );
-    assert!(stdout.contains("test result: ok. 2 passed"), "{stdout}");
+    assert!(
+        out.contains("test elsewhere::made_inside::test ... ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("recorded test tracking::answers[text=m1] is not in suite `other` (RECORDER_SUITE=other): `tracking` belongs to suite `mine`: it is generated ignored for that reason"),
+        "{out}"
+    );
 
-    // The other way round, then back to everything, without cargo clean.
-    assert_eq!(
-        list_ignored(&dir, &[("RECORDER_SUITE", "mine")]),
-        ["elsewhere::nested::test"]
+    // The other way round: `made_inside`, placed in `mine` by its file but really in
+    // `other`'s module, fails instead of passing as one of `mine`'s.
+    let mine = [("RECORDER_SUITE", "mine")];
+    assert_eq!(list_ignored(&dir, &mine), ["elsewhere::nested::test"]);
+    let (ok, out) = run_tests(&dir, &[], &mine);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("test result: FAILED. 3 passed; 1 failed; 1 ignored"),
+        "{out}"
     );
+    assert!(
+        out.contains("recorded test tracking::elsewhere::made_inside is not in suite `mine` (RECORDER_SUITE=mine): `tracking::elsewhere` belongs to suite `other`, but #[recorded_test] placed it in module `tracking`"),
+        "{out}"
+    );
+
+    // Back to everything, without cargo clean.
     assert!(list_ignored(&dir, &[]).is_empty());
+
+    // Two functions of one name and the same tokens, one in `other` and one not:
+    // the macro cannot tell which it expands, so RECORDER_SUITE makes it a compile
+    // error at the function, saying what to do.
+    std::fs::write(
+        dir.join("tests/twins.rs"),
+        "mod elsewhere {\n    #[recorder_runtime::recorded_test]\n    fn twin() {}\n}\nmod plain {\n    #[recorder_runtime::recorded_test]\n    fn twin() {}\n}\n",
+    )
+    .unwrap();
+    cargo(&dir, &["test", "--test", "twins", "--no-run"], &[]);
+    let out = cargo_unchecked(&dir, &["test", "--test", "twins", "--no-run"], &other);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("recorded_test: cannot tell whether `twin` is in suite `other` (RECORDER_SUITE=other): its file has #[recorded_test] functions of that name with the same signature and body in modules `twins::elsewhere`, `twins::plain`, not all of them in the suite; rename one")
+            && stderr.contains("tests/twins.rs:3:8"),
+        "{stderr}"
+    );
 
     // An unknown suite is a compile error naming the known ones.
     let out = cargo_unchecked(

@@ -29,8 +29,13 @@ pub struct TestSpec {
     pub mode: Option<&'static str>,
     /// A timeout pinned by the attribute.
     pub timeout_ms: Option<u64>,
-    /// The embedding dimension, when configured.
-    pub embedding_dimension: Option<usize>,
+    /// The embedding dimension: the environment's, the setup's, or 768.
+    pub embedding_dimension: usize,
+    /// `RECORDER_SUITE` when the test was built, which decided what is ignored.
+    pub suite: Option<&'static str>,
+    /// The module the macro placed the function in (it cannot see `module_path!()`);
+    /// under a suite, a test whose real module disagrees fails (see [`suite_check`]).
+    pub placed_in: &'static str,
     /// `env!("CARGO_MANIFEST_DIR")` of the crate holding the test.
     pub manifest_dir: &'static str,
     /// Multi-thread tokio runtime instead of current-thread.
@@ -164,9 +169,10 @@ impl Fixtures {
             .unwrap_or_else(|| panic!("no {kind} model in this combination"));
         Model::new(kind, id)
     }
-    /// The embedding dimension (panics with advice when none is configured).
+    /// The embedding dimension: `RECORDER_EMBEDDING_DIMENSION`, else the setup's
+    /// `embedding_dimension`, else 768 ([`recorder_config::DEFAULT_EMBEDDING_DIMENSION`]).
     pub fn embedding_dimension(&self) -> usize {
-        self.spec.embedding_dimension.unwrap_or_else(|| panic!("no embedding dimension configured: set RECORDER_EMBEDDING_DIMENSION or embedding_dimension in the setup"))
+        self.spec.embedding_dimension
     }
     #[cfg(feature = "proxy")]
     /// The service under test: `RECORDER_SERVICE`, else the service named like the
@@ -203,8 +209,8 @@ impl Fixtures {
     }
 }
 
-/// Why a test does not run under `RECORDER_SUITE` (`None`: it runs). `suite_env`
-/// is the variable's value; `module_path` the test function's module path.
+/// Why a test is outside suite `suite_env` (`RECORDER_SUITE`; `None`: it is not, or
+/// no suite is selected). `module_path` is the test function's module path.
 pub fn suite_skip_reason(
     config: Option<&Config>,
     suite_env: Option<&str>,
@@ -234,14 +240,66 @@ pub fn suite_skip_reason(
     })
 }
 
-/// Decides at run time whether the test of `spec` is outside the selected suite.
-fn suite_skip(spec: &TestSpec) -> Option<String> {
-    let wanted = crate::env::suite();
-    wanted.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+/// Checks, before the body runs, that the test belongs where it was built to run:
+/// `Err` with the message it fails with. A test outside the selected suite never
+/// passes without running: the macro generates it ignored; run anyway
+/// (`--ignored`), or placed in the wrong module by the macro (a function made by
+/// `macro_rules!`), it fails saying why. `now` is `RECORDER_SUITE` at run time.
+pub fn suite_check(
+    spec: &TestSpec,
+    config: Option<&Config>,
+    now: Option<&str>,
+) -> std::result::Result<(), String> {
+    let now = now.map(str::trim).filter(|s| !s.is_empty());
+    if now.is_some() && now != spec.suite {
+        let built = spec
+            .suite
+            .map(|s| format!("{SUITE_ENV}={s}"))
+            .unwrap_or_else(|| format!("{SUITE_ENV} unset"));
+        return Err(format!(
+            "recorded test {} was built with {built} but runs with {SUITE_ENV}={}: the tests of a suite are chosen when they are built. Run them through `cargo test` (which rebuilds them when the variable changes) or rebuild with the same {SUITE_ENV}",
+            spec.test_id(),
+            now.unwrap_or_default(),
+        ));
+    }
+    let Some(wanted) = spec.suite else {
+        return Ok(());
+    };
+    let module = spec.parent_module();
+    let Some(reason) =
+        suite_skip_reason(config, Some(wanted), module).map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let placed_in_suite = config
+        .and_then(|c| c.suite_for(spec.placed_in))
+        .is_some_and(|s| s.name == wanted);
+    Err(if placed_in_suite {
+        format!(
+            "recorded test {} is {reason}, but #[recorded_test] placed it in module `{}` when it was built: it could not see the function in its file (made by macro_rules!, or in a file reached by include! or #[path]). It fails rather than run as part of the wrong suite: define the function in its module's own file, or run without {SUITE_ENV}",
+            spec.test_id(),
+            spec.placed_in,
+        )
+    } else {
+        format!(
+            "recorded test {} is {reason}: it is generated ignored for that reason, and run anyway (--ignored, --include-ignored) it fails rather than pass without running. Run it without {SUITE_ENV}, or with its own suite",
+            spec.test_id(),
+        )
+    })
+}
+
+/// [`suite_check`] with this process's configuration and environment; panics with
+/// the message.
+fn check_suite_or_panic(spec: &TestSpec) {
+    let now = crate::env::suite();
+    if spec.suite.is_none() && now.as_deref().map(str::trim).is_none_or(str::is_empty) {
+        return;
+    }
     let config = config_for(Path::new(spec.manifest_dir))
         .unwrap_or_else(|e| panic!("cannot read recorder.toml for {}: {e}", spec.test_id()));
-    suite_skip_reason(config.as_deref(), wanted.as_deref(), spec.parent_module())
-        .unwrap_or_else(|e| panic!("{e}"))
+    if let Err(message) = suite_check(spec, config.as_deref(), now.as_deref()) {
+        panic!("{message}");
+    }
 }
 
 /// What a test function may return: `()` or `Result<(), E: Debug>`.
@@ -286,6 +344,19 @@ fn fixtures(spec: TestSpec) -> Fixtures {
 
 fn conclude(fx: &Fixtures) {
     let problems = fx.context.finish();
+    let saves = fx.context.scope().saves();
+    if saves.total() > 0 {
+        crate::report::count_test();
+        // Shown with --nocapture (and for a failing test); the process's summary at
+        // exit is shown always.
+        eprintln!(
+            "{}",
+            saves.line(&format!("recorder: {}", fx.context.test_id()))
+        );
+        for change in &saves.changes {
+            eprintln!("recorder:   changed: {change}");
+        }
+    }
     // The usage log feeds `cargo recordings prune`; a read-only checkout cannot
     // write it, which must not fail the test.
     if let Err(e) = fx.context.scope().record_use() {
@@ -307,10 +378,7 @@ where
     Fut: Future<Output = T>,
     T: TestOutput,
 {
-    if let Some(reason) = suite_skip(&spec) {
-        println!("skipped {}: {reason}", spec.test_id());
-        return;
-    }
+    check_suite_or_panic(&spec);
     let fx = fixtures(spec);
     let mut builder = if spec.multi_thread {
         tokio::runtime::Builder::new_multi_thread()
@@ -342,10 +410,7 @@ where
     F: FnOnce(Fixtures) -> T,
     T: TestOutput,
 {
-    if let Some(reason) = suite_skip(&spec) {
-        println!("skipped {}: {reason}", spec.test_id());
-        return;
-    }
+    check_suite_or_panic(&spec);
     let fx = fixtures(spec);
     body(fx.clone()).into_outcome();
     conclude(&fx);
@@ -419,24 +484,94 @@ mod tests {
         assert!(err.contains("no recorder.toml"), "{err}");
     }
 
-    #[test]
-    fn the_parent_module_is_what_suites_match() {
-        let spec = TestSpec {
-            module_path: "service::answers",
+    fn spec(
+        module_path: &'static str,
+        suite: Option<&'static str>,
+        placed_in: &'static str,
+    ) -> TestSpec {
+        TestSpec {
+            module_path,
             name: "answers",
             models: &[("text", "m")],
             setup: None,
             mode: None,
             timeout_ms: None,
-            embedding_dimension: None,
+            embedding_dimension: 768,
+            suite,
+            placed_in,
             manifest_dir: "/nowhere",
             multi_thread: false,
             worker_threads: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_parent_module_is_what_suites_match() {
+        let spec = spec("service::answers", None, "service");
         assert_eq!(spec.parent_module(), "service");
         assert_eq!(
             suite_skip_reason(Some(&config()), Some("service"), spec.parent_module()).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn tests_of_the_suite_run() {
+        let c = config();
+        assert_eq!(
+            suite_check(&spec("chat::answers", None, "chat"), Some(&c), None),
+            Ok(())
+        );
+        let base = spec("examples::chat::answers", Some("base"), "examples::chat");
+        assert_eq!(suite_check(&base, Some(&c), Some("base")), Ok(()));
+        // Run directly, without the variable: the suite it was built for holds.
+        assert_eq!(suite_check(&base, Some(&c), None), Ok(()));
+    }
+
+    #[test]
+    fn a_test_outside_the_suite_fails_rather_than_passing() {
+        let c = config();
+        // Generated ignored, then run with --ignored.
+        let ignored = spec(
+            "examples::service::answers",
+            Some("base"),
+            "examples::service",
+        );
+        let err = suite_check(&ignored, Some(&c), Some("base")).unwrap_err();
+        assert_eq!(
+            err,
+            "recorded test examples::service::answers[text=m] is not in suite `base` (RECORDER_SUITE=base): `examples::service` belongs to suite `service`: it is generated ignored for that reason, and run anyway (--ignored, --include-ignored) it fails rather than pass without running. Run it without RECORDER_SUITE, or with its own suite"
+        );
+        // Placed in the suite by the macro, but really elsewhere (macro_rules!).
+        let misplaced = spec(
+            "examples::chat::streaming::answers",
+            Some("base"),
+            "examples::chat",
+        );
+        let err = suite_check(&misplaced, Some(&c), Some("base")).unwrap_err();
+        assert!(
+            err.contains("belongs to suite `streaming`")
+                && err.contains("placed it in module `examples::chat`")
+                && err.contains("macro_rules!"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_binary_built_for_another_suite_fails() {
+        let c = config();
+        let unset = spec("chat::answers", None, "chat");
+        let err = suite_check(&unset, Some(&c), Some("base")).unwrap_err();
+        assert!(
+            err.contains("built with RECORDER_SUITE unset but runs with RECORDER_SUITE=base"),
+            "{err}"
+        );
+        let base = spec("chat::answers", Some("base"), "chat");
+        let err = suite_check(&base, Some(&c), Some("service")).unwrap_err();
+        assert!(
+            err.contains("built with RECORDER_SUITE=base but runs with RECORDER_SUITE=service"),
+            "{err}"
+        );
+        assert_eq!(suite_check(&base, Some(&c), Some(" base ")), Ok(()));
     }
 }

@@ -38,10 +38,12 @@ pub mod mode;
 pub mod multipart;
 pub mod normalize;
 pub mod recording;
+pub mod report;
 pub mod secrets;
 pub mod store;
 pub mod stream;
 pub mod time;
+pub mod tolerance;
 pub mod usage;
 
 pub mod client;

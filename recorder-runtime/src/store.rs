@@ -374,6 +374,35 @@ impl Replay {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// What [`Store::save_at`] did with a recording made again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Saved {
+    /// There was no file: written.
+    New,
+    /// The file held another answer: rewritten. Says the first real difference.
+    Changed(String),
+    /// The file held these very bytes: untouched.
+    Identical,
+    /// The file held the same answer but for floats within the tolerance: kept as it
+    /// was (`kept`), untouched. `largest` is the largest float difference.
+    Equivalent {
+        /// The largest absolute difference between an old and a new float.
+        largest: f64,
+        /// The recording on disk, which replay goes on serving.
+        kept: Box<Recording>,
+    },
+}
+
+/// The bytes of the regular file at `path`, if there is one no bigger than the
+/// recording limit (anything else is replaced, never read).
+fn read_existing(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() || meta.len() > crate::env::max_recording_bytes() {
+        return None;
+    }
+    std::fs::read(path).ok()
+}
+
 impl Store {
     /// A store rooted at `root` (need not exist yet).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -413,6 +442,78 @@ impl Store {
 
     /// [`Store::write`] for the `occurrence`-th exchange of a request.
     pub fn write_at(&self, rec: &Recording, hash: &str, occurrence: u32) -> Result<PathBuf> {
+        let path = self.path_of(rec, hash, occurrence)?;
+        write_atomic(&path, &rec.to_pretty_bytes())?;
+        Ok(path)
+    }
+
+    /// Writes a recording made again, unless the file on disk holds the same answer:
+    /// the same bytes, or the same JSON but for floats within `tolerance` (see
+    /// [`crate::tolerance`]). A kept file is left untouched, byte for byte and
+    /// mtime; a file that cannot be read or parsed is replaced.
+    ///
+    /// ```
+    /// use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+    /// use recorder_runtime::store::{Saved, Store};
+    /// use recorder_runtime::tolerance::Tolerance;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = Store::new(dir.path());
+    /// let rec = |body: &[u8]| Recording {
+    ///     test_id: Some("t::embeds".into()),
+    ///     request: RecordedRequest { method: "POST".into(), endpoint: "/v1/embeddings".into(), model: None, body: serde_json::json!({}) },
+    ///     response: RecordedResponse::plain(200, Some("application/json"), body),
+    /// };
+    /// let t = Tolerance::default();
+    /// let (path, saved) = store.save_at(&rec(br#"{"e":[0.25]}"#), "ab", 1, &t).unwrap();
+    /// assert!(matches!(saved, Saved::New));
+    /// let before = std::fs::read(&path).unwrap();
+    /// let (_, saved) = store.save_at(&rec(br#"{"e":[0.2512]}"#), "ab", 1, &t).unwrap();
+    /// assert!(matches!(saved, Saved::Equivalent { .. }));
+    /// assert_eq!(std::fs::read(&path).unwrap(), before);
+    /// let (_, saved) = store.save_at(&rec(br#"{"e":[0.5]}"#), "ab", 1, &t).unwrap();
+    /// assert!(matches!(saved, Saved::Changed(_)));
+    /// ```
+    pub fn save_at(
+        &self,
+        rec: &Recording,
+        hash: &str,
+        occurrence: u32,
+        tolerance: &crate::tolerance::Tolerance,
+    ) -> Result<(PathBuf, Saved)> {
+        use crate::tolerance::{compare_recordings, Verdict};
+        let path = self.path_of(rec, hash, occurrence)?;
+        let bytes = rec.to_pretty_bytes();
+        let exists = std::fs::symlink_metadata(&path).is_ok();
+        let saved = match read_existing(&path) {
+            None if !exists => Saved::New,
+            None => Saved::Changed(
+                "the file on disk was not a plain readable file under the size limit".into(),
+            ),
+            Some(old) if old == bytes => Saved::Identical,
+            Some(old) => match Recording::from_slice(&old, &path) {
+                Err(e) => Saved::Changed(format!("the file on disk was not a recording ({e})")),
+                Ok(old) => match compare_recordings(&old, rec, tolerance) {
+                    Verdict::Changed(difference) => Saved::Changed(difference.to_string()),
+                    Verdict::Equal => Saved::Equivalent {
+                        largest: 0.0,
+                        kept: Box::new(old),
+                    },
+                    Verdict::Within { largest } => Saved::Equivalent {
+                        largest,
+                        kept: Box::new(old),
+                    },
+                },
+            },
+        };
+        if matches!(saved, Saved::New | Saved::Changed(_)) {
+            write_atomic(&path, &bytes)?;
+        }
+        Ok((path, saved))
+    }
+
+    /// Where a recording goes; an error for a test id that names no folder or a
+    /// path through a symlink.
+    fn path_of(&self, rec: &Recording, hash: &str, occurrence: u32) -> Result<PathBuf> {
         let path = match &rec.test_id {
             Some(t) => {
                 check_test_id(t)?;
@@ -421,7 +522,6 @@ impl Store {
             None => self.model_list_path(hash, &model_set_digest(&rec.response)),
         };
         self.check_inside(&path)?;
-        write_atomic(&path, &rec.to_pretty_bytes())?;
         Ok(path)
     }
 

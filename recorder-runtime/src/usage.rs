@@ -7,7 +7,7 @@
 //! them. The folder ignores itself in git (a `.gitignore` of `*` is written in it).
 //!
 //! ```text
-//! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","recorded":"3fa9…"}
+//! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","recorded":"3fa9…","saved":"equivalent"}
 //! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","finished":true,"used":["3fa9…"]}
 //! ```
 //!
@@ -15,7 +15,9 @@
 //! test binaries), else by the process's start time and pid. A `finished` line says
 //! the test ran to its end in that run (the latest such run of a test is what prune
 //! judges it by) and which recordings it replayed; a `recorded` line counts a
-//! recording the test wrote as used by it in that run.
+//! recording the test made as used by it in that run, and says in `saved` what that
+//! did to the file (`new`, `changed`, or kept: `identical`, `equivalent` within the
+//! float tolerance; see [`crate::report`]).
 //!
 //! ```
 //! use recorder_runtime::usage::{read_usage, UsageLog};
@@ -57,6 +59,10 @@ pub struct UsageLine {
     /// The request hash of a recording it wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded: Option<String>,
+    /// What recording it did to the file: `new`, `changed`, `identical`, or
+    /// `equivalent` (kept: the same answer but for floats within the tolerance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<String>,
 }
 
 /// The current run: `RECORDER_RUN_ID` when set, else the process's start time and pid
@@ -97,10 +103,19 @@ impl UsageLog {
         })
     }
 
-    /// Records that `test` wrote the recording of request hash `hash`.
-    pub fn recorded(&self, test: &str, hash: &str) -> Result<()> {
+    /// Records that `test` recorded request hash `hash`, and what that did to its
+    /// file.
+    pub fn recorded(&self, test: &str, hash: &str, saved: &crate::store::Saved) -> Result<()> {
+        use crate::store::Saved;
+        let saved = match saved {
+            Saved::New => "new",
+            Saved::Changed(_) => "changed",
+            Saved::Identical => "identical",
+            Saved::Equivalent { .. } => "equivalent",
+        };
         self.write(UsageLine {
             recorded: Some(hash.to_owned()),
+            saved: Some(saved.to_owned()),
             ..self.line(test)
         })
     }
@@ -115,6 +130,7 @@ impl UsageLog {
             finished: false,
             used: Vec::new(),
             recorded: None,
+            saved: None,
         }
     }
 
@@ -192,12 +208,14 @@ mod tests {
     fn lines_round_trip_and_the_folder_ignores_itself() {
         let dir = tempfile::tempdir().unwrap();
         let log = UsageLog::new(dir.path());
-        log.recorded("t::a", "h1").unwrap();
+        log.recorded("t::a", "h1", &crate::store::Saved::Identical)
+            .unwrap();
         log.test_finished("t::a", &["h2".into()]).unwrap();
         let all = read_usage(dir.path()).unwrap();
         assert_eq!(all.len(), 1);
         let lines = &all[0].1;
         assert_eq!(lines[0].recorded.as_deref(), Some("h1"));
+        assert_eq!(lines[0].saved.as_deref(), Some("identical"));
         assert!(lines[1].finished && lines[1].used == ["h2"]);
         assert_eq!(
             std::fs::read_to_string(dir.path().join(".usage/.gitignore"))

@@ -43,16 +43,8 @@ fn expand_at(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let lookup = move |name: &str| env.get(name).cloned();
-    let resolve = |pinned: Option<&str>, _: &str| -> Result<Resolution, ConfigError> {
-        let resolved =
-            recorder_config::resolve(Some(&config), pinned, location.module_path(), &lookup)?;
-        let suite_ignore =
-            suites::ignore_reason(Some(&config), resolved.suite.as_deref(), location);
-        Ok(Resolution {
-            resolved,
-            tracked_file: Some(config.path.clone()),
-            suite_ignore,
-        })
+    let resolve = |pinned: Option<&str>, func: &ItemFn| -> Result<Resolution, ConfigError> {
+        resolution(Some(config.clone()), pinned, func, location, &lookup)
     };
     expand_with(
         args,
@@ -69,6 +61,7 @@ fn at_top_of(crate_root: &str) -> Location {
     Location {
         file_module: Some(crate_root.to_string()),
         modules: vec![crate_root.to_string()],
+        crate_name: crate_root.to_string(),
     }
 }
 
@@ -340,28 +333,130 @@ fn recorder_suite_when_the_function_was_not_found() {
         fn f() {}
     );
     let env = [("RECORDER_SUITE", "hosted")];
-    // A crate root may hold `mod hosted { ... }`: the runtime decides.
+    // Not found in its file (made by macro_rules!): placed in the file's module,
+    // ignored when that module is outside the suite, run (and checked by the
+    // runtime) when it is inside. Never generated to pass without running.
     let not_found = |module: &str| Location {
         file_module: Some(module.to_string()),
         modules: Vec::new(),
+        crate_name: module.split("::").next().unwrap().to_string(),
     };
     let out = expand_at(quote!(), item.clone(), &env, &not_found("chat"));
-    assert_eq!(ignore_reasons(out), [None]);
-    let out = expand_at(quote!(), item.clone(), &env, &Location::default());
-    assert_eq!(ignore_reasons(out), [None]);
-    // A file module is sure when no root can match inside it.
-    let out = expand_at(quote!(), item.clone(), &env, &not_found("app::chat"));
     assert_eq!(
         ignore_reasons(out),
-        [Some("not in suite `hosted` (RECORDER_SUITE=hosted); it belongs to suite `base` (module `app::chat`), and no module inside it to `hosted`".into())]
+        [Some("not in suite `hosted` (RECORDER_SUITE=hosted); it belongs to suite `base` (module `chat`, placed by its file: #[recorded_test] did not find the function there (made by macro_rules!?))".into())]
+    );
+    let out = expand_at(quote!(), item.clone(), &env, &not_found("hosted"));
+    assert_eq!(ignore_reasons(out.clone()), [None]);
+    assert!(
+        out.to_string().contains("placed_in : \"hosted\""),
+        "the runtime is told where the macro placed it: {out}"
+    );
+    // A file outside the standard folders: the crate root.
+    let crate_root = Location {
+        crate_name: "chat".into(),
+        ..Location::default()
+    };
+    let out = expand_at(quote!(), item.clone(), &env, &crate_root);
+    assert_eq!(
+        ignore_reasons(out),
+        [Some("not in suite `hosted` (RECORDER_SUITE=hosted); it belongs to suite `base` (module `chat`, the crate root: its file is outside src/, tests/, examples/ and benches/)".into())]
     );
     // Found in an inline `mod hosted` of tests/chat.rs: in the suite.
     let inline = Location {
         file_module: Some("chat".into()),
         modules: vec!["chat::hosted".into()],
+        crate_name: "chat".into(),
     };
     let out = expand_at(quote!(), item, &env, &inline);
     assert_eq!(ignore_reasons(out), [None]);
+}
+
+#[test]
+fn same_named_functions_in_and_out_of_the_suite_are_a_compile_error() {
+    let location = Location {
+        file_module: Some("chat".into()),
+        modules: vec!["chat".into(), "chat::hosted".into()],
+        crate_name: "chat".into(),
+    };
+    let item = quote!(
+        fn answers() {}
+    );
+    let out = expand_at(
+        quote!(),
+        item.clone(),
+        &[("RECORDER_SUITE", "hosted")],
+        &location,
+    );
+    assert_eq!(
+        errors_of(out.clone()),
+        ["recorded_test: cannot tell whether `answers` is in suite `hosted` (RECORDER_SUITE=hosted): its file has #[recorded_test] functions of that name with the same signature and body in modules `chat`, `chat::hosted`, not all of them in the suite; rename one"]
+    );
+    assert!(out.to_string().contains("fn answers () { }"), "{out}");
+    // Without a suite selected, nothing to decide.
+    assert!(errors_of(expand_at(quote!(), item, &[], &location)).is_empty());
+}
+
+#[test]
+fn the_runtime_is_told_the_suite_it_was_built_for() {
+    let item = quote!(
+        fn f() {}
+    );
+    let out = expand_at(quote!(), item.clone(), &[], &at_top_of("chat"));
+    let text = out.to_string();
+    assert!(
+        text.contains("suite : :: core :: option :: Option :: None"),
+        "{text}"
+    );
+    let out = expand_at(
+        quote!(),
+        item,
+        &[("RECORDER_SUITE", "base")],
+        &at_top_of("chat"),
+    );
+    let text = out.to_string();
+    assert!(
+        text.contains("suite : :: core :: option :: Option :: Some (\"base\")")
+            && text.contains("placed_in : \"chat\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_embedding_dimension_defaults_to_768() {
+    let item = quote!(
+        fn f(embedding_dimension: usize) {}
+    );
+    // The `gpt` setup gives 1536; the environment wins; no setup: the default.
+    let gpt = expand_env(quote!(setup = "gpt"), item.clone(), &[]).to_string();
+    assert!(gpt.contains("embedding_dimension : 1536"), "{gpt}");
+    let env = expand_env(
+        quote!(),
+        item.clone(),
+        &[("RECORDER_EMBEDDING_DIMENSION", "42")],
+    )
+    .to_string();
+    assert!(env.contains("embedding_dimension : 42"), "{env}");
+    let config = Config::parse("[setups.plain]", Path::new("/p/recorder.toml")).unwrap();
+    let resolve = |pinned: Option<&str>, func: &ItemFn| {
+        resolution(
+            Some(config.clone()),
+            pinned,
+            func,
+            &Location::default(),
+            &|_: &str| None,
+        )
+    };
+    let out = expand_with(
+        quote!(setup = "plain"),
+        item,
+        &Inputs {
+            resolve: &resolve,
+            runtime: runtime_path::extern_path("recorder_runtime"),
+        },
+    )
+    .to_string();
+    assert!(out.contains("embedding_dimension : 768"), "{out}");
 }
 
 #[test]
@@ -455,8 +550,9 @@ fn tracks_every_variable_and_the_file() {
 
 #[test]
 fn no_file_no_include() {
-    let resolve =
-        |_: Option<&str>, _: &str| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
+    let resolve = |_: Option<&str>, _: &ItemFn| -> Result<Resolution, ConfigError> {
+        Ok(Resolution::default())
+    };
     let out = expand_with(
         quote!(models = "text"),
         quote!(
@@ -475,8 +571,9 @@ fn no_file_no_include() {
 
 #[test]
 fn renamed_runtime_by_default_path() {
-    let resolve =
-        |_: Option<&str>, _: &str| -> Result<Resolution, ConfigError> { Ok(Resolution::default()) };
+    let resolve = |_: Option<&str>, _: &ItemFn| -> Result<Resolution, ConfigError> {
+        Ok(Resolution::default())
+    };
     let out = expand_with(
         quote!(),
         quote!(
@@ -533,7 +630,7 @@ fn config_errors_point_at_the_attribute_or_the_setup() {
 
 #[test]
 fn broken_config_file_is_an_error() {
-    let resolve = |_: Option<&str>, _: &str| -> Result<Resolution, ConfigError> {
+    let resolve = |_: Option<&str>, _: &ItemFn| -> Result<Resolution, ConfigError> {
         Config::parse("[setups.a]\nbase_ulr = 1", Path::new("/p/recorder.toml"))?;
         unreachable!()
     };

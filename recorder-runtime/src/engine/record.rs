@@ -15,7 +15,7 @@ use crate::identity::RequestIdentity;
 use crate::idmap::{IdsFile, Issuer, IDS_FILE};
 use crate::normalize::normalize_value;
 use crate::recording::{RecordedRequest, RecordedResponse, Recording};
-use crate::store::Replay;
+use crate::store::{Replay, Saved};
 use crate::stream::{FrameParser, StreamFormat};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -327,23 +327,33 @@ impl Engine {
         let rec = crate::secrets::scrub(&rec, &secrets);
         let sends_ids = crate::idmap::is_placeholder(&rec.request.endpoint)
             || crate::idmap::is_placeholder(&rec.request.body.to_string());
-        let path = {
+        let (path, saved) = {
             let _one_writer = scope.ids_file.lock().unwrap();
-            let path = self.store().write_at(&rec, hash, occurrence)?;
+            // What would be written is compared with what is on disk: the same
+            // answer, floats within the setup's tolerance, keeps the file.
+            let (path, saved) =
+                self.store()
+                    .save_at(&rec, hash, occurrence, &scope.target.tolerance)?;
             if rec.test_id.is_some() && (sends_ids || scope.dir().join(IDS_FILE).exists()) {
                 self.write_ids_file(scope)?;
             }
-            path
+            (path, saved)
         };
         scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
         scope.note_recorded(hash, occurrence);
+        scope.count_save(&path, &saved);
         // The file is kept whatever happens to the usage log; a failure fails the test.
-        if let Err(e) = self.usage.recorded(&scope.test_id, hash) {
+        if let Err(e) = self.usage.recorded(&scope.test_id, hash, &saved) {
             scope.problem(format!(
                 "{e} (the recording {} was written; only the record of use is behind)",
                 path.display()
             ));
         }
+        // Replay goes on with what is on disk.
+        let rec = match saved {
+            Saved::Equivalent { kept, .. } => *kept,
+            _ => rec,
+        };
         if rec.test_id.is_none() {
             self.forget_model_list(hash);
         } else if let Ok(recs) = scope.recordings() {

@@ -117,6 +117,8 @@ pub struct Scope {
     recorded: Mutex<HashMap<String, u32>>,
     /// Serializes rewriting the test's id map file.
     pub(crate) ids_file: Mutex<()>,
+    /// What saving this test's recordings did (record modes).
+    saves: Mutex<crate::report::Tally>,
     on_problem: Option<ProblemSink>,
 }
 
@@ -159,6 +161,7 @@ impl Scope {
             secrets: Mutex::new(secrets),
             recorded: Mutex::default(),
             ids_file: Mutex::new(()),
+            saves: Mutex::default(),
             on_problem: None,
         })
     }
@@ -216,6 +219,18 @@ impl Scope {
             live: self.stats.live.load(Ordering::Relaxed),
             missed: self.stats.missed.load(Ordering::Relaxed),
         }
+    }
+
+    /// What saving this test's recordings did so far: files written (new, changed)
+    /// and kept (identical, equivalent within the setup's float tolerance).
+    pub fn saves(&self) -> crate::report::Tally {
+        self.saves.lock().unwrap().clone()
+    }
+
+    /// Counts one save, for this test and for the process's summary.
+    pub(crate) fn count_save(&self, path: &std::path::Path, saved: &crate::store::Saved) {
+        self.saves.lock().unwrap().add(path, saved);
+        crate::report::count(path, saved);
     }
 
     /// Hashes of the recordings replayed so far, each once, sorted (for the usage log).

@@ -34,6 +34,9 @@ pub struct Target {
     pub headers: BTreeMap<String, String>,
     /// Body fields left out of identity.
     pub ignore_fields: Vec<String>,
+    /// How far apart floats may be for a recording made again to keep the file on
+    /// disk (see [`crate::tolerance`]).
+    pub tolerance: crate::tolerance::Tolerance,
 }
 
 impl Target {
@@ -51,6 +54,7 @@ impl Target {
             auth: setup.auth.clone(),
             headers: setup.headers.clone(),
             ignore_fields: setup.ignore_fields.clone(),
+            tolerance: setup.tolerance,
         }
     }
 

@@ -36,7 +36,8 @@
 //! with `retry-after` and rate-limit headers), [`FakeUpstream::set_models`],
 //! [`FakeUpstream::set_encoding`] (gzip, deflate, br or zstd answers),
 //! [`FakeUpstream::require_key`] (401 without the key where a provider expects it),
-//! [`FakeUpstream::set_polls_before_completed`]. A request body sent with a
+//! [`FakeUpstream::set_polls_before_completed`], [`FakeUpstream::set_embedding_noise`]
+//! (embeddings that move a little on every call, as across machines). A request body sent with a
 //! `Content-Encoding` is decoded. Every request is kept for inspection
 //! ([`FakeUpstream::requests`]).
 //!
@@ -138,6 +139,8 @@ struct State {
     encoding: Mutex<Option<String>>,
     key: Mutex<Option<(KeyIn, String)>>,
     polls_before_completed: AtomicU32,
+    /// The amplitude of the noise added to every embedding value (`f64` bits).
+    embedding_noise: AtomicU64,
     rng: Mutex<u64>,
     /// Stored responses of the Responses API, by id.
     responses: Mutex<HashMap<String, Value>>,
@@ -199,6 +202,7 @@ impl FakeUpstream {
             encoding: Mutex::default(),
             key: Mutex::default(),
             polls_before_completed: AtomicU32::new(2),
+            embedding_noise: AtomicU64::new(0f64.to_bits()),
             rng: Mutex::new(seed),
             responses: Mutex::default(),
             turns: Mutex::default(),
@@ -303,6 +307,22 @@ impl FakeUpstream {
             .store(polls, Ordering::Relaxed);
     }
 
+    /// Adds noise to every value of the following embeddings (OpenAI's and Ollama's):
+    /// each value moves by a fresh random amount in `-amplitude..=amplitude`, as the
+    /// same model moves them on different machines. `0.0` (the default) gives the
+    /// exact vectors of [`embedding`].
+    ///
+    /// ```
+    /// use recorder_testkit::FakeUpstream;
+    /// let fake = FakeUpstream::start();
+    /// fake.set_embedding_noise(1e-4);
+    /// ```
+    pub fn set_embedding_noise(&self, amplitude: f64) {
+        self.state
+            .embedding_noise
+            .store(amplitude.abs().to_bits(), Ordering::Relaxed);
+    }
+
     /// Whether every frame of the latest stream has been sent (false while it is still
     /// being sent, when it was cut short, and before any stream).
     pub fn stream_finished(&self) -> bool {
@@ -346,20 +366,39 @@ impl Drop for FakeUpstream {
 }
 
 impl State {
+    /// The next pseudo-random number (xorshift64*: plenty for ids that only need to
+    /// differ, and for noise).
+    fn random(&self) -> u64 {
+        let mut rng = self.rng.lock().unwrap();
+        *rng ^= *rng >> 12;
+        *rng ^= *rng << 25;
+        *rng ^= *rng >> 27;
+        rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
     /// A random id: the prefix and 24 letters and digits.
     fn id(&self, prefix: &str) -> String {
         const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-        let mut rng = self.rng.lock().unwrap();
         let mut out = String::from(prefix);
         for _ in 0..24 {
-            // xorshift64*: plenty for ids that only need to differ.
-            *rng ^= *rng >> 12;
-            *rng ^= *rng << 25;
-            *rng ^= *rng >> 27;
-            let v = rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            let v = self.random();
             out.push(ALPHABET[(v >> 58) as usize % ALPHABET.len()] as char);
         }
         out
+    }
+
+    /// The embedding of `text`, with the noise of [`FakeUpstream::set_embedding_noise`].
+    fn embedding(&self, text: &str) -> Vec<f64> {
+        let amplitude = f64::from_bits(self.embedding_noise.load(Ordering::Relaxed));
+        let mut vector = embedding(text);
+        if amplitude > 0.0 {
+            for v in &mut vector {
+                // A uniform value in -1..=1 from the top 53 bits.
+                let unit = (self.random() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+                *v += unit * amplitude;
+            }
+        }
+        vector
     }
 }
 

@@ -1,7 +1,7 @@
 //! Ollama's native API: chat, generate, embeddings and the local model list.
 
 use super::openai::{first_tool_name, last_user_text};
-use super::text::{embedding, fnv1a, hex64, rfc3339_now, texts, word_count};
+use super::text::{fnv1a, hex64, rfc3339_now, texts, word_count};
 use super::{json_response, Body, Call};
 use http::{Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -102,7 +102,7 @@ impl Call<'_> {
 
     pub(super) fn ollama_embed(&self) -> Response<Body> {
         let inputs = texts(self.body.get("input"));
-        let vectors: Vec<Vec<f64>> = inputs.iter().map(|t| embedding(t)).collect();
+        let vectors: Vec<Vec<f64>> = inputs.iter().map(|t| self.state.embedding(t)).collect();
         let elapsed = self.started.elapsed().as_nanos() as u64 + 1_000_000;
         let tokens: usize = inputs.iter().map(|t| word_count(t)).sum();
         let body = json!({ "model": self.model, "embeddings": vectors, "total_duration": elapsed + 2_000_000, "load_duration": elapsed / 2 + 1, "prompt_eval_count": tokens });
@@ -118,7 +118,7 @@ impl Call<'_> {
         json_response(
             StatusCode::OK,
             "application/json; charset=utf-8",
-            &json!({ "embedding": embedding(text) }),
+            &json!({ "embedding": self.state.embedding(text) }),
         )
     }
 

@@ -1,6 +1,6 @@
 //! OpenAI's chat completions, completions, embeddings and model list.
 
-use super::text::{embedding, split_even, texts, unix_now, vision_answer_text, word_count};
+use super::text::{split_even, texts, unix_now, vision_answer_text, word_count};
 use super::{ok_json, openai_error, Body, Call};
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -155,7 +155,7 @@ impl Call<'_> {
         let data: Vec<Value> = inputs
             .iter()
             .enumerate()
-            .map(|(i, t)| json!({ "object": "embedding", "index": i, "embedding": embedding(t) }))
+            .map(|(i, t)| json!({ "object": "embedding", "index": i, "embedding": self.state.embedding(t) }))
             .collect();
         let tokens: usize = inputs.iter().map(|t| word_count(t)).sum();
         let body = json!({ "object": "list", "data": data, "model": self.model, "usage": { "prompt_tokens": tokens, "total_tokens": tokens } });

@@ -1,0 +1,259 @@
+//! What recording again did to the files: how many were written (new or changed)
+//! and how many were kept as they were (identical, or equivalent within the setup's
+//! float tolerance), per test and per process.
+//!
+//! A test that recorded something ends with one line on stderr (cargo shows it with
+//! `-- --nocapture`, and for a failing test), and the process prints a summary when
+//! it exits, outside libtest's capture, so that it shows in every `cargo test` and
+//! CI log:
+//!
+//! ```text
+//! recorder: recorded 40 exchanges: 3 written (2 changed, 1 new), 37 kept as they were (35 identical, 2 equivalent within the float tolerance, largest difference 2.1e-3)
+//! recorder: changed: recordings/embeddings/x[embedding=m]/2df9….json (/response/body/data/0/embedding/3: 0.1 -> 0.2)
+//! ```
+
+use crate::store::Saved;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Mutex, Once};
+
+/// How many changed files the summary names, at most.
+const NAMED_CHANGES: usize = 20;
+
+/// Counts of what saving recordings did.
+///
+/// ```
+/// use recorder_runtime::report::Tally;
+/// use recorder_runtime::store::Saved;
+/// let mut tally = Tally::default();
+/// tally.add("recordings/t/a.json".as_ref(), &Saved::Identical);
+/// tally.add("recordings/t/b.json".as_ref(), &Saved::Changed("/x: 1 -> 2".into()));
+/// assert_eq!((tally.identical, tally.changed), (1, 1));
+/// assert_eq!(
+///     tally.line("recorded 2 exchanges"),
+///     "recorded 2 exchanges: 1 written (1 changed, 0 new), 1 kept as they were (1 identical, 0 equivalent within the float tolerance)"
+/// );
+/// assert_eq!(tally.changes, ["recordings/t/b.json (/x: 1 -> 2)"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Files written where there was none.
+    pub new: usize,
+    /// Files rewritten with another answer.
+    pub changed: usize,
+    /// Files left as they were: the same bytes.
+    pub identical: usize,
+    /// Files left as they were: the same answer but for floats within the tolerance.
+    pub equivalent: usize,
+    /// The largest float difference among the equivalent ones.
+    pub largest: f64,
+    /// Each changed file, with its first real difference.
+    pub changes: Vec<String>,
+}
+
+impl Tally {
+    /// Counts one save of the file at `path`.
+    pub fn add(&mut self, path: &Path, saved: &Saved) {
+        match saved {
+            Saved::New => self.new += 1,
+            Saved::Identical => self.identical += 1,
+            Saved::Equivalent { largest, .. } => {
+                self.equivalent += 1;
+                self.largest = self.largest.max(*largest);
+            }
+            Saved::Changed(difference) => {
+                self.changed += 1;
+                self.changes
+                    .push(format!("{} ({difference})", path.display()));
+            }
+        }
+    }
+
+    /// Adds another tally to this one.
+    pub fn merge(&mut self, other: &Tally) {
+        self.new += other.new;
+        self.changed += other.changed;
+        self.identical += other.identical;
+        self.equivalent += other.equivalent;
+        self.largest = self.largest.max(other.largest);
+        self.changes.extend(other.changes.iter().cloned());
+    }
+
+    /// How many saves were counted.
+    pub fn total(&self) -> usize {
+        self.new + self.changed + self.identical + self.equivalent
+    }
+
+    /// `head`, then the counts, on one line.
+    pub fn line(&self, head: &str) -> String {
+        let largest = if self.equivalent > 0 {
+            format!(", largest difference {:.1e}", self.largest)
+        } else {
+            String::new()
+        };
+        format!(
+            "{head}: {} written ({} changed, {} new), {} kept as they were ({} identical, {} equivalent within the float tolerance{largest})",
+            self.new + self.changed,
+            self.changed,
+            self.new,
+            self.identical + self.equivalent,
+            self.identical,
+            self.equivalent,
+        )
+    }
+}
+
+/// Every save of this process, and how many tests made them.
+static PROCESS: Mutex<Option<(Tally, usize)>> = Mutex::new(None);
+
+/// Adds one save to the process's tally; the first one arranges for the summary
+/// to be printed when the process exits.
+pub(crate) fn count(path: &Path, saved: &Saved) {
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(at_exit::register);
+    PROCESS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(Default::default)
+        .0
+        .add(path, saved);
+}
+
+/// Counts a test that recorded something (for the summary's wording).
+pub(crate) fn count_test() {
+    if let Some((_, tests)) = PROCESS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        *tests += 1;
+    }
+}
+
+/// The summary lines of this process so far; empty when nothing was recorded.
+pub fn summary() -> Vec<String> {
+    let process = PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((tally, tests)) = process.as_ref() else {
+        return Vec::new();
+    };
+    summary_lines(tally, *tests)
+}
+
+fn summary_lines(tally: &Tally, tests: usize) -> Vec<String> {
+    if tally.total() == 0 {
+        return Vec::new();
+    }
+    let by = match tests {
+        0 => String::new(),
+        1 => " in 1 test".to_string(),
+        n => format!(" in {n} tests"),
+    };
+    let exchanges = match tally.total() {
+        1 => "1 exchange".to_string(),
+        n => format!("{n} exchanges"),
+    };
+    let mut lines = vec![format!(
+        "recorder: {}",
+        tally.line(&format!("recorded {exchanges}{by}"))
+    )];
+    for change in tally.changes.iter().take(NAMED_CHANGES) {
+        lines.push(format!("recorder: changed: {change}"));
+    }
+    if tally.changes.len() > NAMED_CHANGES {
+        lines.push(format!(
+            "recorder: changed: ... and {} more (git status recordings/)",
+            tally.changes.len() - NAMED_CHANGES
+        ));
+    }
+    lines
+}
+
+/// Prints the summary to the process's stderr, bypassing libtest's capture of
+/// `eprintln!` (the summary is for every run's log, not only `--nocapture`).
+fn print_summary() {
+    let lines = summary();
+    if lines.is_empty() {
+        return;
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+mod at_exit {
+    //! The C library's `atexit`: the test harness ends the process without running
+    //! Rust destructors, so this is the one hook that runs after the last test.
+
+    extern "C" {
+        fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+    }
+
+    extern "C" fn on_exit() {
+        // Nothing may unwind into C.
+        let _ = std::panic::catch_unwind(super::print_summary);
+    }
+
+    pub(super) fn register() {
+        // SAFETY: `atexit` is in every C library Rust links with, and `on_exit` is an
+        // `extern "C" fn` that never unwinds.
+        unsafe {
+            atexit(on_exit);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{RecordedRequest, RecordedResponse, Recording};
+
+    fn kept(largest: f64) -> Saved {
+        Saved::Equivalent {
+            largest,
+            kept: Box::new(Recording {
+                test_id: None,
+                request: RecordedRequest {
+                    method: "GET".into(),
+                    endpoint: "/v1/models".into(),
+                    model: None,
+                    body: serde_json::Value::Null,
+                },
+                response: RecordedResponse::plain(200, None, b""),
+            }),
+        }
+    }
+
+    #[test]
+    fn lines_count_what_was_written_and_kept() {
+        let mut a = Tally::default();
+        a.add("r/a.json".as_ref(), &Saved::New);
+        a.add("r/b.json".as_ref(), &kept(1.4e-3));
+        let mut b = Tally::default();
+        b.add("r/c.json".as_ref(), &kept(2.1e-3));
+        b.add("r/d.json".as_ref(), &Saved::Identical);
+        b.add("r/e.json".as_ref(), &Saved::Changed("/a: 1 -> 2".into()));
+        a.merge(&b);
+        assert_eq!(a.total(), 5);
+        assert_eq!(
+            summary_lines(&a, 2),
+            [
+                "recorder: recorded 5 exchanges in 2 tests: 2 written (1 changed, 1 new), 3 kept as they were (1 identical, 2 equivalent within the float tolerance, largest difference 2.1e-3)",
+                "recorder: changed: r/e.json (/a: 1 -> 2)",
+            ]
+        );
+        assert!(summary_lines(&Tally::default(), 0).is_empty());
+    }
+
+    #[test]
+    fn the_summary_names_the_first_changes_only() {
+        let mut tally = Tally::default();
+        for i in 0..25 {
+            tally.add(
+                format!("r/{i}.json").as_ref(),
+                &Saved::Changed("/x: 1 -> 2".into()),
+            );
+        }
+        let lines = summary_lines(&tally, 1);
+        assert_eq!(lines.len(), 1 + NAMED_CHANGES + 1);
+        assert_eq!(
+            lines.last().unwrap(),
+            "recorder: changed: ... and 5 more (git status recordings/)"
+        );
+    }
+}
