@@ -234,7 +234,7 @@ fn check_signature(func: &ItemFn, args: &Args, errors: &mut Errors) {
             "a recorded test cannot be generic: its fixtures have fixed types",
         ));
     }
-    if let Some(unsafety) = &sig.unsafety {
+    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
         errors.push(syn::Error::new_spanned(
             unsafety,
             "a recorded test cannot be `unsafe fn`: use an `unsafe` block inside it",
