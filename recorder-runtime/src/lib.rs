@@ -35,6 +35,7 @@ mod hex;
 pub mod identity;
 pub mod idmap;
 pub mod mode;
+pub mod model;
 pub mod multipart;
 pub mod normalize;
 pub mod recording;
@@ -47,6 +48,7 @@ pub mod tolerance;
 pub mod usage;
 
 pub mod client;
+mod harness;
 pub mod context;
 pub mod propagate;
 #[cfg(feature = "proxy")]
@@ -63,7 +65,7 @@ pub use mode::Mode;
 #[doc(hidden)]
 pub mod __private;
 
-pub use __private::Model;
+pub use model::Model;
 pub use client::Client;
 pub use context::RecordingContext;
 pub use recorder_macros::recorded_test;
