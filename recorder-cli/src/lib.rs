@@ -192,7 +192,7 @@ pub struct ServeArgs {
     /// anthropic-version=2023-06-01.
     #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
-    /// A host name the server also answers to, besides 127.0.0.1, localhost and [::1]
+    /// A host name the server also answers to, besides 127.0.0.1, localhost and ::1
     /// (repeatable): requests naming any other Host are refused.
     #[arg(long = "allow-host", value_name = "NAME")]
     pub allow_hosts: Vec<String>,

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! [`convert`] turns one such file into a [`Recording`] keyed by this project's
-//! [identity](crate::identity) of the same request, as a client sends it on the wire,
+//! [identity](recorder_runtime::identity) of the same request, as a client sends it on the wire,
 //! under the file's own `test_id`; [`import_dir`] converts a folder into a [`Store`].
 //!
 //! # What maps

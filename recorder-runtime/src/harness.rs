@@ -46,7 +46,7 @@ pub struct TestSpec {
     /// `RECORDER_SUITE` when the test was built, which decided what is ignored.
     pub suite: Option<&'static str>,
     /// The module the macro placed the function in (it cannot see `module_path!()`);
-    /// under a suite, a test whose real module disagrees fails (see [`suite_check`]).
+    /// under a suite, a test whose real module disagrees fails (see `suite_check`).
     pub placed_in: &'static str,
     /// `env!("CARGO_MANIFEST_DIR")` of the crate holding the test.
     pub manifest_dir: &'static str,

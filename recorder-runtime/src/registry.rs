@@ -22,7 +22,7 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 /// Maps test ids to engine scopes for requests that arrive with a test id rather
 /// than through a test's own base URL: the loopback proxy's fallback and the
-/// in-process transports built with [`ScopeSource::Current`](crate::transport::ScopeSource)
+/// in-process transports built with `transport::ScopeSource::Current`
 /// (through [`ScopeResolver`]).
 ///
 /// - [`Recorder::global`], in a test process: only the scopes of tests that are

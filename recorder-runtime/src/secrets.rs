@@ -341,7 +341,6 @@ pub fn secret_in_text(s: &str, configured: &[(String, String)]) -> Option<String
     None
 }
 
-/// One problem [`check`] found.
 /// A stream's text as a client puts it together: per JSON path of the frames' data
 /// (`/choices/0/delta/content`, ...), every frame's string there, joined in order.
 pub fn stream_texts(frames: &[Frame]) -> BTreeMap<String, String> {

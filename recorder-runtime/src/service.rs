@@ -37,7 +37,7 @@
 //!
 //! Each test gets a [`Service`] whose requests carry its test id; the service reads
 //! it with [`TestIdLayer`](crate::propagate::TestIdLayer) and its outbound client
-//! passes it on with [`PropagateMiddleware`](crate::propagate::PropagateMiddleware).
+//! passes it on with `PropagateMiddleware` (`propagate`, feature `reqwest-middleware`).
 //!
 //! Starting services needs a Unix (Linux, macOS); elsewhere start the service
 //! yourself and the tests reuse it.
