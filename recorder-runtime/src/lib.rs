@@ -22,6 +22,19 @@
 //! format is in [`recording`], the layout in [`store`], normalization of volatile
 //! fields in [`normalize`], stream framing in [`stream`].
 
+//!
+//! # Public surface
+//! What a test uses is re-exported at the root: [`recorded_test`], [`Model`],
+//! [`Client`], [`RecordingContext`], [`Mode`], [`Error`] and, with the `proxy`
+//! feature, [`Service`]; the adapters live in `transport` (async-openai,
+//! reqwest-middleware) and [`propagate`]. These follow semver.
+//!
+//! The other modules ([`engine`], [`store`], [`recording`], [`identity`],
+//! [`normalize`], [`secrets`], [`idmap`], ...) are public because
+//! `cargo-recordings` is built on them, and documented so the design can be read;
+//! until 1.0 they are unstable and may change in any release. `__private` is
+//! what the macro's expansion calls: it only re-exports, and is not an API.
+
 #![warn(missing_docs)]
 
 pub mod body;
