@@ -61,8 +61,8 @@ pub mod tolerance;
 pub mod usage;
 
 pub mod client;
-mod harness;
 pub mod context;
+mod harness;
 pub mod propagate;
 #[cfg(feature = "proxy")]
 pub mod proxy;
@@ -78,9 +78,9 @@ pub use mode::Mode;
 #[doc(hidden)]
 pub mod __private;
 
-pub use model::Model;
 pub use client::Client;
 pub use context::RecordingContext;
+pub use model::Model;
 pub use recorder_macros::recorded_test;
 #[cfg(feature = "proxy")]
 pub use service::Service;
