@@ -167,7 +167,11 @@ impl Config {
                 return Ok(Some(found));
             }
             if lookup(SERVICE_ENV).is_none() {
-                let suffix = var.trim_start_matches("RECORDER_SERVICE_");
+                let template = if var == SERVICE_URL_ENV {
+                    SERVICE_NAMED_URL_ENV
+                } else {
+                    SERVICE_NAMED_PORT_ENV
+                };
                 return Err(ConfigError::InvalidEnv {
                     var: var.to_string(),
                     value: found.0,
@@ -176,7 +180,7 @@ impl Config {
                         self.path.display(),
                         self.services
                             .keys()
-                            .map(|k| ServiceEndpoint::var(&format!("RECORDER_SERVICE_<NAME>_{suffix}"), k))
+                            .map(|k| ServiceEndpoint::var(template, k))
                             .collect::<Vec<_>>()
                             .join(" or ")
                     ),
