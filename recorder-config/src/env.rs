@@ -215,7 +215,7 @@ impl EnvLayers {
             return Some((value.clone(), Source::RecorderEnv));
         }
         let (setup, env) = self.setup.as_ref()?;
-        if matches!(forbidden_in_setup(name), Some(_)) {
+        if forbidden_in_setup(name).is_some() {
             return None;
         }
         env.get(name)
