@@ -1,5 +1,6 @@
 //! `cargo recordings <command>`: list, show, check, normalize, prune, reindex, import
-//! and serve the recordings of recorded tests, in any project.
+//! and serve the recordings of recorded tests, in any project; `options` shows the
+//! setups, suites, kinds, services and variables in effect.
 //!
 //! ```sh
 //! cargo install --path recorder-cli      # installs cargo-recordings
@@ -96,6 +97,29 @@ pub enum Command {
     /// (test id in the X-Recorder-Test-Id header).
     #[command(after_help = EXIT_CODES_HELP)]
     Serve(ServeArgs),
+    /// Print the setups, suites, kinds and services of recorder.toml, and every
+    /// variable the recorder reads with its value under a setup and where it came
+    /// from (API keys: set or unset only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Options(OptionsArgs),
+}
+
+/// `options` settings.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = recorder_cli::Cli::parse_from(["cargo recordings", "options", "--setup", "gpt", "--format", "json"]);
+/// let recorder_cli::Command::Options(args) = cli.command else { unreachable!() };
+/// assert_eq!((args.setup.as_deref(), args.format.as_str()), (Some("gpt"), "json"));
+/// ```
+#[derive(Debug, Args)]
+pub struct OptionsArgs {
+    /// Resolve as under this setup [default: $RECORDER_SETUP, else default_setup]
+    #[arg(long, value_name = "NAME")]
+    pub setup: Option<String>,
+    /// `text` (for people) or `json` (for scripts).
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
 }
 
 /// `list` filters.
@@ -300,6 +324,7 @@ where
             source: ImportSource::Ogx(args),
         }) => import::import_ogx(args, out, err),
         Command::Serve(args) => serve::serve(args, out, err),
+        Command::Options(args) => options::options(args, out, err),
     };
     match result {
         Ok(code) => code,

@@ -38,11 +38,18 @@ use std::str::FromStr;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
+mod env;
 mod locate;
+mod services;
 mod suites;
 mod tolerance;
 
+pub use env::{is_env_name, parse_recorder_env, EnvLayers, Layered, Source, ENV_ENV};
 use locate::{line_of, Seg};
+pub use services::{
+    ServiceEndpoint, SERVICE_ENV, SERVICE_NAMED_PORT_ENV, SERVICE_NAMED_URL_ENV, SERVICE_PORT_ENV,
+    SERVICE_URL_ENV,
+};
 pub use suites::Suite;
 pub use tolerance::Tolerance;
 
@@ -75,13 +82,16 @@ pub const EMBEDDING_DIMENSION_ENV: &str = "RECORDER_EMBEDDING_DIMENSION";
 pub const DEFAULT_EMBEDDING_DIMENSION: usize = 768;
 
 /// Every environment variable [`resolve`] reads. The macro makes rustc track each of
-/// them so that changing one rebuilds the tests.
+/// them so that changing one rebuilds the tests. (A setup's `env` lives in
+/// `recorder.toml`, which the macro tracks as a file.)
 ///
 /// ```
 /// assert!(recorder_config::TRACKED_ENV.contains(&"RECORDER_TEXT_MODELS"));
-/// assert_eq!(recorder_config::TRACKED_ENV.len(), 9);
+/// assert!(recorder_config::TRACKED_ENV.contains(&"RECORDER_ENV"));
+/// assert_eq!(recorder_config::TRACKED_ENV.len(), 10);
 /// ```
 pub const TRACKED_ENV: &[&str] = &[
+    ENV_ENV,
     SETUP_ENV,
     SUITE_ENV,
     "RECORDER_TEXT_MODELS",
@@ -216,35 +226,34 @@ impl<'de> Deserialize<'de> for Kind {
 // ---------------------------------------------------------------------------
 // Setups, suites, services
 
-/// The wire protocol a setup's server speaks.
+/// What `api_style = "..."` in a setup now gets: an error saying it was removed.
+///
+/// `api_style` was parsed but never used, and there is nothing for it to decide: the
+/// recorder forwards each request to the endpoint the test called (`/v1/...` for the
+/// OpenAI-style API, `/api/...` for Ollama's native one) under the setup's
+/// `base_url` (a base URL ending in `/v1` serves both, see the runtime's
+/// `Target::upstream_url`), and the test picks the client and endpoints it calls. A
+/// style that selected nothing would only mislead, so the key is refused with this
+/// message instead of silently accepted.
 ///
 /// ```
-/// assert_eq!(recorder_config::ApiStyle::default(), recorder_config::ApiStyle::OpenAi);
+/// # use std::path::Path;
+/// let err = recorder_config::Config::parse("[setups.o]\napi_style = \"ollama\"", Path::new("recorder.toml"))
+///     .unwrap_err()
+///     .to_string();
+/// assert!(err.contains("api_style was removed"), "{err}");
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
-pub enum ApiStyle {
-    /// OpenAI-compatible (`/v1/chat/completions`, ...): `api_style = "openai"`.
-    #[default]
-    #[serde(rename = "openai")]
-    OpenAi,
-    /// Ollama's native API (`/api/chat`, ...): `api_style = "ollama"`.
-    #[serde(rename = "ollama")]
-    Ollama,
-}
+pub const API_STYLE_REMOVED: &str = "api_style was removed: the recorder forwards each request to the endpoint the test calls (/v1/... OpenAI-style, /api/... Ollama's native API) under the setup's base_url, so a setup has no style to choose; delete this line (for Ollama, base_url = \"http://127.0.0.1:11434/v1\" serves both)";
 
-impl ApiStyle {
-    /// The name used in `recorder.toml`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ApiStyle::OpenAi => "openai",
-            ApiStyle::Ollama => "ollama",
-        }
-    }
-}
+/// A key that was removed from `recorder.toml`: accepted by the parser only so that
+/// validation can say what to do instead (see [`API_STYLE_REMOVED`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RemovedKey;
 
-impl fmt::Display for ApiStyle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl<'de> Deserialize<'de> for RemovedKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        de::IgnoredAny::deserialize(deserializer).map(|_| RemovedKey)
     }
 }
 
@@ -277,9 +286,11 @@ pub struct Setup {
     /// Where requests go in record modes, e.g. `http://127.0.0.1:8080/v1`.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// The protocol of that server.
-    #[serde(default)]
-    pub api_style: ApiStyle,
+    /// Present when the file still has the removed `api_style` key: validation
+    /// refuses it with [`API_STYLE_REMOVED`]. Always `None` in a parsed config.
+    #[doc(hidden)]
+    #[serde(default, rename = "api_style")]
+    pub removed_api_style: Option<RemovedKey>,
     /// The name of the variable holding the real API key, e.g. `OPENAI_API_KEY`.
     #[serde(default)]
     pub api_key_env: Option<String>,
@@ -312,6 +323,15 @@ pub struct Setup {
     /// disk: `{ abs = 5e-3, rel = 1e-3 }` by default (see [`Tolerance`]).
     #[serde(default)]
     pub tolerance: Tolerance,
+    /// Environment defaults for the tests run under this setup, e.g.
+    /// `env = { RECORDER_KEEP_TIMING = "1", OLLAMA_URL = "http://127.0.0.1:11434" }`.
+    /// Every variable the recorder resolves sees them (model overrides, `RECORD_MODE`,
+    /// the API key variable, service ports, ...), and services it starts get them in
+    /// their environment; an explicit variable or a `RECORDER_ENV` entry wins (see
+    /// [`EnvLayers`]). They cannot set `RECORDER_SETUP`, `RECORDER_SUITE` or
+    /// `RECORDER_ENV`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// How a setup's API key reaches the real API: `auth = ...` in a setup.
@@ -419,10 +439,19 @@ pub struct ServiceConfig {
     /// The service's name: its key under `[services]`.
     #[serde(skip)]
     pub name: String,
-    /// The program and its arguments.
+    /// The program and its arguments (may be left out when `url` is given).
+    #[serde(default)]
     pub command: Vec<String>,
-    /// The loopback port it listens on.
+    /// The loopback port it listens on (may be left out when `url` is given).
+    /// `RECORDER_SERVICE_<NAME>_PORT` overrides it (see [`ServiceEndpoint`]).
+    #[serde(default)]
     pub port: u16,
+    /// An already running instance to use instead of starting `command`, e.g.
+    /// `"http://127.0.0.1:8080"`: nothing is started, the tests wait for its health
+    /// check, and `env` cannot be applied to it. `RECORDER_SERVICE_<NAME>_URL`
+    /// overrides it (see [`ServiceEndpoint`]).
+    #[serde(default)]
+    pub url: Option<String>,
     /// The path answering 2xx once the service is up.
     #[serde(default = "default_health")]
     pub health: String,
@@ -756,6 +785,29 @@ impl Config {
                     "a header value cannot hold a line break",
                 ));
             }
+            if setup.removed_api_style.is_some() {
+                return Err(self.invalid(text, &at("api_style"), API_STYLE_REMOVED));
+            }
+            for (key, value) in &setup.env {
+                let entry = [Key("setups"), Key(name), Key("env"), Key(key)];
+                if !is_env_name(key) {
+                    return Err(self.invalid(
+                        text,
+                        &entry,
+                        format!("`{key}` is not a variable name: use letters, digits and _, not starting with a digit, e.g. OLLAMA_URL"),
+                    ));
+                }
+                if let Some(why) = env::forbidden_in_setup(key) {
+                    return Err(self.invalid(text, &entry, format!("{key} {why}")));
+                }
+                if value.contains('\0') {
+                    return Err(self.invalid(
+                        text,
+                        &entry,
+                        "an environment value cannot hold a NUL character",
+                    ));
+                }
+            }
             if let Some((key, message)) = setup.tolerance.problem() {
                 return Err(self.invalid(
                     text,
@@ -778,14 +830,15 @@ impl Config {
         }
         for (name, service) in &self.services {
             let at = |key: &'static str| [Key("services"), Key(name), Key(key)];
-            if service.command.is_empty() {
+            if let Some(url) = &service.url {
+                services::check_service_url(url).map_err(|m| self.invalid(text, &at("url"), m))?;
+            } else if service.command.is_empty() {
                 return Err(self.invalid(
                     text,
                     &at("command"),
-                    "give the program and its arguments, e.g. [\"cargo\", \"run\", \"--bin\", \"my-service\"]",
+                    "give the program and its arguments, e.g. [\"cargo\", \"run\", \"--bin\", \"my-service\"], or the `url` of a running instance",
                 ));
-            }
-            if service.port == 0 {
+            } else if service.port == 0 {
                 return Err(self.invalid(
                     text,
                     &at("port"),
@@ -929,14 +982,17 @@ impl Resolved {
 ///
 /// Precedence, highest first:
 /// 1. `RECORDER_<KIND>_MODELS` and `RECORDER_EMBEDDING_DIMENSION` (explicit variables;
-///    a setup never overrides them; a value of only commas means "no model"),
+///    a setup never overrides them; a value of only commas means "no model"; each
+///    also from `RECORDER_ENV`, then from the chosen setup's `env`: see [`EnvLayers`]),
 /// 2. the setup pinned by the test (`pinned`),
 /// 3. `RECORDER_SETUP`,
 /// 4. the setup of the test's suite (the suite whose root prefixes `module_path`),
 ///    only when `RECORDER_SUITE` is unset or names that suite,
 /// 5. `default_setup` of the file.
 ///
-/// An unknown setup or suite name is an error listing the known ones.
+/// `RECORDER_SETUP` and `RECORDER_SUITE` come from the environment or `RECORDER_ENV`.
+/// An unknown setup or suite name is an error listing the known ones; a malformed
+/// `RECORDER_ENV` is an error naming the bad entry.
 ///
 /// ```
 /// # use std::path::Path;
@@ -965,7 +1021,10 @@ pub fn resolve(
     module_path: &str,
     env: &dyn Env,
 ) -> Result<Resolved, ConfigError> {
-    let var = |name: &str| env.var(name).filter(|value| !value.trim().is_empty());
+    // The variables that choose the setup come from the environment and RECORDER_ENV;
+    // the rest also from the chosen setup's `env` (see `EnvLayers`).
+    let mut layers = EnvLayers::from_process(env)?;
+    let var = |name: &str| layers.lookup(env, name).map(|(value, _)| value);
     let suite_env = var(SUITE_ENV).map(|s| s.trim().to_string());
     let setup_env = var(SETUP_ENV).map(|s| s.trim().to_string());
 
@@ -1027,9 +1086,13 @@ pub fn resolve(
         }
     };
 
+    if let Some(setup) = setup {
+        layers = layers.with_setup(&setup.name, &setup.env);
+    }
+    let var = |name: &str| layers.lookup(env, name).map(|(value, _)| value);
     let mut models = setup.map(|s| s.models.clone()).unwrap_or_default();
     for kind in Kind::ALL {
-        if let Some(value) = env.var(kind.env_var()).filter(|v| !v.is_empty()) {
+        if let Some(value) = var(kind.env_var()) {
             let list = parse_model_list(&value);
             if list.is_empty() {
                 models.remove(&kind);

@@ -17,7 +17,6 @@ embedding_dimension = 1536
 ignore_fields = ["user"]
 [setups.ollama]
 base_url = "http://127.0.0.1:11434"
-api_style = "ollama"
 models = { text = ["llama3.2:1b", "qwen2.5:0.5b"], vision = "llava" }
 [suites.base]
 roots = ["chat", "embeddings"]
@@ -120,7 +119,6 @@ fn parses_the_example() {
     let local = config.setup("local").unwrap();
     assert_eq!(local.name, "local");
     assert_eq!(local.base_url.as_deref(), Some("http://127.0.0.1:8080/v1"));
-    assert_eq!(local.api_style, ApiStyle::OpenAi);
     assert_eq!(local.api_key_env, None);
     assert_eq!(
         local.routes.get("/v1/embeddings").map(String::as_str),
@@ -142,7 +140,6 @@ fn parses_the_example() {
     assert_eq!(gpt.embedding_dimension, Some(1536));
 
     let ollama = config.setup("ollama").unwrap();
-    assert_eq!(ollama.api_style, ApiStyle::Ollama);
     assert_eq!(ollama.models[&Kind::Vision], ["llava"]);
     assert_eq!(ollama.models[&Kind::Text], ["llama3.2:1b", "qwen2.5:0.5b"]);
 
@@ -208,8 +205,19 @@ fn unknown_kinds_and_styles_are_errors() {
     assert!(msg.contains("unknown model kind `chat`"), "{msg}");
     assert!(msg.contains("text, vision, embedding"), "{msg}");
 
-    let msg = parse_err("[setups.a]\napi_style = \"anthropic\"");
-    assert!(msg.contains("anthropic") && msg.contains("openai"), "{msg}");
+    // `api_style` was removed: any value gets the message saying so, with its line.
+    for value in ["\"ollama\"", "\"openai\"", "\"anthropic\"", "1"] {
+        let msg = parse_err(&format!(
+            "[setups.a]\nbase_url = \"http://x/v1\"\napi_style = {value}"
+        ));
+        assert!(
+            msg.starts_with(
+                "invalid /proj/recorder.toml:3: `setups.a.api_style`: api_style was removed:"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("delete this line"), "{msg}");
+    }
 }
 
 #[test]
@@ -679,4 +687,394 @@ fn parse_model_list_cleans() {
     assert_eq!(parse_model_list("a,b"), ["a", "b"]);
     assert_eq!(parse_model_list(" a , , b,a"), ["a", "b"]);
     assert!(parse_model_list(" , ").is_empty());
+}
+
+// --- setup env and RECORDER_ENV ------------------------------------------------
+
+const WITH_ENV: &str = r#"
+default_setup = "local"
+[setups.local]
+models = { text = ["smollm2-135m"] }
+embedding_dimension = 384
+env = { RECORDER_TEXT_MODELS = "from-setup", RECORDER_EMBEDDING_DIMENSION = "512", OLLAMA_URL = "http://127.0.0.1:11434" }
+[setups.gpt]
+models = { text = ["gpt-4o-mini"] }
+env = { RECORDER_KEEP_TIMING = "1" }
+"#;
+
+fn with_env() -> Config {
+    Config::parse(WITH_ENV, Path::new("/proj/recorder.toml")).unwrap()
+}
+
+#[test]
+fn setup_env_is_parsed() {
+    let config = with_env();
+    let local = config.setup("local").unwrap();
+    assert_eq!(local.env["OLLAMA_URL"], "http://127.0.0.1:11434");
+    assert_eq!(local.env.len(), 3);
+    assert!(config
+        .setup("gpt")
+        .unwrap()
+        .env
+        .contains_key("RECORDER_KEEP_TIMING"));
+    assert!(example().setup("local").unwrap().env.is_empty());
+}
+
+#[test]
+fn setup_env_values_are_defaults_for_resolve() {
+    let config = with_env();
+    // Nothing explicit: the setup's env beats the setup's own models and dimension.
+    let resolved = resolve(Some(&config), None, "", &no_env()).unwrap();
+    assert_eq!(resolved.models_for(Kind::Text), ["from-setup"]);
+    assert_eq!(resolved.embedding_dimension, 512);
+    // RECORDER_ENV beats the setup's env.
+    let env = env_of(&[("RECORDER_ENV", "RECORDER_TEXT_MODELS=from-recorder-env")]);
+    let resolved = resolve(Some(&config), None, "", &env).unwrap();
+    assert_eq!(resolved.models_for(Kind::Text), ["from-recorder-env"]);
+    assert_eq!(resolved.embedding_dimension, 512);
+    // An explicit variable beats both.
+    let env = env_of(&[
+        ("RECORDER_ENV", "RECORDER_TEXT_MODELS=from-recorder-env"),
+        ("RECORDER_TEXT_MODELS", "explicit"),
+        ("RECORDER_EMBEDDING_DIMENSION", "7"),
+    ]);
+    let resolved = resolve(Some(&config), None, "", &env).unwrap();
+    assert_eq!(resolved.models_for(Kind::Text), ["explicit"]);
+    assert_eq!(resolved.embedding_dimension, 7);
+    // Another setup's env does not apply.
+    let resolved = resolve(Some(&config), Some("gpt"), "", &no_env()).unwrap();
+    assert_eq!(resolved.models_for(Kind::Text), ["gpt-4o-mini"]);
+    assert_eq!(resolved.embedding_dimension, DEFAULT_EMBEDDING_DIMENSION);
+}
+
+#[test]
+fn recorder_env_can_choose_the_setup() {
+    let env = env_of(&[("RECORDER_ENV", "RECORDER_SETUP=gpt")]);
+    let resolved = resolve(Some(&with_env()), None, "", &env).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("gpt"));
+    // The explicit variable wins over RECORDER_ENV's.
+    let env = env_of(&[
+        ("RECORDER_ENV", "RECORDER_SETUP=gpt"),
+        ("RECORDER_SETUP", "local"),
+    ]);
+    let resolved = resolve(Some(&with_env()), None, "", &env).unwrap();
+    assert_eq!(resolved.setup.as_deref(), Some("local"));
+    // An unknown suite from RECORDER_ENV is reported like one from the variable.
+    let env = env_of(&[("RECORDER_ENV", "RECORDER_SUITE=nope")]);
+    let msg = resolve(Some(&with_env()), None, "", &env)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("unknown suite `nope`"), "{msg}");
+}
+
+#[test]
+fn bad_recorder_env_is_an_error_naming_the_entry() {
+    let cases = [
+        ("A=1,oops", "entry `oops` has no `=`"),
+        ("=1", "entry `=1`: `` is not a variable name"),
+        ("1A=x", "`1A` is not a variable name"),
+        ("A-B=x", "`A-B` is not a variable name"),
+        ("RECORDER_ENV=A=1", "RECORDER_ENV cannot set itself"),
+    ];
+    for (value, expected) in cases {
+        let env = env_of(&[("RECORDER_ENV", value)]);
+        let err = resolve(Some(&with_env()), None, "", &env).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::InvalidEnv { .. }), "{msg}");
+        assert!(
+            msg.starts_with(&format!("RECORDER_ENV={value:?}: ")),
+            "{msg}"
+        );
+        assert!(msg.contains(expected), "{value}: {msg}");
+        assert!(
+            msg.contains("write RECORDER_ENV=KEY=value,KEY2=value2"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn recorder_env_syntax() {
+    let parsed = parse_recorder_env(" A = 1 ,, B=x=y ,A=2,").unwrap();
+    assert_eq!(
+        parsed.into_iter().collect::<Vec<_>>(),
+        [
+            ("A".to_string(), "2".to_string()),
+            ("B".to_string(), "x=y".to_string())
+        ]
+    );
+    assert!(parse_recorder_env("").unwrap().is_empty());
+    // A value may be empty (then it counts as unset, like an empty variable).
+    assert_eq!(parse_recorder_env("A=").unwrap()["A"], "");
+}
+
+#[test]
+fn layers_report_where_a_value_came_from() {
+    let setup_env: BTreeMap<String, String> =
+        [("A", "setup"), ("B", "setup"), ("C", "setup"), ("E", "  ")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let process = env_of(&[
+        ("RECORDER_ENV", "B=recorder-env,C=recorder-env"),
+        ("C", "explicit"),
+        ("D", ""),
+    ]);
+    let layers = EnvLayers::from_process(&process)
+        .unwrap()
+        .with_setup("local", &setup_env);
+    assert_eq!(
+        layers.lookup(&process, "A"),
+        Some(("setup".into(), Source::Setup("local".into())))
+    );
+    assert_eq!(
+        layers.lookup(&process, "B"),
+        Some(("recorder-env".into(), Source::RecorderEnv))
+    );
+    assert_eq!(
+        layers.lookup(&process, "C"),
+        Some(("explicit".into(), Source::Environment))
+    );
+    assert_eq!(layers.lookup(&process, "D"), None, "empty counts as unset");
+    assert_eq!(layers.lookup(&process, "E"), None, "blank counts as unset");
+    assert_eq!(
+        layers.lookup(&process, "RECORDER_ENV").unwrap().1,
+        Source::Environment
+    );
+    // A child process gets the defaults its inherited environment does not set.
+    let child = layers.defaults_for_child(&process);
+    assert_eq!(
+        child.into_iter().collect::<Vec<_>>(),
+        [
+            ("A".to_string(), "setup".to_string()),
+            ("B".to_string(), "recorder-env".to_string())
+        ]
+    );
+}
+
+#[test]
+fn setup_env_errors_name_the_key_and_line() {
+    let msg = parse_err("[setups.a]\nenv = { RECORDER_SETUP = \"b\" }");
+    assert!(
+        msg.starts_with("invalid /proj/recorder.toml:2: `setups.a.env.RECORDER_SETUP`: RECORDER_SETUP chooses the setup"),
+        "{msg}"
+    );
+    let msg = parse_err("[setups.a]\nenv = { RECORDER_SUITE = \"b\" }");
+    assert!(msg.contains("RECORDER_SUITE chooses the setup"), "{msg}");
+    let msg = parse_err("[setups.a]\nenv = { RECORDER_ENV = \"A=1\" }");
+    assert!(msg.contains("`setups.a.env.RECORDER_ENV`"), "{msg}");
+    let msg = parse_err("[setups.a]\n\n[setups.a.env]\n\"MY-VAR\" = \"x\"");
+    assert!(
+        msg.contains(":4: `setups.a.env.MY-VAR`: `MY-VAR` is not a variable name"),
+        "{msg}"
+    );
+    let msg = parse_err("[setups.a]\nenv = { A = 1 }");
+    assert!(msg.contains("env") && msg.contains("string"), "{msg}");
+}
+
+// --- services: url and port overrides -----------------------------------------------
+
+const SERVICES: &str = r#"
+[setups.local]
+env = { RECORDER_SERVICE_CHAT_PORT = "5000" }
+[services.chat]
+command = ["chat"]
+port = 3917
+[services.remote-api]
+url = "http://127.0.0.1:8080/"
+"#;
+
+fn services() -> Config {
+    Config::parse(SERVICES, Path::new("/proj/recorder.toml")).unwrap()
+}
+
+fn endpoint(
+    config: &Config,
+    name: &str,
+    pairs: &[(&str, &str)],
+) -> Result<ServiceEndpoint, ConfigError> {
+    let env = env_of(pairs);
+    let layers = EnvLayers::from_process(&env)?;
+    config.service_endpoint(name, &layers, &env)
+}
+
+#[test]
+fn service_endpoints_from_the_file() {
+    let config = services();
+    let chat = endpoint(&config, "chat", &[]).unwrap();
+    assert_eq!((chat.port, chat.url.as_deref()), (3917, None));
+    assert_eq!(
+        (&chat.source, chat.given_by.as_str()),
+        (&Source::Config, "services.chat.port")
+    );
+    assert_eq!(chat.base_url(), "http://127.0.0.1:3917");
+    let remote = endpoint(&config, "remote-api", &[]).unwrap();
+    assert_eq!(remote.url.as_deref(), Some("http://127.0.0.1:8080/"));
+    assert_eq!(remote.base_url(), "http://127.0.0.1:8080");
+    assert_eq!(remote.given_by, "services.remote-api.url");
+}
+
+#[test]
+fn service_variables_override_the_file() {
+    let config = services();
+    let chat = endpoint(&config, "chat", &[("RECORDER_SERVICE_CHAT_PORT", "4000")]).unwrap();
+    assert_eq!(
+        (chat.port, chat.source, chat.given_by.as_str()),
+        (4000, Source::Environment, "RECORDER_SERVICE_CHAT_PORT")
+    );
+    // A URL beats a port, and replaces the command.
+    let chat = endpoint(
+        &config,
+        "chat",
+        &[
+            ("RECORDER_SERVICE_CHAT_PORT", "4000"),
+            ("RECORDER_SERVICE_CHAT_URL", "http://localhost:9000"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(chat.url.as_deref(), Some("http://localhost:9000"));
+    let remote = endpoint(
+        &config,
+        "remote-api",
+        &[("RECORDER_SERVICE_REMOTE_API_URL", "http://127.0.0.1:1234")],
+    )
+    .unwrap();
+    assert_eq!(remote.url.as_deref(), Some("http://127.0.0.1:1234"));
+    // From RECORDER_ENV too.
+    let chat = endpoint(
+        &config,
+        "chat",
+        &[("RECORDER_ENV", "RECORDER_SERVICE_CHAT_PORT=4001")],
+    )
+    .unwrap();
+    assert_eq!((chat.port, chat.source), (4001, Source::RecorderEnv));
+    // And from the setup's env, below both.
+    let env = no_env();
+    let layers = EnvLayers::from_process(&env)
+        .unwrap()
+        .with_setup("local", &config.setups["local"].env);
+    let chat = config.service_endpoint("chat", &layers, &env).unwrap();
+    assert_eq!(
+        (chat.port, chat.source),
+        (5000, Source::Setup("local".into()))
+    );
+    let with = config
+        .service_with_overrides("chat", &layers, &env)
+        .unwrap();
+    assert_eq!(
+        (with.port, with.command.clone()),
+        (5000, vec!["chat".to_string()])
+    );
+}
+
+#[test]
+fn unqualified_service_variables_need_one_service() {
+    let config = services();
+    let err = endpoint(
+        &config,
+        "chat",
+        &[("RECORDER_SERVICE_URL", "http://127.0.0.1:1")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("defines several services, so RECORDER_SERVICE_URL cannot tell which one it means: use RECORDER_SERVICE_CHAT_URL or RECORDER_SERVICE_REMOTE_API_URL"),
+        "{err}"
+    );
+    // RECORDER_SERVICE says which: the others ignore it.
+    let pairs = [
+        ("RECORDER_SERVICE", "chat"),
+        ("RECORDER_SERVICE_PORT", "4100"),
+    ];
+    assert_eq!(endpoint(&config, "chat", &pairs).unwrap().port, 4100);
+    assert_eq!(
+        endpoint(&config, "remote-api", &pairs).unwrap().given_by,
+        "services.remote-api.url"
+    );
+    // The per-service variable beats the unqualified one.
+    let pairs = [
+        ("RECORDER_SERVICE", "chat"),
+        ("RECORDER_SERVICE_PORT", "4100"),
+        ("RECORDER_SERVICE_CHAT_PORT", "4200"),
+    ];
+    assert_eq!(endpoint(&config, "chat", &pairs).unwrap().port, 4200);
+    // With one service, the unqualified variables apply to it.
+    let one = Config::parse(
+        "[services.only]\ncommand = [\"x\"]\nport = 1",
+        Path::new("r.toml"),
+    )
+    .unwrap();
+    let only = endpoint(
+        &one,
+        "only",
+        &[("RECORDER_SERVICE_URL", "http://127.0.0.1:8081")],
+    )
+    .unwrap();
+    assert_eq!(
+        (only.url.as_deref(), only.given_by.as_str()),
+        (Some("http://127.0.0.1:8081"), "RECORDER_SERVICE_URL")
+    );
+}
+
+#[test]
+fn bad_service_variables_are_errors() {
+    let config = services();
+    for value in ["0", "70000", "x"] {
+        let err = endpoint(&config, "chat", &[("RECORDER_SERVICE_CHAT_PORT", value)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RECORDER_SERVICE_CHAT_PORT")
+                && err.contains("port number from 1 to 65535"),
+            "{err}"
+        );
+    }
+    for value in [
+        "https://127.0.0.1:8080",
+        "127.0.0.1:8080",
+        "http://:80",
+        "http://h:0",
+    ] {
+        let err = endpoint(&config, "chat", &[("RECORDER_SERVICE_CHAT_URL", value)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("RECORDER_SERVICE_CHAT_URL="), "{err}");
+        assert!(err.contains("http://127.0.0.1:8080"), "{err}");
+    }
+    let err = endpoint(
+        &config,
+        "remote-api",
+        &[("RECORDER_SERVICE_REMOTE_API_PORT", "9000")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("has no command")
+            && err.contains("RECORDER_SERVICE_REMOTE_API_URL=http://127.0.0.1:9000"),
+        "{err}"
+    );
+    assert!(endpoint(&config, "nope", &[])
+        .unwrap_err()
+        .to_string()
+        .contains("`chat`, `remote-api`"));
+}
+
+#[test]
+fn service_urls_and_commands_are_checked() {
+    let msg = parse_err("[services.a]\nurl = \"https://x\"");
+    assert!(
+        msg.contains(":2: `services.a.url`") && msg.contains("plain HTTP"),
+        "{msg}"
+    );
+    let msg = parse_err("[services.a]\nport = 1");
+    assert!(
+        msg.contains("`services.a.command`") && msg.contains("`url` of a running instance"),
+        "{msg}"
+    );
+    let ok = Config::parse(
+        "[services.a]\nurl = \"http://[::1]:8080/base\"",
+        Path::new("r.toml"),
+    )
+    .unwrap();
+    assert_eq!(ok.services["a"].port, 0);
 }

@@ -88,18 +88,22 @@ impl ContextBuilder {
             .clone()
             .or_else(|| std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from))
             .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        let mode = match self.mode {
-            Some(m) => m,
-            None => Mode::from_env()?,
-        };
+        // A malformed RECORDER_ENV fails every test, naming the bad entry.
+        crate::env::check()?;
         let config = config_for(&start)?;
         let target = match self.target {
             Some(t) => t,
             None => target_for(config.as_deref(), self.setup.as_deref())?,
         };
+        // Read under the test's setup: its `env` gives defaults.
+        let vars = target.vars();
+        let mode = match self.mode {
+            Some(m) => m,
+            None => vars.mode()?,
+        };
         let dir = match self.dir {
             Some(d) => d,
-            None => recordings_dir(&start),
+            None => recordings_dir_under(&start, &vars),
         };
         let mut scope = Scope::new(engine_for(&dir), self.test_id, mode, target);
         if let Some(f) = self.test_filter {
@@ -234,7 +238,12 @@ pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target
 /// `recorder.toml` (searched upward from `start`), else at the root of the Cargo
 /// workspace holding `start` ([`recorder_config::workspace_root`]), else in `start`.
 pub fn recordings_dir(start: &Path) -> PathBuf {
-    if let Some(d) = crate::env::recording_dir() {
+    recordings_dir_under(start, crate::env::Vars::process())
+}
+
+/// [`recordings_dir`] with `RECORDING_DIR` read from `vars`.
+fn recordings_dir_under(start: &Path, vars: &crate::env::Vars) -> PathBuf {
+    if let Some(d) = vars.recording_dir() {
         return d;
     }
     match recorder_config::find_file(start)

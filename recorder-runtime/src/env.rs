@@ -1,28 +1,50 @@
 //! Every environment variable the runtime reads, in one place, each turned into a typed
-//! setting. (Model and setup selection variables belong to `recorder.toml`'s
-//! resolution and live in `recorder_config`.)
+//! setting, and [`VARIABLES`]: the one table of every variable the framework reads
+//! (runtime, `recorder.toml` resolution, services), which `cargo recordings options`
+//! prints and a test keeps complete.
+//!
+//! Each variable is looked up in three layers, highest first (see
+//! [`recorder_config::EnvLayers`]): the process environment, then `RECORDER_ENV`
+//! (`KEY=value,KEY2=value2`), then the `env = { ... }` of the setup in effect, and
+//! falls back to its default. Nothing is written to the process environment.
+//!
+//! The setup in effect is the test's (pinned by `setup = "..."`, else
+//! `RECORDER_SETUP`, else its suite's, else `default_setup`) for what is read on
+//! behalf of a test: [`Vars`] from [`Target::vars`](crate::engine::Target::vars)
+//! (mode, recordings folder, timing, body limits, API key, service choice and
+//! ports). What is read for the whole process (the recording file size limit, the
+//! run id, a body read before its test is known) uses [`Vars::process`]: the setup
+//! `RECORDER_SETUP` names, else `default_setup` of the `recorder.toml` found from
+//! `CARGO_MANIFEST_DIR` (else the current folder). `RECORDER_SETUP`, `RECORDER_SUITE`
+//! and `RECORDER_ENV` itself never come from a setup.
 //!
 //! | variable | setting |
 //! |---|---|
-//! | `RECORD_MODE` | [`mode`]: `replay` (default), `record-if-missing`, `record`, `live` |
-//! | `RECORDING_DIR` | [`recording_dir`]: the recordings folder |
-//! | `RECORDER_KEEP_TIMING` | [`keep_timing`]: `1` stores each stream frame's delay |
-//! | `RECORDER_REPLAY_TIMING` | [`replay_timing`]: `recorded` replays those delays |
-//! | `RECORDER_MAX_RECORDING_BYTES` | [`max_recording_bytes`]: the largest recording file loaded |
-//! | `RECORDER_MAX_BODY_BYTES` | [`max_body_bytes`]: the largest request or answer body recorded |
+//! | `RECORD_MODE` | [`Vars::mode`]: `replay` (default), `record-if-missing`, `record`, `live` |
+//! | `RECORDING_DIR` | [`Vars::recording_dir`]: the recordings folder |
+//! | `RECORDER_KEEP_TIMING` | [`Vars::keep_timing`]: `1` stores each stream frame's delay |
+//! | `RECORDER_REPLAY_TIMING` | [`Vars::replay_timing`]: `recorded` replays those delays |
+//! | `RECORDER_MAX_RECORDING_BYTES` | [`Vars::max_recording_bytes`]: the largest recording file loaded |
+//! | `RECORDER_MAX_BODY_BYTES` | [`Vars::max_body_bytes`]: the largest request or answer body recorded |
 //! | `RECORDER_SETUP` | [`setup`]: the setup of `recorder.toml` to use |
 //! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
-//! | `RECORDER_SERVICE` | [`service`]: the service under test to start or reuse |
-//! | `RECORDER_RUN_ID` | [`run_id`]: one name for a whole run across test processes |
-//! | the setup's `api_key_env` | [`api_key`]: the real API key, added upstream |
+//! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
+//! | `RECORDER_RUN_ID` | [`Vars::run_id`]: one name for a whole run across test processes |
+//! | `RECORDER_ENV` | [`check`]: environment defaults, `KEY=value,...` |
+//! | the setup's `api_key_env` | [`Vars::api_key`]: the real API key, added upstream |
 //!
 //! ```
 //! assert_eq!(recorder_runtime::env::MODE, "RECORD_MODE");
+//! assert!(recorder_runtime::env::VARIABLES.iter().any(|v| v.name == "RECORDER_ENV"));
 //! ```
 
 use crate::error::Result;
 use crate::mode::Mode;
+pub use recorder_config::Source;
+use recorder_config::{EnvLayers, ProcessEnv};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 /// `RECORD_MODE`.
 pub const MODE: &str = "RECORD_MODE";
@@ -41,7 +63,9 @@ pub const SETUP: &str = recorder_config::SETUP_ENV;
 /// `RECORDER_SUITE`.
 pub const SUITE: &str = recorder_config::SUITE_ENV;
 /// `RECORDER_SERVICE`.
-pub const SERVICE: &str = "RECORDER_SERVICE";
+pub const SERVICE: &str = recorder_config::SERVICE_ENV;
+/// `RECORDER_ENV`.
+pub const ENV: &str = recorder_config::ENV_ENV;
 /// `RECORDER_RUN_ID`.
 pub const RUN_ID: &str = "RECORDER_RUN_ID";
 
@@ -50,75 +74,289 @@ pub const DEFAULT_MAX_RECORDING_BYTES: u64 = 256 << 20;
 /// The default of [`max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 
-/// A variable's value, `None` when unset, empty or not UTF-8.
-pub fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// One variable the framework reads: a row of [`VARIABLES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// Its name; `<NAME>` stands for a service's name in upper case
+    /// (`RECORDER_SERVICE_<NAME>_PORT`).
+    pub name: &'static str,
+    /// What it does, on one line.
+    pub description: &'static str,
+    /// Its value when set nowhere, as `cargo recordings options` shows it; `None`
+    /// when unset means "nothing" (or the value depends on `recorder.toml`).
+    pub default: Option<&'static str>,
 }
 
-/// `RECORD_MODE`; unset or empty means [`Mode::Replay`], anything else not a mode is
-/// an error naming the four.
-pub fn mode() -> Result<Mode> {
-    match var(MODE) {
-        Some(v) => v.parse(),
-        None => Ok(Mode::Replay),
+const fn row(
+    name: &'static str,
+    description: &'static str,
+    default: Option<&'static str>,
+) -> Variable {
+    Variable {
+        name,
+        description,
+        default,
     }
 }
 
-/// `RECORDING_DIR`, when set.
+/// Every `RECORD_*`, `RECORDING_*` and `RECORDER_*` variable the framework reads
+/// (the runtime, `recorder.toml` resolution in the macro, services, `cargo
+/// recordings`), with a one-line description and default. Besides these, a setup's
+/// `api_key_env` names the variable holding its API key.
+///
+/// The one list: `cargo recordings options` prints it, the README's "Options" section
+/// documents it, and tests check that every such name in the sources and the README
+/// is here.
+///
+/// ```
+/// use recorder_runtime::env::VARIABLES;
+/// let mode = VARIABLES.iter().find(|v| v.name == "RECORD_MODE").unwrap();
+/// assert_eq!(mode.default, Some("replay"));
+/// ```
+pub const VARIABLES: &[Variable] = &[
+    row(MODE, "replay, record-if-missing, record or live", Some("replay")),
+    row(RECORDING_DIR, "the recordings folder", Some("recordings/ next to recorder.toml, else at the workspace root")),
+    row(recorder_config::SETUP_ENV, "the setup of recorder.toml to use (beats the suite's setup and default_setup)", None),
+    row(recorder_config::SUITE_ENV, "run only this suite's tests; the others are ignored, with the reason", None),
+    row(ENV, "environment defaults for one run, KEY=value,KEY2=value2: above the setup's env, below real variables", None),
+    row("RECORDER_TEXT_MODELS", "text models, a,b (one test per model); overrides the setup's", None),
+    row("RECORDER_VISION_MODELS", "vision models, a,b; overrides the setup's", None),
+    row("RECORDER_EMBEDDING_MODELS", "embedding models, a,b; overrides the setup's", None),
+    row("RECORDER_RERANK_MODELS", "rerank models, a,b; overrides the setup's", None),
+    row("RECORDER_SAFETY_MODELS", "safety models, a,b; overrides the setup's", None),
+    row("RECORDER_JUDGE_MODELS", "judge models, a,b; overrides the setup's", None),
+    row(recorder_config::EMBEDDING_DIMENSION_ENV, "the embedding_dimension tests get; overrides the setup's", Some("768")),
+    row(KEEP_TIMING, "1: store each stream frame's delay when recording", None),
+    row(REPLAY_TIMING, "recorded: replay streams with their recorded delays", None),
+    row(MAX_RECORDING_BYTES, "the largest recording file loaded, in bytes", Some("268435456")),
+    row(MAX_BODY_BYTES, "the largest request or answer body recorded, in bytes", Some("67108864")),
+    row(RUN_ID, "one name for a whole run across test processes (usage log, prune)", Some("one per test process")),
+    row(SERVICE, "the [services.<name>] a Service parameter gets when there are several", None),
+    row(recorder_config::SERVICE_URL_ENV, "use the service already running at this URL (the RECORDER_SERVICE one, or the only one)", None),
+    row(recorder_config::SERVICE_PORT_ENV, "start or reuse the service on this port (the RECORDER_SERVICE one, or the only one)", None),
+    row(recorder_config::SERVICE_NAMED_URL_ENV, "use service <name>'s instance running at this URL; nothing is started", None),
+    row(recorder_config::SERVICE_NAMED_PORT_ENV, "start or reuse service <name> on this port", None),
+];
+
+/// The environment as the recorder sees it under one setup: the process
+/// environment, over `RECORDER_ENV`, over the setup's `env`.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use recorder_runtime::env::Vars;
+/// let env = BTreeMap::from([("RECORDER_KEEP_TIMING".to_string(), "1".to_string())]);
+/// let vars = Vars::for_setup(Some("local"), &env);
+/// // Unless the process (or RECORDER_ENV) sets it otherwise:
+/// if std::env::var_os("RECORDER_KEEP_TIMING").is_none() && std::env::var_os("RECORDER_ENV").is_none() {
+///     assert!(vars.keep_timing());
+/// }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    layers: EnvLayers,
+}
+
+/// `RECORDER_ENV`'s layer; empty when it is malformed (then [`check`] reports it, and
+/// every recorded test fails with that message when it is set up).
+fn base_layers() -> EnvLayers {
+    EnvLayers::from_process(&ProcessEnv).unwrap_or_default()
+}
+
+/// `RECORDER_ENV` is well formed (or unset); else the error naming the bad entry.
+pub fn check() -> Result<()> {
+    EnvLayers::from_process(&ProcessEnv)?;
+    Ok(())
+}
+
+impl Vars {
+    /// Under the setup called `setup` (for messages) whose `env` is `env`.
+    pub fn for_setup(setup: Option<&str>, env: &BTreeMap<String, String>) -> Vars {
+        let layers = base_layers();
+        Vars {
+            layers: match setup {
+                Some(name) => layers.with_setup(name, env),
+                None if env.is_empty() => layers,
+                None => layers.with_setup("(unnamed)", env),
+            },
+        }
+    }
+
+    /// Under no setup: the process environment over `RECORDER_ENV`.
+    pub fn without_setup() -> Vars {
+        Vars {
+            layers: base_layers(),
+        }
+    }
+
+    /// Under the process's setup: `RECORDER_SETUP`, else `default_setup` of the
+    /// `recorder.toml` found from `CARGO_MANIFEST_DIR` (else the current folder).
+    /// Decided once per process.
+    pub fn process() -> &'static Vars {
+        static PROCESS: OnceLock<Vars> = OnceLock::new();
+        PROCESS.get_or_init(|| {
+            let start = std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(PathBuf::from)
+                .or_else(|| std::env::current_dir().ok());
+            let config = start.and_then(|s| crate::context::config_for(&s).ok().flatten());
+            let name = setup().or_else(|| config.as_ref()?.default_setup.clone());
+            match config.as_ref().zip(name) {
+                Some((config, name)) => match config.setups.get(&name) {
+                    Some(s) => Vars::for_setup(Some(&s.name), &s.env),
+                    None => Vars::without_setup(),
+                },
+                None => Vars::without_setup(),
+            }
+        })
+    }
+
+    /// The layers these variables are read from.
+    pub fn layers(&self) -> &EnvLayers {
+        &self.layers
+    }
+
+    /// A variable's value and where it came from; `None` when unset (or blank) in
+    /// every layer.
+    pub fn lookup(&self, name: &str) -> Option<(String, Source)> {
+        self.layers.lookup(&ProcessEnv, name)
+    }
+
+    /// A variable's value, `None` when unset, blank or not UTF-8 in every layer.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.lookup(name).map(|(value, _)| value)
+    }
+
+    /// What a program the recorder starts gets added to its inherited environment:
+    /// the `RECORDER_ENV` and setup `env` entries no real variable overrides.
+    pub fn defaults_for_child(&self) -> BTreeMap<String, String> {
+        self.layers.defaults_for_child(&ProcessEnv)
+    }
+
+    /// `RECORD_MODE`; unset or empty means [`Mode::Replay`], anything else not a mode
+    /// is an error naming the four.
+    pub fn mode(&self) -> Result<Mode> {
+        match self.var(MODE) {
+            Some(v) => v.parse(),
+            None => Ok(Mode::Replay),
+        }
+    }
+
+    /// `RECORDING_DIR`, when set (a real variable may be any path, not only UTF-8).
+    pub fn recording_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os(RECORDING_DIR).filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+        self.var(RECORDING_DIR).map(PathBuf::from)
+    }
+
+    /// `RECORDER_SERVICE`, when set.
+    pub fn service(&self) -> Option<String> {
+        self.var(SERVICE).map(|s| s.trim().to_owned())
+    }
+
+    /// `RECORDER_RUN_ID`, when set.
+    pub fn run_id(&self) -> Option<String> {
+        self.var(RUN_ID)
+    }
+
+    /// The real API key in the variable a setup names (`api_key_env`), when it is set.
+    pub fn api_key(&self, variable: &str) -> Option<String> {
+        self.var(variable)
+    }
+
+    /// `RECORDER_KEEP_TIMING=1` (or `true`): store each frame's delay when recording.
+    pub fn keep_timing(&self) -> bool {
+        self.var(KEEP_TIMING)
+            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    }
+
+    /// `RECORDER_REPLAY_TIMING=recorded`: replay streams with their recorded delays.
+    pub fn replay_timing(&self) -> bool {
+        self.var(REPLAY_TIMING)
+            .is_some_and(|v| v.eq_ignore_ascii_case("recorded"))
+    }
+
+    /// `RECORDER_MAX_RECORDING_BYTES` (bytes), else [`DEFAULT_MAX_RECORDING_BYTES`]: a
+    /// recording file bigger than this is reported, not loaded.
+    pub fn max_recording_bytes(&self) -> u64 {
+        self.var(MAX_RECORDING_BYTES)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MAX_RECORDING_BYTES)
+    }
+
+    /// `RECORDER_MAX_BODY_BYTES` (bytes), else [`DEFAULT_MAX_BODY_BYTES`]: a request
+    /// body, or an answer (decoded), bigger than this is refused with a clear error
+    /// and never recorded.
+    pub fn max_body_bytes(&self) -> usize {
+        self.var(MAX_BODY_BYTES)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    }
+}
+
+/// A variable's value under the process's setup ([`Vars::process`]), `None` when
+/// unset, empty or not UTF-8.
+pub fn var(name: &str) -> Option<String> {
+    Vars::process().var(name)
+}
+
+/// `RECORD_MODE` under the process's setup (see [`Vars::mode`]).
+pub fn mode() -> Result<Mode> {
+    Vars::process().mode()
+}
+
+/// `RECORDING_DIR` under the process's setup, when set.
 pub fn recording_dir() -> Option<PathBuf> {
-    std::env::var_os(RECORDING_DIR)
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
+    Vars::process().recording_dir()
 }
 
-/// `RECORDER_SETUP`, when set.
+/// `RECORDER_SETUP`, when set (in the environment or `RECORDER_ENV`; never from a
+/// setup).
 pub fn setup() -> Option<String> {
-    var(SETUP).map(|s| s.trim().to_owned())
+    Vars::without_setup()
+        .var(SETUP)
+        .map(|s| s.trim().to_owned())
 }
 
-/// `RECORDER_SUITE`, when set.
+/// `RECORDER_SUITE`, when set (in the environment or `RECORDER_ENV`; never from a
+/// setup).
 pub fn suite() -> Option<String> {
-    var(SUITE).map(|s| s.trim().to_owned())
+    Vars::without_setup()
+        .var(SUITE)
+        .map(|s| s.trim().to_owned())
 }
 
-/// `RECORDER_SERVICE`, when set.
+/// `RECORDER_SERVICE` under the process's setup, when set.
 pub fn service() -> Option<String> {
-    var(SERVICE).map(|s| s.trim().to_owned())
+    Vars::process().service()
 }
 
-/// `RECORDER_RUN_ID`, when set.
+/// `RECORDER_RUN_ID` under the process's setup, when set.
 pub fn run_id() -> Option<String> {
-    var(RUN_ID)
+    Vars::process().run_id()
 }
 
-/// The real API key in the variable a setup names (`api_key_env`), when it is set.
+/// The real API key in `variable` under the process's setup, when it is set.
 pub fn api_key(variable: &str) -> Option<String> {
-    var(variable)
+    Vars::process().api_key(variable)
 }
 
-/// `RECORDER_KEEP_TIMING=1` (or `true`): store each frame's delay when recording.
+/// `RECORDER_KEEP_TIMING` under the process's setup (see [`Vars::keep_timing`]).
 pub fn keep_timing() -> bool {
-    var(KEEP_TIMING).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    Vars::process().keep_timing()
 }
 
-/// `RECORDER_REPLAY_TIMING=recorded`: replay streams with their recorded delays.
+/// `RECORDER_REPLAY_TIMING` under the process's setup (see [`Vars::replay_timing`]).
 pub fn replay_timing() -> bool {
-    var(REPLAY_TIMING).is_some_and(|v| v.eq_ignore_ascii_case("recorded"))
+    Vars::process().replay_timing()
 }
 
-/// `RECORDER_MAX_RECORDING_BYTES` (bytes), else [`DEFAULT_MAX_RECORDING_BYTES`]: a
-/// recording file bigger than this is reported, not loaded.
+/// `RECORDER_MAX_RECORDING_BYTES` under the process's setup (see
+/// [`Vars::max_recording_bytes`]).
 pub fn max_recording_bytes() -> u64 {
-    var(MAX_RECORDING_BYTES)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_MAX_RECORDING_BYTES)
+    Vars::process().max_recording_bytes()
 }
 
-/// `RECORDER_MAX_BODY_BYTES` (bytes), else [`DEFAULT_MAX_BODY_BYTES`]: a request
-/// body, or an answer (decoded), bigger than this is refused with a clear error and
-/// never recorded.
+/// `RECORDER_MAX_BODY_BYTES` under the process's setup (see [`Vars::max_body_bytes`]).
 pub fn max_body_bytes() -> usize {
-    var(MAX_BODY_BYTES)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    Vars::process().max_body_bytes()
 }

@@ -129,8 +129,8 @@ impl Fixtures {
     /// test's suite, else the only `[services.<name>]` of `recorder.toml`; started
     /// once per process or reused (see [`crate::service`]).
     pub fn service(&self) -> Service {
-        let env = crate::env::service();
-        self.service_inner(env.as_deref()).unwrap_or_else(|e| {
+        // `None`: RECORDER_SERVICE (read under the test's setup), else by suite.
+        self.service_inner(None).unwrap_or_else(|e| {
             panic!(
                 "recorded test {}: no service under test: {e}",
                 self.spec.test_id()
@@ -154,8 +154,7 @@ impl Fixtures {
         let suite = config
             .suite_for(self.spec.parent_module())
             .map(|s| s.name.clone());
-        let service = crate::service::pick(&config, name, suite.as_deref())?;
-        Service::from_config(&self.context, service, config.root())
+        Service::for_test(&self.context, &config, name, suite.as_deref())
     }
 }
 

@@ -112,12 +112,37 @@ impl Service {
         let config = config_for(start_dir)?.ok_or_else(|| {
             Error::Setup(format!("a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", start_dir.display()))
         })?;
-        let env = crate::env::service();
-        let service = pick(&config, name.or(env.as_deref()), None)?;
-        Service::from_config(ctx, service, config.root())
+        Service::for_test(ctx, &config, name, None)
     }
 
-    /// The service of `config` (paths relative to `root`) for the test of `ctx`.
+    /// The service a test gets from `config` (see [`pick`]: `name`, else
+    /// `RECORDER_SERVICE`, else the one named like `suite`, else the only one), with
+    /// its port and url after the variables (`RECORDER_SERVICE_<NAME>_URL`,
+    /// `RECORDER_SERVICE_<NAME>_PORT`, `RECORDER_SERVICE_URL`,
+    /// `RECORDER_SERVICE_PORT`; see [`recorder_config::ServiceEndpoint`]), read under
+    /// the test's setup: started, reused, or reached at its url.
+    pub fn for_test(
+        ctx: &RecordingContext,
+        config: &Config,
+        name: Option<&str>,
+        suite: Option<&str>,
+    ) -> Result<Service> {
+        let vars = ctx.scope().target().vars();
+        let wanted = name.map(str::to_owned).or_else(|| vars.service());
+        let picked = pick(config, wanted.as_deref(), suite)?;
+        let service = config.service_with_overrides(
+            &picked.name,
+            vars.layers(),
+            &recorder_config::ProcessEnv,
+        )?;
+        Service::from_config(ctx, &service, config.root())
+    }
+
+    /// The service of `config` (paths relative to `root`) for the test of `ctx`, with
+    /// the port and url `config` gives (no variable is consulted for them: see
+    /// [`Service::for_test`]). A service started here gets the test's setup `env` and
+    /// `RECORDER_ENV` entries in its environment (the test process's real variables
+    /// win), then its own `env`.
     pub fn from_config(
         ctx: &RecordingContext,
         config: &ServiceConfig,
@@ -125,7 +150,8 @@ impl Service {
     ) -> Result<Service> {
         // Requests reaching the proxy with this test's id go to this test's scope.
         Recorder::global().register(ctx.scope());
-        let running = ensure(config, root).map_err(Error::Setup)?;
+        let running =
+            ensure_with(config, root, &ctx.scope().target().vars()).map_err(Error::Setup)?;
         let mut service = Service::at(&running.base_url, ctx.test_id());
         service.name = config.name.clone();
         service.started = running.started;
@@ -238,17 +264,106 @@ pub struct Running {
 
 /// Starts the service of `config` unless it already answers on its port (then
 /// reuses it); once per process: later calls return the same answer, errors too.
+/// With a `url`, nothing is started: it waits for the instance there to answer its
+/// health check. A service started here gets the defaults of the process's setup
+/// (see [`ensure_with`]).
 pub fn ensure(config: &ServiceConfig, root: &Path) -> std::result::Result<Arc<Running>, String> {
+    ensure_with(config, root, crate::env::Vars::process())
+}
+
+/// [`ensure`], a started service getting `vars`' defaults (`RECORDER_ENV` and the
+/// setup's `env`, where the test process's own variables do not set them) added to
+/// the environment it inherits, then its own `env`. The first call for a service
+/// decides, once per process: a later test under another setup reuses it as is.
+pub fn ensure_with(
+    config: &ServiceConfig,
+    root: &Path,
+    vars: &crate::env::Vars,
+) -> std::result::Result<Arc<Running>, String> {
     type Cell = Arc<OnceLock<std::result::Result<Arc<Running>, String>>>;
-    static RUNNING: LazyLock<Mutex<HashMap<(String, u16), Cell>>> = LazyLock::new(Default::default);
+    type Key = (String, u16, Option<String>);
+    static RUNNING: LazyLock<Mutex<HashMap<Key, Cell>>> = LazyLock::new(Default::default);
     let cell = RUNNING
         .lock()
         .unwrap()
-        .entry((config.name.clone(), config.port))
+        .entry((config.name.clone(), config.port, config.url.clone()))
         .or_default()
         .clone();
-    cell.get_or_init(|| acquire(config, root).map(Arc::new))
-        .clone()
+    cell.get_or_init(|| match &config.url {
+        Some(url) => reach(config, url).map(Arc::new),
+        None => acquire(config, root, &vars.defaults_for_child()).map(Arc::new),
+    })
+    .clone()
+}
+
+/// A service already running at `url`: waits for its health check; starts nothing.
+fn reach(config: &ServiceConfig, url: &str) -> std::result::Result<Running, String> {
+    let name = &config.name;
+    let base_url = url.trim_end_matches('/').to_owned();
+    let at = HealthAt::from_url(&base_url, &config.health)?;
+    let deadline = Instant::now() + Duration::from_secs(config.startup_timeout_secs.max(1));
+    wait_healthy(config, &at, deadline, None).map_err(|e| {
+        format!("service `{name}` is used at {base_url} (its url: nothing is started, so its `env` is not applied) but it {e}; start it there, or unset the url to let the tests start `command`")
+    })?;
+    eprintln!("recorder: using the service `{name}` running at {base_url} (not started here)");
+    Ok(Running {
+        base_url,
+        started: false,
+        log: None,
+    })
+}
+
+/// Where a health check goes: host, port and the request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HealthAt {
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl HealthAt {
+    fn loopback(port: u16, health: &str) -> HealthAt {
+        HealthAt {
+            host: "127.0.0.1".into(),
+            port,
+            path: health.to_owned(),
+        }
+    }
+
+    /// `http://host[:port][/prefix]` + `health`.
+    fn from_url(url: &str, health: &str) -> std::result::Result<HealthAt, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
+        let (authority, prefix) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (
+                host,
+                port.parse::<u16>()
+                    .map_err(|_| format!("`{url}` has no valid port"))?,
+            ),
+            _ => (authority, 80),
+        };
+        Ok(HealthAt {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            path: format!("{prefix}{health}"),
+        })
+    }
+
+    fn describe(&self) -> String {
+        if self.host.contains(':') {
+            format!("http://[{}]:{}{}", self.host, self.port, self.path)
+        } else {
+            format!("http://{}:{}{}", self.host, self.port, self.path)
+        }
+    }
 }
 
 /// `$TMPDIR/recorder-services-<user>`: port locks, owners and service logs.
@@ -283,8 +398,13 @@ fn read_owner(path: &Path) -> Option<Owner> {
     })
 }
 
-fn acquire(config: &ServiceConfig, root: &Path) -> std::result::Result<Running, String> {
+fn acquire(
+    config: &ServiceConfig,
+    root: &Path,
+    defaults: &std::collections::BTreeMap<String, String>,
+) -> std::result::Result<Running, String> {
     let port = config.port;
+    let at = HealthAt::loopback(port, &config.health);
     let base_url = format!("http://127.0.0.1:{port}");
     let name = &config.name;
     let dir = state_dir();
@@ -326,7 +446,7 @@ fn acquire(config: &ServiceConfig, root: &Path) -> std::result::Result<Running, 
         }
         let _ = std::fs::remove_file(&owner_path);
         if busy {
-            wait_healthy(config, deadline, None).map_err(|e| format!("service `{name}` is already listening on {base_url} (reused, not started) but {e}"))?;
+            wait_healthy(config, &at, deadline, None).map_err(|e| format!("service `{name}` is already listening on {base_url} (reused, not started) but {e}"))?;
             eprintln!("recorder: reusing the service `{name}` already running on {base_url}; it is left running");
             return Ok(Running {
                 base_url,
@@ -334,7 +454,7 @@ fn acquire(config: &ServiceConfig, root: &Path) -> std::result::Result<Running, 
                 log: None,
             });
         }
-        return start(config, root, &owner_path, deadline).map(|log| Running {
+        return start(config, root, defaults, &owner_path, deadline).map(|log| Running {
             base_url,
             started: true,
             log: Some(log),
@@ -409,6 +529,7 @@ pub fn binary(name: &str) -> std::result::Result<PathBuf, String> {
 fn start(
     config: &ServiceConfig,
     root: &Path,
+    defaults: &std::collections::BTreeMap<String, String>,
     owner_path: &Path,
     deadline: Instant,
 ) -> std::result::Result<PathBuf, String> {
@@ -436,6 +557,9 @@ fn start(
         .stdout(log)
         .stderr(log2)
         .process_group(0);
+    // The setup's `env` and RECORDER_ENV, where this process's own variables do not
+    // set them (they are inherited), then the service's own `env` over all of them.
+    cmd.envs(defaults);
     for (key, value) in &config.env {
         cmd.env(key, expand(value, config, root, &recorder)?);
     }
@@ -476,7 +600,8 @@ fn start(
         format!("{} {}\n", std::process::id(), watchdog.id()),
     );
     eprintln!("recorder: started service `{name}` ({argv:?}, pid {pgid}) on port {}, model calls to {recorder}; output in {}", config.port, log_path.display());
-    match wait_healthy(config, deadline, Some(&mut child)) {
+    let at = HealthAt::loopback(config.port, &config.health);
+    match wait_healthy(config, &at, deadline, Some(&mut child)) {
         Ok(()) => {
             WATCHDOG_PIPES.lock().unwrap().push(pipe);
             // Reaped by whoever outlives it; the watchdog is never waited for.
@@ -501,6 +626,7 @@ fn start(
 fn start(
     config: &ServiceConfig,
     _root: &Path,
+    _defaults: &std::collections::BTreeMap<String, String>,
     _owner_path: &Path,
     _deadline: Instant,
 ) -> std::result::Result<PathBuf, String> {
@@ -527,6 +653,7 @@ done
 
 fn wait_healthy(
     config: &ServiceConfig,
+    at: &HealthAt,
     deadline: Instant,
     mut child: Option<&mut std::process::Child>,
 ) -> std::result::Result<(), String> {
@@ -539,15 +666,16 @@ fn wait_healthy(
                 ));
             }
         }
-        let last = match health(config.port, &config.health) {
+        let last = match health(at) {
             Ok(status) if (200..300).contains(&status) => return Ok(()),
-            Ok(status) => format!("{} answered {status}", config.health),
+            Ok(status) => format!("{} answered {status}", at.path),
             Err(e) => e,
         };
         if Instant::now() > deadline {
             return Err(format!(
-                "did not answer 2xx on http://127.0.0.1:{}{} within {}s (last: {last})",
-                config.port, config.health, config.startup_timeout_secs
+                "did not answer 2xx on {} within {}s (last: {last})",
+                at.describe(),
+                config.startup_timeout_secs
             ));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -562,19 +690,28 @@ fn port_open(port: u16) -> bool {
     .is_ok()
 }
 
-/// `GET path` on the loopback port; the status code.
-fn health(port: u16, path: &str) -> std::result::Result<u16, String> {
-    let mut stream = TcpStream::connect_timeout(
-        &SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(500),
-    )
-    .map_err(|e| e.to_string())?;
+/// `GET path` at `at`; the status code.
+fn health(at: &HealthAt) -> std::result::Result<u16, String> {
+    use std::net::ToSocketAddrs;
+    let addr = (at.host.as_str(), at.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", at.host))?
+        .next()
+        .ok_or_else(|| format!("{} has no address", at.host))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
+    let host = if at.host.contains(':') {
+        format!("[{}]", at.host)
+    } else {
+        at.host.clone()
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {} HTTP/1.1\r\nHost: {host}:{}\r\nConnection: close\r\n\r\n",
+        at.path, at.port
     )
     .map_err(|e| e.to_string())?;
     let mut head = [0u8; 64];

@@ -82,6 +82,7 @@ fn service_config(name: &str, port: u16) -> ServiceConfig {
         ]),
         startup_timeout_secs: 60,
         cwd: None,
+        url: None,
     }
 }
 
@@ -306,6 +307,207 @@ fn a_port_held_by_another_running_test_process_is_waited_for() {
 }
 
 // ---------------------------------------------------------------------------
+// Setup env, port and url overrides (issue 17).
+
+/// A context under setup `name` whose `env` is `env`.
+fn context_under_setup(
+    test_id: &str,
+    dir: &Path,
+    name: &str,
+    env: &[(&str, String)],
+) -> RecordingContext {
+    let target = Target {
+        setup: Some(name.into()),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        ..fake_support::target(&FAKE.openai_url())
+    };
+    fake_support::ctx(test_id, Mode::Record, dir, target)
+}
+
+fn config_of(text: &str) -> recorder_config::Config {
+    recorder_config::Config::parse(
+        text,
+        &std::env::current_dir().unwrap().join("recorder.toml"),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_service_gets_the_setup_env_and_its_port_from_a_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (configured, overridden) = (free_port(), free_port());
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let config = config_of(&format!(
+        "[services.envy]\ncommand = [{exe:?}, \"service_process\", \"--exact\", \"--ignored\", \"--nocapture\"]\nport = {configured}\nstartup_timeout_secs = 60\nenv = {{ {SERVE_PORT_VAR} = \"{{port}}\", MODEL_BASE_URL = \"{{recorder_url}}/v1\", FROM_SERVICE = \"service\" }}"
+    ));
+    let ctx = context_under_setup(
+        "service_mode::setup_env",
+        dir.path(),
+        "envy-setup",
+        &[
+            // The port override comes from the setup's env, like any variable.
+            ("RECORDER_SERVICE_ENVY_PORT", overridden.to_string()),
+            ("FROM_SETUP", "setup".into()),
+            // The service's own env beats the setup's.
+            ("FROM_SERVICE", "setup".into()),
+            // cargo sets this in the test process: the real variable wins.
+            ("CARGO_MANIFEST_DIR", "/from-setup".into()),
+        ],
+    );
+    let service = Service::for_test(&ctx, &config, Some("envy"), None).unwrap();
+    assert!(service.started_here());
+    assert_eq!(service.base_url(), format!("http://127.0.0.1:{overridden}"));
+    assert!(
+        !answers(configured),
+        "nothing started on the configured port"
+    );
+    let env_of = |name: &'static str| {
+        let service = service.clone();
+        async move {
+            service
+                .get(&format!("/env?{name}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(env_of("FROM_SETUP").await, "setup");
+    assert_eq!(env_of("FROM_SERVICE").await, "service");
+    assert_eq!(
+        env_of("CARGO_MANIFEST_DIR").await,
+        env!("CARGO_MANIFEST_DIR")
+    );
+    assert_eq!(
+        env_of("RECORDER_SERVICE_ENVY_PORT").await,
+        overridden.to_string()
+    );
+}
+
+/// A tiny HTTP server answering 200 to everything; the request lines it saw.
+fn health_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            log.lock().unwrap().push(line.trim_end().to_owned());
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_url_points_at_a_running_instance_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, seen) = health_server();
+    let configured = free_port();
+    // The command would fail if it were started.
+    let config = config_of(&format!(
+        "[services.remote]\ncommand = [\"/nonexistent/never-started\"]\nport = {configured}\nstartup_timeout_secs = 5\n\n[services.in-file]\nurl = \"http://127.0.0.1:{running}/base/\"\nhealth = \"/ready\"\nstartup_timeout_secs = 5"
+    ));
+    let ctx = context_under_setup(
+        "service_mode::url",
+        dir.path(),
+        "remote-setup",
+        &[(
+            "RECORDER_SERVICE_REMOTE_URL",
+            format!("http://127.0.0.1:{running}"),
+        )],
+    );
+    let service = Service::for_test(&ctx, &config, Some("remote"), None).unwrap();
+    assert!(!service.started_here());
+    assert_eq!(service.base_url(), format!("http://127.0.0.1:{running}"));
+    assert!(!answers(configured));
+    assert_eq!(seen.lock().unwrap().as_slice(), ["GET /health HTTP/1.1"]);
+    let status = service.get("/hello").send().await.unwrap().status();
+    assert_eq!(status, 200);
+
+    // `url` in recorder.toml: the health path goes under the URL's path.
+    let service = Service::for_test(&ctx, &config, Some("in-file"), None).unwrap();
+    assert!(!service.started_here());
+    assert_eq!(
+        service.url("/x"),
+        format!("http://127.0.0.1:{running}/base/x")
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&"GET /base/ready HTTP/1.1".to_owned()),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_service_url_that_does_not_answer_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let config = config_of("[services.gone]\ncommand = [\"/nonexistent/never-started\"]\nport = 1\nstartup_timeout_secs = 1");
+    let ctx = context_under_setup(
+        "service_mode::dead_url",
+        dir.path(),
+        "dead-setup",
+        &[(
+            "RECORDER_SERVICE_GONE_URL",
+            format!("http://127.0.0.1:{dead}"),
+        )],
+    );
+    let err = Service::for_test(&ctx, &config, Some("gone"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "service `gone` is used at http://127.0.0.1:{dead}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("nothing is started, so its `env` is not applied"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "did not answer 2xx on http://127.0.0.1:{dead}/health within 1s"
+        )),
+        "{err}"
+    );
+    // A bad value is an error naming the variable.
+    let ctx = context_under_setup(
+        "service_mode::bad_port",
+        dir.path(),
+        "bad-setup",
+        &[("RECORDER_SERVICE_GONE_PORT", "99999".into())],
+    );
+    let err = Service::for_test(&ctx, &config, Some("gone"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("RECORDER_SERVICE_GONE_PORT=\"99999\"") && err.contains("1 to 65535"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Run as child processes by the tests above; they do nothing on their own.
 
 fn child_service() -> Option<(Service, RecordingContext, tempfile::TempDir)> {
@@ -407,6 +609,12 @@ async fn handle(
     let path = req.uri().path().to_owned();
     if path == "/health" {
         return Ok(http::Response::new(Full::new(Bytes::from_static(b"ok"))));
+    }
+    // `/env?NAME`: the service's own value of variable NAME (empty when unset).
+    if path == "/env" {
+        let name = req.uri().query().unwrap_or_default();
+        let value = std::env::var(name).unwrap_or_default();
+        return Ok(http::Response::new(Full::new(Bytes::from(value))));
     }
     let body: Value = serde_json::from_slice(&req.into_body().collect().await.unwrap().to_bytes())
         .unwrap_or(Value::Null);

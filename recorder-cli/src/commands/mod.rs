@@ -4,6 +4,7 @@ pub(crate) mod check;
 pub(crate) mod import;
 pub(crate) mod list;
 pub(crate) mod normalize;
+pub(crate) mod options;
 pub(crate) mod prune;
 pub(crate) mod reindex;
 pub(crate) mod serve;

@@ -143,6 +143,7 @@ impl Scope {
         let test_id = test_id.into();
         let test_filter = default_filter(&test_id);
         let secrets = crate::secrets::configured(target.secrets());
+        let replay_timing = target.vars().replay_timing();
         Arc::new(Scope {
             engine,
             test_id,
@@ -153,7 +154,7 @@ impl Scope {
             stats: Stats::default(),
             problems: Mutex::default(),
             pending: Arc::default(),
-            replay_timing: crate::env::replay_timing(),
+            replay_timing,
             used: Mutex::default(),
             ids: Mutex::default(),
             has_ids: AtomicBool::new(false),

@@ -37,6 +37,9 @@ pub struct Target {
     /// How far apart floats may be for a recording made again to keep the file on
     /// disk (see [`crate::tolerance`]).
     pub tolerance: crate::tolerance::Tolerance,
+    /// The setup's `env`: defaults for every variable read on behalf of this target's
+    /// tests, below the process environment and `RECORDER_ENV` (see [`Target::vars`]).
+    pub env: BTreeMap<String, String>,
 }
 
 impl Target {
@@ -55,7 +58,26 @@ impl Target {
             headers: setup.headers.clone(),
             ignore_fields: setup.ignore_fields.clone(),
             tolerance: setup.tolerance,
+            env: setup.env.clone(),
         }
+    }
+
+    /// The variables as this target's tests see them: the process environment, over
+    /// `RECORDER_ENV`, over the setup's `env` (see [`crate::env`]).
+    ///
+    /// ```
+    /// use recorder_runtime::engine::Target;
+    /// let t = Target {
+    ///     setup: Some("local".into()),
+    ///     env: [("MY_SERVER_URL".to_string(), "http://127.0.0.1:9".to_string())].into(),
+    ///     ..Default::default()
+    /// };
+    /// if std::env::var_os("MY_SERVER_URL").is_none() && std::env::var_os("RECORDER_ENV").is_none() {
+    ///     assert_eq!(t.vars().var("MY_SERVER_URL").as_deref(), Some("http://127.0.0.1:9"));
+    /// }
+    /// ```
+    pub fn vars(&self) -> crate::env::Vars {
+        crate::env::Vars::for_setup(self.setup.as_deref(), &self.env)
     }
 
     /// The upstream URL of an endpoint: its route's (or the base URL's) root + the
@@ -99,7 +121,7 @@ impl Target {
     /// The configured API key, `(variable, value)`, when its variable is set.
     pub fn api_key(&self) -> Option<(String, String)> {
         let var = self.api_key_env.as_ref()?;
-        crate::env::api_key(var).map(|v| (var.clone(), v))
+        self.vars().api_key(var).map(|v| (var.clone(), v))
     }
 
     /// The secrets to keep off disk: the API key's value, if the variable is set.

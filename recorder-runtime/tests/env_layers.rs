@@ -1,0 +1,230 @@
+//! The runtime sees a setup's `env` and `RECORDER_ENV` as defaults under the process
+//! environment (issue 17). The process environment is never modified: each case runs
+//! this binary again as a child with the variables it needs, and the child asserts.
+
+use recorder_runtime::engine::Target;
+use recorder_runtime::env::{Source, Vars};
+use recorder_runtime::{Mode, RecordingContext};
+use std::process::Command;
+
+/// Runs the ignored test `child` of this binary with `vars`; panics with its output
+/// unless it passed and printed `child: ok`.
+fn run_child(child: &str, vars: &[(&str, &str)], remove: &[&str]) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        child,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for name in [
+        "RECORDER_ENV",
+        "RECORD_MODE",
+        "RECORDER_SETUP",
+        "RECORDER_KEEP_TIMING",
+        "RECORDER_MAX_RECORDING_BYTES",
+        "RECORDER_MAX_BODY_BYTES",
+        "RECORDING_DIR",
+    ]
+    .iter()
+    .chain(remove)
+    {
+        cmd.env_remove(name);
+    }
+    cmd.env("ENV_LAYERS_CHILD", "1");
+    cmd.envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child: ok"),
+        "{child} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_child() -> bool {
+    std::env::var_os("ENV_LAYERS_CHILD").is_some()
+}
+
+fn setup_target(env: &[(&str, &str)]) -> Target {
+    Target {
+        setup: Some("layered".into()),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn context(dir: &std::path::Path, target: Target) -> recorder_runtime::Result<RecordingContext> {
+    RecordingContext::builder("env_layers::t")
+        .dir(dir)
+        .target(target)
+        .build()
+}
+
+#[test]
+fn explicit_beats_recorder_env_beats_setup_env() {
+    run_child(
+        "child_layers",
+        &[
+            (
+                "RECORDER_ENV",
+                "RECORD_MODE=live, ENV_LAYERS_B=recorder-env,ENV_LAYERS_C=recorder-env",
+            ),
+            ("ENV_LAYERS_C", "explicit"),
+        ],
+        &["ENV_LAYERS_A", "ENV_LAYERS_B"],
+    );
+}
+
+#[test]
+#[ignore = "run by explicit_beats_recorder_env_beats_setup_env"]
+fn child_layers() {
+    if !is_child() {
+        return;
+    }
+    let target = setup_target(&[
+        ("RECORD_MODE", "record"),
+        ("RECORDER_KEEP_TIMING", "1"),
+        ("RECORDER_MAX_BODY_BYTES", "1234"),
+        ("ENV_LAYERS_A", "setup"),
+        ("ENV_LAYERS_B", "setup"),
+        ("ENV_LAYERS_C", "setup"),
+    ]);
+    let vars = target.vars();
+    assert_eq!(
+        vars.lookup("ENV_LAYERS_A"),
+        Some(("setup".into(), Source::Setup("layered".into())))
+    );
+    assert_eq!(
+        vars.lookup("ENV_LAYERS_B"),
+        Some(("recorder-env".into(), Source::RecorderEnv))
+    );
+    assert_eq!(
+        vars.lookup("ENV_LAYERS_C"),
+        Some(("explicit".into(), Source::Environment))
+    );
+    assert!(vars.keep_timing());
+    assert_eq!(vars.max_body_bytes(), 1234);
+    // RECORDER_ENV's RECORD_MODE=live beats the setup's record.
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path(), target).unwrap();
+    assert_eq!(ctx.mode(), Mode::Live);
+    // A target without the setup: only RECORDER_ENV.
+    assert!(!Target::default().vars().keep_timing());
+    assert_eq!(Target::default().vars().mode().unwrap(), Mode::Live);
+    println!("child: ok");
+}
+
+#[test]
+fn the_setup_env_gives_the_mode_dir_and_api_key() {
+    run_child("child_setup_only", &[], &["ENV_LAYERS_KEY"]);
+}
+
+#[test]
+#[ignore = "run by the_setup_env_gives_the_mode_dir_and_api_key"]
+fn child_setup_only() {
+    if !is_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("from-setup");
+    let target = Target {
+        api_key_env: Some("ENV_LAYERS_KEY".into()),
+        ..setup_target(&[
+            ("RECORD_MODE", "record-if-missing"),
+            ("RECORDING_DIR", recordings.to_str().unwrap()),
+            ("ENV_LAYERS_KEY", "sk-from-the-setup-env-0123456789"),
+        ])
+    };
+    assert_eq!(
+        target.api_key(),
+        Some((
+            "ENV_LAYERS_KEY".into(),
+            "sk-from-the-setup-env-0123456789".into()
+        ))
+    );
+    let ctx = RecordingContext::builder("env_layers::t")
+        .target(target)
+        .build()
+        .unwrap();
+    assert_eq!(ctx.mode(), Mode::RecordIfMissing);
+    assert_eq!(ctx.recordings_dir(), recordings);
+    println!("child: ok");
+}
+
+#[test]
+fn a_malformed_recorder_env_fails_every_test_naming_the_entry() {
+    run_child(
+        "child_malformed",
+        &[("RECORDER_ENV", "RECORD_MODE=live,RECORDER_KEEP_TIMING")],
+        &[],
+    );
+}
+
+#[test]
+#[ignore = "run by a_malformed_recorder_env_fails_every_test_naming_the_entry"]
+fn child_malformed() {
+    if !is_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = context(dir.path(), Target::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("RECORDER_ENV=\"RECORD_MODE=live,RECORDER_KEEP_TIMING\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("entry `RECORDER_KEEP_TIMING` has no `=`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("write RECORDER_ENV=KEY=value,KEY2=value2"),
+        "{err}"
+    );
+    assert!(recorder_runtime::env::check().is_err());
+    println!("child: ok");
+}
+
+#[test]
+fn process_wide_reads_use_the_default_setup_env() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("recorder.toml"),
+        "default_setup = \"a\"\n[setups.a]\nenv = { RECORDER_MAX_RECORDING_BYTES = \"4321\" }\n[setups.b]\nenv = { RECORDER_MAX_RECORDING_BYTES = \"99\" }\n",
+    )
+    .unwrap();
+    let manifest = dir.path().to_str().unwrap();
+    run_child(
+        "child_process_vars",
+        &[("CARGO_MANIFEST_DIR", manifest), ("EXPECT", "4321")],
+        &[],
+    );
+    // RECORDER_SETUP (here from RECORDER_ENV) picks the process's setup.
+    run_child(
+        "child_process_vars",
+        &[
+            ("CARGO_MANIFEST_DIR", manifest),
+            ("RECORDER_ENV", "RECORDER_SETUP=b"),
+            ("EXPECT", "99"),
+        ],
+        &[],
+    );
+}
+
+#[test]
+#[ignore = "run by process_wide_reads_use_the_default_setup_env"]
+fn child_process_vars() {
+    if !is_child() {
+        return;
+    }
+    let expected: u64 = std::env::var("EXPECT").unwrap().parse().unwrap();
+    assert_eq!(recorder_runtime::env::max_recording_bytes(), expected);
+    assert_eq!(Vars::process().max_recording_bytes(), expected);
+    println!("child: ok");
+}
