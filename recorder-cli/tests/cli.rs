@@ -1251,3 +1251,36 @@ fn check_finds_keys_in_binary_bodies_and_credential_queries() {
     );
     line(&query_path, "the credential query parameter `key`");
 }
+
+/// A key the tests get from a setup's `env` (or `RECORDER_ENV`) is looked for like one
+/// in the environment.
+#[test]
+fn check_finds_keys_given_through_a_setup_env() {
+    let tmp = tempfile::tempdir().unwrap();
+    let var = format!("CLI_CHECK_SETUP_KEY_{}", std::process::id());
+    let key = "sk-check-setup-env-0123456789abcdef";
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!("[setups.x]\napi_key_env = \"{var}\"\nenv = {{ {var} = \"{key}\" }}\n"),
+    )
+    .unwrap();
+    let dir = tmp.path().join("recordings");
+    let store = Store::new(&dir);
+    let leaked = write(
+        &store,
+        &chat(
+            "cli::leaked",
+            "l",
+            json!({"echo": format!("your key is {key}")}),
+        ),
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let rel = leaked.strip_prefix(&dir).unwrap().display().to_string();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&rel) && l.contains(&format!("the value of ${var}"))),
+        "{out}"
+    );
+    assert!(!out.contains(key), "the key itself is never printed: {out}");
+}

@@ -13,7 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The configured API keys' values (from `recorder.toml`'s `api_key_env` variables
-/// that are set and hold secrets), with their variable names.
+/// that are set, in the environment, `RECORDER_ENV` or the setup's `env`, and hold
+/// secrets), with their variable names.
 fn configured_secrets(dir: &Path) -> Vec<(String, String)> {
     let config = recorder_config::Config::discover(dir)
         .ok()
@@ -27,7 +28,10 @@ fn configured_secrets(dir: &Path) -> Vec<(String, String)> {
         let Some(var) = &setup.api_key_env else {
             continue;
         };
-        if let Ok(v) = std::env::var(var) {
+        // Read as the tests read it: the environment, else RECORDER_ENV, else the
+        // setup's `env`.
+        let vars = recorder_runtime::env::Vars::for_setup(Some(&setup.name), &setup.env);
+        if let Some(v) = vars.api_key(var) {
             let v = v.trim();
             if recorder_runtime::secrets::is_secret(v) && !out.iter().any(|(n, _)| n == var) {
                 out.push((var.clone(), v.to_owned()));
