@@ -20,8 +20,8 @@ use crate::{Config, ConfigError, Env, EnvLayers, ServiceConfig, Source};
 /// when `recorder.toml` defines several; also the service `RECORDER_SERVICE_URL` and
 /// `RECORDER_SERVICE_PORT` apply to.
 pub const SERVICE_ENV: &str = "RECORDER_SERVICE";
-/// `RECORDER_SERVICE_URL`: the running instance of the default service (see the
-/// [module](self) table).
+/// `RECORDER_SERVICE_URL`: the running instance of the default service (a per-service
+/// `RECORDER_SERVICE_<NAME>_URL` beats it).
 pub const SERVICE_URL_ENV: &str = "RECORDER_SERVICE_URL";
 /// `RECORDER_SERVICE_PORT`: the port of the default service.
 pub const SERVICE_PORT_ENV: &str = "RECORDER_SERVICE_PORT";
