@@ -66,19 +66,25 @@ fn escape(k: &str) -> String {
     k.replace('~', "~0").replace('/', "~1")
 }
 
-/// The changes as indented lines, at most `limit` of them.
-pub fn render(changes: &[Change], limit: usize) -> String {
-    let show = |v: &Option<Value>| match v {
+/// A value as compact JSON cut to `max` characters (`…` marks the cut), or
+/// `(absent)`.
+pub(crate) fn show_value(v: &Option<Value>, max: usize) -> String {
+    match v {
         None => "(absent)".to_string(),
         Some(v) => {
             let s = v.to_string();
-            if s.chars().count() > 120 {
-                format!("{}…", s.chars().take(120).collect::<String>())
+            if s.chars().count() > max {
+                format!("{}…", s.chars().take(max).collect::<String>())
             } else {
                 s
             }
         }
-    };
+    }
+}
+
+/// The changes as indented lines, at most `limit` of them.
+pub fn render(changes: &[Change], limit: usize) -> String {
+    let show = |v: &Option<Value>| show_value(v, 120);
     let mut out = String::new();
     for c in changes.iter().take(limit) {
         out.push_str(&format!(

@@ -56,17 +56,7 @@ pub struct Difference {
 impl std::fmt::Display for Difference {
     /// `/path: old -> new`, each value cut to 60 characters.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let show = |v: &Option<Value>| match v {
-            None => "(absent)".to_string(),
-            Some(v) => {
-                let s = v.to_string();
-                if s.chars().count() > 60 {
-                    format!("{}…", s.chars().take(60).collect::<String>())
-                } else {
-                    s
-                }
-            }
-        };
+        let show = |v: &Option<Value>| crate::diff::show_value(v, 60);
         write!(
             f,
             "{}: {} -> {}",
