@@ -23,7 +23,7 @@ pub use recorder_runtime::secrets::secret_in_text;
 use clap::{Args, Parser, Subcommand};
 use index::Index;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use recorder_runtime::mode::DIR_VAR;
+use recorder_runtime::env::RECORDING_DIR as DIR_VAR;
 use recorder_runtime::store::Store;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};

@@ -11,6 +11,7 @@
 //! ```
 
 use crate::client::Client;
+use crate::config::config_for;
 use crate::engine::{Counts, Engine, Scope, Target};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
@@ -203,21 +204,6 @@ fn engine_for(dir: &Path) -> Arc<Engine> {
         .entry(dir.to_path_buf())
         .or_insert_with(|| Engine::new(dir))
         .clone()
-}
-
-/// `recorder.toml` found from `start` upward, parsed once per process.
-pub fn config_for(start: &Path) -> Result<Option<Arc<Config>>> {
-    static CONFIGS: LazyLock<Mutex<HashMap<PathBuf, Option<Arc<Config>>>>> =
-        LazyLock::new(Default::default);
-    if let Some(c) = CONFIGS.lock().unwrap().get(start) {
-        return Ok(c.clone());
-    }
-    let config = Config::discover(start)?.map(Arc::new);
-    CONFIGS
-        .lock()
-        .unwrap()
-        .insert(start.to_path_buf(), config.clone());
-    Ok(config)
 }
 
 /// The upstream of a setup: the one named, else `RECORDER_SETUP`, else the file's default.

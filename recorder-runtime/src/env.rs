@@ -197,7 +197,7 @@ impl Vars {
             let start = std::env::var_os("CARGO_MANIFEST_DIR")
                 .map(PathBuf::from)
                 .or_else(|| std::env::current_dir().ok());
-            let config = start.and_then(|s| crate::context::config_for(&s).ok().flatten());
+            let config = start.and_then(|s| crate::config::config_for(&s).ok().flatten());
             let name = setup().or_else(|| config.as_ref()?.default_setup.clone());
             match config.as_ref().zip(name) {
                 Some((config, name)) => match config.setups.get(&name) {

@@ -14,7 +14,8 @@
 //!   problems that fail the test at its end.
 
 use crate::client::Client;
-use crate::context::{config_for, RecordingContext};
+use crate::config::config_for;
+use crate::context::RecordingContext;
 use crate::error::Result;
 use crate::mode::Mode;
 #[cfg(feature = "proxy")]

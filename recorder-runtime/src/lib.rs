@@ -39,6 +39,7 @@
 
 pub mod body;
 pub mod compression;
+pub mod config;
 pub mod diff;
 pub mod engine;
 pub mod env;

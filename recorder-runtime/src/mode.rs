@@ -25,11 +25,6 @@ pub enum Mode {
     Live,
 }
 
-/// The environment variable that selects the mode.
-pub const MODE_VAR: &str = crate::env::MODE;
-/// The environment variable that overrides the recordings folder.
-pub const DIR_VAR: &str = crate::env::RECORDING_DIR;
-
 impl Mode {
     /// Every mode, in the order the docs list them.
     pub const ALL: [Mode; 4] = [
@@ -38,11 +33,6 @@ impl Mode {
         Mode::Record,
         Mode::Live,
     ];
-
-    /// The mode from `RECORD_MODE`; unset or empty means [`Mode::Replay`].
-    pub fn from_env() -> Result<Mode> {
-        crate::env::mode()
-    }
 
     /// The name users write in `RECORD_MODE`.
     pub fn as_str(self) -> &'static str {

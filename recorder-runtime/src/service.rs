@@ -42,7 +42,8 @@
 //! Starting services needs a Unix (Linux, macOS); elsewhere start the service
 //! yourself and the tests reuse it.
 
-use crate::context::{config_for, RecordingContext};
+use crate::config::config_for;
+use crate::context::RecordingContext;
 use crate::error::{Error, Result};
 use crate::propagate::recorder_url;
 use crate::proxy::TEST_ID_HEADER;

@@ -5,7 +5,8 @@
 use crate::ServeArgs;
 use crate::{EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::engine::Target;
-use recorder_runtime::mode::{Mode, DIR_VAR};
+use recorder_runtime::env::RECORDING_DIR as DIR_VAR;
+use recorder_runtime::mode::Mode;
 use recorder_runtime::proxy::Proxy;
 use recorder_runtime::registry::Recorder;
 use std::io::Write;
@@ -21,7 +22,7 @@ pub(crate) fn serve(
     let dir = args.dir.resolve()?;
     let mode = match &args.mode {
         Some(m) => m.parse::<Mode>()?,
-        None => Mode::from_env()?,
+        None => recorder_runtime::env::mode()?,
     };
     if mode.calls_upstream() && args.upstream.is_none() && args.setup.is_none() {
         anyhow::bail!("--mode {mode} calls the real API: pass --upstream URL or --setup NAME");
