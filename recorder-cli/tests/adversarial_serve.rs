@@ -5,138 +5,12 @@
 
 use recorder_testkit::fake::{FakeUpstream, KeyIn};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
+use support::{s, Serve};
+mod support;
+
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A running `cargo recordings serve` whose stderr is collected as it comes.
-struct Serve {
-    child: Child,
-    url: String,
-    addr: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Serve {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Serve {
-        Self::start_shell(None, args, env)
-    }
-
-    /// Starts it, optionally under `sh -c '<prefix>; exec ...'` (e.g. `ulimit -n 40`).
-    fn start_shell(prefix: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Serve {
-        let bin = env!("CARGO_BIN_EXE_cargo-recordings");
-        let mut cmd = match prefix {
-            Some(p) => {
-                let mut c = Command::new("sh");
-                c.arg("-c")
-                    .arg(format!("{p}; exec \"$0\" \"$@\""))
-                    .arg(bin)
-                    .args(args);
-                c
-            }
-            None => {
-                let mut c = Command::new(bin);
-                c.args(args);
-                c
-            }
-        };
-        let mut child = cmd
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        let addr = url.trim_start_matches("http://").to_owned();
-        Serve {
-            child,
-            url,
-            addr,
-            stderr,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Sends a signal and waits for the exit code.
-    fn signal(mut self, sig: &str) -> (Option<i32>, String) {
-        assert!(Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
-                return (status.code(), self.stderr());
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on {sig}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let n = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        n(11) + n(12)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn raw(addr: &str, request: &[u8]) -> String {
     let Ok(mut sock) = std::net::TcpStream::connect(addr) else {
@@ -177,18 +51,10 @@ fn a_web_page_cannot_spend_the_key_directly_or_by_dns_rebinding() {
     let fake = FakeUpstream::start();
     let key = "sk-serve-host-0123456789abcdef";
     let tmp = tempfile::tempdir().unwrap();
-    let serve = Serve::start(
-        &[
-            "serve",
-            "--dir",
-            s(tmp.path()),
-            "--mode",
-            "record",
-            "--upstream",
-            &fake.openai_url(),
-            "--api-key-env",
-            "SERVE_HOST_KEY",
-        ],
+    let serve = Serve::recording(
+        tmp.path(),
+        &fake.openai_url(),
+        &["--api-key-env", "SERVE_HOST_KEY"],
         &[("SERVE_HOST_KEY", key)],
     );
     let body = r#"{"model":"fake-chat","messages":[{"role":"user","content":"spend"}]}"#;
@@ -228,18 +94,7 @@ fn a_web_page_cannot_spend_the_key_directly_or_by_dns_rebinding() {
 fn odd_test_ids_are_refused_and_utf8_ids_are_kept_apart() {
     let fake = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
-    let serve = Serve::start(
-        &[
-            "serve",
-            "--dir",
-            s(tmp.path()),
-            "--mode",
-            "record",
-            "--upstream",
-            &fake.openai_url(),
-        ],
-        &[],
-    );
+    let serve = Serve::recording(tmp.path(), &fake.openai_url(), &[], &[]);
     let body = r#"{"model":"fake-embed","input":"x"}"#;
     let send = |id: &[u8]| {
         let mut req = format!(
@@ -327,18 +182,7 @@ fn failed_recordings_are_reported_as_they_happen_and_fail_the_exit_status() {
     for (body, cut, expected) in cases {
         let upstream = raw_upstream(body, cut);
         let tmp = tempfile::tempdir().unwrap();
-        let serve = Serve::start(
-            &[
-                "serve",
-                "--dir",
-                s(tmp.path()),
-                "--mode",
-                "record",
-                "--upstream",
-                &upstream,
-            ],
-            &[],
-        );
+        let serve = Serve::recording(tmp.path(), &upstream, &[], &[]);
         let answer = raw(
             &serve.addr,
             format!("POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nX-Recorder-Test-Id: broken::stream\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}", serve.addr).as_bytes(),
@@ -374,18 +218,7 @@ fn sigterm_waits_for_a_recording_in_flight_as_ctrl_c_does() {
     let fake = FakeUpstream::start();
     fake.set_chunk_delay(Duration::from_millis(100));
     let tmp = tempfile::tempdir().unwrap();
-    let serve = Serve::start(
-        &[
-            "serve",
-            "--dir",
-            s(tmp.path()),
-            "--mode",
-            "record",
-            "--upstream",
-            &fake.openai_url(),
-        ],
-        &[],
-    );
+    let serve = Serve::recording(tmp.path(), &fake.openai_url(), &[], &[]);
     let body =
         r#"{"model":"fake-chat","stream":true,"messages":[{"role":"user","content":"slow"}]}"#;
     let mut sock = std::net::TcpStream::connect(&serve.addr).unwrap();
@@ -409,16 +242,10 @@ fn sigterm_waits_for_a_recording_in_flight_as_ctrl_c_does() {
 fn an_answer_over_the_limit_is_a_clear_error_and_no_partial_file() {
     let fake = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
-    let serve = Serve::start(
-        &[
-            "serve",
-            "--dir",
-            s(tmp.path()),
-            "--mode",
-            "record",
-            "--upstream",
-            &fake.openai_url(),
-        ],
+    let serve = Serve::recording(
+        tmp.path(),
+        &fake.openai_url(),
+        &[],
         &[("RECORDER_MAX_BODY_BYTES", "300")],
     );
     let body =
@@ -546,20 +373,10 @@ fn keys_the_serve_injects_and_keys_clients_send_stay_off_disk() {
     let key = "sk-serve-inject-0123456789abcdef";
     fake.require_key(Some((KeyIn::Query("key".into()), key)));
     let tmp = tempfile::tempdir().unwrap();
-    let serve = Serve::start(
-        &[
-            "serve",
-            "--dir",
-            s(tmp.path()),
-            "--mode",
-            "record",
-            "--upstream",
-            &fake.openai_url(),
-            "--api-key-env",
-            "SERVE_Q_KEY",
-            "--auth",
-            "query:key",
-        ],
+    let serve = Serve::recording(
+        tmp.path(),
+        &fake.openai_url(),
+        &["--api-key-env", "SERVE_Q_KEY", "--auth", "query:key"],
         &[("SERVE_Q_KEY", key)],
     );
     let body = format!(r#"{{"model":"fake-embed","input":"my key is {key}"}}"#);

@@ -2,6 +2,8 @@
 //! committed recordings and on broken ones, `normalize`, `list`/`show`, `prune`,
 //! `reindex`, `import ogx`, and `serve` replaying an imported OGX corpus over HTTP.
 
+mod support;
+
 use futures::StreamExt;
 use recorder_cli::index::Index;
 use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
@@ -10,10 +12,10 @@ use recorder_runtime::store::{self, Store};
 use recorder_runtime::stream::{self as frames, Frame, StreamFormat};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{s, Serve};
 
 /// Runs the command in-process: (exit code, stdout, stderr).
 fn cli(args: &[&str]) -> (i32, String, String) {
@@ -26,10 +28,6 @@ fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
     )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn workspace() -> PathBuf {
@@ -534,65 +532,6 @@ fn import_ogx_reports_imports_and_skips() {
     assert_eq!(code, EXIT_ERROR, "{err}");
 }
 
-/// A running `recordings serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        Server::start_with(
-            &["serve", "--dir", s(dir), "--mode", "replay", "--port", "0"],
-            &[],
-        )
-    }
-
-    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-recordings"))
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Server { child, url }
-    }
-
-    /// Ctrl-C (SIGINT); returns the exit code.
-    fn interrupt(mut self) -> Option<i32> {
-        let ok = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Sends every stored recording's request to the server and compares the answers;
 /// returns how many were checked.
 async fn replay_everything(dir: &Path, url: &str) -> usize {
@@ -721,7 +660,7 @@ async fn import_and_serve(corpus: &Path) {
     for line in err.lines().filter(|l| l.starts_with("skipped")) {
         assert!(line.contains("the same request and response as"), "{line}");
     }
-    let server = Server::start(&dir);
+    let server = Serve::replaying(&dir);
     let started = Instant::now();
     let n = replay_everything(&dir, &server.url).await;
     assert!(n > 0);
@@ -742,7 +681,7 @@ async fn import_and_serve(corpus: &Path) {
     assert!(miss.text().await.unwrap().contains("cli::nothing_here"));
     // The miss was a problem of this serve: reported, and the exit status says so.
     assert_eq!(
-        server.interrupt(),
+        server.signal("-INT").0,
         Some(EXIT_PROBLEMS),
         "Ctrl-C after a miss"
     );
@@ -782,7 +721,7 @@ async fn serve_records_upstream_and_ctrl_c_finishes_recordings() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("recordings");
     let key = "cli-test-key-0123456789";
-    let server = Server::start_with(
+    let server = Serve::start(
         &[
             "serve",
             "--dir",
@@ -849,7 +788,7 @@ async fn serve_records_upstream_and_ctrl_c_finishes_recordings() {
     let mut chunks = resp.bytes_stream();
     chunks.next().await.unwrap().unwrap();
     drop(chunks);
-    assert_eq!(server.interrupt(), Some(EXIT_OK));
+    assert_eq!(server.signal("-INT").0, Some(EXIT_OK));
     assert!(walk(&dir)
         .iter()
         .all(|p| !p.to_string_lossy().ends_with(".tmp")));
@@ -870,7 +809,7 @@ async fn serve_records_upstream_and_ctrl_c_finishes_recordings() {
     fake.stop();
 
     // Replay without the upstream: the same answers.
-    let server = Server::start(&dir);
+    let server = Serve::replaying(&dir);
     let again = http
         .post(format!("{}/v1/chat/completions", server.url))
         .header("X-Recorder-Test-Id", "cli::rec")
@@ -1049,7 +988,7 @@ async fn serve_records_and_replays_agent_traffic_with_native_auth() {
     )));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("recordings");
-    let server = Server::start_with(
+    let server = Serve::start(
         &[
             "serve",
             "--dir",
@@ -1068,7 +1007,7 @@ async fn serve_records_and_replays_agent_traffic_with_native_auth() {
         &[("CLI_AGENT_KEY", key)],
     );
     let recorded = agent_session(&server.url).await;
-    assert_eq!(server.interrupt(), Some(EXIT_OK));
+    assert_eq!(server.signal("-INT").0, Some(EXIT_OK));
     assert!(
         recorded.iter().all(|(status, _)| *status == 200),
         "{recorded:?}"
@@ -1099,9 +1038,9 @@ async fn serve_records_and_replays_agent_traffic_with_native_auth() {
         );
     }
     fake.stop();
-    let server = Server::start(&dir);
+    let server = Serve::replaying(&dir);
     assert_eq!(agent_session(&server.url).await, recorded);
-    assert_eq!(server.interrupt(), Some(EXIT_OK));
+    assert_eq!(server.signal("-INT").0, Some(EXIT_OK));
 }
 
 fn responses_rec(test: &str, body: Value, response: Value) -> Recording {
