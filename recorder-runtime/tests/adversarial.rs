@@ -118,12 +118,7 @@ async fn a_key_the_client_holds_itself_is_kept_off_disk_and_out_of_the_endpoint(
     let fake = FakeUpstream::start();
     let client_key = format!("sk-client-own-{}-abcdef0123", std::process::id());
     let query_key = format!("AIzaQueryKey{}xyz", std::process::id());
-    let ctx = ctx(
-        "adv::client_key",
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let ctx = fake_ctx("adv::client_key", Mode::Record, dir.path(), &fake);
     // First its own bearer key (echoed back), then a query key as well (both echoed):
     // each is a secret from the request that carries it on.
     for (auth, url, prompt) in [
@@ -341,7 +336,7 @@ async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
     let fake = FakeUpstream::start();
     let started = std::time::Instant::now();
     for (test, _) in traps {
-        let c = ctx(test, Mode::Replay, dir.path(), target(&fake.openai_url()));
+        let c = fake_ctx(test, Mode::Replay, dir.path(), &fake);
         let r = http()
             .post(format!("{}/embeddings", c.base_url()))
             .json(&json!({"model": "m", "input": "x"}))
@@ -369,12 +364,7 @@ async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
         "nothing blocked"
     );
     // Recording into the symlinked folder is refused: nothing lands outside.
-    let rec = ctx(
-        "adv::trap::linked",
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let rec = fake_ctx("adv::trap::linked", Mode::Record, dir.path(), &fake);
     let err = rec
         .client()
         .send(EngineRequest::post(
@@ -492,12 +482,7 @@ async fn foreign_hosts_and_web_origins_are_refused_and_tokens_are_unguessable() 
 async fn oversized_bodies_are_413_and_slow_headers_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
-    let c = ctx(
-        "adv::limits",
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let c = fake_ctx("adv::limits", Mode::Record, dir.path(), &fake);
     let addr = host_port(&c.base_url());
     let path = path_of(&c.base_url());
     // Declared too big: refused before a byte of it is read.
@@ -543,12 +528,7 @@ async fn an_upstream_answer_over_the_limit_is_an_error_never_a_partial_recording
     // the default (64 MiB), so the fake answers with more.
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
-    let rec = ctx(
-        "adv::big_answer",
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let rec = fake_ctx("adv::big_answer", Mode::Record, dir.path(), &fake);
     let client = rec.client();
     let big = vec![b'y'; 65 << 20];
     let file = client
@@ -612,12 +592,7 @@ async fn odd_test_ids_are_refused_or_kept_apart() {
 async fn what_already_held_keeps_holding() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
-    let c = ctx(
-        "adv::held",
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let c = fake_ctx("adv::held", Mode::Record, dir.path(), &fake);
     let addr = host_port(&c.base_url());
     // Malformed HTTP: refused, and the proxy still serves.
     let (status, _) = raw(&addr, b"\x16\x03\x01 garbage \r\n\r\n");

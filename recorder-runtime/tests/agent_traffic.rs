@@ -85,7 +85,7 @@ async fn a_chain_of_responses_replays_with_stable_ids_and_records_byte_identical
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut recorded_ids = Vec::new();
     for dir in &dirs {
-        let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+        let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
         let (turns, summary) = responses_chain(&rec).await;
         assert_clean(&rec);
         // Recording, the client sees the server's own ids.
@@ -126,7 +126,7 @@ async fn a_chain_of_responses_replays_with_stable_ids_and_records_byte_identical
     );
 
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dirs[0].path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dirs[0].path(), &fake);
     let (turns, summary) = responses_chain(&rep).await;
     assert_clean(&rep);
     assert!(
@@ -183,7 +183,7 @@ async fn a_streamed_chain_replays_event_by_event() {
     let fake = FakeUpstream::start();
     let dir = tempfile::tempdir().unwrap();
     let id = "agent::responses::streamed";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let recorded = streamed_chain(&rec).await;
     assert_clean(&rec);
     assert!(recorded[2].contains("(turn 3)"), "{recorded:?}");
@@ -200,7 +200,7 @@ async fn a_streamed_chain_replays_event_by_event() {
         assert!(created["id"].as_str().unwrap().starts_with("resp_rec-"));
     }
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     assert_eq!(streamed_chain(&rep).await, recorded);
     // Through the proxy too, as raw SSE with its `event:` lines.
     let body = http()
@@ -258,22 +258,10 @@ async fn a_function_tool_loop_sends_the_call_id_back() {
         assert_clean(&ctx);
         (call.name, second.output_text())
     };
-    let recorded = run(ctx(
-        id,
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    ))
-    .await;
+    let recorded = run(fake_ctx(id, Mode::Record, dir.path(), &fake)).await;
     assert_eq!(recorded.1, "The tool said: 18C and sunny");
     fake.stop();
-    let replayed = run(ctx(
-        id,
-        Mode::Replay,
-        dir.path(),
-        target(&fake.openai_url()),
-    ))
-    .await;
+    let replayed = run(fake_ctx(id, Mode::Replay, dir.path(), &fake)).await;
     assert_eq!(replayed, recorded);
 }
 
@@ -320,7 +308,7 @@ async fn polling_replays_each_answer_in_order_then_the_last() {
     fake.set_polls_before_completed(2);
     let dir = tempfile::tempdir().unwrap();
     let id = "agent::files::poll";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let recorded = upload_and_poll(&rec).await;
     assert_clean(&rec);
     assert_eq!(
@@ -354,14 +342,14 @@ async fn polling_replays_each_answer_in_order_then_the_last() {
     );
 
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     assert_eq!(upload_and_poll(&rep).await, recorded);
     assert_clean(&rep);
 
     // Recording again with one poll removes the occurrences no longer made.
     let fake = FakeUpstream::start();
     fake.set_polls_before_completed(0);
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     assert_eq!(upload_and_poll(&rec).await.0, 1);
     assert_clean(&rec);
     let left = recordings(&rec.scope_dir())
@@ -378,16 +366,11 @@ async fn record_if_missing_appends_a_new_occurrence() {
     let id = "agent::repeat::append";
     let chat =
         || recorder_runtime::client::ChatRequest::new("fake-chat").message(Message::user("again"));
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     rec.client().chat(&chat()).await.unwrap();
     assert_clean(&rec);
     assert_eq!(recordings(&rec.scope_dir()).len(), 1);
-    let more = ctx(
-        id,
-        Mode::RecordIfMissing,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let more = fake_ctx(id, Mode::RecordIfMissing, dir.path(), &fake);
     for _ in 0..3 {
         more.client().chat(&chat()).await.unwrap();
     }
@@ -479,11 +462,7 @@ async fn uploads_replay_from_any_client_whatever_the_boundary() {
         assert_clean(&ctx);
         ids
     };
-    let recorded = run(
-        ctx(id, Mode::Record, dir.path(), target(&fake.openai_url())),
-        big.clone(),
-    )
-    .await;
+    let recorded = run(fake_ctx(id, Mode::Record, dir.path(), &fake), big.clone()).await;
     assert_eq!(recorded.len(), 4);
     let big_file = recordings(&dir.path().join("agent/files/clients"))
         .into_iter()
@@ -497,11 +476,7 @@ async fn uploads_replay_from_any_client_whatever_the_boundary() {
         "a big file is kept as its hash and size"
     );
     fake.stop();
-    let replayed = run(
-        ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url())),
-        big,
-    )
-    .await;
+    let replayed = run(fake_ctx(id, Mode::Replay, dir.path(), &fake), big).await;
     assert!(
         replayed.iter().all(|id| id.starts_with("file-rec-")),
         "{replayed:?}"
@@ -647,23 +622,11 @@ async fn anthropic_messages_record_and_replay_with_their_event_lines() {
                 .count(),
         )
     };
-    let recorded = run(ctx(
-        id,
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    ))
-    .await;
+    let recorded = run(fake_ctx(id, Mode::Record, dir.path(), &fake)).await;
     assert_eq!(recorded.2, "The tool said: 42");
     assert!(recorded.3 >= 8, "typed events: {recorded:?}");
     fake.stop();
-    let replayed = run(ctx(
-        id,
-        Mode::Replay,
-        dir.path(),
-        target(&fake.openai_url()),
-    ))
-    .await;
+    let replayed = run(fake_ctx(id, Mode::Replay, dir.path(), &fake)).await;
     assert_eq!(replayed, recorded);
 }
 
@@ -724,13 +687,7 @@ async fn compressed_answers_are_stored_decoded_and_replayed_plain() {
                 proxied["choices"][0]["message"]["content"].clone(),
             )
         };
-        let recorded = run(ctx(
-            &id,
-            Mode::Record,
-            dir.path(),
-            target(&fake.openai_url()),
-        ))
-        .await;
+        let recorded = run(fake_ctx(&id, Mode::Record, dir.path(), &fake)).await;
         assert!(
             recorded.0.contains("zip") && recorded.1.contains("zip stream"),
             "{coding}"
@@ -751,13 +708,7 @@ async fn compressed_answers_are_stored_decoded_and_replayed_plain() {
             }
         }
         fake.stop();
-        let replayed = run(ctx(
-            &id,
-            Mode::Replay,
-            dir.path(),
-            target(&fake.openai_url()),
-        ))
-        .await;
+        let replayed = run(fake_ctx(&id, Mode::Replay, dir.path(), &fake)).await;
         assert_eq!(replayed, recorded, "{coding}");
     }
 }
@@ -787,7 +738,7 @@ async fn a_compressed_request_goes_up_compressed_and_matches_decoded() {
         }
         req.send()
     };
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let r = send(&rec, gzip(1), Some("gzip")).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_clean(&rec);
@@ -805,7 +756,7 @@ async fn a_compressed_request_goes_up_compressed_and_matches_decoded() {
     );
     fake.stop();
     // The same JSON, compressed otherwise or not at all, is the same request.
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     assert_eq!(
         send(&rep, gzip(9), Some("gzip")).await.unwrap().status(),
         200
@@ -819,7 +770,7 @@ async fn response_headers_a_client_reads_are_kept() {
     let fake = FakeUpstream::start();
     let dir = tempfile::tempdir().unwrap();
     let id = "agent::headers::kept";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let ok = rec
         .client()
         .send(EngineRequest::post(
@@ -875,7 +826,7 @@ async fn response_headers_a_client_reads_are_kept() {
         .get("x-ratelimit-remaining-requests")
         .is_none());
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let r = http()
         .post(format!("{}/embeddings", rep.base_url()))
         .json(&json!({"model": "fake-embed", "input": "limited"}))
@@ -896,12 +847,7 @@ async fn response_headers_a_client_reads_are_kept() {
 async fn bad_bodies_are_clear_errors_and_write_nothing() {
     let fake = FakeUpstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let rec = ctx(
-        "agent::bad::bodies",
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let rec = fake_ctx("agent::bad::bodies", Mode::Record, dir.path(), &fake);
     let cases: Vec<(&str, Vec<u8>, &str, Option<&str>)> = vec![
         (
             "multipart/form-data; boundary=zz",
@@ -946,7 +892,7 @@ async fn a_new_turn_after_a_replayed_one_is_not_recorded_from_an_error() {
     let fake = FakeUpstream::start();
     let dir = tempfile::tempdir().unwrap();
     let id = "agent::responses::extended";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     rec.client()
         .create_response(&ResponseRequest::new("fake-chat").input("First."))
         .await
@@ -954,12 +900,7 @@ async fn a_new_turn_after_a_replayed_one_is_not_recorded_from_an_error() {
     assert_clean(&rec);
     // The test grows a second turn; record-if-missing replays the first (a placeholder
     // id) and sends the new one upstream, which never issued that id.
-    let more = ctx(
-        id,
-        Mode::RecordIfMissing,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let more = fake_ctx(id, Mode::RecordIfMissing, dir.path(), &fake);
     let first = more
         .client()
         .create_response(&ResponseRequest::new("fake-chat").input("First."))
@@ -1042,21 +983,9 @@ async fn async_openai_chains_responses_in_process_and_through_the_proxy() {
         assert_clean(&ctx);
         texts
     };
-    let recorded = run(ctx(
-        id,
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    ))
-    .await;
+    let recorded = run(fake_ctx(id, Mode::Record, dir.path(), &fake)).await;
     assert!(recorded[0].1.contains("(turn 2)"), "{recorded:?}");
     fake.stop();
-    let replayed = run(ctx(
-        id,
-        Mode::Replay,
-        dir.path(),
-        target(&fake.openai_url()),
-    ))
-    .await;
+    let replayed = run(fake_ctx(id, Mode::Replay, dir.path(), &fake)).await;
     assert_eq!(replayed, recorded);
 }

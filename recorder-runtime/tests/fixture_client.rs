@@ -217,7 +217,7 @@ async fn every_endpoint_records_then_replays_offline() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     let id = "fixture_client::every_endpoint";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let recorded = exercise(&rec.client(), false).await;
     assert_clean(&rec);
     assert_eq!(rec.counts().recorded, 14);
@@ -226,7 +226,7 @@ async fn every_endpoint_records_then_replays_offline() {
     let upstream_calls = fake.requests().len();
 
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let replayed = exercise(&rep.client(), true).await;
     assert_clean(&rep);
     assert_eq!(rep.counts().replayed, 14);
@@ -239,11 +239,11 @@ async fn the_first_chunk_arrives_before_the_upstream_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     fake.set_chunk_delay(Duration::from_millis(15));
-    let rec = ctx(
+    let rec = fake_ctx(
         "fixture_client::first_chunk",
         Mode::Record,
         dir.path(),
-        target(&fake.openai_url()),
+        &fake,
     );
     let mut chunks = rec
         .client()
@@ -274,7 +274,7 @@ async fn a_dropped_stream_still_records_every_frame() {
     let reference_nd = ndjson(&http.post(format!("{}/api/chat", fake.url())).json(&json!({"model": "fake-chat", "stream": true, "messages": [{"role": "user", "content": "drop ndjson"}]})).send().await.unwrap().text().await.unwrap());
     fake.set_chunk_delay(Duration::from_millis(5));
     let id = "fixture_client::early_stop";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let client = rec.client();
     let mut s = client.chat_stream(&chat("drop sse")).await.unwrap();
     s.next().await.unwrap().unwrap();
@@ -302,7 +302,7 @@ async fn a_dropped_stream_still_records_every_frame() {
     }
 
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let client = rep.client();
     let sse: Vec<_> = client
         .chat_stream(&chat("drop sse"))
@@ -367,12 +367,12 @@ async fn a_miss_is_error_miss_and_fails_the_test_even_if_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     let id = "fixture_client::misses::swallowed";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     rec.client().chat(&chat("hello")).await.unwrap();
     assert_clean(&rec);
     fake.stop();
 
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let client = rep.client();
     assert!(client.chat(&chat("hello")).await.is_ok());
     let msg = match client.chat(&chat("bye")).await.unwrap_err() {
@@ -413,7 +413,7 @@ async fn model_lists_from_two_servers_merge_on_replay() {
         ("fixture_client::models::one", &one),
         ("fixture_client::models::two", &two),
     ] {
-        let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+        let rec = fake_ctx(id, Mode::Record, dir.path(), fake);
         rec.client().models().await.unwrap();
         rec.client().ollama_tags().await.unwrap();
         assert_clean(&rec);
@@ -457,7 +457,7 @@ async fn re_recording_the_same_exchanges_gives_the_same_bytes() {
     let id = "fixture_client::stable_bytes";
     let mut snapshots = Vec::new();
     for _ in 0..2 {
-        let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+        let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
         let client = rec.client();
         client.chat(&chat("same")).await.unwrap();
         let _: Vec<_> = client

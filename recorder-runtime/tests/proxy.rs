@@ -77,7 +77,7 @@ async fn both_api_styles_record_then_replay_offline() {
 
     // Recording: the target is an OpenAI-style base URL (`.../v1`), as the `ollama` setup
     // of recorder.toml has it; Ollama's own `/api/...` endpoints go to the server root.
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let r = http
         .post(format!("{}/chat/completions", rec.base_url()))
         .json(&chat_body("hello openai", false))
@@ -149,7 +149,7 @@ async fn both_api_styles_record_then_replay_offline() {
     }
 
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let r = http
         .post(format!("{}/chat/completions", rep.base_url()))
         .json(&chat_body("hello openai", false))
@@ -203,11 +203,11 @@ async fn stream_reaches_the_client_before_the_upstream_finishes() {
     let fake = FakeUpstream::start();
     fake.set_chunk_delay(Duration::from_millis(15));
     let http = http();
-    let rec = ctx(
+    let rec = fake_ctx(
         "proxy::streaming::first_chunk",
         Mode::Record,
         dir.path(),
-        target(&fake.openai_url()),
+        &fake,
     );
     let mut resp = http
         .post(format!("{}/chat/completions", rec.base_url()))
@@ -262,7 +262,7 @@ async fn check_complete_and_replay(
     assert_eq!(frames.last().unwrap()["data"], "[DONE]");
 
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir, target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir, fake);
     let resp = http()
         .post(format!("{}/chat/completions", rep.base_url()))
         .json(body)
@@ -284,7 +284,7 @@ async fn a_client_that_disconnects_mid_stream_leaves_a_complete_recording() {
     let reference = reference_stream(&fake, &body).await;
     fake.set_chunk_delay(Duration::from_millis(10));
     let id = "proxy::early_stop::disconnects";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let mut resp = http()
         .post(format!("{}/chat/completions", rec.base_url()))
         .json(&body)
@@ -308,7 +308,7 @@ async fn a_client_that_stops_reading_leaves_a_complete_recording() {
     let reference = reference_stream(&fake, &body).await;
     fake.set_chunk_delay(Duration::from_millis(5));
     let id = "proxy::early_stop::stalls";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let mut resp = http()
         .post(format!("{}/chat/completions", rec.base_url()))
         .json(&body)
@@ -378,7 +378,7 @@ async fn a_replay_miss_names_everything_needed_to_fix_it() {
     let fake = FakeUpstream::start();
     let http = http();
     let id = "proxy_tests::misses::asks_politely";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     http.post(format!("{}/chat/completions", rec.base_url()))
         .json(&chat_body("hello", false))
         .send()
@@ -388,7 +388,7 @@ async fn a_replay_miss_names_everything_needed_to_fix_it() {
     let (recorded_path, _) = only_recording(&rec);
     fake.stop();
 
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let body = serde_json::to_vec(&chat_body("goodbye", false)).unwrap();
     let hash = RequestIdentity::new("POST", "/v1/chat/completions", &body, &[], Some(id)).hash();
     let r = http
@@ -722,7 +722,7 @@ async fn upstream_errors_are_recorded_and_replayed_with_their_status() {
     let http = http();
     let id = "proxy::errors::statuses";
     let missing = json!({"model": "missing-model", "stream": true, "messages": [{"role": "user", "content": "x"}]});
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let r = http
         .post(format!("{}/chat/completions", rec.base_url()))
         .json(&missing)
@@ -756,7 +756,7 @@ async fn upstream_errors_are_recorded_and_replayed_with_their_status() {
     assert!(statuses.contains(&500));
 
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let r = http
         .post(format!("{}/chat/completions", rep.base_url()))
         .json(&missing)
@@ -792,12 +792,7 @@ async fn an_upstream_that_fails_mid_stream_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     fake.set_fail_mid_stream(true);
-    let rec = ctx(
-        "proxy::errors::cut_stream",
-        Mode::Record,
-        dir.path(),
-        target(&fake.openai_url()),
-    );
+    let rec = fake_ctx("proxy::errors::cut_stream", Mode::Record, dir.path(), &fake);
     let mut resp = http()
         .post(format!("{}/chat/completions", rec.base_url()))
         .json(&chat_body("cut", true))
@@ -826,11 +821,11 @@ async fn without_a_configured_key_the_client_authorization_passes_through_unstor
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     let secret = "client-secret-xyz";
-    let rec = ctx(
+    let rec = fake_ctx(
         "proxy::secrets::client_key",
         Mode::Record,
         dir.path(),
-        target(&fake.openai_url()),
+        &fake,
     );
     let r = http()
         .post(format!("{}/chat/completions", rec.base_url()))

@@ -125,12 +125,12 @@ async fn async_openai_records_and_replays_through_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     let id = "real_clients::async_openai";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let recorded = openai_session(&rec).await;
     assert_clean(&rec);
     assert_eq!(rec.counts().recorded, 5);
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let replayed = openai_session(&rep).await;
     assert_clean(&rep);
     assert_eq!(rep.counts().replayed, 5);
@@ -192,14 +192,14 @@ async fn ollama_rs_records_and_replays_through_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     let id = "real_clients::ollama_rs";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let recorded = ollama_session(&rec).await;
     assert_clean(&rec);
     assert_eq!(rec.counts().recorded, 3);
     let paths: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/api/chat", "/api/embed", "/api/tags"]);
     fake.stop();
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let replayed = ollama_session(&rep).await;
     assert_clean(&rep);
     assert_eq!(rep.counts().replayed, 3);
@@ -234,13 +234,13 @@ async fn raw_reqwest_reads_sse_bytes_through_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeUpstream::start();
     let id = "real_clients::raw_reqwest";
-    let rec = ctx(id, Mode::Record, dir.path(), target(&fake.openai_url()));
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
     let (_, recorded) = raw_sse(&rec).await;
     assert_clean(&rec);
     let (_, file) = only_recording(&rec);
     fake.stop();
 
-    let rep = ctx(id, Mode::Replay, dir.path(), target(&fake.openai_url()));
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
     let (chunks, replayed) = raw_sse(&rep).await;
     assert_clean(&rep);
     // Replay sends the recorded frames, one chunk each, in their wire form.

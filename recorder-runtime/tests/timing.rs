@@ -43,7 +43,7 @@ fn delays(ctx: &RecordingContext) -> Vec<Option<u64>> {
 }
 
 async fn record(id: &str, dir: &Path, fake: &FakeUpstream) -> RecordingContext {
-    let c = ctx(id, Mode::Record, dir, target(&fake.openai_url()));
+    let c = fake_ctx(id, Mode::Record, dir, fake);
     let (data, _) = stream_chat(&c).await;
     assert_eq!(data.last().unwrap(), "[DONE]");
     assert_clean(&c);

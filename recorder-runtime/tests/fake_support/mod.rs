@@ -41,6 +41,16 @@ pub fn ctx(test_id: &str, mode: Mode, dir: &Path, target: Target) -> RecordingCo
         .expect("the context builds")
 }
 
+/// A context pinned to a mode and folder, recording from `fake`'s OpenAI API.
+pub fn fake_ctx(
+    test_id: &str,
+    mode: Mode,
+    dir: &Path,
+    fake: &recorder_testkit::fake::FakeUpstream,
+) -> RecordingContext {
+    ctx(test_id, mode, dir, target(&fake.openai_url()))
+}
+
 /// The base URL of a loopback port nothing listens on.
 pub fn dead_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
