@@ -408,7 +408,7 @@ impl Index {
                         continue;
                     }
                 };
-                match Recording::read(&path) {
+                match recorder_runtime::store::read_recording_file(&path) {
                     Ok(rec) => {
                         let hash = file_hash(&path).unwrap_or_else(|| rec.request_hash());
                         let row = Row::new(&rec, &hash, &rel, size, mtime_ns);
@@ -467,7 +467,7 @@ impl Index {
         let rel_path = path.strip_prefix(&self.root).unwrap_or(path);
         let on_disk;
         let rec = if reread {
-            on_disk = Recording::read(&self.root.join(rel_path))?;
+            on_disk = recorder_runtime::store::read_recording_file(&self.root.join(rel_path))?;
             &on_disk
         } else {
             rec

@@ -81,7 +81,6 @@
 
 use recorder_runtime::error::{Error, Result};
 use recorder_runtime::identity::is_model_list;
-use recorder_runtime::idmap::{IdsFile, IDS_FILE};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
 use recorder_runtime::store::{self, model_set_digest, Store};
 use recorder_runtime::stream::{Frame, StreamFormat};
@@ -413,19 +412,10 @@ pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
         let count = named.len();
         let renamed = recorder_runtime::normalize::normalize_scope(named)?;
         let dir = store.scope_dir(&test_id);
-        let mut inputs = Vec::new();
         for r in &renamed {
             store::write_atomic(&dir.join(&r.name), &r.recording.to_pretty_bytes())?;
-            inputs.push((
-                r.name.clone(),
-                store::request_text(&r.recording.request),
-                serde_json::to_value(&r.recording).expect("a recording is JSON"),
-            ));
         }
-        let ids = IdsFile::scan(&test_id, &inputs);
-        if !ids.ids.is_empty() {
-            store::write_atomic(&dir.join(IDS_FILE), &ids.to_pretty_bytes())?;
-        }
+        store::refresh_ids_file(&dir)?;
         report.imported += count;
     }
     report.skipped.sort();

@@ -1223,3 +1223,67 @@ fn check_finds_keys_given_through_a_setup_env() {
     );
     assert!(!out.contains(key), "the key itself is never printed: {out}");
 }
+
+/// Pruning the request that sent an id back leaves no id map naming it: `check`
+/// passes right after.
+#[test]
+fn prune_keeps_the_id_map_in_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    let test = "cli::pruned_chain";
+    let first = responses_rec(
+        test,
+        json!({"model": "m", "input": "one"}),
+        json!({"id": "resp_raw0000001", "output": []}),
+    );
+    let second = responses_rec(
+        test,
+        json!({"model": "m", "input": "two", "previous_response_id": "resp_raw0000001"}),
+        json!({"id": "resp_raw0000003"}),
+    );
+    let p1 = write(&store, &first);
+    write(&store, &second);
+    assert_eq!(cli(&["normalize", "--dir", s(tmp.path())]).0, EXIT_OK);
+    let ids = store.scope_dir(test).join("_ids.json");
+    assert!(ids.exists(), "the second request sends the first's id back");
+
+    let index = Index::open(tmp.path()).unwrap().with_run_id("run-1");
+    index.ensure_fresh(&store).unwrap();
+    index.begin_test(test).unwrap();
+    let kept = Recording::read(&p1).unwrap();
+    index.mark_used(test, &[kept.request_hash()]).unwrap();
+    drop(index);
+
+    let (code, out, _) = cli(&["prune", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    assert!(out.contains("1/2 recordings removed"), "{out}");
+    assert!(p1.exists());
+    assert!(!ids.exists(), "no request left sends an id back");
+    let (code, out, _) = cli(&["check", "--dir", s(tmp.path())]);
+    assert_eq!(code, EXIT_OK, "{out}");
+}
+
+/// The index reads recordings like replay does: a FIFO named like a recording is
+/// skipped with a reason, never opened (which would block `list` forever).
+#[test]
+fn list_skips_a_fifo_named_like_a_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    let (_, path) = good(&store, "t::fifo", "real");
+    let fifo = path.with_file_name(format!("{}.json", "f".repeat(64)));
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let dir = tmp.path().to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(cli(&["list", "--dir", s(&dir)]));
+    });
+    let (code, out, err) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("list blocked on the FIFO");
+    assert_eq!(code, EXIT_OK, "{out}{err}");
+    assert!(out.contains("t::fifo"), "{out}");
+}

@@ -787,6 +787,38 @@ pub fn scan_inputs(dir: &Path) -> Result<Vec<(String, String, Value)>> {
     Ok(out)
 }
 
+/// What a test's `_ids.json` holds for its recordings (in [`scan_inputs`]' form):
+/// `None` when no request sends an id back, and the file should not exist.
+pub fn ids_file_bytes(test_id: &str, inputs: &[(String, String, Value)]) -> Option<Vec<u8>> {
+    let file = crate::idmap::IdsFile::scan(test_id, inputs);
+    (!file.ids.is_empty()).then(|| file.to_pretty_bytes())
+}
+
+/// Brings a test folder's `_ids.json` in line with the recordings in it: rewritten
+/// when it differs, removed when no request sends an id back (or none is left). The
+/// engine calls it after recording, `cargo recordings` after normalizing, importing
+/// or pruning.
+pub fn refresh_ids_file(dir: &Path) -> Result<()> {
+    let inputs = scan_inputs(dir)?;
+    // Every recording of a folder has the folder's test id.
+    let test_id = inputs
+        .iter()
+        .find_map(|(_, _, rec)| rec.get("test_id")?.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let path = dir.join(crate::idmap::IDS_FILE);
+    match ids_file_bytes(&test_id, &inputs) {
+        None => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("cannot remove", path, e))
+            }
+            _ => Ok(()),
+        },
+        Some(bytes) if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) => Ok(()),
+        Some(bytes) => write_atomic(&path, &bytes),
+    }
+}
+
 /// A request as one text (method, endpoint, body), for finding ids it sends.
 pub fn request_text(req: &RecordedRequest) -> String {
     format!("{} {} {}", req.method, req.endpoint, req.body)

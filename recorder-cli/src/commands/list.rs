@@ -3,7 +3,6 @@
 use crate::index::EntryFilter;
 use crate::{existing_dir, fresh_index, EXIT_OK};
 use crate::{ListArgs, ShowArgs};
-use recorder_runtime::recording::Recording;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -107,7 +106,7 @@ pub(crate) fn show(
         entries.iter().map(|e| dir.join(&e.file_path)).collect()
     };
     for path in paths {
-        let rec = Recording::read(&path)?;
+        let rec = recorder_runtime::store::read_recording_file(&path)?;
         let r = &rec.request;
         let resp = &rec.response;
         writeln!(out, "file:     {}", path.display())?;

@@ -5,7 +5,7 @@
 //! each test's `_ids.json` is rewritten. Model lists get the timestamp rules.
 
 use crate::{display_path, existing_dir, progress, DryRunArgs, EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::idmap::{IdsFile, IDS_FILE};
+use recorder_runtime::idmap::IDS_FILE;
 use recorder_runtime::recording::Recording;
 use recorder_runtime::store::{self, Store, MODELS_DIR};
 use std::collections::BTreeMap;
@@ -92,9 +92,8 @@ pub(crate) fn normalize(
                 });
             }
         }
-        let ids = IdsFile::scan(&test_id, &inputs);
         let ids_path = folder.join(IDS_FILE);
-        let expected = (!ids.ids.is_empty()).then(|| ids.to_pretty_bytes());
+        let expected = store::ids_file_bytes(&test_id, &inputs);
         if std::fs::read(&ids_path).ok() != expected {
             ids_files.push((ids_path, expected));
         }

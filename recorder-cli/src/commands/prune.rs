@@ -3,7 +3,8 @@
 use crate::index::EntryFilter;
 use crate::DryRunArgs;
 use crate::{display_path, existing_dir, fresh_index, EXIT_OK};
-use recorder_runtime::store::Store;
+use recorder_runtime::idmap::IDS_FILE;
+use recorder_runtime::store::{self, Store};
 use std::io::Write;
 use std::path::Path;
 
@@ -36,6 +37,10 @@ pub(crate) fn prune(
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => anyhow::bail!("cannot remove {}: {e}", path.display()),
+            }
+            // The id map must not name a recording that is gone (check would fail).
+            if let Some(folder) = path.parent().filter(|f| f.join(IDS_FILE).exists()) {
+                store::refresh_ids_file(folder)?;
             }
             remove_empty_parents(&dir, path);
             writeln!(out, "Removed: {shown}")?;

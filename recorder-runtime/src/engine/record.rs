@@ -12,7 +12,7 @@ use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
 use crate::error::{Error, Result};
 use crate::identity::RequestIdentity;
-use crate::idmap::{IdsFile, Issuer, IDS_FILE};
+use crate::idmap::{Issuer, IDS_FILE};
 use crate::normalize::normalize_value;
 use crate::recording::{RecordedRequest, RecordedResponse, Recording};
 use crate::store::{Replay, Saved};
@@ -374,23 +374,7 @@ impl Engine {
     }
 
     fn write_ids_file(&self, scope: &Scope) -> Result<()> {
-        let dir = scope.dir();
-        let file = IdsFile::scan(&scope.test_id, &crate::store::scan_inputs(&dir)?);
-        let path = dir.join(IDS_FILE);
-        if file.ids.is_empty() {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(Error::io("cannot remove", path, e))
-                }
-                _ => Ok(()),
-            }
-        } else {
-            let bytes = file.to_pretty_bytes();
-            if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
-                return Ok(());
-            }
-            crate::store::write_atomic(&path, &bytes)
-        }
+        crate::store::refresh_ids_file(&scope.dir())
     }
 
     fn forget_model_list(&self, hash: &str) {
