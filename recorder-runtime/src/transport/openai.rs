@@ -22,18 +22,24 @@ use std::task::{Context, Poll};
 #[derive(Clone, Debug)]
 pub struct OpenAiService {
     source: ScopeSource,
-    /// For requests outside any test (server mode): they go to the real API.
-    fallback: reqwest::Client,
 }
 
 impl OpenAiService {
     /// A service for a source of scopes.
     pub fn new(source: ScopeSource) -> Self {
-        OpenAiService {
-            source,
-            fallback: reqwest::Client::new(),
-        }
+        OpenAiService { source }
     }
+}
+
+/// The client for requests outside any test (server mode): they go to the real API.
+/// Built once, at the first such request, with the TLS provider installed (reqwest
+/// is built without one and panics otherwise); a test's own service never needs it.
+fn fallback() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        crate::engine::install_crypto_provider();
+        reqwest::Client::new()
+    })
 }
 
 impl tower_service::Service<HttpRequestFactory> for OpenAiService {
@@ -53,7 +59,7 @@ impl tower_service::Service<HttpRequestFactory> for OpenAiService {
             let boxed = |e: crate::Error| OpenAIError::Boxed(Box::new(e));
             match this.source.scope().map_err(boxed)? {
                 Some(scope) => serve_in(scope, req).await.map_err(boxed),
-                None => Ok(this.fallback.execute(req).await?),
+                None => Ok(fallback().execute(req).await?),
             }
         })
     }
