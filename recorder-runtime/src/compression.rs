@@ -233,7 +233,7 @@ impl StreamDecoder {
             return Err(Error::TooLarge {
                 what: "the streamed answer, decoded,",
                 limit: self.limit,
-                var: "RECORDER_MAX_BODY_BYTES",
+                var: crate::env::MAX_BODY_BYTES,
             });
         }
         Ok(data)

@@ -290,7 +290,7 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),
     };
-    let limit = scope.target().vars().max_body_bytes();
+    let limit = scope.vars().max_body_bytes();
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)

@@ -128,7 +128,7 @@ impl Service {
         name: Option<&str>,
         suite: Option<&str>,
     ) -> Result<Service> {
-        let vars = ctx.scope().target().vars();
+        let vars = ctx.scope().vars();
         let wanted = name.map(str::to_owned).or_else(|| vars.service());
         let picked = pick(config, wanted.as_deref(), suite)?;
         let service = config.service_with_overrides(
@@ -151,8 +151,7 @@ impl Service {
     ) -> Result<Service> {
         // Requests reaching the proxy with this test's id go to this test's scope.
         Recorder::global().register(ctx.scope());
-        let running =
-            ensure_with(config, root, &ctx.scope().target().vars()).map_err(Error::Setup)?;
+        let running = ensure_with(config, root, ctx.scope().vars()).map_err(Error::Setup)?;
         let mut service = Service::at(&running.base_url, ctx.test_id());
         service.name = config.name.clone();
         service.started = running.started;

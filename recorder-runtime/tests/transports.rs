@@ -596,3 +596,37 @@ per_transport!(
     early_stop_leaves_a_full_recording,
     timing_is_opt_in
 );
+
+/// A streamed request body over the test's `RECORDER_MAX_BODY_BYTES` (here from its
+/// setup's `env`) gets the proxy's 413 answer in process too, and fails the test.
+#[tokio::test]
+async fn an_oversized_streamed_body_is_a_413_and_a_problem() {
+    let fake = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target {
+        base_url: Some(fake.openai_url()),
+        setup: Some("small".into()),
+        env: [("RECORDER_MAX_BODY_BYTES".to_string(), "64".to_string())].into(),
+        ..Default::default()
+    };
+    let ctx = context("transports::oversized", Mode::Record, dir.path(), target);
+    let chunks = futures::stream::iter(
+        (0..4).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 32]))),
+    );
+    let answer = ctx
+        .reqwest_client()
+        .post(format!("{}/files", fake.openai_url()))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 413);
+    assert!(fake.requests().is_empty(), "nothing went upstream");
+    let problems = ctx.finish();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("RECORDER_MAX_BODY_BYTES")),
+        "{problems:?}"
+    );
+}

@@ -40,7 +40,7 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
         {
             let codings = crate::compression::Codings::parse(coding)?;
             if !codings.is_identity() {
-                let limit = scope.target().vars().max_body_bytes();
+                let limit = scope.vars().max_body_bytes();
                 body = Cow::Owned(crate::compression::decode(&codings, &body, limit)?);
             }
         }

@@ -138,7 +138,7 @@ impl Engine {
             body: ident.body().clone(),
         };
         let test_id = ident.test_id().map(str::to_owned);
-        let limit = scope.target().vars().max_body_bytes();
+        let limit = scope.vars().max_body_bytes();
         let format = content_type
             .as_deref()
             .and_then(StreamFormat::from_content_type)
@@ -194,7 +194,7 @@ impl Engine {
         // gives each event's new ids their placeholders before its bytes go on, so the
         // client's next request already matches.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes>>();
-        let keep_timing = scope.target().vars().keep_timing();
+        let keep_timing = scope.vars().keep_timing();
         let guard = scope.pending.start();
         let scope = scope.clone();
         let mut decoder = if codings.is_identity() {

@@ -97,6 +97,9 @@ pub struct Scope {
     pub(crate) test_id: String,
     pub(crate) mode: crate::Mode,
     pub(crate) target: Target,
+    /// The variables under the test's setup, layered once per test (they are read on
+    /// every proxied, recorded or compressed request).
+    vars: crate::env::Vars,
     /// What `cargo test` needs to run this test alone, for miss messages.
     pub(crate) test_filter: String,
     recordings: OnceLock<std::result::Result<Mutex<ScopeRecordings>, Arc<Error>>>,
@@ -143,12 +146,14 @@ impl Scope {
         let test_id = test_id.into();
         let test_filter = default_filter(&test_id);
         let secrets = crate::secrets::configured(target.secrets());
-        let replay_timing = target.vars().replay_timing();
+        let vars = target.vars();
+        let replay_timing = vars.replay_timing();
         Arc::new(Scope {
             engine,
             test_id,
             mode,
             target,
+            vars,
             test_filter,
             recordings: OnceLock::new(),
             stats: Stats::default(),
@@ -202,6 +207,11 @@ impl Scope {
     /// The upstream target.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+    /// The variables as this test reads them: the environment, `RECORDER_ENV`, then
+    /// its setup's `env` ([`Target::vars`], resolved once).
+    pub fn vars(&self) -> &crate::env::Vars {
+        &self.vars
     }
     /// The engine.
     pub fn engine(&self) -> &Arc<Engine> {

@@ -74,12 +74,13 @@ pub fn endpoint_of(url: &reqwest::Url) -> String {
 
 /// The engine's view of a request; its headers and body are moved out (the request
 /// is spent). A body held in memory is taken without a copy; a streamed one (a
-/// multipart upload) is read to its end, up to [`crate::env::max_body_bytes`].
-async fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineRequest> {
+/// multipart upload) is read to its end, up to `limit` bytes (the test's
+/// `RECORDER_MAX_BODY_BYTES`).
+async fn engine_request(req: &mut reqwest::Request, limit: usize) -> crate::Result<EngineRequest> {
     let body = match req.body_mut().take() {
         None => Bytes::new(),
         Some(b) if b.as_bytes().is_some() => take_bytes(b),
-        Some(b) => collect_body(b).await?,
+        Some(b) => collect_body(b, limit).await?,
     };
     Ok(EngineRequest {
         method: req.method().clone(),
@@ -90,16 +91,15 @@ async fn engine_request(req: &mut reqwest::Request) -> crate::Result<EngineReque
 }
 
 /// Reads a streamed request body whole, up to the body limit.
-async fn collect_body(body: reqwest::Body) -> crate::Result<Bytes> {
+async fn collect_body(body: reqwest::Body, limit: usize) -> crate::Result<Bytes> {
     use http_body_util::BodyExt;
-    let limit = crate::env::max_body_bytes();
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge {
             what: "the request body",
             limit,
-            var: "RECORDER_MAX_BODY_BYTES",
+            var: crate::env::MAX_BODY_BYTES,
         }),
         Err(e) => Err(Error::Body {
             what: "the request body cannot be read".into(),
@@ -160,7 +160,14 @@ pub(crate) async fn serve_in(
     scope: Arc<Scope>,
     mut req: reqwest::Request,
 ) -> Result<reqwest::Response, Error> {
-    let engine_req = engine_request(&mut req).await?;
+    let engine_req = match engine_request(&mut req, scope.vars().max_body_bytes()).await {
+        Ok(r) => r,
+        // As the proxy does: the client gets the error answer, the test fails at its end.
+        Err(e) => {
+            scope.problem(e.to_string());
+            return Ok(error_response(&e));
+        }
+    };
     Ok(match scope.handle(engine_req).await {
         Ok(resp) => to_reqwest_at(resp, Some(req.url().clone())),
         // Misses and upstream failures reach the client as the proxy would
@@ -190,7 +197,7 @@ mod tests {
         let mut req = request(reqwest::Body::from(bytes.clone()));
         req.headers_mut()
             .insert("content-type", "application/json".parse().unwrap());
-        let engine_req = engine_request(&mut req).await.unwrap();
+        let engine_req = engine_request(&mut req, 1 << 20).await.unwrap();
         assert_eq!(engine_req.body, bytes);
         assert_eq!(engine_req.body.as_ptr(), bytes.as_ptr(), "the same buffer");
         assert_eq!(engine_req.endpoint, "/v1/chat/completions?x=1");
@@ -204,7 +211,7 @@ mod tests {
             Ok::<_, std::io::Error>(Bytes::from_static(b"--b\r\n")),
             Ok(Bytes::from_static(b"part")),
         ]);
-        let engine_req = engine_request(&mut request(reqwest::Body::wrap_stream(chunks)))
+        let engine_req = engine_request(&mut request(reqwest::Body::wrap_stream(chunks)), 1 << 20)
             .await
             .unwrap();
         assert_eq!(engine_req.body, Bytes::from_static(b"--b\r\npart"));
