@@ -1287,3 +1287,38 @@ fn list_skips_a_fifo_named_like_a_recording() {
     assert_eq!(code, EXIT_OK, "{out}{err}");
     assert!(out.contains("t::fifo"), "{out}");
 }
+
+/// `serve --setup NAME` reads RECORD_MODE as a test under that setup would: from the
+/// setup's `env` when the environment does not set it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_the_mode_from_the_setup_env() {
+    recorder_runtime::engine::install_crypto_provider();
+    let fake = recorder_testkit::fake::FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!(
+            "[setups.rec]\nbase_url = \"{}\"\nenv = {{ RECORD_MODE = \"record\" }}\n",
+            fake.openai_url()
+        ),
+    )
+    .unwrap();
+    let dir = tmp.path().join("recordings");
+    let server = Serve::start_in(
+        tmp.path(),
+        &["serve", "--setup", "rec", "--dir", s(&dir), "--port", "0"],
+        &[("RECORD_MODE", "")],
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/embeddings", server.url))
+        .header("x-recorder-test-id", "cli::setup_mode")
+        .json(&json!({"model": "fake-embed", "input": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    assert_eq!(server.signal("-INT").0, Some(EXIT_OK));
+    assert_eq!(fake.requests().len(), 1, "recorded from the upstream");
+    let recorded = walk(&dir.join("cli/setup_mode"));
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+}

@@ -19,20 +19,6 @@ pub(crate) fn serve(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let dir = args.dir.resolve()?;
-    let mode = match &args.mode {
-        Some(m) => m.parse::<Mode>()?,
-        None => recorder_runtime::env::mode()?,
-    };
-    if mode.calls_upstream() && args.upstream.is_none() && args.setup.is_none() {
-        anyhow::bail!("--mode {mode} calls the real API: pass --upstream URL or --setup NAME");
-    }
-    if mode == Mode::Replay && !dir.is_dir() {
-        anyhow::bail!(
-            "no recordings folder at {} to replay: pass --dir or set {DIR_VAR}",
-            dir.display()
-        );
-    }
     let mut target = match &args.setup {
         Some(name) => {
             let cwd = std::env::current_dir()?;
@@ -49,6 +35,30 @@ pub(crate) fn serve(
             ..Default::default()
         },
     };
+    // RECORD_MODE and RECORDING_DIR as a test under that setup reads them (its `env`
+    // included); without --setup, as the process's default setup does.
+    let vars = match &args.setup {
+        Some(_) => target.vars(),
+        None => recorder_runtime::env::Vars::process().clone(),
+    };
+    let dir = match (&args.dir.dir, vars.recording_dir()) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => std::env::current_dir()?.join(d),
+        (None, None) => args.dir.resolve()?,
+    };
+    let mode = match &args.mode {
+        Some(m) => m.parse::<Mode>()?,
+        None => vars.mode()?,
+    };
+    if mode.calls_upstream() && args.upstream.is_none() && args.setup.is_none() {
+        anyhow::bail!("--mode {mode} calls the real API: pass --upstream URL or --setup NAME");
+    }
+    if mode == Mode::Replay && !dir.is_dir() {
+        anyhow::bail!(
+            "no recordings folder at {} to replay: pass --dir or set {DIR_VAR}",
+            dir.display()
+        );
+    }
     if let Some(url) = &args.upstream {
         target.base_url = Some(url.clone());
     }

@@ -30,8 +30,22 @@ impl Serve {
         Self::start_shell(None, args, env)
     }
 
+    /// [`Serve::start`] in the folder `cwd` (where `--setup` finds `recorder.toml`).
+    pub fn start_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
+        Self::spawn(None, Some(cwd), args, env)
+    }
+
     /// Starts it, optionally under `sh -c '<prefix>; exec ...'` (e.g. `ulimit -n 40`).
     pub fn start_shell(prefix: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Serve {
+        Self::spawn(prefix, None, args, env)
+    }
+
+    fn spawn(
+        prefix: Option<&str>,
+        cwd: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serve {
         let bin = env!("CARGO_BIN_EXE_cargo-recordings");
         let mut cmd = match prefix {
             Some(p) => {
@@ -48,6 +62,9 @@ impl Serve {
                 c
             }
         };
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
         let mut child = cmd
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
