@@ -210,15 +210,14 @@ pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
     rec
 }
 
-/// Header names that must never be stored, anywhere in a recording's JSON.
-pub const SECRET_KEYS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "api-key",
-    "x-api-key",
-    "cookie",
-    "set-cookie",
-];
+/// Header names that must never be stored, anywhere in a recording's JSON: the
+/// credential headers ([`crate::headers::CREDENTIAL_HEADERS`]) and cookies.
+fn is_secret_key(key: &str) -> bool {
+    crate::headers::CREDENTIAL_HEADERS
+        .iter()
+        .chain(&["cookie", "set-cookie"])
+        .any(|s| key.eq_ignore_ascii_case(s))
+}
 
 /// Everything secret-looking in a recording, as `(where, what)`: the JSON scan of
 /// [`find_secrets`], keys a model spelled across stream frames, a key inside a binary
@@ -284,7 +283,7 @@ fn scan(
                 let len = at.len();
                 at.push('/');
                 at.push_str(k);
-                if SECRET_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+                if is_secret_key(k) {
                     found.push((at.clone(), format!("the header key `{k}`")));
                 }
                 scan(child, at, configured, found);
@@ -460,6 +459,20 @@ fn strings(v: &Value, path: &mut String, f: &mut dyn FnMut(&str, &str)) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_credential_header_and_cookies_are_found_as_keys() {
+        for key in crate::headers::CREDENTIAL_HEADERS
+            .iter()
+            .chain(&["Cookie", "set-cookie"])
+        {
+            let v = serde_json::json!({"response": {"headers": {*key: "x"}}});
+            let found = find_secrets(&v, &[]);
+            assert_eq!(found.len(), 1, "{key}: {found:?}");
+            assert_eq!(found[0].0, format!("/response/headers/{key}"));
+        }
+        assert!(find_secrets(&serde_json::json!({"x-request-id": "r"}), &[]).is_empty());
+    }
     use super::*;
     use serde_json::json;
 

@@ -25,16 +25,12 @@ fn configured_secrets(dir: &Path) -> Vec<(String, String)> {
         });
     let mut out: Vec<(String, String)> = Vec::new();
     for setup in config.iter().flat_map(|c| c.setups.values()) {
-        let Some(var) = &setup.api_key_env else {
-            continue;
-        };
         // Read as the tests read it: the environment, else RECORDER_ENV, else the
         // setup's `env`.
-        let vars = recorder_runtime::env::Vars::for_setup(Some(&setup.name), &setup.env);
-        if let Some(v) = vars.api_key(var) {
-            let v = v.trim();
-            if recorder_runtime::secrets::is_secret(v) && !out.iter().any(|(n, _)| n == var) {
-                out.push((var.clone(), v.to_owned()));
+        for (var, value) in recorder_runtime::engine::Target::from_setup(setup).secrets() {
+            let value = value.trim();
+            if recorder_runtime::secrets::is_secret(value) && !out.iter().any(|(n, _)| *n == var) {
+                out.push((var, value.to_owned()));
             }
         }
     }
