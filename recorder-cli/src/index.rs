@@ -40,16 +40,17 @@
 //! under the folder equals the set it holds (indexed and skipped files together). A
 //! file added, removed or edited (by a recording, by `git checkout`, by hand) changes
 //! that set, and [`Index::ensure_fresh`] then rebuilds everything in one transaction.
-//! Every recording the engine writes is upserted at once ([`Index::record_saved`]), so
-//! tests that record keep the index fresh without a rebuild.
 //!
 //! # Runs and use
-//! A run is identified by `RECORDER_RUN_ID` when set (e.g. one id for a whole CI job
-//! across test binaries), else by one id per process (time and pid). At the end of a
-//! test, [`Scope::record_use`](recorder_runtime::engine::Scope::record_use) records that the
-//! test ran ([`Index::begin_test`]) and the recordings it replayed
-//! ([`Index::mark_used`]); recordings the engine writes count as used by their test
-//! in the current run. [`Index::unused_for_latest_runs`] lists what `prune` removes.
+//! Tests never open the index: each test process appends JSON lines to
+//! `recordings/.usage/` ([`recorder_runtime::usage`]): that a test finished, which
+//! recordings it replayed, which it recorded (those count as used by it). The commands
+//! fold those logs in ([`Index::ingest_usage`]). A run is identified by
+//! `RECORDER_RUN_ID` when set (e.g. one id for a whole CI job across test binaries),
+//! else by one id per process (time and pid). [`Index::unused_for_latest_runs`] lists
+//! what `prune` removes. [`Index::begin_test`], [`Index::mark_used`] and
+//! [`Index::record_saved`] write the same facts directly, for tools that run tests
+//! their own way.
 //!
 //! # Many writers
 //! The database is in WAL mode with a 30 s busy timeout and `synchronous=NORMAL`;
@@ -64,7 +65,7 @@ use recorder_runtime::usage::{read_usage, UsageLine};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What can go wrong with the index: SQLite itself, or reading the recordings it
@@ -95,8 +96,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The index's file name inside the recordings folder.
 pub const INDEX_FILE: &str = "index.sqlite";
-/// The variable that names the current run (default: one run per process).
-pub const RUN_ID_VAR: &str = recorder_runtime::env::RUN_ID;
 /// How long a writer waits for another one before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The schema's version; an index of another version is dropped and rebuilt.
@@ -267,20 +266,6 @@ pub struct EntryFilter {
     pub hash_prefix: Option<String>,
 }
 
-/// The current run's id: `RECORDER_RUN_ID` when set, else one id per process
-/// (start time and pid, e.g. `2025-01-31T12:00:00.123Z-4242`).
-pub fn current_run_id() -> &'static str {
-    static RUN_ID: OnceLock<String> = OnceLock::new();
-    RUN_ID.get_or_init(|| match std::env::var(RUN_ID_VAR) {
-        Ok(v) if !v.trim().is_empty() => v.trim().to_owned(),
-        _ => format!(
-            "{}-{}",
-            rfc3339_millis(SystemTime::now()),
-            std::process::id()
-        ),
-    })
-}
-
 impl Index {
     /// Opens (creating it and the folder if needed) `<root>/index.sqlite`, with its
     /// schema, WAL journal, 30 s busy timeout and `synchronous=NORMAL`. An index of
@@ -294,7 +279,7 @@ impl Index {
         let index = Index {
             path,
             root: root.to_path_buf(),
-            run_id: current_run_id().to_owned(),
+            run_id: recorder_runtime::usage::current_run().0.clone(),
             conn: Mutex::new(conn),
         };
         index.init()?;
@@ -315,11 +300,6 @@ impl Index {
     /// The recordings folder it indexes.
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// The run that [`begin_test`](Self::begin_test) and [`mark_used`](Self::mark_used) record into.
-    pub fn run_id(&self) -> &str {
-        &self.run_id
     }
 
     fn init(&self) -> Result<()> {
@@ -632,63 +612,44 @@ impl Index {
         sql.push_str(
             " ORDER BY test_id IS NOT NULL, test_id, endpoint, request_hash, occurrence, file_path",
         );
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(&sql)
-            .map_err(|e| self.err("cannot query", &e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                Ok(Entry {
-                    request_hash: r.get(0)?,
-                    file_path: PathBuf::from(r.get::<_, String>(1)?),
-                    test_id: r.get(2)?,
-                    method: r.get(3)?,
-                    endpoint: r.get(4)?,
-                    model: r.get(5)?,
-                    is_streaming: r.get::<_, i64>(6)? != 0,
-                    status: r.get::<_, i64>(7)?.clamp(0, u16::MAX as i64) as u16,
-                    recorded_at: r.get(8)?,
-                    size: r.get::<_, i64>(9)?.max(0) as u64,
-                    occurrence: r.get::<_, i64>(10)?.clamp(1, u32::MAX as i64) as u32,
-                })
+        self.query(&sql, rusqlite::params_from_iter(args.iter()), |r| {
+            Ok(Entry {
+                request_hash: r.get(0)?,
+                file_path: PathBuf::from(r.get::<_, String>(1)?),
+                test_id: r.get(2)?,
+                method: r.get(3)?,
+                endpoint: r.get(4)?,
+                model: r.get(5)?,
+                is_streaming: r.get::<_, i64>(6)? != 0,
+                status: r.get::<_, i64>(7)?.clamp(0, u16::MAX as i64) as u16,
+                recorded_at: r.get(8)?,
+                size: r.get::<_, i64>(9)?.max(0) as u64,
+                occurrence: r.get::<_, i64>(10)?.clamp(1, u32::MAX as i64) as u32,
             })
-            .map_err(|e| self.err("cannot query", &e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot query", &e))
+        })
     }
 
     /// The files the index skipped at its last rebuild, with the reasons.
     pub fn skipped(&self) -> Result<Vec<Skipped>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT file_path, reason FROM skipped ORDER BY file_path")
-            .map_err(|e| self.err("cannot query", &e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.err("cannot query", &e))?;
-        rows.map(|r| {
-            r.map(|(p, reason)| Skipped {
-                path: self.root.join(p),
-                reason,
-            })
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| self.err("cannot query", &e))
+        self.query(
+            "SELECT file_path, reason FROM skipped ORDER BY file_path",
+            [],
+            |r| {
+                Ok(Skipped {
+                    path: self.root.join(r.get::<_, String>(0)?),
+                    reason: r.get(1)?,
+                })
+            },
+        )
     }
 
     /// The latest recorded run of every test that has one: `(test_id, run_id)`, by test.
     pub fn latest_runs(&self) -> Result<Vec<(String, String)>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT test_id, run_id FROM (SELECT test_id, run_id, ROW_NUMBER() OVER (PARTITION BY test_id ORDER BY started_at DESC, rowid DESC) AS rn FROM test_runs) WHERE rn = 1 ORDER BY test_id",
-            )
-            .map_err(|e| self.err("cannot query", &e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err("cannot query", &e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot query", &e))
+        self.query(
+            "SELECT test_id, run_id FROM (SELECT test_id, run_id, ROW_NUMBER() OVER (PARTITION BY test_id ORDER BY started_at DESC, rowid DESC) AS rn FROM test_runs) WHERE rn = 1 ORDER BY test_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// The recording files (under the root) that `prune` removes: for each test with a
@@ -698,25 +659,23 @@ impl Index {
     /// latest run and every test that has recordings has a recorded run. Run this on a
     /// fresh index ([`ensure_fresh`](Self::ensure_fresh)).
     pub fn unused_for_latest_runs(&self) -> Result<Vec<PathBuf>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(UNUSED_SQL)
-            .map_err(|e| self.err("cannot query", &e))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err("cannot query", &e))?;
-        rows.map(|r| r.map(|p| self.root.join(p)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot query", &e))
+        self.query(UNUSED_SQL, [], |r| {
+            Ok(self.root.join(r.get::<_, String>(0)?))
+        })
     }
 
-    /// Runs `f` with the connection (for tools that need a query of their own).
-    pub fn with_connection<T>(
+    /// The rows of a query, each through `row`.
+    fn query<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
         let conn = self.lock();
-        f(&conn).map_err(|e| self.err("cannot query", &e))
+        let err = |e: rusqlite::Error| self.err("cannot query", &e);
+        let mut stmt = conn.prepare(sql).map_err(err)?;
+        let rows = stmt.query_map(params, row).map_err(err)?;
+        rows.collect::<rusqlite::Result<Vec<T>>>().map_err(err)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -753,18 +712,10 @@ impl Index {
 
     /// `(relative path, size, mtime)` of every file the index knows, indexed or skipped.
     fn known_files(&self) -> Result<HashMap<String, (i64, i64)>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT file_path, size, mtime_ns FROM recordings UNION ALL SELECT file_path, size, mtime_ns FROM skipped").map_err(|e| self.err("cannot query", &e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    (r.get::<_, i64>(1)?, r.get::<_, i64>(2)?),
-                ))
-            })
-            .map_err(|e| self.err("cannot query", &e))?;
-        rows.collect::<std::result::Result<HashMap<_, _>, _>>()
-            .map_err(|e| self.err("cannot query", &e))
+        let rows = self.query("SELECT file_path, size, mtime_ns FROM recordings UNION ALL SELECT file_path, size, mtime_ns FROM skipped", [], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+        })?;
+        Ok(rows.into_iter().collect())
     }
 
     /// The value of a `meta` key (e.g. `rebuilt_at`).
