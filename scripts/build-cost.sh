@@ -24,6 +24,11 @@ runs=${1:-1}
 out="$root/target/build-cost"
 export CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
 unset RUSTFLAGS RUSTC_WRAPPER CARGO_BUILD_RUSTC_WRAPPER
+# The scratch crates sit under this workspace, so the macro would read its
+# recorder.toml and the caller's variables: pin what it generates (one test, one
+# model) whatever the environment holds.
+for var in $(compgen -v | grep -E '^(RECORDER_|RECORD_|RECORDING_DIR$)' || true); do unset "$var"; done
+export RECORDER_TEXT_MODELS=m
 jobs=()
 [ -n "${JOBS:-}" ] && jobs=(-j "$JOBS")
 

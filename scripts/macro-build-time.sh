@@ -25,8 +25,7 @@ export CARGO_TERM_COLOR=never
 # Touching a file is not a change for incremental compilation, which would then
 # reuse nearly everything: measure the crate's whole compile instead.
 export CARGO_INCREMENTAL=0
-unset RECORDER_SETUP RECORDER_SUITE RECORDER_VISION_MODELS RECORDER_EMBEDDING_MODELS \
-  RECORDER_RERANK_MODELS RECORDER_SAFETY_MODELS RECORDER_JUDGE_MODELS RECORDER_EMBEDDING_DIMENSION
+for var in $(compgen -v | grep -E '^(RECORDER_|RECORD_|RECORDING_DIR$)' || true); do unset "$var"; done
 export RECORDER_TEXT_MODELS=a,b
 
 write_crate() { # name, dependencies
