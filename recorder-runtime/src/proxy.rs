@@ -237,7 +237,8 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
 
 /// Why a request is refused before it is routed, if it is.
 fn refused(proxy: &Proxy, headers: &http::HeaderMap) -> Option<String> {
-    let allowed = proxy.allowed_hosts.lock().unwrap().clone();
+    // Held while checking (no await here) rather than cloned per request.
+    let allowed = proxy.allowed_hosts.lock().unwrap();
     if let Some(host) = headers.get(http::header::HOST) {
         let host = host.to_str().unwrap_or("");
         if !host_allowed(host, &allowed) {

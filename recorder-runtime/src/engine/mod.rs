@@ -206,12 +206,19 @@ impl Engine {
         });
         let hash = sha256_hex(canonical.as_bytes());
         if model_list && mode.reads() {
-            let engine = scope.engine.clone();
-            let wanted = hash.clone();
-            let found = background()
-                .spawn_blocking(move || engine.model_list(&wanted))
-                .await?;
-            if let Some(replay) = found? {
+            // Read from disk (off the async workers) only the first time.
+            let cached = self.model_lists.lock().unwrap().get(&hash).cloned();
+            let found = match cached {
+                Some(replay) => Some(replay),
+                None => {
+                    let engine = scope.engine.clone();
+                    let wanted = hash.clone();
+                    background()
+                        .spawn_blocking(move || engine.model_list(&wanted))
+                        .await??
+                }
+            };
+            if let Some(replay) = found {
                 return Ok(scope.replayed(&hash, &replay));
             }
         }
