@@ -62,7 +62,8 @@ fn numbers_equal(a: Option<&Value>, b: Option<&Value>) -> bool {
     }
 }
 
-fn escape(k: &str) -> String {
+/// A JSON object key as a JSON pointer segment (RFC 6901: `~` -> `~0`, `/` -> `~1`).
+pub(crate) fn escape(k: &str) -> String {
     k.replace('~', "~0").replace('/', "~1")
 }
 

@@ -139,6 +139,13 @@ pub fn is_placeholder(s: &str) -> bool {
     placeholders_in(s).next().is_some()
 }
 
+/// The 12 hex digits after the first placeholder marker in `s` (the start of the
+/// hash of the recording that issued it), if there is one.
+pub(crate) fn placeholder_hash(s: &str) -> Option<&str> {
+    let at = s.find(MARKER)? + MARKER.len();
+    s.get(at..at + 12)
+}
+
 /// The placeholder tokens in a text: each `rec-` + 12 hex, widened to the id
 /// characters around it (`resp_rec-0123456789ab-2`).
 pub fn placeholders_in(s: &str) -> impl Iterator<Item = &str> {
@@ -212,7 +219,7 @@ pub fn walk_ids(v: &Value, f: &mut dyn FnMut(&str, &str)) {
                     }
                     let len = ptr.len();
                     ptr.push('/');
-                    ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    ptr.push_str(&crate::diff::escape(k));
                     if is_id_key(k) && !(model_object && k == "id") {
                         match child {
                             Value::String(s) => f(ptr, s),
@@ -489,11 +496,8 @@ impl IdsFile {
     /// recording whose hash it names wins. `recordings` are `(file name, request text,
     /// recording as JSON)`.
     pub fn scan(test_id: &str, recordings: &[(String, String, Value)]) -> IdsFile {
-        let names_file = |id: &str, file: &str| {
-            id.find(MARKER)
-                .and_then(|i| id.get(i + 4..i + 16))
-                .is_some_and(|h| file.starts_with(h))
-        };
+        let names_file =
+            |id: &str, file: &str| placeholder_hash(id).is_some_and(|h| file.starts_with(h));
         let mut ids: BTreeMap<String, IssuedAt> = BTreeMap::new();
         for (file, request, recording) in recordings {
             let Some(response) = recording.get("response") else {

@@ -203,8 +203,7 @@ pub fn normalize_scope(
                 None => true,
                 Some(&j) => {
                     let names = |k: usize| {
-                        s.find(MARKER_TEXT)
-                            .and_then(|at| s.get(at + 4..at + 16))
+                        crate::idmap::placeholder_hash(s)
                             .is_some_and(|h| items[k].key.0.starts_with(h))
                     };
                     let creates = |k: usize| items[k].method != "GET";
@@ -303,8 +302,6 @@ pub fn normalize_scope(
         })
         .collect())
 }
-
-const MARKER_TEXT: &str = crate::idmap::MARKER;
 
 /// Whether a value is already normalized.
 pub fn is_normalized(v: &Value, request_hash: &str) -> bool {

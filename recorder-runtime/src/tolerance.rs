@@ -130,7 +130,7 @@ fn walk(
     let len = path.len();
     let mut child = |path: &mut String, key: &str, a: Option<&Value>, b: Option<&Value>| {
         path.push('/');
-        path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+        path.push_str(&crate::diff::escape(key));
         let found = match (a, b) {
             (Some(a), Some(b)) => walk(path, a, b, tolerance, largest),
             (a, b) => Some(changed(path, a, b)),
