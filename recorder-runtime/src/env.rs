@@ -71,7 +71,7 @@ pub const RUN_ID: &str = "RECORDER_RUN_ID";
 
 /// The default of [`max_recording_bytes`]: 256 MiB.
 pub const DEFAULT_MAX_RECORDING_BYTES: u64 = 256 << 20;
-/// The default of [`max_body_bytes`]: 64 MiB.
+/// The default of [`Vars::max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 
 /// One variable the framework reads: a row of [`VARIABLES`].
@@ -293,22 +293,6 @@ impl Vars {
     }
 }
 
-/// A variable's value under the process's setup ([`Vars::process`]), `None` when
-/// unset, empty or not UTF-8.
-pub fn var(name: &str) -> Option<String> {
-    Vars::process().var(name)
-}
-
-/// `RECORD_MODE` under the process's setup (see [`Vars::mode`]).
-pub fn mode() -> Result<Mode> {
-    Vars::process().mode()
-}
-
-/// `RECORDING_DIR` under the process's setup, when set.
-pub fn recording_dir() -> Option<PathBuf> {
-    Vars::process().recording_dir()
-}
-
 /// `RECORDER_SETUP`, when set (in the environment or `RECORDER_ENV`; never from a
 /// setup).
 pub fn setup() -> Option<String> {
@@ -325,38 +309,13 @@ pub fn suite() -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// `RECORDER_SERVICE` under the process's setup, when set.
-pub fn service() -> Option<String> {
-    Vars::process().service()
-}
-
 /// `RECORDER_RUN_ID` under the process's setup, when set.
 pub fn run_id() -> Option<String> {
     Vars::process().run_id()
-}
-
-/// The real API key in `variable` under the process's setup, when it is set.
-pub fn api_key(variable: &str) -> Option<String> {
-    Vars::process().api_key(variable)
-}
-
-/// `RECORDER_KEEP_TIMING` under the process's setup (see [`Vars::keep_timing`]).
-pub fn keep_timing() -> bool {
-    Vars::process().keep_timing()
-}
-
-/// `RECORDER_REPLAY_TIMING` under the process's setup (see [`Vars::replay_timing`]).
-pub fn replay_timing() -> bool {
-    Vars::process().replay_timing()
 }
 
 /// `RECORDER_MAX_RECORDING_BYTES` under the process's setup (see
 /// [`Vars::max_recording_bytes`]).
 pub fn max_recording_bytes() -> u64 {
     Vars::process().max_recording_bytes()
-}
-
-/// `RECORDER_MAX_BODY_BYTES` under the process's setup (see [`Vars::max_body_bytes`]).
-pub fn max_body_bytes() -> usize {
-    Vars::process().max_body_bytes()
 }

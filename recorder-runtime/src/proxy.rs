@@ -16,7 +16,7 @@
 //!   page reaches the port under its own name;
 //! - an `Origin` header that is not a loopback URL (a page's `fetch`) is refused with 403;
 //! - per-test tokens (`/s/<token>`) are 128 random bits, not guessable;
-//! - a request body over [`crate::env::max_body_bytes`] is refused with 413 before it is
+//! - a request body over the test's `RECORDER_MAX_BODY_BYTES` ([`crate::env::Vars::max_body_bytes`]) is refused with 413 before it is
 //!   read whole; a connection that does not send its headers within
 //!   [`HEADER_READ_TIMEOUT`] is closed; at most [`MAX_CONNECTIONS`] connections are
 //!   served at once, and the accept loop backs off when the system is out of file
