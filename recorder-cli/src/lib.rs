@@ -359,11 +359,11 @@ pub(crate) fn progress(len: usize, what: &'static str) -> ProgressBar {
     bar
 }
 
-/// The index of `dir`, rebuilt when stale; reports files it skipped on `err`.
+/// The index of `dir`, rebuilt when stale; reports files it skipped on `err`. (The
+/// usage logs are folded in by `prune` alone, the one command that reads them.)
 pub(crate) fn fresh_index(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Index> {
     let index = Index::open(dir)?;
     index.ensure_fresh(&Store::new(dir))?;
-    index.ingest_usage()?;
     for s in index.skipped()? {
         writeln!(
             err,

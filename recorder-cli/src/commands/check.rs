@@ -226,12 +226,16 @@ pub fn check_dir(
 /// `cargo recordings check`: lists every problem; exit 1 when there is any.
 pub fn check(args: &DirArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyhow::Result<i32> {
     let dir = existing_dir(args)?;
-    let bar = progress(0, "checking");
+    // Made at the first file, when the count is known (a bar over fewer than two
+    // files is not drawn).
+    let mut bar = None;
     let (checked, problems) = check_dir(&dir, &mut |total| {
-        bar.set_length(total as u64);
-        bar.inc(1);
+        bar.get_or_insert_with(|| progress(total, "checking"))
+            .inc(1);
     })?;
-    bar.finish_and_clear();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     // Not problems: replay ignores them; said so that they do not pile up unseen.
     let leftovers = Store::new(&dir).leftover_temp_files()?;
     for path in &leftovers {

@@ -18,6 +18,7 @@ pub(crate) fn prune(
     let dir = existing_dir(&args.dir)?;
     remove_leftover_temp_files(&dir, args.dry_run, out)?;
     let index = fresh_index(&dir, err)?;
+    index.ingest_usage()?;
     if index.latest_runs()?.is_empty() {
         writeln!(
             out,
