@@ -393,14 +393,29 @@ pub enum Saved {
     },
 }
 
-/// The bytes of the regular file at `path`, if there is one no bigger than the
-/// recording limit (anything else is replaced, never read).
-fn read_existing(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.file_type().is_file() || meta.len() > crate::env::max_recording_bytes() {
-        return None;
+/// What is at a recording's path before it is saved again.
+enum Existing {
+    /// Nothing.
+    Missing,
+    /// Something that is not a plain readable file under the size limit: replaced,
+    /// never read.
+    NotPlain,
+    /// A regular file's bytes.
+    Bytes(Vec<u8>),
+}
+
+/// Looks at `path` once (one `symlink_metadata`), reading it only when it is a
+/// regular file no bigger than the recording limit.
+fn read_existing(path: &Path) -> Existing {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Existing::Missing,
+        Ok(meta)
+            if !meta.file_type().is_file() || meta.len() > crate::env::max_recording_bytes() =>
+        {
+            Existing::NotPlain
+        }
+        Ok(_) => std::fs::read(path).map_or(Existing::NotPlain, Existing::Bytes),
     }
-    std::fs::read(path).ok()
 }
 
 impl Store {
@@ -483,14 +498,13 @@ impl Store {
         use crate::tolerance::{compare_recordings, Verdict};
         let path = self.path_of(rec, hash, occurrence)?;
         let bytes = rec.to_pretty_bytes();
-        let exists = std::fs::symlink_metadata(&path).is_ok();
         let saved = match read_existing(&path) {
-            None if !exists => Saved::New,
-            None => Saved::Changed(
+            Existing::Missing => Saved::New,
+            Existing::NotPlain => Saved::Changed(
                 "the file on disk was not a plain readable file under the size limit".into(),
             ),
-            Some(old) if old == bytes => Saved::Identical,
-            Some(old) => match Recording::from_slice(&old, &path) {
+            Existing::Bytes(old) if old == bytes => Saved::Identical,
+            Existing::Bytes(old) => match Recording::from_slice(&old, &path) {
                 Err(e) => Saved::Changed(format!("the file on disk was not a recording ({e})")),
                 Ok(old) => match compare_recordings(&old, rec, tolerance) {
                     Verdict::Changed(difference) => Saved::Changed(difference.to_string()),
