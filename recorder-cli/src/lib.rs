@@ -230,7 +230,9 @@ fn parse_auth(s: &str) -> Result<recorder_runtime::engine::Auth, String> {
     use recorder_runtime::engine::Auth;
     match s.split_once(':') {
         None if s.eq_ignore_ascii_case("bearer") => Ok(Auth::Bearer),
-        Some(("header", name)) if !name.is_empty() => Ok(Auth::Header(name.to_ascii_lowercase())),
+        Some(("header", name)) if recorder_config::is_header_name(name) => {
+            Ok(Auth::Header(name.to_ascii_lowercase()))
+        }
         Some(("query", name)) if !name.is_empty() => Ok(Auth::Query(name.to_owned())),
         _ => Err(format!(
             "`{s}`: use bearer, header:<name> (e.g. header:x-api-key) or query:<name> (e.g. query:key)"
@@ -251,10 +253,7 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
 }
 
 fn http_header_ok(name: &str, value: &str) -> Result<(), String> {
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    {
+    if !recorder_config::is_header_name(name) {
         return Err(format!("`{name}` is not a header name"));
     }
     if value.contains(['\r', '\n']) {

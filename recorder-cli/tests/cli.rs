@@ -1322,3 +1322,11 @@ async fn serve_takes_the_mode_from_the_setup_env() {
     let recorded = walk(&dir.join("cli/setup_mode"));
     assert_eq!(recorded.len(), 1, "{recorded:?}");
 }
+
+/// `--auth header:<name>` takes an HTTP header name, as `auth` in recorder.toml does.
+#[test]
+fn serve_refuses_an_auth_header_that_is_not_a_header_name() {
+    let (code, _, err) = cli(&["serve", "--auth", "header:x api key"]);
+    assert_eq!(code, EXIT_ERROR);
+    assert!(err.contains("header:<name>"), "{err}");
+}

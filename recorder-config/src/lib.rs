@@ -334,6 +334,21 @@ pub struct Setup {
     pub env: BTreeMap<String, String>,
 }
 
+/// Whether `name` is an HTTP header name (an RFC 9110 token): what `auth` headers,
+/// `headers` keys and `cargo recordings serve --auth header:<name>` accept.
+///
+/// ```
+/// assert!(recorder_config::is_header_name("x-api-key"));
+/// assert!(!recorder_config::is_header_name("x api key"));
+/// assert!(!recorder_config::is_header_name(""));
+/// ```
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// How a setup's API key reaches the real API: `auth = ...` in a setup.
 ///
 /// ```
@@ -763,11 +778,7 @@ impl Config {
                 _ => None,
             };
             for header in setup.headers.keys().map(String::as_str).chain(auth_header) {
-                if header.is_empty()
-                    || !header
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-                {
+                if !is_header_name(header) {
                     return Err(self.invalid(
                         text,
                         &at("headers"),
