@@ -157,7 +157,9 @@ impl Recorder {
                 let evicted = evict(&mut scopes, self.max_scopes);
                 drop(scopes);
                 for old in evicted {
-                    retire(&old);
+                    // An idle scope has nothing in flight; a usage log it cannot write only
+                    // costs prune a fact.
+                    let _ = retire(&old, std::time::Duration::from_secs(5));
                 }
                 Ok(scope)
             }
@@ -219,13 +221,15 @@ fn evict(
         .collect()
 }
 
-/// Finishes a scope that leaves a standalone recorder: its recordings are complete
-/// (nothing held it), its use goes to the usage log.
-fn retire(scope: &Scope) {
-    scope.finish(std::time::Duration::from_secs(5));
-    if !scope.test_id().is_empty() {
-        let _ = scope.record_use();
+/// Finishes a scope that leaves a standalone recorder: waits up to `wait` for its
+/// recordings in progress, then writes its use to the usage log (the error, if that
+/// fails; the problems found go to the scope's sink).
+pub fn retire(scope: &Scope, wait: std::time::Duration) -> Result<()> {
+    scope.finish(wait);
+    if scope.test_id().is_empty() {
+        return Ok(());
     }
+    scope.record_use()
 }
 
 impl ScopeResolver for Recorder {

@@ -113,15 +113,12 @@ pub(crate) fn serve(
     writeln!(err, "shutting down: waiting for recordings in progress")?;
     for scope in recorder.drain() {
         // Problems found now (a recording still being written) reach the sink too.
-        scope.finish(Duration::from_secs(60));
-        if !scope.test_id().is_empty() {
-            if let Err(e) = scope.record_use() {
-                writeln!(
-                    err,
-                    "warning: cannot record use of {}: {e}",
-                    scope.test_id()
-                )?;
-            }
+        if let Err(e) = recorder_runtime::registry::retire(&scope, Duration::from_secs(60)) {
+            writeln!(
+                err,
+                "warning: cannot record use of {}: {e}",
+                scope.test_id()
+            )?;
         }
     }
     let (count, first) = &*problems.lock().unwrap();
