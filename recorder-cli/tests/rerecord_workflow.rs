@@ -9,7 +9,7 @@
 //! - a real bare git remote (branches, a pre-receive hook that refuses pushes);
 //! - the real `cargo-recordings check`.
 //!
-//! No network, no model server; each test takes well under a second or two.
+//! No network, no model server; each test takes a few seconds at most.
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -1458,7 +1458,9 @@ fn hostile_branch_names_are_refused_where_they_are_resolved() {
         run.expect(2);
         assert!(
             run.all().contains("is refused: ")
-                || run.all().contains("is neither a pull request number nor a branch name")
+                || run
+                    .all()
+                    .contains("is neither a pull request number nor a branch name")
                 || run.all().contains("the target must be one line"),
             "{name:?}: {}",
             run.all()
@@ -1473,7 +1475,9 @@ fn hostile_branch_names_are_refused_where_they_are_resolved() {
         )
         .expect(2)
         .says("the branch this runs on, ");
-        sb.ci(&["check-branch", name], &[]).expect(2).says("is refused: ");
+        sb.ci(&["check-branch", name], &[])
+            .expect(2)
+            .says("is refused: ");
 
         // the maintainer's script refuses before it triggers anything
         if i == 0 || name.contains('\n') {
@@ -1494,8 +1498,7 @@ fn hostile_branch_names_are_refused_where_they_are_resolved() {
         .expect(2)
         .says("a part of it starts with -");
     assert!(
-        !sb
-            .calls_of("gh")
+        !sb.calls_of("gh")
             .iter()
             .any(|c| c.args.starts_with(&["workflow".into(), "run".into()])),
         "a workflow was triggered"
@@ -1582,7 +1585,12 @@ fn the_apply_instructions_quote_every_value_and_run_as_pasted() {
         if git_takes_it {
             sb.git(
                 &sb.src(),
-                &["push", "-q", "origin", &format!("feature:refs/heads/{name}")],
+                &[
+                    "push",
+                    "-q",
+                    "origin",
+                    &format!("feature:refs/heads/{name}"),
+                ],
             );
         }
         // resolve refuses such names; should one reach publish anyway, it pushes
@@ -1591,9 +1599,8 @@ fn the_apply_instructions_quote_every_value_and_run_as_pasted() {
         let mut env = run_env.to_vec();
         env.push(("RERECORD_BRANCH", name));
         let run = sb.ci(&["publish"], &env);
-        run.expect(3).says(
-            "the workflow pushes only to plain branch names, and this one is refused",
-        );
+        run.expect(3)
+            .says("the workflow pushes only to plain branch names, and this one is refused");
         let tip = |name: &str| sb.git(&sb.remote(), &["rev-parse", &format!("refs/heads/{name}")]);
         if git_takes_it {
             assert_eq!(tip(name), feature, "{name:?}: pushed");
@@ -1608,13 +1615,23 @@ fn the_apply_instructions_quote_every_value_and_run_as_pasted() {
         assert_eq!(snippet(&run.stderr), commands);
         assert!(commands.starts_with("git switch -- "), "{commands}");
         if !name.starts_with('-') {
-            assert!(!commands.contains(name), "{name:?} unquoted in:\n{commands}");
+            assert!(
+                !commands.contains(name),
+                "{name:?} unquoted in:\n{commands}"
+            );
         }
 
         let user = sb.root.join(format!("user-{i}"));
         sb.git(
             &sb.root,
-            &["clone", "-q", "-b", "main", "remote.git", user.to_str().unwrap()],
+            &[
+                "clone",
+                "-q",
+                "-b",
+                "main",
+                "remote.git",
+                user.to_str().unwrap(),
+            ],
         );
         let main = sb.git(&user, &["rev-parse", "HEAD"]);
         let pasted = paste(&user, &commands);
@@ -1624,17 +1641,28 @@ fn the_apply_instructions_quote_every_value_and_run_as_pasted() {
             pasted.expect(0);
             assert_eq!(sb.git(&user, &["branch", "--show-current"]), name);
             assert_eq!(
-                sb.git(&sb.remote(), &["rev-parse", &format!("refs/heads/{name}~1")]),
+                sb.git(
+                    &sb.remote(),
+                    &["rev-parse", &format!("refs/heads/{name}~1")]
+                ),
                 feature,
                 "{name:?}: one commit on top of the recorded one"
             );
             assert_eq!(
-                sb.git(&sb.remote(), &["log", "-1", "--format=%B", &format!("refs/heads/{name}")]),
+                sb.git(
+                    &sb.remote(),
+                    &["log", "-1", "--format=%B", &format!("refs/heads/{name}")]
+                ),
                 message.trim_end()
             );
             let changed = sb.git(
                 &sb.remote(),
-                &["diff", "--name-only", &feature, &format!("refs/heads/{name}")],
+                &[
+                    "diff",
+                    "--name-only",
+                    &feature,
+                    &format!("refs/heads/{name}"),
+                ],
             );
             assert!(
                 !changed.is_empty() && changed.lines().all(|l| l.starts_with("recordings/")),
@@ -1673,10 +1701,7 @@ fn the_apply_instructions_quote_every_value_and_run_as_pasted() {
     paste(&user, &commands).expect(0);
     no_attack(&user, "feature");
     assert_ne!(sb.remote_tip("feature"), before);
-    assert_eq!(
-        sb.git(&sb.remote(), &["rev-parse", "feature~1"]),
-        before
-    );
+    assert_eq!(sb.git(&sb.remote(), &["rev-parse", "feature~1"]), before);
 }
 
 /// The sandbox's `main` as the workflow's own ref (where resolve runs `plan`), and the
@@ -1693,7 +1718,10 @@ fn trusted_plan(sb: &Sandbox, env: &[(&str, &str)]) -> Vec<(&'static str, String
     sb.ci_in(&trusted, &["plan"], env).expect(0);
     let out = sb.outputs();
     vec![
-        ("RERECORD_TRUSTED_REF", sb.git(&trusted, &["rev-parse", "HEAD"])),
+        (
+            "RERECORD_TRUSTED_REF",
+            sb.git(&trusted, &["rev-parse", "HEAD"]),
+        ),
         ("RERECORD_TRUSTED_SETUP", out["setup"].clone()),
         ("RERECORD_TRUSTED_API_KEY_ENV", out["api_key_env"].clone()),
         ("KEY_ENVIRONMENT", out["key_environment"].clone()),
@@ -1715,7 +1743,10 @@ fn pr_changes_config(sb: &Sandbox, from: &str, to: &str) {
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.contains(from), "{from}");
     fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    sb.git(&sb.src(), &["commit", "-qam", "the pull request changes recorder.toml"]);
+    sb.git(
+        &sb.src(),
+        &["commit", "-qam", "the pull request changes recorder.toml"],
+    );
 }
 
 #[test]
@@ -1768,16 +1799,25 @@ fn the_key_is_chosen_by_the_workflows_own_recorder_toml_not_the_pull_requests() 
     // a pull request that agrees: the tests get the key under the setup's name only
     let sb = Sandbox::new();
     let trusted = trusted_plan(&sb, &[("RERECORD_SETUP", "gpt")]);
-    let run = sb.ci(&["record"], &[trusted_env(&trusted), with_key.to_vec()].concat());
+    let run = sb.ci(
+        &["record"],
+        &[trusted_env(&trusted), with_key.to_vec()].concat(),
+    );
     run.expect(0);
     assert!(!run.all().contains(KEY), "{}", run.all());
     let cargo = sb.calls_of("cargo");
-    assert_eq!(cargo[0].env.get("OPENAI_API_KEY").map(String::as_str), Some("<set>"));
+    assert_eq!(
+        cargo[0].env.get("OPENAI_API_KEY").map(String::as_str),
+        Some("<set>")
+    );
     for call in &cargo {
         assert!(!call.env.contains_key("RERECORD_API_KEY"), "{call:?}");
         assert!(!call.env.contains_key("ANTHROPIC_API_KEY"), "{call:?}");
     }
-    assert!(!cargo[1].env.contains_key("OPENAI_API_KEY"), "replay runs without the key");
+    assert!(
+        !cargo[1].env.contains_key("OPENAI_API_KEY"),
+        "replay runs without the key"
+    );
 
     // no key in the environment: says which environment and secret
     let sb = Sandbox::new();
@@ -1971,7 +2011,11 @@ fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_o
     // every action pinned by commit, with its version in a comment
     let mut actions = 0;
     for line in text.lines() {
-        let Some(rest) = line.trim_start().trim_start_matches("- ").strip_prefix("uses:") else {
+        let Some(rest) = line
+            .trim_start()
+            .trim_start_matches("- ")
+            .strip_prefix("uses:")
+        else {
             continue;
         };
         actions += 1;
@@ -2013,9 +2057,9 @@ fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_o
             }
         }
         // a job that checks out the code being recorded sees at most one secret
-        let foreign = checkouts(job).iter().any(|with| {
-            with["repository"].is_string() || with["ref"].is_string()
-        });
+        let foreign = checkouts(job)
+            .iter()
+            .any(|with| with["repository"].is_string() || with["ref"].is_string());
         let secrets = secrets_named(&job.to_string());
         if foreign {
             assert!(secrets.len() <= 1, "{name} sees {secrets:?}");
