@@ -15,7 +15,7 @@ use crate::identity::RequestIdentity;
 use crate::idmap::{Issuer, IDS_FILE};
 use crate::normalize::normalize_value;
 use crate::recording::{RecordedRequest, RecordedResponse, Recording};
-use crate::store::{Replay, Saved};
+use crate::store::{RecordingKey, Replay, Saved};
 use crate::stream::{FrameParser, StreamFormat};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -30,12 +30,11 @@ impl Engine {
         scope: &Arc<Scope>,
         req: EngineRequest,
         ident: RequestIdentity,
-        hash: String,
-        occurrence: u32,
+        key: RecordingKey,
     ) -> Result<EngineResponse> {
         let target = &scope.target;
-        let key = target.api_key();
-        if key.is_none() && (scope.mode == crate::Mode::Live || scope.mode.writes()) {
+        let api_key = target.api_key();
+        if api_key.is_none() && (scope.mode == crate::Mode::Live || scope.mode.writes()) {
             if let Some(var) = &target.api_key_env {
                 let url = target.upstream_url(&req.endpoint)?;
                 let err = Error::Setup(format!(
@@ -46,7 +45,7 @@ impl Engine {
                 return Err(err);
             }
         }
-        let endpoint = match (&key, target.auth_query()) {
+        let endpoint = match (&api_key, target.auth_query()) {
             (Some((_, value)), Some(param)) => with_query_param(&req.endpoint, param, value),
             _ => req.endpoint.clone(),
         };
@@ -66,7 +65,7 @@ impl Engine {
         for (name, value) in &target.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        match (&key, &target.auth) {
+        match (&api_key, &target.auth) {
             (Some((_, k)), crate::engine::Auth::Bearer) => builder = builder.bearer_auth(k),
             (Some((_, k)), crate::engine::Auth::Header(h)) => {
                 builder = builder.header(h.as_str(), k.as_str())
@@ -127,7 +126,7 @@ impl Engine {
             Source::Live
         };
         let passed = crate::headers::passed_response_headers(status, &headers);
-        let kept = crate::headers::kept_response_headers(status, &headers, &hash);
+        let kept = crate::headers::kept_response_headers(status, &headers, key.hash());
         let model = serde_json::from_slice::<serde_json::Value>(&req.body)
             .ok()
             .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
@@ -165,7 +164,7 @@ impl Engine {
                 );
                 response.headers = kept;
                 if let Some(json) = &response.body {
-                    let mut issuer = Issuer::new(&hash, occurrence, request_text);
+                    let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
                     let mut ids = scope.ids();
                     issuer.absorb(&mut ids, json);
                     scope.ids_changed(&ids);
@@ -175,7 +174,7 @@ impl Engine {
                     request,
                     response,
                 };
-                self.save(scope, rec, &hash, occurrence)
+                self.save(scope, rec, &key)
                     .inspect_err(|e| scope.problem(e.to_string()))?;
             } else {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
@@ -212,7 +211,7 @@ impl Engine {
                 let _ = tx.send(Err(err));
             };
             let mut parser = FrameParser::new(format);
-            let mut issuer = Issuer::new(&hash, occurrence, request_text);
+            let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
             let mut frames = Vec::new();
             let mut last = Instant::now();
             let mut total = 0usize;
@@ -291,7 +290,7 @@ impl Engine {
                 request,
                 response,
             };
-            if let Err(e) = scope.engine.save(&scope, rec, &hash, occurrence) {
+            if let Err(e) = scope.engine.save(&scope, rec, &key) {
                 scope.problem(e.to_string());
             }
         });
@@ -308,13 +307,8 @@ impl Engine {
     /// Writes a recording: ids replaced by their placeholders, volatile fields
     /// normalized, secrets scrubbed, atomically; then the usage log and, for a test that
     /// sends ids back, its id map file.
-    pub(crate) fn save(
-        &self,
-        scope: &Scope,
-        mut rec: Recording,
-        hash: &str,
-        occurrence: u32,
-    ) -> Result<()> {
+    pub(crate) fn save(&self, scope: &Scope, mut rec: Recording, key: &RecordingKey) -> Result<()> {
+        let hash = key.hash();
         if scope.has_ids() {
             let ids = scope.ids();
             rec.response.for_each_json_mut(|v| ids.apply(v));
@@ -331,16 +325,14 @@ impl Engine {
             let _one_writer = scope.ids_file.lock().unwrap();
             // What would be written is compared with what is on disk: the same
             // answer, floats within the setup's tolerance, keeps the file.
-            let (path, saved) =
-                self.store()
-                    .save_at(&rec, hash, occurrence, &scope.target.tolerance)?;
+            let (path, saved) = self.store().save(&rec, key, &scope.target.tolerance)?;
             if rec.test_id.is_some() && (sends_ids || scope.dir().join(IDS_FILE).exists()) {
                 self.write_ids_file(scope)?;
             }
             (path, saved)
         };
         scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
-        scope.note_recorded(hash, occurrence);
+        scope.note_recorded(key);
         scope.count_save(&path, &saved);
         // The file is kept whatever happens to the usage log; a failure fails the test.
         if let Err(e) = self.usage.recorded(&scope.test_id, hash, &saved) {
@@ -357,11 +349,9 @@ impl Engine {
         if rec.test_id.is_none() {
             self.forget_model_list(hash);
         } else if let Ok(recs) = scope.recordings() {
-            recs.lock().unwrap().insert(
-                hash.to_owned(),
-                occurrence,
-                Arc::new(Replay::from_recording(rec, path)),
-            );
+            recs.lock()
+                .unwrap()
+                .insert(key.clone(), Arc::new(Replay::from_recording(rec, path)));
         }
         Ok(())
     }
@@ -374,7 +364,7 @@ impl Engine {
     }
 
     fn write_ids_file(&self, scope: &Scope) -> Result<()> {
-        crate::store::refresh_ids_file(&scope.dir())
+        self.store().refresh_ids_file(&scope.dir())
     }
 
     fn forget_model_list(&self, hash: &str) {

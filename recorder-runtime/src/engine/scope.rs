@@ -4,7 +4,7 @@
 use super::{Engine, Target};
 use crate::error::{Error, Result};
 use crate::idmap::IdMap;
-use crate::store::ScopeRecordings;
+use crate::store::{RecordingKey, ScopeRecordings};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -318,10 +318,13 @@ impl Scope {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some((hash, n)) = crate::store::parse_file_name(&name.to_string_lossy()) else {
+            let Some(key) = RecordingKey::parse(&name.to_string_lossy()) else {
                 continue;
             };
-            if recorded.get(&hash).is_some_and(|made| n > *made) {
+            if recorded
+                .get(key.hash())
+                .is_some_and(|made| key.occurrence() > *made)
+            {
                 std::fs::remove_file(entry.path())
                     .map_err(|e| Error::io("cannot remove stale recording", entry.path(), e))?;
                 removed = true;
@@ -333,10 +336,10 @@ impl Scope {
         Ok(())
     }
 
-    pub(crate) fn note_recorded(&self, hash: &str, occurrence: u32) {
+    pub(crate) fn note_recorded(&self, key: &RecordingKey) {
         let mut recorded = self.recorded.lock().unwrap();
-        let n = recorded.entry(hash.to_owned()).or_default();
-        *n = (*n).max(occurrence);
+        let n = recorded.entry(key.hash().to_owned()).or_default();
+        *n = (*n).max(key.occurrence());
     }
 
     /// Whether this test's recordings are loaded (or failed to load) already.
