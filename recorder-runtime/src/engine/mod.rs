@@ -28,7 +28,7 @@ pub mod target;
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
 pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
-pub use scope::{Counts, ProblemSink, Scope, ScopeResolver};
+pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
 pub use target::{Auth, Target};
 
 use crate::error::{Error, Result};
