@@ -59,7 +59,7 @@
 
 use recorder_runtime::error::Error as RuntimeError;
 use recorder_runtime::recording::Recording;
-use recorder_runtime::store::{self, Store, MODELS_DIR};
+use recorder_runtime::store::{RecordingKey, Store, MODELS_DIR};
 use recorder_runtime::time::{rfc3339, rfc3339_millis};
 use recorder_runtime::usage::{read_usage, UsageLine};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -388,7 +388,7 @@ impl Index {
                         continue;
                     }
                 };
-                match recorder_runtime::store::read_recording_file(&path) {
+                match store.read_recording(&path) {
                     Ok(rec) => {
                         let hash = file_hash(&path).unwrap_or_else(|| rec.request_hash());
                         let row = Row::new(&rec, &hash, &rel, size, mtime_ns);
@@ -447,7 +447,7 @@ impl Index {
         let rel_path = path.strip_prefix(&self.root).unwrap_or(path);
         let on_disk;
         let rec = if reread {
-            on_disk = recorder_runtime::store::read_recording_file(&self.root.join(rel_path))?;
+            on_disk = crate::store_at(&self.root).read_recording(&self.root.join(rel_path))?;
             &on_disk
         } else {
             rec
@@ -765,8 +765,8 @@ impl<'a> Row<'a> {
             self.size,
             self.mtime_ns,
             i64::from(
-                store::parse_file_name(self.rel.rsplit('/').next().unwrap_or(self.rel))
-                    .map_or(1, |(_, n)| n),
+                RecordingKey::parse(self.rel.rsplit('/').next().unwrap_or(self.rel))
+                    .map_or(1, |k| k.occurrence()),
             ),
         )
     }
@@ -806,8 +806,8 @@ pub fn relative_key(root: &Path, path: &Path) -> String {
 /// The request hash a file is named after: `<hash>.json`, or
 /// `_models/models-<hash>-<digest8>.json` for model lists.
 pub fn file_hash(path: &Path) -> Option<String> {
-    if let Some(h) = store::recording_file_hash(path) {
-        return Some(h);
+    if let Some(key) = RecordingKey::of_path(path) {
+        return Some(key.hash().to_owned());
     }
     let in_models = path
         .parent()

@@ -358,11 +358,17 @@ pub(crate) fn progress(len: usize, what: &'static str) -> ProgressBar {
     bar
 }
 
+/// The store of recordings folder `dir`, reading files up to
+/// `RECORDER_MAX_RECORDING_BYTES`, as the tests' engine does.
+pub(crate) fn store_at(dir: impl Into<PathBuf>) -> Store {
+    Store::new(dir).with_max_file_bytes(recorder_runtime::env::max_recording_bytes())
+}
+
 /// The index of `dir`, rebuilt when stale; reports files it skipped on `err`. (The
 /// usage logs are folded in by `prune` alone, the one command that reads them.)
 pub(crate) fn fresh_index(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Index> {
     let index = Index::open(dir)?;
-    index.ensure_fresh(&Store::new(dir))?;
+    index.ensure_fresh(&store_at(dir))?;
     for s in index.skipped()? {
         writeln!(
             err,

@@ -4,7 +4,7 @@
 use recorder_cli::index::{Index, INDEX_FILE};
 use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
-use recorder_runtime::store::Store;
+use recorder_runtime::store::{RecordingKey, Store};
 use recorder_runtime::stream::{Frame, StreamFormat};
 use recorder_runtime::Mode;
 use serde_json::{json, Value};
@@ -79,7 +79,7 @@ fn models(ids: &[&str]) -> Recording {
 /// Writes a recording under its own hash, like the engine does.
 fn write(store: &Store, r: &Recording) -> (String, PathBuf) {
     let hash = r.request_hash();
-    let path = store.write(r, &hash).unwrap();
+    let path = store.write(r, &RecordingKey::first(hash.as_str())).unwrap();
     (hash, path)
 }
 
@@ -276,9 +276,9 @@ fn corrupt_files_are_reported_not_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
     write(&store, &chat("m::t", "ok"));
-    let broken = store.recording_path("m::t", &"b".repeat(64));
+    let broken = store.recording_path("m::t", &RecordingKey::first("b".repeat(64)));
     std::fs::write(&broken, "{\"test_id\": \"m::t\", \"request\": {").unwrap();
-    let empty = store.recording_path("m::u", &"c".repeat(64));
+    let empty = store.recording_path("m::u", &RecordingKey::first("c".repeat(64)));
     std::fs::create_dir_all(empty.parent().unwrap()).unwrap();
     std::fs::write(&empty, "").unwrap();
 

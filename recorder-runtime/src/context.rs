@@ -12,7 +12,7 @@
 
 use crate::client::Client;
 use crate::config::config_for;
-use crate::engine::{Counts, Engine, Scope, Target};
+use crate::engine::{Counts, Engine, Scope, ScopeOptions, Target};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
 use recorder_config::Config;
@@ -106,10 +106,11 @@ impl ContextBuilder {
             Some(d) => d,
             None => recordings_dir_under(&start, &vars),
         };
-        let mut scope = Scope::new(engine_for(&dir), self.test_id, mode, target);
+        let mut options = ScopeOptions::default();
         if let Some(f) = self.test_filter {
-            scope = scope.with_test_filter(f);
+            options = options.test_filter(f);
         }
+        let scope = Scope::with_options(engine_for(&dir), self.test_id, mode, target, options);
         Ok(RecordingContext {
             inner: Arc::new(Inner {
                 scope,

@@ -69,8 +69,9 @@ pub const ENV: &str = recorder_config::ENV_ENV;
 /// `RECORDER_RUN_ID`.
 pub const RUN_ID: &str = "RECORDER_RUN_ID";
 
-/// The default of [`max_recording_bytes`]: 256 MiB.
-pub const DEFAULT_MAX_RECORDING_BYTES: u64 = 256 << 20;
+/// The default of [`max_recording_bytes`]: 256 MiB, what a
+/// [`Store`](crate::store::Store) reads unless told otherwise.
+pub const DEFAULT_MAX_RECORDING_BYTES: u64 = crate::store::DEFAULT_MAX_FILE_BYTES;
 /// The default of [`Vars::max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 
