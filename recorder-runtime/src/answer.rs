@@ -167,7 +167,14 @@ impl Answer {
         answer.status = resp.status;
         answer.frames = resp.stream.as_ref().map(|s| s.frames.len());
         if answer.error.is_none() && resp.status >= 400 {
-            answer.error = resp.body_text.clone();
+            // FastAPI-style servers (vLLM, OGX) say `detail`, others `message`.
+            let said = |key| {
+                let v = resp.body.as_ref()?.get(key)?;
+                Some(v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            };
+            answer.error = said("detail")
+                .or_else(|| said("message"))
+                .or_else(|| resp.body_text.clone());
         }
         answer
     }
@@ -278,11 +285,16 @@ impl Reader {
             self.ollama(v);
         } else if let Some(models) = obj.get("models").and_then(Value::as_array) {
             self.set_api(Api::ModelList);
-            self.models
-                .extend(models.iter().filter_map(|m| str_of(m, "name")).map(str::to_owned));
+            self.models.extend(
+                models
+                    .iter()
+                    .filter_map(|m| str_of(m, "name"))
+                    .map(str::to_owned),
+            );
         } else if let Some(e) = obj.get("embedding").and_then(Value::as_array) {
             self.set_api(Api::OllamaEmbed);
-            self.embeddings.push(e.iter().filter_map(Value::as_f64).collect());
+            self.embeddings
+                .push(e.iter().filter_map(Value::as_f64).collect());
         }
     }
 
@@ -306,7 +318,10 @@ impl Reader {
                 }
                 if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
                     for (n, call) in calls.iter().enumerate() {
-                        let at = call.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
+                        let at = call
+                            .get("index")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(n as u64);
                         let acc = self.tools.entry((i, at)).or_default();
                         let f = call.get("function").unwrap_or(call);
                         if let Some(name) = str_of(f, "name").filter(|n| !n.is_empty()) {
@@ -334,9 +349,11 @@ impl Reader {
 
     /// A Responses API response object (a body, or the `response` of a stream event).
     fn responses_whole(&mut self, r: &Value) {
-        let mut whole = Reader::default();
-        whole.api = Some(Api::Responses);
-        whole.model = str_of(r, "model").map(str::to_owned);
+        let mut whole = Reader {
+            api: Some(Api::Responses),
+            model: str_of(r, "model").map(str::to_owned),
+            ..Reader::default()
+        };
         if let Some(u) = r.get("usage").and_then(Value::as_object) {
             whole.usage(u);
         }
@@ -369,7 +386,12 @@ impl Reader {
     fn responses_item(&mut self, n: u64, item: &Value) {
         match str_of(item, "type").unwrap_or("") {
             "message" => {
-                for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
+                for part in item
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(t) = str_of(part, "text").or_else(|| str_of(part, "refusal")) {
                         self.text(0, t);
                     }
@@ -394,7 +416,10 @@ impl Reader {
                 }
             }
             "response.output_item.done" => {
-                if let Some(item) = v.get("item").filter(|i| str_of(i, "type") != Some("message")) {
+                if let Some(item) = v
+                    .get("item")
+                    .filter(|i| str_of(i, "type") != Some("message"))
+                {
                     self.responses_item(index_of(v, "output_index"), item);
                 }
             }
@@ -470,7 +495,11 @@ impl Reader {
                     "text_delta" => self.text(n, str_of(d, "text").unwrap_or_default()),
                     "input_json_delta" => {
                         let piece = str_of(d, "partial_json").unwrap_or_default();
-                        self.tools.entry((n, 0)).or_default().arguments.push_str(piece);
+                        self.tools
+                            .entry((n, 0))
+                            .or_default()
+                            .arguments
+                            .push_str(piece);
                     }
                     _ => {}
                 }
@@ -489,7 +518,8 @@ impl Reader {
         for item in data {
             if let Some(e) = item.get("embedding").and_then(Value::as_array) {
                 self.set_api(Api::Embeddings);
-                self.embeddings.push(e.iter().filter_map(Value::as_f64).collect());
+                self.embeddings
+                    .push(e.iter().filter_map(Value::as_f64).collect());
             } else if let Some(id) = str_of(item, "id") {
                 self.set_api(Api::ModelList);
                 self.models.push(id.to_owned());
@@ -502,7 +532,8 @@ impl Reader {
         if let Some(es) = v.get("embeddings").and_then(Value::as_array) {
             self.set_api(Api::OllamaEmbed);
             for e in es.iter().filter_map(Value::as_array) {
-                self.embeddings.push(e.iter().filter_map(Value::as_f64).collect());
+                self.embeddings
+                    .push(e.iter().filter_map(Value::as_f64).collect());
             }
         } else {
             self.set_api(Api::Ollama);
@@ -511,7 +542,12 @@ impl Reader {
             if let Some(t) = str_of(m, "content") {
                 self.text(0, t);
             }
-            for call in m.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+            for call in m
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let f = call.get("function").unwrap_or(call);
                 let at = self.tools.len() as u64;
                 let acc = self.tools.entry((0, at)).or_default();
@@ -615,10 +651,12 @@ mod tests {
     fn chat_completion_whole_with_tool_calls_and_usage() {
         let a = Answer::of(&rec(
             "/v1/chat/completions",
-            body(json!({"model": "gpt-x", "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            body(
+                json!({"model": "gpt-x", "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
                 "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
                 "finish_reason": "tool_calls"}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "prompt_tokens_details": {"cached_tokens": 0}}})),
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "prompt_tokens_details": {"cached_tokens": 0}}}),
+            ),
         ));
         assert_eq!(a.api, Api::ChatCompletions);
         assert_eq!(a.model.as_deref(), Some("gpt-x"));
@@ -667,13 +705,17 @@ mod tests {
     fn completions_and_embeddings() {
         let a = Answer::of(&rec(
             "/v1/completions",
-            body(json!({"object": "text_completion", "choices": [{"index": 0, "text": "4", "finish_reason": "length"}]})),
+            body(
+                json!({"object": "text_completion", "choices": [{"index": 0, "text": "4", "finish_reason": "length"}]}),
+            ),
         ));
         assert_eq!((a.api, a.text.as_str()), (Api::Completions, "4"));
         let a = Answer::of(&rec(
             "/v1/embeddings",
-            body(json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25]}],
-                "usage": {"prompt_tokens": 2, "total_tokens": 2}})),
+            body(
+                json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25]}],
+                "usage": {"prompt_tokens": 2, "total_tokens": 2}}),
+            ),
         ));
         assert_eq!(a.api, Api::Embeddings);
         assert_eq!(a.embeddings, [vec![0.5, -0.25]]);
@@ -721,10 +763,12 @@ mod tests {
     fn anthropic_messages_whole_and_streamed() {
         let a = Answer::of(&rec(
             "/v1/messages",
-            body(json!({"type": "message", "role": "assistant", "model": "claude", "content": [
+            body(
+                json!({"type": "message", "role": "assistant", "model": "claude", "content": [
                 {"type": "text", "text": "Let me look."},
                 {"type": "tool_use", "id": "toolu_1", "name": "search", "input": {"q": "rust"}}],
-                "stop_reason": "tool_use", "usage": {"input_tokens": 9, "output_tokens": 4}})),
+                "stop_reason": "tool_use", "usage": {"input_tokens": 9, "output_tokens": 4}}),
+            ),
         ));
         assert_eq!(a.api, Api::Messages);
         assert_eq!(a.text, "Let me look.");
@@ -784,9 +828,14 @@ mod tests {
         );
         let a = Answer::of(&rec(
             "/api/generate",
-            body(json!({"model": "llama", "response": "42", "done": true, "done_reason": "length"})),
+            body(
+                json!({"model": "llama", "response": "42", "done": true, "done_reason": "length"}),
+            ),
         ));
-        assert_eq!((a.text.as_str(), a.finish_reason.as_deref()), ("42", Some("length")));
+        assert_eq!(
+            (a.text.as_str(), a.finish_reason.as_deref()),
+            ("42", Some("length"))
+        );
         let a = Answer::of(&rec(
             "/api/embed",
             body(json!({"model": "e", "embeddings": [[0.1, 0.2], [0.3, 0.4]]})),
@@ -797,7 +846,8 @@ mod tests {
 
     #[test]
     fn errors_model_lists_and_other_shapes() {
-        let mut r = body(json!({"error": {"message": "model not found", "type": "invalid_request_error"}}));
+        let mut r =
+            body(json!({"error": {"message": "model not found", "type": "invalid_request_error"}}));
         r.status = 404;
         let a = Answer::of(&rec("/v1/chat/completions", r));
         assert_eq!(
@@ -809,6 +859,10 @@ mod tests {
             body(json!({"object": "list", "data": [{"id": "a"}, {"id": "b"}]})),
         ));
         assert_eq!((a.api, a.models.len()), (Api::ModelList, 2));
+        let mut r = body(json!({"detail": "Response 'resp_x' not found."}));
+        r.status = 404;
+        let a = Answer::of(&rec("/v1/responses/resp_x", r));
+        assert_eq!(a.error.as_deref(), Some("Response 'resp_x' not found."));
         let a = Answer::of(&rec("/v1/rerank", body(json!({"results": [{"index": 0}]}))));
         assert_eq!(a.api, Api::Other);
         let a = Answer::of(&rec(

@@ -335,14 +335,16 @@ pub enum Piece {
 /// is shown as removed whole and added whole: the table would cost too much memory.
 const MAX_CELLS: usize = 4_000_000;
 
-/// The old text turned into the new one, word by word (words and the spaces between
-/// them are the units; equal pieces are merged).
+/// The old text turned into the new one, word by word: words (letters and digits),
+/// runs of whitespace and single punctuation marks are the units; an unchanged stretch
+/// of only spaces and punctuation between two changes joins them, and each changed
+/// stretch is one removed piece then one added piece.
 ///
 /// ```
 /// use recorder_runtime::compare::{word_diff, Piece};
 /// assert_eq!(
 ///     word_diff("The capital is Paris.", "The capital is Lyon."),
-///     [Piece::Same("The capital is ".into()), Piece::Removed("Paris.".into()), Piece::Added("Lyon.".into())]
+///     [Piece::Same("The capital is ".into()), Piece::Removed("Paris".into()), Piece::Added("Lyon".into()), Piece::Same(".".into())]
 /// );
 /// ```
 pub fn word_diff(old: &str, new: &str) -> Vec<Piece> {
@@ -356,49 +358,98 @@ pub fn word_diff(old: &str, new: &str) -> Vec<Piece> {
         .take_while(|(x, y)| x == y)
         .count();
     let (ma, mb) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut push = |p: Piece| match (pieces.last_mut(), p) {
-        (Some(Piece::Same(s)), Piece::Same(t))
-        | (Some(Piece::Removed(s)), Piece::Removed(t))
-        | (Some(Piece::Added(s)), Piece::Added(t)) => s.push_str(&t),
-        (_, p) => pieces.push(p),
-    };
-    for w in &a[..prefix] {
-        push(Piece::Same((*w).to_owned()));
-    }
+    let mut ops: Vec<Piece> = a[..prefix]
+        .iter()
+        .map(|w| Piece::Same((*w).to_owned()))
+        .collect();
     if ma.len().saturating_mul(mb.len()) > MAX_CELLS {
-        push(Piece::Removed(ma.concat()));
-        push(Piece::Added(mb.concat()));
+        ops.push(Piece::Removed(ma.concat()));
+        ops.push(Piece::Added(mb.concat()));
     } else {
-        for op in lcs_script(ma, mb) {
-            push(op);
-        }
+        ops.extend(lcs_script(ma, mb));
     }
-    for w in &a[a.len() - suffix..] {
-        push(Piece::Same((*w).to_owned()));
-    }
-    pieces.retain(|p| !matches!(p, Piece::Same(s) | Piece::Removed(s) | Piece::Added(s) if s.is_empty()));
-    // Removed before added where they meet, whatever order the table gave.
-    for i in 1..pieces.len() {
-        if matches!(pieces[i - 1], Piece::Added(_)) && matches!(pieces[i], Piece::Removed(_)) {
-            pieces.swap(i - 1, i);
-        }
-    }
-    pieces
+    ops.extend(
+        a[a.len() - suffix..]
+            .iter()
+            .map(|w| Piece::Same((*w).to_owned())),
+    );
+    tidy(ops)
 }
 
-/// Runs of whitespace and runs of anything else.
+/// Merges a word diff's pieces: equal neighbours join; a stretch of only spaces and
+/// punctuation between changes becomes part of them; each run of changes is one
+/// removed piece then one added piece.
+fn tidy(ops: Vec<Piece>) -> Vec<Piece> {
+    // Same pieces merged first, so that "is the" counts as one stretch.
+    let mut merged: Vec<Piece> = Vec::new();
+    for op in ops {
+        match (merged.last_mut(), op) {
+            (Some(Piece::Same(s)), Piece::Same(t)) => s.push_str(&t),
+            (_, op) => merged.push(op),
+        }
+    }
+    let is_change = |p: Option<&Piece>| matches!(p, Some(Piece::Removed(_) | Piece::Added(_)));
+    let mut out: Vec<Piece> = Vec::new();
+    let (mut removed, mut added) = (String::new(), String::new());
+    let flush = |out: &mut Vec<Piece>, removed: &mut String, added: &mut String| {
+        if !removed.is_empty() {
+            out.push(Piece::Removed(std::mem::take(removed)));
+        }
+        if !added.is_empty() {
+            out.push(Piece::Added(std::mem::take(added)));
+        }
+    };
+    for i in 0..merged.len() {
+        match &merged[i] {
+            Piece::Removed(s) => removed.push_str(s),
+            Piece::Added(s) => added.push_str(s),
+            Piece::Same(s)
+                if is_change(i.checked_sub(1).and_then(|j| merged.get(j)))
+                    && is_change(merged.get(i + 1))
+                    && !s.chars().any(char::is_alphanumeric) =>
+            {
+                removed.push_str(s);
+                added.push_str(s);
+            }
+            Piece::Same(s) => {
+                flush(&mut out, &mut removed, &mut added);
+                if !s.is_empty() {
+                    out.push(Piece::Same(s.clone()));
+                }
+            }
+        }
+    }
+    flush(&mut out, &mut removed, &mut added);
+    out
+}
+
+/// Words (letters and digits), runs of whitespace, and single other characters.
 fn words(s: &str) -> Vec<&str> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Class {
+        Word,
+        Space,
+        Other,
+    }
+    let class = |c: char| {
+        if c.is_alphanumeric() || c == '_' {
+            Class::Word
+        } else if c.is_whitespace() {
+            Class::Space
+        } else {
+            Class::Other
+        }
+    };
     let mut out = Vec::new();
     let mut start = 0;
-    let mut space = None;
+    let mut prev: Option<Class> = None;
     for (i, c) in s.char_indices() {
-        let is_space = c.is_whitespace();
-        if space.is_some_and(|sp| sp != is_space) {
+        let k = class(c);
+        if prev.is_some_and(|p| p != k || k == Class::Other) {
             out.push(&s[start..i]);
             start = i;
         }
-        space = Some(is_space);
+        prev = Some(k);
     }
     if start < s.len() {
         out.push(&s[start..]);
@@ -495,14 +546,13 @@ pub fn pair(old: &[Side<'_>], new: &[Side<'_>]) -> Vec<(Option<usize>, Option<us
             r.endpoint.split('?').next().unwrap_or_default().to_owned(),
         )
     };
-    let occurrence = |s: &Side<'_>| {
-        crate::store::parse_file_name(s.file).map_or(1, |(_, n)| n)
-    };
+    let occurrence = |s: &Side<'_>| crate::store::parse_file_name(s.file).map_or(1, |(_, n)| n);
     let mut candidates = Vec::new();
     for (i, o) in old.iter().enumerate().filter(|(i, _)| !old_taken[*i]) {
         for (j, n) in new.iter().enumerate().filter(|(j, _)| !new_taken[*j]) {
             if key(o) == key(n) {
-                let distance = diff::diff(&o.recording.request.body, &n.recording.request.body).len();
+                let distance =
+                    diff::diff(&o.recording.request.body, &n.recording.request.body).len();
                 let order = occurrence(o).abs_diff(occurrence(n));
                 candidates.push(((distance, order, o.file, n.file), i, j));
             }
@@ -516,8 +566,16 @@ pub fn pair(old: &[Side<'_>], new: &[Side<'_>]) -> Vec<(Option<usize>, Option<us
             out.push((Some(i), Some(j)));
         }
     }
-    out.extend((0..old.len()).filter(|i| !old_taken[*i]).map(|i| (Some(i), None)));
-    out.extend((0..new.len()).filter(|j| !new_taken[*j]).map(|j| (None, Some(j))));
+    out.extend(
+        (0..old.len())
+            .filter(|i| !old_taken[*i])
+            .map(|i| (Some(i), None)),
+    );
+    out.extend(
+        (0..new.len())
+            .filter(|j| !new_taken[*j])
+            .map(|j| (None, Some(j))),
+    );
     out
 }
 
@@ -551,6 +609,31 @@ mod tests {
                 Piece::Added("2".into()),
                 Piece::Same(" three".into()),
                 Piece::Added(" four".into()),
+            ]
+        );
+        // Spaces and punctuation alone do not split a change into crumbs.
+        assert_eq!(
+            word_diff(
+                "Paris is the capital of France.",
+                "The capital of France is Paris, on the Seine."
+            ),
+            [
+                Piece::Removed("Paris".into()),
+                Piece::Added("The capital of France".into()),
+                Piece::Same(" is ".into()),
+                Piece::Removed("the capital of France".into()),
+                Piece::Added("Paris, on the Seine".into()),
+                Piece::Same(".".into()),
+            ]
+        );
+        // Tool arguments: the value that changed, not the whole call.
+        assert_eq!(
+            word_diff(r#"f({"city":"Paris"})"#, r#"f({"city":"Lyon"})"#),
+            [
+                Piece::Same(r#"f({"city":""#.into()),
+                Piece::Removed("Paris".into()),
+                Piece::Added("Lyon".into()),
+                Piece::Same(r#""})"#.into()),
             ]
         );
         assert_eq!(word_diff("same", "same"), [Piece::Same("same".into())]);
@@ -589,7 +672,11 @@ mod tests {
             panic!("{changes:?}")
         };
         assert_eq!(d[0].path, "/body/results/0/score");
-        assert!(compare(&rec(json!({}), json!({"a": 1})), &rec(json!({}), json!({"a": 1}))).is_empty());
+        assert!(compare(
+            &rec(json!({}), json!({"a": 1})),
+            &rec(json!({}), json!({"a": 1}))
+        )
+        .is_empty());
     }
 
     #[test]
@@ -638,15 +725,36 @@ mod tests {
         other.request.endpoint = "/v1/embeddings".into();
         let same = rec(json!({}), json!({}));
         let old = [
-            Side { file: "a1.json", recording: &a1 },
-            Side { file: "a2.json", recording: &a2 },
-            Side { file: "s.json", recording: &same },
+            Side {
+                file: "a1.json",
+                recording: &a1,
+            },
+            Side {
+                file: "a2.json",
+                recording: &a2,
+            },
+            Side {
+                file: "s.json",
+                recording: &same,
+            },
         ];
         let new = [
-            Side { file: "b1.json", recording: &b1 },
-            Side { file: "b2.json", recording: &b2 },
-            Side { file: "e.json", recording: &other },
-            Side { file: "s.json", recording: &same },
+            Side {
+                file: "b1.json",
+                recording: &b1,
+            },
+            Side {
+                file: "b2.json",
+                recording: &b2,
+            },
+            Side {
+                file: "e.json",
+                recording: &other,
+            },
+            Side {
+                file: "s.json",
+                recording: &same,
+            },
         ];
         let mut pairs = pair(&old, &new);
         pairs.sort();
