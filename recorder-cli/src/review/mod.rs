@@ -238,7 +238,8 @@ impl Review {
             .into_iter()
             .filter(|c| reviewed(&c.path))
             .collect();
-        let oids: Vec<&str> = changed
+        // Files with the same contents share a blob: each is asked for once.
+        let oids: std::collections::BTreeSet<&str> = changed
             .iter()
             .filter_map(|c| {
                 c.head
@@ -248,14 +249,15 @@ impl Review {
             })
             .collect();
         let limit = recorder_runtime::env::max_recording_bytes();
-        let mut blobs = repo.blobs(&oids, limit)?;
+        let blobs = repo.blobs(&oids.into_iter().collect::<Vec<_>>(), limit)?;
         let mut folders: BTreeMap<String, Vec<FileChange>> = BTreeMap::new();
         for c in changed {
             let exists = std::fs::symlink_metadata(dir.join(&c.path)).is_ok();
             let head = c.head.map(|h| {
                 if h.is_file() {
                     blobs
-                        .remove(&h.oid)
+                        .get(&h.oid)
+                        .cloned()
                         .unwrap_or_else(|| Err("git did not give HEAD's version".into()))
                 } else {
                     Err("in HEAD it is a symlink or a submodule, not a file".into())
