@@ -757,3 +757,25 @@ fn an_unreadable_recording_is_shown_and_fails_the_review() {
         .unwrap()
         .contains("Paris is the capital of France."));
 }
+
+#[test]
+fn a_request_made_twice_with_the_same_answer_shows_both_times() {
+    // Two files of the same contents in HEAD (`<hash>.json`, `<hash>.2.json`) are one
+    // blob in git: both must be read.
+    let sc = Scratch::new();
+    let store = Store::new(sc.dir());
+    let twice = "demo::twice::asks_twice[text=m]";
+    let rec = chat(twice, json!("Again?"), "Yes.", "stop", 1);
+    let hash = rec.request_hash();
+    store.write_at(&rec, &hash, 1).unwrap();
+    store.write_at(&rec, &hash, 2).unwrap();
+    sc.git(&["add", "-A"]);
+    sc.git(&["commit", "-q", "-m", "twice"]);
+    let again = chat(twice, json!("Again?"), "Yes, again.", "stop", 2);
+    store.write_at(&again, &hash, 1).unwrap();
+    store.write_at(&again, &hash, 2).unwrap();
+    let (code, out, err) = sc.review(&[]);
+    assert_eq!(code, EXIT_OK, "{err}\n{out}");
+    let twice = section(&out, twice);
+    assert_eq!(twice.matches("text           Yes{+, again+}.").count(), 2, "{twice}");
+}
