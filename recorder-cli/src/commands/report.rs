@@ -36,9 +36,10 @@ pub(crate) fn report(
     let exchanges: usize = report.tests.iter().map(|t| t.exchanges.len()).sum();
     writeln!(
         out,
-        "Wrote {}: {} tests, {exchanges} exchanges{}",
+        "Wrote {}: {}, {}{}",
         args.html.display(),
-        report.tests.len(),
+        report::plural(report.tests.len(), "test"),
+        report::plural(exchanges, "exchange"),
         if report.reviewed {
             format!(", {differ} differing from HEAD")
         } else {

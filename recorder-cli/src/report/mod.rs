@@ -207,6 +207,11 @@ pub fn is_inline_image(url: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
 }
 
+/// `1 test`, `2 tests`.
+pub fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 fn clip(s: &str, max: usize) -> String {
     crate::review::render::clip(s, max)
 }
@@ -214,7 +219,7 @@ fn clip(s: &str, max: usize) -> String {
 const STYLE: &str = r#"
 :root { --line: #d0d7de; --muted: #57606a; }
 * { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1f2328; background: #f6f8fa; overflow-wrap: anywhere; }
 header { background: #24292f; color: #fff; padding: 18px 28px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: #d0d7de; }
@@ -270,8 +275,9 @@ pub fn page(report: &Report, dir: &Path) -> String {
     h.push_str(STYLE);
     h.push_str("</style>\n</head>\n<body>\n<header><h1>Recorded conversations</h1><p>");
     h.push_str(&esc(&format!(
-        "{} tests, {exchanges} exchanges in {}. ",
-        report.tests.len(),
+        "{}, {} in {}. ",
+        plural(report.tests.len(), "test"),
+        plural(exchanges, "exchange"),
         dir.display()
     )));
     if report.reviewed {

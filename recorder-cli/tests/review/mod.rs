@@ -777,5 +777,9 @@ fn a_request_made_twice_with_the_same_answer_shows_both_times() {
     let (code, out, err) = sc.review(&[]);
     assert_eq!(code, EXIT_OK, "{err}\n{out}");
     let twice = section(&out, twice);
-    assert_eq!(twice.matches("text           Yes{+, again+}.").count(), 2, "{twice}");
+    assert_eq!(
+        twice.matches("text           Yes{+, again+}.").count(),
+        2,
+        "{twice}"
+    );
 }
