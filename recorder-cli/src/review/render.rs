@@ -468,16 +468,18 @@ pub fn test_text(t: &TestReview, color: bool) -> String {
             out.push_str(&format!("    {mark} {:<14} {value}\n", line.label));
         }
     }
-    let ids: Vec<&str> = t
-        .files
-        .iter()
-        .filter(|f| f.path.ends_with(recorder_runtime::idmap::IDS_FILE))
-        .map(|f| f.state.name())
-        .collect();
-    if let Some(state) = ids.first() {
+    if let Some(state) = ids_state(t) {
         out.push_str(&format!("  _ids.json {state}\n"));
     }
     out
+}
+
+/// How the test's `_ids.json` differs from `HEAD`, if it does.
+fn ids_state(t: &TestReview) -> Option<&'static str> {
+    t.files
+        .iter()
+        .find(|f| f.path.rsplit('/').next() == Some(recorder_runtime::idmap::IDS_FILE))
+        .map(|f| f.state.name())
 }
 
 /// The whole review as text (`color`: for a terminal).
@@ -532,6 +534,9 @@ pub fn markdown(review: &Review) -> String {
                 let mark = if line.breaking { "⚠️ " } else { "" };
                 out.push_str(&format!("  - {mark}**{}**: {}\n", line.label, line.value));
             }
+        }
+        if let Some(state) = ids_state(t) {
+            out.push_str(&format!("- `_ids.json` {state}\n"));
         }
         out.push('\n');
     }
@@ -704,7 +709,7 @@ mod tests {
             "\n",
             "\u{202E}",
             " @someone",
-            "#12",
+            " #12",
         ] {
             assert!(!md.contains(bad), "{bad:?} got through: {md}");
         }

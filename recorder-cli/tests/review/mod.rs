@@ -475,6 +475,7 @@ fn review_markdown_is_escaped_for_a_ci_summary() {
         "{md}"
     );
     assert!(md.contains("⚠️ **tool calls**"), "{md}");
+    assert!(md.contains("- `_ids.json` modified"), "{md}");
     assert!(
         md.contains("<del>Paris</del><ins>The capital of France</ins> is "),
         "{md}"
