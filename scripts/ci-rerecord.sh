@@ -564,6 +564,20 @@ changed_files() { # written|removed
   done | sort -u
 }
 
+# What the recording changed, in words, for the run's summary and the artifact
+# (REVIEW.md): `cargo recordings review` escapes the markdown itself, since the
+# recordings come from the code being recorded.
+review_summary() { # artifact folder
+  local md rc=0
+  md=$("${recordings_command[@]}" review --format markdown --dir "$rec_dir") || rc=$?
+  if [ -z "$md" ]; then
+    warn "cargo recordings review printed nothing (exit $rc): the run summary has no review"
+    return 0
+  fi
+  printf '%s\n' "$md" >"$1/REVIEW.md"
+  summary "" "$md"
+}
+
 commit_message() { # written removed base
   local subject
   subject="recordings: re-record $(selection_label)"
@@ -670,6 +684,7 @@ cmd_record() {
   output changed $((nwritten + nremoved))
   output artifact "$art"
   summary "Selection: \`$(selection_label)\`" "" "Recordings: $nwritten written, $nremoved removed"
+  review_summary "$art"
   if [ "$rc" -ne 0 ]; then
     summary "" "**Recording failed** (exit $rc): see the log; the artifact holds what was recorded."
     exit "$EXIT_FAILED"

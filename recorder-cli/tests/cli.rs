@@ -1,7 +1,9 @@
 //! The `recordings` command: every command's help and exit codes, `check` on the
 //! committed recordings and on broken ones, `normalize`, `list`/`show`, `prune`,
-//! `reindex`, `import ogx`, and `serve` replaying an imported OGX corpus over HTTP.
+//! `reindex`, `import ogx`, `serve` replaying an imported OGX corpus over HTTP, and
+//! (in `review/`) `review` and `report --html` on a scratch git repository.
 
+mod review;
 mod support;
 
 use futures::StreamExt;
@@ -127,6 +129,8 @@ fn every_command_has_help_with_the_exit_codes() {
         &["import"],
         &["import", "ogx"],
         &["serve"],
+        &["review"],
+        &["report"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");

@@ -750,6 +750,55 @@ fn the_recordings_are_committed_and_pushed_to_the_branch() {
 }
 
 #[test]
+fn the_run_summary_shows_the_review_escaped() {
+    let sb = Sandbox::new();
+    // The answer recorded carries markdown and HTML of its own (recordings come from
+    // the code being recorded).
+    let fresh = sb.root.join("fresh").join(ANSWERS);
+    let file = fresh.join(one_json(&fresh));
+    let text = fs::read_to_string(&file).unwrap();
+    let at = text.rfind("\"content\": \"").unwrap() + "\"content\": \"".len();
+    let hostile = "![pixel](https://evil.example/p.png) <img src=x> @maintainer ";
+    fs::write(&file, format!("{}{hostile}{}", &text[..at], &text[at..])).unwrap();
+    sb.ci(
+        &["record"],
+        &[
+            ("RERECORD_TESTS", "--test chat answers_a_question"),
+            ("RERECORD_SETUP", "local"),
+        ],
+    )
+    .expect(0);
+    let summary = fs::read_to_string(sb.root.join("github-summary")).unwrap();
+    let review = fs::read_to_string(sb.artifact().join("REVIEW.md")).unwrap();
+    assert!(
+        review.starts_with("## Recordings that differ from `HEAD`\n"),
+        "{review}"
+    );
+    assert!(summary.contains(&review), "{summary}");
+    // The changed answer, the new test and the dropped second occurrence.
+    assert!(
+        review.contains("### chat\\:\\:answers\\_a\\_question\\[text\\=smollm2\\-135m\\]"),
+        "{review}"
+    );
+    assert!(review.contains("<del>An older answer\\.</del>"), "{review}");
+    assert!(
+        review.contains("- **new** POST \\/v1\\/embeddings"),
+        "{review}"
+    );
+    assert!(
+        review.contains("- **removed** POST \\/v1\\/chat\\/completions"),
+        "{review}"
+    );
+    for bad in ["![pixel]", "](https", "<img", " @maintainer"] {
+        assert!(
+            !review.contains(bad),
+            "{bad:?} reached the summary:\n{review}"
+        );
+    }
+    assert!(review.contains("&lt;img src\\=x&gt;"), "{review}");
+}
+
+#[test]
 fn a_project_in_a_subfolder_commits_only_its_recordings() {
     let sb = Sandbox::new();
     let src = sb.src();

@@ -7,4 +7,6 @@ pub(crate) mod normalize;
 pub(crate) mod options;
 pub(crate) mod prune;
 pub(crate) mod reindex;
+pub(crate) mod report;
+pub(crate) mod review;
 pub(crate) mod serve;

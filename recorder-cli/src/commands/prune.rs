@@ -91,7 +91,7 @@ fn remove_leftover_temp_files(
     Ok(())
 }
 
-fn remove_empty_parents(root: &Path, file: &Path) {
+pub(crate) fn remove_empty_parents(root: &Path, file: &Path) {
     let mut cur = file.parent();
     while let Some(d) = cur {
         if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
