@@ -1,5 +1,6 @@
 use super::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 const EXAMPLE: &str = r#"
 default_setup = "local"
