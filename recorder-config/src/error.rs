@@ -80,8 +80,11 @@ fn unknown_message(
     env: &str,
 ) -> String {
     match path {
+        None if wanted_by.contains(env) => format!(
+            "unknown {what} `{name}` (from {wanted_by}): no {FILE_NAME} was found, so there are no {what}s; create one (`cargo recordings init`) or unset {env}"
+        ),
         None => format!(
-            "unknown {what} `{name}` (from {wanted_by}): no {FILE_NAME} was found, so there are no {what}s; create one or unset {env}"
+            "unknown {what} `{name}` (from {wanted_by}): no {FILE_NAME} was found, so there are no {what}s; create one (`cargo recordings init`)"
         ),
         Some(path) if known.is_empty() => format!(
             "unknown {what} `{name}` (from {wanted_by}): {} defines no {what}s; add [{what}s.{name}] to it",

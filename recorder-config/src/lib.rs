@@ -30,6 +30,7 @@
 //! # Ok::<(), recorder_config::ConfigError>(())
 //! ```
 
+mod choice;
 mod config;
 mod discover;
 mod env;
@@ -42,6 +43,7 @@ mod setup;
 mod suites;
 mod tolerance;
 
+pub use choice::{choose_setup, Choice, ChosenBy};
 pub use config::Config;
 pub use discover::{find_file, workspace_root};
 pub use env::{
@@ -49,7 +51,7 @@ pub use env::{
 };
 pub use error::ConfigError;
 pub use kind::{Kind, ParseKindError};
-pub use resolve::{resolve, Resolved};
+pub use resolve::{resolve, Resolved, PINNED_BY_TEST};
 pub use services::{
     ServiceConfig, ServiceEndpoint, SERVICE_ENV, SERVICE_NAMED_PORT_ENV, SERVICE_NAMED_URL_ENV,
     SERVICE_PORT_ENV, SERVICE_URL_ENV,

@@ -4,9 +4,13 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    parse_model_list, Config, ConfigError, Env, EnvLayers, Kind, Setup,
-    DEFAULT_EMBEDDING_DIMENSION, EMBEDDING_DIMENSION_ENV, SETUP_ENV, SUITE_ENV,
+    choose_setup, parse_model_list, Config, ConfigError, Env, EnvLayers, Kind, Setup,
+    DEFAULT_EMBEDDING_DIMENSION, EMBEDDING_DIMENSION_ENV, SUITE_ENV,
 };
+
+/// Who names a setup pinned by `setup = "..."` (or resolved for the test by the
+/// macro), in messages.
+pub const PINNED_BY_TEST: &str = "the test's `setup = ...`";
 
 /// What a test runs with, after the file, the setup choice and the environment.
 ///
@@ -52,11 +56,10 @@ impl Resolved {
 /// 1. `RECORDER_<KIND>_MODELS` and `RECORDER_EMBEDDING_DIMENSION` (explicit variables;
 ///    a setup never overrides them; a value of only commas means "no model"; each
 ///    also from `RECORDER_ENV`, then from the chosen setup's `env`: see [`EnvLayers`]),
-/// 2. the setup pinned by the test (`pinned`),
-/// 3. `RECORDER_SETUP`,
-/// 4. the setup of the test's suite (the suite whose root prefixes `module_path`),
-///    only when `RECORDER_SUITE` is unset or names that suite,
-/// 5. `default_setup` of the file.
+/// 2. the setup [`choose_setup`] picks: the one pinned by the test (`pinned`), else
+///    `RECORDER_SETUP`, else the setup of the test's suite (the suite holding
+///    `module_path`, only when `RECORDER_SUITE` is unset or names it), else
+///    `default_setup` of the file.
 ///
 /// `RECORDER_SETUP` and `RECORDER_SUITE` come from the environment or `RECORDER_ENV`.
 /// An unknown setup or suite name is an error listing the known ones; a malformed
@@ -92,67 +95,28 @@ pub fn resolve(
     // The variables that choose the setup come from the environment and RECORDER_ENV;
     // the rest also from the chosen setup's `env` (see `EnvLayers`).
     let mut layers = EnvLayers::from_process(env)?;
-    let var = |name: &str| layers.lookup(env, name).map(|(value, _)| value);
-    let suite_env = var(SUITE_ENV).map(|s| s.trim().to_string());
-    let setup_env = var(SETUP_ENV).map(|s| s.trim().to_string());
-
-    let setup: Option<&Setup> = match config {
-        Some(config) => {
-            if let Some(suite) = &suite_env {
-                config.suite(suite)?;
-            }
-            let suite_setup = config
-                .suite_for(module_path)
-                .filter(|suite| {
-                    suite_env
-                        .as_deref()
-                        .is_none_or(|wanted| wanted == suite.name)
-                })
-                .and_then(|suite| suite.setup.as_deref());
-            let chosen = if let Some(name) = pinned {
-                Some((name, "the test's `setup = ...`".to_string()))
-            } else if let Some(name) = &setup_env {
-                Some((name.as_str(), SETUP_ENV.to_string()))
-            } else if let Some(name) = suite_setup {
-                Some((name, "the test's suite".to_string()))
-            } else {
-                config
-                    .default_setup
-                    .as_deref()
-                    .map(|name| (name, "`default_setup`".to_string()))
-            };
-            match chosen {
-                Some((name, wanted_by)) => Some(
-                    config
-                        .setups
-                        .get(name)
-                        .ok_or_else(|| config.unknown_setup(name, &wanted_by))?,
-                ),
-                None => None,
-            }
-        }
-        None => {
-            if let Some(suite) = &suite_env {
+    let suite_env = layers
+        .lookup(env, SUITE_ENV)
+        .map(|(s, _)| s.trim().to_string());
+    if let Some(suite) = &suite_env {
+        match config {
+            Some(config) => drop(config.suite(suite)?),
+            None => {
                 return Err(ConfigError::UnknownSuite {
                     name: suite.clone(),
                     path: None,
                     known: Vec::new(),
-                });
+                })
             }
-            let chosen = pinned
-                .map(|name| (name.to_string(), "the test's `setup = ...`"))
-                .or_else(|| setup_env.clone().map(|name| (name, SETUP_ENV)));
-            if let Some((name, wanted_by)) = chosen {
-                return Err(ConfigError::UnknownSetup {
-                    name,
-                    wanted_by: wanted_by.to_string(),
-                    path: None,
-                    known: Vec::new(),
-                });
-            }
-            None
         }
-    };
+    }
+    let setup: Option<&Setup> = choose_setup(
+        config,
+        pinned.map(|name| (name, PINNED_BY_TEST)),
+        Some(module_path),
+        env,
+    )?
+    .map(|choice| choice.setup);
 
     if let Some(setup) = setup {
         layers = layers.with_setup(&setup.name, &setup.env);
