@@ -11,17 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-const TRACKED: &[&str] = &[
-    "RECORDER_SETUP",
-    "RECORDER_SUITE",
-    "RECORDER_TEXT_MODELS",
-    "RECORDER_VISION_MODELS",
-    "RECORDER_EMBEDDING_MODELS",
-    "RECORDER_RERANK_MODELS",
-    "RECORDER_SAFETY_MODELS",
-    "RECORDER_JUDGE_MODELS",
-    "RECORDER_EMBEDDING_DIMENSION",
-];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -85,7 +74,9 @@ fn cargo_unchecked(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         )
         .env("RECORDING_DIR", dir.join("recordings"))
         .env_remove("RECORD_MODE");
-    for var in TRACKED {
+    // Every variable the macro reads (its own list), so the developer's environment
+    // does not leak in.
+    for var in recorder_config::TRACKED_ENV {
         cmd.env_remove(var);
     }
     for (key, value) in env {
