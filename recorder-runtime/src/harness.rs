@@ -51,6 +51,10 @@ pub struct TestSpec {
     pub placed_in: &'static str,
     /// `env!("CARGO_MANIFEST_DIR")` of the crate holding the test.
     pub manifest_dir: &'static str,
+    /// The `recorder.toml` the macro read when it built the test (`None`: none found).
+    pub config_file: Option<&'static str>,
+    /// `file!()` of the test, for the advice of [`built_from`](crate::config::built_from).
+    pub source_file: &'static str,
     /// Multi-thread tokio runtime instead of current-thread.
     pub multi_thread: bool,
     /// Worker threads of a multi-thread runtime.
@@ -282,6 +286,13 @@ fn context_for(spec: &TestSpec) -> Result<RecordingContext> {
 }
 
 fn fixtures(spec: TestSpec) -> Fixtures {
+    if let Err(message) = crate::config::built_from(
+        Path::new(spec.manifest_dir),
+        spec.config_file,
+        spec.source_file,
+    ) {
+        panic!("recorded test {} is out of date: {message}", spec.test_id());
+    }
     match context_for(&spec) {
         Ok(context) => {
             // Calls that arrive with this test's id (from a service it drives) use its scope.
@@ -450,6 +461,8 @@ mod tests {
             suite,
             placed_in,
             manifest_dir: "/nowhere",
+            config_file: None,
+            source_file: "tests/chat.rs",
             multi_thread: false,
             worker_threads: None,
         }
