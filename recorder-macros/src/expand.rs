@@ -167,9 +167,16 @@ pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> Tok
     };
 
     check_signature(&func, &args, &mut errors);
+    let runtime = args.krate.as_ref().unwrap_or(&inputs.runtime);
+    let runtime_root = runtime
+        .segments
+        .first()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
     let injected = params::analyze(
         &func.sig,
         args.kinds_valid.then_some(&args.kinds[..]),
+        &runtime_root,
         &mut errors,
     );
 
@@ -518,7 +525,14 @@ fn test_fn(
         args.worker_threads
             .map(|(n, _)| Literal::usize_unsuffixed(n).into_token_stream()),
     );
-    let calls = injected.iter().map(|i| i.call());
+    // Every parameter is injected when this runs (else an error was reported).
+    let calls = injected.iter().zip(&func.sig.inputs).map(|(i, input)| {
+        let span = match input {
+            syn::FnArg::Typed(param) => param.ty.span(),
+            syn::FnArg::Receiver(receiver) => receiver.span(),
+        };
+        i.call(span)
+    });
 
     // Errors about the return type (it must be `()` or `Result<(), E: Debug>`)
     // point at the user's signature.

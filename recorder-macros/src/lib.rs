@@ -60,7 +60,11 @@ use proc_macro::TokenStream;
 /// `<kind>_model` or `<kind>`), `embedding_dimension: usize` (768 unless the setup
 /// or `RECORDER_EMBEDDING_DIMENSION` says otherwise), and `Service` (the
 /// service under test of `recorder.toml`). The function may return `()` or
-/// `Result<(), E>` with `E: Debug`.
+/// `Result<(), E>` with `E: Debug`. `Client` is the recorder's own client: another
+/// library's (`reqwest::Client`, `async_openai::Client<_>`, or one imported as
+/// `Client`) is a compile error at the parameter saying to take `ctx:
+/// RecordingContext` and build it from `ctx.reqwest_client()`, `ctx.openai_service()`
+/// or `ctx.base_url()`.
 ///
 /// # Where the models come from
 /// From `recorder.toml` (searched from the crate's folder upward).

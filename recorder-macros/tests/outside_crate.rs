@@ -479,3 +479,37 @@ fn recorder_suite_ignores_the_other_suites_tests() {
         "{stderr}"
     );
 }
+
+/// Another library's client imported as `Client` looks like the fixture to the
+/// macro; the types say what to do instead, at the parameter. (A trybuild case
+/// cannot show it: trybuild builds without `--test`, which drops the tests.)
+#[test]
+fn another_librarys_client_imported_as_client_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("foreign");
+    write_crate(
+        &dir,
+        "foreign",
+        "recorder-runtime",
+        r#"
+use recorder_runtime::recorded_test;
+
+mod other_library {
+    pub struct Client;
+}
+use other_library::Client;
+
+#[recorded_test]
+async fn answers(client: Client) {
+    let _ = client;
+}
+"#,
+    );
+    let stderr = build_error(&dir, &[]);
+    assert!(
+        stderr.contains("`other_library::Client` is not the recorder's fixture `Client`")
+            && stderr.contains("tests/tracking.rs:10:26")
+            && stderr.contains("take `ctx: RecordingContext` and build it from the context: `ctx.reqwest_client()`"),
+        "{stderr}"
+    );
+}

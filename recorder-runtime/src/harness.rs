@@ -97,6 +97,25 @@ impl TestSpec {
     }
 }
 
+/// What a `Client` parameter of a recorded test can be: the runtime's fixture
+/// [`Client`] alone. The macro cannot tell a `Client` imported from another library
+/// (`use reqwest::Client;`) from this one, so the types say it, at the parameter.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the recorder's fixture `Client`: a `Client` parameter of a recorded test gets `recorder_runtime::Client`",
+    label = "not `recorder_runtime::Client`",
+    note = "to use another client, take `ctx: RecordingContext` and build it from the context: `ctx.reqwest_client()` (feature `reqwest-middleware`), async-openai's `.with_http_service(ctx.openai_service())` (feature `async-openai`), or any client pointed at `ctx.base_url()` or `ctx.ollama_url()`"
+)]
+pub trait FixtureClient {
+    /// The client of `context`.
+    fn from_context(context: &RecordingContext) -> Self;
+}
+
+impl FixtureClient for Client {
+    fn from_context(context: &RecordingContext) -> Self {
+        context.client()
+    }
+}
+
 /// The fixtures of one generated test.
 #[derive(Debug, Clone)]
 pub struct Fixtures {
@@ -109,9 +128,10 @@ impl Fixtures {
     pub fn context(&self) -> RecordingContext {
         self.context.clone()
     }
-    /// The fixture client.
-    pub fn client(&self) -> Client {
-        self.context.client()
+    /// The fixture client, for a `Client` parameter (whose type must be the
+    /// runtime's [`Client`]: see [`FixtureClient`]).
+    pub fn client<C: FixtureClient>(&self) -> C {
+        C::from_context(&self.context)
     }
     /// The model of a kind in this combination.
     pub fn model(&self, kind: &str) -> Model {
