@@ -125,6 +125,8 @@ fn every_command_has_help_with_the_exit_codes() {
         &["import"],
         &["import", "ogx"],
         &["serve"],
+        &["options"],
+        &["init"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
