@@ -94,8 +94,9 @@ impl Config {
     }
 
     /// Walks up from `start` to the first folder holding `recorder.toml` and loads it.
-    /// `Ok(None)` when there is none: that is fine, models then come from the
-    /// environment only.
+    /// `Ok(None)` when there is none: models then come from the environment only (a
+    /// test that asks for models no variable gives is then a compile error saying to
+    /// run `cargo recordings init`).
     pub fn discover(start: &Path) -> Result<Option<Config>, ConfigError> {
         match find_file(start) {
             Some(path) => Config::load(&path).map(Some),

@@ -252,7 +252,7 @@ fn write_text(r: &Value, out: &mut dyn Write) -> std::io::Result<()> {
         Some(path) => writeln!(out, "recorder.toml: {path}")?,
         None => writeln!(
             out,
-            "recorder.toml: none found (models come from RECORDER_<KIND>_MODELS only)"
+            "recorder.toml: none found (models come from RECORDER_<KIND>_MODELS only; `cargo recordings init` writes one)"
         )?,
     }
     match r["setup"].as_object() {
