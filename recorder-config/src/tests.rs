@@ -719,7 +719,15 @@ roots = ["elsewhere"]
     )
     .unwrap();
     use ChosenBy::*;
-    let setup_cases: &[(Option<&str>, &[(&str, &str)], &str, &str, ChosenBy)] = &[
+    // (the test's `setup = ...`, the variables, its module, the setup, who chose it)
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+        &'a str,
+        ChosenBy,
+    );
+    let setup_cases: &[Case] = &[
         (
             Some("pinned"),
             &[("RECORDER_SETUP", "variable")],
