@@ -3,7 +3,14 @@
 //!
 //! The `#[recorded_test]` macro reads this at compile time to decide which tests to
 //! generate (one per model combination); the runtime reads it again when the tests
-//! run. Both go through [`Config::discover`] and [`resolve`].
+//! run. Both go through [`Config::discover`]; the setup in effect is picked by one
+//! rule, [`choose_setup`], which [`resolve`] (the macro), the runtime and `cargo
+//! recordings options` all call.
+//!
+//! Modules, one job each: `kind` (the model kinds), `setup` (a `[setups.<name>]`),
+//! `suites`, `services`, `tolerance`, `config` (parsing and checking the file),
+//! `discover` (finding it and the workspace), `env` (where variables come from),
+//! `choice` (the setup rule), `resolve` (a test's models), `error`.
 //!
 //! ```
 //! use std::path::Path;
