@@ -80,7 +80,10 @@ pub struct Choice<'c> {
     pub by: ChosenBy,
 }
 
-/// Picks the setup in effect (see the [module docs](self) for the rule).
+/// Picks the setup in effect, highest first: the one named by the caller
+/// (`explicit`), else `RECORDER_SETUP` (environment, else `RECORDER_ENV`), else the
+/// setup of the suite holding `module_path` (when `RECORDER_SUITE` is unset or names
+/// it), else `default_setup`.
 ///
 /// - `explicit`: a setup named by the caller, with who named it, for messages;
 /// - `module_path`: the test's module path, which decides its suite (`None`: no
