@@ -2,7 +2,9 @@
 //! of which recordings each run used.
 //!
 //! The JSON files are the truth; the index can always be deleted and is rebuilt from
-//! them (it is never committed: binary files conflict in git merges). It answers
+//! them (it is never committed: binary files conflict in git merges; opening it
+//! writes a self-ignoring `recordings/.gitignore` for it, see [`IGNORE_FILE_TEXT`],
+//! unless the folder has a `.gitignore` already). It answers
 //! `recordings list`, `show` and `prune` without parsing every file, and it can be
 //! queried directly:
 //!
@@ -96,6 +98,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The index's file name inside the recordings folder.
 pub const INDEX_FILE: &str = "index.sqlite";
+/// What [`Index::open`] writes to `<root>/.gitignore` when the folder has none, so
+/// that a user's `git add -A` never commits the index: the index files, and the
+/// `.gitignore` itself (like the usage logs' `.usage/.gitignore`, it is the
+/// recorder's local business, so `git status` shows nothing new).
+pub const IGNORE_FILE_TEXT: &str = "# Written by cargo recordings: the index is rebuilt from the JSON files and never\n# committed (a binary file conflicts in merges). This file ignores itself too.\n/index.sqlite*\n/.gitignore\n";
+
 /// How long a writer waits for another one before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The schema's version; an index of another version is dropped and rebuilt.
@@ -266,6 +274,26 @@ pub struct EntryFilter {
     pub hash_prefix: Option<String>,
 }
 
+/// Writes [`IGNORE_FILE_TEXT`] to `<root>/.gitignore` unless something is there
+/// already (a user's own file is left alone; a symlink, even dangling, is never
+/// followed: the file is created only if nothing has that name).
+fn ignore_index(root: &Path) -> Result<()> {
+    use std::io::Write;
+    let path = root.join(".gitignore");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut file) => file
+            .write_all(IGNORE_FILE_TEXT.as_bytes())
+            .map_err(|e| Error::io("cannot write", &path, e)),
+        // Something has that name already (the user's own file, or a symlink, never
+        // followed), or the folder is read-only (then the index itself reports it).
+        Err(_) => Ok(()),
+    }
+}
+
 impl Index {
     /// Opens (creating it and the folder if needed) `<root>/index.sqlite`, with its
     /// schema, WAL journal, 30 s busy timeout and `synchronous=NORMAL`. An index of
@@ -275,6 +303,7 @@ impl Index {
         let path = root.join(INDEX_FILE);
         std::fs::create_dir_all(root)
             .map_err(|e| Error::io("cannot create recordings folder", root, e))?;
+        ignore_index(root)?;
         let conn = Connection::open(&path).map_err(|e| sql_error(&path, "cannot open", &e))?;
         let index = Index {
             path,

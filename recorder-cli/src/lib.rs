@@ -1,8 +1,8 @@
 //! `cargo recordings <command>`: list, show, check, normalize, prune, reindex, import
 //! and serve the recordings of recorded tests, in any project; `options` shows the
-//! setups, suites, kinds, services and variables in effect; `review` shows what a
-//! re-record changed against git's `HEAD` (and accepts or rejects it per test),
-//! `report --html` draws the recorded conversations on one page.
+//! setups, suites, kinds, services and variables in effect; `init` sets up a crate;
+//! `review` shows what a re-record changed against git's `HEAD` (and accepts or
+//! rejects it per test), `report --html` draws the recorded conversations on one page.
 //!
 //! ```sh
 //! cargo install --path recorder-cli      # installs cargo-recordings
@@ -102,6 +102,11 @@ pub enum Command {
     /// (test id in the X-Recorder-Test-Id header).
     #[command(after_help = EXIT_CODES_HELP)]
     Serve(ServeArgs),
+    /// Set up a crate of one's own: write recorder.toml (at the workspace root in a
+    /// workspace), the .gitignore lines the recorder needs and an example test, and
+    /// print the dependency line to add. Never overwrites anything.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Init(InitArgs),
     /// Print the setups, suites, kinds and services of recorder.toml, and every
     /// variable the recorder reads with its value under a setup and where it came
     /// from (API keys: set or unset only).
@@ -190,6 +195,46 @@ impl Console for Terminal {
             return Ok(None);
         }
         Ok(Some(line.trim_end_matches(['\n', '\r']).to_owned()))
+    }
+}
+
+/// `init` settings: the one setup `recorder.toml` gets.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = recorder_cli::Cli::parse_from(["cargo recordings", "init", "--model", "text=a", "--model", "embedding=e"]);
+/// let recorder_cli::Command::Init(args) = cli.command else { unreachable!() };
+/// assert_eq!((args.setup.as_str(), args.base_url.as_str()), ("local", "http://127.0.0.1:8080/v1"));
+/// assert_eq!(args.models.len(), 2);
+/// ```
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The OpenAI-compatible server the tests record from.
+    #[arg(long, value_name = "URL", default_value = commands::init::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// The setup's name.
+    #[arg(long, value_name = "NAME", default_value = commands::init::DEFAULT_SETUP)]
+    pub setup: String,
+    /// A model of the setup, KIND=ID (repeatable; kinds: text, vision, embedding,
+    /// rerank, safety, judge) [default: text=smollm2-135m]
+    #[arg(long = "model", value_name = "KIND=ID", value_parser = parse_model)]
+    pub models: Vec<(recorder_config::Kind, String)>,
+    /// The variable holding the server's API key (e.g. OPENAI_API_KEY); a local
+    /// server needs none.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+}
+
+fn parse_model(s: &str) -> Result<(recorder_config::Kind, String), String> {
+    let (kind, id) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: use KIND=ID, e.g. text=smollm2-135m"))?;
+    let kind = kind.parse().map_err(|e| format!("`{s}`: {e}"))?;
+    match id.trim() {
+        "" => Err(format!(
+            "`{s}`: the model id is empty; use KIND=ID, e.g. text=smollm2-135m"
+        )),
+        id => Ok((kind, id.to_owned())),
     }
 }
 
@@ -429,6 +474,7 @@ where
         Command::Options(args) => options::options(args, out, err),
         Command::Review(args) => review::review(args, console, out, err),
         Command::Report(args) => report::report(args, out, err),
+        Command::Init(args) => init::init(args, out, err),
     };
     match result {
         Ok(code) => code,

@@ -129,6 +129,8 @@ fn every_command_has_help_with_the_exit_codes() {
         &["import"],
         &["import", "ogx"],
         &["serve"],
+        &["options"],
+        &["init"],
         &["review"],
         &["report"],
     ] {

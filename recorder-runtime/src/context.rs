@@ -13,7 +13,7 @@
 use crate::client::Client;
 use crate::config::config_for;
 use crate::engine::{Counts, Engine, Scope, ScopeOptions, Target};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mode::Mode;
 use recorder_config::Config;
 use std::collections::HashMap;
@@ -94,7 +94,11 @@ impl ContextBuilder {
         let config = config_for(&start)?;
         let target = match self.target {
             Some(t) => t,
-            None => target_for(config.as_deref(), self.setup.as_deref())?,
+            None => target_for(
+                config.as_deref(),
+                self.setup.as_deref(),
+                module_of(&self.test_id),
+            )?,
         };
         // Read under the test's setup: its `env` gives defaults.
         let vars = target.vars();
@@ -207,18 +211,39 @@ fn engine_for(dir: &Path) -> Arc<Engine> {
         .clone()
 }
 
-/// The upstream of a setup: the one named, else `RECORDER_SETUP`, else the file's default.
-pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target> {
-    let env_setup = crate::env::setup();
-    let name = setup
-        .map(str::to_owned)
-        .or(env_setup)
-        .or_else(|| config.and_then(|c| c.default_setup.clone()));
-    match (config, name) {
-        (Some(c), Some(n)) => Ok(Target::from_setup(c.setup(&n)?)),
-        (None, Some(n)) => Err(Error::Setup(format!("setup `{n}` was asked for, but no recorder.toml was found; create one at the workspace root"))),
-        (_, None) => Ok(Target::default()),
-    }
+/// The upstream of the setup in effect for a test in `module_path` (see
+/// [`recorder_config::choose_setup`]): the one named (`setup`), else `RECORDER_SETUP`,
+/// else the test's suite's, else `default_setup`; no setup gives [`Target::default`].
+///
+/// ```
+/// # use std::path::Path;
+/// let config = recorder_config::Config::parse(
+///     "default_setup = \"a\"\n[setups.a]\nbase_url = \"http://127.0.0.1:9/v1\"\n[setups.b]\n",
+///     Path::new("recorder.toml"),
+/// )?;
+/// let target = recorder_runtime::context::target_for(Some(&config), Some("b"), None)?;
+/// assert_eq!(target.setup.as_deref(), Some("b"));
+/// # Ok::<(), recorder_runtime::error::Error>(())
+/// ```
+pub fn target_for(
+    config: Option<&Config>,
+    setup: Option<&str>,
+    module_path: Option<&str>,
+) -> Result<Target> {
+    let choice = recorder_config::choose_setup(
+        config,
+        setup.map(|name| (name, "the test's setup")),
+        module_path,
+        &recorder_config::ProcessEnv,
+    )?;
+    Ok(choice.map_or_else(Target::default, |c| Target::from_setup(c.setup)))
+}
+
+/// The module path of a test id (`a::b::name[text=m]` -> `a::b`), which decides its
+/// suite; `None` for an id without one.
+fn module_of(test_id: &str) -> Option<&str> {
+    let name = test_id.split('[').next().unwrap_or(test_id);
+    name.rsplit_once("::").map(|(module, _)| module)
 }
 
 /// The recordings folder: `RECORDING_DIR`, else `recordings/` next to

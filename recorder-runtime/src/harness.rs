@@ -51,6 +51,10 @@ pub struct TestSpec {
     pub placed_in: &'static str,
     /// `env!("CARGO_MANIFEST_DIR")` of the crate holding the test.
     pub manifest_dir: &'static str,
+    /// The `recorder.toml` the macro read when it built the test (`None`: none found).
+    pub config_file: Option<&'static str>,
+    /// `file!()` of the test, for the advice of [`built_from`](crate::config::built_from).
+    pub source_file: &'static str,
     /// Multi-thread tokio runtime instead of current-thread.
     pub multi_thread: bool,
     /// Worker threads of a multi-thread runtime.
@@ -93,6 +97,25 @@ impl TestSpec {
     }
 }
 
+/// What a `Client` parameter of a recorded test can be: the runtime's fixture
+/// [`Client`] alone. The macro cannot tell a `Client` imported from another library
+/// (`use reqwest::Client;`) from this one, so the types say it, at the parameter.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the recorder's fixture `Client`: a `Client` parameter of a recorded test gets `recorder_runtime::Client`",
+    label = "not `recorder_runtime::Client`",
+    note = "to use another client, take `ctx: RecordingContext` and build it from the context: `ctx.reqwest_client()` (feature `reqwest-middleware`), async-openai's `.with_http_service(ctx.openai_service())` (feature `async-openai`), or any client pointed at `ctx.base_url()` or `ctx.ollama_url()`"
+)]
+pub trait FixtureClient {
+    /// The client of `context`.
+    fn from_context(context: &RecordingContext) -> Self;
+}
+
+impl FixtureClient for Client {
+    fn from_context(context: &RecordingContext) -> Self {
+        context.client()
+    }
+}
+
 /// The fixtures of one generated test.
 #[derive(Debug, Clone)]
 pub struct Fixtures {
@@ -105,9 +128,10 @@ impl Fixtures {
     pub fn context(&self) -> RecordingContext {
         self.context.clone()
     }
-    /// The fixture client.
-    pub fn client(&self) -> Client {
-        self.context.client()
+    /// The fixture client, for a `Client` parameter (whose type must be the
+    /// runtime's [`Client`]: see [`FixtureClient`]).
+    pub fn client<C: FixtureClient>(&self) -> C {
+        C::from_context(&self.context)
     }
     /// The model of a kind in this combination.
     pub fn model(&self, kind: &str) -> Model {
@@ -282,6 +306,13 @@ fn context_for(spec: &TestSpec) -> Result<RecordingContext> {
 }
 
 fn fixtures(spec: TestSpec) -> Fixtures {
+    if let Err(message) = crate::config::built_from(
+        Path::new(spec.manifest_dir),
+        spec.config_file,
+        spec.source_file,
+    ) {
+        panic!("recorded test {} is out of date: {message}", spec.test_id());
+    }
     match context_for(&spec) {
         Ok(context) => {
             // Calls that arrive with this test's id (from a service it drives) use its scope.
@@ -450,6 +481,8 @@ mod tests {
             suite,
             placed_in,
             manifest_dir: "/nowhere",
+            config_file: None,
+            source_file: "tests/chat.rs",
             multi_thread: false,
             worker_threads: None,
         }

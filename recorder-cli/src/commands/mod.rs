@@ -2,6 +2,7 @@
 
 pub(crate) mod check;
 pub(crate) mod import;
+pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod normalize;
 pub(crate) mod options;
