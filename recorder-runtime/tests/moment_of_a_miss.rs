@@ -35,6 +35,19 @@ fn chat() -> Value {
     json!({"model": "m", "messages": [{"role": "user", "content": "never recorded"}]})
 }
 
+/// [`chat`] for async-openai.
+fn chat_request() -> async_openai::types::chat::CreateChatCompletionRequest {
+    CreateChatCompletionRequestArgs::default()
+        .model("m")
+        .messages([ChatCompletionRequestUserMessageArgs::default()
+            .content("never recorded")
+            .build()
+            .unwrap()
+            .into()])
+        .build()
+        .unwrap()
+}
+
 /// A request the child's empty recordings folder cannot answer, through the proxy.
 async fn missed(ctx: &RecordingContext) -> reqwest::Response {
     http()
@@ -173,16 +186,7 @@ async fn child_async_openai(ctx: RecordingContext) {
                 .with_api_base(ctx.base_url())
                 .with_api_key("x"),
         );
-        let req = CreateChatCompletionRequestArgs::default()
-            .model("m")
-            .messages([ChatCompletionRequestUserMessageArgs::default()
-                .content("never recorded")
-                .build()
-                .unwrap()
-                .into()])
-            .build()
-            .unwrap();
-        client.chat().create(req).await.unwrap();
+        client.chat().create(chat_request()).await.unwrap();
     }
 }
 
@@ -194,6 +198,45 @@ fn async_openai_through_the_proxy_shows_the_explanation() {
         .panicked_with("ApiError")
         .with_heading()
         .explained_once("child_async_openai");
+}
+
+#[recorded_test(mode = "replay")]
+#[ignore = "a child of the_in_process_transports_show_the_explanation"]
+async fn child_async_openai_in_process(ctx: RecordingContext) {
+    if child().is_some() {
+        let client = async_openai::Client::with_config(OpenAIConfig::new().with_api_key("x"))
+            .with_http_service(ctx.openai_service());
+        client.chat().create(chat_request()).await.unwrap();
+    }
+}
+
+#[recorded_test(mode = "replay")]
+#[ignore = "a child of the_in_process_transports_show_the_explanation"]
+async fn child_middleware(ctx: RecordingContext) {
+    if child().is_some() {
+        ctx.reqwest_client()
+            .post("http://api.invalid/v1/chat/completions")
+            .json(&chat())
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+}
+
+/// In process, a miss reaches async-openai and reqwest-middleware clients as the
+/// proxy's 404 would: the same explanation follows their panic.
+#[test]
+fn the_in_process_transports_show_the_explanation() {
+    run_failing("child_async_openai_in_process")
+        .panicked_with("ApiError")
+        .with_heading()
+        .explained_once("child_async_openai_in_process");
+    run_failing("child_middleware")
+        .panicked_with("reqwest::Error { kind: Status(404")
+        .with_heading()
+        .explained_once("child_middleware");
 }
 
 #[recorded_test(mode = "replay")]
@@ -387,5 +430,36 @@ fn the_summary_counts_the_tests_that_failed() {
         ["recorder: recorded 5 exchanges in 5 tests (4 failed: a failed test may have recorded only part of its exchanges): 5 written (0 changed, 5 new), 0 kept as they were (0 identical, 0 equivalent within the float tolerance)"],
         "{}",
         run.out
+    );
+}
+
+/// Where another crate's error wraps the runtime's, its `{:?}` shows ours as
+/// `Error`'s `Debug` gives it: on real lines (async-openai's `Boxed`, through the
+/// in-process service; reqwest-middleware's `anyhow` error, through the middleware).
+#[test]
+fn wrapped_errors_keep_the_real_lines() {
+    let miss = || {
+        recorder_runtime::Error::Miss(
+            "no recording for POST /v1/chat/completions\n  expected file: r/a.json".into(),
+        )
+    };
+    let boxed = format!(
+        "{:?}",
+        async_openai::error::OpenAIError::Boxed(Box::new(miss()))
+    );
+    assert!(
+        boxed.contains(
+            "Miss: no recording for POST /v1/chat/completions\n  expected file: r/a.json"
+        ),
+        "{boxed}"
+    );
+    let middleware = format!(
+        "{:?}",
+        reqwest_middleware::Error::Middleware(anyhow::Error::new(miss()))
+    );
+    assert!(
+        middleware
+            .contains("no recording for POST /v1/chat/completions\n  expected file: r/a.json"),
+        "{middleware}"
     );
 }
