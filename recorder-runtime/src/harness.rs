@@ -22,6 +22,7 @@ use crate::mode::Mode;
 use crate::service::Service;
 use recorder_config::{Config, SUITE_ENV};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
@@ -323,13 +324,19 @@ fn fixtures(spec: TestSpec) -> Fixtures {
     }
 }
 
-fn conclude(fx: &Fixtures) {
-    let problems = fx.context.finish();
+/// Ends a test however its body ended: `outcome` is what `catch_unwind` gave.
+///
+/// A body that panicked (an `unwrap()` on a miss's 404, an `assert!` on a status,
+/// a timeout) gets the recorder's explanation printed before its panic goes on,
+/// leaving out what its panic message already shows; the panic is resumed as it
+/// was (`should_panic` still sees it). A body that returned checks the scope:
+/// recordings still being written, then its problems fail the test.
+fn conclude(fx: &Fixtures, outcome: std::thread::Result<()>) {
+    let outcome = outcome.map(|()| fx.context.finish());
     let saves = fx.context.scope().saves();
     if saves.total() > 0 {
-        crate::report::count_test();
         // Shown with --nocapture (and for a failing test); the process's summary at
-        // exit is shown always.
+        // exit is shown always, and counts this test (see `RecordingContext`'s Drop).
         eprintln!(
             "{}",
             saves.line(&format!("recorder: {}", fx.context.test_id()))
@@ -338,8 +345,16 @@ fn conclude(fx: &Fixtures) {
             eprintln!("recorder:   changed: {change}");
         }
     }
-    // The usage log feeds `cargo recordings prune`; a read-only checkout cannot
-    // write it, which must not fail the test.
+    let problems = match outcome {
+        Ok(problems) => problems,
+        Err(payload) => {
+            fx.context.report_panic(panic_message(&*payload));
+            std::panic::resume_unwind(payload)
+        }
+    };
+    // The usage log feeds `cargo recordings prune`, which judges a test by its last
+    // run that ended; a read-only checkout cannot write it, which must not fail
+    // the test.
     if let Err(e) = fx.context.scope().record_use() {
         eprintln!("note: recordings usage log not written: {e}");
     }
@@ -352,7 +367,24 @@ fn conclude(fx: &Fixtures) {
     }
 }
 
+/// The text of a panic's payload (`panic!` with a message gives a `String` or a
+/// `&str`; anything else has no text).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("")
+}
+
 /// Runs an async test body on its own tokio runtime, then checks the scope.
+///
+/// The whole run is inside one `catch_unwind`: a panic of the body (on this
+/// thread, where `block_on` polls it, for either flavor), of a spawned task the
+/// body awaits, a timeout, or an `Err` the body returned all reach [`conclude`]
+/// the same way. The runtime is dropped inside too, so that the tasks the body
+/// spawned are gone (and their clones of the context with them) before the test
+/// is concluded.
 pub fn run_async<F, Fut, T>(spec: TestSpec, body: F)
 where
     F: FnOnce(Fixtures) -> Fut,
@@ -361,31 +393,33 @@ where
 {
     check_suite_or_panic(&spec);
     let fx = fixtures(spec);
-    let mut builder = if spec.multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    if let (true, Some(n)) = (spec.multi_thread, spec.worker_threads) {
-        builder.worker_threads(n);
-    }
-    let rt = builder
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the test");
-    let fut = body(fx.clone());
-    let out = match spec.timeout_ms {
-        Some(ms) => rt
-            .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
-            .unwrap_or_else(|_| panic!("test {} timed out after {ms} ms", spec.test_id())),
-        None => rt.block_on(fut),
-    };
-    drop(rt);
-    out.into_outcome();
-    conclude(&fx);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut builder = if spec.multi_thread {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        if let (true, Some(n)) = (spec.multi_thread, spec.worker_threads) {
+            builder.worker_threads(n);
+        }
+        let rt = builder
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the test");
+        let fut = body(fx.clone());
+        let out = match spec.timeout_ms {
+            Some(ms) => rt
+                .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
+                .unwrap_or_else(|_| panic!("test {} timed out after {ms} ms", spec.test_id())),
+            None => rt.block_on(fut),
+        };
+        drop(rt);
+        out.into_outcome();
+    }));
+    conclude(&fx, outcome);
 }
 
-/// Runs a plain test body, then checks the scope.
+/// Runs a plain test body, then checks the scope (see [`run_async`]).
 pub fn run_sync<F, T>(spec: TestSpec, body: F)
 where
     F: FnOnce(Fixtures) -> T,
@@ -393,8 +427,8 @@ where
 {
     check_suite_or_panic(&spec);
     let fx = fixtures(spec);
-    body(fx.clone()).into_outcome();
-    conclude(&fx);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| body(fx.clone()).into_outcome()));
+    conclude(&fx, outcome);
 }
 
 #[cfg(test)]

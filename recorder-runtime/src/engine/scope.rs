@@ -342,7 +342,18 @@ impl Scope {
                 self.problem(e.to_string());
             }
         }
-        self.problems.lock().unwrap().clone()
+        self.problems()
+    }
+
+    /// The problems seen so far, at once: no waiting for recordings being written and
+    /// no cleaning up, which is what a test that panicked reports (it may have stopped
+    /// before requests an earlier run made, so its occurrences are not stale).
+    pub fn problems(&self) -> Vec<String> {
+        // Also read while a panic unwinds: never panic on a poisoned lock.
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn remove_stale_occurrences(&self) -> Result<()> {
