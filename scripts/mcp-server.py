@@ -29,7 +29,10 @@ import argparse
 import json
 import sys
 
+from typing import TypedDict
+
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 # A few cities with fixed weather: enough for an agent to pick a city from a question.
 WEATHER = {
@@ -48,18 +51,26 @@ server = MCPServer(
 )
 
 
+class Weather(TypedDict):
+    city: str
+    condition: str
+    temperature_c: int
+    humidity_pct: int
+
+
 def _known(city: str) -> str:
     key = city.strip().lower()
     if key not in WEATHER:
-        # A tool error the model (or test) can read: it names what is known.
-        raise ValueError(f"unknown city {city!r}; known: {', '.join(sorted(WEATHER))}")
+        # ToolError: the message reaches the client (and the model) as the tool's
+        # result, with isError; any other exception would show only "Error executing tool".
+        raise ToolError(f"unknown city {city!r}; known: {', '.join(sorted(WEATHER))}")
     return key
 
 
 @server.tool(description="Get the current weather for a city (fixed data for tests).")
-def get_weather(city: str) -> dict:
+def get_weather(city: str) -> Weather:
     """The weather of `city`: condition, temperature in Celsius, humidity."""
-    return WEATHER[_known(city)]
+    return Weather(**WEATHER[_known(city)])
 
 
 @server.tool(description="Add two integers.")
