@@ -2,6 +2,7 @@
 //! committed recordings and on broken ones, `normalize`, `list`/`show`, `prune`,
 //! `reindex`, `import ogx`, and `serve` replaying an imported OGX corpus over HTTP.
 
+mod migrate;
 mod support;
 
 use futures::StreamExt;
@@ -122,6 +123,7 @@ fn every_command_has_help_with_the_exit_codes() {
         &["show"],
         &["normalize"],
         &["check"],
+        &["migrate"],
         &["prune"],
         &["reindex"],
         &["import"],

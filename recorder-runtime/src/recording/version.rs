@@ -125,6 +125,10 @@ pub enum Age {
     Newer,
 }
 
+/// Rewrites a file's JSON object (its version keys removed) from one version to the
+/// next, or says why it cannot.
+pub type Upgrade = fn(FileKind, &mut Map<String, Value>) -> Result<(), String>;
+
 /// How a file of version `from` becomes one of `from + 1`.
 #[derive(Debug, Clone, Copy)]
 pub struct Step {
@@ -135,7 +139,7 @@ pub struct Step {
     /// Rewrites a file's JSON object (its version keys removed) from version `from` to
     /// `from + 1`, or says why it cannot; `None` when a file of version `from` reads
     /// as one of `from + 1`.
-    pub upgrade: Option<fn(FileKind, &mut Map<String, Value>) -> Result<(), String>>,
+    pub upgrade: Option<Upgrade>,
 }
 
 /// The versions a recorder writes and the steps from every older one.
