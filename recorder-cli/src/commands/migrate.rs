@@ -101,12 +101,9 @@ pub(crate) fn read_ids_file(
     Ok((ids, found))
 }
 
-/// The request hash a recording or model list file is named after.
+/// The request hash of a test's recording file name.
 fn named_hash(name: &str) -> Option<String> {
-    match name.strip_prefix("models-") {
-        Some(rest) => rest.get(..64).map(str::to_owned),
-        None => RecordingKey::parse(name).map(|k| k.hash().to_owned()),
-    }
+    RecordingKey::parse(name).map(|k| k.hash().to_owned())
 }
 
 /// Migrates the recordings folder `dir` to `chain`'s current version (see the module
@@ -170,12 +167,13 @@ pub fn migrate_dir(dir: &Path, chain: &Chain, dry_run: bool) -> anyhow::Result<M
         if folder.file_name().is_some_and(|n| n == MODELS_DIR) {
             for item in items {
                 let hash = item.rec.request_hash();
-                let renamed = named_hash(&item.name).is_some_and(|h| h != hash);
+                let named = crate::index::file_hash(&item.path);
+                let renamed = named.as_ref().is_some_and(|h| *h != hash);
                 if item.found == chain.current() && !renamed {
                     continue;
                 }
                 let to = if renamed {
-                    if let Some(old) = named_hash(&item.name) {
+                    if let Some(old) = named {
                         m.renamed_hashes.insert(old, hash.clone());
                     }
                     store.model_list_path(&hash, &store::model_set_digest(&item.rec.response))
@@ -198,7 +196,7 @@ pub fn migrate_dir(dir: &Path, chain: &Chain, dry_run: bool) -> anyhow::Result<M
         }
         let renames = items
             .iter()
-            .any(|i| named_hash(&i.name).is_some_and(|h| h != i.rec.request_hash()));
+            .any(|i| crate::index::file_hash(&i.path).is_some_and(|h| h != i.rec.request_hash()));
         if renames {
             // Hashes changed: rename as `normalize` does, placeholders and all.
             let found: BTreeMap<String, (Version, PathBuf)> = items
