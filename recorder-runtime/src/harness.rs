@@ -338,6 +338,13 @@ fn conclude(fx: &Fixtures) {
             eprintln!("recorder:   changed: {change}");
         }
     }
+    // What verify mode found (shown like the saves above); breaking findings are
+    // among the problems.
+    if let Some(report) =
+        crate::drift::test_report(fx.context.test_id(), &fx.context.scope().findings())
+    {
+        eprint!("{report}");
+    }
     // The usage log feeds `cargo recordings prune`; a read-only checkout cannot
     // write it, which must not fail the test.
     if let Err(e) = fx.context.scope().record_use() {
