@@ -189,7 +189,8 @@ impl Finding {
 }
 
 /// A test's findings as the lines it prints on stderr when it ends: a headline with
-/// the counts, then every finding but the same ones. `None` when it compared nothing.
+/// the counts, then every finding but the same ones (a breaking one by its first line:
+/// the test's failure says the rest). `None` when it compared nothing.
 ///
 /// ```
 /// use recorder_runtime::compare::Change;
@@ -209,7 +210,13 @@ pub fn test_report(test_id: &str, findings: &[Finding]) -> Option<String> {
     }
     let mut out = format!("recorder: {}: {}\n", visible(test_id), tally.counts());
     for f in findings.iter().filter(|f| f.outcome != Outcome::Same) {
-        out.push_str(&f.text());
+        if f.severity() == Some(Severity::Breaking) {
+            let text = f.text();
+            out.push_str(text.lines().next().unwrap_or_default());
+            out.push_str("\n    ! fails the test: its failure says what changed\n");
+        } else {
+            out.push_str(&f.text());
+        }
     }
     Some(out)
 }
@@ -277,9 +284,9 @@ impl Tally {
 /// Every finding of this process.
 static PROCESS: Mutex<Option<Tally>> = Mutex::new(None);
 
-/// Adds a finding to the process's summary (`first_of_test`: the test's first).
+/// Adds a finding to the process's summary (`first_of_test`: the test's first); the
+/// summary is printed at exit with record mode's ([`crate::report`]).
 pub(crate) fn count(finding: &Finding, first_of_test: bool) {
-    crate::report::summary_at_exit();
     let mut process = PROCESS.lock().unwrap_or_else(|e| e.into_inner());
     let tally = process.get_or_insert_with(Tally::default);
     tally.add(finding);

@@ -317,6 +317,7 @@ impl Scope {
             findings.0.len() == 1
         };
         crate::drift::count(&finding, first);
+        crate::report::summary_at_exit();
         if let Some(problem) = finding.problem(&self.test_filter) {
             self.problem(problem);
         }

@@ -80,7 +80,7 @@ impl Engine {
         match pick {
             Pick::Found(replay) | Pick::Last(replay) => {
                 match self.store().read_recording(&replay.path) {
-                    Ok(old) => Stored::Found(replay.path.clone(), old),
+                    Ok(old) => Stored::Found(replay.path.clone(), Box::new(old)),
                     Err(e) => Stored::Unreadable(replay.path.clone(), crate::error::chain(&e)),
                 }
             }
@@ -113,13 +113,15 @@ impl Engine {
                     path.clone(),
                 )
             })
-            .map_or(Stored::Missing, |(path, old)| Stored::Found(path, old))
+            .map_or(Stored::Missing, |(path, old)| {
+                Stored::Found(path, Box::new(old))
+            })
     }
 }
 
 /// What [`Engine::stored`] found.
 enum Stored {
-    Found(PathBuf, Recording),
+    Found(PathBuf, Box<Recording>),
     Unreadable(PathBuf, String),
     Missing,
 }

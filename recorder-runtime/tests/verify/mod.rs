@@ -34,6 +34,29 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
         .collect()
 }
 
+/// Fails naming each file that was added, removed, rewritten or touched since `before`.
+#[track_caller]
+fn assert_unchanged(dir: &Path, before: &BTreeMap<PathBuf, (Vec<u8>, SystemTime)>) {
+    let after = snapshot(dir);
+    let mut changed = Vec::new();
+    let paths: std::collections::BTreeSet<&PathBuf> = before.keys().chain(after.keys()).collect();
+    for path in paths {
+        let what = match (before.get(path), after.get(path)) {
+            (Some(_), None) => "removed",
+            (None, Some(_)) => "added",
+            (Some(a), Some(b)) if a.0 != b.0 => "rewritten",
+            (Some(a), Some(b)) if a.1 != b.1 => "touched",
+            _ => continue,
+        };
+        changed.push(format!("{what}: {}", path.display()));
+    }
+    assert!(
+        changed.is_empty(),
+        "verify wrote to the recordings folder:\n{}",
+        changed.join("\n")
+    );
+}
+
 /// Rewrites a recording file through `edit` (a provider that changed, in effect).
 fn edit(path: &Path, edit: impl FnOnce(&mut Value)) {
     let mut v = read_json(path);
@@ -135,11 +158,10 @@ async fn the_same_answers_pass_and_nothing_is_written() {
     );
     assert_eq!(ver.counts().verified, 4);
     assert_eq!(ver.counts().recorded, 0);
-    assert_eq!(
-        snapshot(dir.path()),
-        before,
-        "no file written, touched or added (recordings, model lists, usage log)"
-    );
+    // What the harness does when a test ends: a replay or record run notes its use.
+    ver.scope().record_use().unwrap();
+    // No file written, touched or added: recordings, model lists, usage log.
+    assert_unchanged(dir.path(), &before);
     let report = test_report(id, &findings).unwrap();
     assert_eq!(
         report,
@@ -204,7 +226,7 @@ async fn changed_text_is_reported_and_the_test_passes() {
         report.contains("      text           [-Phobos-]{+Fake+} answer to"),
         "{report}"
     );
-    assert_eq!(snapshot(dir.path()), before, "nothing written");
+    assert_unchanged(dir.path(), &before);
 }
 
 #[tokio::test]
@@ -246,7 +268,7 @@ async fn a_changed_finish_reason_fails_with_the_review_message() {
         "{problem}"
     );
     assert_eq!(ver.scope().findings()[0].kind(), "breaking");
-    assert_eq!(snapshot(dir.path()), before);
+    assert_unchanged(dir.path(), &before);
 }
 
 #[tokio::test]
@@ -316,11 +338,7 @@ async fn a_changed_status_fails() {
         "{}",
         problems[0]
     );
-    assert_eq!(
-        snapshot(dir.path()),
-        before,
-        "an error answer is not written either"
-    );
+    assert_unchanged(dir.path(), &before);
 }
 
 #[tokio::test]
@@ -356,7 +374,7 @@ async fn a_request_without_a_recording_fails_naming_the_command() {
     // The recording this run never asked for is reported too, as drift.
     assert_eq!(found, ["missing", "not asked"], "{findings:?}");
     assert_eq!(findings[1].file.as_deref(), Some(recorded.as_path()));
-    assert_eq!(snapshot(dir.path()), before, "nothing recorded");
+    assert_unchanged(dir.path(), &before);
 }
 
 #[tokio::test]
@@ -469,11 +487,7 @@ async fn a_chain_of_server_issued_ids_compares_like_with_like() {
         findings.iter().all(|f| f.outcome == Outcome::Same),
         "{findings:?}"
     );
-    assert_eq!(
-        snapshot(dir.path()),
-        before,
-        "no recording, no _ids.json written"
-    );
+    assert_unchanged(dir.path(), &before);
 
     // An early turn that drifted does not break the chain after it.
     edit(&recording_with(&rec, "Name a planet."), |v| {
@@ -568,4 +582,22 @@ fn the_process_names_what_drifted_at_exit() {
             && drift.ends_with("….json): usage"),
         "{drift}"
     );
+}
+
+#[tokio::test]
+async fn verifying_without_recordings_fails_and_creates_nothing() {
+    let fake = FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let ver = fake_ctx("verify::nothing", Mode::Verify, &dir, &fake);
+    chat(&ver, "Name a planet.").await;
+    let problems = ver.finish();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("this test has no recordings yet"),
+        "{}",
+        problems[0]
+    );
+    ver.scope().record_use().unwrap();
+    assert!(!dir.exists(), "no folder, no usage log");
 }
