@@ -60,6 +60,7 @@ pub mod normalize;
 pub mod recording;
 pub mod report;
 pub mod secrets;
+pub mod stdio;
 pub mod store;
 pub mod stream;
 pub mod time;

@@ -7,6 +7,9 @@
 //! as real servers do, so that recording against it shows what the recorder must
 //! normalize and map, and nothing else.
 //!
+//! [`mcp_stdio`] is a fake MCP server over stdio, in process or as the
+//! `fake-mcp-stdio` binary a test launches.
+//!
 //! ```
 //! use recorder_testkit::FakeUpstream;
 //! let fake = FakeUpstream::start();
@@ -14,6 +17,7 @@
 //! ```
 
 pub mod fake;
+pub mod mcp_stdio;
 
 pub use fake::FakeUpstream;
 

@@ -31,7 +31,7 @@ mod verify;
 
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
-pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
+pub use request::{EngineRequest, EngineResponse, Performed, ResponseBody, Source};
 pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
 pub use target::{Auth, Target};
 
@@ -71,6 +71,17 @@ pub struct Engine {
     model_lists: Mutex<HashMap<String, Arc<Replay>>>,
     /// This process's record of which recordings its tests used.
     usage: crate::usage::UsageLog,
+}
+
+/// What [`Engine::replay_now`] computed for a request it could not serve, for
+/// [`Engine::handle_miss`]: the endpoint and body identity sees, the canonical text
+/// when it was computed, and which occurrence of the request this is when it was
+/// counted.
+struct Miss {
+    endpoint: String,
+    body: Vec<u8>,
+    canonical: Option<String>,
+    occurrence: Option<u32>,
 }
 
 /// The outcome of [`Engine::replay_now`].
@@ -123,6 +134,45 @@ impl Engine {
 
     /// The one entry point: serves `req` for `scope` according to its mode.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+        self.handle_via(scope, req, None).await
+    }
+
+    /// [`Engine::handle`] for a front end that reaches its upstream itself (a child
+    /// process over stdio, see [`Performed`]): where `handle` would send the request
+    /// upstream over HTTP, `performed` is taken as the upstream's answer, and recorded,
+    /// compared or passed on by the mode's rules like any other. A request that
+    /// matches a recording (replay, record-if-missing) is served from it and
+    /// `performed` is dropped; a replay miss is explained as always.
+    ///
+    /// ```no_run
+    /// # async fn demo(scope: std::sync::Arc<recorder_runtime::engine::Scope>) -> recorder_runtime::Result<()> {
+    /// use recorder_runtime::engine::{EngineRequest, Performed};
+    /// let line = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec();
+    /// let answer = http::Response::builder()
+    ///     .header("content-type", "text/event-stream")
+    ///     .body(reqwest::Body::from("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"))
+    ///     .unwrap();
+    /// let performed = Performed { upstream: "the stdio server `my-server`".into(), response: answer };
+    /// let resp = scope.handle_performed(EngineRequest::post("/up/mcp", line), performed).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn handle_performed(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Performed,
+    ) -> Result<EngineResponse> {
+        self.handle_via(scope, req, Some(performed)).await
+    }
+
+    /// [`Engine::handle`], with the upstream's answer when a front end performed the
+    /// exchange itself.
+    async fn handle_via(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Option<Performed>,
+    ) -> Result<EngineResponse> {
         if scope.mode.loads() && !scope.recordings_loaded() {
             // Reading a test's files is blocking I/O: never on an async worker, where a
             // slow disk would stall every other test's requests.
@@ -140,7 +190,13 @@ impl Engine {
             Replayed::Miss(canonical, occurrence) => {
                 let endpoint = prepared.endpoint.into_owned();
                 let body = prepared.body.into_owned();
-                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence)).await
+                let miss = Miss {
+                    endpoint,
+                    body,
+                    canonical,
+                    occurrence,
+                };
+                Box::pin(self.handle_miss(scope, req, miss, performed)).await
             }
         }
     }
@@ -203,11 +259,15 @@ impl Engine {
         &self,
         scope: &Arc<Scope>,
         req: EngineRequest,
-        endpoint: String,
-        body: Vec<u8>,
-        canonical: Option<String>,
-        occurrence: Option<u32>,
+        miss: Miss,
+        performed: Option<Performed>,
     ) -> Result<EngineResponse> {
+        let Miss {
+            endpoint,
+            body,
+            canonical,
+            occurrence,
+        } = miss;
         let mode = scope.mode;
         let method = req.method.as_str().to_owned();
         let model_list = is_model_list(&method, &endpoint);
@@ -262,7 +322,7 @@ impl Engine {
             let msg = crate::secrets::scrub_str(&msg, &scope.secrets()).into_owned();
             return Err(Error::Miss(msg));
         }
-        self.forward(scope, req, ident, RecordingKey::new(hash, occurrence))
+        self.forward(scope, req, ident, RecordingKey::new(hash, occurrence), performed)
             .await
     }
 

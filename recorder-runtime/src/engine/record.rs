@@ -13,7 +13,9 @@
 //! stream into the client's response and, in the record modes, a recording; `keep`
 //! writes it (`save`) or, verifying, compares it.
 
-use super::{background, Engine, EngineRequest, EngineResponse, ResponseBody, Scope, Source};
+use super::{
+    background, Engine, EngineRequest, EngineResponse, Performed, ResponseBody, Scope, Source,
+};
 use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
 use crate::error::{Error, Result};
@@ -58,17 +60,17 @@ struct Answer {
 }
 
 impl Engine {
-    /// Sends a request upstream (record and live modes) and answers with what came
-    /// back, recording it in the record modes: a whole answer, or a stream passed on
-    /// chunk by chunk.
+    /// Sends a request upstream (record and live modes), or takes the answer a front
+    /// end `performed` itself, and answers with what came back, recording it in the
+    /// record modes: a whole answer, or a stream passed on chunk by chunk.
     pub(crate) async fn forward(
         &self,
         scope: &Arc<Scope>,
         req: EngineRequest,
         ident: RequestIdentity,
         key: RecordingKey,
+        performed: Option<Performed>,
     ) -> Result<EngineResponse> {
-        let (builder, url) = self.upstream_request(scope, &req)?;
         // Ids a replayed answer gave the client, which the real API never issued: an
         // error answer to such a request is not recorded (see `record_whole`).
         let foreign: Vec<String> = if scope.mode.reads() {
@@ -83,18 +85,26 @@ impl Engine {
             Vec::new()
         };
         let request_text = format!("{} {}", req.endpoint, String::from_utf8_lossy(&req.body));
-        let sent = background()
-            .spawn(async move { builder.send().await })
-            .await?;
-        let upstream = sent.map_err(|e| {
-            // The test fails at its end even if the client swallows the 502.
-            let err = Error::Unreachable {
-                url: url.clone(),
-                reason: crate::error::chain(&e),
-            };
-            scope.problem(err.to_string());
-            err
-        })?;
+        let (upstream, url) = match performed {
+            // A front end that reached the upstream itself (stdio) hands its answer over.
+            Some(p) => (reqwest::Response::from(p.response), p.upstream),
+            None => {
+                let (builder, url) = self.upstream_request(scope, &req)?;
+                let sent = background()
+                    .spawn(async move { builder.send().await })
+                    .await?;
+                let upstream = sent.map_err(|e| {
+                    // The test fails at its end even if the client swallows the 502.
+                    let err = Error::Unreachable {
+                        url: url.clone(),
+                        reason: crate::error::chain(&e),
+                    };
+                    scope.problem(err.to_string());
+                    err
+                })?;
+                (upstream, url)
+            }
+        };
         let status = upstream.status().as_u16();
         let headers = upstream.headers();
         let content_type = headers
