@@ -5,20 +5,15 @@
 //! crate and from a folder below it. A request that needs a feature that is off
 //! (`compression`) fails with an error naming the feature.
 //!
-//! The crate is built in `target/outside-crate`, the folder the macro's own
-//! outside-crate test uses, with this workspace's `Cargo.lock`: same dependency
-//! versions and features, so the two share one build and need no registry access.
+//! The crate is a `recorder_testkit::scratch_crate`, built in `target/outside-crate`
+//! like the macro's own outside-crate test, with this workspace's `Cargo.lock`: same
+//! dependency versions and features, so the two share one build and need no
+//! registry access.
 
+use recorder_testkit::scratch_crate::{workspace_root, ScratchCrate};
 use recorder_testkit::FakeUpstream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use std::path::Path;
+use std::process::Output;
 
 const TEST: &str = r#"
 use recorder_runtime::client::{ChatRequest, Message};
@@ -51,33 +46,13 @@ fn a_compressed_body_names_the_feature_it_needs() {
 
 fn write_crate(dir: &Path, upstream: &str) {
     let runtime = workspace_root().join("recorder-runtime");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            r#"[package]
-name = "user-crate"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[workspace]
-
-[dev-dependencies]
-recorder-runtime = {{ path = {runtime:?} }}
-http = "1"
-tokio = {{ version = "1", features = ["rt"] }}
-
-[profile.dev]
-debug = "line-tables-only"
-
-[profile.dev.package."*"]
-debug = false
-"#
+    ScratchCrate::write(
+        dir,
+        "user-crate",
+        &format!(
+            "recorder-runtime = {{ path = {runtime:?} }}\nhttp = \"1\"\ntokio = {{ version = \"1\", features = [\"rt\"] }}"
         ),
-    )
-    .unwrap();
+    );
     std::fs::write(
         dir.join("recorder.toml"),
         format!(
@@ -85,9 +60,7 @@ debug = false
         ),
     )
     .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
     std::fs::write(dir.join("tests/chat.rs"), TEST).unwrap();
-    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
 }
 
 /// `cargo <args>` in `dir`, with `cargo-recordings` first on `PATH` and none of the
@@ -98,18 +71,12 @@ fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(dir).args(args).env("PATH", path).env(
-        "CARGO_TARGET_DIR",
-        workspace_root().join("target/outside-crate"),
-    );
-    for (key, _) in std::env::vars() {
-        if key.starts_with("RECORD") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    let out = cmd.output().unwrap();
+    let out = ScratchCrate::at(dir)
+        .cargo(args)
+        .env("PATH", path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "cargo {args:?} failed:\n{}\n{}",

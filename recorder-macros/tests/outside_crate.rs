@@ -3,65 +3,26 @@
 //! new set when either changes, without `cargo clean`; under `RECORDER_SUITE`, the
 //! other suites' tests are generated ignored, and none passes without running.
 //!
-//! The crates are built in `target/outside-crate` (shared between runs, so only the
-//! first run builds the runtime's dependencies) with this workspace's `Cargo.lock`,
+//! The crates are `recorder_testkit::scratch_crate`s: built in `target/outside-crate`
+//! (shared between runs and with the CLI's outside-workspace test, so only the first
+//! run builds the runtime and its dependencies) with this workspace's `Cargo.lock`,
 //! so they use the same dependency versions and need no registry access.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use recorder_testkit::scratch_crate::{workspace_root, ScratchCrate};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-const TRACKED: &[&str] = &[
-    "RECORDER_SETUP",
-    "RECORDER_SUITE",
-    "RECORDER_TEXT_MODELS",
-    "RECORDER_VISION_MODELS",
-    "RECORDER_EMBEDDING_MODELS",
-    "RECORDER_RERANK_MODELS",
-    "RECORDER_SAFETY_MODELS",
-    "RECORDER_JUDGE_MODELS",
-    "RECORDER_EMBEDDING_DIMENSION",
-];
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Writes a stand-alone crate (its own `[workspace]`) into `dir`.
+/// Writes a stand-alone crate depending on the runtime as `dependency` into `dir`,
+/// with `test` as `tests/tracking.rs`.
 fn write_crate(dir: &Path, name: &str, dependency: &str, test: &str) {
     let runtime = workspace_root().join("recorder-runtime");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            r#"[package]
-name = "{name}"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[workspace]
-
-[dev-dependencies]
-{dependency} = {{ package = "recorder-runtime", path = {runtime:?} }}
-
-[profile.dev]
-debug = "line-tables-only"
-
-[profile.dev.package."*"]
-debug = false
-"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    ScratchCrate::write(
+        dir,
+        name,
+        &format!("{dependency} = {{ package = \"recorder-runtime\", path = {runtime:?} }}"),
+    );
     std::fs::write(dir.join("tests/tracking.rs"), test).unwrap();
-    // Same versions as this workspace: nothing to resolve, nothing to download.
-    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
 }
 
 fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -76,18 +37,9 @@ fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn cargo_unchecked(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env(
-            "CARGO_TARGET_DIR",
-            workspace_root().join("target/outside-crate"),
-        )
-        .env("RECORDING_DIR", dir.join("recordings"))
-        .env_remove("RECORD_MODE");
-    for var in TRACKED {
-        cmd.env_remove(var);
-    }
+    let krate = ScratchCrate::at(dir);
+    let mut cmd = krate.cargo(args);
+    cmd.env("RECORDING_DIR", dir.join("recordings"));
     for (key, value) in env {
         cmd.env(key, value);
     }
