@@ -28,8 +28,6 @@
 //! # });
 //! ```
 
-#![warn(missing_docs)]
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
