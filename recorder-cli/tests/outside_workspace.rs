@@ -9,6 +9,10 @@
 //! like the macro's own outside-crate test, with this workspace's `Cargo.lock`: same
 //! dependency versions and features, so the two share one build and need no
 //! registry access.
+//!
+//! Like every test that builds a crate of its own, the name starts with
+//! `scratch_crate`: `cargo test --workspace --tests -- --skip scratch_crate` is the fast
+//! loop without them (README, "Working on this workspace").
 
 use recorder_testkit::scratch_crate::{workspace_root, ScratchCrate};
 use recorder_testkit::FakeUpstream;
@@ -91,7 +95,7 @@ fn stdout(out: &Output) -> String {
 }
 
 #[test]
-fn cargo_recordings_works_in_a_crate_outside_the_workspace() {
+fn scratch_crate_outside_the_workspace_works_with_cargo_recordings() {
     let fake = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("user-crate");

@@ -7,6 +7,10 @@
 //! (shared between runs and with the CLI's outside-workspace test, so only the first
 //! run builds the runtime and its dependencies) with this workspace's `Cargo.lock`,
 //! so they use the same dependency versions and need no registry access.
+//!
+//! Like every test that builds a crate of its own, the name starts with
+//! `scratch_crate`: `cargo test --workspace --tests -- --skip scratch_crate` is the fast
+//! loop without them (README, "Working on this workspace").
 
 use recorder_testkit::scratch_crate::{workspace_root, ScratchCrate};
 use std::path::Path;
@@ -83,7 +87,7 @@ async fn answers(text_model: Model, embedding_model: Model) {
 "#;
 
 #[test]
-fn tracks_the_environment_and_recorder_toml() {
+fn scratch_crate_tracks_the_environment_and_recorder_toml() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("outside");
     write_crate(&dir, "outside", "recorder-runtime", TRACKING_TEST);
@@ -174,7 +178,7 @@ fn tracks_the_environment_and_recorder_toml() {
 }
 
 #[test]
-fn renamed_dependency_needs_no_option() {
+fn scratch_crate_with_a_renamed_dependency_needs_no_option() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("renamed");
     write_crate(
@@ -260,7 +264,7 @@ fn run_tests(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (bool, String)
 }
 
 #[test]
-fn recorder_suite_ignores_the_other_suites_tests() {
+fn scratch_crate_under_recorder_suite_ignores_the_other_suites_tests() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("suites");
     write_crate(&dir, "suites", "recorder-runtime", SUITES_TEST);

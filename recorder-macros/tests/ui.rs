@@ -8,9 +8,13 @@
 //! dependencies and one cargo run per case. What a pass case would show (the
 //! attribute compiles without warnings outside `cargo test`) is
 //! `examples/outside_tests.rs`, which `cargo test` and clippy build.
+//!
+//! Like every test that builds a crate of its own, the name starts with
+//! `scratch_crate`: `cargo test --workspace --tests -- --skip scratch_crate` is the fast
+//! loop without them (README, "Working on this workspace").
 
 #[test]
-fn ui() {
+fn scratch_crate_compile_errors_match_their_stderr_files() {
     // The expansion reads these; keep the developer's environment out of the
     // expected output. (This binary runs this one test, so nothing races.)
     for var in recorder_config::TRACKED_ENV {
