@@ -545,6 +545,8 @@ pub(crate) fn display_path(dir: &Path, path: &Path) -> String {
         .unwrap_or_else(|_| path.display().to_string())
 }
 
+/// The `cargo-recordings` binary: [`run`] on the process's arguments (with cargo's
+/// `recordings` word dropped), standard output and error, as an exit code.
 pub fn main() -> std::process::ExitCode {
     let code = run(
         cargo_args(std::env::args_os()),

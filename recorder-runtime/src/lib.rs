@@ -36,8 +36,6 @@
 //! until 1.0 they are unstable and may change in any release. `__private` is
 //! what the macro's expansion calls: it only re-exports, and is not an API.
 
-#![warn(missing_docs)]
-
 pub mod answer;
 pub mod body;
 pub mod compare;

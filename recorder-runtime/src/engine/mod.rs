@@ -360,11 +360,20 @@ impl Scope {
     }
 }
 
-/// Installs rustls' ring provider as the process default (once), so that HTTPS
-/// clients built by tests (ours, async-openai's) work without each test doing it.
+/// Installs rustls' ring provider as the process default (once, and only if no
+/// provider is installed yet), so that HTTPS clients built by tests (ours,
+/// async-openai's) work without each test doing it. A test process that installs
+/// another provider first (aws-lc-rs, for post-quantum key exchange) keeps it.
 pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // rustls 0.23.48 deprecates ring's provider (no post-quantum key exchange)
+            // and names no successor for ring: ring stays this crate's choice (a C
+            // compiler builds it; aws-lc-rs needs cmake and a much longer build).
+            #[allow(deprecated)]
+            let ring = rustls::crypto::ring::default_provider();
+            let _ = ring.install_default();
+        }
     });
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// reqwest 0.13 (without a bundled TLS provider) needs one installed before any client is built.
 pub fn init() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    recorder_runtime::engine::install_crypto_provider();
 }
 
 /// A plain HTTP client for talking to the proxy.
