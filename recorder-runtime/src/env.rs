@@ -26,12 +26,14 @@
 //! | `RECORDER_REPLAY_TIMING` | [`Vars::replay_timing`]: `recorded` replays those delays |
 //! | `RECORDER_MAX_RECORDING_BYTES` | [`Vars::max_recording_bytes`]: the largest recording file loaded |
 //! | `RECORDER_MAX_BODY_BYTES` | [`Vars::max_body_bytes`]: the largest request or answer body recorded |
+//! | `RECORDER_MAX_MULTIPART_PARTS` | [`Vars::max_multipart_parts`]: the most parts of a multipart request |
 //! | `RECORDER_SETUP` | [`setup`]: the setup of `recorder.toml` to use |
 //! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
 //! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
 //! | `RECORDER_RUN_ID` | [`Vars::run_id`]: one name for a whole run across test processes |
 //! | `RECORDER_ENV` | [`check`]: environment defaults, `KEY=value,...` |
 //! | the setup's `api_key_env` | [`Vars::api_key`]: the real API key, added upstream |
+//! | credentials in `RECORDER_ENV` or the setup's `env` | [`Vars::credentials`]: secrets of every test (see [`is_credential`]) |
 //!
 //! ```
 //! assert_eq!(recorder_runtime::env::MODE, "RECORD_MODE");
@@ -68,11 +70,51 @@ pub const SERVICE: &str = recorder_config::SERVICE_ENV;
 pub const ENV: &str = recorder_config::ENV_ENV;
 /// `RECORDER_RUN_ID`.
 pub const RUN_ID: &str = "RECORDER_RUN_ID";
+/// `RECORDER_MAX_MULTIPART_PARTS`.
+pub const MAX_MULTIPART_PARTS: &str = "RECORDER_MAX_MULTIPART_PARTS";
 
 /// The default of [`max_recording_bytes`]: 256 MiB.
 pub const DEFAULT_MAX_RECORDING_BYTES: u64 = 256 << 20;
 /// The default of [`Vars::max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// The default of [`Vars::max_multipart_parts`]: no upload API takes more than a few
+/// dozen parts, and each costs time to parse.
+pub const DEFAULT_MAX_MULTIPART_PARTS: usize = 1000;
+
+/// Words that make a variable name a credential's, as whole `_`-separated parts of it
+/// (any case): `HF_TOKEN`, `OPENAI_API_KEY`, `AWS_SECRET_ACCESS_KEY`, `DB_PASSWORD`,
+/// `GITHUB_PAT`, but not `MAX_TOKENS` or `TOKENIZER_PATH`.
+pub const CREDENTIAL_WORDS: &[&str] = &[
+    "KEY",
+    "APIKEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PWD",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "AUTH",
+    "PAT",
+];
+
+/// Whether a variable's name says it holds a credential (see [`CREDENTIAL_WORDS`]).
+/// `cargo recordings options` shows such a value only as set, and a value that
+/// `RECORDER_ENV` or a setup's `env` gives one is a secret of every test
+/// ([`Vars::credentials`]).
+///
+/// ```
+/// use recorder_runtime::env::is_credential;
+/// assert!(is_credential("HF_TOKEN") && is_credential("aws_secret_access_key"));
+/// assert!(!is_credential("RECORDER_MAX_TOKENS") && !is_credential("OLLAMA_URL"));
+/// ```
+pub fn is_credential(name: &str) -> bool {
+    name.split(['_', '-']).any(|part| {
+        CREDENTIAL_WORDS
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(part))
+    })
+}
 
 /// One variable the framework reads: a row of [`VARIABLES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +172,7 @@ pub const VARIABLES: &[Variable] = &[
     row(REPLAY_TIMING, "recorded: replay streams with their recorded delays", None),
     row(MAX_RECORDING_BYTES, "the largest recording file loaded, in bytes", Some("268435456")),
     row(MAX_BODY_BYTES, "the largest request or answer body recorded, in bytes", Some("67108864")),
+    row(MAX_MULTIPART_PARTS, "the most parts a multipart/form-data request (a file upload) may have", Some("1000")),
     row(RUN_ID, "one name for a whole run across test processes (usage log, prune)", Some("one per test process")),
     row(SERVICE, "the [services.<name>] a Service parameter gets when there are several", None),
     row(recorder_config::SERVICE_URL_ENV, "use the service already running at this URL (the RECORDER_SERVICE one, or the only one)", None),
@@ -290,6 +333,57 @@ impl Vars {
         self.var(MAX_BODY_BYTES)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    }
+
+    /// `RECORDER_MAX_MULTIPART_PARTS`, else [`DEFAULT_MAX_MULTIPART_PARTS`]: a
+    /// `multipart/form-data` request with more parts is refused (413).
+    pub fn max_multipart_parts(&self) -> usize {
+        self.var(MAX_MULTIPART_PARTS)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MAX_MULTIPART_PARTS)
+    }
+
+    /// The credentials that `RECORDER_ENV` and the setup's `env` carry, as the tests
+    /// see them (a real variable of the same name wins), `(variable, value)`: the value
+    /// of every variable whose name says it is one ([`is_credential`]: `HF_TOKEN`, ...),
+    /// and the password of every URL with `user:password@` in it. They reach the
+    /// services the recorder starts, which may send them anywhere and see them echoed,
+    /// so they are secrets of every test, like the API key. (Variables only the process
+    /// environment holds are not the recorder's to know: set them through one of those
+    /// layers to have them kept off disk.)
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use recorder_runtime::env::Vars;
+    /// let env = BTreeMap::from([
+    ///     ("DOC_HF_TOKEN".to_string(), "hf_abcdefghijklmnop".to_string()),
+    ///     ("DOC_DB_URL".to_string(), "postgres://app:s3cret-pw@db:5432/x".to_string()),
+    ///     ("DOC_OLLAMA_URL".to_string(), "http://127.0.0.1:11434".to_string()),
+    /// ]);
+    /// let creds = Vars::for_setup(Some("doc"), &env).credentials();
+    /// assert!(creds.contains(&("DOC_HF_TOKEN".into(), "hf_abcdefghijklmnop".into())));
+    /// assert!(creds.contains(&("DOC_DB_URL".into(), "s3cret-pw".into())));
+    /// assert_eq!(creds.len(), 2);
+    /// ```
+    pub fn credentials(&self) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = self.layers.recorder_env().keys().collect();
+        if let Some((_, env)) = self.layers.setup() {
+            names.extend(env.keys());
+        }
+        names.sort();
+        names.dedup();
+        let mut out = Vec::new();
+        for name in names {
+            let Some(value) = self.var(name) else {
+                continue;
+            };
+            if is_credential(name) {
+                out.push((name.clone(), value));
+            } else if let Some(password) = crate::secrets::url_password(&value) {
+                out.push((name.clone(), password));
+            }
+        }
+        out
     }
 }
 
