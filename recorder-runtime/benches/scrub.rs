@@ -10,7 +10,9 @@
 //! - `scrub/chat_with_key`: the same, its prompt and answer holding the key.
 //! - `scrub/stream100`: a 100-frame SSE recording (joined across frames too).
 //! - `scrub/text_4k`, `scrub/text_4k_percent`: one 4 KB string without the key, plain
-//!   and with `%` signs in it.
+//!   and with `%` signs in it (the scrubber made for the call, as `scrub_str` does).
+//! - `scrub/text_4k_made`: the same with a [`Scrubber`] made once (as a test's scope
+//!   keeps it for its requests), and `scrub/make`: making one.
 //! - `replay/no_key`, `replay/client_key`: the engine replaying a chat completion, the
 //!   second with an `Authorization: Bearer` key on the request (so that its body is
 //!   scrubbed before it is hashed).
@@ -22,7 +24,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use recorder_runtime::engine::{EngineRequest, Target};
 use recorder_runtime::identity::RequestIdentity;
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
-use recorder_runtime::secrets::{scrub, scrub_str};
+use recorder_runtime::secrets::{scrub, scrub_str, Scrubber};
 use recorder_runtime::store::Store;
 use recorder_runtime::stream::{Frame, StreamFormat};
 use recorder_runtime::{Mode, RecordingContext};
@@ -116,6 +118,11 @@ fn scrubbing(c: &mut Criterion) {
     g.bench_function("text_4k_percent", |b| {
         b.iter(|| black_box(scrub_str(&percent, &secrets)))
     });
+    let made = Scrubber::new(&secrets);
+    g.bench_function("text_4k_made", |b| {
+        b.iter(|| black_box(made.scrub_str(&text)))
+    });
+    g.bench_function("make", |b| b.iter(|| black_box(Scrubber::new(&secrets))));
     g.finish();
 }
 

@@ -109,21 +109,20 @@ pub fn placeholder(var: &str) -> String {
     format!("<redacted:{var}>")
 }
 
-/// `s` with every secret value replaced, however it is spelled (see [`Scrubber`],
-/// which does the same without being made again for every call).
+/// `s` with every secret value replaced, however it is spelled (see [`Scrubber`]).
 pub fn scrub_str<'a>(s: &'a str, secrets: &[(String, String)]) -> Cow<'a, str> {
-    Scrubber::new(secrets).scrub_str(s)
+    Scrubber::cached(secrets).scrub_str(s)
 }
 
 /// Bytes with every secret value replaced (see [`scrub_str`]).
 pub fn scrub_bytes<'a>(b: &'a [u8], secrets: &[(String, String)]) -> Cow<'a, [u8]> {
-    Scrubber::new(secrets).scrub_bytes(b)
+    Scrubber::cached(secrets).scrub_bytes(b)
 }
 
 /// Replaces secret values in every string of `v` (object keys are left alone).
 /// Returns how many strings changed.
 pub fn scrub_value(v: &mut Value, secrets: &[(String, String)]) -> usize {
-    Scrubber::new(secrets).scrub_value(v)
+    Scrubber::cached(secrets).scrub_value(v)
 }
 
 /// `rec` with every secret value replaced: in its request (endpoint and body), in its
@@ -131,7 +130,7 @@ pub fn scrub_value(v: &mut Value, secrets: &[(String, String)]) -> usize {
 /// stream's frames. The test id is never touched.
 pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
     let mut rec = rec.clone();
-    let scrubber = Scrubber::new(secrets);
+    let scrubber = Scrubber::cached(secrets);
     if scrubber.is_empty() {
         return rec;
     }
@@ -200,10 +199,9 @@ fn password_span(value: &str) -> Option<(usize, usize)> {
 /// ```
 pub fn url_password(value: &str) -> Option<String> {
     let (start, end) = password_span(value)?;
-    Some(
-        String::from_utf8_lossy(&scrubber::percent_decode(value[start..end].as_bytes()))
-            .into_owned(),
-    )
+    let raw = value[start..end].as_bytes();
+    let decoded = scrubber::percent_decode(raw);
+    Some(String::from_utf8_lossy(decoded.as_deref().unwrap_or(raw)).into_owned())
 }
 
 /// `value` with the password of a URL in it masked, for showing it.
@@ -322,7 +320,7 @@ fn scan(v: &Value, at: &mut String, scrubber: &Scrubber, found: &mut Vec<(String
 /// What looks like a secret in `s`: a bearer token, an `sk-` key of 16+ characters,
 /// or a configured key's value; as it is, percent-encoded, or inside base64.
 pub fn secret_in_text(s: &str, configured: &[(String, String)]) -> Option<String> {
-    in_text(s, &Scrubber::new(configured))
+    in_text(s, &Scrubber::cached(configured))
 }
 
 fn in_text(s: &str, configured: &Scrubber) -> Option<String> {
@@ -385,7 +383,7 @@ pub fn stream_texts(frames: &[Frame]) -> BTreeMap<String, String> {
 /// hold it; the first of them gets the placeholder. Frames keep their number and order.
 /// Returns how many occurrences were replaced (those within one piece included).
 pub fn scrub_frames(frames: &mut [Frame], secrets: &[(String, String)]) -> usize {
-    frames_scrubbed(frames, &Scrubber::new(secrets))
+    frames_scrubbed(frames, &Scrubber::cached(secrets))
 }
 
 fn frames_scrubbed(frames: &mut [Frame], scrubber: &Scrubber) -> usize {

@@ -40,6 +40,7 @@ use base64::Engine as _;
 use memchr::memmem::Finder;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 
 /// How deep base64 inside base64 is looked into.
 const MAX_DEPTH: u8 = 2;
@@ -196,6 +197,23 @@ impl Scrubber {
         out
     }
 
+    /// The scrubber of these secrets, made again only when they differ from the last
+    /// ones asked for: the free functions of [`super`] are called with one test's
+    /// secrets over and over, and making a scrubber costs more than most scans.
+    pub fn cached(secrets: &[(String, String)]) -> Arc<Scrubber> {
+        type Last = Option<(Vec<(String, String)>, Arc<Scrubber>)>;
+        static LAST: Mutex<Last> = Mutex::new(None);
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((made_for, scrubber)) = &*last {
+            if made_for.as_slice() == secrets {
+                return scrubber.clone();
+            }
+        }
+        let scrubber = Arc::new(Scrubber::new(secrets));
+        *last = Some((secrets.to_vec(), scrubber.clone()));
+        scrubber
+    }
+
     /// Whether there is no secret to look for.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
@@ -346,13 +364,9 @@ impl Scrubber {
     }
 
     fn percent_edits(&self, text: &[u8]) -> Vec<Edit> {
-        if memchr::memchr(b'%', text).is_none() {
+        let Some(decoded) = percent_decode(text) else {
             return Vec::new();
-        }
-        let decoded = percent_decode(text);
-        if decoded.len() == text.len() {
-            return Vec::new();
-        }
+        };
         let mut spans = Vec::new();
         for (i, s) in self.secrets.iter().enumerate() {
             let len = s.finder.needle().len();
@@ -516,14 +530,11 @@ fn runs(text: &[u8], at: usize, alphabets: &[Alphabet]) -> Vec<(Alphabet, usize,
 pub(crate) fn decodings(text: &str) -> Vec<(Spelling, String)> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
-    if memchr::memchr(b'%', bytes).is_some() {
-        let decoded = percent_decode(bytes);
-        if decoded.len() != bytes.len() {
-            out.push((
-                Spelling::PercentEncoded,
-                String::from_utf8_lossy(&decoded).into_owned(),
-            ));
-        }
+    if let Some(decoded) = percent_decode(bytes) {
+        out.push((
+            Spelling::PercentEncoded,
+            String::from_utf8_lossy(&decoded).into_owned(),
+        ));
     }
     for alphabet in [Alphabet::Standard, Alphabet::UrlSafe] {
         let mut i = 0;
@@ -643,21 +654,24 @@ fn escape_len(text: &[u8], i: usize) -> usize {
     }
 }
 
-/// `%XX` (either case) decoded; anything else, `+` included, kept as it is.
-pub(crate) fn percent_decode(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        if escape_len(text, i) == 3 {
-            let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-            out.push(hex(text[i + 1]) << 4 | hex(text[i + 2]));
-            i += 3;
-        } else {
-            out.push(text[i]);
-            i += 1;
+/// `%XX` (either case) decoded; anything else, `+` included, kept as it is. `None`
+/// when the text holds no such escape (a `%` alone, as in "50% off", is none).
+pub(crate) fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'%', text) {
+        if at < copied || escape_len(text, at) != 3 {
+            continue;
         }
+        let out = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+        out.extend_from_slice(&text[copied..at]);
+        out.push(hex(text[at + 1]) << 4 | hex(text[at + 2]));
+        copied = at + 3;
     }
-    out
+    let mut out = out?;
+    out.extend_from_slice(&text[copied..]);
+    Some(out)
 }
 
 #[cfg(test)]
