@@ -377,7 +377,7 @@ pub fn check_scrubber(data: &[u8]) {
     let mut rec = recording_from(&mut input);
     let spot = input.byte() % 7;
     // Where an encoded key was put, and how to decode it there.
-    let mut encoded: Option<(String, fn(&str) -> Vec<u8>)> = None;
+    let mut encoded: Option<(&str, Decoder)> = None;
     match spot {
         0 => rec.request.body = Value::String(format!("prompt {key} end")),
         1 => {
@@ -433,7 +433,7 @@ pub fn check_scrubber(data: &[u8]) {
                     .to_string()
                     .as_bytes(),
             );
-            encoded = Some(("/response/body/data/0/b64_json".into(), decode));
+            encoded = Some(("/response/body/data/0/b64_json", decode));
         }
         5 => {
             // Percent-encoded: some characters escaped, in either case of hex.
@@ -448,9 +448,7 @@ pub fn check_scrubber(data: &[u8]) {
             }
             text.push_str("&n=1");
             rec.request.body = serde_json::json!({"url": text});
-            encoded = Some(("/request/body/url".into(), |s| {
-                percent_decoded(s.as_bytes())
-            }));
+            encoded = Some(("/request/body/url", |s| percent_decoded(s.as_bytes())));
         }
         _ => {
             // The key spelled across frames, cut at random places.
@@ -478,7 +476,7 @@ pub fn check_scrubber(data: &[u8]) {
     if let Some((at, decode)) = encoded {
         let json = serde_json::to_value(&scrubbed).expect("a recording is JSON");
         let stored = json
-            .pointer(&at)
+            .pointer(at)
             .and_then(Value::as_str)
             .expect("still there");
         assert!(
@@ -506,6 +504,9 @@ pub fn check_scrubber(data: &[u8]) {
         "the test id is never scrubbed"
     );
 }
+
+/// Decodes a stored value as a reader would (the oracle of an encoded placement).
+type Decoder = fn(&str) -> Vec<u8>;
 
 /// `%XX` decoded, anything else kept (the oracle of the percent-encoded placement).
 fn percent_decoded(s: &[u8]) -> Vec<u8> {

@@ -199,7 +199,7 @@ fn password_span(value: &str) -> Option<(usize, usize)> {
 /// ```
 pub fn url_password(value: &str) -> Option<String> {
     let (start, end) = password_span(value)?;
-    let raw = value[start..end].as_bytes();
+    let raw = &value.as_bytes()[start..end];
     let decoded = scrubber::percent_decode(raw);
     Some(String::from_utf8_lossy(decoded.as_deref().unwrap_or(raw)).into_owned())
 }

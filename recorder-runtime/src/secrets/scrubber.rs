@@ -452,7 +452,7 @@ impl Scrubber {
         // the new text needs it. URL-safe base64 is padded only if it was.
         let padded = stop == end
             && (text.get(end) == Some(&b'=')
-                || (run.alphabet == Alphabet::Standard && (end - start) % 4 == 0));
+                || (run.alphabet == Alphabet::Standard && (end - start).is_multiple_of(4)));
         let decoded = run.alphabet.decoder().decode(&text[start..stop]).ok()?;
         let Cow::Owned(scrubbed) = self.scrub_at(&decoded, depth + 1) else {
             return None;
