@@ -33,7 +33,7 @@
 //! | `RECORDER_RUN_ID` | [`Vars::run_id`]: one name for a whole run across test processes |
 //! | `RECORDER_ENV` | [`check`]: environment defaults, `KEY=value,...` |
 //! | the setup's `api_key_env` | [`Vars::api_key`]: the real API key, added upstream |
-//! | credentials in `RECORDER_ENV` or the setup's `env` | [`Vars::credentials`]: secrets of every test (see [`is_credential`]) |
+//! | credentials in `RECORDER_ENV` or the setup's `env` | [`Vars::given`], [`crate::secrets::credentials_given`]: secrets of every test (see [`is_credential`]) |
 //!
 //! ```
 //! assert_eq!(recorder_runtime::env::MODE, "RECORD_MODE");
@@ -101,7 +101,7 @@ pub const CREDENTIAL_WORDS: &[&str] = &[
 /// Whether a variable's name says it holds a credential (see [`CREDENTIAL_WORDS`]).
 /// `cargo recordings options` shows such a value only as set, and a value that
 /// `RECORDER_ENV` or a setup's `env` gives one is a secret of every test
-/// ([`Vars::credentials`]).
+/// ([`crate::secrets::credentials_given`]).
 ///
 /// ```
 /// use recorder_runtime::env::is_credential;
@@ -343,47 +343,27 @@ impl Vars {
             .unwrap_or(DEFAULT_MAX_MULTIPART_PARTS)
     }
 
-    /// The credentials that `RECORDER_ENV` and the setup's `env` carry, as the tests
-    /// see them (a real variable of the same name wins), `(variable, value)`: the value
-    /// of every variable whose name says it is one ([`is_credential`]: `HF_TOKEN`, ...),
-    /// and the password of every URL with `user:password@` in it. They reach the
-    /// services the recorder starts, which may send them anywhere and see them echoed,
-    /// so they are secrets of every test, like the API key. (Variables only the process
-    /// environment holds are not the recorder's to know: set them through one of those
-    /// layers to have them kept off disk.)
+    /// The variables `RECORDER_ENV` and the setup's `env` give, by name, with their
+    /// values as the tests see them (a real variable of the same name wins).
     ///
     /// ```
     /// use std::collections::BTreeMap;
     /// use recorder_runtime::env::Vars;
-    /// let env = BTreeMap::from([
-    ///     ("DOC_HF_TOKEN".to_string(), "hf_abcdefghijklmnop".to_string()),
-    ///     ("DOC_DB_URL".to_string(), "postgres://app:s3cret-pw@db:5432/x".to_string()),
-    ///     ("DOC_OLLAMA_URL".to_string(), "http://127.0.0.1:11434".to_string()),
-    /// ]);
-    /// let creds = Vars::for_setup(Some("doc"), &env).credentials();
-    /// assert!(creds.contains(&("DOC_HF_TOKEN".into(), "hf_abcdefghijklmnop".into())));
-    /// assert!(creds.contains(&("DOC_DB_URL".into(), "s3cret-pw".into())));
-    /// assert_eq!(creds.len(), 2);
+    /// let env = BTreeMap::from([("DOC_GIVEN_URL".to_string(), "http://gpu:11434".to_string())]);
+    /// let given = Vars::for_setup(Some("doc"), &env).given();
+    /// assert!(given.contains(&("DOC_GIVEN_URL".into(), "http://gpu:11434".into())));
     /// ```
-    pub fn credentials(&self) -> Vec<(String, String)> {
+    pub fn given(&self) -> Vec<(String, String)> {
         let mut names: Vec<&String> = self.layers.recorder_env().keys().collect();
         if let Some((_, env)) = self.layers.setup() {
             names.extend(env.keys());
         }
         names.sort();
         names.dedup();
-        let mut out = Vec::new();
-        for name in names {
-            let Some(value) = self.var(name) else {
-                continue;
-            };
-            if is_credential(name) {
-                out.push((name.clone(), value));
-            } else if let Some(password) = crate::secrets::url_password(&value) {
-                out.push((name.clone(), password));
-            }
-        }
-        out
+        names
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), self.var(name)?)))
+            .collect()
     }
 }
 

@@ -126,10 +126,10 @@ impl Target {
 
     /// The secrets to keep off disk: the API key's value, if the variable is set, and
     /// the credentials `RECORDER_ENV` and the setup's `env` carry
-    /// ([`crate::env::Vars::credentials`]).
+    /// ([`crate::secrets::credentials_given`]).
     pub fn secrets(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self.api_key().into_iter().collect();
-        for (var, value) in self.vars().credentials() {
+        for (var, value) in crate::secrets::credentials_given(&self.vars()) {
             if !out.iter().any(|(_, v)| *v == value) {
                 out.push((var, value));
             }

@@ -3,7 +3,7 @@
 //!
 //! The secrets of a test are the configured API key (the setup's `api_key_env`), the
 //! credentials that the setup's `env` and `RECORDER_ENV` carry (see
-//! [`crate::env::Vars::credentials`]), and every credential a request of the test
+//! [`credentials_given`]), and every credential a request of the test
 //! carried itself (an `Authorization`, `x-api-key` or `api-key` header, a `?key=` or
 //! `?token=` query parameter): see [`crate::headers`].
 //!
@@ -176,6 +176,40 @@ pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
         }
     }
     rec
+}
+
+/// The credentials that `RECORDER_ENV` and the setup's `env` carry ([`crate::env::Vars::given`]),
+/// `(variable, value)`: the value of every variable whose name says it is one
+/// ([`crate::env::is_credential`]: `HF_TOKEN`, ...), and the password of every URL with
+/// `user:password@` in it. They reach the services the recorder starts, which may send
+/// them anywhere and see them echoed, so they are secrets of every test, like the API
+/// key. (Variables only the process environment holds are not the recorder's to know:
+/// set them through one of those layers to have them kept off disk.)
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use recorder_runtime::{env::Vars, secrets::credentials_given};
+/// let env = BTreeMap::from([
+///     ("DOC_HF_TOKEN".to_string(), "hf_abcdefghijklmnop".to_string()),
+///     ("DOC_DB_URL".to_string(), "postgres://app:s3cret-pw@db:5432/x".to_string()),
+///     ("DOC_OLLAMA_URL".to_string(), "http://127.0.0.1:11434".to_string()),
+/// ]);
+/// let creds = credentials_given(&Vars::for_setup(Some("doc"), &env));
+/// assert!(creds.contains(&("DOC_HF_TOKEN".into(), "hf_abcdefghijklmnop".into())));
+/// assert!(creds.contains(&("DOC_DB_URL".into(), "s3cret-pw".into())));
+/// assert_eq!(creds.len(), 2);
+/// ```
+pub fn credentials_given(vars: &crate::env::Vars) -> Vec<(String, String)> {
+    vars.given()
+        .into_iter()
+        .filter_map(|(name, value)| {
+            if crate::env::is_credential(&name) {
+                Some((name, value))
+            } else {
+                url_password(&value).map(|password| (name, password))
+            }
+        })
+        .collect()
 }
 
 /// Where the password of a URL with `user:password@` is, as a byte range of `value`.

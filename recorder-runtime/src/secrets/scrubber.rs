@@ -200,6 +200,13 @@ impl Scrubber {
     /// The scrubber of these secrets, made again only when they differ from the last
     /// ones asked for: the free functions of [`super`] are called with one test's
     /// secrets over and over, and making a scrubber costs more than most scans.
+    ///
+    /// ```
+    /// use recorder_runtime::secrets::Scrubber;
+    /// let secrets = [("KEY".to_string(), "sk-cached-0123456789".to_string())];
+    /// let a = Scrubber::cached(&secrets);
+    /// assert_eq!(a.scrub_str("k: sk-cached-0123456789"), "k: <redacted:KEY>");
+    /// ```
     pub fn cached(secrets: &[(String, String)]) -> Arc<Scrubber> {
         type Last = Option<(Vec<(String, String)>, Arc<Scrubber>)>;
         static LAST: Mutex<Last> = Mutex::new(None);
@@ -254,6 +261,13 @@ impl Scrubber {
     }
 
     /// The first secret in `b`, by variable, and how it is spelled there.
+    ///
+    /// ```
+    /// use recorder_runtime::secrets::{Scrubber, Spelling};
+    /// let s = Scrubber::new(&[("KEY".to_string(), "sk-find/0123456789".to_string())]);
+    /// assert_eq!(s.find(b"q=sk-find%2F0123456789"), Some(("KEY", Spelling::PercentEncoded)));
+    /// assert_eq!(s.find(b"nothing here"), None);
+    /// ```
     pub fn find(&self, b: &[u8]) -> Option<(&str, Spelling)> {
         if self.is_empty() {
             return None;
