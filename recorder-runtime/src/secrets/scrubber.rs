@@ -5,8 +5,8 @@
 //! A [`Scrubber`] is made once from a test's secrets and runs three passes, each on
 //! what the one before left:
 //! 1. **as it is**: every occurrence of a value becomes `<redacted:VAR>`;
-//! 2. **percent-encoded**: a text with a `%` is decoded as a whole (`%XX`, either
-//!    case); where a value appears in the decoded text, the encoded span becomes the
+//! 2. **percent-encoded**: a text with a `%XX` escape (either case) is decoded as a
+//!    whole; where a value appears in the decoded text, the encoded span becomes the
 //!    placeholder (which decodes to itself);
 //! 3. **base64** (standard and URL-safe, padded or not): inside a longer base64 text
 //!    a value's encoding depends on where it starts in a 3-byte group, so each value
@@ -18,7 +18,9 @@
 //!
 //! The cost when nothing is found (the hot path): one SIMD substring search per value
 //! and per distinct core, with finders built once, and a `memchr` for `%`; only a text
-//! that holds a `%` is decoded (once, whole), and only a base64 run that holds a core.
+//! that holds a `%XX` escape is decoded (once, whole), and only a base64 run that holds
+//! a core. Until nothing changes, at most three rounds: a run encoded again could, in
+//! theory, spell a secret as it is.
 //!
 //! ```
 //! use recorder_runtime::secrets::Scrubber;
