@@ -1219,6 +1219,86 @@ fn check_finds_keys_in_binary_bodies_and_credential_queries() {
     line(&query_path, "the credential query parameter `key`");
 }
 
+/// A key inside a multipart file part (stored as base64), percent-encoded in a URL, or
+/// base64-encoded in an answer is found as `check` decodes each value, configured or
+/// not (`sk-…`); and nothing else in those recordings is taken for one.
+#[test]
+fn check_finds_keys_that_are_base64_or_percent_encoded() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tmp = tempfile::tempdir().unwrap();
+    let var = format!("CLI_CHECK_ENCODED_KEY_{}", std::process::id());
+    let key = "sk-check/enc+0123456789abcdef";
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!("[setups.x]\napi_key_env = \"{var}\"\nenv = {{ {var} = \"{key}\" }}\n"),
+    )
+    .unwrap();
+    let dir = tmp.path().join("recordings");
+    let store = Store::new(&dir);
+    let mut content = vec![0u8, 159, 146];
+    content.extend_from_slice(key.as_bytes());
+    let mut upload = chat("cli::upload", "u", json!({"id": "file-1"}));
+    upload.request.endpoint = "/v1/files".into();
+    upload.request.body = json!({"multipart": [
+        {"name": "purpose", "text": "assistants"},
+        {"name": "file", "filename": "k.bin", "size": content.len(), "sha256": "00", "base64": b64.encode(&content)},
+    ]});
+    let upload_path = write(&store, &upload);
+    let percent = chat(
+        "cli::percent",
+        "p",
+        json!({"next": "https://example.com/cb?k=sk-check%2Fenc%2B0123456789abcdef&x=1"}),
+    );
+    let percent_path = write(&store, &percent);
+    let unconfigured = chat(
+        "cli::unconfigured",
+        "n",
+        json!({"b64_json": b64.encode("Authorization: sk-proj-abcdefghijklmnopqrstuvwx")}),
+    );
+    let unconfigured_path = write(&store, &unconfigured);
+    let mut innocent_bytes = vec![7u8; 300];
+    innocent_bytes.extend_from_slice(b"a picture, not a key: 100% sure");
+    let innocent = chat(
+        "cli::innocent",
+        "i",
+        json!({"b64_json": b64.encode(&innocent_bytes), "text": "50%25 off, 100% sure"}),
+    );
+    let innocent_path = write(&store, &innocent);
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let line = |p: &Path, what: &str| {
+        let rel = p.strip_prefix(&dir).unwrap().display().to_string();
+        assert!(
+            out.lines().any(|l| l.starts_with(&rel) && l.contains(what)),
+            "no `{what}` for {rel}:\n{out}"
+        );
+    };
+    line(
+        &upload_path,
+        &format!("the value of ${var}, base64-encoded at /request/body/multipart/1/base64"),
+    );
+    line(
+        &percent_path,
+        &format!("the value of ${var}, percent-encoded at /response/body/next"),
+    );
+    line(
+        &unconfigured_path,
+        "an `sk-` API key, base64-encoded at /response/body/b64_json",
+    );
+    let rel = innocent_path
+        .strip_prefix(&dir)
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with(&rel) && l.contains("holds")),
+        "{out}"
+    );
+    assert!(!out.contains(key), "the key itself is never printed: {out}");
+}
+
 /// A key the tests get from a setup's `env` (or `RECORDER_ENV`) is looked for like one
 /// in the environment.
 #[test]

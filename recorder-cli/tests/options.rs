@@ -50,6 +50,9 @@ fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String
         "OPENAI_API_KEY",
         "VLLM_API_KEY",
         "OLLAMA_URL",
+        "HF_TOKEN",
+        "GITHUB_TOKEN",
+        "DB_URL",
         "RECORDER_SERVICE_CHAT_URL",
         "RECORDER_SERVICE_CHAT_PORT",
     ] {
@@ -184,6 +187,56 @@ fn prints_setups_suites_kinds_services_and_variables_with_their_sources() {
         let name = v.name.replace("<NAME>", "CHAT");
         variable_line(&out, &name);
     }
+}
+
+/// Credentials other than the setups' API keys, given through `RECORDER_ENV` or a
+/// setup's `env`: a token variable is shown as set, a URL with its password masked, in
+/// the text and the JSON output alike.
+#[test]
+fn other_credentials_in_recorder_env_and_a_setup_env_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "hf_setup-env-token-0123456789";
+    let password = "db-pa55word-in-url";
+    let url_password = "gpu-pa55word-in-url";
+    std::fs::write(
+        dir.path().join("recorder.toml"),
+        format!(
+            "default_setup = \"local\"\n[setups.local]\nbase_url = \"http://127.0.0.1:18080/v1\"\nenv = {{ HF_TOKEN = \"{token}\", DB_URL = \"postgres://app:{password}@db:5432/x\" }}\n"
+        ),
+    )
+    .unwrap();
+    let recorder_env = format!(
+        "GITHUB_TOKEN=ghp_recorder-env-0123456789,OLLAMA_URL=http://me:{url_password}@gpu:11434"
+    );
+    let vars = [("RECORDER_ENV", recorder_env.as_str())];
+    let (code, out, err) = run(dir.path(), &[], &vars);
+    assert_eq!(code, 0, "{err}");
+    let (_, json, _) = run(dir.path(), &["--format", "json"], &vars);
+    for shown in [&out, &json] {
+        for secret in [token, password, url_password, "ghp_recorder-env-0123456789"] {
+            assert!(!shown.contains(secret), "{secret} printed:\n{shown}");
+        }
+    }
+    assert_eq!(
+        variable_line(&out, "HF_TOKEN")[1..3],
+        ["(set)", "setup `local` env"]
+    );
+    assert_eq!(
+        variable_line(&out, "GITHUB_TOKEN")[1..3],
+        ["(set)", "RECORDER_ENV"]
+    );
+    assert_eq!(
+        variable_line(&out, "OLLAMA_URL")[1],
+        "http://me:****@gpu:11434"
+    );
+    assert_eq!(
+        variable_line(&out, "DB_URL")[1],
+        "postgres://app:****@db:5432/x"
+    );
+    assert_eq!(
+        variable_line(&out, "RECORDER_ENV")[1],
+        "GITHUB_TOKEN=(set),OLLAMA_URL=http://me:****@gpu:11434"
+    );
 }
 
 #[test]

@@ -27,12 +27,14 @@
 //! | `RECORDER_REPLAY_TIMING` | [`Vars::replay_timing`]: `recorded` replays those delays |
 //! | `RECORDER_MAX_RECORDING_BYTES` | [`Vars::max_recording_bytes`]: the largest recording file loaded |
 //! | `RECORDER_MAX_BODY_BYTES` | [`Vars::max_body_bytes`]: the largest request or answer body recorded |
+//! | `RECORDER_MAX_MULTIPART_PARTS` | [`Vars::max_multipart_parts`]: the most parts of a multipart request |
 //! | `RECORDER_SETUP` | [`setup`]: the setup of `recorder.toml` to use |
 //! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
 //! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
 //! | `RECORDER_RUN_ID` | [`Vars::run_id`]: one name for a whole run across test processes |
 //! | `RECORDER_ENV` | [`check`]: environment defaults, `KEY=value,...` |
 //! | the setup's `api_key_env` | [`Vars::api_key`]: the real API key, added upstream |
+//! | credentials in `RECORDER_ENV` or the setup's `env` | [`Vars::given`], [`crate::secrets::credentials_given`]: secrets of every test (see [`is_credential`]) |
 //!
 //! ```
 //! assert_eq!(recorder_runtime::env::MODE, "RECORD_MODE");
@@ -69,12 +71,52 @@ pub const SERVICE: &str = recorder_config::SERVICE_ENV;
 pub const ENV: &str = recorder_config::ENV_ENV;
 /// `RECORDER_RUN_ID`.
 pub const RUN_ID: &str = "RECORDER_RUN_ID";
+/// `RECORDER_MAX_MULTIPART_PARTS`.
+pub const MAX_MULTIPART_PARTS: &str = "RECORDER_MAX_MULTIPART_PARTS";
 
 /// The default of [`max_recording_bytes`]: 256 MiB, what a
 /// [`Store`](crate::store::Store) reads unless told otherwise.
 pub const DEFAULT_MAX_RECORDING_BYTES: u64 = crate::store::DEFAULT_MAX_FILE_BYTES;
 /// The default of [`Vars::max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// The default of [`Vars::max_multipart_parts`]: no upload API takes more than a few
+/// dozen parts, and each costs time to parse.
+pub const DEFAULT_MAX_MULTIPART_PARTS: usize = 1000;
+
+/// Words that make a variable name a credential's, as whole `_`-separated parts of it
+/// (any case): `HF_TOKEN`, `OPENAI_API_KEY`, `AWS_SECRET_ACCESS_KEY`, `DB_PASSWORD`,
+/// `GITHUB_PAT`, but not `MAX_TOKENS` or `TOKENIZER_PATH`.
+pub const CREDENTIAL_WORDS: &[&str] = &[
+    "KEY",
+    "APIKEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PWD",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "AUTH",
+    "PAT",
+];
+
+/// Whether a variable's name says it holds a credential (see [`CREDENTIAL_WORDS`]).
+/// `cargo recordings options` shows such a value only as set, and a value that
+/// `RECORDER_ENV` or a setup's `env` gives one is a secret of every test
+/// ([`crate::secrets::credentials_given`]).
+///
+/// ```
+/// use recorder_runtime::env::is_credential;
+/// assert!(is_credential("HF_TOKEN") && is_credential("aws_secret_access_key"));
+/// assert!(!is_credential("RECORDER_MAX_TOKENS") && !is_credential("OLLAMA_URL"));
+/// ```
+pub fn is_credential(name: &str) -> bool {
+    name.split(['_', '-']).any(|part| {
+        CREDENTIAL_WORDS
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(part))
+    })
+}
 
 /// One variable the framework reads: a row of [`VARIABLES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +174,7 @@ pub const VARIABLES: &[Variable] = &[
     row(REPLAY_TIMING, "recorded: replay streams with their recorded delays", None),
     row(MAX_RECORDING_BYTES, "the largest recording file loaded, in bytes", Some("268435456")),
     row(MAX_BODY_BYTES, "the largest request or answer body recorded, in bytes", Some("67108864")),
+    row(MAX_MULTIPART_PARTS, "the most parts a multipart/form-data request (a file upload) may have", Some("1000")),
     row(RUN_ID, "one name for a whole run across test processes (usage log, prune)", Some("one per test process")),
     row(SERVICE, "the [services.<name>] a Service parameter gets when there are several", None),
     row(recorder_config::SERVICE_URL_ENV, "use the service already running at this URL (the RECORDER_SERVICE one, or the only one)", None),
@@ -289,6 +332,37 @@ impl Vars {
         self.var(MAX_BODY_BYTES)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    }
+
+    /// `RECORDER_MAX_MULTIPART_PARTS`, else [`DEFAULT_MAX_MULTIPART_PARTS`]: a
+    /// `multipart/form-data` request with more parts is refused (413).
+    pub fn max_multipart_parts(&self) -> usize {
+        self.var(MAX_MULTIPART_PARTS)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MAX_MULTIPART_PARTS)
+    }
+
+    /// The variables `RECORDER_ENV` and the setup's `env` give, by name, with their
+    /// values as the tests see them (a real variable of the same name wins).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use recorder_runtime::env::Vars;
+    /// let env = BTreeMap::from([("DOC_GIVEN_URL".to_string(), "http://gpu:11434".to_string())]);
+    /// let given = Vars::for_setup(Some("doc"), &env).given();
+    /// assert!(given.contains(&("DOC_GIVEN_URL".into(), "http://gpu:11434".into())));
+    /// ```
+    pub fn given(&self) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = self.layers.recorder_env().keys().collect();
+        if let Some((_, env)) = self.layers.setup() {
+            names.extend(env.keys());
+        }
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), self.var(name)?)))
+            .collect()
     }
 }
 

@@ -15,6 +15,13 @@
 //!   host allowed with [`Proxy::allow_hosts`], is refused with 403: a DNS-rebinding
 //!   page reaches the port under its own name;
 //! - an `Origin` header that is not a loopback URL (a page's `fetch`) is refused with 403;
+//! - a request a browser says a page of another site made (Fetch Metadata:
+//!   `Sec-Fetch-Site` other than `same-origin` or `none`) is refused with 403 unless it
+//!   is a CORS request (`Sec-Fetch-Mode: cors`), whose `Origin` the rule above checks:
+//!   an `<img>`, `<script>` or `<link>`, a `no-cors` fetch, a form or a link followed
+//!   send no `Origin` on a GET, and would otherwise make a record-mode recorder call the
+//!   upstream with the key and write files. Requests without `Sec-Fetch-Site` (every
+//!   non-browser client) and what the user opens in the address bar (`none`) pass;
 //! - per-test tokens (`/s/<token>`) are 128 random bits, not guessable;
 //! - a request body over the test's `RECORDER_MAX_BODY_BYTES` ([`crate::env::Vars::max_body_bytes`]) is refused with 413 before it is
 //!   read whole; a connection that does not send its headers within
@@ -267,6 +274,23 @@ fn refused(proxy: &Proxy, headers: &http::HeaderMap) -> Option<String> {
         if !host_allowed(host, &allowed) {
             return Some(format!(
                 "Host `{host}` is not this machine's loopback: the recorder answers only requests made to 127.0.0.1, localhost or [::1] (a page that reached this port under another name is refused)"
+            ));
+        }
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = String::from_utf8_lossy(site.as_bytes());
+        let own = ["same-origin", "none"]
+            .iter()
+            .any(|s| site.eq_ignore_ascii_case(s));
+        let mode = headers
+            .get("sec-fetch-mode")
+            .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+            .unwrap_or_default();
+        // A CORS request carries its page's Origin, which the rule below checks.
+        let cors = mode.eq_ignore_ascii_case("cors") && headers.contains_key(http::header::ORIGIN);
+        if !own && !cors {
+            return Some(format!(
+                "a web page of another site made this request (Sec-Fetch-Site: {site}, Sec-Fetch-Mode: {mode}): the recorder does not answer what pages embed or send without CORS (it may hold your API key); call it from a program, not a page"
             ));
         }
     }

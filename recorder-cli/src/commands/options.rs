@@ -3,8 +3,11 @@
 //! ([`recorder_runtime::env::VARIABLES`]) with its value as a test would see it under
 //! a setup, and where that value came from.
 //!
-//! API keys (the variables setups name in `api_key_env`) are shown as set or unset,
-//! never their value, wherever they appear (also inside `RECORDER_ENV`).
+//! API keys (the variables setups name in `api_key_env`) and other credentials (a
+//! variable whose name says so, such as `HF_TOKEN`: see
+//! [`recorder_runtime::env::is_credential`]) are shown as set or unset, never their
+//! value, wherever they appear (also inside `RECORDER_ENV` and a setup's `env`); a URL
+//! with `user:password@` in it is shown with the password masked.
 
 use crate::OptionsArgs;
 use recorder_config::{Config, Env, EnvLayers, Kind, ProcessEnv, ServiceEndpoint, Source};
@@ -63,10 +66,10 @@ pub(crate) fn report(
         .filter_map(|s| s.api_key_env.as_deref())
         .collect();
     let shown = |name: &str, value: String| -> String {
-        if secrets.contains(name) {
+        if secrets.contains(name) || recorder_runtime::env::is_credential(name) {
             SET.to_owned()
         } else {
-            value
+            recorder_runtime::secrets::mask_url_password(&value).into_owned()
         }
     };
 
@@ -184,8 +187,8 @@ pub(crate) fn report(
                 "name": s.name,
                 "in_effect": setup.is_some_and(|e| e.name == s.name),
                 "description": s.description,
-                "base_url": s.base_url,
-                "routes": s.routes,
+                "base_url": s.base_url.as_deref().map(masked),
+                "routes": s.routes.iter().map(|(k, v)| (k.clone(), json!(masked(v)))).collect::<serde_json::Map<_, _>>(),
                 "models": s.models.iter().map(|(k, m)| (k.as_str().to_owned(), json!(m))).collect::<serde_json::Map<_, _>>(),
                 "embedding_dimension": s.embedding_dimension,
                 "api_key_env": s.api_key_env.as_ref().map(|var| json!({
@@ -214,7 +217,7 @@ pub(crate) fn report(
         let endpoint = c.service_endpoint(name, &layers, process)?;
         services.push(json!({
             "name": name,
-            "url": endpoint.url,
+            "url": endpoint.url.as_deref().map(masked),
             "port": (endpoint.port != 0).then_some(endpoint.port),
             "given_by": endpoint.given_by,
             "source": endpoint.source.to_string(),
@@ -235,6 +238,11 @@ pub(crate) fn report(
         "services": services,
         "variables": variables,
     }))
+}
+
+/// A URL as shown: its password, if it has one, masked.
+fn masked(url: &str) -> String {
+    recorder_runtime::secrets::mask_url_password(url).into_owned()
 }
 
 fn text(v: &Value) -> String {

@@ -259,7 +259,7 @@ impl Engine {
             scope.stats.missed.fetch_add(1, Ordering::Relaxed);
             let msg = self.explain_miss(scope, &ident, &hash);
             scope.problem(msg.clone());
-            let msg = crate::secrets::scrub_str(&msg, &scope.secrets()).into_owned();
+            let msg = scope.scrubber().scrub_str(&msg).into_owned();
             return Err(Error::Miss(msg));
         }
         self.forward(scope, req, ident, RecordingKey::new(hash, occurrence))

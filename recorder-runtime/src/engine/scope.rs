@@ -161,6 +161,8 @@ pub struct Scope {
     has_ids: AtomicBool,
     /// Secret values to keep off disk: the configured key, and credentials requests carried.
     secrets: Mutex<Vec<(String, String)>>,
+    /// The same, ready to find and replace (made again when one is added).
+    scrubber: Mutex<Arc<crate::secrets::Scrubber>>,
     has_secrets: AtomicBool,
     /// Request hash -> how many occurrences were recorded in this run.
     recorded: Mutex<HashMap<String, u32>>,
@@ -229,6 +231,7 @@ impl Scope {
             ids: Mutex::default(),
             has_ids: AtomicBool::new(false),
             has_secrets: AtomicBool::new(!secrets.is_empty()),
+            scrubber: Mutex::new(Arc::new(crate::secrets::Scrubber::new(&secrets))),
             secrets: Mutex::new(secrets),
             recorded: Mutex::default(),
             ids_file: Mutex::new(()),
@@ -392,7 +395,8 @@ impl Scope {
     /// A problem that fails the test at its end (even if its client swallowed the
     /// error), once.
     pub(crate) fn problem(&self, msg: impl Into<String>) {
-        let msg = crate::secrets::scrub_str(&msg.into(), &self.secrets()).into_owned();
+        let msg = msg.into();
+        let msg = self.scrubber().scrub_str(&msg).into_owned();
         {
             let mut problems = self.problems.lock().unwrap();
             if problems.contains(&msg) {
@@ -519,16 +523,25 @@ impl Scope {
         }
         self.secrets.lock().unwrap().clone()
     }
+    /// The secrets known so far, ready to find and replace however they are spelled.
+    pub(crate) fn scrubber(&self) -> Arc<crate::secrets::Scrubber> {
+        self.scrubber.lock().unwrap().clone()
+    }
     /// Adds secrets seen on a request (credentials a client sent itself); values that
     /// are not secrets (see [`crate::secrets::is_secret`]) are left out.
     pub(crate) fn add_secrets(&self, found: impl IntoIterator<Item = (String, String)>) {
         let mut secrets = self.secrets.lock().unwrap();
+        let mut added = false;
         for (name, value) in found {
             if crate::secrets::is_secret(&value) && !secrets.iter().any(|(_, v)| *v == value) {
                 secrets.push((name, value));
-                // Longest first: a key that contains another is replaced whole.
-                secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.cmp(b)));
+                added = true;
             }
+        }
+        if added {
+            // Longest first: a key that contains another is replaced whole.
+            secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.cmp(b)));
+            *self.scrubber.lock().unwrap() = Arc::new(crate::secrets::Scrubber::new(&secrets));
         }
         self.has_secrets
             .store(!secrets.is_empty(), Ordering::Release);

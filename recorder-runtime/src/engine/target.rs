@@ -124,9 +124,17 @@ impl Target {
         self.vars().api_key(var).map(|v| (var.clone(), v))
     }
 
-    /// The secrets to keep off disk: the API key's value, if the variable is set.
+    /// The secrets to keep off disk: the API key's value, if the variable is set, and
+    /// the credentials `RECORDER_ENV` and the setup's `env` carry
+    /// ([`crate::secrets::credentials_given`]).
     pub fn secrets(&self) -> Vec<(String, String)> {
-        self.api_key().into_iter().collect()
+        let mut out: Vec<(String, String)> = self.api_key().into_iter().collect();
+        for (var, value) in crate::secrets::credentials_given(&self.vars()) {
+            if !out.iter().any(|(_, v)| *v == value) {
+                out.push((var, value));
+            }
+        }
+        out
     }
 
     /// The query parameter the key goes in, when the setup sends it that way.

@@ -614,7 +614,11 @@ fn check_key(
     let (at, key) = state.key.lock().unwrap().clone()?;
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let given = match &at {
-        KeyIn::Bearer => header("authorization").and_then(|v| v.strip_prefix("Bearer ")),
+        // The scheme in any case, as real servers read it (RFC 9110).
+        KeyIn::Bearer => header("authorization")
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim()),
         KeyIn::Header(name) => header(name),
         KeyIn::Query(name) => path.split_once('?').and_then(|(_, q)| {
             q.split('&')
