@@ -1252,6 +1252,38 @@ fn check_finds_keys_given_through_a_setup_env() {
     assert!(!out.contains(key), "the key itself is never printed: {out}");
 }
 
+/// An upstream's key (`upstreams.NAME.api_key_env`) is looked for like the setup's.
+#[test]
+fn check_finds_an_upstreams_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let var = format!("CLI_CHECK_UPSTREAM_KEY_{}", std::process::id());
+    let key = "tvly-check-upstream-0123456789abcdef";
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!(
+            "[setups.x]\nenv = {{ {var} = \"{key}\" }}\nupstreams = {{ search = {{ url = \"https://s\", api_key_env = \"{var}\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let dir = tmp.path().join("recordings");
+    let mut rec = chat(
+        "cli::upstream_leak",
+        "l",
+        json!({"echo": format!("key {key}")}),
+    );
+    rec.request.endpoint = "/up/search/search".into();
+    let leaked = write(&Store::new(&dir), &rec);
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let rel = leaked.strip_prefix(&dir).unwrap().display().to_string();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&rel) && l.contains(&format!("the value of ${var}"))),
+        "{out}"
+    );
+    assert!(!out.contains(key), "{out}");
+}
+
 /// Pruning the request that sent an id back leaves no id map naming it: `check`
 /// passes right after.
 #[test]
