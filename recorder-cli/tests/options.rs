@@ -55,6 +55,8 @@ fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String
         "DB_URL",
         "RECORDER_SERVICE_CHAT_URL",
         "RECORDER_SERVICE_CHAT_PORT",
+        "OPTIONS_SEARCH_KEY",
+        "OPTIONS_MAPS_KEY",
     ] {
         cmd.env_remove(name);
     }
@@ -352,4 +354,69 @@ fn without_a_recorder_toml() {
     let (code, _, err) = run(dir.path(), &["--setup", "gpt"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("no recorder.toml was found"), "{err}");
+}
+
+/// Each setup's upstreams: URL, where they are served, key variable set or unset and
+/// how it is sent, header names; their keys are secrets like the setup's.
+#[test]
+fn lists_each_setups_upstreams_with_keys_as_set_or_unset() {
+    const SEARCH_SECRET: &str = "tvly-options-secret-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("recorder.toml"),
+        r#"
+default_setup = "agent"
+[setups.agent]
+base_url = "http://127.0.0.1:18080/v1"
+upstreams = { mcp = "http://127.0.0.1:8931/mcp", search = { url = "https://api.tavily.com", api_key_env = "OPTIONS_SEARCH_KEY", auth = { header = "x-api-key" }, headers = { "x-client" = "not-shown-value" } }, maps = { url = "https://maps.example", api_key_env = "OPTIONS_MAPS_KEY", auth = { query = "key" } } }
+"#,
+    )
+    .unwrap();
+    let vars = [(
+        "RECORDER_ENV",
+        &*format!("OPTIONS_SEARCH_KEY={SEARCH_SECRET}"),
+    )];
+    let (code, out, err) = run(dir.path(), &[], &vars);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "      upstream: maps at /up/maps -> https://maps.example, api key: OPTIONS_MAPS_KEY (unset) as query:key",
+        "      upstream: mcp at /up/mcp -> http://127.0.0.1:8931/mcp",
+        "      upstream: search at /up/search -> https://api.tavily.com, api key: OPTIONS_SEARCH_KEY (set) as header:x-api-key, headers: x-client",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no line {line:?} in:\n{out}");
+    }
+    assert_eq!(
+        variable_line(&out, "OPTIONS_SEARCH_KEY")[1..],
+        [
+            "(set)",
+            "RECORDER_ENV",
+            "API key of upstream search of setup agent (never shown)"
+        ]
+    );
+    assert_eq!(
+        variable_line(&out, "OPTIONS_MAPS_KEY")[1..3],
+        ["-", "unset"]
+    );
+    assert_eq!(
+        variable_line(&out, "RECORDER_ENV")[1],
+        "OPTIONS_SEARCH_KEY=(set)"
+    );
+    assert!(
+        !out.contains(SEARCH_SECRET) && !out.contains("not-shown-value"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(dir.path(), &["--format", "json"], &vars);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(SEARCH_SECRET), "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ups = &v["setups"][0]["upstreams"];
+    assert_eq!(ups["mcp"]["url"], "http://127.0.0.1:8931/mcp");
+    assert_eq!(ups["mcp"]["api_key_env"], Value::Null);
+    assert_eq!(
+        ups["search"]["api_key_env"],
+        serde_json::json!({"name": "OPTIONS_SEARCH_KEY", "set": true})
+    );
+    assert_eq!(ups["search"]["auth"], "header:x-api-key");
+    assert_eq!(ups["search"]["headers"], serde_json::json!(["x-client"]));
 }

@@ -33,7 +33,7 @@
 //! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
 //! | `RECORDER_RUN_ID` | [`Vars::run_id`]: one name for a whole run across test processes |
 //! | `RECORDER_ENV` | [`check`]: environment defaults, `KEY=value,...` |
-//! | the setup's `api_key_env` | [`Vars::api_key`]: the real API key, added upstream |
+//! | the setup's `api_key_env`, and its upstreams' | [`Vars::api_key`]: the real API key, added upstream |
 //! | credentials in `RECORDER_ENV` or the setup's `env` | [`Vars::given`], [`crate::secrets::credentials_given`]: secrets of every test (see [`is_credential`]) |
 //!
 //! ```
@@ -146,7 +146,8 @@ const fn row(
 /// Every `RECORD_*`, `RECORDING_*` and `RECORDER_*` variable the framework reads
 /// (the runtime, `recorder.toml` resolution in the macro, services, `cargo
 /// recordings`), with a one-line description and default. Besides these, a setup's
-/// `api_key_env` names the variable holding its API key.
+/// `api_key_env` names the variable holding its API key, and each of its upstreams'
+/// the variable holding that upstream's.
 ///
 /// The one list: `cargo recordings options` prints it, the README's "Options" section
 /// documents it, and tests check that every such name in the sources and the README

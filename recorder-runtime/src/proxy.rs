@@ -2,7 +2,8 @@
 //! registered scope under its own path prefix, for any HTTP client or language.
 //!
 //! A scope's base URL is `http://127.0.0.1:<port>/s/<token>`; OpenAI clients use
-//! `<base>/v1`, Ollama clients the base itself. Requests outside any prefix are
+//! `<base>/v1`, Ollama clients the base itself, and a setup's named upstream `NAME`
+//! is `<base>/up/NAME` (the endpoint `/up/NAME/...`, which the engine's target routes). Requests outside any prefix are
 //! routed by the `X-Recorder-Test-Id` header when a fallback router is installed
 //! (the `recordings serve` command). Either way the request goes to
 //! [`Engine::handle`](crate::engine::Engine::handle): the proxy is only a transport.

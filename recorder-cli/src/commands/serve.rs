@@ -3,9 +3,9 @@
 //! mode a breaking change) is printed on stderr as it happens and again at shutdown,
 //! and makes the exit status 1; verify mode's drift is listed per test at shutdown.
 
-use crate::ServeArgs;
+use crate::{ServeArgs, UpstreamArg};
 use crate::{EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::engine::Target;
+use recorder_runtime::engine::{Target, Upstream};
 use recorder_runtime::env::RECORDING_DIR as DIR_VAR;
 use recorder_runtime::mode::Mode;
 use recorder_runtime::proxy::Proxy;
@@ -51,8 +51,10 @@ pub(crate) fn serve(
         Some(m) => m.parse::<Mode>()?,
         None => vars.mode()?,
     };
-    if mode.calls_upstream() && args.upstream.is_none() && args.setup.is_none() {
-        anyhow::bail!("--mode {mode} calls the real API: pass --upstream URL or --setup NAME");
+    if mode.calls_upstream() && args.upstreams.is_empty() && args.setup.is_none() {
+        anyhow::bail!(
+            "--mode {mode} calls the real API: pass --upstream URL (and --upstream NAME=URL for named upstreams) or --setup NAME"
+        );
     }
     if mode.loads() && mode != Mode::RecordIfMissing && !dir.is_dir() {
         anyhow::bail!(
@@ -65,9 +67,7 @@ pub(crate) fn serve(
             }
         );
     }
-    if let Some(url) = &args.upstream {
-        target.base_url = Some(url.clone());
-    }
+    let default_upstream = apply_upstreams(&mut target, args)?;
     if let Some(var) = &args.api_key_env {
         target.api_key_env = Some(var.clone());
     }
@@ -75,6 +75,11 @@ pub(crate) fn serve(
         target.auth = auth.clone();
     }
     target.headers.extend(args.headers.iter().cloned());
+    let named: String = target
+        .upstreams
+        .iter()
+        .map(|(name, up)| format!(", upstream {name} at /up/{name} -> {}", up.url))
+        .collect();
     // Every problem is printed as it happens; the summary at shutdown repeats the
     // first ones (a long-running server must not keep them all).
     let problems: Arc<Mutex<(usize, Vec<String>)>> = Arc::default();
@@ -107,10 +112,9 @@ pub(crate) fn serve(
     out.flush()?;
     writeln!(
         err,
-        "serving {} in {mode} mode{}; test id from the X-Recorder-Test-Id header; Ctrl-C stops",
+        "serving {} in {mode} mode{}{named}; test id from the X-Recorder-Test-Id header; Ctrl-C stops",
         dir.display(),
-        args.upstream
-            .as_deref()
+        default_upstream
             .map(|u| format!(", upstream {u}"))
             .unwrap_or_default()
     )?;
@@ -150,6 +154,63 @@ pub(crate) fn serve(
         )?;
     }
     Ok(EXIT_PROBLEMS)
+}
+
+/// Applies `--upstream`, `--upstream-key` and `--upstream-auth` to `target` (over the
+/// setup's): the bare URL becomes the base URL, `NAME=URL` sets upstream `NAME`'s URL
+/// (keeping a setup's key, auth and headers for it). Returns the bare URL, if given.
+fn apply_upstreams<'a>(
+    target: &mut Target,
+    args: &'a ServeArgs,
+) -> anyhow::Result<Option<&'a str>> {
+    let mut default = None;
+    let mut named: Vec<&str> = Vec::new();
+    for upstream in &args.upstreams {
+        match upstream {
+            UpstreamArg::Default(url) => {
+                if let Some(first) = default.replace(url.as_str()) {
+                    anyhow::bail!(
+                        "--upstream {first} and --upstream {url}: there is one default upstream; give the others a name, --upstream NAME=URL (served under /up/NAME/)"
+                    );
+                }
+                target.base_url = Some(url.clone());
+            }
+            UpstreamArg::Named(name, url) => {
+                if named.contains(&name.as_str()) {
+                    anyhow::bail!("--upstream {name}=... is given twice: give each name once");
+                }
+                named.push(name);
+                target
+                    .upstreams
+                    .entry(name.clone())
+                    .or_insert_with(|| Upstream::new(url.as_str()))
+                    .url = url.clone();
+            }
+        }
+    }
+    let known = |target: &Target| {
+        let names: Vec<String> = target.upstreams.keys().map(|k| format!("`{k}`")).collect();
+        if names.is_empty() {
+            "there are none".to_owned()
+        } else {
+            format!("there are {}", names.join(", "))
+        }
+    };
+    for (name, var) in &args.upstream_keys {
+        let what = known(target);
+        let Some(up) = target.upstreams.get_mut(name) else {
+            anyhow::bail!("--upstream-key {name}={var}: no upstream `{name}` ({what}); give it with --upstream {name}=URL");
+        };
+        up.api_key_env = Some(var.clone());
+    }
+    for (name, auth) in &args.upstream_auths {
+        let what = known(target);
+        let Some(up) = target.upstreams.get_mut(name) else {
+            anyhow::bail!("--upstream-auth {name}=...: no upstream `{name}` ({what}); give it with --upstream {name}=URL");
+        };
+        up.auth = auth.clone();
+    }
+    Ok(default)
 }
 
 /// How many problems the shutdown summary repeats.

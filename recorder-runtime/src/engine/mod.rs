@@ -33,7 +33,7 @@ pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
 pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
 pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
-pub use target::{Auth, Target};
+pub use target::{Auth, Target, Upstream};
 
 use crate::error::{Error, Result};
 use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};

@@ -39,7 +39,11 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
         }
     }
     if req.endpoint.contains('?') {
-        let extra: Vec<&str> = scope.target.auth_query().into_iter().collect();
+        let extra: Vec<&str> = scope
+            .target
+            .auth_query_for(&req.endpoint)
+            .into_iter()
+            .collect();
         let (stripped, found) = crate::headers::strip_credentials(&req.endpoint, &extra);
         if !found.is_empty() {
             scope.add_secrets(found);

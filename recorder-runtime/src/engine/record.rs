@@ -148,31 +148,41 @@ impl Engine {
         }
     }
 
-    /// The request as it goes upstream: the setup's URL for the endpoint, the
-    /// client's forwarded headers, the setup's headers and its key in the setup's auth
-    /// style (or, with no key configured, the client's own credentials), and the body
-    /// as the client sent it. Returns the URL too, for errors. A key the setup needs
-    /// but the environment lacks is an error saying which variable to set.
+    /// The request as it goes upstream: the URL of the endpoint's upstream (the
+    /// setup's model API, or the named upstream of `/up/NAME/...`), the client's
+    /// forwarded headers, that upstream's headers and its key in its auth style (or,
+    /// with no key configured, the client's own credentials), and the body as the
+    /// client sent it. Returns the URL too, for errors. A key the upstream needs but
+    /// the environment lacks is an error saying which variable to set.
     fn upstream_request(
         &self,
         scope: &Scope,
         req: &EngineRequest,
     ) -> Result<(reqwest::RequestBuilder, String)> {
         let target = &scope.target;
-        let api_key = target.api_key();
+        let route = target
+            .route(&req.endpoint)
+            .inspect_err(|e| scope.problem(e.to_string()))?;
+        let api_key = target.key_of(&route);
         if api_key.is_none() && scope.mode.calls_upstream() {
-            if let Some(var) = &target.api_key_env {
+            if let Some(var) = route.api_key_env {
                 let url = target.upstream_url(&req.endpoint)?;
+                let setup = target.setup.as_deref().unwrap_or("(none)");
+                let whose = match route.upstream {
+                    Some(name) => format!("the upstream `{name}` of setup {setup}"),
+                    None => format!("the setup {setup}"),
+                };
                 let err = Error::Setup(format!(
-                    "the setup {} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay",
-                    target.setup.as_deref().unwrap_or("(none)")
+                    "{whose} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay"
                 ));
                 scope.problem(err.to_string());
                 return Err(err);
             }
         }
-        let endpoint = match (&api_key, target.auth_query()) {
-            (Some((_, value)), Some(param)) => with_query_param(&req.endpoint, param, value),
+        let endpoint = match (&api_key, route.auth) {
+            (Some((_, value)), crate::engine::Auth::Query(param)) => {
+                with_query_param(&req.endpoint, param, value)
+            }
             _ => req.endpoint.clone(),
         };
         let url = target.upstream_url(&endpoint)?;
@@ -188,10 +198,10 @@ impl Engine {
                 HeaderValue::from_static("application/json"),
             );
         }
-        for (name, value) in &target.headers {
+        for (name, value) in route.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        match (&api_key, &target.auth) {
+        match (&api_key, route.auth) {
             (Some((_, k)), crate::engine::Auth::Bearer) => builder = builder.bearer_auth(k),
             (Some((_, k)), crate::engine::Auth::Header(h)) => {
                 builder = builder.header(h.as_str(), k.as_str())

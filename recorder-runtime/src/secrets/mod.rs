@@ -1,7 +1,8 @@
 //! Secrets kept off disk: every occurrence of a secret's value in a recording is
 //! replaced by `<redacted:VAR>` before the file is written.
 //!
-//! The secrets of a test are the configured API key (the setup's `api_key_env`), the
+//! The secrets of a test are the configured API keys (the setup's `api_key_env` and its
+//! upstreams', see [`Target::secrets`](crate::engine::Target::secrets)), the
 //! credentials that the setup's `env` and `RECORDER_ENV` carry (see
 //! [`credentials_given`]), and every credential a request of the test
 //! carried itself (an `Authorization`, `x-api-key` or `api-key` header, a `?key=` or
