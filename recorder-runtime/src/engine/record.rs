@@ -67,6 +67,8 @@ impl Engine {
         ident: RequestIdentity,
         key: RecordingKey,
     ) -> Result<EngineResponse> {
+        // The one check before any call goes upstream, whatever the mode.
+        super::budget::check(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
         let (builder, url) = self.upstream_request(scope, &req)?;
         // Ids a replayed answer gave the client, which the real API never issued: an
         // error answer to such a request is not recorded (see `record_whole`).
@@ -244,6 +246,7 @@ impl Engine {
                     .inspect_err(|e| scope.problem(e.to_string()))?,
             )
         };
+        super::budget::charge_body(scope, &request, &body);
         if status >= 400 && !foreign.is_empty() {
             scope.problem(foreign_message(scope, foreign, status));
         } else if scope.mode.writes() {
@@ -389,6 +392,9 @@ impl Engine {
                     let _ = tx.send(Ok(bytes));
                 }
             }
+            // Counted before the client sees the end: its next call is checked
+            // against it.
+            super::budget::charge_frames(&scope, &request, &frames);
             drop(tx);
             if !scope.mode.writes() {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);

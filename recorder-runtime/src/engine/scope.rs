@@ -165,6 +165,8 @@ pub struct Scope {
     /// What saving this test's recordings did (record modes).
     saves: Mutex<crate::report::Tally>,
     on_problem: Option<ProblemSink>,
+    /// Tokens this test's upstream answers reported (see `budget`).
+    pub(crate) tokens: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Scope {
@@ -224,6 +226,7 @@ impl Scope {
             ids_file: Mutex::new(()),
             saves: Mutex::default(),
             on_problem: options.on_problem,
+            tokens: Default::default(),
         })
     }
 
