@@ -107,7 +107,7 @@ async fn a_test_past_its_budget_fails_its_next_call_and_writes_nothing() {
     let message = body["error"]["message"].as_str().unwrap().to_owned();
     assert_eq!(body["error"]["type"], "recorder_budget_exceeded");
     for part in [
-        "test `budget::capped` has spent its token budget",
+        "the token budget of test `budget::capped` is spent",
         &format!(
             "{} tokens upstream, RECORDER_BUDGET_TOKENS_PER_TEST={cap}",
             2 * cost

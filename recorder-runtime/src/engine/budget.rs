@@ -198,17 +198,13 @@ pub(crate) fn check(scope: &Scope, req: &EngineRequest) -> Result<()> {
         req.method,
         req.endpoint.split('?').next().unwrap_or_default()
     );
-    let who = if scope.test_id.is_empty() {
-        "the requests without a test id".to_owned()
-    } else {
-        format!("test `{}`", scope.test_id)
-    };
+    let who = scope.who();
     let overshoot = "(a call's cost is known only from its answer, so the calls in flight when a budget runs out may go over it)";
     if let Some(cap) = caps.test {
         let spent = scope.tokens.load(Ordering::Acquire);
         if spent >= cap {
             return Err(Error::Budget(format!(
-                "{who} has spent its token budget: {spent} tokens upstream, RECORDER_BUDGET_TOKENS_PER_TEST={cap}. {call} was not sent upstream and nothing was recorded; what was recorded before stays. Raise RECORDER_BUDGET_TOKENS_PER_TEST (or unset it) to let the test go on {overshoot}"
+                "the token budget of {who} is spent: {spent} tokens upstream, RECORDER_BUDGET_TOKENS_PER_TEST={cap}. {call} was not sent upstream and nothing was recorded; what was recorded before stays. Raise RECORDER_BUDGET_TOKENS_PER_TEST (or unset it) to let the test go on {overshoot}"
             )));
         }
     }

@@ -493,10 +493,10 @@ impl Engine {
 /// recordings.
 fn foreign_message(scope: &Scope, foreign: &[String], status: u16) -> String {
     format!(
-        "the API answered {status} to a request of test `{}` that sends back {}, an id that a replayed recording gave the client: the real API never issued it, so the answer was not recorded. Record the whole test again: RECORD_MODE=record cargo test {}",
-        scope.test_id,
+        "the API answered {status} to a request of {} that sends back {}, an id that a replayed recording gave the client: the real API never issued it, so the answer was not recorded. Record the whole test again: {}",
+        scope.who(),
         foreign.join(", "),
-        scope.test_filter
+        scope.rerun_in(crate::Mode::Record)
     )
 }
 
