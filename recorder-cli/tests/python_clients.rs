@@ -55,6 +55,11 @@ fn python() -> Result<PathBuf, String> {
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
+                    // Offline, fail soon rather than retry for minutes.
+                    "--timeout",
+                    "15",
+                    "--retries",
+                    "1",
                 ])
                 .args(PACKAGES)
                 .output()
