@@ -311,4 +311,23 @@ fn two_processes_of_one_run_share_its_budget() {
     );
     assert!(passed, "{out}");
     assert_eq!(fake.requests().len(), 3);
+
+    // A committed `.usage` symlink does not take the count outside the folder.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::remove_dir_all(dir.path().join(".usage")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join(".usage")).unwrap();
+    let (passed, out) = run_child(dir.path(), &fake, "through a link", &env);
+    assert!(!passed, "{out}");
+    assert!(
+        out.contains("refusing to follow a symlink under the recordings folder"),
+        "{out}"
+    );
+    assert!(
+        !files(outside.path())
+            .iter()
+            .any(|p| p.to_string_lossy().contains("budget-")),
+        "{:?}",
+        files(outside.path())
+    );
+    assert_eq!(fake.requests().len(), 3, "nothing was sent");
 }

@@ -133,11 +133,18 @@ fn run_file(scope: &Scope, shared: &str) -> PathBuf {
     crate::usage::dir(scope.engine.store().root()).join(format!("budget-{name}.tokens"))
 }
 
-/// Opens a run's count, locked until the file is dropped, and reads it.
-fn open_count(path: &std::path::Path) -> Result<(std::fs::File, u64)> {
+/// Opens a run's count, locked until the file is dropped, and reads it: a plain file
+/// inside the recordings folder (a committed symlink on the way is refused).
+fn open_count(scope: &Scope, path: &std::path::Path) -> Result<(std::fs::File, u64)> {
     let err = |e| Error::io("cannot read the run's token count", path, e);
+    scope.engine.store().check_inside(path)?;
     if let Some(dir) = path.parent() {
         crate::usage::create_dir(dir)?;
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        return Err(err(std::io::Error::other(
+            "it is not a plain file (a symlink?); delete it to count this run from 0",
+        )));
     }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -167,7 +174,7 @@ fn open_count(path: &std::path::Path) -> Result<(std::fs::File, u64)> {
 fn run_spent(scope: &Scope) -> Result<u64> {
     match &run().shared {
         None => Ok(PROCESS_SPENT.load(Ordering::Acquire)),
-        Some(shared) => open_count(&run_file(scope, shared)).map(|(_, spent)| spent),
+        Some(shared) => open_count(scope, &run_file(scope, shared)).map(|(_, spent)| spent),
     }
 }
 
@@ -178,7 +185,7 @@ fn run_add(scope: &Scope, tokens: u64) -> Result<()> {
         return Ok(());
     };
     let path = run_file(scope, shared);
-    let (mut file, spent) = open_count(&path)?;
+    let (mut file, spent) = open_count(scope, &path)?;
     // Always the same width, written in one go at the start: never a shorter number
     // left with the tail of a longer one.
     let text = format!("{:>20}\n", spent.saturating_add(tokens));

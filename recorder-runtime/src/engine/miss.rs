@@ -76,9 +76,9 @@ impl Engine {
         }
         if scope.test_id.is_empty() {
             // serve's shared scope: answered by position in the whole run.
-            msg.push_str(&format!(
+            msg.push_str(
                 "  requests without a test id share `_shared/` and are matched by their order in the whole run: send the X-Recorder-Test-Id header, or tell serve which test runs (POST /_recorder/begin)\n",
-            ));
+            );
         }
         msg.push_str(&format!(
             "  to record it: {}",
