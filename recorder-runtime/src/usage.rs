@@ -5,6 +5,8 @@
 //! `<recordings>/.usage/<start time>-<pid>.jsonl` (cheap, no lock, no database in the test
 //! binary); `cargo recordings` folds them into `recordings/index.sqlite` when it needs
 //! them. The folder ignores itself in git (a `.gitignore` of `*` is written in it).
+//! It also holds the token count of each run of several processes that has a budget
+//! (`budget-<run>.tokens`, see `RECORDER_BUDGET_TOKENS`).
 //!
 //! ```text
 //! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","recorded":"3fa9…","saved":"equivalent"}
