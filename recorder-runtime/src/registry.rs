@@ -291,7 +291,7 @@ impl Recorder {
         if let Some(running) = active.as_ref() {
             return Err(ControlError::Conflict(format!(
                 "test `{}` is still running, so test `{test_id}` cannot begin: requests without a test id go to one test at a time. \
-                 End it first (POST /_recorder/end). Tests that run in parallel (pytest-xdist's -n) cannot share one serve this way: \
+                 End it first (POST /_recorder/end; a body of {{}} ends whatever runs, after a runner that was killed). Tests that run in parallel (pytest-xdist's -n) cannot share one serve this way: \
                  run them one at a time, or have their requests carry the X-Recorder-Test-Id header",
                 running.test_id()
             )));
