@@ -105,7 +105,9 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Import(ImportArgs),
     /// Serve the record/replay proxy on its own, for clients in any language
-    /// (test id in the X-Recorder-Test-Id header).
+    /// (test id in the X-Recorder-Test-Id header, or for requests without one from
+    /// POST /_recorder/begin and /_recorder/end around each test). Exits 1 after any
+    /// miss or problem; its last line is `recorder: serve summary: ...`.
     #[command(after_help = EXIT_CODES_HELP)]
     Serve(ServeArgs),
     /// Set up a crate of one's own: write recorder.toml (at the workspace root in a

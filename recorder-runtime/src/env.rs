@@ -32,6 +32,8 @@
 //! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
 //! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
 //! | `RECORDER_RUN_ID` | [`Vars::run_id`]: one name for a whole run across test processes |
+//! | `RECORDER_BUDGET_TOKENS` | [`Vars::budget_tokens`]: the tokens a run may spend upstream |
+//! | `RECORDER_BUDGET_TOKENS_PER_TEST` | [`Vars::budget_tokens_per_test`]: the tokens one test may spend upstream |
 //! | `RECORDER_ENV` | [`check`]: environment defaults, `KEY=value,...` |
 //! | the setup's `api_key_env`, and its upstreams' | [`Vars::api_key`]: the real API key, added upstream |
 //! | credentials in `RECORDER_ENV` or the setup's `env` | [`Vars::given`], [`crate::secrets::credentials_given`]: secrets of every test (see [`is_credential`]) |
@@ -73,6 +75,12 @@ pub const ENV: &str = recorder_config::ENV_ENV;
 pub const RUN_ID: &str = "RECORDER_RUN_ID";
 /// `RECORDER_MAX_MULTIPART_PARTS`.
 pub const MAX_MULTIPART_PARTS: &str = "RECORDER_MAX_MULTIPART_PARTS";
+/// `RECORDER_BUDGET_TOKENS`.
+pub const BUDGET_TOKENS: &str = "RECORDER_BUDGET_TOKENS";
+/// `RECORDER_BUDGET_TOKENS_PER_TEST`.
+pub const BUDGET_TOKENS_PER_TEST: &str = "RECORDER_BUDGET_TOKENS_PER_TEST";
+/// `NEXTEST_RUN_ID`: cargo-nextest gives every test process of one run this id.
+pub const NEXTEST_RUN_ID: &str = "NEXTEST_RUN_ID";
 
 /// The default of [`max_recording_bytes`]: 256 MiB, what a
 /// [`Store`](crate::store::Store) reads unless told otherwise.
@@ -176,7 +184,9 @@ pub const VARIABLES: &[Variable] = &[
     row(MAX_RECORDING_BYTES, "the largest recording file loaded, in bytes", Some("268435456")),
     row(MAX_BODY_BYTES, "the largest request or answer body recorded, in bytes", Some("67108864")),
     row(MAX_MULTIPART_PARTS, "the most parts a multipart/form-data request (a file upload) may have", Some("1000")),
-    row(RUN_ID, "one name for a whole run across test processes (usage log, prune)", Some("one per test process")),
+    row(RUN_ID, "one name for a whole run across test processes (usage log, prune, the run's token budget)", Some("one per test process")),
+    row(BUDGET_TOKENS, "the tokens a run may spend upstream (record, record-if-missing, live, verify); past it upstream calls fail", None),
+    row(BUDGET_TOKENS_PER_TEST, "the tokens one test may spend upstream; past it its upstream calls fail", None),
     row(SERVICE, "the [services.<name>] a Service parameter gets when there are several", None),
     row(recorder_config::SERVICE_URL_ENV, "use the service already running at this URL (the RECORDER_SERVICE one, or the only one)", None),
     row(recorder_config::SERVICE_PORT_ENV, "start or reuse the service on this port (the RECORDER_SERVICE one, or the only one)", None),
@@ -301,6 +311,29 @@ impl Vars {
         self.var(RUN_ID)
     }
 
+    /// `RECORDER_BUDGET_TOKENS`: the tokens a run may spend upstream, when set; an
+    /// error naming the variable when it is not a whole number.
+    pub fn budget_tokens(&self) -> Result<Option<u64>> {
+        self.tokens(BUDGET_TOKENS)
+    }
+
+    /// `RECORDER_BUDGET_TOKENS_PER_TEST`: the tokens one test may spend upstream, when
+    /// set; an error naming the variable when it is not a whole number.
+    pub fn budget_tokens_per_test(&self) -> Result<Option<u64>> {
+        self.tokens(BUDGET_TOKENS_PER_TEST)
+    }
+
+    fn tokens(&self, name: &str) -> Result<Option<u64>> {
+        let Some(value) = self.var(name) else {
+            return Ok(None);
+        };
+        value.trim().replace('_', "").parse().map(Some).map_err(|_| {
+            crate::Error::Setup(format!(
+                "{name}={value:?} is not a number of tokens: write a whole number such as 200000 (or 200_000), or unset it; nothing was sent upstream"
+            ))
+        })
+    }
+
     /// The real API key in the variable a setup names (`api_key_env`), when it is set.
     pub fn api_key(&self, variable: &str) -> Option<String> {
         self.var(variable)
@@ -381,6 +414,13 @@ pub fn suite() -> Option<String> {
     Vars::without_setup()
         .var(SUITE)
         .map(|s| s.trim().to_owned())
+}
+
+/// `NEXTEST_RUN_ID`, when this process is a test of a `cargo nextest run`.
+pub fn nextest_run_id() -> Option<String> {
+    std::env::var(NEXTEST_RUN_ID)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// `RECORDER_RUN_ID` under the process's setup, when set.

@@ -163,6 +163,12 @@ pub enum Error {
     #[error("{0}")]
     Routing(String),
 
+    /// A token budget (`RECORDER_BUDGET_TOKENS`, `RECORDER_BUDGET_TOKENS_PER_TEST`) is
+    /// spent: the request was not sent upstream. The message says what was spent, the
+    /// cap, and how to raise it.
+    #[error("{0}")]
+    Budget(String),
+
     /// Recordings of one test send back each other's ids in a cycle, so they cannot
     /// be renamed in order.
     #[error("these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test", .0.join(", "))]
@@ -246,7 +252,8 @@ impl Error {
 
     /// The HTTP status every transport answers this error with: a miss is 404, an
     /// unreachable or failing upstream, or an answer that cannot be recorded, 502; an
-    /// unusable request 400 (413 when too large), anything else 500.
+    /// unusable request 400 (413 when too large), a spent token budget 402, anything
+    /// else 500.
     pub fn http_status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
@@ -255,6 +262,8 @@ impl Error {
                 S::BAD_GATEWAY
             }
             Error::TooLarge { .. } | Error::TooManyParts { .. } => S::PAYLOAD_TOO_LARGE,
+            // Not 429 or 5xx, which clients retry.
+            Error::Budget(_) => S::PAYMENT_REQUIRED,
             Error::Body { .. } | Error::FeatureOff { .. } | Error::Routing(_) => S::BAD_REQUEST,
             Error::Shared(e) => e.http_status(),
             _ => S::INTERNAL_SERVER_ERROR,
@@ -270,6 +279,7 @@ impl Error {
             Error::TooLarge { .. } | Error::TooManyParts { .. } => "recorder_request_too_large",
             Error::Body { .. } | Error::FeatureOff { .. } => "recorder_request",
             Error::Routing(_) => "recorder_routing",
+            Error::Budget(_) => "recorder_budget_exceeded",
             Error::Shared(e) => e.kind(),
             _ => "recorder_error",
         }
@@ -306,6 +316,7 @@ impl Error {
             Error::FeatureOff { .. } => "FeatureOff",
             Error::Setup(_) => "Setup",
             Error::Routing(_) => "Routing",
+            Error::Budget(_) => "Budget",
             Error::IdCycle(_) => "IdCycle",
             Error::NotReady(_) => "NotReady",
             Error::Serialize { .. } => "Serialize",

@@ -66,6 +66,8 @@ pub mod usage;
 
 pub mod client;
 pub mod context;
+#[cfg(feature = "proxy")]
+pub mod control;
 mod harness;
 pub mod propagate;
 #[cfg(feature = "proxy")]

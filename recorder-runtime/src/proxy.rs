@@ -5,7 +5,9 @@
 //! `<base>/v1`, Ollama clients the base itself, and a setup's named upstream `NAME`
 //! is `<base>/up/NAME` (the endpoint `/up/NAME/...`, which the engine's target routes). Requests outside any prefix are
 //! routed by the `X-Recorder-Test-Id` header when a fallback router is installed
-//! (the `recordings serve` command). Either way the request goes to
+//! (the `recordings serve` command), whose control endpoint (`/_recorder/`, see
+//! [`crate::control`]) says which test requests without the header belong to. Either
+//! way the request goes to
 //! [`Engine::handle`](crate::engine::Engine::handle): the proxy is only a transport.
 //!
 //! # What it refuses
@@ -61,6 +63,7 @@ pub struct Proxy {
     next: AtomicU64,
     tokens: std::collections::hash_map::RandomState,
     fallback: Mutex<Option<Arc<dyn ScopeResolver>>>,
+    control: Mutex<Option<Arc<crate::registry::Recorder>>>,
     allowed_hosts: Mutex<Vec<String>>,
     shutdown: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
 }
@@ -98,6 +101,7 @@ impl Proxy {
             next: AtomicU64::new(1),
             tokens: std::collections::hash_map::RandomState::new(),
             fallback: Mutex::default(),
+            control: Mutex::default(),
             allowed_hosts: Mutex::default(),
             shutdown: Mutex::new(Some(tx)),
         });
@@ -146,6 +150,13 @@ impl Proxy {
         *self.fallback.lock().unwrap() = Some(fallback);
     }
 
+    /// Answers the control endpoint (`POST /_recorder/begin`, `/_recorder/end`, see
+    /// [`crate::control`]) for `recorder`: which test requests without a test id
+    /// belong to.
+    pub fn set_control(&self, recorder: Arc<crate::registry::Recorder>) {
+        *self.control.lock().unwrap() = Some(recorder);
+    }
+
     /// Stops accepting connections; requests in flight finish.
     pub fn shutdown(&self) {
         if let Some(tx) = self.shutdown.lock().unwrap().take() {
@@ -155,6 +166,7 @@ impl Proxy {
 
     fn route(
         &self,
+        method: &http::Method,
         path_and_query: &str,
         test_id: Option<&str>,
     ) -> Result<(Arc<Scope>, String), (StatusCode, String)> {
@@ -173,7 +185,7 @@ impl Proxy {
         }
         let fallback = self.fallback.lock().unwrap().clone();
         match fallback {
-            Some(f) => f.scope_for(test_id).map(|s| (s, path_and_query.to_owned())).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string())),
+            Some(f) => f.scope_for(test_id, method.as_str(), path_and_query).map(|s| (s, path_and_query.to_owned())).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string())),
             None => Err((StatusCode::NOT_FOUND, format!("{path_and_query} is not under a recording context: use the base URL the context gives (RecordingContext::base_url)"))),
         }
     }
@@ -320,6 +332,27 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
         .path_and_query()
         .map(|p| collapse_slashes(p.as_str()))
         .unwrap_or_else(|| "/".into());
+    if path.starts_with(crate::control::PREFIX) {
+        let control = proxy.control.lock().unwrap().clone();
+        if let Some(recorder) = control {
+            let body = match http_body_util::Limited::new(body, crate::control::MAX_BODY_BYTES)
+                .collect()
+                .await
+            {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        "recorder_control",
+                        &format!("cannot read the control request's body: {e}"),
+                    )
+                }
+            };
+            let (status, body) =
+                crate::control::handle(&recorder, &parts.method, &path, &parts.headers, body).await;
+            return json_response(status, body);
+        }
+    }
     let test_id = match parts.headers.get(TEST_ID_HEADER) {
         None => None,
         Some(v) => match std::str::from_utf8(v.as_bytes()) {
@@ -335,7 +368,7 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
             }
         },
     };
-    let (scope, endpoint) = match proxy.route(&path, test_id.as_deref()) {
+    let (scope, endpoint) = match proxy.route(&parts.method, &path, test_id.as_deref()) {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),
     };

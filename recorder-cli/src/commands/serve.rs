@@ -1,7 +1,17 @@
 //! `cargo recordings serve`: the record/replay proxy on its own, until Ctrl-C or
 //! SIGTERM. Every problem (a recording that failed, a miss, a broken file, in verify
 //! mode a breaking change) is printed on stderr as it happens and again at shutdown,
-//! and makes the exit status 1; verify mode's drift is listed per test at shutdown.
+//! and makes the exit status 1; verify mode's drift is listed per test at shutdown. A
+//! service under test turns a miss into its own error answer, which a suite may count
+//! as a pass: so the last line on stderr is a summary a CI step can check,
+//!
+//! ```text
+//! recorder: serve summary: 95 replayed, 0 recorded, 0 live, 0 verified, 1 missed, 0 without a test id, 1 problems
+//! ```
+//!
+//! Requests without a test id go to the test a runner began on the control endpoint
+//! (`POST /_recorder/begin`, see `recorder_runtime::control`), else to `_shared/` with
+//! a warning once per endpoint.
 
 use crate::{ServeArgs, UpstreamArg};
 use crate::{EXIT_OK, EXIT_PROBLEMS};
@@ -86,16 +96,16 @@ pub(crate) fn serve(
     let seen = problems.clone();
     let sink: recorder_runtime::engine::scope::ProblemSink =
         Arc::new(move |test: &str, what: &str| {
-            let test = if test.is_empty() {
-                "(no test id)"
+            let who = if test.is_empty() {
+                "the requests without a test id".to_owned()
             } else {
-                test
+                format!("test `{test}`")
             };
-            eprintln!("problem in test `{test}`: {what}");
+            eprintln!("problem in {who}: {what}");
             let mut seen = seen.lock().unwrap();
             seen.0 += 1;
             if seen.1.len() < SUMMARY_PROBLEMS {
-                seen.1.push(format!("test `{test}`: {what}"));
+                seen.1.push(format!("{who}: {what}"));
             }
         });
     let recorder = Recorder::with_limits(&dir, mode, target, args.max_scopes, Some(sink));
@@ -108,11 +118,12 @@ pub(crate) fn serve(
     let proxy = Proxy::bind(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
     proxy.allow_hosts(args.allow_hosts.iter().cloned());
     proxy.set_fallback(recorder.clone());
+    proxy.set_control(recorder.clone());
     writeln!(out, "listening on http://{}", proxy.addr())?;
     out.flush()?;
     writeln!(
         err,
-        "serving {} in {mode} mode{}{named}; test id from the X-Recorder-Test-Id header; Ctrl-C stops",
+        "serving {} in {mode} mode{}{named}; test id from the X-Recorder-Test-Id header, else from POST /_recorder/begin; Ctrl-C stops",
         dir.display(),
         default_upstream
             .map(|u| format!(", upstream {u}"))
@@ -121,6 +132,7 @@ pub(crate) fn serve(
     rt.block_on(stop.wait())?;
     proxy.shutdown();
     writeln!(err, "shutting down: waiting for recordings in progress")?;
+    let mut served = recorder.retired_counts();
     for scope in recorder.drain() {
         // Problems found now (a recording still being written) reach the sink too.
         if let Err(e) = recorder_runtime::registry::retire(&scope, Duration::from_secs(60)) {
@@ -136,24 +148,61 @@ pub(crate) fn serve(
         {
             write!(err, "{report}")?;
         }
+        let c = scope.counts();
+        served.replayed += c.replayed;
+        served.recorded += c.recorded;
+        served.live += c.live;
+        served.missed += c.missed;
+        served.verified += c.verified;
+    }
+    let untagged = recorder.untagged();
+    if !untagged.is_empty() {
+        let each: Vec<String> = untagged.iter().map(|(e, n)| format!("{e} ({n})")).collect();
+        writeln!(
+            err,
+            "requests without a test id, served from _shared/ by their order in the run: {}",
+            each.join(", ")
+        )?;
     }
     let (count, first) = &*problems.lock().unwrap();
     if *count == 0 {
         writeln!(err, "stopped")?;
-        return Ok(EXIT_OK);
+    } else {
+        writeln!(err, "stopped with {count} problem(s):")?;
+        for p in first {
+            writeln!(err, "  {p}")?;
+        }
+        if *count > first.len() {
+            writeln!(
+                err,
+                "  ... and {} more (each printed above as it happened)",
+                count - first.len()
+            )?;
+        }
     }
-    writeln!(err, "stopped with {count} problem(s):")?;
-    for p in first {
-        writeln!(err, "  {p}")?;
-    }
-    if *count > first.len() {
-        writeln!(
-            err,
-            "  ... and {} more (each printed above as it happened)",
-            count - first.len()
-        )?;
-    }
-    Ok(EXIT_PROBLEMS)
+    writeln!(
+        err,
+        "{}",
+        summary_line(&served, untagged.iter().map(|(_, n)| n).sum(), *count)
+    )?;
+    Ok(if *count == 0 { EXIT_OK } else { EXIT_PROBLEMS })
+}
+
+/// The last line `serve` prints: what it served, for a CI step to check (its format
+/// is documented in the README and kept stable).
+///
+/// ```text
+/// recorder: serve summary: 95 replayed, 0 recorded, 0 live, 0 verified, 1 missed, 0 without a test id, 1 problems
+/// ```
+fn summary_line(
+    served: &recorder_runtime::engine::Counts,
+    untagged: usize,
+    problems: usize,
+) -> String {
+    format!(
+        "recorder: serve summary: {} replayed, {} recorded, {} live, {} verified, {} missed, {untagged} without a test id, {problems} problems",
+        served.replayed, served.recorded, served.live, served.verified, served.missed
+    )
 }
 
 /// Applies `--upstream`, `--upstream-key` and `--upstream-auth` to `target` (over the

@@ -6,8 +6,8 @@
 //! One job per module: [`request`] (what goes in and out), [`target`] (where requests
 //! go and how the key reaches it), [`scope`] (one test's state), `prepare` (what
 //! identity sees of a request), `record` (forwarding upstream and writing recordings),
-//! `verify` (comparing live answers with the recordings instead), `miss` (explaining a
-//! replay miss).
+//! `verify` (comparing live answers with the recordings instead), `budget` (the token
+//! budgets of upstream calls), `miss` (explaining a replay miss).
 //!
 //! ```no_run
 //! # async fn demo() -> recorder_runtime::Result<()> {
@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod budget;
 #[cfg(all(test, feature = "multipart"))]
 mod identity_scheme;
 mod miss;

@@ -68,6 +68,8 @@ impl Engine {
         ident: RequestIdentity,
         key: RecordingKey,
     ) -> Result<EngineResponse> {
+        // The one check before any call goes upstream, whatever the mode.
+        super::budget::check(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
         let (builder, url) = self.upstream_request(scope, &req)?;
         // Ids a replayed answer gave the client, which the real API never issued: an
         // error answer to such a request is not recorded (see `record_whole`).
@@ -255,6 +257,7 @@ impl Engine {
                     .inspect_err(|e| scope.problem(e.to_string()))?,
             )
         };
+        super::budget::charge_body(scope, &request, &body);
         if status >= 400 && !foreign.is_empty() {
             scope.problem(foreign_message(scope, foreign, status));
         } else if scope.mode.records() {
@@ -400,6 +403,9 @@ impl Engine {
                     let _ = tx.send(Ok(bytes));
                 }
             }
+            // Counted before the client sees the end: its next call is checked
+            // against it.
+            super::budget::charge_frames(&scope, &request, &frames);
             drop(tx);
             if !scope.mode.records() {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
@@ -513,10 +519,10 @@ impl Engine {
 /// recordings.
 fn foreign_message(scope: &Scope, foreign: &[String], status: u16) -> String {
     format!(
-        "the API answered {status} to a request of test `{}` that sends back {}, an id that a replayed recording gave the client: the real API never issued it, so the answer was not recorded. Record the whole test again: RECORD_MODE=record cargo test {}",
-        scope.test_id,
+        "the API answered {status} to a request of {} that sends back {}, an id that a replayed recording gave the client: the real API never issued it, so the answer was not recorded. Record the whole test again: {}",
+        scope.who(),
         foreign.join(", "),
-        scope.test_filter
+        scope.rerun_in(crate::Mode::Record)
     )
 }
 

@@ -20,8 +20,9 @@ pub trait ScopeResolver: Send + Sync + std::fmt::Debug + 'static {
     fn current_scope(&self) -> Result<Option<Arc<Scope>>>;
 
     /// The scope of a request that names its test itself (the `X-Recorder-Test-Id`
-    /// header reaching the proxy's root; `None`: it had no header).
-    fn scope_for(&self, test_id: Option<&str>) -> Result<Arc<Scope>>;
+    /// header reaching the proxy's root; `None`: it had no header), which is `method`
+    /// on `endpoint` (path and query).
+    fn scope_for(&self, test_id: Option<&str>, method: &str, endpoint: &str) -> Result<Arc<Scope>>;
 }
 
 /// Told of every problem a scope meets, as it happens: `(test id, problem)`.
@@ -103,6 +104,7 @@ impl Drop for PendingGuard {
 pub struct ScopeOptions {
     test_filter: Option<String>,
     on_problem: Option<ProblemSink>,
+    serve: bool,
 }
 
 impl ScopeOptions {
@@ -118,6 +120,13 @@ impl ScopeOptions {
         self.on_problem = Some(sink);
         self
     }
+
+    /// The scope is served by `cargo recordings serve`, not a test process: its
+    /// messages say to restart `serve` in another mode rather than to run `cargo test`.
+    pub fn served_by_serve(mut self) -> Self {
+        self.serve = true;
+        self
+    }
 }
 
 impl std::fmt::Debug for ScopeOptions {
@@ -125,6 +134,7 @@ impl std::fmt::Debug for ScopeOptions {
         f.debug_struct("ScopeOptions")
             .field("test_filter", &self.test_filter)
             .field("problem_sink", &self.on_problem.is_some())
+            .field("serve", &self.serve)
             .finish()
     }
 }
@@ -148,6 +158,8 @@ pub struct Scope {
     vars: crate::env::Vars,
     /// What `cargo test` needs to run this test alone, for miss messages.
     pub(crate) test_filter: String,
+    /// Served by `cargo recordings serve` (see [`ScopeOptions::served_by_serve`]).
+    serve: bool,
     recordings: OnceLock<std::result::Result<Mutex<ScopeRecordings>, Arc<Error>>>,
     pub(crate) stats: Stats,
     problems: Mutex<Vec<String>>,
@@ -177,6 +189,8 @@ pub struct Scope {
     /// recordings compared.
     findings: Mutex<(Vec<crate::drift::Finding>, HashSet<std::path::PathBuf>)>,
     on_problem: Option<ProblemSink>,
+    /// Tokens this test's upstream answers reported (see `budget`).
+    pub(crate) tokens: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Scope {
@@ -222,6 +236,7 @@ impl Scope {
             target,
             vars,
             test_filter,
+            serve: options.serve,
             recordings: OnceLock::new(),
             stats: Stats::default(),
             problems: Mutex::default(),
@@ -239,6 +254,7 @@ impl Scope {
             saves: Mutex::default(),
             findings: Mutex::default(),
             on_problem: options.on_problem,
+            tokens: Default::default(),
         })
     }
 
@@ -274,6 +290,33 @@ impl Scope {
     /// The folder of this test's recordings.
     pub fn dir(&self) -> std::path::PathBuf {
         self.engine.store().scope_dir(&self.test_id)
+    }
+
+    /// The test in a message: ``test `my::test` ``, or, for the shared scope of
+    /// `serve`, the requests that came without a test id.
+    pub(crate) fn who(&self) -> String {
+        if self.test_id.is_empty() {
+            "the requests without a test id (`_shared/`)".to_owned()
+        } else {
+            format!("test `{}`", self.test_id)
+        }
+    }
+
+    /// How to run this test's requests again in `mode` (`record-if-missing`,
+    /// `record`): `cargo test` in a test process, a restarted `serve` for `serve`.
+    pub(crate) fn rerun_in(&self, mode: crate::Mode) -> String {
+        if self.serve {
+            format!(
+                "restart `cargo recordings serve` with --mode {mode} (and --upstream URL or --setup NAME), then run the client's {} again",
+                if self.test_id.is_empty() {
+                    "requests".to_owned()
+                } else {
+                    format!("test `{}`", self.test_id)
+                }
+            )
+        } else {
+            format!("RECORD_MODE={mode} cargo test {}", self.test_filter)
+        }
     }
 
     /// What the scope has served so far.
