@@ -129,17 +129,39 @@ impl Engine {
                 .spawn_blocking(move || loading.recordings().map(|_| ()))
                 .await;
         }
-        let prepared =
-            prepare::prepare(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
-        match self.replay_now(scope, &req, &prepared)? {
-            Replayed::Hit(resp) => Ok(resp),
+        let ends_session = crate::mcp::ended_session(&req);
+        let resp = self.dispatch(scope, req).await;
+        if let Some(session) = ends_session {
+            // An MCP session's DELETE was answered: its open GET stream ends.
+            scope.open_streams().end_session(&session);
+        }
+        resp
+    }
+
+    /// [`Engine::handle`] after loading: replayed, else explained or sent upstream. An
+    /// error on a JSON-RPC request is answered as the JSON-RPC error its client can
+    /// match (see [`crate::mcp`]).
+    async fn dispatch(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+        let prepared = match prepare::prepare(scope, &req) {
+            Ok(p) => p,
+            Err(e) => {
+                scope.problem(e.to_string());
+                return crate::mcp::jsonrpc_error_answer(&req.body, e);
+            }
+        };
+        match self.replay_now(scope, &req, &prepared) {
+            Ok(Replayed::Hit(resp)) => Ok(resp),
             // Boxed: the rest (misses, recording) is large, and inline it would make
             // every replay's future that large too (moved on each await of the caller).
-            Replayed::Miss(canonical, occurrence) => {
+            Ok(Replayed::Miss(canonical, occurrence)) => {
                 let endpoint = prepared.endpoint.into_owned();
                 let body = prepared.body.into_owned();
-                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence)).await
+                let sent = req.body.clone();
+                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence))
+                    .await
+                    .or_else(|e| crate::mcp::jsonrpc_error_answer(&sent, e))
             }
+            Err(e) => crate::mcp::jsonrpc_error_answer(&req.body, e),
         }
     }
 
@@ -180,13 +202,16 @@ impl Engine {
             return Ok(Replayed::Miss(canonical, None));
         };
         let occurrence = recs.next_occurrence(&hash);
+        // An MCP session's GET stream stays open after its recorded events.
+        let serve = |replay: &Replay| {
+            let resp = scope.replayed(&hash, replay);
+            Replayed::Hit(crate::mcp::hold_open(scope, req, resp))
+        };
         match recs.get(&RecordingKey::new(hash.clone(), occurrence)) {
-            Pick::Found(replay) => Ok(Replayed::Hit(scope.replayed(&hash, &replay))),
+            Pick::Found(replay) => Ok(serve(&replay)),
             // After the last recorded occurrence the last one repeats in replay;
             // record-if-missing records the new occurrence.
-            Pick::Last(replay) if scope.mode == crate::Mode::Replay => {
-                Ok(Replayed::Hit(scope.replayed(&hash, &replay)))
-            }
+            Pick::Last(replay) if scope.mode == crate::Mode::Replay => Ok(serve(&replay)),
             Pick::Broken(e) => {
                 scope.problem(crate::error::chain(&*e));
                 Err(Error::Shared(e))

@@ -164,6 +164,9 @@ pub struct Scope {
     pub(crate) ids_file: Mutex<()>,
     /// What saving this test's recordings did (record modes).
     saves: Mutex<crate::report::Tally>,
+    /// Open-ended streams (an MCP session's GET), stopped by their session's DELETE
+    /// or the end of the test.
+    open_streams: crate::mcp::OpenStreams,
     on_problem: Option<ProblemSink>,
 }
 
@@ -223,6 +226,7 @@ impl Scope {
             recorded: Mutex::default(),
             ids_file: Mutex::new(()),
             saves: Mutex::default(),
+            open_streams: crate::mcp::OpenStreams::default(),
             on_problem: options.on_problem,
         })
     }
@@ -332,6 +336,8 @@ impl Scope {
     /// not empty, even if its client swallowed the error. In `record` mode, occurrences
     /// of a request that this run made fewer times than an earlier one are removed.
     pub fn finish(&self, timeout: Duration) -> Vec<String> {
+        // The test is over: open-ended streams are saved (recording) or end (replaying).
+        self.open_streams.end_all();
         if !self.pending.wait(timeout) {
             self.problem(format!(
                 "a recording of test `{}` was still being written after {timeout:?}",
@@ -413,6 +419,11 @@ impl Scope {
             }
         });
         loaded.as_ref().map_err(|e| Error::Shared(e.clone()))
+    }
+
+    /// The open-ended streams of this test (see [`crate::mcp`]).
+    pub(crate) fn open_streams(&self) -> &crate::mcp::OpenStreams {
+        &self.open_streams
     }
 
     /// Whether real ids are known (only in record modes).
