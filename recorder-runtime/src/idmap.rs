@@ -477,7 +477,9 @@ impl Issuer {
 /// placeholder that a later request of the test sends back, the recording that issued
 /// it and where in it, and the recordings that send it back. Rebuilt from the
 /// recordings whenever such a test records (and by `recordings normalize`), so it
-/// always agrees with them; real ids are never stored.
+/// always agrees with them; real ids are never stored. Ids sent back in headers (an
+/// MCP `Mcp-Session-Id`, a `Last-Event-ID`) are not listed: headers are not stored
+/// and never count for matching, so no recording depends on them.
 ///
 /// ```json
 /// {
