@@ -663,3 +663,62 @@ async fn a_replay_miss_is_a_json_rpc_error_the_client_can_match() {
     assert_eq!(rep.finish().len(), 1, "the miss fails the test");
     assert!(fake.requests().is_empty());
 }
+
+/// rmcp (the official Rust SDK) through the proxy: records a session against the fake
+/// and replays it offline; replayed, a call that was never recorded fails with the
+/// recorder's explanation instead of leaving rmcp waiting for an answer it cannot
+/// match (design row 11), and fails the test.
+#[tokio::test]
+async fn rmcp_replays_and_a_miss_fails_its_call_with_the_explanation() {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::ServiceExt;
+    async fn connect(
+        ctx: &RecordingContext,
+    ) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+        let transport = StreamableHttpClientTransport::with_client(
+            http(),
+            StreamableHttpClientTransportConfig::with_uri(format!("{}mcp", ctx.ollama_url())),
+        );
+        ().serve(transport).await.expect("an MCP session")
+    }
+    fn echo(text: &str) -> CallToolRequestParams {
+        let args = json!({"text": text}).as_object().unwrap().clone();
+        CallToolRequestParams::new("echo").with_arguments(args)
+    }
+    let fake = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let id = "mcp::rmcp";
+    let mut said = Vec::new();
+    for mode in [Mode::Record, Mode::Replay] {
+        if mode == Mode::Replay {
+            fake.stop();
+        }
+        let c = mcp_ctx(id, mode, dir.path(), &fake);
+        let mcp = connect(&c).await;
+        let tools = mcp.list_all_tools().await.unwrap();
+        assert_eq!(tools[0].name, "echo");
+        let answer = mcp.call_tool(echo("hello")).await.unwrap();
+        said.push(serde_json::to_value(&answer.content).unwrap());
+        if mode == Mode::Replay {
+            let missed = tokio::time::timeout(
+                Duration::from_secs(20),
+                mcp.call_tool(echo("never recorded")),
+            )
+            .await
+            .expect("the call fails rather than waits");
+            let message = missed.unwrap_err().to_string();
+            assert!(message.contains("no recording"), "{message}");
+        }
+        mcp.cancel().await.unwrap();
+        let problems = c.finish();
+        assert_eq!(
+            problems.len(),
+            usize::from(mode == Mode::Replay),
+            "{problems:?}"
+        );
+    }
+    assert_eq!(said[0], json!([{"type": "text", "text": "hello"}]));
+    assert_eq!(said[0], said[1]);
+}
