@@ -57,8 +57,8 @@
 //! assert!(!forwards_request_header("x-recorder-test-id"));
 //! ```
 
-use crate::engine::{EngineRequest, EngineResponse, ResponseBody, Scope, Source};
-use crate::error::{Error, Result};
+use crate::body::BodyStream;
+use crate::error::Error;
 use crate::idmap::{IdMap, Issuer};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -115,9 +115,9 @@ pub(crate) fn open_ended(method: &Method, headers: &HeaderMap) -> Option<OpenEnd
 }
 
 /// The session a `DELETE` ends, if it is one.
-pub(crate) fn ended_session(req: &EngineRequest) -> Option<String> {
-    (req.method == Method::DELETE)
-        .then(|| header(&req.headers, SESSION_HEADER).map(str::to_owned))
+pub(crate) fn ended_session(method: &Method, headers: &HeaderMap) -> Option<String> {
+    (*method == Method::DELETE)
+        .then(|| header(headers, SESSION_HEADER).map(str::to_owned))
         .flatten()
 }
 
@@ -163,26 +163,12 @@ impl OpenStreams {
     }
 }
 
-/// Replaying: an open-ended stream's recorded events, then nothing until it must stop
-/// (the client leaving drops it before).
-pub(crate) fn hold_open(
-    scope: &Scope,
-    req: &EngineRequest,
-    mut resp: EngineResponse,
-) -> EngineResponse {
-    if !matches!(resp.body, ResponseBody::Stream(..)) {
-        return resp;
-    }
-    let Some(open) = open_ended(&req.method, &req.headers) else {
-        return resp;
-    };
-    if let ResponseBody::Stream(format, body) = resp.body {
-        let mut stop = scope.open_streams().open(open.session.as_deref());
-        let wait = futures_util::stream::once(async move { stopped(&mut stop).await })
-            .filter_map(|()| async { None });
-        resp.body = ResponseBody::Stream(format, crate::body::BodyStream::new(body.chain(wait)));
-    }
-    resp
+/// Replaying: an open-ended stream's recorded events, then nothing until `stop`
+/// says so (the client leaving drops it before).
+pub(crate) fn hold_open(body: BodyStream, mut stop: watch::Receiver<bool>) -> BodyStream {
+    let wait = futures_util::stream::once(async move { stopped(&mut stop).await })
+        .filter_map(|()| async { None });
+    BodyStream::new(body.chain(wait))
 }
 
 /// Recording: maps the answer's `Mcp-Session-Id` to its placeholder (before the body's
@@ -207,26 +193,30 @@ pub(crate) fn absorb_session(
     }
 }
 
-/// In `record-if-missing`: a request that sends back, in an MCP header, an id a
-/// replayed answer gave the client is refused before it goes upstream, which never
-/// issued it (see the [module docs](self)).
-pub(crate) fn refuse_foreign(scope: &Scope, req: &EngineRequest) -> Result<()> {
-    let foreign = [SESSION_HEADER, LAST_EVENT_ID_HEADER]
+/// In `record-if-missing`: the MCP header of a request that sends back an id a
+/// replayed answer gave the client, `(name, value)`; such a request is refused before
+/// it goes upstream, which never issued it (see the [module docs](self)).
+pub(crate) fn foreign_header(headers: &HeaderMap) -> Option<(&'static str, &str)> {
+    [SESSION_HEADER, LAST_EVENT_ID_HEADER]
         .into_iter()
         .find_map(|name| {
-            header(&req.headers, name)
+            header(headers, name)
                 .filter(|v| crate::idmap::is_placeholder(v))
                 .map(|v| (name, v))
-        });
-    let Some((name, value)) = foreign else {
-        return Ok(());
-    };
-    let msg = format!(
-        "{} {} of test `{}` sends back {name}: {value}, which a replayed recording gave the client: the real MCP server never issued it, so the request was not sent and nothing was recorded. Record the whole test again: RECORD_MODE=record cargo test {}",
-        req.method, req.endpoint, scope.test_id, scope.test_filter
-    );
-    scope.problem(msg.clone());
-    Err(Error::Miss(msg))
+        })
+}
+
+/// Why a request with a [`foreign_header`] was refused, and what to do.
+pub(crate) fn foreign_message(
+    request: &str,
+    test_id: &str,
+    filter: &str,
+    name: &str,
+    value: &str,
+) -> String {
+    format!(
+        "{request} of test `{test_id}` sends back {name}: {value}, which a replayed recording gave the client: the real MCP server never issued it, so the request was not sent and nothing was recorded. Record the whole test again: RECORD_MODE=record cargo test {filter}"
+    )
 }
 
 /// The `id` of a JSON-RPC request or notification (`null` for a notification), or
@@ -240,21 +230,22 @@ fn jsonrpc_id(body: &[u8]) -> Option<Value> {
     is_request.then(|| message.remove("id").unwrap_or(Value::Null))
 }
 
-/// An engine error on a JSON-RPC request, as the JSON-RPC error an MCP client matches
-/// to its request (see the [module docs](self)); any other request keeps the error.
+/// An error on a JSON-RPC request, as the answer an MCP client matches to its request
+/// (see the [module docs](self)): its HTTP status and JSON body. `None` when the body
+/// is not a JSON-RPC request or notification: the error is answered as usual.
 ///
 /// ```
-/// use recorder_runtime::mcp::jsonrpc_error_answer;
+/// use recorder_runtime::mcp::jsonrpc_error;
 /// use recorder_runtime::Error;
 /// let req = br#"{"jsonrpc":"2.0","id":"req-7","method":"tools/list"}"#;
-/// let answer = jsonrpc_error_answer(req, Error::Miss("no recording".into())).unwrap();
-/// assert_eq!(answer.status, 400);
-/// assert!(jsonrpc_error_answer(br#"{"model":"m"}"#, Error::Miss("no recording".into())).is_err());
+/// let (status, body) = jsonrpc_error(req, &Error::Miss("no recording".into())).unwrap();
+/// assert_eq!(status, 400);
+/// let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+/// assert_eq!(body["id"], "req-7");
+/// assert!(jsonrpc_error(br#"{"model":"m"}"#, &Error::Miss("no recording".into())).is_none());
 /// ```
-pub fn jsonrpc_error_answer(body: &[u8], err: Error) -> Result<EngineResponse> {
-    let Some(id) = jsonrpc_id(body) else {
-        return Err(err);
-    };
+pub fn jsonrpc_error(body: &[u8], err: &Error) -> Option<(StatusCode, Bytes)> {
+    let id = jsonrpc_id(body)?;
     let status = match err.http_status() {
         StatusCode::NOT_FOUND => StatusCode::BAD_REQUEST,
         status => status,
@@ -264,18 +255,11 @@ pub fn jsonrpc_error_answer(body: &[u8], err: Error) -> Result<EngineResponse> {
         "id": id,
         "error": {
             "code": RECORDER_ERROR_CODE,
-            "message": crate::error::chain(&err),
+            "message": crate::error::chain(err),
             "data": {"type": err.kind()},
         },
     });
-    Ok(EngineResponse {
-        status: status.as_u16(),
-        content_type: Some("application/json".into()),
-        headers: Vec::new(),
-        body: ResponseBody::Full(Bytes::from(answer.to_string())),
-        // Answered by the recorder itself, never by the server.
-        source: Source::Replayed,
-    })
+    Some((status, Bytes::from(answer.to_string())))
 }
 
 #[cfg(test)]
@@ -315,18 +299,15 @@ mod tests {
         // A client's answer to a server's request is not a request.
         assert_eq!(jsonrpc_id(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#), None);
         assert_eq!(jsonrpc_id(b"[]"), None);
-        let answer = jsonrpc_error_answer(
+        let (status, body) = jsonrpc_error(
             br#"{"jsonrpc":"2.0","id":"a-1","method":"tools/call"}"#,
-            Error::Unreachable {
+            &Error::Unreachable {
                 url: "http://127.0.0.1:9/mcp".into(),
                 reason: "refused".into(),
             },
         )
         .unwrap();
-        assert_eq!(answer.status, 502);
-        let ResponseBody::Full(body) = answer.body else {
-            panic!("a whole body")
-        };
+        assert_eq!(status, 502);
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["id"], "a-1");
         assert_eq!(body["error"]["code"], RECORDER_ERROR_CODE);

@@ -129,7 +129,7 @@ impl Engine {
                 .spawn_blocking(move || loading.recordings().map(|_| ()))
                 .await;
         }
-        let ends_session = crate::mcp::ended_session(&req);
+        let ends_session = crate::mcp::ended_session(&req.method, &req.headers);
         let resp = self.dispatch(scope, req).await;
         if let Some(session) = ends_session {
             // An MCP session's DELETE was answered: its open GET stream ends.
@@ -146,7 +146,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 scope.problem(e.to_string());
-                return crate::mcp::jsonrpc_error_answer(&req.body, e);
+                return jsonrpc_error_answer(&req.body, e);
             }
         };
         match self.replay_now(scope, &req, &prepared) {
@@ -159,9 +159,9 @@ impl Engine {
                 let sent = req.body.clone();
                 Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence))
                     .await
-                    .or_else(|e| crate::mcp::jsonrpc_error_answer(&sent, e))
+                    .or_else(|e| jsonrpc_error_answer(&sent, e))
             }
-            Err(e) => crate::mcp::jsonrpc_error_answer(&req.body, e),
+            Err(e) => jsonrpc_error_answer(&req.body, e),
         }
     }
 
@@ -205,7 +205,7 @@ impl Engine {
         // An MCP session's GET stream stays open after its recorded events.
         let serve = |replay: &Replay| {
             let resp = scope.replayed(&hash, replay);
-            Replayed::Hit(crate::mcp::hold_open(scope, req, resp))
+            Replayed::Hit(hold_open(scope, req, resp))
         };
         match recs.get(&RecordingKey::new(hash.clone(), occurrence)) {
             Pick::Found(replay) => Ok(serve(&replay)),
@@ -341,6 +341,38 @@ impl Engine {
         }
         Ok(merged)
     }
+}
+
+/// An engine error on a JSON-RPC request (MCP), answered as the JSON-RPC error its
+/// client can match (see [`crate::mcp`]); any other request keeps the error.
+fn jsonrpc_error_answer(body: &[u8], err: Error) -> Result<EngineResponse> {
+    match crate::mcp::jsonrpc_error(body, &err) {
+        Some((status, body)) => Ok(EngineResponse {
+            status: status.as_u16(),
+            content_type: Some("application/json".into()),
+            headers: Vec::new(),
+            body: ResponseBody::Full(body),
+            // Answered by the recorder itself, never by the server.
+            source: Source::Replayed,
+        }),
+        None => Err(err),
+    }
+}
+
+/// Replaying an open-ended stream (an MCP session's GET): its recorded events, then
+/// held open until the client leaves, the session's DELETE or the end of the test.
+fn hold_open(scope: &Scope, req: &EngineRequest, mut resp: EngineResponse) -> EngineResponse {
+    if !matches!(resp.body, ResponseBody::Stream(..)) {
+        return resp;
+    }
+    let Some(open) = crate::mcp::open_ended(&req.method, &req.headers) else {
+        return resp;
+    };
+    if let ResponseBody::Stream(format, body) = resp.body {
+        let stop = scope.open_streams().open(open.session.as_deref());
+        resp.body = ResponseBody::Stream(format, crate::mcp::hold_open(body, stop));
+    }
+    resp
 }
 
 /// Builds the response for a recording: bytes as stored, frames one by one.

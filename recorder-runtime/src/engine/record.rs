@@ -70,7 +70,18 @@ impl Engine {
         key: RecordingKey,
     ) -> Result<EngineResponse> {
         if scope.mode.reads() {
-            crate::mcp::refuse_foreign(scope, &req)?;
+            if let Some((name, value)) = crate::mcp::foreign_header(&req.headers) {
+                let request = format!("{} {}", req.method, req.endpoint);
+                let msg = crate::mcp::foreign_message(
+                    &request,
+                    &scope.test_id,
+                    &scope.test_filter,
+                    name,
+                    value,
+                );
+                scope.problem(msg.clone());
+                return Err(Error::Miss(msg));
+            }
         }
         let (builder, url) = self.upstream_request(scope, &req)?;
         // Ids a replayed answer gave the client, which the real API never issued: an
