@@ -722,3 +722,43 @@ async fn rmcp_replays_and_a_miss_fails_its_call_with_the_explanation() {
     assert_eq!(said[0], json!([{"type": "text", "text": "hello"}]));
     assert_eq!(said[0], said[1]);
 }
+
+/// A 2026-07-28 `subscriptions/listen` stream (no session) is open-ended too: saved
+/// when the client leaves, replayed held open until the client leaves.
+#[tokio::test]
+async fn a_listen_stream_is_open_ended() {
+    let fake = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let id = "mcp::listen";
+    let listen = |c: &RecordingContext| {
+        let m = Mcp::new(c);
+        m.request(reqwest::Method::POST)
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {}}),
+            )
+            .send()
+    };
+    let rec = mcp_ctx(id, Mode::Record, dir.path(), &fake);
+    let mut stream = listen(&rec).await.unwrap();
+    assert!(next_event(&mut stream)
+        .await
+        .unwrap()
+        .contains("stream open"));
+    drop(stream);
+    assert!(eventually(|| recorded(&rec, "POST", "subscriptions/listen").len() == 1).await);
+    assert!(eventually(|| fake.mcp_streams_open() == 0).await);
+    assert_clean(&rec);
+
+    fake.stop();
+    let rep = mcp_ctx(id, Mode::Replay, dir.path(), &fake);
+    let mut stream = listen(&rep).await.unwrap();
+    assert!(next_event(&mut stream)
+        .await
+        .unwrap()
+        .contains("stream open"));
+    assert!(stays_open(&mut stream, Duration::from_millis(300)).await);
+    drop(stream);
+    assert_clean(&rep);
+}
