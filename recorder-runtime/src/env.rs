@@ -28,6 +28,7 @@
 //! | `RECORDER_MAX_RECORDING_BYTES` | [`Vars::max_recording_bytes`]: the largest recording file loaded |
 //! | `RECORDER_MAX_BODY_BYTES` | [`Vars::max_body_bytes`]: the largest request or answer body recorded |
 //! | `RECORDER_MAX_MULTIPART_PARTS` | [`Vars::max_multipart_parts`]: the most parts of a multipart request |
+//! | `RECORDER_OPEN_STREAM_SECS` | [`Vars::open_stream_secs`]: how long an open-ended stream (MCP's GET) is recorded |
 //! | `RECORDER_SETUP` | [`setup`]: the setup of `recorder.toml` to use |
 //! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
 //! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
@@ -63,6 +64,8 @@ pub const REPLAY_TIMING: &str = "RECORDER_REPLAY_TIMING";
 pub const MAX_RECORDING_BYTES: &str = "RECORDER_MAX_RECORDING_BYTES";
 /// `RECORDER_MAX_BODY_BYTES`.
 pub const MAX_BODY_BYTES: &str = "RECORDER_MAX_BODY_BYTES";
+/// `RECORDER_OPEN_STREAM_SECS`.
+pub const OPEN_STREAM_SECS: &str = "RECORDER_OPEN_STREAM_SECS";
 /// `RECORDER_SETUP`.
 pub const SETUP: &str = recorder_config::SETUP_ENV;
 /// `RECORDER_SUITE`.
@@ -126,6 +129,9 @@ pub fn is_credential(name: &str) -> bool {
     })
 }
 
+/// The default of [`Vars::open_stream_secs`]: 30 seconds.
+pub const DEFAULT_OPEN_STREAM_SECS: u64 = 30;
+
 /// One variable the framework reads: a row of [`VARIABLES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Variable {
@@ -187,6 +193,7 @@ pub const VARIABLES: &[Variable] = &[
     row(RUN_ID, "one name for a whole run across test processes (usage log, prune, the run's token budget)", Some("one per test process")),
     row(BUDGET_TOKENS, "the tokens a run may spend upstream (record, record-if-missing, live, verify); past it upstream calls fail", None),
     row(BUDGET_TOKENS_PER_TEST, "the tokens one test may spend upstream; past it its upstream calls fail", None),
+    row(OPEN_STREAM_SECS, "the longest an open-ended stream (an MCP session's GET) is recorded, in seconds; then it is saved and ends", Some("30")),
     row(SERVICE, "the [services.<name>] a Service parameter gets when there are several", None),
     row(recorder_config::SERVICE_URL_ENV, "use the service already running at this URL (the RECORDER_SERVICE one, or the only one)", None),
     row(recorder_config::SERVICE_PORT_ENV, "start or reuse the service on this port (the RECORDER_SERVICE one, or the only one)", None),
@@ -397,6 +404,28 @@ impl Vars {
             .into_iter()
             .filter_map(|name| Some((name.clone(), self.var(name)?)))
             .collect()
+    }
+
+    /// `RECORDER_OPEN_STREAM_SECS` (seconds), else [`DEFAULT_OPEN_STREAM_SECS`]: how
+    /// long an open-ended stream is recorded at most (see [`crate::mcp`]: a session's
+    /// GET stream is saved when the server ends it, the client leaves, the session's
+    /// `DELETE` comes, or this much time has passed, whichever is first).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use recorder_runtime::env::Vars;
+    /// let env = BTreeMap::from([("RECORDER_OPEN_STREAM_SECS".to_string(), "2".to_string())]);
+    /// if std::env::var_os("RECORDER_OPEN_STREAM_SECS").is_none() && std::env::var_os("RECORDER_ENV").is_none() {
+    ///     assert_eq!(Vars::for_setup(Some("mcp"), &env).open_stream_secs(), std::time::Duration::from_secs(2));
+    /// }
+    /// ```
+    pub fn open_stream_secs(&self) -> std::time::Duration {
+        let secs = self
+            .var(OPEN_STREAM_SECS)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(DEFAULT_OPEN_STREAM_SECS as f64);
+        std::time::Duration::from_secs_f64(secs.min(86_400.0))
     }
 }
 

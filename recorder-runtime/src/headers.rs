@@ -1,7 +1,8 @@
 //! Which headers cross the recorder, in each direction, and which are stored.
 //!
-//! **Requests.** Only [`FORWARDED_HEADERS`] go upstream (plus the credentials below and
-//! the setup's own headers); none is ever stored, and none counts for identity.
+//! **Requests.** Only [`FORWARDED_HEADERS`] and MCP's (`mcp-*`, `last-event-id`: see
+//! [`crate::mcp`]) go upstream (plus the credentials below and the setup's own
+//! headers); none is ever stored, and none counts for identity.
 //! Credentials ([`CREDENTIAL_HEADERS`], and query parameters such as `?key=`, see
 //! [`CREDENTIAL_PARAMS`]) are replaced by the setup's key when it has one, else passed
 //! through; either way their values are treated as secrets and scrubbed from what is
@@ -9,9 +10,10 @@
 //!
 //! **Responses.** A recording keeps what a client may read ([`kept_response_headers`]):
 //! request ids (`x-request-id`, `request-id`, ... normalized to `rec-<hash>`), retry hints
-//! (`retry-after`, `retry-after-ms`, `x-should-retry`), and on error answers (4xx, 5xx)
-//! the rate-limit headers a client backs off by (`x-ratelimit-*`, `ratelimit-*`,
-//! `anthropic-ratelimit-*`). On successes those change with every call and would turn
+//! (`retry-after`, `retry-after-ms`, `x-should-retry`), MCP's `mcp-session-id` (as its
+//! placeholder, see [`crate::mcp`]) and `mcp-protocol-version`, and on error answers
+//! (4xx, 5xx) the rate-limit headers a client backs off by (`x-ratelimit-*`,
+//! `ratelimit-*`, `anthropic-ratelimit-*`). On successes those change with every call and would turn
 //! every re-recording into a diff, so they are not kept. Everything else (`date`,
 //! `server`, `set-cookie`, `content-length`, `transfer-encoding`, `connection`,
 //! `openai-processing-ms`, organization names, ...) is dropped. The content type is
@@ -133,8 +135,10 @@ pub fn kept_response_headers(
                 crate::normalize::normalized_id(request_hash),
             );
         } else if RETRY_HEADERS.contains(&name)
+            || crate::mcp::PASSED_RESPONSE_HEADERS.contains(&name)
             || (status >= 400 && RATE_LIMIT_PREFIXES.iter().any(|p| name.starts_with(p)))
         {
+            // An MCP session id is replaced by its placeholder once the id map knows it.
             out.insert(name.to_owned(), value.to_owned());
         }
     }
@@ -153,6 +157,7 @@ pub fn passed_response_headers(
             let name = name.as_str();
             REQUEST_ID_HEADERS.contains(&name)
                 || RETRY_HEADERS.contains(&name)
+                || crate::mcp::PASSED_RESPONSE_HEADERS.contains(&name)
                 || (status >= 400 && RATE_LIMIT_PREFIXES.iter().any(|p| name.starts_with(p)))
         })
         .map(|(n, v)| (n.clone(), v.clone()))

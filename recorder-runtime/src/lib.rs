@@ -51,6 +51,7 @@ pub mod headers;
 mod hex;
 pub mod identity;
 pub mod idmap;
+pub mod mcp;
 pub mod mode;
 pub mod model;
 pub mod multipart;

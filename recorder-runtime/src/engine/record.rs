@@ -18,7 +18,7 @@ use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
 use crate::error::{Error, Result};
 use crate::identity::RequestIdentity;
-use crate::idmap::{Issuer, IDS_FILE};
+use crate::idmap::{is_id_like, Issuer, IDS_FILE};
 use crate::normalize::normalize_value;
 use crate::recording::{RecordedRequest, RecordedResponse, Recording};
 use crate::store::{RecordingKey, Replay, Saved};
@@ -49,12 +49,14 @@ struct Answer {
     /// The request half of the recording.
     request: RecordedRequest,
     test_id: Option<String>,
-    /// The request as the client sent it, for telling the ids an answer issues from
-    /// those the request sent.
-    request_text: String,
+    /// Gives the ids the answer issues their placeholders (it knows the request as the
+    /// client sent it, whose ids are the client's own).
+    issuer: Issuer,
     source: Source,
     /// `RECORDER_MAX_BODY_BYTES` under the test's setup.
     limit: usize,
+    /// For an open-ended stream (an MCP session's GET): when to stop recording it.
+    open: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Engine {
@@ -68,6 +70,20 @@ impl Engine {
         ident: RequestIdentity,
         key: RecordingKey,
     ) -> Result<EngineResponse> {
+        if scope.mode.reads() {
+            if let Some((name, value)) = crate::mcp::foreign_header(&req.headers) {
+                let request = format!("{} {}", req.method, req.endpoint);
+                let msg = crate::mcp::foreign_message(
+                    &request,
+                    &scope.test_id,
+                    &scope.test_filter,
+                    name,
+                    value,
+                );
+                scope.problem(msg.clone());
+                return Err(Error::Miss(msg));
+            }
+        }
         // The one check before any call goes upstream, whatever the mode.
         super::budget::check(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
         let (builder, url) = self.upstream_request(scope, &req)?;
@@ -116,7 +132,14 @@ impl Engine {
             Source::Live
         };
         let passed = crate::headers::passed_response_headers(status, headers);
-        let kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        let mut kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
+        if scope.mode.writes() {
+            let mut ids = scope.ids();
+            if crate::mcp::absorb_session(&mut issuer, &mut ids, headers, &mut kept) {
+                scope.ids_changed(&ids);
+            }
+        }
         let model = serde_json::from_slice::<serde_json::Value>(&req.body)
             .ok()
             .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
@@ -130,6 +153,9 @@ impl Engine {
             .as_deref()
             .and_then(StreamFormat::from_content_type)
             .filter(|_| status < 400);
+        let open = format
+            .and_then(|_| crate::mcp::open_ended(&req.method, &req.headers))
+            .map(|o| scope.open_streams().open(o.session.as_deref()));
         let answer = Answer {
             key,
             url,
@@ -140,9 +166,10 @@ impl Engine {
             kept,
             request,
             test_id: ident.test_id().map(str::to_owned),
-            request_text,
+            issuer,
             source,
             limit: scope.vars().max_body_bytes(),
+            open,
         };
         match format {
             None => self.record_whole(scope, upstream, answer, &foreign).await,
@@ -194,6 +221,11 @@ impl Engine {
                 builder = builder.header(*name, v);
             }
         }
+        for (name, v) in &req.headers {
+            if crate::mcp::forwards_request_header(name.as_str()) {
+                builder = builder.header(name, v);
+            }
+        }
         if !req.body.is_empty() && !req.headers.contains_key(http::header::CONTENT_TYPE) {
             builder = builder.header(
                 http::header::CONTENT_TYPE,
@@ -242,9 +274,10 @@ impl Engine {
             kept,
             request,
             test_id,
-            request_text,
+            mut issuer,
             source,
             limit,
+            open: _,
         } = answer;
         let raw = read_capped(upstream, limit, &url)
             .await
@@ -268,7 +301,6 @@ impl Engine {
             );
             response.headers = kept;
             if let Some(json) = &response.body {
-                let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
                 let mut ids = scope.ids();
                 issuer.absorb(&mut ids, json);
                 scope.ids_changed(&ids);
@@ -311,12 +343,14 @@ impl Engine {
             kept,
             request,
             test_id,
-            request_text,
+            mut issuer,
             source,
             limit,
             codings,
             content_type: _,
+            mut open,
         } = answer;
+        let cap = tokio::time::Instant::now() + scope.vars().open_stream_secs();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes>>();
         let keep_timing = scope.vars().keep_timing();
         let guard = scope.pending.start();
@@ -336,14 +370,25 @@ impl Engine {
                 let _ = tx.send(Err(err));
             };
             let mut parser = FrameParser::new(format);
-            let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
             let mut frames = Vec::new();
             let mut last = Instant::now();
             let mut total = 0usize;
             let mut chunks = upstream.bytes_stream();
             let mut ended = false;
             while !ended {
-                let bytes = match chunks.next().await {
+                let next = match open.as_mut() {
+                    None => chunks.next().await,
+                    // An open-ended stream is saved with what it has when the client
+                    // leaves, its session ends, the test ends or the cap passes.
+                    Some(stop) => tokio::select! {
+                        biased;
+                        next = chunks.next() => next,
+                        () = tx.closed() => break,
+                        () = crate::mcp::stopped(stop) => break,
+                        () = tokio::time::sleep_until(cap) => break,
+                    },
+                };
+                let bytes = match next {
                     Some(Ok(bytes)) => match decoder.as_mut() {
                         Some(d) => match d.push(&bytes) {
                             Ok(out) => Bytes::from(out),
@@ -385,7 +430,14 @@ impl Engine {
                 }
                 if scope.mode.records() && !new_frames.is_empty() {
                     let mut ids = scope.ids();
-                    for frame in &new_frames {
+                    for frame in &mut new_frames {
+                        // An event id a resumable server issues (MCP) is an id too; the
+                        // client gets the real one (the bytes), the recording its placeholder.
+                        if let Some(id) = frame.id.as_mut().filter(|i| is_id_like(i)) {
+                            if let Some(placeholder) = issuer.absorb_id(&mut ids, id) {
+                                *id = placeholder;
+                            }
+                        }
                         if let Some(data) = frame.data.as_ref().filter(|d| !d.is_string()) {
                             issuer.absorb(&mut ids, data);
                         }
@@ -393,6 +445,10 @@ impl Engine {
                     scope.ids_changed(&ids);
                 }
                 for mut frame in new_frames {
+                    // Keep-alives pass to the client (the bytes) but are not stored.
+                    if frame.is_keep_alive() {
+                        continue;
+                    }
                     if keep_timing {
                         frame.delay_ms = Some(last.elapsed().as_millis() as u64);
                         last = Instant::now();

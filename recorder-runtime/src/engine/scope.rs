@@ -188,6 +188,9 @@ pub struct Scope {
     /// What comparing live answers with the recordings found (verify mode), and the
     /// recordings compared.
     findings: Mutex<(Vec<crate::drift::Finding>, HashSet<std::path::PathBuf>)>,
+    /// Open-ended streams (an MCP session's GET), stopped by their session's DELETE
+    /// or the end of the test.
+    open_streams: crate::mcp::OpenStreams,
     on_problem: Option<ProblemSink>,
     /// Tokens this test's upstream answers reported (see `budget`).
     pub(crate) tokens: std::sync::atomic::AtomicU64,
@@ -253,6 +256,7 @@ impl Scope {
             finished: AtomicBool::new(false),
             saves: Mutex::default(),
             findings: Mutex::default(),
+            open_streams: crate::mcp::OpenStreams::default(),
             on_problem: options.on_problem,
             tokens: Default::default(),
         })
@@ -458,6 +462,8 @@ impl Scope {
     /// not empty, even if its client swallowed the error. In `record` mode, occurrences
     /// of a request that this run made fewer times than an earlier one are removed.
     pub fn finish(&self, timeout: Duration) -> Vec<String> {
+        // The test is over: open-ended streams are saved (recording) or end (replaying).
+        self.open_streams.end_all();
         if !self.pending.wait(timeout) {
             self.problem(format!(
                 "a recording of test `{}` was still being written after {timeout:?}",
@@ -541,6 +547,11 @@ impl Scope {
             }
         });
         loaded.as_ref().map_err(|e| Error::Shared(e.clone()))
+    }
+
+    /// The open-ended streams of this test (see [`crate::mcp`]).
+    pub(crate) fn open_streams(&self) -> &crate::mcp::OpenStreams {
+        &self.open_streams
     }
 
     /// Whether real ids are known (only in record modes).

@@ -80,6 +80,21 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every file under `dir` with its bytes, by relative path: what would be committed
+/// (every file but the local usage logs).
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with(dir.join(".usage")))
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// The recording files (`<hash>.json`, `<hash>.<n>.json`, model lists included) under
 /// `dir`; not the `_ids.json` id maps.
 pub fn recordings(dir: &Path) -> Vec<PathBuf> {
