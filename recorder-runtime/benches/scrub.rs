@@ -136,7 +136,10 @@ fn replay(c: &mut Criterion) {
     rec.request.body = ident.body().clone();
     std::fs::create_dir_all(store.scope_dir(TEST_ID)).unwrap();
     std::fs::write(
-        store.recording_path(TEST_ID, &ident.hash()),
+        store.recording_path(
+            TEST_ID,
+            &recorder_runtime::store::RecordingKey::first(ident.hash()),
+        ),
         rec.to_pretty_bytes(),
     )
     .unwrap();
