@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 
 /// The MCP server's endpoint as this test reaches it: through the recorder's loopback
 /// proxy, `/mcp` of the setup's upstream (the `mcp` setup's base URL is the server).
-// Named upstreams (issue 25) give each upstream its own URL: `ctx.upstream_url("mcp")`.
+// Named upstreams give each upstream its own URL: `ctx.upstream_url("mcp")`.
 fn mcp_url(ctx: &RecordingContext) -> String {
     format!("{}mcp", ctx.ollama_url())
 }

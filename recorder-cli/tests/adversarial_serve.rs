@@ -1,4 +1,4 @@
-//! `cargo recordings serve` as an attacker and a careless user would try it (issue 14):
+//! `cargo recordings serve` as an attacker and a careless user would try it:
 //! a web page reaching the port, odd and hostile test ids, failed recordings, signals,
 //! file-descriptor exhaustion, oversized answers, many tests. The engine-level attacks
 //! are in `recorder-runtime/tests/adversarial.rs`.

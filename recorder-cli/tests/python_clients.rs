@@ -1,4 +1,4 @@
-//! Clients nobody here wrote, through `cargo recordings serve` (issue 25): the README's
+//! Clients nobody here wrote, through `cargo recordings serve`: the README's
 //! Python `openai` snippet records and replays, and its pytest `conftest.py` scopes
 //! the model calls of a service that forwards no test id by the test that runs, so a
 //! part of the suite replays, and a miss the service turns into a 500 fails the test.

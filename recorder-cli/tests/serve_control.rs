@@ -1,4 +1,4 @@
-//! `serve` for a service that cannot forward the test id (issue 25): a test runner
+//! `serve` for a service that cannot forward the test id: a test runner
 //! says which test runs (`POST /_recorder/begin`, `/_recorder/end`), one at a time;
 //! requests without an id while no test runs are warned about once per endpoint; the
 //! miss advice fits `serve`; and the last line on stderr is a summary a CI step can

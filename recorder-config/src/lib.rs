@@ -11,7 +11,8 @@
 //! `upstream` (a setup's further upstreams),
 //! `suites`, `services`, `tolerance`, `config` (parsing and checking the file),
 //! `discover` (finding it and the workspace), `env` (where variables come from),
-//! `choice` (the setup rule), `resolve` (a test's models), `error`.
+//! `choice` (the setup rule), `resolve` (a test's models), `locate` (the line of a key,
+//! for errors), `error`.
 //!
 //! ```
 //! use std::path::Path;

@@ -12,7 +12,7 @@
 //! the real API and overwrite), `live` (call the real API, read and write
 //! nothing) and `verify` (call the real API, write nothing, and report what differs
 //! from the recordings: see [`drift`]). Any other value is an error naming the five. `RECORDING_DIR`
-//! overrides the recordings folder (default: `recordings/` at the workspace root).
+//! overrides the recordings folder (default: `recordings/` next to `recorder.toml`, or at the workspace root when there is none).
 //!
 //! # Identity
 //! A request is identified by the sha256 of a canonical JSON of its method,

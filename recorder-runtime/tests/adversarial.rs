@@ -1,4 +1,4 @@
-//! The recorder as an attacker and a careless user would try it (issue 14): through
+//! The recorder as an attacker and a careless user would try it: through
 //! the per-test loopback proxy and the engine. Keys must reach no file and no message
 //! by any route; no crafted file or client may mislead or stop the recorder. The
 //! attacks that held before are kept here too, so that they keep holding.

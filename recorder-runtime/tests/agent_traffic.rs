@@ -1,4 +1,4 @@
-//! Agent traffic (issue 13): chained ids, polling, uploads, native provider auth,
+//! Agent traffic: chained ids, polling, uploads, native provider auth,
 //! compression and response headers, recorded from a fake upstream that issues
 //! random ids and refuses unknown ones, then replayed with it stopped, through the
 //! fixture client, the in-process transports and the loopback proxy.

@@ -1,4 +1,4 @@
-//! Token budgets (issue 25): `RECORDER_BUDGET_TOKENS_PER_TEST` stops a test's upstream
+//! Token budgets: `RECORDER_BUDGET_TOKENS_PER_TEST` stops a test's upstream
 //! calls once its answers' usage reaches the cap, and `RECORDER_BUDGET_TOKENS` a run's,
 //! across the test processes of one run (as nextest runs them). A refused call is
 //! never sent, writes nothing, and says what was spent, the cap and how to raise it;

@@ -1,4 +1,4 @@
-//! MCP over Streamable HTTP through the loopback proxy (issue 25, docs/mcp-design.md):
+//! MCP over Streamable HTTP through the loopback proxy (docs/mcp-design.md):
 //! one test per row of the design's table, against recorder-testkit's fake MCP server
 //! (random session ids and event ids, sessions enforced, SSE answers, a session's
 //! open GET stream with keep-alive pings, DELETE), recorded into fresh folders and

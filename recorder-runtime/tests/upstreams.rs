@@ -1,4 +1,4 @@
-//! Many upstreams per test (issue 25): a setup's named upstreams (`upstreams = { ... }`
+//! Many upstreams per test: a setup's named upstreams (`upstreams = { ... }`
 //! in `recorder.toml`), each reached at `ctx.upstream_url(NAME)`, each with its own key,
 //! auth and headers. One test records its model API and two upstreams into its one
 //! folder, under endpoints that name the upstream (`/up/NAME/...`), never its URL, and

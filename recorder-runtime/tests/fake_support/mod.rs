@@ -1,4 +1,4 @@
-//! Helpers shared by the proxy, fixture-client, real-client and timing tests (issue 3):
+//! Helpers shared by the proxy, fixture-client, real-client and timing tests:
 //! contexts over a fake upstream, file checks, SSE and NDJSON parsing.
 #![allow(dead_code)]
 
