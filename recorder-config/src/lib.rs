@@ -8,9 +8,11 @@
 //! recordings options` all call.
 //!
 //! Modules, one job each: `kind` (the model kinds), `setup` (a `[setups.<name>]`),
+//! `upstream` (a setup's further upstreams),
 //! `suites`, `services`, `tolerance`, `config` (parsing and checking the file),
 //! `discover` (finding it and the workspace), `env` (where variables come from),
-//! `choice` (the setup rule), `resolve` (a test's models), `error`.
+//! `choice` (the setup rule), `resolve` (a test's models), `locate` (the line of a key,
+//! for errors), `error`.
 //!
 //! ```
 //! use std::path::Path;
@@ -49,6 +51,7 @@ mod services;
 mod setup;
 mod suites;
 mod tolerance;
+mod upstream;
 
 pub use choice::{choose_setup, Choice, ChosenBy};
 pub use config::Config;
@@ -66,6 +69,7 @@ pub use services::{
 pub use setup::{is_header_name, parse_model_list, Auth, RemovedKey, Setup, API_STYLE_REMOVED};
 pub use suites::Suite;
 pub use tolerance::Tolerance;
+pub use upstream::{is_upstream_name, Upstream};
 
 /// The name of the configuration file, looked up from a crate's manifest folder upward.
 ///

@@ -47,7 +47,7 @@ use proc_macro::TokenStream;
 /// |---|---|---|
 /// | `models` | `"text,embedding"`: any of `text`, `vision`, `embedding`, `rerank`, `safety`, `judge` | one test per combination of the kinds' models |
 /// | `setup` | a setup of `recorder.toml` | pin this test to that setup |
-/// | `mode` | `replay`, `record-if-missing`, `record`, `live` | pin the mode, whatever `RECORD_MODE` says |
+/// | `mode` | `replay`, `record-if-missing`, `record`, `live`, `verify` | pin the mode, whatever `RECORD_MODE` says |
 /// | `timeout` | `"500ms"`, `"30s"`, `"2m"` | fail the test after that long |
 /// | `flavor` | `current_thread` (default), `multi_thread` | the tokio runtime built for each `async fn` test |
 /// | `worker_threads` | a number | threads of the `multi_thread` runtime |

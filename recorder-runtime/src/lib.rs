@@ -12,7 +12,7 @@
 //! the real API and overwrite), `live` (call the real API, read and write
 //! nothing) and `verify` (call the real API, write nothing, and report what differs
 //! from the recordings: see [`drift`]). Any other value is an error naming the five. `RECORDING_DIR`
-//! overrides the recordings folder (default: `recordings/` at the workspace root).
+//! overrides the recordings folder (default: `recordings/` next to `recorder.toml`, or at the workspace root when there is none).
 //!
 //! # Identity
 //! A request is identified by the sha256 of a canonical JSON of its method,
@@ -36,8 +36,6 @@
 //! until 1.0 they are unstable and may change in any release. `__private` is
 //! what the macro's expansion calls: it only re-exports, and is not an API.
 
-#![warn(missing_docs)]
-
 pub mod answer;
 pub mod body;
 pub mod compare;
@@ -53,6 +51,7 @@ pub mod headers;
 mod hex;
 pub mod identity;
 pub mod idmap;
+pub mod mcp;
 pub mod mode;
 pub mod model;
 pub mod multipart;
@@ -69,6 +68,8 @@ pub mod usage;
 
 pub mod client;
 pub mod context;
+#[cfg(feature = "proxy")]
+pub mod control;
 mod harness;
 pub mod propagate;
 #[cfg(feature = "proxy")]

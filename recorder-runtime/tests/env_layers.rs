@@ -1,5 +1,5 @@
 //! The runtime sees a setup's `env` and `RECORDER_ENV` as defaults under the process
-//! environment (issue 17). The process environment is never modified: each case runs
+//! environment. The process environment is never modified: each case runs
 //! this binary again as a child with the variables it needs, and the child asserts.
 
 use recorder_runtime::engine::Target;

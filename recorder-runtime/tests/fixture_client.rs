@@ -1,4 +1,4 @@
-//! The fixture client (issue 3) over every endpoint it covers, recorded from the fake
+//! The fixture client over every endpoint it covers, recorded from the fake
 //! upstream and replayed with the fake stopped; unknown fields, early stops,
 //! unreachable upstreams, misses, model-list merging and byte-stable re-recording.
 

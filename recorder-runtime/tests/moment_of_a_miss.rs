@@ -1,4 +1,4 @@
-//! The moment of a miss (issue 24): whatever a test's body does when a request has
+//! The moment of a miss: whatever a test's body does when a request has
 //! no recording (`unwrap()` on the 404, `assert!` on the status, a timeout, an `Err`
 //! returned, a panic in a spawned task), its output shows the recorder's explanation
 //! (expected file, closest recording, the command that records it) once, beside the

@@ -1,4 +1,4 @@
-//! The loopback proxy (issue 3): one server per process, a base URL per context, both
+//! The loopback proxy: one server per process, a base URL per context, both
 //! API styles; record forwards with the setup's key and passes streams through as they
 //! arrive; early stops still record everything; unreachable upstreams, misses, upstream
 //! errors, secrets and isolation. Every test records from a fake upstream into a fresh

@@ -1,4 +1,4 @@
-//! Real clients through the loopback proxy (issue 3): async-openai, ollama-rs and raw
+//! Real clients through the loopback proxy: async-openai, ollama-rs and raw
 //! reqwest, each recording from the fake upstream (real wire formats) and replaying
 //! with the fake stopped.
 

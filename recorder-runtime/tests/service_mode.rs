@@ -307,7 +307,7 @@ fn a_port_held_by_another_running_test_process_is_waited_for() {
 }
 
 // ---------------------------------------------------------------------------
-// Setup env, port and url overrides (issue 17).
+// Setup env, port and url overrides.
 
 /// A context under setup `name` whose `env` is `env`.
 fn context_under_setup(

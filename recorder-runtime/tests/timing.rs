@@ -1,4 +1,4 @@
-//! Stream timing is opt-in (issue 3): `RECORDER_KEEP_TIMING=1` at record time stores
+//! Stream timing is opt-in: `RECORDER_KEEP_TIMING=1` at record time stores
 //! each frame's delay, `RECORDER_REPLAY_TIMING=recorded` replays those delays, and by
 //! default nothing is stored and replay runs at full speed.
 //!

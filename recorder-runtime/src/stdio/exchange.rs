@@ -127,27 +127,15 @@ impl Reply {
     }
 
     /// The server lines the answer holds, or why there are none: an error answer's
-    /// message. An error answer that is itself a JSON-RPC message (the recorder's
-    /// answer to a JSON-RPC request it could not serve) is that line.
+    /// message (see [`Reply::problem`]).
     pub(crate) fn lines(&self) -> Result<Vec<String>, String> {
+        if let Some(problem) = self.problem() {
+            return Err(problem);
+        }
         let format = self
             .content_type
             .as_deref()
             .and_then(StreamFormat::from_content_type);
-        if self.status >= 400 {
-            return match serde_json::from_slice::<serde_json::Value>(&self.body) {
-                Ok(v) if v.get("jsonrpc").is_some() => Ok(vec![v.to_string()]),
-                Ok(v) => Err(v["error"]["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())),
-                Err(_) => Err(format!(
-                    "the recorder answered {}: {}",
-                    self.status,
-                    String::from_utf8_lossy(&self.body)
-                )),
-            };
-        }
         match format {
             Some(format) => {
                 let frames = crate::stream::parse(format, &self.body).map_err(|e| e.to_string())?;
@@ -165,6 +153,38 @@ impl Reply {
             None if self.body.iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
             None => Ok(vec![String::from_utf8_lossy(&self.body).trim().to_owned()]),
         }
+    }
+
+    /// An error answer's message (the recorder could not serve the exchange): the
+    /// `error.message` of its JSON body (a JSON-RPC error, or the recorder's own error
+    /// body), else its text. `None` for a success.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if self.status < 400 {
+            return None;
+        }
+        Some(
+            match serde_json::from_slice::<serde_json::Value>(&self.body) {
+                Ok(v) => v["error"]["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string()),
+                Err(_) => format!(
+                    "the recorder answered {}: {}",
+                    self.status,
+                    String::from_utf8_lossy(&self.body)
+                ),
+            },
+        )
+    }
+
+    /// An error answer that is a JSON-RPC error response (the recorder's answer to a
+    /// JSON-RPC request it could not serve, carrying the request's `id`), as a line.
+    pub(crate) fn jsonrpc_error(&self) -> Option<String> {
+        if self.status < 400 {
+            return None;
+        }
+        let v = serde_json::from_slice::<serde_json::Value>(&self.body).ok()?;
+        (v.get("jsonrpc").is_some() && v.get("error").is_some()).then(|| v.to_string())
     }
 }
 
@@ -200,19 +220,21 @@ mod tests {
     }
 
     #[test]
-    fn an_error_answer_gives_its_message_or_its_json_rpc_line() {
+    fn an_error_answer_gives_its_message_and_its_json_rpc_line() {
         let plain = Reply {
             status: 404,
             content_type: Some("application/json".into()),
             body: Bytes::from(crate::error::error_body("recording_not_found", "no recording for POST /up/mcp")),
         };
         assert_eq!(plain.lines().unwrap_err(), "no recording for POST /up/mcp");
+        assert_eq!(plain.jsonrpc_error(), None);
         let rpc = Reply {
             status: 400,
             content_type: Some("application/json".into()),
             body: Bytes::from_static(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32050,"message":"m"}}"#),
         };
-        assert_eq!(rpc.lines().unwrap(), [r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32050,"message":"m"}}"#]);
+        assert_eq!(rpc.lines().unwrap_err(), "m");
+        assert_eq!(rpc.jsonrpc_error().unwrap(), r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32050,"message":"m"}}"#);
         let accepted = Reply {
             status: 202,
             content_type: None,

@@ -52,6 +52,14 @@ pub(crate) fn request_id(line: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The `method` of a line, or `?` when it has none.
+pub(crate) fn method(line: &str) -> String {
+    serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|m| m.get("method").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 /// A JSON-RPC error response to the request with `id`: what a client gets when the
 /// recorder cannot answer it (a replay miss, an unreachable recorder), so that it
 /// fails at once with the reason instead of waiting. The code is the one the
@@ -67,7 +75,7 @@ pub(crate) fn error_line(id: Value, message: &str) -> String {
 }
 
 /// The JSON-RPC error code of the recorder's own answers.
-pub(crate) const RECORDER_ERROR_CODE: i64 = -32050;
+pub(crate) const RECORDER_ERROR_CODE: i64 = crate::mcp::RECORDER_ERROR_CODE;
 
 #[cfg(test)]
 mod tests {

@@ -48,12 +48,15 @@
 //!   it: the test's engine keeps the secrets, ids and problems.
 //!
 //! # Secrets
-//! The values of the server's environment variables whose names say they hold a
-//! credential (`GITHUB_TOKEN`, `*_API_KEY`, `*_SECRET`, `*_PASSWORD`, ...) are secrets
-//! of the test: scrubbed from every recording, like a setup's key. For the Rust front
-//! ends, the variables set on the command ([`std::process::Command::env`]); for
-//! `mcp-stdio`, its whole environment, which the server inherits. The server's stderr
-//! is its own (inherited), never recorded.
+//! The credentials a server is given are secrets of the test, scrubbed from every
+//! recording and message like a setup's key: the values of its environment variables
+//! whose names say they hold one (`GITHUB_TOKEN`, `*_API_KEY`, `*_SECRET`,
+//! `*_PASSWORD`, ...), URL passwords (`postgres://user:PASSWORD@...`) in its variables
+//! and arguments, and the values of credential options among its arguments
+//! (`--token VALUE`, `--api-key=VALUE`). For the Rust front ends, the variables set on
+//! the command ([`std::process::Command::env`]); for `mcp-stdio`, its whole
+//! environment too, which the server inherits. The server's stderr is its own
+//! (inherited), never recorded.
 
 mod exchange;
 mod message;
@@ -110,24 +113,9 @@ pub(crate) fn upstream_name(endpoint: &str) -> Option<&str> {
     self::endpoint(name).ok().map(|_| name)
 }
 
-/// Words that make a variable's name a credential's, as whole `_`- or `-`-separated
-/// parts of it, in any case.
-const CREDENTIAL_WORDS: &[&str] = &[
-    "KEY",
-    "APIKEY",
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "PWD",
-    "CREDENTIAL",
-    "CREDENTIALS",
-    "AUTH",
-    "PAT",
-];
-
 /// Whether a variable's name says it holds a credential: `GITHUB_TOKEN`,
-/// `OPENAI_API_KEY`, `DB_PASSWORD`, but not `MAX_TOKENS` or `TOKENIZER_PATH`.
+/// `OPENAI_API_KEY`, `DB_PASSWORD`, but not `MAX_TOKENS` or `TOKENIZER_PATH` (the
+/// rule of [`crate::env::is_credential`]).
 ///
 /// ```
 /// use recorder_runtime::stdio::is_credential;
@@ -135,27 +123,72 @@ const CREDENTIAL_WORDS: &[&str] = &[
 /// assert!(!is_credential("MAX_TOKENS") && !is_credential("PATH"));
 /// ```
 pub fn is_credential(name: &str) -> bool {
-    name.split(['_', '-'])
-        .any(|part| CREDENTIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(part)))
+    crate::env::is_credential(name)
 }
 
-/// The credentials among variables: `(name, value)` of those [`is_credential`] names
-/// whose values are secrets ([`crate::secrets::is_secret`]).
+/// The credentials a server is given, as `(name, value)` secrets of the test:
+/// - variables [`is_credential`] names, whose values are secrets
+///   ([`crate::secrets::is_secret`]), and the password of a URL with `user:password@`
+///   in any variable (`DATABASE_URL`);
+/// - arguments: the value of an option a credential's name spells (`--token VALUE`,
+///   `--api-key=VALUE`, `-k`'s are not guessed), and a URL's password.
+///
+/// An argument's secret is named after its option (`ARG_TOKEN`, `ARG_API_KEY`), or
+/// `ARG_URL_PASSWORD`.
 pub(crate) fn credentials<'a>(
     vars: impl IntoIterator<Item = (&'a std::ffi::OsStr, &'a std::ffi::OsStr)>,
+    args: impl IntoIterator<Item = &'a std::ffi::OsStr>,
 ) -> Vec<(String, String)> {
-    vars.into_iter()
-        .filter_map(|(name, value)| Some((name.to_str()?, value.to_str()?)))
-        .filter(|(name, value)| is_credential(name) && crate::secrets::is_secret(value))
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect()
+    let mut found: Vec<(String, String)> = Vec::new();
+    for (name, value) in vars {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        if is_credential(name) && crate::secrets::is_secret(value) {
+            found.push((name.to_owned(), value.to_owned()));
+        } else if let Some(password) = crate::secrets::url_password(value) {
+            found.push((name.to_owned(), password));
+        }
+    }
+    let mut option: Option<String> = None;
+    for arg in args.into_iter().filter_map(|a| a.to_str()) {
+        if let Some(name) = option.take() {
+            if crate::secrets::is_secret(arg) {
+                found.push((name, arg.to_owned()));
+                continue;
+            }
+        }
+        if let Some(flag) = arg.strip_prefix("--") {
+            let (flag, value) = match flag.split_once('=') {
+                Some((flag, value)) => (flag, Some(value)),
+                None => (flag, None),
+            };
+            if is_credential(flag) {
+                let name = format!("ARG_{}", flag.replace('-', "_").to_ascii_uppercase());
+                match value {
+                    Some(value) if crate::secrets::is_secret(value) => {
+                        found.push((name, value.to_owned()));
+                    }
+                    Some(_) => {}
+                    None => option = Some(name),
+                }
+                continue;
+            }
+        }
+        if let Some(password) = crate::secrets::url_password(arg) {
+            found.push(("ARG_URL_PASSWORD".to_owned(), password));
+        }
+    }
+    found
 }
 
-/// A command as people read it: the program and its arguments.
-fn describe(cmd: &std::process::Command) -> String {
-    std::iter::once(cmd.get_program())
+/// A command as people read it: the program and its arguments, with the
+/// credentials among them (see [`credentials`]) replaced by their placeholders.
+fn describe(cmd: &std::process::Command, secrets: &[(String, String)]) -> String {
+    let text = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    crate::secrets::scrub_str(&text, secrets).into_owned()
 }

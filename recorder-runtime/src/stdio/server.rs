@@ -47,13 +47,14 @@ impl StdioServer {
     /// the command says) only when the mode calls upstream.
     pub(crate) fn start(scope: &Arc<Scope>, name: &str, command: Command) -> Result<StdioServer> {
         let endpoint = endpoint(name)?;
-        let upstream = format!("the stdio server `{}`", describe(command.as_std()));
         let secrets = credentials(
             command
                 .as_std()
                 .get_envs()
                 .filter_map(|(name, value)| Some((name, value?))),
+            command.as_std().get_args(),
         );
+        let upstream = format!("the stdio server `{}`", describe(command.as_std(), &secrets));
         let recorder = InProcess {
             scope: scope.clone(),
             endpoint,
@@ -184,9 +185,10 @@ where
                     .get_envs()
                     .filter_map(|(k, v)| Some((k, v?))),
             ),
+        command.as_std().get_args(),
     );
+    let upstream = format!("the stdio server `{}`", describe(command.as_std(), &secrets));
     let mode = recorder.begin(secrets).await?;
-    let upstream = format!("the stdio server `{}`", describe(command.as_std()));
     let child = if mode.calls_upstream() {
         Some(spawn(command, &upstream)?)
     } else {

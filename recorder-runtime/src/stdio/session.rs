@@ -231,6 +231,8 @@ async fn replaying<I>(
             requests.spawn(answer(recorder.clone(), state.clone(), line, out.clone()));
             continue;
         }
+        // A notification or a response: nothing goes back to the client (not even an
+        // error, which JSON-RPC gives no id to match); a miss fails the test.
         let reply = recorder.exchange(Exchange::message(line, None)).await;
         match reply.and_then(|r| r.lines()) {
             Ok(lines) => lines.into_iter().for_each(|l| drop(out.send(l))),
@@ -250,12 +252,18 @@ async fn answer(
     out: UnboundedSender<String>,
 ) {
     let id = message::request_id(&line);
+    let method = message::method(&line);
     let reply = recorder.exchange(Exchange::message(line, None)).await;
     let answered = reply.as_ref().is_ok_and(|r| r.status < 400);
+    // The recorder's own JSON-RPC error (a miss explained) carries the id already.
+    let rpc_error = reply.as_ref().ok().and_then(|r| r.jsonrpc_error());
     match reply.and_then(|r| r.lines()) {
         Ok(lines) => lines.into_iter().for_each(|l| drop(out.send(l))),
         Err(problem) => {
-            let _ = out.send(message::error_line(id, &problem));
+            let line = rpc_error.unwrap_or_else(|| {
+                message::error_line(id, &format!("the recorder cannot answer `{method}`: {problem}"))
+            });
+            let _ = out.send(line);
             recorder.report(problem);
         }
     }
