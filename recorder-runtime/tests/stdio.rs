@@ -113,21 +113,35 @@ async fn session<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(client: &mut Clien
         .await;
     client.call(2, "tools/list", json!({})).await;
     let counted = client
-        .call(3, "tools/call", json!({"name": "count", "arguments": {"n": 2}, "_meta": {"progressToken": "p"}}))
+        .call(
+            3,
+            "tools/call",
+            json!({"name": "count", "arguments": {"n": 2}, "_meta": {"progressToken": "p"}}),
+        )
         .await;
     let methods: Vec<&Value> = counted.iter().map(|l| &l["method"]).collect();
     assert_eq!(
         methods,
-        [&json!("notifications/progress"), &json!("notifications/progress"), &Value::Null],
+        [
+            &json!("notifications/progress"),
+            &json!("notifications/progress"),
+            &Value::Null
+        ],
         "the progress notifications come before the answer: {counted:?}"
     );
-    client.call(4, "tools/call", tool("whoami", json!({}))).await;
-    let roots = client.call(5, "tools/call", tool("ask_roots", json!({}))).await;
+    client
+        .call(4, "tools/call", tool("whoami", json!({})))
+        .await;
+    let roots = client
+        .call(5, "tools/call", tool("ask_roots", json!({})))
+        .await;
     assert_eq!(
         roots.last().unwrap()["result"]["content"][0]["text"],
         "roots: 1"
     );
-    client.call(6, "tools/call", tool("announce", json!({}))).await;
+    client
+        .call(6, "tools/call", tool("announce", json!({})))
+        .await;
     client.wait_for("notifications/tools/list_changed").await;
 }
 
@@ -199,7 +213,10 @@ async fn a_session_records_every_exchange_and_replays_without_starting_the_serve
         })
         .collect();
     assert_eq!(files.len(), 9, "{requests:?}");
-    for (method, endpoint) in files.iter().map(|(_, r)| (&r["request"]["method"], &r["request"]["endpoint"])) {
+    for (method, endpoint) in files
+        .iter()
+        .map(|(_, r)| (&r["request"]["method"], &r["request"]["endpoint"]))
+    {
         assert_eq!(endpoint, "/up/mcp", "{method}");
     }
     let find = |what: &str| {
@@ -207,29 +224,46 @@ async fn a_session_records_every_exchange_and_replays_without_starting_the_serve
             .iter()
             .find(|(_, r)| {
                 let body = &r["request"]["body"];
-                body["params"]["name"] == what || body["method"] == what || (what == "GET" && r["request"]["method"] == "GET") || (what == "roots" && body["id"] == "srv-1")
+                body["params"]["name"] == what
+                    || body["method"] == what
+                    || (what == "GET" && r["request"]["method"] == "GET")
+                    || (what == "roots" && body["id"] == "srv-1")
             })
             .map(|(_, r)| &r["response"])
             .unwrap_or_else(|| panic!("no recording of {what}: {requests:?}"))
     };
     let count = find("count");
     assert_eq!(count["status"], 200);
-    let frames = count["stream"]["frames"].as_array().unwrap_or_else(|| panic!("{count}"));
+    let frames = count["stream"]["frames"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{count}"));
     assert_eq!(frames.len(), 3, "{count}");
     assert_eq!(frames[0]["event"], "message");
     assert_eq!(frames[0]["data"]["method"], "notifications/progress");
-    assert_eq!(frames[2]["data"]["result"]["content"][0]["text"], "counted 2");
+    assert_eq!(
+        frames[2]["data"]["result"]["content"][0]["text"],
+        "counted 2"
+    );
     assert_eq!(find("notifications/initialized")["status"], 202);
     assert_eq!(find("roots")["status"], 202);
     let asked = find("ask_roots")["stream"]["frames"].as_array().unwrap();
-    assert_eq!(asked[0]["data"]["method"], "roots/list", "the server's request is a frame of the call that made it");
+    assert_eq!(
+        asked[0]["data"]["method"], "roots/list",
+        "the server's request is a frame of the call that made it"
+    );
     let open = find("GET")["stream"]["frames"].as_array().unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
-    assert_eq!(open[0]["data"]["method"], "notifications/tools/list_changed");
+    assert_eq!(
+        open[0]["data"]["method"],
+        "notifications/tools/list_changed"
+    );
     // The server's token, in its answer, is a secret of the test.
     let on_disk: String = files.iter().map(|(_, r)| r.to_string()).collect();
     assert!(!on_disk.contains(TOKEN));
-    assert!(on_disk.contains("token is <redacted:FAKE_MCP_TOKEN>"), "{on_disk}");
+    assert!(
+        on_disk.contains("token is <redacted:FAKE_MCP_TOKEN>"),
+        "{on_disk}"
+    );
 
     // Replay: the same session, answered from the recordings; the server is never
     // started (the same command, which would note its start).
@@ -239,7 +273,11 @@ async fn a_session_records_every_exchange_and_replays_without_starting_the_serve
     assert_eq!(starts(&started), 1, "replay started the server");
     assert_eq!(play.counts().replayed, 9);
     for id in [1, 2, 3, 5, 6] {
-        assert_eq!(response(&replayed, id), response(&recorded, id), "answer {id}");
+        assert_eq!(
+            response(&replayed, id),
+            response(&recorded, id),
+            "answer {id}"
+        );
     }
     assert_eq!(
         response(&replayed, 4)["result"]["content"][0]["text"],
@@ -281,13 +319,24 @@ async fn recording_again_gives_the_same_bytes_and_the_proxy_records_what_the_tes
         files(root)
             .into_iter()
             .filter(|p| !p.components().any(|c| c.as_os_str() == ".usage"))
-            .map(|p| (p.strip_prefix(root).unwrap().to_owned(), std::fs::read(&p).unwrap()))
+            .map(|p| {
+                (
+                    p.strip_prefix(root).unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
             .collect()
     };
     let first = contents(&trees[0]);
     assert_eq!(first.len(), 9);
-    assert!(contents(&trees[1]) == first, "recording again changed the files");
-    assert!(contents(&trees[2]) == first, "the proxy's session recorded other files");
+    assert!(
+        contents(&trees[1]) == first,
+        "recording again changed the files"
+    );
+    assert!(
+        contents(&trees[2]) == first,
+        "the proxy's session recorded other files"
+    );
 
     // And the proxy replays them without the server.
     let play = context("stdio::again", Mode::Replay, &trees[2]);
@@ -338,7 +387,11 @@ async fn two_sessions_in_one_test_are_each_others_next_occurrences() {
     assert!(rec.finish().is_empty(), "{:?}", rec.finish());
     let names: Vec<String> = recordings(&rec).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names.len(), 18, "{names:?}");
-    assert_eq!(names.iter().filter(|n| n.ends_with(".2.json")).count(), 9, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".2.json")).count(),
+        9,
+        "{names:?}"
+    );
     let play = context("stdio::twice", Mode::Replay, dir.path());
     let first = in_process(&play, fake(&started)).await;
     let second = in_process(&play, fake(&started)).await;
@@ -353,7 +406,10 @@ async fn a_miss_is_a_json_rpc_error_with_the_request_id_and_the_explanation() {
     let play = context("stdio::missing", Mode::Replay, dir.path());
     // Nothing to start, and nothing is: the program does not even exist.
     let server = play
-        .stdio_server("mcp", tokio::process::Command::new("/nonexistent/mcp-server"))
+        .stdio_server(
+            "mcp",
+            tokio::process::Command::new("/nonexistent/mcp-server"),
+        )
         .unwrap();
     let (read, write) = tokio::io::split(server);
     let mut client = Client::new(read, write);
@@ -364,12 +420,37 @@ async fn a_miss_is_a_json_rpc_error_with_the_request_id_and_the_explanation() {
     let error = &answer.last().unwrap()["error"];
     let message = error["message"].as_str().unwrap();
     assert_eq!(error["code"], -32050);
-    assert!(message.contains("/up/mcp"), "{message}");
-    assert!(message.contains("stdio::missing"), "{message}");
-    client.read.into_inner().into_inner().unsplit(client.write).close().await.unwrap();
+    assert!(
+        message.starts_with("`tools/list`: no recording for POST /up/mcp in test `stdio::missing`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("RECORD_MODE=record-if-missing"),
+        "{message}"
+    );
+    // Nothing else came: the notification's miss is not answered (JSON-RPC gives a
+    // notification no answer), only reported.
+    assert_eq!(client.seen.len(), 1, "{:?}", client.seen);
+    client
+        .read
+        .into_inner()
+        .into_inner()
+        .unsplit(client.write)
+        .close()
+        .await
+        .unwrap();
     let problems = play.finish();
-    assert_eq!(problems.len(), 2, "the notification's miss and the request's: {problems:?}");
-    assert!(problems.iter().any(|p| p.contains("notifications/initialized")), "{problems:?}");
+    assert_eq!(
+        problems.len(),
+        2,
+        "the notification's miss and the request's: {problems:?}"
+    );
+    for p in &problems {
+        assert!(
+            p.starts_with("no recording for POST /up/mcp in test `stdio::missing`"),
+            "{p}"
+        );
+    }
     assert_eq!(play.counts().missed, 2);
 }
 
@@ -378,10 +459,16 @@ async fn a_server_that_cannot_start_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let rec = context("stdio::no_server", Mode::Record, dir.path());
     let err = rec
-        .stdio_server("mcp", tokio::process::Command::new("/nonexistent/mcp-server"))
+        .stdio_server(
+            "mcp",
+            tokio::process::Command::new("/nonexistent/mcp-server"),
+        )
         .unwrap_err()
         .to_string();
-    assert!(err.contains("cannot start the stdio server `/nonexistent/mcp-server`"), "{err}");
+    assert!(
+        err.contains("cannot start the stdio server `/nonexistent/mcp-server`"),
+        "{err}"
+    );
     assert!(err.contains("replay never starts it"), "{err}");
     let err = rec
         .stdio_server("a/b", fake(&dir.path().join("started")))
@@ -403,7 +490,7 @@ async fn rmcp_lists_and_calls_tools_over_the_recorded_stdio() {
         let info = mcp.peer_info().unwrap().server_info.clone();
         assert_eq!(info.map(|i| i.name), Some("fake-mcp-stdio".into()));
         let tools = mcp.list_all_tools().await.unwrap();
-        assert_eq!(tools.len(), 5);
+        assert_eq!(tools.len(), 6);
         let args = json!({"text": "hello"}).as_object().unwrap().clone();
         let echoed = mcp
             .call_tool(CallToolRequestParams::new("echo").with_arguments(args))
@@ -417,4 +504,63 @@ async fn rmcp_lists_and_calls_tools_over_the_recorded_stdio() {
         }
     }
     assert_eq!(starts(&started), 1);
+}
+
+#[tokio::test]
+async fn credentials_in_the_servers_arguments_and_environment_are_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let arg_token = "ghp-arg-0123456789abcdef";
+    let db_password = "pw-0123456789";
+    let mut command = fake(&started);
+    command
+        .args([
+            "--token",
+            arg_token,
+            "--db",
+            &format!("postgres://app:{db_password}@db/x"),
+        ])
+        .env("LOG_LEVEL", "debug");
+    let rec = context("stdio::secrets", Mode::Record, dir.path());
+    let server = rec.stdio_server("mcp", command).unwrap();
+    let (read, write) = tokio::io::split(server);
+    let mut client = Client::new(read, write);
+    let argv = client.call(1, "tools/call", tool("argv", json!({}))).await;
+    let text = argv.last().unwrap()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains(arg_token) && text.contains(db_password),
+        "the server got its arguments: {text}"
+    );
+    let whoami = client
+        .call(2, "tools/call", tool("whoami", json!({})))
+        .await;
+    assert_eq!(
+        whoami.last().unwrap()["result"]["content"][0]["text"],
+        format!("token is {TOKEN}")
+    );
+    client
+        .read
+        .into_inner()
+        .into_inner()
+        .unsplit(client.write)
+        .close()
+        .await
+        .unwrap();
+    assert!(rec.finish().is_empty(), "{:?}", rec.finish());
+    let on_disk: String = files(dir.path())
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+        .collect();
+    for secret in [arg_token, db_password, TOKEN] {
+        assert!(!on_disk.contains(secret), "{secret} is on disk: {on_disk}");
+    }
+    assert!(on_disk.contains("<redacted:ARG_TOKEN>"), "{on_disk}");
+    assert!(on_disk.contains("<redacted:ARG_URL_PASSWORD>"), "{on_disk}");
+    assert!(
+        on_disk.contains("debug"),
+        "a variable that is no credential stays: {on_disk}"
+    );
 }

@@ -10,6 +10,7 @@
 //! | `tools/call` `echo {text}` | the text |
 //! | `tools/call` `count {n}` | `n` `notifications/progress` lines (the request's `_meta.progressToken`, else `"count"`) before the result `counted n` |
 //! | `tools/call` `whoami` | `token is <$FAKE_MCP_TOKEN>`: a server that echoes its credential |
+//! | `tools/call` `argv` | its command line's arguments and `LOG_LEVEL`, space-separated: a server that echoes credentials given as arguments |
 //! | `tools/call` `announce` | the result `announced`, then `notifications/tools/list_changed` (a line no request waits for) |
 //! | `tools/call` `ask_roots` | the server's own request `roots/list` (id `"srv-1"`) to the client, then, once the client answers it, `roots: <how many>` |
 //! | another method with an `id` | JSON-RPC error `-32601` |
@@ -69,7 +70,11 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()>
                     "count" => {
                         let n = args["n"].as_u64().unwrap_or(0);
                         let token = params["_meta"]["progressToken"].clone();
-                        let token = if token.is_null() { json!("count") } else { token };
+                        let token = if token.is_null() {
+                            json!("count")
+                        } else {
+                            token
+                        };
                         for i in 1..=n {
                             send(json!({
                                 "jsonrpc": "2.0",
@@ -83,9 +88,16 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()>
                         "token is {}",
                         std::env::var(TOKEN_VAR).unwrap_or_default()
                     )),
+                    "argv" => {
+                        let mut words: Vec<String> = std::env::args().skip(1).collect();
+                        words.push(std::env::var("LOG_LEVEL").unwrap_or_default());
+                        text(&words.join(" "))
+                    }
                     "announce" => {
                         send(json!({"jsonrpc": "2.0", "id": id, "result": text("announced")}))?;
-                        send(json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}))?;
+                        send(
+                            json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+                        )?;
                         continue;
                     }
                     "ask_roots" => {
@@ -134,11 +146,32 @@ fn tools() -> Value {
         })
     };
     json!([
-        tool("echo", "Answers with its text.", json!({ "text": { "type": "string" } })),
-        tool("count", "Sends n progress notifications, then answers.", json!({ "n": { "type": "integer" } })),
+        tool(
+            "echo",
+            "Answers with its text.",
+            json!({ "text": { "type": "string" } })
+        ),
+        tool(
+            "count",
+            "Sends n progress notifications, then answers.",
+            json!({ "n": { "type": "integer" } })
+        ),
         tool("whoami", "Answers with the server's token.", json!({})),
-        tool("announce", "Answers, then says the tool list changed.", json!({})),
-        tool("ask_roots", "Asks the client for its roots, then answers how many.", json!({})),
+        tool(
+            "argv",
+            "Answers with the server's arguments and LOG_LEVEL.",
+            json!({})
+        ),
+        tool(
+            "announce",
+            "Answers, then says the tool list changed.",
+            json!({})
+        ),
+        tool(
+            "ask_roots",
+            "Asks the client for its roots, then answers how many.",
+            json!({})
+        ),
     ])
 }
 
@@ -171,18 +204,30 @@ fn build() -> PathBuf {
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => "dev",
         Some(other) => other,
-        None => panic!("{} is not a cargo profile's folder: run `{by_hand}`", profile_dir.display()),
+        None => panic!(
+            "{} is not a cargo profile's folder: run `{by_hand}`",
+            profile_dir.display()
+        ),
     };
     // Cargo tells the tests it runs where it is; `cargo` on PATH otherwise (nextest).
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--bin", "fake-mcp-stdio", "--profile", profile])
+        .args([
+            "build",
+            "--quiet",
+            "--bin",
+            "fake-mcp-stdio",
+            "--profile",
+            profile,
+        ])
         .arg("--manifest-path")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build fake-mcp-stdio ({e}): run `{by_hand}`"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run cargo to build fake-mcp-stdio ({e}): run `{by_hand}`")
+        });
     assert!(
         out.status.success() && bin.is_file(),
         "building fake-mcp-stdio for this test failed ({}): run `{by_hand}`\n{}",

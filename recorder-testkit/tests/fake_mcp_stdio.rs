@@ -37,7 +37,10 @@ fn the_binary_answers_over_its_stdio_and_notes_its_start() {
     assert_eq!(lines[1]["method"], "notifications/progress");
     assert_eq!(lines[2]["params"]["progress"], 2);
     assert_eq!(lines[3]["result"]["content"][0]["text"], "counted 2");
-    assert_eq!(lines[4]["result"]["content"][0]["text"], "token is tok-123456789");
+    assert_eq!(
+        lines[4]["result"]["content"][0]["text"],
+        "token is tok-123456789"
+    );
     assert_eq!(lines[5]["error"]["code"], -32601);
     assert_eq!(lines.len(), 6);
     assert_eq!(std::fs::read_to_string(&started).unwrap(), "started\n");

@@ -353,8 +353,14 @@ impl Engine {
             let msg = scope.scrubber().scrub_str(&msg).into_owned();
             return Err(Error::Miss(msg));
         }
-        self.forward(scope, req, ident, RecordingKey::new(hash, occurrence), performed)
-            .await
+        self.forward(
+            scope,
+            req,
+            ident,
+            RecordingKey::new(hash, occurrence),
+            performed,
+        )
+        .await
     }
 
     /// A request that found no recording, in a test (or, for a model list, a folder)

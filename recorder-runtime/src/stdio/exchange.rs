@@ -195,16 +195,23 @@ mod tests {
     #[tokio::test]
     async fn a_request_is_an_sse_answer_and_a_notification_a_202() {
         let lines = vec![
-            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#.to_owned(),
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#
+                .to_owned(),
             r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_owned(),
         ];
-        let (req, performed) = Exchange::message(r#"{"jsonrpc":"2.0","id":1,"method":"x"}"#, Some(lines.clone()))
-            .into_engine("/up/mcp", "srv");
+        let (req, performed) = Exchange::message(
+            r#"{"jsonrpc":"2.0","id":1,"method":"x"}"#,
+            Some(lines.clone()),
+        )
+        .into_engine("/up/mcp", "srv");
         assert_eq!(req.body, r#"{"jsonrpc":"2.0","id":1,"method":"x"}"#);
         let resp = performed.unwrap().response;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
-        let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
         let reply = Reply {
             status: 200,
             content_type: Some("text/event-stream".into()),
@@ -224,17 +231,25 @@ mod tests {
         let plain = Reply {
             status: 404,
             content_type: Some("application/json".into()),
-            body: Bytes::from(crate::error::error_body("recording_not_found", "no recording for POST /up/mcp")),
+            body: Bytes::from(crate::error::error_body(
+                "recording_not_found",
+                "no recording for POST /up/mcp",
+            )),
         };
         assert_eq!(plain.lines().unwrap_err(), "no recording for POST /up/mcp");
         assert_eq!(plain.jsonrpc_error(), None);
         let rpc = Reply {
             status: 400,
             content_type: Some("application/json".into()),
-            body: Bytes::from_static(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32050,"message":"m"}}"#),
+            body: Bytes::from_static(
+                br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32050,"message":"m"}}"#,
+            ),
         };
         assert_eq!(rpc.lines().unwrap_err(), "m");
-        assert_eq!(rpc.jsonrpc_error().unwrap(), r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32050,"message":"m"}}"#);
+        assert_eq!(
+            rpc.jsonrpc_error().unwrap(),
+            r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32050,"message":"m"}}"#
+        );
         let accepted = Reply {
             status: 202,
             content_type: None,

@@ -60,6 +60,17 @@ pub(crate) fn method(line: &str) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
+/// A JSON-RPC error line with `` `METHOD`: `` before its message.
+pub(crate) fn with_method(line: &str, method: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(line) else {
+        return line.to_owned();
+    };
+    if let Some(message) = v["error"]["message"].as_str() {
+        v["error"]["message"] = Value::String(format!("`{method}`: {message}"));
+    }
+    v.to_string()
+}
+
 /// A JSON-RPC error response to the request with `id`: what a client gets when the
 /// recorder cannot answer it (a replay miss, an unreachable recorder), so that it
 /// fails at once with the reason instead of waiting. The code is the one the
@@ -99,14 +110,23 @@ mod tests {
             kind(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             Kind::Other
         );
-        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#), Kind::Other);
-        assert_eq!(kind(r#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#), Kind::Other);
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#),
+            Kind::Other
+        );
+        assert_eq!(
+            kind(r#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#),
+            Kind::Other
+        );
         assert_eq!(kind("Starting server..."), Kind::Other);
     }
 
     #[test]
     fn an_error_answer_carries_the_request_id() {
-        let line = error_line(request_id(r#"{"jsonrpc":"2.0","id":"a-1","method":"x"}"#), "no recording");
+        let line = error_line(
+            request_id(r#"{"jsonrpc":"2.0","id":"a-1","method":"x"}"#),
+            "no recording",
+        );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["id"], "a-1");
         assert_eq!(v["error"]["code"], RECORDER_ERROR_CODE);

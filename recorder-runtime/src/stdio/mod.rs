@@ -147,7 +147,9 @@ pub(crate) fn credentials<'a>(
         if is_credential(name) && crate::secrets::is_secret(value) {
             found.push((name.to_owned(), value.to_owned()));
         } else if let Some(password) = crate::secrets::url_password(value) {
-            found.push((name.to_owned(), password));
+            if crate::secrets::is_secret(&password) {
+                found.push((name.to_owned(), password));
+            }
         }
     }
     let mut option: Option<String> = None;
@@ -176,7 +178,9 @@ pub(crate) fn credentials<'a>(
             }
         }
         if let Some(password) = crate::secrets::url_password(arg) {
-            found.push(("ARG_URL_PASSWORD".to_owned(), password));
+            if crate::secrets::is_secret(&password) {
+                found.push(("ARG_URL_PASSWORD".to_owned(), password));
+            }
         }
     }
     found
@@ -191,4 +195,54 @@ fn describe(cmd: &std::process::Command, secrets: &[(String, String)]) -> String
         .collect::<Vec<_>>()
         .join(" ");
     crate::secrets::scrub_str(&text, secrets).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn credentials_come_from_credential_variables_options_and_url_passwords() {
+        let vars = [
+            ("GITHUB_TOKEN", "ghp_0123456789abcdef"),
+            ("MAX_TOKENS", "4096"),
+            ("DATABASE_URL", "postgres://app:s3cret-pw@db/x"),
+            ("API_KEY", "x"), // too short to be a secret
+        ];
+        let args = [
+            "server.js",
+            "--api-key=sk-0123456789abcdef",
+            "--token",
+            "tok-0123456789abcdef",
+            "--port",
+            "8080",
+            "https://me:p4ss-word@host/v1",
+        ];
+        let found = credentials(
+            vars.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))),
+            args.iter().map(OsStr::new),
+        );
+        let want: Vec<(String, String)> = [
+            ("GITHUB_TOKEN", "ghp_0123456789abcdef"),
+            ("DATABASE_URL", "s3cret-pw"),
+            ("ARG_API_KEY", "sk-0123456789abcdef"),
+            ("ARG_TOKEN", "tok-0123456789abcdef"),
+            ("ARG_URL_PASSWORD", "p4ss-word"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(found, want);
+    }
+
+    #[test]
+    fn a_description_of_the_command_hides_its_credentials() {
+        let mut cmd = std::process::Command::new("server");
+        cmd.args(["--token", "tok-0123456789abcdef"]);
+        let secrets = credentials(std::iter::empty(), cmd.get_args());
+        let shown = describe(&cmd, &secrets);
+        assert!(!shown.contains("tok-0123456789abcdef"), "{shown}");
+        assert!(shown.starts_with("server --token "), "{shown}");
+    }
 }

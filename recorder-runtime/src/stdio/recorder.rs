@@ -130,10 +130,12 @@ impl Recorder for OverHttp {
     fn begin(&self, secrets: Vec<(String, String)>) -> BoxFuture<'_, Result<Mode>> {
         Box::pin(async move {
             let body = serde_json::to_vec(&Begin { secrets }).expect("serializes");
-            let unreachable = |reason: String| Error::Setup(format!(
+            let unreachable = |reason: String| {
+                Error::Setup(format!(
                 "cannot reach the recorder at {}: {reason}. Is the test (or `cargo recordings serve`) that gave this URL still running?",
                 self.url
-            ));
+            ))
+            };
             let resp = self
                 .post("begin", body)
                 .send()
@@ -214,7 +216,9 @@ pub(crate) async fn serve(
             "a stdio session's requests ({STDIO_HEADER}) go to a named upstream's endpoint, /up/NAME (cargo recordings mcp-stdio --name NAME), not {endpoint}"
         )));
     }
-    let bad = |what: &str, e: serde_json::Error| Error::Routing(format!("a stdio session's {what} is not what `cargo recordings mcp-stdio` sends ({e}): use the command of the same version as this recorder"));
+    let bad = |what: &str, e: serde_json::Error| {
+        Error::Routing(format!("a stdio session's {what} is not what `cargo recordings mcp-stdio` sends ({e}): use the command of the same version as this recorder"))
+    };
     match kind {
         b"begin" => {
             let begin: Begin = serde_json::from_slice(body).map_err(|e| bad("start", e))?;
@@ -234,8 +238,10 @@ pub(crate) async fn serve(
             })
         }
         b"exchange" => {
-            let exchange: Exchange = serde_json::from_slice(body).map_err(|e| bad("exchange", e))?;
-            let upstream = format!("the stdio server of `cargo recordings mcp-stdio` at {endpoint}");
+            let exchange: Exchange =
+                serde_json::from_slice(body).map_err(|e| bad("exchange", e))?;
+            let upstream =
+                format!("the stdio server of `cargo recordings mcp-stdio` at {endpoint}");
             handle(scope, endpoint, &upstream, exchange).await
         }
         other => Err(Error::Routing(format!(

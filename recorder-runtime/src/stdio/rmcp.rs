@@ -6,7 +6,7 @@ use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::Transport;
 use std::future::Future;
-use tokio::io::{DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
 
 /// An MCP server over stdio as an rmcp client transport, recorded and replayed (see
@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 /// # }
 /// ```
 pub struct McpStdio {
-    rw: AsyncRwTransport<RoleClient, ReadHalf<DuplexStream>, WriteHalf<DuplexStream>>,
+    rw: AsyncRwTransport<RoleClient, DuplexStream, DuplexStream>,
     session: Option<JoinHandle<()>>,
 }
 
@@ -39,9 +39,10 @@ impl std::fmt::Debug for McpStdio {
 
 impl From<StdioServer> for McpStdio {
     fn from(server: StdioServer) -> McpStdio {
-        let (read, write) = tokio::io::split(server.pipe);
         McpStdio {
-            rw: AsyncRwTransport::new(read, write),
+            // rmcp's `close` drops the writer: the server's stdin closes, as with a
+            // real child.
+            rw: AsyncRwTransport::new(server.from_server, server.to_server),
             session: Some(server.session),
         }
     }

@@ -37,7 +37,11 @@ const PIPE_BYTES: usize = 1 << 20;
 /// ```
 #[derive(Debug)]
 pub struct StdioServer {
-    pub(crate) pipe: DuplexStream,
+    /// What the client writes: the server's stdin. Dropping it (or shutting it down)
+    /// ends the session, as closing a server's stdin does.
+    pub(crate) to_server: DuplexStream,
+    /// What the client reads: the server's stdout.
+    pub(crate) from_server: DuplexStream,
     pub(crate) session: JoinHandle<()>,
 }
 
@@ -54,7 +58,10 @@ impl StdioServer {
                 .filter_map(|(name, value)| Some((name, value?))),
             command.as_std().get_args(),
         );
-        let upstream = format!("the stdio server `{}`", describe(command.as_std(), &secrets));
+        let upstream = format!(
+            "the stdio server `{}`",
+            describe(command.as_std(), &secrets)
+        );
         let recorder = InProcess {
             scope: scope.clone(),
             endpoint,
@@ -69,8 +76,10 @@ impl StdioServer {
         } else {
             None
         };
-        let (pipe, session_end) = tokio::io::duplex(PIPE_BYTES);
-        let (session_in, session_out) = tokio::io::split(session_end);
+        // Two pipes, not one split: a client that drops its writing end (as rmcp closes
+        // its transport) must end the session even while it keeps its reading end.
+        let (to_server, session_in) = tokio::io::duplex(PIPE_BYTES);
+        let (from_server, session_out) = tokio::io::duplex(PIPE_BYTES);
         // The test waits for the session's recordings before it ends.
         let pending = scope.pending.start();
         let recorder: Arc<dyn Recorder> = Arc::new(recorder);
@@ -79,7 +88,11 @@ impl StdioServer {
             let never = std::future::pending::<()>();
             session::run(recorder, child, session_in, session_out, never).await;
         });
-        Ok(StdioServer { pipe, session })
+        Ok(StdioServer {
+            to_server,
+            from_server,
+            session,
+        })
     }
 
     /// Ends the session as a client does, by closing the server's stdin (a running
@@ -87,8 +100,8 @@ impl StdioServer {
     /// exchange is recorded. What went wrong in them fails the test (see
     /// [`RecordingContext::finish`](crate::RecordingContext::finish)).
     pub async fn close(mut self) -> Result<()> {
-        let _ = self.pipe.shutdown().await;
-        drop(self.pipe);
+        let _ = self.to_server.shutdown().await;
+        drop(self.to_server);
         self.session.await.map_err(Error::Task)
     }
 }
@@ -99,7 +112,7 @@ impl AsyncRead for StdioServer {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.pipe).poll_read(cx, buf)
+        Pin::new(&mut self.from_server).poll_read(cx, buf)
     }
 }
 
@@ -109,18 +122,15 @@ impl AsyncWrite for StdioServer {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.pipe).poll_write(cx, buf)
+        Pin::new(&mut self.to_server).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.pipe).poll_flush(cx)
+        Pin::new(&mut self.to_server).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.pipe).poll_shutdown(cx)
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.to_server).poll_shutdown(cx)
     }
 }
 
@@ -187,7 +197,10 @@ where
             ),
         command.as_std().get_args(),
     );
-    let upstream = format!("the stdio server `{}`", describe(command.as_std(), &secrets));
+    let upstream = format!(
+        "the stdio server `{}`",
+        describe(command.as_std(), &secrets)
+    );
     let mode = recorder.begin(secrets).await?;
     let child = if mode.calls_upstream() {
         Some(spawn(command, &upstream)?)

@@ -82,7 +82,9 @@ pub(crate) async fn run<I, O>(
 }
 
 /// Lines of a byte stream, without blank ones.
-async fn next_line<R: AsyncRead + Unpin>(lines: &mut tokio::io::Lines<BufReader<R>>) -> Option<String> {
+async fn next_line<R: AsyncRead + Unpin>(
+    lines: &mut tokio::io::Lines<BufReader<R>>,
+) -> Option<String> {
     loop {
         match lines.next_line().await {
             Ok(Some(line)) if line.trim().is_empty() => continue,
@@ -114,13 +116,19 @@ async fn with_server<I>(
     };
     // The client is done (its lines, and the server's stdin, are dropped): the server
     // gets its grace period to exit, as MCP's shutdown asks.
-    if tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, child.wait())
+        .await
+        .is_err()
+    {
         let _ = child.start_kill();
         let _ = child.wait().await;
     }
     if !server_ended {
         // A grandchild holding the server's stdout open must not hold the session.
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut reader).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut reader)
+            .await
+            .is_err()
+        {
             reader.abort();
         }
     }
@@ -255,13 +263,21 @@ async fn answer(
     let method = message::method(&line);
     let reply = recorder.exchange(Exchange::message(line, None)).await;
     let answered = reply.as_ref().is_ok_and(|r| r.status < 400);
-    // The recorder's own JSON-RPC error (a miss explained) carries the id already.
-    let rpc_error = reply.as_ref().ok().and_then(|r| r.jsonrpc_error());
+    // The recorder's own JSON-RPC error (a miss explained) carries the id already; its
+    // message gets the method, which a miss's explanation names only by its hash.
+    let rpc_error = reply
+        .as_ref()
+        .ok()
+        .and_then(|r| r.jsonrpc_error())
+        .map(|line| message::with_method(&line, &method));
     match reply.and_then(|r| r.lines()) {
         Ok(lines) => lines.into_iter().for_each(|l| drop(out.send(l))),
         Err(problem) => {
             let line = rpc_error.unwrap_or_else(|| {
-                message::error_line(id, &format!("the recorder cannot answer `{method}`: {problem}"))
+                message::error_line(
+                    id,
+                    &format!("the recorder cannot answer `{method}`: {problem}"),
+                )
             });
             let _ = out.send(line);
             recorder.report(problem);

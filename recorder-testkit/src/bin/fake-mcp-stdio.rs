@@ -16,7 +16,10 @@ fn main() {
             .open(&path)
             .and_then(|mut f| writeln!(f, "started"));
         if let Err(e) = started {
-            eprintln!("fake-mcp-stdio: cannot write {}: {e}", path.to_string_lossy());
+            eprintln!(
+                "fake-mcp-stdio: cannot write {}: {e}",
+                path.to_string_lossy()
+            );
             std::process::exit(1);
         }
     }
