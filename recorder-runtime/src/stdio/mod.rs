@@ -77,10 +77,10 @@ pub(crate) use recorder::serve;
 
 /// The variable `cargo recordings mcp-stdio` reads its recorder's URL from (see
 /// [`RecordingContext::recorder_env`](crate::RecordingContext::recorder_env)).
-pub const URL_VAR: &str = "RECORDER_URL";
+pub const URL_VAR: &str = crate::env::MCP_STDIO_URL;
 /// The variable `cargo recordings mcp-stdio` reads its test id from, for a recorder
 /// that serves many tests (`cargo recordings serve`).
-pub const TEST_ID_VAR: &str = "RECORDER_TEST_ID";
+pub const TEST_ID_VAR: &str = crate::env::MCP_STDIO_TEST_ID;
 
 /// The prefix of a named upstream's endpoint, `/up/NAME`.
 const UP: &str = "/up/";

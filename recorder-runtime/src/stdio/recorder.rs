@@ -120,7 +120,7 @@ impl OverHttp {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body);
         if let Some(id) = &self.test_id {
-            req = req.header(crate::propagate::TEST_ID_HEADER, id);
+            req = req.header(recorder_propagate::TEST_ID_HEADER, id);
         }
         req
     }
