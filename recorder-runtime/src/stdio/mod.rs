@@ -37,7 +37,7 @@
 //! # Front ends
 //! - In a Rust test: [`RecordingContext::stdio_server`](crate::RecordingContext::stdio_server)
 //!   (bytes in, bytes out, for any client), and with the `rmcp` feature
-//!   [`RecordingContext::mcp_stdio`](crate::RecordingContext::mcp_stdio), a transport
+//!   `RecordingContext::mcp_stdio`, a transport
 //!   for rmcp, the Rust MCP SDK.
 //! - For any other client: `cargo recordings mcp-stdio [--name NAME] -- COMMAND...`,
 //!   launched in the server's place. It finds the test's recorder in its environment
