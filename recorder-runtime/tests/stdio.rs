@@ -564,3 +564,41 @@ async fn credentials_in_the_servers_arguments_and_environment_are_never_stored()
         "a variable that is no credential stays: {on_disk}"
     );
 }
+
+#[tokio::test]
+async fn a_server_that_dies_mid_request_fails_the_test_naming_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = context("stdio::crash", Mode::Record, dir.path());
+    let server = rec
+        .stdio_server("mcp", fake(&dir.path().join("started")))
+        .unwrap();
+    let (read, write) = tokio::io::split(server);
+    let mut client = Client::new(read, write);
+    client.call(1, "tools/list", json!({})).await;
+    client
+        .send(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": tool("crash", json!({}))}))
+        .await;
+    let end = tokio::time::timeout(Duration::from_secs(30), client.read.next_line())
+        .await
+        .expect("the output ends within 30 s")
+        .unwrap();
+    assert_eq!(end, None, "the client sees the server's output end");
+    client
+        .read
+        .into_inner()
+        .into_inner()
+        .unsplit(client.write)
+        .close()
+        .await
+        .unwrap();
+    let problems = rec.finish();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with(
+            "the stdio server exited (exit status: 1) before answering `tools/call` (id 9)"
+        ),
+        "{problems:?}"
+    );
+    // What was answered is recorded: tools/list, and the session's (empty) open stream.
+    assert_eq!(recordings(&rec).len(), 2);
+}

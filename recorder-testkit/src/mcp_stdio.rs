@@ -13,6 +13,7 @@
 //! | `tools/call` `argv` | its command line's arguments and `LOG_LEVEL`, space-separated: a server that echoes credentials given as arguments |
 //! | `tools/call` `announce` | the result `announced`, then `notifications/tools/list_changed` (a line no request waits for) |
 //! | `tools/call` `ask_roots` | the server's own request `roots/list` (id `"srv-1"`) to the client, then, once the client answers it, `roots: <how many>` |
+//! | `tools/call` `crash` | no answer: [`serve`] returns an error, and the binary exits with status 1 (a server that dies mid-request) |
 //! | another method with an `id` | JSON-RPC error `-32601` |
 //! | a notification | nothing |
 //!
@@ -39,7 +40,7 @@ pub const TOKEN_VAR: &str = "FAKE_MCP_TOKEN";
 pub const STARTED_VAR: &str = "FAKE_MCP_STARTED";
 
 /// Serves one session: reads messages from `input` until it ends, writes answers to
-/// `output`.
+/// `output`. An error: reading or writing failed, or the `crash` tool was called.
 pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
     let mut lines = input.lines();
     while let Some(line) = lines.next() {
@@ -92,6 +93,9 @@ pub fn serve(input: impl BufRead, mut output: impl Write) -> std::io::Result<()>
                         let mut words: Vec<String> = std::env::args().skip(1).collect();
                         words.push(std::env::var("LOG_LEVEL").unwrap_or_default());
                         text(&words.join(" "))
+                    }
+                    "crash" => {
+                        return Err(std::io::Error::other("the crash tool was called"));
                     }
                     "announce" => {
                         send(json!({"jsonrpc": "2.0", "id": id, "result": text("announced")}))?;
@@ -175,19 +179,20 @@ fn tools() -> Value {
     ])
 }
 
-/// The `fake-mcp-stdio` binary, next to the running test's own executable: a test
-/// of another crate gets it built here on its first call when it is not yet (cargo
-/// builds a package's binaries only for that package's own tests; `cargo test
-/// --workspace` builds it anyway). Calls after the first are free.
+/// The `fake-mcp-stdio` binary, next to the running test's own executable, built
+/// (or found up to date) by cargo on the first call of each test process: cargo builds
+/// a package's binaries only for that package's own tests, and a binary left by an
+/// older build would answer with older code. Calls after the first are free.
 ///
 /// # Panics
-/// When it cannot be built, with cargo's output and the command to run by hand.
+/// When cargo cannot build it and there is none, with cargo's output and the command
+/// to run by hand.
 pub fn binary() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT.get_or_init(build).clone()
 }
 
-/// Finds the binary, building it if it is not there.
+/// Builds the binary (a no-op when it is up to date) and returns its path.
 fn build() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     // target/<profile>/deps/<test> -> target/<profile>/fake-mcp-stdio
@@ -197,9 +202,6 @@ fn build() -> PathBuf {
         .expect("a test runs from target/<profile>/deps");
     let bin = profile_dir.join(format!("fake-mcp-stdio{}", std::env::consts::EXE_SUFFIX));
     let by_hand = "cargo build -p recorder-testkit --bin fake-mcp-stdio";
-    if bin.is_file() {
-        return bin;
-    }
     let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => "dev",
@@ -211,7 +213,7 @@ fn build() -> PathBuf {
     };
     // Cargo tells the tests it runs where it is; `cargo` on PATH otherwise (nextest).
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = std::process::Command::new(cargo)
+    let built = std::process::Command::new(cargo)
         .args([
             "build",
             "--quiet",
@@ -224,15 +226,16 @@ fn build() -> PathBuf {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run cargo to build fake-mcp-stdio ({e}): run `{by_hand}`")
-        });
-    assert!(
-        out.status.success() && bin.is_file(),
-        "building fake-mcp-stdio for this test failed ({}): run `{by_hand}`\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+        .output();
+    match built {
+        Ok(out) if out.status.success() && bin.is_file() => bin,
+        // No cargo here (a test binary copied elsewhere): the one built before.
+        Err(_) if bin.is_file() => bin,
+        Ok(out) => panic!(
+            "building fake-mcp-stdio for this test failed ({}): run `{by_hand}`\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("cannot run cargo to build fake-mcp-stdio ({e}): run `{by_hand}`"),
+    }
 }

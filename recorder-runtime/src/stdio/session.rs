@@ -116,12 +116,25 @@ async fn with_server<I>(
     };
     // The client is done (its lines, and the server's stdin, are dropped): the server
     // gets its grace period to exit, as MCP's shutdown asks.
-    if tokio::time::timeout(SHUTDOWN_GRACE, child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+    let status = match tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            let _ = child.start_kill();
+            child.wait().await.ok()
+        }
+    };
+    if server_ended {
+        // The server left with requests unanswered: the client sees its output end;
+        // the test fails saying which requests were lost.
+        let lost: Vec<Waiting> = state.waiting.lock().unwrap().drain(..).collect();
+        let status = status.map_or_else(|| "?".to_owned(), |s| s.to_string());
+        for request in lost {
+            recorder.report(format!(
+                "the stdio server exited ({status}) before answering `{}` (id {}): nothing was recorded for it; see the server's stderr",
+                message::method(&request.line),
+                request.id
+            ));
+        }
     }
     if !server_ended {
         // A grandchild holding the server's stdout open must not hold the session.
