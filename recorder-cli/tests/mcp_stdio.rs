@@ -3,6 +3,8 @@
 //! `ctx.recorder_env()`), replays it without starting the server, and a miss is a
 //! JSON-RPC error the client sees, a problem of the test, and exit status 1.
 
+mod support;
+
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::mcp_stdio::{binary, STARTED_VAR, TOKEN_VAR};
 use serde_json::{json, Value};
@@ -14,14 +16,14 @@ const TOKEN: &str = "tok-cli-0123456789";
 
 /// The proxy launched as the client would launch the server, with the server's
 /// command after `--`.
-fn launch(ctx: &RecordingContext, server: &Path, started: &Path) -> Child {
+fn launch(recorder: &[(String, String)], server: &Path, started: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cargo-recordings"))
         .args(["mcp-stdio", "--name", "files", "--"])
         .arg(server)
-        .envs(ctx.recorder_env())
+        .env_remove("RECORDER_TEST_ID")
+        .envs(recorder.iter().cloned())
         .env(STARTED_VAR, started)
         .env(TOKEN_VAR, TOKEN)
-        .env_remove("RECORDER_TEST_ID")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -57,12 +59,12 @@ fn call(
 /// A session: initialize, initialized, whoami (the server's credential), and
 /// `extra` calls; returns the answers and the proxy's exit code and stderr.
 fn session(
-    ctx: &RecordingContext,
+    recorder: &[(String, String)],
     server: &Path,
     started: &Path,
     extra: &[(&str, Value)],
 ) -> (Vec<Value>, i32, String) {
-    let mut child = launch(ctx, server, started);
+    let mut child = launch(recorder, server, started);
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut answers = vec![call(
@@ -128,7 +130,7 @@ fn the_proxy_records_through_the_tests_recorder_and_replays_without_the_server()
     let server = binary();
 
     let rec = context(Mode::Record, &dir);
-    let (recorded, code, stderr) = session(&rec, &server, &started, &[]);
+    let (recorded, code, stderr) = session(&rec.recorder_env(), &server, &started, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(rec.finish().is_empty(), "{:?}", rec.finish());
     assert_eq!(starts(&started), 1);
@@ -160,7 +162,7 @@ fn the_proxy_records_through_the_tests_recorder_and_replays_without_the_server()
     // Replay: the server is never started, even one that does not exist.
     let play = context(Mode::Replay, &dir);
     let missing = tmp.path().join("no-such-server");
-    let (replayed, code, stderr) = session(&play, &missing, &started, &[]);
+    let (replayed, code, stderr) = session(&play.recorder_env(), &missing, &started, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(play.finish().is_empty(), "{:?}", play.finish());
     assert_eq!(starts(&started), 1);
@@ -177,7 +179,7 @@ fn the_proxy_records_through_the_tests_recorder_and_replays_without_the_server()
         "tools/call",
         json!({"name": "echo", "arguments": {"text": "new"}}),
     );
-    let (answers, code, stderr) = session(&miss, &missing, &started, &[echo]);
+    let (answers, code, stderr) = session(&miss.recorder_env(), &missing, &started, &[echo]);
     assert_eq!(code, 1, "{stderr}");
     let error = &answers[2]["error"];
     assert_eq!(answers[2]["id"], 3);
@@ -195,6 +197,56 @@ fn the_proxy_records_through_the_tests_recorder_and_replays_without_the_server()
     let problems = miss.finish();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(starts(&started), 1);
+}
+
+#[test]
+fn through_serve_with_the_test_id_in_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let started = tmp.path().join("started");
+    let env = |url: &str| {
+        vec![
+            ("RECORDER_URL".to_owned(), url.to_owned()),
+            (
+                "RECORDER_TEST_ID".to_owned(),
+                "cli::through_serve".to_owned(),
+            ),
+        ]
+    };
+    // `serve` records a stdio session: it has no HTTP upstream to call for it.
+    let serve = support::Serve::recording(&dir, "http://127.0.0.1:9/v1", &[], &[]);
+    let (recorded, code, stderr) = session(&env(&serve.url), &binary(), &started, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        recorded[1]["result"]["content"][0]["text"],
+        format!("token is {TOKEN}")
+    );
+    let (code, serve_err) = serve.signal("-TERM");
+    assert_eq!(code, Some(0), "{serve_err}");
+    let files: Vec<_> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("_ids.json"))
+        .collect();
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.to_string_lossy().contains("through_serve")),
+        "{files:?}"
+    );
+
+    let serve = support::Serve::replaying(&dir);
+    let missing = tmp.path().join("no-such-server");
+    let (replayed, code, stderr) = session(&env(&serve.url), &missing, &started, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(replayed[0], recorded[0]);
+    assert_eq!(
+        replayed[1]["result"]["content"][0]["text"],
+        "token is <redacted:FAKE_MCP_TOKEN>"
+    );
+    assert_eq!(starts(&started), 1);
+    let (code, serve_err) = serve.signal("-TERM");
+    assert_eq!(code, Some(0), "{serve_err}");
 }
 
 #[test]
