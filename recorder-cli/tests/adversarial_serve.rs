@@ -404,3 +404,47 @@ fn keys_the_serve_injects_and_keys_clients_send_stay_off_disk() {
         }
     }
 }
+
+#[test]
+fn a_query_key_reaches_no_error_answer_and_no_log_line() {
+    let key = "sk-serve-errkey-0123456789abcdef";
+    let fake = FakeUpstream::start();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1", l.local_addr().unwrap())
+    };
+    for (upstream, stream, what) in [
+        (dead.as_str(), false, "is unreachable"),
+        (&*fake.openai_url(), true, "failed mid-response"),
+    ] {
+        fake.set_fail_mid_stream(stream);
+        let tmp = tempfile::tempdir().unwrap();
+        let serve = Serve::recording(
+            tmp.path(),
+            upstream,
+            &["--api-key-env", "SERVE_ERR_KEY", "--auth", "query:key"],
+            &[("SERVE_ERR_KEY", key)],
+        );
+        let body = format!(
+            r#"{{"model":"fake-chat","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        let answer = raw(
+            &serve.addr,
+            format!("POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nX-Recorder-Test-Id: keys::errors\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", serve.addr, body.len()).as_bytes(),
+        );
+        assert!(!answer.contains(key), "{answer}");
+        if !stream {
+            assert!(
+                answer.starts_with("HTTP/1.1 502") && answer.contains(what),
+                "{answer}"
+            );
+        }
+        let (code, stderr) = serve.signal("-INT");
+        assert_ne!(code, Some(0), "a failed recording fails serve: {stderr}");
+        assert!(stderr.contains(what), "{stderr}");
+        assert!(!stderr.contains(key), "{stderr}");
+        assert!(files(tmp.path())
+            .iter()
+            .all(|p| !std::fs::read_to_string(p).unwrap_or_default().contains(key)));
+    }
+}

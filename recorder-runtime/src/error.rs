@@ -171,6 +171,22 @@ pub enum Error {
     /// file that does not load fails every request that needs it).
     #[error(transparent)]
     Shared(std::sync::Arc<Error>),
+
+    /// An error whose text held a secret of its test (see [`Error::redacted`]): the
+    /// original's message and causes with every secret replaced by `<redacted:VAR>`,
+    /// answered with the original's status and kind. The original is dropped, so no
+    /// copy of the secret is left to print.
+    #[error("{message}")]
+    Redacted {
+        /// The original's variant, as its `{:?}` starts (`Unreachable`, ...).
+        variant: &'static str,
+        /// The original's [`Error::http_status`].
+        status: http::StatusCode,
+        /// The original's [`Error::kind`].
+        kind: &'static str,
+        /// The original's message and causes (`a: b: c`), scrubbed.
+        message: String,
+    },
 }
 
 impl std::fmt::Debug for Error {
@@ -235,6 +251,7 @@ impl Error {
             Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::Body { .. } | Error::FeatureOff { .. } | Error::Routing(_) => S::BAD_REQUEST,
             Error::Shared(e) => e.http_status(),
+            Error::Redacted { status, .. } => *status,
             _ => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -248,6 +265,7 @@ impl Error {
             Error::Body { .. } | Error::FeatureOff { .. } => "recorder_request",
             Error::Routing(_) => "recorder_routing",
             Error::Shared(e) => e.kind(),
+            Error::Redacted { kind, .. } => kind,
             _ => "recorder_error",
         }
     }
@@ -288,6 +306,37 @@ impl Error {
             Error::Serialize { .. } => "Serialize",
             Error::Task(_) => "Task",
             Error::Shared(e) => e.variant(),
+            Error::Redacted { variant, .. } => variant,
+        }
+    }
+
+    /// This error with every text a client or a test can see (its message and its
+    /// causes: what `Display`, `{:?}`, [`Error::json_body`] show) passed through
+    /// `scrub`: unchanged when `scrub` changes nothing, else an [`Error::Redacted`]
+    /// with the same status, kind and variant name. The engine hands every error of a
+    /// test through it with the test's secrets, so that a reason quoting a key (an
+    /// upstream's error, a URL) never reaches an answer body or a CI log.
+    ///
+    /// ```
+    /// use recorder_runtime::Error;
+    /// let e = Error::Unreachable { url: "http://h/v1/x".into(), reason: "refused sk-live-123456".into() };
+    /// let e = e.redacted(|s| s.replace("sk-live-123456", "<redacted:KEY>").into());
+    /// assert_eq!(e.http_status(), 502);
+    /// assert!(e.to_string().contains("refused <redacted:KEY>"), "{e}");
+    /// assert!(format!("{e:?}").starts_with("Unreachable: upstream http://h/v1/x"), "{e:?}");
+    /// ```
+    pub fn redacted(self, scrub: impl Fn(&str) -> std::borrow::Cow<'_, str>) -> Error {
+        let text = chain(&self);
+        let message = match scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => return self,
+            std::borrow::Cow::Owned(scrubbed) if scrubbed == text => return self,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        };
+        Error::Redacted {
+            variant: self.variant(),
+            status: self.http_status(),
+            kind: self.kind(),
+            message,
         }
     }
 

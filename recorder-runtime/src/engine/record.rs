@@ -37,7 +37,7 @@ use std::time::Instant;
 struct Answer {
     /// The recording this answer becomes.
     key: RecordingKey,
-    /// The upstream URL, for errors.
+    /// The upstream URL without credentials, for errors.
     url: String,
     status: u16,
     content_type: Option<String>,
@@ -90,12 +90,13 @@ impl Engine {
             // The test fails at its end even if the client swallows the 502.
             let err = Error::Unreachable {
                 url: url.clone(),
-                reason: crate::error::chain(&e),
+                reason: reqwest_reason(e),
             };
             scope.problem(err.to_string());
             err
         })?;
         let status = upstream.status().as_u16();
+        cross_origin_redirect(scope, &upstream, &url);
         let headers = upstream.headers();
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
@@ -113,8 +114,9 @@ impl Engine {
         } else {
             Source::Live
         };
-        let passed = crate::headers::passed_response_headers(status, headers);
-        let kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        let mut passed = crate::headers::passed_response_headers(status, headers);
+        let mut kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        keyless_location(scope, &mut passed, &mut kept);
         let model = serde_json::from_slice::<serde_json::Value>(&req.body)
             .ok()
             .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
@@ -151,8 +153,9 @@ impl Engine {
     /// The request as it goes upstream: the setup's URL for the endpoint, the
     /// client's forwarded headers, the setup's headers and its key in the setup's auth
     /// style (or, with no key configured, the client's own credentials), and the body
-    /// as the client sent it. Returns the URL too, for errors. A key the setup needs
-    /// but the environment lacks is an error saying which variable to set.
+    /// as the client sent it. Returns the URL too, for errors: without the key, nor any
+    /// credential the client put in the query (see [`shown_url`]). A key the setup
+    /// needs but the environment lacks is an error saying which variable to set.
     fn upstream_request(
         &self,
         scope: &Scope,
@@ -162,7 +165,7 @@ impl Engine {
         let api_key = target.api_key();
         if api_key.is_none() && scope.mode.calls_upstream() {
             if let Some(var) = &target.api_key_env {
-                let url = target.upstream_url(&req.endpoint)?;
+                let url = shown_url(target, &req.endpoint)?;
                 let err = Error::Setup(format!(
                     "the setup {} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay",
                     target.setup.as_deref().unwrap_or("(none)")
@@ -206,7 +209,10 @@ impl Engine {
                 }
             }
         }
-        Ok((builder.body(req.body.clone()), url))
+        Ok((
+            builder.body(req.body.clone()),
+            shown_url(target, &req.endpoint)?,
+        ))
     }
 
     /// A whole answer (not a stream, or an error): read up to the body limit, decoded,
@@ -319,6 +325,8 @@ impl Engine {
         background().spawn(async move {
             let _guard = guard;
             let fail = |err: Error| {
+                // The client's stream ends in this error, which it may print.
+                let err = scope.redact(err);
                 scope.problem(err.to_string());
                 let _ = tx.send(Err(err));
             };
@@ -342,7 +350,7 @@ impl Engine {
                         // Nothing is recorded from a stream the upstream cut short.
                         return fail(Error::Upstream {
                             url: url.clone(),
-                            reason: crate::error::chain(&e),
+                            reason: reqwest_reason(e),
                         });
                     }
                     None => {
@@ -510,6 +518,80 @@ fn foreign_message(scope: &Scope, foreign: &[String], status: u16) -> String {
     )
 }
 
+/// The upstream URL of an endpoint as errors and problems show it: without its
+/// credential parameters (`?key=`, the setup's own query parameter), so that neither
+/// the setup's key, which goes into the URL actually requested, nor the client's own
+/// ever reaches a message.
+fn shown_url(target: &super::Target, endpoint: &str) -> Result<String> {
+    let extra: Vec<&str> = target.auth_query().into_iter().collect();
+    target.upstream_url(&crate::headers::strip_credentials(endpoint, &extra).0)
+}
+
+/// Why a request to the upstream failed: reqwest's error and its causes, without the
+/// URL reqwest puts in its text (the URL requested, which holds a query key).
+fn reqwest_reason(e: reqwest::Error) -> String {
+    crate::error::chain(&e.without_url())
+}
+
+/// A 3xx whose `Location` is on another origin than the upstream's: the client
+/// (see `same_origin_redirects`) did not follow it, so that no credential goes there,
+/// and the 3xx is the answer, recorded with its `Location`. The test fails saying so,
+/// since its request was not answered.
+fn cross_origin_redirect(scope: &Scope, upstream: &reqwest::Response, url: &str) {
+    if !upstream.status().is_redirection() {
+        return;
+    }
+    let Some(location) = upstream
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| upstream.url().join(l).ok())
+    else {
+        return;
+    };
+    if location.origin() == upstream.url().origin() {
+        return;
+    }
+    // Where it points, without a query that could carry a credential.
+    let mut shown = location;
+    shown.set_query(None);
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    scope.problem(format!(
+        "the upstream {url} answered {} redirecting to another origin, {shown}: the recorder does not follow redirects to another host, port or scheme, so that the setup's key is never sent there. The {} and its Location were the answer{}. If the API moved, set the setup's base_url (or its route) in recorder.toml to the new address and record again",
+        upstream.status().as_u16(),
+        upstream.status().as_u16(),
+        if scope.mode.records() { ", and were recorded" } else { "" },
+    ));
+}
+
+/// A redirect's `Location` as the client gets it and the recording keeps it: without
+/// credential parameters, and with the test's secrets scrubbed. An upstream that
+/// redirects keeps the query, `?key=` and all: the client must not be handed the
+/// setup's key (nor follow it elsewhere with it).
+fn keyless_location(
+    scope: &Scope,
+    passed: &mut [(http::HeaderName, HeaderValue)],
+    kept: &mut BTreeMap<String, String>,
+) {
+    let extra: Vec<&str> = scope.target.auth_query().into_iter().collect();
+    let secrets = scope.secrets();
+    let clean = |v: &str| {
+        let stripped = crate::headers::strip_credentials(v, &extra).0;
+        crate::secrets::scrub_str(&stripped, &secrets).into_owned()
+    };
+    for (name, value) in passed.iter_mut() {
+        if *name == http::header::LOCATION {
+            if let Some(v) = value.to_str().ok().map(clean) {
+                *value = HeaderValue::from_str(&v).unwrap_or_else(|_| value.clone());
+            }
+        }
+    }
+    if let Some(v) = kept.get_mut(http::header::LOCATION.as_str()) {
+        *v = clean(v);
+    }
+}
+
 /// The endpoint with `param` set to `value` in its query (replacing the client's).
 fn with_query_param(endpoint: &str, param: &str, value: &str) -> String {
     let (path, query) = endpoint.split_once('?').unwrap_or((endpoint, ""));
@@ -541,7 +623,7 @@ async fn read_capped(mut upstream: reqwest::Response, limit: usize, url: &str) -
             let mut out = Vec::new();
             while let Some(chunk) = upstream.chunk().await.map_err(|e| Error::Upstream {
                 url: url.clone(),
-                reason: crate::error::chain(&e),
+                reason: reqwest_reason(e),
             })? {
                 if out.len() + chunk.len() > limit {
                     return Err(Error::Upstream {

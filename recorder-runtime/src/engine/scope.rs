@@ -519,6 +519,16 @@ impl Scope {
         }
         self.secrets.lock().unwrap().clone()
     }
+    /// `e` with the test's secrets scrubbed from every text it shows (see
+    /// [`Error::redacted`]): what every error of the engine goes through before a
+    /// transport answers with it or a test prints it.
+    pub(crate) fn redact(&self, e: Error) -> Error {
+        if !self.has_secrets() {
+            return e;
+        }
+        let secrets = self.secrets();
+        e.redacted(|s| crate::secrets::scrub_str(s, &secrets))
+    }
     /// Adds secrets seen on a request (credentials a client sent itself); values that
     /// are not secrets (see [`crate::secrets::is_secret`]) are left out.
     pub(crate) fn add_secrets(&self, found: impl IntoIterator<Item = (String, String)>) {
