@@ -362,7 +362,7 @@ pub fn check_scrubber(data: &[u8]) {
         }
     }
     let secrets = vec![("FUZZ_KEY".to_string(), key.clone())];
-    let scrubbed = scrub(&rec, &secrets);
+    let scrubbed = scrub(rec.clone(), &secrets);
     let bytes = scrubbed.to_pretty_bytes();
     let hex_key: String = key.bytes().map(|b| format!("{b:02x}")).collect();
     let text = String::from_utf8_lossy(&bytes);

@@ -448,3 +448,110 @@ fn a_query_key_reaches_no_error_answer_and_no_log_line() {
             .all(|p| !std::fs::read_to_string(p).unwrap_or_default().contains(key)));
     }
 }
+
+/// Streams a chat answer of `words` words through `serve` (as a client that reads it
+/// all), then stops serve; returns the bytes the client got, serve's peak RSS (kB)
+/// and its stderr.
+fn stream_through_serve(dir: &Path, words: usize, env: &[(&str, &str)]) -> (usize, u64, String) {
+    let fake = FakeUpstream::start();
+    let serve = Serve::recording(dir, &fake.openai_url(), &[], env);
+    let before = serve.peak_rss_kb();
+    let prompt = "w ".repeat(words);
+    let body = json!({"model": "fake-chat", "stream": true, "messages": [{"role": "user", "content": prompt}]});
+    let got = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let r = http()
+            .post(format!("{}/v1/chat/completions", serve.url))
+            .header("x-recorder-test-id", "big::stream")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap().len()
+    });
+    assert!(fake.wait_stream_finished(Duration::from_secs(60)));
+    // The recording is made after the stream: its file, or the problem saying why not.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !serve.stderr().contains("problem in test")
+        && !files(dir)
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "json"))
+    {
+        assert!(Instant::now() < deadline, "no recording and no problem");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let peak = serve.peak_rss_kb();
+    let (_, stderr) = serve.signal("-INT");
+    eprintln!(
+        "a {words}-word stream of {got} bytes: serve's peak RSS {} MB (from {} MB at start)",
+        peak / 1024,
+        before / 1024
+    );
+    (got, peak, stderr)
+}
+
+#[test]
+fn a_stream_under_the_answer_limit_never_makes_a_recording_replay_refuses() {
+    // Scaled down from the defaults (64 MiB answers, 256 MiB files) to stay fast;
+    // RECORDER_TEST_STREAM_WORDS=370000 with the defaults is the 66 MB stream of the
+    // report (run it with --release to measure memory).
+    let words: usize = std::env::var("RECORDER_TEST_STREAM_WORDS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(12_000);
+    let scaled = std::env::var_os("RECORDER_TEST_STREAM_WORDS").is_none();
+    let limits: &[(&str, &str)] = if scaled {
+        &[
+            ("RECORDER_MAX_BODY_BYTES", "4000000"),
+            ("RECORDER_MAX_RECORDING_BYTES", "3000000"),
+        ]
+    } else {
+        &[]
+    };
+    // (serve inherits this process's environment: measuring, a limit may come from it)
+    let max_file: u64 = limits
+        .iter()
+        .find(|(k, _)| *k == "RECORDER_MAX_RECORDING_BYTES")
+        .map(|(_, v)| v.to_string())
+        .or_else(|| std::env::var("RECORDER_MAX_RECORDING_BYTES").ok())
+        .map_or(256 << 20, |v| v.parse().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let (got, _, stderr) = stream_through_serve(tmp.path(), words, limits);
+    let written: Vec<PathBuf> = files(tmp.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    // Whatever the stream, no file replay would refuse.
+    for p in &written {
+        let size = std::fs::metadata(p).unwrap().len();
+        assert!(
+            size <= max_file,
+            "{} is {size} bytes, over the load limit {max_file}",
+            p.display()
+        );
+    }
+    if scaled {
+        // This stream's recording would be over the load limit: refused, by name.
+        assert!(got > 1_000_000, "the client got its whole stream: {got}");
+        assert!(written.is_empty(), "{written:?}");
+        for what in [
+            "RECORDER_MAX_RECORDING_BYTES",
+            "RECORDER_MAX_BODY_BYTES",
+            "3000000",
+            "nothing was recorded",
+        ] {
+            assert!(stderr.contains(what), "{what}: {stderr}");
+        }
+        // One under it is recorded, and replays.
+        let small = tempfile::tempdir().unwrap();
+        let (_, _, stderr) = stream_through_serve(small.path(), 200, limits);
+        assert!(!stderr.contains("problem"), "{stderr}");
+        assert_eq!(
+            files(small.path())
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .count(),
+            1
+        );
+    }
+}

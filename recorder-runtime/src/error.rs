@@ -124,6 +124,22 @@ pub enum Error {
         var: &'static str,
     },
 
+    /// A recording that would be bigger than the largest file replay loads
+    /// (`RECORDER_MAX_RECORDING_BYTES`): it is not written, so that replay never meets
+    /// a file it refuses. An answer within `RECORDER_MAX_BODY_BYTES` can make one: a
+    /// stream is stored one event per frame, pretty-printed.
+    #[error("the recording {path} would be {size} bytes, over the {limit} bytes replay loads (RECORDER_MAX_RECORDING_BYTES): nothing was recorded, so that replay never meets a file it refuses. The answer itself was within RECORDER_MAX_BODY_BYTES{answer}, which bounds answers, not their recordings: a stream is stored one event per frame, pretty-printed, often several times the bytes of the answer. Raise RECORDER_MAX_RECORDING_BYTES (for recording and replay alike), or ask for a shorter answer", answer = .answer_limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default())]
+    TooLargeToReplay {
+        /// The file it would have been.
+        path: PathBuf,
+        /// Its size in bytes (for a stream refused while it came, an estimate).
+        size: u64,
+        /// `RECORDER_MAX_RECORDING_BYTES`.
+        limit: u64,
+        /// `RECORDER_MAX_BODY_BYTES` of the test, when known.
+        answer_limit: Option<usize>,
+    },
+
     /// A request needs a cargo feature of this crate that is off.
     #[error("{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded")]
     FeatureOff {
@@ -241,13 +257,15 @@ impl Error {
     }
 
     /// The HTTP status every transport answers this error with: a miss is 404, an
-    /// unreachable or failing upstream 502, an unusable request 400 (413 when too
-    /// large), anything else 500.
+    /// unreachable or failing upstream, or an answer too large to record, 502; an
+    /// unusable request 400 (413 when too large), anything else 500.
     pub fn http_status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
             Error::Miss(_) => S::NOT_FOUND,
-            Error::Unreachable { .. } | Error::Upstream { .. } => S::BAD_GATEWAY,
+            Error::Unreachable { .. } | Error::Upstream { .. } | Error::TooLargeToReplay { .. } => {
+                S::BAD_GATEWAY
+            }
             Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::Body { .. } | Error::FeatureOff { .. } | Error::Routing(_) => S::BAD_REQUEST,
             Error::Shared(e) => e.http_status(),
@@ -262,6 +280,7 @@ impl Error {
             Error::Miss(_) => "recording_not_found",
             Error::Unreachable { .. } | Error::Upstream { .. } => "upstream_unreachable",
             Error::TooLarge { .. } => "recorder_request_too_large",
+            Error::TooLargeToReplay { .. } => "recorder_recording_too_large",
             Error::Body { .. } | Error::FeatureOff { .. } => "recorder_request",
             Error::Routing(_) => "recorder_routing",
             Error::Shared(e) => e.kind(),
@@ -298,6 +317,7 @@ impl Error {
             Error::Decode { .. } => "Decode",
             Error::Body { .. } => "Body",
             Error::TooLarge { .. } => "TooLarge",
+            Error::TooLargeToReplay { .. } => "TooLargeToReplay",
             Error::FeatureOff { .. } => "FeatureOff",
             Error::Setup(_) => "Setup",
             Error::Routing(_) => "Routing",

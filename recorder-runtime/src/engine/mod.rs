@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod held;
 #[cfg(all(test, feature = "multipart"))]
 mod identity_scheme;
 mod miss;

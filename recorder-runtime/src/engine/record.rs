@@ -13,6 +13,7 @@
 //! stream into the client's response and, in the record modes, a recording; `keep`
 //! writes it (`save`) or, verifying, compares it.
 
+use super::held::HeldFrames;
 use super::{background, Engine, EngineRequest, EngineResponse, ResponseBody, Scope, Source};
 use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
@@ -272,6 +273,7 @@ impl Engine {
                 response,
             };
             self.keep(scope, rec, &key)
+                .map_err(|e| with_answer_limit(e, limit))
                 .inspect_err(|e| scope.problem(e.to_string()))?;
         } else {
             scope.stats.live.fetch_add(1, Ordering::Relaxed);
@@ -332,7 +334,12 @@ impl Engine {
             };
             let mut parser = FrameParser::new(format);
             let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
-            let mut frames = Vec::new();
+            let mut frames = HeldFrames::default();
+            // A recording that replay would refuse is known while the stream comes,
+            // and its frames are not held (the store refuses any file over the limit;
+            // this margin covers ids and secrets, replaced later, which change sizes).
+            let max_file = scope.engine.store().max_file_bytes();
+            let hold_up_to = max_file.saturating_add(max_file / 4);
             let mut last = Instant::now();
             let mut total = 0usize;
             let mut chunks = upstream.bytes_stream();
@@ -387,12 +394,15 @@ impl Engine {
                     }
                     scope.ids_changed(&ids);
                 }
-                for mut frame in new_frames {
+                for frame in new_frames.iter_mut().filter(|_| scope.mode.records()) {
                     if keep_timing {
                         frame.delay_ms = Some(last.elapsed().as_millis() as u64);
                         last = Instant::now();
                     }
                     frames.push(frame);
+                }
+                if scope.mode.writes() && frames.file_bytes() > hold_up_to && !frames.dropped() {
+                    frames.drop_frames();
                 }
                 if !bytes.is_empty() {
                     let _ = tx.send(Ok(bytes));
@@ -403,7 +413,18 @@ impl Engine {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let mut response = RecordedResponse::streamed(status, format, frames);
+            if frames.dropped() {
+                // The client got its stream; the test fails saying why nothing was written.
+                let err = Error::TooLargeToReplay {
+                    path: scope.dir().join(key.file_name()),
+                    size: frames.file_bytes(),
+                    limit: max_file,
+                    answer_limit: Some(limit),
+                };
+                scope.problem(err.to_string());
+                return;
+            }
+            let mut response = RecordedResponse::streamed(status, format, frames.into_frames());
             response.headers = kept;
             let rec = Recording {
                 test_id,
@@ -411,7 +432,7 @@ impl Engine {
                 response,
             };
             if let Err(e) = scope.engine.keep(&scope, rec, &key) {
-                scope.problem(e.to_string());
+                scope.problem(with_answer_limit(e, limit).to_string());
             }
         });
         let stream = BodyStream::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
@@ -446,7 +467,7 @@ impl Engine {
             }
         }
         rec.response.for_each_json_mut(|v| normalize_value(v, hash));
-        crate::secrets::scrub(&rec, &scope.secrets())
+        crate::secrets::scrub(rec, &scope.secrets())
     }
 
     /// Writes a recording as stored ([`Engine::as_stored`]), atomically; then the usage
@@ -476,14 +497,15 @@ impl Engine {
                 path.display()
             ));
         }
-        // Replay goes on with what is on disk.
+        // Replay goes on with what is on disk (record-if-missing; `record` replays
+        // nothing, so it keeps no copy).
         let rec = match saved {
             Saved::Equivalent { kept, .. } => *kept,
             _ => rec,
         };
         if rec.test_id.is_none() {
             self.forget_model_list(hash);
-        } else if let Ok(recs) = scope.recordings() {
+        } else if let Some(Ok(recs)) = scope.mode.reads().then(|| scope.recordings()) {
             recs.lock()
                 .unwrap()
                 .insert(key.clone(), Arc::new(Replay::from_recording(rec, path)));
@@ -589,6 +611,22 @@ fn keyless_location(
     }
     if let Some(v) = kept.get_mut(http::header::LOCATION.as_str()) {
         *v = clean(v);
+    }
+}
+
+/// A recording refused as too large to replay, saying what the test's answer limit
+/// was too (the store does not know it).
+fn with_answer_limit(e: Error, answer_limit: usize) -> Error {
+    match e {
+        Error::TooLargeToReplay {
+            path, size, limit, ..
+        } => Error::TooLargeToReplay {
+            path,
+            size,
+            limit,
+            answer_limit: Some(answer_limit),
+        },
+        e => e,
     }
 }
 
