@@ -1,8 +1,14 @@
 //! `cargo recordings serve` as an attacker and a careless user would try it (issue 14):
 //! a web page reaching the port, odd and hostile test ids, failed recordings, signals,
-//! file-descriptor exhaustion, oversized answers, many tests. The engine-level attacks
+//! file-descriptor exhaustion, oversized answers, many tests; and the other commands
+//! on a crafted recordings folder (issue 21): FIFOs, devices, symlinks, hidden folders,
+//! OGX imports. The engine-level attacks
 //! are in `recorder-runtime/tests/adversarial.rs`.
 
+use recorder_cli::index::Index;
+use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+use recorder_runtime::store::{RecordingKey, Store};
 use recorder_testkit::fake::{FakeUpstream, KeyIn};
 use serde_json::json;
 use support::{s, Serve};
@@ -10,6 +16,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn raw(addr: &str, request: &[u8]) -> String {
@@ -112,7 +119,15 @@ fn odd_test_ids_are_refused_and_utf8_ids_are_kept_apart() {
         );
         raw(&serve.addr, &req)
     };
-    for id in ["/", "//", "::", "_models", "_shared::x"] {
+    for id in [
+        "/",
+        "//",
+        "::",
+        "_models",
+        "_shared::x",
+        ".hidden::x",
+        "a::.b",
+    ] {
         let answer = send(id.as_bytes());
         assert!(answer.starts_with("HTTP/1.1 400"), "{id}: {answer}");
         assert!(answer.contains("cannot have recordings"), "{id}: {answer}");
@@ -554,4 +569,199 @@ fn a_stream_under_the_answer_limit_never_makes_a_recording_replay_refuses() {
             1
         );
     }
+}
+
+// Issue 21, items 8 to 10 and 13: every command reads and writes the folder safely.
+
+/// Runs the command in-process: (exit code, stdout, stderr).
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut argv = vec!["recordings"];
+    argv.extend_from_slice(args);
+    let code = run(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// A chat recording of `test` asking `content`.
+fn chat(test: &str, content: &str) -> Recording {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": content}]});
+    Recording {
+        test_id: Some(test.into()),
+        request: RecordedRequest {
+            method: "POST".into(),
+            endpoint: "/v1/chat/completions".into(),
+            model: Some("m".into()),
+            body,
+        },
+        response: RecordedResponse::plain(200, Some("application/json"), b"null"),
+    }
+}
+
+/// Writes a recording that passes `check` (normalized answer): (it, its path).
+fn good(store: &Store, test: &str, content: &str) -> (Recording, PathBuf) {
+    let mut rec = chat(test, content);
+    let hash = rec.request_hash();
+    let reply = json!({"id": format!("rec-{}", &hash[..12]), "object": "chat.completion", "created": 0,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}}]});
+    rec.response =
+        RecordedResponse::plain(200, Some("application/json"), reply.to_string().as_bytes());
+    let p = store.write(&rec, &RecordingKey::first(hash)).unwrap();
+    (rec, p)
+}
+
+/// Runs the command on another thread: (exit code, stdout, stderr), or a failure
+/// naming `what` when it does not finish within a minute (it waits on a FIFO).
+fn cli_in_time(args: &[&str], what: &str) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _ = tx.send(cli(&args));
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("{what} blocked"))
+}
+
+fn mkfifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+#[test]
+fn fifos_devices_and_symlinks_stop_no_command_and_fail_check_by_name() {
+    for trap in ["fifo", "zero"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = s(tmp.path()).to_owned();
+        let store = Store::new(tmp.path());
+        let (_, path) = good(&store, "t::ids", "real");
+        let ids = path.with_file_name("_ids.json");
+        let log = tmp.path().join(".usage/run.jsonl");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        match trap {
+            "fifo" => {
+                mkfifo(&ids);
+                mkfifo(&log);
+            }
+            _ => {
+                std::os::unix::fs::symlink("/dev/zero", &ids).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", &log).unwrap();
+            }
+        }
+        let (code, out, _) = cli_in_time(&["check", "--dir", &dir], "check");
+        assert_eq!(code, EXIT_PROBLEMS, "{trap}: {out}");
+        let what = if trap == "fifo" {
+            "is not a file"
+        } else {
+            "is a symlink"
+        };
+        for name in ["t/ids/_ids.json", ".usage/run.jsonl"] {
+            assert!(
+                out.contains(&format!("{name}: {what}")),
+                "{trap} {name}: {out}"
+            );
+        }
+        // prune reads the usage logs: it names the one it cannot read, and stops.
+        let (code, out, err) = cli_in_time(&["prune", "--dir", &dir], "prune");
+        assert_eq!(code, EXIT_ERROR, "{trap}: {out}{err}");
+        assert!(
+            err.contains("run.jsonl") && err.contains("not a regular file"),
+            "{trap}: {err}"
+        );
+        // normalize replaces what is not a plain file at the id map's name.
+        let (code, out, err) = cli_in_time(&["normalize", "--dir", &dir], "normalize");
+        assert_eq!(code, EXIT_OK, "{trap}: {out}{err}");
+        assert!(std::fs::symlink_metadata(&ids).is_err(), "{trap}: removed");
+        std::fs::remove_file(&log).unwrap();
+        let (code, out, _) = cli_in_time(&["check", "--dir", &dir], "check");
+        assert_eq!(code, EXIT_OK, "{trap}: {out}");
+    }
+}
+
+#[test]
+fn a_symlinked_usage_folder_or_index_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    good(&store, "t::a", "x");
+    std::os::unix::fs::symlink(outside.path(), tmp.path().join(".usage")).unwrap();
+    let dir = s(tmp.path()).to_owned();
+    let (code, out, _) = cli(&["check", "--dir", &dir]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    assert!(out.contains(".usage: is a symlink"), "{out}");
+    let (code, _, err) = cli(&["prune", "--dir", &dir]);
+    assert_eq!(code, EXIT_ERROR);
+    assert!(
+        err.contains(".usage") && err.contains("not a plain folder"),
+        "{err}"
+    );
+    std::fs::remove_file(tmp.path().join(".usage")).unwrap();
+    // A file in .usage that is not a usage log.
+    std::fs::create_dir_all(tmp.path().join(".usage/sub")).unwrap();
+    let (code, out, _) = cli(&["check", "--dir", &dir]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    assert!(out.contains(".usage/sub: is not a usage log"), "{out}");
+    std::fs::remove_dir(tmp.path().join(".usage/sub")).unwrap();
+    // An index that is a symlink: sqlite would write where it points.
+    std::fs::remove_file(tmp.path().join("index.sqlite")).ok();
+    std::os::unix::fs::symlink(outside.path().join("db"), tmp.path().join("index.sqlite")).unwrap();
+    let (code, _, err) = cli(&["list", "--dir", &dir]);
+    assert_eq!(code, EXIT_ERROR);
+    assert!(
+        err.contains("index.sqlite") && err.contains("not a plain file"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing outside"
+    );
+}
+
+#[test]
+fn hidden_test_folders_are_seen_by_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::new(tmp.path());
+    good(&store, "t::visible", "x");
+    // Crafted: a recording of a hidden test id, holding a key, and one put in a
+    // hidden folder under a plain id.
+    let key = "sk-hidden-0123456789abcdefghij";
+    let hidden = chat(".hidden::t", &format!("my key {key}"));
+    let hidden_path =
+        store.recording_path(".hidden::t", &RecordingKey::first(hidden.request_hash()));
+    std::fs::create_dir_all(hidden_path.parent().unwrap()).unwrap();
+    std::fs::write(&hidden_path, hidden.to_pretty_bytes()).unwrap();
+    let dir = s(tmp.path()).to_owned();
+    let (code, out, _) = cli(&["check", "--dir", &dir]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let rel = hidden_path
+        .strip_prefix(tmp.path())
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(rel.starts_with(".hidden/"), "{rel}");
+    assert!(
+        out.contains(&format!(
+            "{rel}: test id `.hidden::t` cannot have recordings"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{rel}: holds")),
+        "the key is found: {out}"
+    );
+    let (code, out, _) = cli(&["list", "--dir", &dir]);
+    assert_eq!(code, EXIT_OK);
+    assert!(out.contains(".hidden::t"), "{out}");
+    // prune sees it too: its test ran and used nothing.
+    let index = Index::open(tmp.path()).unwrap().with_run_id("run-1");
+    index.ensure_fresh(&store).unwrap();
+    index.begin_test(".hidden::t").unwrap();
+    drop(index);
+    let (code, out, _) = cli(&["prune", "--dry-run", "--dir", &dir]);
+    assert_eq!(code, EXIT_OK);
+    assert!(out.contains(&format!("Would remove: {rel}")), "{out}");
 }

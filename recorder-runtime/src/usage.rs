@@ -5,6 +5,10 @@
 //! `<recordings>/.usage/<start time>-<pid>.jsonl` (cheap, no lock, no database in the test
 //! binary); `cargo recordings` folds them into `recordings/index.sqlite` when it needs
 //! them. The folder ignores itself in git (a `.gitignore` of `*` is written in it).
+//! Every read and write goes through the store's safe reader and writer: a `.usage`
+//! that is a symlink (say, committed to a repository), a symlink at a log's or at
+//! `.gitignore`'s name, or a FIFO among the logs is refused by name, never followed or
+//! waited on.
 //!
 //! ```text
 //! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","recorded":"3fa9…","saved":"equivalent"}
@@ -37,7 +41,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// The folder of usage logs inside a recordings folder.
-pub const USAGE_DIR: &str = ".usage";
+pub use crate::store::USAGE_DIR;
 
 /// One line of a usage log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +85,8 @@ pub fn current_run() -> &'static (String, String) {
 /// This process's usage log in a recordings folder.
 #[derive(Debug)]
 pub struct UsageLog {
+    /// The recordings folder, whose safe writer writes the log.
+    store: crate::store::Store,
     dir: PathBuf,
     file: Mutex<Option<std::fs::File>>,
 }
@@ -89,6 +95,7 @@ impl UsageLog {
     /// The log of recordings folder `root` (nothing is written until a line is).
     pub fn new(root: &Path) -> UsageLog {
         UsageLog {
+            store: crate::store::Store::new(root),
             dir: root.join(USAGE_DIR),
             file: Mutex::new(None),
         }
@@ -139,13 +146,13 @@ impl UsageLog {
         text.push(b'\n');
         let mut file = self.file.lock().unwrap();
         if file.is_none() {
-            std::fs::create_dir_all(&self.dir)
-                .map_err(|e| Error::io("cannot create the usage log folder", &self.dir, e))?;
             let ignore = self.dir.join(".gitignore");
-            if !ignore.exists() {
-                let _ = std::fs::write(
+            // Written only where nothing is (a dangling symlink there is left alone,
+            // never followed: `check` reports it).
+            if std::fs::symlink_metadata(&ignore).is_err() {
+                let _ = self.store.write_file(
                     &ignore,
-                    "# The record of use of `cargo recordings prune`: local, never committed.\n*\n",
+                    b"# The record of use of `cargo recordings prune`: local, never committed.\n*\n",
                 );
             }
             // Named by start time and pid: one file per process, sorted by time.
@@ -157,13 +164,7 @@ impl UsageLog {
             let path = self
                 .dir
                 .join(format!("{started}{}.jsonl", std::process::id()));
-            *file = Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(|e| Error::io("cannot open the usage log", &path, e))?,
-            );
+            *file = Some(self.store.open_append(&path)?);
         }
         // One write of a whole line: lines of concurrent writers never interleave.
         file.as_mut()
@@ -177,19 +178,31 @@ impl UsageLog {
 /// does not parse, such as one cut by a crash, is left out).
 pub fn read_usage(root: &Path) -> Result<Vec<(PathBuf, Vec<UsageLine>)>> {
     let dir = root.join(USAGE_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
+    match std::fs::symlink_metadata(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("cannot read the usage logs", &dir, e)),
-    };
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::io(
+                "cannot read the usage logs",
+                &dir,
+                std::io::Error::other(
+                    "it is not a plain folder (a symlink, or a file): the recorder keeps its usage logs in a folder of its own; remove it",
+                ),
+            ))
+        }
+        Ok(_) => {}
+    }
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read the usage logs", &dir, e))?;
+    let store = crate::store::Store::new(root);
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "jsonl") {
             continue;
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io("cannot read the usage log", &path, e))?;
+        let text = store.read_file(&path)?;
+        let text = String::from_utf8_lossy(&text);
         let lines = text
             .lines()
             .filter_map(|l| serde_json::from_str::<UsageLine>(l).ok())
@@ -251,7 +264,7 @@ pub fn rename_hashes(
             }
         }
         if changed {
-            crate::store::write_atomic(&path, out.as_bytes())?;
+            crate::store::Store::new(root).write_file(&path, out.as_bytes())?;
             rewritten.push(path);
         }
     }

@@ -552,7 +552,17 @@ async fn an_upstream_answer_over_the_limit_is_an_error_never_a_partial_recording
 #[tokio::test]
 async fn odd_test_ids_are_refused_or_kept_apart() {
     let dir = tempfile::tempdir().unwrap();
-    for id in ["/", "//", "::", "_models", "_shared::x", "a\0b"] {
+    for id in [
+        "/",
+        "//",
+        "::",
+        "_models",
+        "_shared::x",
+        "a\0b",
+        ".hidden::t",
+        "a::.b",
+        "tests/.ci/x.py::t",
+    ] {
         let err = RecordingContext::builder(id)
             .mode(Mode::Replay)
             .dir(dir.path())
@@ -914,4 +924,72 @@ async fn a_redirect_to_another_origin_is_the_answer_and_the_key_never_goes_there
         .all(|r| r.header("authorization") == Some(&format!("Bearer {key}"))));
     let _ = c.finish();
     std::env::remove_var(&var);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn usage_logs_are_never_written_through_a_symlink() {
+    let fake = FakeUpstream::start();
+    let record = |dir: &Path| {
+        let c = fake_ctx("adv::usage", Mode::Record, dir, &fake);
+        async move {
+            c.client()
+                .send(EngineRequest::post(
+                    "/v1/embeddings",
+                    br#"{"model":"fake-embed","input":"x"}"#.to_vec(),
+                ))
+                .await
+                .unwrap();
+            c
+        }
+    };
+    // A committed `.usage` that is a symlink: replay (and recording) write nothing there.
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join(".usage")).unwrap();
+    let rep = fake_ctx("adv::usage", Mode::Replay, dir.path(), &fake);
+    let err = rep.scope().record_use().unwrap_err().to_string();
+    assert!(err.contains("symlink") && err.contains(".usage"), "{err}");
+    let _ = rep.finish();
+    let rec = record(dir.path()).await;
+    let problems = rec.finish();
+    assert!(
+        problems.iter().any(|p| p.contains("symlink")),
+        "the record of use is behind: {problems:?}"
+    );
+    assert_eq!(
+        recordings(dir.path()).len(),
+        1,
+        "the recording itself was written"
+    );
+    assert!(files(outside.path()).is_empty(), "written through the link");
+    // A dangling `.usage/.gitignore` link: not followed, the log goes in `.usage`.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".usage")).unwrap();
+    let target = outside.path().join("created-by-the-recorder");
+    std::os::unix::fs::symlink(&target, dir.path().join(".usage/.gitignore")).unwrap();
+    let c = record(dir.path()).await;
+    assert_clean(&c);
+    c.scope().record_use().unwrap();
+    assert!(!target.exists(), "the dangling link was followed");
+    assert!(files(&dir.path().join(".usage"))
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "jsonl")));
+    // A symlink where this process's log goes: refused, not followed.
+    let dir = tempfile::tempdir().unwrap();
+    let c = record(dir.path()).await;
+    assert_clean(&c);
+    let log = files(&dir.path().join(".usage"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&target, &log).unwrap();
+    let fresh = recorder_runtime::usage::UsageLog::new(dir.path());
+    let err = fresh
+        .test_finished("adv::usage", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot open"), "{err}");
+    assert!(!target.exists(), "the log's link was followed");
 }

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 pub const MODELS_DIR: &str = "_models";
 /// The folder of requests made without a test id (e.g. `serve` without the header).
 pub const SHARED_SCOPE: &str = "_shared";
+/// The folder of the usage logs (see `crate::usage`), the one folder whose files are
+/// never recordings.
+pub const USAGE_DIR: &str = ".usage";
 
 impl Store {
     /// The folder of a test's recordings.
@@ -75,10 +78,37 @@ impl Store {
     }
 
     /// Every JSON file under the root that should be a recording (model lists
-    /// included; not the tests' `_ids.json`), sorted.
+    /// included; not the tests' `_ids.json`), sorted: in every folder a test's could
+    /// be, hidden ones too (a test id cannot start a folder with `.`, but a crafted or
+    /// older folder may), except the usage logs' `.usage`. Entries that are neither a
+    /// folder nor a regular file are not followed (see [`Store::irregular_entries`]).
     pub fn files(&self) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
-        walk(&self.root, &mut out)?;
+        walk(&self.root, &self.root, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every entry under the root, `.usage` included, that is neither a plain folder
+    /// nor a regular file: symlinks (to a file or a folder, dangling or not), FIFOs,
+    /// devices, sockets. The recorder never reads or writes through them, so a file
+    /// there is never a recording: `cargo recordings check` reports each.
+    pub fn irregular_entries(&self) -> Result<Vec<PathBuf>> {
+        fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+            for entry in entries(dir, "cannot read recordings folder")? {
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| Error::io("cannot read recordings folder", dir, e))?;
+                if kind.is_dir() {
+                    walk_all(&entry.path(), out)?;
+                } else if !kind.is_file() {
+                    out.push(entry.path());
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk_all(&self.root, &mut out)?;
         out.sort();
         Ok(out)
     }
@@ -86,13 +116,13 @@ impl Store {
     /// Temporary files that a write interrupted between creating and renaming them
     /// left behind (see [`super::write_atomic`]); everything else ignores them.
     pub fn leftover_temp_files(&self) -> Result<Vec<PathBuf>> {
-        fn walk_temp(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        fn walk_temp(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             for entry in entries(dir, "cannot read recordings folder")? {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    if !name.starts_with('.') {
-                        walk_temp(&entry.path(), out)?;
+                    if !is_usage_dir(root, &entry.path()) {
+                        walk_temp(root, &entry.path(), out)?;
                     }
                 } else if is_temp_name(&name) {
                     out.push(entry.path());
@@ -101,7 +131,7 @@ impl Store {
             Ok(())
         }
         let mut out = Vec::new();
-        walk_temp(&self.root, &mut out)?;
+        walk_temp(&self.root, &self.root, &mut out)?;
         out.sort();
         Ok(out)
     }
@@ -130,17 +160,24 @@ pub(super) fn entries(dir: &Path, action: &'static str) -> Result<Vec<std::fs::D
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Whether `path` is the usage logs' folder of the recordings folder `root`.
+fn is_usage_dir(root: &Path, path: &Path) -> bool {
+    path.parent() == Some(root) && path.file_name() == Some(USAGE_DIR.as_ref())
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in entries(dir, "cannot read recordings folder")? {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            walk(&path, out)?;
-        } else if name.ends_with(".json") && name != crate::idmap::IDS_FILE {
+            if !is_usage_dir(root, &path) {
+                walk(root, &path, out)?;
+            }
+        } else if name.ends_with(".json")
+            && name != crate::idmap::IDS_FILE
+            && !name.starts_with('.')
+        {
             out.push(path);
         }
     }
@@ -201,7 +238,9 @@ fn sanitize(part: &str) -> String {
 
 /// Whether a test id can have recordings: the empty id is the shared scope; any other
 /// must name a folder (not `/` or `::` alone) that is not one of the store's own
-/// (`_models`, `_shared`). The error says why.
+/// (`_models`, `_shared`), and none of its folders may start with `.` (a hidden folder,
+/// which tools and the recorder's own `.usage` make easy to overlook). The error says
+/// why.
 ///
 /// ```
 /// use recorder_runtime::store::check_test_id;
@@ -209,6 +248,7 @@ fn sanitize(part: &str) -> String {
 /// assert!(check_test_id("").is_ok());
 /// assert!(check_test_id("::").is_err());
 /// assert!(check_test_id("_models").is_err());
+/// assert!(check_test_id(".hidden::t").is_err() && check_test_id("a::.b").is_err());
 /// ```
 pub fn check_test_id(test_id: &str) -> Result<()> {
     if test_id.is_empty() {
@@ -221,6 +261,9 @@ pub fn check_test_id(test_id: &str) -> Result<()> {
             "its folder would be one the recorder keeps for itself (_models, _shared)"
         }
         _ if test_id.contains('\0') => "it holds a NUL character",
+        _ if parts.iter().any(|p| p.starts_with('.')) => {
+            "a folder of it would start with `.` (hidden: `ls`, file managers and tools skip it, and a recording there is easily overlooked in review)"
+        }
         _ => return Ok(()),
     };
     Err(Error::Routing(format!(

@@ -155,6 +155,30 @@ impl Store {
         write_atomic(path, bytes)
     }
 
+    /// Opens a file of the folder for appending, creating it (and its folder) if
+    /// needed: never through a symlinked folder ([`Store::check_inside`]), never
+    /// following a symlink at the file's own name nor waiting on a FIFO there, and only
+    /// if what is opened is a regular file. The usage logs are written through here.
+    pub fn open_append(&self, path: &Path) -> Result<std::fs::File> {
+        self.check_inside(path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+        }
+        // A folder made between the check and now is the recorder's own.
+        self.check_inside(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        options
+            .open(path)
+            .and_then(super::read::plain)
+            .map_err(|e| Error::io("cannot open for appending", path, e))
+    }
+
     /// An error when `size` bytes at `path` would be over the largest file this
     /// store reads ([`Store::max_file_bytes`], `RECORDER_MAX_RECORDING_BYTES`): what
     /// the store writes, replay must be able to load.
