@@ -765,3 +765,52 @@ fn hidden_test_folders_are_seen_by_every_command() {
     assert_eq!(code, EXIT_OK);
     assert!(out.contains(&format!("Would remove: {rel}")), "{out}");
 }
+
+#[test]
+fn reserved_folder_names_are_refused_in_any_case() {
+    // On a case-insensitive file system (macOS, Windows) `_MODELS` is `_models`.
+    for id in [
+        "_MODELS::x",
+        "_Models",
+        "_SHARED::t",
+        "_Shared",
+        "INDEX.sqlite::t",
+        "index.sqlite-wal",
+    ] {
+        let err = recorder_runtime::store::check_test_id(id)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keeps for itself"), "{id}: {err}");
+    }
+    for id in [
+        "_models_x::t",
+        "models::t",
+        "index::t",
+        "my_shared::t",
+        "index.sqlite3::t",
+    ] {
+        assert!(recorder_runtime::store::check_test_id(id).is_ok(), "{id}");
+    }
+    // And serve refuses them before anything is written.
+    let fake = FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = Serve::recording(tmp.path(), &fake.openai_url(), &[], &[]);
+    let body = r#"{"model":"fake-embed","input":"x"}"#;
+    for id in ["_MODELS::x", "_Shared"] {
+        let answer = raw(
+            &serve.addr,
+            format!(
+                "POST /v1/embeddings HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nX-Recorder-Test-Id: {id}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                serve.addr,
+                body.len()
+            )
+            .as_bytes(),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{id}: {answer}");
+        assert!(answer.contains("cannot have recordings"), "{id}: {answer}");
+    }
+    assert!(fake.requests().is_empty());
+    assert!(files(tmp.path())
+        .iter()
+        .all(|p| !p.to_string_lossy().contains("_MODELS")));
+}

@@ -558,6 +558,8 @@ async fn odd_test_ids_are_refused_or_kept_apart() {
         "::",
         "_models",
         "_shared::x",
+        "_MODELS::x",
+        "_Shared",
         "a\0b",
         ".hidden::t",
         "a::.b",

@@ -236,9 +236,25 @@ fn sanitize(part: &str) -> String {
     s
 }
 
+/// The names at the top of a recordings folder that are the recorder's own: no test's
+/// folder may take one, in any case (`.usage` and `.gitignore` are hidden names, which
+/// no test folder takes either).
+const RESERVED: [&str; 3] = [MODELS_DIR, SHARED_SCOPE, "index.sqlite"];
+
+/// Whether folder name `name` is reserved name `reserved` on some file system: equal
+/// but for ASCII case (non-ASCII names get a digest of their own, see [`sanitize`]),
+/// or for the index, one of its journals too (`index.sqlite-wal`, ...).
+fn is_reserved(name: &str, reserved: &str) -> bool {
+    let n = name.len().min(reserved.len());
+    name.is_char_boundary(n)
+        && name[..n].eq_ignore_ascii_case(reserved)
+        && (name.len() == reserved.len()
+            || (reserved == "index.sqlite" && name[n..].starts_with('-')))
+}
+
 /// Whether a test id can have recordings: the empty id is the shared scope; any other
 /// must name a folder (not `/` or `::` alone) that is not one of the store's own
-/// (`_models`, `_shared`), and none of its folders may start with `.` (a hidden folder,
+/// (`_models`, `_shared`, `index.sqlite`, in any case), and none of its folders may start with `.` (a hidden folder,
 /// which tools and the recorder's own `.usage` make easy to overlook). The error says
 /// why.
 ///
@@ -248,6 +264,8 @@ fn sanitize(part: &str) -> String {
 /// assert!(check_test_id("").is_ok());
 /// assert!(check_test_id("::").is_err());
 /// assert!(check_test_id("_models").is_err());
+/// assert!(check_test_id("_MODELS::x").is_err() && check_test_id("_Shared").is_err());
+/// assert!(check_test_id("_models_of_x::t").is_ok());
 /// assert!(check_test_id(".hidden::t").is_err() && check_test_id("a::.b").is_err());
 /// ```
 pub fn check_test_id(test_id: &str) -> Result<()> {
@@ -257,8 +275,10 @@ pub fn check_test_id(test_id: &str) -> Result<()> {
     let parts = scope_parts(test_id);
     let why = match parts.first().map(String::as_str) {
         None => "it names no folder (it is only separators)",
-        Some(MODELS_DIR) | Some(SHARED_SCOPE) => {
-            "its folder would be one the recorder keeps for itself (_models, _shared)"
+        // In any case: on a case-insensitive file system (macOS, Windows) `_MODELS`
+        // is the folder `_models`.
+        Some(first) if RESERVED.iter().any(|r| is_reserved(first, r)) => {
+            "its folder would be one the recorder keeps for itself (_models, _shared, index.sqlite, in any case: on a case-insensitive file system `_MODELS` is `_models`)"
         }
         _ if test_id.contains('\0') => "it holds a NUL character",
         _ if parts.iter().any(|p| p.starts_with('.')) => {
