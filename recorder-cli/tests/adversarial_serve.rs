@@ -766,6 +766,102 @@ fn hidden_test_folders_are_seen_by_every_command() {
     assert!(out.contains(&format!("Would remove: {rel}")), "{out}");
 }
 
+/// One OGX recording file of a chat completion under test id `test_id`.
+fn ogx_chat(test_id: &str, content: &str) -> Vec<u8> {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": content}]});
+    let data = json!({"id": "rec-aaaaaaaaaaaa", "object": "chat.completion", "created": 0,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}}]});
+    serde_json::to_vec_pretty(&json!({
+        "test_id": test_id,
+        "request": {"method": "POST", "url": "http://localhost:11434/v1/chat/completions",
+            "headers": {}, "body": body, "endpoint": "/v1/chat/completions", "model": "m"},
+        "response": {"body": {"__type__": "openai.types.chat.chat_completion.ChatCompletion",
+            "__data__": data}, "is_streaming": false},
+    }))
+    .unwrap()
+}
+
+#[test]
+fn import_ogx_refuses_reserved_ids_symlinked_folders_and_fifos() {
+    let src = tempfile::tempdir().unwrap();
+    let put = |name: &str, bytes: Vec<u8>| std::fs::write(src.path().join(name), bytes).unwrap();
+    put("ok.json", ogx_chat("t::ok", "fine"));
+    // Ids whose folder is the store's own (in any case), or none, or hidden.
+    for (i, id) in [
+        "_models::x",
+        "_MODELS::x",
+        "_Shared",
+        "::",
+        ".hidden::t",
+        "a::.b",
+    ]
+    .iter()
+    .enumerate()
+    {
+        put(&format!("reserved{i}.json"), ogx_chat(id, "reserved"));
+    }
+    // A FIFO among the source files: skipped, never waited on.
+    mkfifo(&src.path().join("fifo.json"));
+    // A symlink to a file outside the source: skipped, not followed.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("x.json"), ogx_chat("t::linked", "l")).unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("x.json"),
+        src.path().join("link.json"),
+    )
+    .unwrap();
+    // The destination's test folder is a symlink to a folder outside it.
+    let dest = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    put("linked_dest.json", ogx_chat("via::t", "x"));
+    std::os::unix::fs::symlink(outside.path(), dest.path().join("via")).unwrap();
+
+    let (code, out, err) = cli_in_time(
+        &["import", "ogx", s(src.path()), "--dir", s(dest.path())],
+        "import ogx",
+    );
+    assert_eq!(code, EXIT_ERROR, "{out}{err}");
+    assert!(
+        err.contains("symlink") && err.contains("via"),
+        "the symlinked destination is named: {err}"
+    );
+    assert_eq!(
+        files(outside.path()),
+        Vec::<PathBuf>::new(),
+        "written through the link"
+    );
+    std::fs::remove_file(dest.path().join("via")).unwrap();
+    std::fs::remove_file(src.path().join("linked_dest.json")).unwrap();
+
+    let (code, out, err) = cli_in_time(
+        &["import", "ogx", s(src.path()), "--dir", s(dest.path())],
+        "import ogx",
+    );
+    assert_eq!(code, EXIT_PROBLEMS, "{out}{err}");
+    assert!(out.starts_with("Imported 1 exchanges"), "{out}");
+    for i in 0..6 {
+        assert!(
+            err.contains(&format!("reserved{i}.json: test id"))
+                && err.contains("cannot have recordings"),
+            "reserved{i}: {err}"
+        );
+    }
+    for name in ["fifo.json", "link.json"] {
+        assert!(
+            err.contains(&format!("{name}: unreadable")) && err.contains("not a regular file"),
+            "{name}: {err}"
+        );
+    }
+    // Only the good one is in the store, under its own folder.
+    let written: Vec<_> = files(dest.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| p.strip_prefix(dest.path()).unwrap().to_path_buf())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(written[0].starts_with("t/ok"), "{written:?}");
+}
+
 #[test]
 fn reserved_folder_names_are_refused_in_any_case() {
     // On a case-insensitive file system (macOS, Windows) `_MODELS` is `_models`.
