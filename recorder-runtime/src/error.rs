@@ -144,6 +144,22 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// A recording that would be bigger than the largest file replay loads
+    /// (`RECORDER_MAX_RECORDING_BYTES`): it is not written, so that replay never meets
+    /// a file it refuses. An answer within `RECORDER_MAX_BODY_BYTES` can make one: a
+    /// stream is stored one event per frame, pretty-printed.
+    #[error("the recording {path} would be {size} bytes, over the {limit} bytes replay loads (RECORDER_MAX_RECORDING_BYTES): nothing was recorded, so that replay never meets a file it refuses. The answer itself was within RECORDER_MAX_BODY_BYTES{answer}, which bounds answers, not their recordings: a stream is stored one event per frame, pretty-printed, often several times the bytes of the answer. Raise RECORDER_MAX_RECORDING_BYTES (for recording and replay alike), or ask for a shorter answer", answer = .answer_limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default())]
+    TooLargeToReplay {
+        /// The file it would have been.
+        path: PathBuf,
+        /// Its size in bytes (for a stream refused while it came, an estimate).
+        size: u64,
+        /// `RECORDER_MAX_RECORDING_BYTES`.
+        limit: u64,
+        /// `RECORDER_MAX_BODY_BYTES` of the test, when known.
+        answer_limit: Option<usize>,
+    },
+
     /// A request needs a cargo feature of this crate that is off.
     #[error("{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded")]
     FeatureOff {
@@ -197,6 +213,22 @@ pub enum Error {
     /// file that does not load fails every request that needs it).
     #[error(transparent)]
     Shared(std::sync::Arc<Error>),
+
+    /// An error whose text held a secret of its test (see [`Error::redacted`]): the
+    /// original's message and causes with every secret replaced by `<redacted:VAR>`,
+    /// answered with the original's status and kind. The original is dropped, so no
+    /// copy of the secret is left to print.
+    #[error("{message}")]
+    Redacted {
+        /// The original's variant, as its `{:?}` starts (`Unreachable`, ...).
+        variant: &'static str,
+        /// The original's [`Error::http_status`].
+        status: http::StatusCode,
+        /// The original's [`Error::kind`].
+        kind: &'static str,
+        /// The original's message and causes (`a: b: c`), scrubbed.
+        message: String,
+    },
 }
 
 impl std::fmt::Debug for Error {
@@ -251,21 +283,23 @@ impl Error {
     }
 
     /// The HTTP status every transport answers this error with: a miss is 404, an
-    /// unreachable or failing upstream, or an answer that cannot be recorded, 502; an
-    /// unusable request 400 (413 when too large), a spent token budget 402, anything
-    /// else 500.
+    /// unreachable or failing upstream, an answer that cannot be recorded or one too
+    /// large to replay, 502; an unusable request 400 (413 when too large), a spent token
+    /// budget 402, anything else 500.
     pub fn http_status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
             Error::Miss(_) => S::NOT_FOUND,
-            Error::Unreachable { .. } | Error::Upstream { .. } | Error::BadAnswer { .. } => {
-                S::BAD_GATEWAY
-            }
+            Error::Unreachable { .. }
+            | Error::Upstream { .. }
+            | Error::BadAnswer { .. }
+            | Error::TooLargeToReplay { .. } => S::BAD_GATEWAY,
             Error::TooLarge { .. } | Error::TooManyParts { .. } => S::PAYLOAD_TOO_LARGE,
             // Not 429 or 5xx, which clients retry.
             Error::Budget(_) => S::PAYMENT_REQUIRED,
             Error::Body { .. } | Error::FeatureOff { .. } | Error::Routing(_) => S::BAD_REQUEST,
             Error::Shared(e) => e.http_status(),
+            Error::Redacted { status, .. } => *status,
             _ => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -277,10 +311,12 @@ impl Error {
             Error::Unreachable { .. } | Error::Upstream { .. } => "upstream_unreachable",
             Error::BadAnswer { .. } => "upstream_bad_answer",
             Error::TooLarge { .. } | Error::TooManyParts { .. } => "recorder_request_too_large",
+            Error::TooLargeToReplay { .. } => "recorder_recording_too_large",
             Error::Body { .. } | Error::FeatureOff { .. } => "recorder_request",
             Error::Routing(_) => "recorder_routing",
             Error::Budget(_) => "recorder_budget_exceeded",
             Error::Shared(e) => e.kind(),
+            Error::Redacted { kind, .. } => kind,
             _ => "recorder_error",
         }
     }
@@ -315,6 +351,7 @@ impl Error {
             Error::TooLarge { .. } => "TooLarge",
             Error::TooManyParts { .. } => "TooManyParts",
             Error::BadAnswer { .. } => "BadAnswer",
+            Error::TooLargeToReplay { .. } => "TooLargeToReplay",
             Error::FeatureOff { .. } => "FeatureOff",
             Error::Setup(_) => "Setup",
             Error::Routing(_) => "Routing",
@@ -324,6 +361,37 @@ impl Error {
             Error::Serialize { .. } => "Serialize",
             Error::Task(_) => "Task",
             Error::Shared(e) => e.variant(),
+            Error::Redacted { variant, .. } => variant,
+        }
+    }
+
+    /// This error with every text a client or a test can see (its message and its
+    /// causes: what `Display`, `{:?}`, [`Error::json_body`] show) passed through
+    /// `scrub`: unchanged when `scrub` changes nothing, else an [`Error::Redacted`]
+    /// with the same status, kind and variant name. The engine hands every error of a
+    /// test through it with the test's secrets, so that a reason quoting a key (an
+    /// upstream's error, a URL) never reaches an answer body or a CI log.
+    ///
+    /// ```
+    /// use recorder_runtime::Error;
+    /// let e = Error::Unreachable { url: "http://h/v1/x".into(), reason: "refused sk-live-123456".into() };
+    /// let e = e.redacted(|s| s.replace("sk-live-123456", "<redacted:KEY>").into());
+    /// assert_eq!(e.http_status(), 502);
+    /// assert!(e.to_string().contains("refused <redacted:KEY>"), "{e}");
+    /// assert!(format!("{e:?}").starts_with("Unreachable: upstream http://h/v1/x"), "{e:?}");
+    /// ```
+    pub fn redacted(self, scrub: impl Fn(&str) -> std::borrow::Cow<'_, str>) -> Error {
+        let text = chain(&self);
+        let message = match scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => return self,
+            std::borrow::Cow::Owned(scrubbed) if scrubbed == text => return self,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        };
+        Error::Redacted {
+            variant: self.variant(),
+            status: self.http_status(),
+            kind: self.kind(),
+            message,
         }
     }
 

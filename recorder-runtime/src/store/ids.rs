@@ -3,7 +3,7 @@
 //! the test sends an id back.
 
 use super::layout::entries;
-use super::{write_atomic, RecordingKey, Store};
+use super::{RecordingKey, Store};
 use crate::error::{Error, Result};
 use crate::recording::RecordedRequest;
 use serde_json::Value;
@@ -53,8 +53,8 @@ impl Store {
                 }
                 _ => Ok(()),
             },
-            Some(bytes) if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) => Ok(()),
-            Some(bytes) => write_atomic(&path, &bytes),
+            Some(bytes) if self.read_file(&path).ok().as_deref() == Some(&bytes[..]) => Ok(()),
+            Some(bytes) => self.write_file(&path, &bytes),
         }
     }
 }

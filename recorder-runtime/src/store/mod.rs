@@ -40,7 +40,9 @@ mod write;
 
 pub use ids::{ids_file_bytes, request_text};
 pub use key::RecordingKey;
-pub use layout::{check_test_id, is_recording_name, scope_parts, MODELS_DIR, SHARED_SCOPE};
+pub use layout::{
+    check_test_id, is_recording_name, scope_parts, MODELS_DIR, SHARED_SCOPE, USAGE_DIR,
+};
 pub use models::{merge_model_lists, model_items, model_set_digest};
 pub use read::{read_file, read_recording};
 pub(crate) use replay::HashHasher;
