@@ -177,6 +177,16 @@ pub(crate) fn dir(root: &Path) -> PathBuf {
 /// Creates the usage folder `dir` (see [`dir`]) if needed, with the `.gitignore` that
 /// keeps it out of git.
 pub(crate) fn create_dir(dir: &Path) -> Result<()> {
+    // A `.usage` that is a symlink (say, committed) is never written through.
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::io(
+            "cannot write the usage log",
+            dir,
+            std::io::Error::other(
+                "it is a symlink: the recorder keeps its usage logs in a folder of its own and never follows a link there; remove it",
+            ),
+        ));
+    }
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io("cannot create the usage log folder", dir, e))?;
     let ignore = dir.join(".gitignore");
