@@ -470,6 +470,28 @@ impl ScopeResolver for Recorder {
     }
 }
 
+/// The in-process transports of server mode (module [`crate::transport`]): they
+/// resolve each request's test through the registry as a [`ScopeResolver`].
+impl Recorder {
+    #[cfg(feature = "async-openai")]
+    /// An in-process async-openai service for code running in this process: calls
+    /// made under a test id go to that test's scope, others to the real API
+    /// (feature `async-openai`).
+    pub fn openai_service(self: &Arc<Self>) -> crate::transport::OpenAiService {
+        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Current(self.clone()))
+    }
+
+    #[cfg(feature = "reqwest-middleware")]
+    /// An in-process reqwest-middleware `Middleware`: calls made under a test id go
+    /// to that test's scope, others pass through to the network (feature
+    /// `reqwest-middleware`).
+    pub fn middleware(self: &Arc<Self>) -> crate::transport::RecorderMiddleware {
+        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Current(
+            self.clone(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
