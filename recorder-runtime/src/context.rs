@@ -382,6 +382,7 @@ fn recordings_dir_under(start: &Path, vars: &crate::env::Vars) -> PathBuf {
 }
 
 /// The in-process transports of a test (module [`crate::transport`]).
+#[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
 impl RecordingContext {
     #[cfg(feature = "async-openai")]
     /// A tower service for async-openai's `Client::with_http_service`: requests go

@@ -464,6 +464,7 @@ impl ScopeResolver for Recorder {
 
 /// The in-process transports of server mode (module [`crate::transport`]): they
 /// resolve each request's test through the registry as a [`ScopeResolver`].
+#[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
 impl Recorder {
     #[cfg(feature = "async-openai")]
     /// An in-process async-openai service for code running in this process: calls
