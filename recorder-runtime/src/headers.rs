@@ -135,10 +135,7 @@ pub fn kept_response_headers(
         let name = name.as_str();
         let Ok(value) = value.to_str() else { continue };
         if REQUEST_ID_HEADERS.contains(&name) {
-            out.insert(
-                name.to_owned(),
-                crate::normalize::normalized_id(request_hash),
-            );
+            out.insert(name.to_owned(), crate::idmap::normalized_id(request_hash));
         } else if RETRY_HEADERS.contains(&name)
             || crate::mcp::PASSED_RESPONSE_HEADERS.contains(&name)
             || (status >= 400 && RATE_LIMIT_PREFIXES.iter().any(|p| name.starts_with(p)))

@@ -161,10 +161,10 @@ fn open_count(scope: &Scope, path: &std::path::Path) -> Result<(std::fs::File, u
         0
     } else {
         text.parse().map_err(|_| {
-            Error::Setup(format!(
-                "the run's token count in {} is not a number ({text:?}): delete the file to count this run from 0",
-                path.display()
-            ))
+            Error::Setup(crate::error::SetupProblem::BadTokenCount {
+                path: path.to_path_buf(),
+                text: text.to_owned(),
+            })
         })?
     };
     Ok((file, spent))

@@ -200,14 +200,12 @@ impl Engine {
         if api_key.is_none() && scope.mode.calls_upstream() {
             if let Some(var) = route.api_key_env {
                 let url = shown_url(target, &req.endpoint)?;
-                let setup = target.setup.as_deref().unwrap_or("(none)");
-                let whose = match route.upstream {
-                    Some(name) => format!("the upstream `{name}` of setup {setup}"),
-                    None => format!("the setup {setup}"),
-                };
-                let err = Error::Setup(format!(
-                    "{whose} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay"
-                ));
+                let err = Error::Setup(crate::error::SetupProblem::MissingApiKey {
+                    setup: target.setup.clone(),
+                    upstream: route.upstream.map(str::to_owned),
+                    var: var.to_owned(),
+                    url,
+                });
                 scope.problem(err.to_string());
                 return Err(err);
             }

@@ -474,7 +474,7 @@ fn strings(v: &Value, path: &mut String, f: &mut dyn FnMut(&str, &str)) {
                 let len = path.len();
                 path.push('/');
                 // JSON pointer escaping: `~` and `/` in keys.
-                path.push_str(&crate::diff::escape(k));
+                path.push_str(&crate::json::escape(k));
                 strings(item, path, f);
                 path.truncate(len);
             }

@@ -5,7 +5,7 @@
 use super::layout::entries;
 use super::{RecordingKey, Store};
 use crate::error::{Error, Result};
-use crate::recording::RecordedRequest;
+pub use crate::idmap::request_text;
 use serde_json::Value;
 use std::path::Path;
 
@@ -64,9 +64,4 @@ impl Store {
 pub fn ids_file_bytes(test_id: &str, inputs: &[(String, String, Value)]) -> Option<Vec<u8>> {
     let file = crate::idmap::IdsFile::scan(test_id, inputs);
     (!file.ids.is_empty()).then(|| file.to_pretty_bytes())
-}
-
-/// A request as one text (method, endpoint, body), for finding ids it sends.
-pub fn request_text(req: &RecordedRequest) -> String {
-    format!("{} {} {}", req.method, req.endpoint, req.body)
 }

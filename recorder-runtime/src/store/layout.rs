@@ -286,10 +286,12 @@ pub fn check_test_id(test_id: &str) -> Result<()> {
         }
         _ => return Ok(()),
     };
-    Err(Error::Routing(format!(
-        "test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`",
-        test_id.escape_debug()
-    )))
+    Err(Error::Routing(
+        crate::error::RoutingProblem::UnusableTestId {
+            test_id: test_id.to_owned(),
+            why,
+        },
+    ))
 }
 
 #[cfg(test)]

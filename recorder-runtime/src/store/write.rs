@@ -11,7 +11,6 @@ use super::{check_test_id, model_set_digest, RecordingKey, Store};
 use crate::error::{Error, Result};
 use crate::recording::version::Version;
 use crate::recording::Recording;
-use crate::tolerance::{compare_recordings, Tolerance, Verdict};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +38,15 @@ pub enum Saved {
     },
 }
 
+/// Decides whether a recording made again holds the same answer as its file's, for
+/// [`Store::save`]. The engine's is the setup's [`crate::tolerance::Tolerance`] (floats
+/// within it count as the same); the store itself knows no comparison.
+pub trait SameAnswer {
+    /// `Ok(largest)`: `new` holds `old`'s answer, its floats at most `largest` apart
+    /// (`0.0`: the same JSON); `Err(change)`: the first real change, in words.
+    fn same_answer(&self, old: &Recording, new: &Recording) -> std::result::Result<f64, String>;
+}
+
 impl Store {
     /// Writes a recording atomically (temporary file in the same folder, then
     /// rename) and returns its path. Readers never see a partial file. A model list
@@ -52,8 +60,8 @@ impl Store {
     }
 
     /// Writes a recording made again, unless the file on disk holds the same answer:
-    /// the same bytes, or the same JSON but for floats within `tolerance` (see
-    /// [`crate::tolerance`]). A kept file is left untouched, byte for byte and
+    /// the same bytes, or the same answer as `tolerance` judges it (see [`SameAnswer`]
+    /// and [`crate::tolerance`]). A kept file is left untouched, byte for byte and
     /// mtime, unless it is of an older format: then its own content is written again in
     /// the current one (a version is not a change of the recording). A file that cannot
     /// be read or parsed is replaced.
@@ -83,7 +91,7 @@ impl Store {
         &self,
         rec: &Recording,
         key: &RecordingKey,
-        tolerance: &Tolerance,
+        tolerance: &dyn SameAnswer,
     ) -> Result<(PathBuf, Saved)> {
         let path = self.path_of(rec, key)?;
         let bytes = rec.to_pretty_bytes();
@@ -108,18 +116,9 @@ impl Store {
                     if restamped.as_ref() == Some(&bytes) {
                         (Saved::Identical, restamped)
                     } else {
-                        match compare_recordings(&old, rec, tolerance) {
-                            Verdict::Changed(difference) => {
-                                (Saved::Changed(difference.to_string()), Some(bytes))
-                            }
-                            Verdict::Equal => (
-                                Saved::Equivalent {
-                                    largest: 0.0,
-                                    kept: Box::new(old),
-                                },
-                                restamped,
-                            ),
-                            Verdict::Within { largest } => (
+                        match tolerance.same_answer(&old, rec) {
+                            Err(difference) => (Saved::Changed(difference), Some(bytes)),
+                            Ok(largest) => (
                                 Saved::Equivalent {
                                     largest,
                                     kept: Box::new(old),
@@ -254,6 +253,7 @@ mod tests {
     use super::*;
     use crate::store::tests::rec;
     use crate::store::Pick;
+    use crate::tolerance::Tolerance;
     use serde_json::json;
 
     #[test]
