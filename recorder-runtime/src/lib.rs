@@ -51,6 +51,7 @@ pub mod headers;
 mod hex;
 pub mod identity;
 pub mod idmap;
+mod json;
 pub mod mcp;
 pub mod mode;
 pub mod model;

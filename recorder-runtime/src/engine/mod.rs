@@ -20,6 +20,7 @@
 //! ```
 
 mod budget;
+mod held;
 #[cfg(all(test, feature = "multipart"))]
 mod identity_scheme;
 mod miss;
@@ -128,14 +129,19 @@ impl Engine {
         self.http.get_or_init(|| {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
+                .redirect(same_origin_redirects())
                 .build()
                 .expect("the HTTP client builds")
         })
     }
 
-    /// The one entry point: serves `req` for `scope` according to its mode.
+    /// The one entry point: serves `req` for `scope` according to its mode. An error
+    /// carries none of the test's secrets (see [`Scope`]'s `redact`): it becomes an
+    /// answer body, a test's panic message, a CI log line.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
-        self.handle_via(scope, req, None).await
+        self.answer(scope, req, None)
+            .await
+            .map_err(|e| scope.redact(e))
     }
 
     /// [`Engine::handle`] for a front end that reaches its upstream itself (a child
@@ -163,12 +169,14 @@ impl Engine {
         req: EngineRequest,
         performed: Performed,
     ) -> Result<EngineResponse> {
-        self.handle_via(scope, req, Some(performed)).await
+        self.answer(scope, req, Some(performed))
+            .await
+            .map_err(|e| scope.redact(e))
     }
 
     /// [`Engine::handle`], with the upstream's answer when a front end performed the
     /// exchange itself.
-    async fn handle_via(
+    async fn answer(
         &self,
         scope: &Arc<Scope>,
         req: EngineRequest,
@@ -487,6 +495,24 @@ impl Scope {
         self.mark_used(hash);
         serve(replay, self.replay_timing)
     }
+}
+
+/// The redirects the upstream client follows: those that stay on the origin (scheme,
+/// host and port) of the request, at most 10. A redirect to another origin is not
+/// followed: whatever the setup's auth (a bearer token, an `x-api-key` header, a
+/// `?key=` parameter), the key would go with it. The 3xx is then the answer (see
+/// `record::cross_origin_redirect`, which makes it a problem of the test).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if first.as_ref() != Some(&attempt.url().origin()) {
+            attempt.stop()
+        } else if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// Installs rustls' ring provider as the process default (once, and only if no

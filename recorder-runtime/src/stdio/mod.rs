@@ -99,9 +99,11 @@ pub fn endpoint(name: &str) -> crate::Result<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !ok {
-        return Err(crate::Error::Setup(format!(
-            "`{name}` cannot name an upstream: use letters, digits, `-`, `_` and `.` (e.g. mcp, github)"
-        )));
+        return Err(crate::Error::Setup(
+            crate::error::SetupProblem::BadServerName {
+                name: name.to_owned(),
+            },
+        ));
     }
     Ok(format!("{UP}{name}"))
 }

@@ -5,7 +5,7 @@
 
 use super::exchange::{Exchange, Reply};
 use crate::engine::{EngineResponse, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RoutingProblem, SetupProblem};
 use crate::mode::Mode;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -131,10 +131,10 @@ impl Recorder for OverHttp {
         Box::pin(async move {
             let body = serde_json::to_vec(&Begin { secrets }).expect("serializes");
             let unreachable = |reason: String| {
-                Error::Setup(format!(
-                "cannot reach the recorder at {}: {reason}. Is the test (or `cargo recordings serve`) that gave this URL still running?",
-                self.url
-            ))
+                Error::Setup(SetupProblem::RecorderUnreachable {
+                    url: self.url.clone(),
+                    reason,
+                })
             };
             let resp = self
                 .post("begin", body)
@@ -153,16 +153,16 @@ impl Recorder for OverHttp {
             };
             if !status.is_success() {
                 let why = reply.lines().err().unwrap_or(text);
-                return Err(Error::Setup(format!(
-                    "the recorder at {} refused the session ({status}): {why}",
-                    self.url
-                )));
+                return Err(Error::Setup(SetupProblem::RecorderRefused {
+                    url: self.url.clone(),
+                    why: format!("{status}: {why}"),
+                }));
             }
             let began: Began = serde_json::from_str(&text).map_err(|e| {
-                Error::Setup(format!(
-                    "the recorder at {} answered the session's start with `{text}` ({e}): is it a recorder of the same version as this command?",
-                    self.url
-                ))
+                Error::Setup(SetupProblem::RecorderRefused {
+                    url: self.url.clone(),
+                    why: format!("it answered the session's start with `{text}` ({e}): is it a recorder of the same version as this command?"),
+                })
             })?;
             began.mode.parse()
         })
@@ -212,12 +212,14 @@ pub(crate) async fn serve(
     body: &[u8],
 ) -> Result<EngineResponse> {
     if super::upstream_name(endpoint).is_none() {
-        return Err(Error::Routing(format!(
-            "a stdio session's requests ({STDIO_HEADER}) go to a named upstream's endpoint, /up/NAME (cargo recordings mcp-stdio --name NAME), not {endpoint}"
-        )));
+        return Err(Error::Routing(RoutingProblem::BadStdioRequest {
+            why: format!("goes to a named upstream's endpoint, /up/NAME (cargo recordings mcp-stdio --name NAME), not {endpoint}"),
+        }));
     }
     let bad = |what: &str, e: serde_json::Error| {
-        Error::Routing(format!("a stdio session's {what} is not what `cargo recordings mcp-stdio` sends ({e}): use the command of the same version as this recorder"))
+        Error::Routing(RoutingProblem::BadStdioRequest {
+            why: format!("is not a {what} `cargo recordings mcp-stdio` sends ({e}): use the command of the same version as this recorder"),
+        })
     };
     match kind {
         b"begin" => {
@@ -244,9 +246,11 @@ pub(crate) async fn serve(
                 format!("the stdio server of `cargo recordings mcp-stdio` at {endpoint}");
             handle(scope, endpoint, &upstream, exchange).await
         }
-        other => Err(Error::Routing(format!(
-            "{STDIO_HEADER}: `{}` is neither `begin` nor `exchange`",
-            String::from_utf8_lossy(other)
-        ))),
+        other => Err(Error::Routing(RoutingProblem::BadStdioRequest {
+            why: format!(
+                "names `{}`, neither `begin` nor `exchange`",
+                String::from_utf8_lossy(other)
+            ),
+        })),
     }
 }

@@ -4,7 +4,7 @@
 use super::recorder::{InProcess, OverHttp, Recorder};
 use super::{credentials, describe, endpoint, session};
 use crate::engine::{background, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SetupProblem};
 use std::ffi::OsString;
 use std::future::Future;
 use std::pin::Pin;
@@ -142,9 +142,10 @@ fn spawn(mut command: Command, upstream: &str) -> Result<Child> {
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     command.spawn().map_err(|e| {
-        Error::Setup(format!(
-            "cannot start {upstream}: {e}. The server runs in the modes that call upstream (record, record-if-missing, live, verify); replay never starts it"
-        ))
+        Error::Setup(SetupProblem::ServerNotStarted {
+            server: upstream.to_owned(),
+            reason: e.to_string(),
+        })
     })
 }
 
