@@ -33,7 +33,7 @@ pub use target::{Auth, Target};
 
 use crate::error::{Error, Result};
 use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};
-use crate::store::{Pick, Replay, ReplayBody, Store};
+use crate::store::{model_list_key, MergedModelList, Pick, Replay, ReplayBody, Store};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -64,7 +64,8 @@ pub fn background() -> &'static tokio::runtime::Runtime {
 pub struct Engine {
     store: Store,
     http: OnceLock<reqwest::Client>,
-    model_lists: Mutex<HashMap<String, Arc<Replay>>>,
+    /// Merged model lists by [`model_list_key`].
+    model_lists: Mutex<HashMap<String, Arc<MergedModelList>>>,
     /// This process's record of which recordings its tests used.
     usage: crate::usage::UsageLog,
 }
@@ -207,19 +208,28 @@ impl Engine {
         let hash = sha256_hex(canonical.as_bytes());
         if model_list && mode.reads() {
             // Read from disk (off the async workers) only the first time.
-            let cached = self.model_lists.lock().unwrap().get(&hash).cloned();
+            let cached = self
+                .model_lists
+                .lock()
+                .unwrap()
+                .get(model_list_key(&endpoint))
+                .cloned();
             let found = match cached {
-                Some(replay) => Some(replay),
+                Some(list) => Some(list),
                 None => {
                     let engine = scope.engine.clone();
-                    let wanted = hash.clone();
+                    let wanted = endpoint.clone();
                     background()
                         .spawn_blocking(move || engine.model_list(&wanted))
                         .await??
                 }
             };
-            if let Some(replay) = found {
-                return Ok(scope.replayed(&hash, &replay));
+            if let Some(list) = found {
+                // Every list merged into the answer was used (`prune` keeps them).
+                for merged in &list.hashes {
+                    scope.mark_used(merged);
+                }
+                return Ok(scope.replayed(&hash, &list.replay));
             }
         }
         let occurrence = match occurrence {
@@ -250,17 +260,19 @@ impl Engine {
         self.forward(scope, req, ident, hash, occurrence).await
     }
 
-    /// The merged model list of a request hash, cached per engine.
-    fn model_list(&self, hash: &str) -> Result<Option<Arc<Replay>>> {
-        if let Some(r) = self.model_lists.lock().unwrap().get(hash) {
+    /// The merged model list of a model-list endpoint (whatever its query), cached
+    /// per engine.
+    fn model_list(&self, endpoint: &str) -> Result<Option<Arc<MergedModelList>>> {
+        let key = model_list_key(endpoint);
+        if let Some(r) = self.model_lists.lock().unwrap().get(key) {
             return Ok(Some(r.clone()));
         }
-        let merged = self.store.merged_model_list(hash)?.map(Arc::new);
+        let merged = self.store.merged_model_list(endpoint)?.map(Arc::new);
         if let Some(r) = &merged {
             self.model_lists
                 .lock()
                 .unwrap()
-                .insert(hash.to_owned(), r.clone());
+                .insert(key.to_owned(), r.clone());
         }
         Ok(merged)
     }
