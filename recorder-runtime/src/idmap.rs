@@ -28,6 +28,15 @@
 //! k-th occurrence of a repeated request. A chat completion's `chatcmpl-…` becomes
 //! `rec-<hash>`, as it always did.
 //!
+//! A request may send back an id that no answer of its test issued: a tool call id of a
+//! turn a partial corpus left out, an id another test created. Such an id, when it
+//! carries a prefix servers issue ([`sends_back`]), gets a placeholder derived from
+//! the id itself ([`derived_placeholder`]: `<prefix>rec-<first 12 hex of its
+//! sha256>-ext`), the same wherever it is met: on import and `normalize`, and when a
+//! request carries it in record or replay. So the request replays whether the client
+//! sends the raw id (it never saw it issued) or its placeholder (a later answer showed
+//! it), and every answer that shows it lines up.
+//!
 //! ```
 //! use recorder_runtime::idmap::{placeholder, IdMap, Issuer};
 //! use serde_json::json;
@@ -125,6 +134,75 @@ pub fn placeholder(id: &str, request_hash: &str, occurrence: u32, ordinal: usize
     if ordinal > 0 {
         out.push('-');
         out.push_str(&ordinal.to_string());
+    }
+    out
+}
+
+/// The suffix of a placeholder derived from the id itself ([`derived_placeholder`]).
+pub const DERIVED_SUFFIX: &str = "-ext";
+
+/// The placeholder of a server-issued id that a request sends back but no answer of
+/// its test issued: derived from the id itself, so that the same id gets the same
+/// placeholder wherever it is met (see the [module docs](self)).
+///
+/// ```
+/// use recorder_runtime::idmap::{derived_placeholder, is_derived_placeholder, is_placeholder};
+/// let p = derived_placeholder("call_BfIHr9Q2Epbe6bziZ15y7OwM");
+/// assert!(p.starts_with("call_rec-") && p.ends_with("-ext"));
+/// assert_eq!(p, derived_placeholder("call_BfIHr9Q2Epbe6bziZ15y7OwM"));
+/// assert!(is_placeholder(&p) && is_derived_placeholder(&p));
+/// ```
+pub fn derived_placeholder(id: &str) -> String {
+    let mut out = placeholder(id, &crate::identity::sha256_hex(id.as_bytes()), 1, 0);
+    out.push_str(DERIVED_SUFFIX);
+    out
+}
+
+/// Whether `s` is a placeholder derived from an id itself ([`derived_placeholder`]):
+/// no recording issued it.
+pub fn is_derived_placeholder(s: &str) -> bool {
+    s.ends_with(DERIVED_SUFFIX) && is_placeholder(s)
+}
+
+/// Whether a string that a request carries under an id key (or as a segment of its
+/// path or a query value) is a server-issued id it sends back: it looks like an id,
+/// carries a prefix servers issue ([`KEPT_PREFIXES`]) and a digit, and is no
+/// placeholder. (A client's own ids rarely carry such a prefix; one that does is
+/// treated alike in record and replay, so it still replays.)
+///
+/// ```
+/// use recorder_runtime::idmap::sends_back;
+/// assert!(sends_back("call_j2jdmkk1") && sends_back("toolu_01A09q90qw90lq917835lq9"));
+/// assert!(!sends_back("call_rec-0123456789ab") && !sends_back("file_search"));
+/// assert!(!sends_back("1461945d-7925-4b82-b90b-ecd907a98d77"), "no server prefix");
+/// ```
+pub fn sends_back(s: &str) -> bool {
+    !prefix_of(s).is_empty()
+        && is_id_like(s)
+        && s.bytes().any(|b| b.is_ascii_digit())
+        && !is_placeholder(s)
+}
+
+/// The server-issued ids a request sends back ([`sends_back`]) that `known` does not
+/// map, each with its [`derived_placeholder`]: under the id keys of its JSON body
+/// ([`walk_ids`]), in its path segments and its query values. Empty, cheaply, for a
+/// body without an id key.
+pub fn unknown_sent_back(endpoint: &str, body: &[u8], known: &IdMap) -> IdMap {
+    let mut out = IdMap::default();
+    let mut add = |id: &str| {
+        if sends_back(id) && known.get(id).is_none() && out.get(id).is_none() {
+            out.insert(id, derived_placeholder(id));
+        }
+    };
+    for token in endpoint.split(['/', '?', '&', '=']) {
+        add(token);
+    }
+    let has_id_key = memchr::memmem::find(body, b"id\"").is_some()
+        || memchr::memmem::find(body, b"ids\"").is_some();
+    if has_id_key {
+        if let Ok(value) = serde_json::from_slice::<Value>(body) {
+            walk_ids(&value, &mut |_, id| add(id));
+        }
     }
     out
 }
@@ -291,6 +369,20 @@ impl IdMap {
             .order
             .partition_point(|known| known.len() >= real.len());
         self.order.insert(at, real.to_owned());
+    }
+
+    /// Every real id and its placeholder, longest id first.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.order
+            .iter()
+            .map(|real| (real.as_str(), self.to_placeholder[real].as_str()))
+    }
+
+    /// Adds every mapping of `other` (the first mapping of an id wins).
+    pub fn extend_from(&mut self, other: &IdMap) {
+        for (real, placeholder) in other.iter() {
+            self.insert(real, placeholder.to_owned());
+        }
     }
 
     /// `s` with every known real id replaced by its placeholder.
@@ -504,7 +596,9 @@ impl IdsFile {
                 continue;
             };
             walk_ids(response, &mut |ptr, id| {
-                if !is_placeholder(id) || contains_token(request, id) {
+                // A derived placeholder was issued by no recording.
+                if !is_placeholder(id) || is_derived_placeholder(id) || contains_token(request, id)
+                {
                     return;
                 }
                 let at = IssuedAt {
