@@ -164,29 +164,26 @@ pub fn is_derived_placeholder(s: &str) -> bool {
     s.ends_with(DERIVED_SUFFIX) && is_placeholder(s)
 }
 
-/// Whether a string that a request carries under an id key (or as a segment of its
-/// path or a query value) is a server-issued id it sends back: it looks like an id,
-/// carries a prefix servers issue ([`KEPT_PREFIXES`]) and a digit, and is no
-/// placeholder. (A client's own ids rarely carry such a prefix; one that does is
-/// treated alike in record and replay, so it still replays.)
+/// Whether a string that a request carries under an id key is a server-issued id it
+/// sends back: it looks like an id, carries a prefix servers issue ([`KEPT_PREFIXES`]),
+/// and is no placeholder. (A client's own ids rarely carry such a prefix; one that does
+/// is treated alike in record and replay, so it still replays.)
 ///
 /// ```
 /// use recorder_runtime::idmap::sends_back;
 /// assert!(sends_back("call_j2jdmkk1") && sends_back("toolu_01A09q90qw90lq917835lq9"));
-/// assert!(!sends_back("call_rec-0123456789ab") && !sends_back("file_search"));
+/// assert!(!sends_back("call_rec-0123456789ab"), "a placeholder");
 /// assert!(!sends_back("1461945d-7925-4b82-b90b-ecd907a98d77"), "no server prefix");
 /// ```
 pub fn sends_back(s: &str) -> bool {
-    !prefix_of(s).is_empty()
-        && is_id_like(s)
-        && s.bytes().any(|b| b.is_ascii_digit())
-        && !is_placeholder(s)
+    !prefix_of(s).is_empty() && is_id_like(s) && !is_placeholder(s)
 }
 
 /// The server-issued ids a request sends back ([`sends_back`]) that `known` does not
 /// map, each with its [`derived_placeholder`]: under the id keys of its JSON body
-/// ([`walk_ids`]), in its path segments and its query values. Empty, cheaply, for a
-/// body without an id key.
+/// ([`walk_ids`]), and in its path segments and query values when they also hold a
+/// digit (a path word such as `file_search` is no id). Empty, cheaply, for a body
+/// without an id key.
 pub fn unknown_sent_back(endpoint: &str, body: &[u8], known: &IdMap) -> IdMap {
     let mut out = IdMap::default();
     let mut add = |id: &str| {
@@ -195,7 +192,9 @@ pub fn unknown_sent_back(endpoint: &str, body: &[u8], known: &IdMap) -> IdMap {
         }
     };
     for token in endpoint.split(['/', '?', '&', '=']) {
-        add(token);
+        if token.bytes().any(|b| b.is_ascii_digit()) {
+            add(token);
+        }
     }
     let has_id_key = memchr::memmem::find(body, b"id\"").is_some()
         || memchr::memmem::find(body, b"ids\"").is_some();
@@ -726,6 +725,34 @@ mod tests {
         assert_eq!(
             ids.foreign_placeholders("resp_rec-abcdef012345 and resp_rec-000000000000"),
             ["resp_rec-000000000000"]
+        );
+    }
+
+    #[test]
+    fn ids_sent_back_unknown_to_the_test_get_placeholders_of_their_own() {
+        let mut known = IdMap::default();
+        known.insert("resp_known1234", "resp_rec-111111111111".into());
+        let body = br#"{"previous_response_id":"resp_known1234","input":[{"call_id":"call_NoDigitsHereAtAll","type":"function_call_output"}],"metadata":{"session_id":"sess_abc12345"},"user":"call_notanid9"}"#;
+        let found = unknown_sent_back(
+            "/v1/file_search/files/file-9z8y7x?after=msg_0a1b2c3d",
+            body,
+            &known,
+        );
+        let got: BTreeMap<String, String> = found
+            .iter()
+            .map(|(id, p)| (id.to_owned(), p.to_owned()))
+            .collect();
+        let want: BTreeMap<String, String> =
+            ["call_NoDigitsHereAtAll", "file-9z8y7x", "msg_0a1b2c3d"]
+                .iter()
+                .map(|id| (id.to_string(), derived_placeholder(id)))
+                .collect();
+        assert_eq!(
+            got, want,
+            "known ids, metadata, values outside id keys and path words are left alone"
+        );
+        assert!(
+            unknown_sent_back("/v1/chat/completions", br#"{"messages":[]}"#, &known).is_empty()
         );
     }
 
