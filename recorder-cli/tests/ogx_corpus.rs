@@ -775,7 +775,7 @@ async fn a_turn_whose_issuing_answer_was_not_imported_replays() {
 #[test]
 fn python_clients_replay_every_format() {
     let Some(python) = python_with_clients() else {
-        let msg = "no Python with google-genai and anthropic (set RECORDER_PYTHON, or: python3 -m venv target/pyenv && target/pyenv/bin/pip install google-genai anthropic)";
+        let msg = "no Python with google-genai and anthropic (set RECORDER_PYTHON, or: python3 -m venv target/pyenv && target/pyenv/bin/pip install google-genai==3.6.1 anthropic==2.17.0)";
         if std::env::var("RECORDER_REQUIRE_PYTHON_CLIENTS").is_ok_and(|v| v == "1") {
             panic!("{msg}");
         }
