@@ -26,25 +26,8 @@ pub(crate) fn import_ogx(
         args.folder.display(),
         dir.display()
     )?;
-    for format in crate::ogx::Format::ALL {
-        let n = report.taken_in(format);
-        if n > 0 {
-            writeln!(out, "  {n:>6}  {format}")?;
-        }
-    }
-    if report.model_lists > 0 {
-        writeln!(
-            out,
-            "  of them {} (shared by all tests, merged on replay)",
-            plural(report.model_lists, "model list", "model lists")
-        )?;
-    }
-    if !report.repeats.is_empty() {
-        writeln!(
-            out,
-            "  of them {} an earlier file's request and answer (imported once, replayed for both)",
-            plural(report.repeats.len(), "repeats", "repeat")
-        )?;
+    for line in report.taken_lines() {
+        writeln!(out, "{line}")?;
     }
     if report.skipped.is_empty() {
         return Ok(EXIT_OK);
@@ -58,9 +41,4 @@ pub(crate) fn import_ogx(
         report.skipped.len()
     )?;
     Ok(EXIT_PROBLEMS)
-}
-
-/// `n` and the noun that goes with it.
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

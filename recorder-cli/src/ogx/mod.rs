@@ -203,30 +203,55 @@ impl ImportReport {
     }
 }
 
+impl ImportReport {
+    /// What was taken, one line per format that had files, then how many of them are
+    /// model lists and repeats (what `cargo recordings import ogx` prints).
+    ///
+    /// ```
+    /// use recorder_cli::ogx::{Format, ImportReport};
+    /// let mut report = ImportReport::default();
+    /// report.taken.insert(Format::RawHttp, 4);
+    /// report.taken.insert(Format::OpenAiSdk, 3);
+    /// report.model_lists = 1;
+    /// assert_eq!(report.taken_lines(), [
+    ///     "       3  OpenAI SDK calls",
+    ///     "       4  raw HTTP exchanges",
+    ///     "  of them 1 model list (shared by all tests, merged on replay)",
+    /// ]);
+    /// ```
+    pub fn taken_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = Format::ALL
+            .iter()
+            .map(|f| (self.taken_in(*f), f))
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, f)| format!("  {n:>6}  {f}"))
+            .collect();
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        if self.model_lists > 0 {
+            out.push(format!(
+                "  of them {} (shared by all tests, merged on replay)",
+                plural(self.model_lists, "model list", "model lists")
+            ));
+        }
+        if !self.repeats.is_empty() {
+            out.push(format!(
+                "  of them {} an earlier file's request and answer (imported once, replayed for both)",
+                plural(self.repeats.len(), "repeats", "repeat")
+            ));
+        }
+        out
+    }
+}
+
 impl fmt::Display for ImportReport {
-    /// One line per format that had files, then what was skipped and why.
+    /// How many files were taken, [`ImportReport::taken_lines`], then what was
+    /// skipped and why.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let total = self.taken_total();
         write!(f, "took {total} of {} files", total + self.skipped.len())?;
-        for format in Format::ALL {
-            let n = self.taken_in(format);
-            if n > 0 {
-                write!(f, "\n  {n:>5} {format}")?;
-            }
-        }
-        if self.model_lists > 0 {
-            write!(
-                f,
-                "\n  ({} of them model lists, shared by all tests and merged on replay)",
-                self.model_lists
-            )?;
-        }
-        if !self.repeats.is_empty() {
-            write!(
-                f,
-                "\n  ({} of them repeat an earlier file's request and answer: imported once, replayed for both)",
-                self.repeats.len()
-            )?;
+        for line in self.taken_lines() {
+            write!(f, "\n{line}")?;
         }
         if !self.skipped.is_empty() {
             write!(f, "\nskipped {}:", self.skipped.len())?;
@@ -593,11 +618,11 @@ mod tests {
         );
         let text = report.to_string();
         assert!(
-            text.starts_with("took 5 of 8 files\n      5 OpenAI SDK calls\n"),
+            text.starts_with("took 5 of 8 files\n       5  OpenAI SDK calls\n"),
             "{text}"
         );
         assert!(
-            text.contains("2 of them model lists") && text.contains("1 of them repeat"),
+            text.contains("of them 2 model lists") && text.contains("of them 1 repeats"),
             "{text}"
         );
         assert!(text.contains("skipped 3:\n  "), "{text}");
