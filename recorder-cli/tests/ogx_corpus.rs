@@ -29,7 +29,7 @@ use recorder_cli::ogx::{self, Format, ImportReport};
 use recorder_runtime::engine::{Engine, EngineRequest, ResponseBody, Scope, Target};
 use recorder_runtime::idmap::{contains_token, walk_ids, IdMap};
 use recorder_runtime::recording::Recording;
-use recorder_runtime::store::{model_list_key, Store};
+use recorder_runtime::store::{model_list_key, RecordingKey, Store};
 use recorder_runtime::stream::{self, Frame, StreamFormat};
 use recorder_runtime::Mode;
 use serde_json::{Map, Value};
@@ -360,13 +360,9 @@ async fn check_folder(dir: &Path, elsewhere: bool) -> Summary {
         let name = path.file_name().unwrap().to_str().unwrap();
         match &rec.test_id {
             Some(t) => {
-                let (named, occurrence) = recorder_runtime::store::parse_file_name(name).unwrap();
-                assert_eq!(named, hash, "{name}");
-                assert_eq!(
-                    path,
-                    store.recording_path_at(t, &hash, occurrence),
-                    "{name}"
-                );
+                let named = RecordingKey::parse(name).unwrap();
+                assert_eq!(named.hash(), hash, "{name}");
+                assert_eq!(path, store.recording_path(t, &named), "{name}");
             }
             None => assert!(
                 name.starts_with(&format!("models-{hash}-"))
@@ -619,7 +615,7 @@ async fn check_folder(dir: &Path, elsewhere: bool) -> Summary {
         .iter()
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
-            recorder_runtime::store::parse_file_name(&name).is_some_and(|(_, n)| n > 1)
+            RecordingKey::parse(&name).is_some_and(|k| k.occurrence() > 1)
         })
         .count();
 

@@ -219,7 +219,7 @@ fn setup_option_resolves_under_another_setup() {
     // RECORDER_SETUP (here from RECORDER_ENV) is the default of --setup.
     let (_, out, _) = run(dir.path(), &[], &[("RECORDER_ENV", "RECORDER_SETUP=vllm")]);
     assert!(
-        out.contains("setup in effect: vllm (from RECORDER_ENV"),
+        out.contains("setup in effect: vllm (from RECORDER_SETUP in RECORDER_ENV"),
         "{out}"
     );
 }

@@ -3,7 +3,8 @@
 //! upstream gone, and `cargo recordings check` and `list`, run the way cargo runs an
 //! installed subcommand (`cargo-recordings` on `PATH`), find its recordings from the
 //! crate and from a folder below it. A request that needs a feature that is off
-//! (`compression`) fails with an error naming the feature.
+//! (`compression`) fails with an error naming the feature. `cargo recordings init` sets
+//! up a bare crate whose example test then fails in replay, records and replays.
 //!
 //! The crate is built in `target/outside-crate`, the folder the macro's own
 //! outside-crate test uses, with this workspace's `Cargo.lock`: same dependency
@@ -164,5 +165,245 @@ fn cargo_recordings_works_in_a_crate_outside_the_workspace() {
     assert!(
         listed.contains("chat::answers[text=smollm2]") && listed.contains("/v1/chat/completions"),
         "{listed}"
+    );
+}
+
+/// `cargo-recordings <args>` in `dir`, as cargo runs it: (exit code, stdout, stderr).
+fn recordings(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-recordings"));
+    cmd.arg("recordings").args(args).current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("RECORD") {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A crate as `cargo new --lib` makes it (its own workspace), without the runtime.
+fn bare_crate(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[workspace]\n\n[profile.dev]\ndebug = \"line-tables-only\"\n\n[profile.dev.package.\"*\"]\ndebug = false\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    std::fs::write(dir.join(".gitignore"), "/target").unwrap();
+    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+}
+
+/// What a new user does: `init` in a crate of their own, add the dependency line it
+/// prints, and the example test it wrote fails in replay saying how to record, records
+/// from the setup's server, and replays with the server gone. A second `init` changes
+/// nothing.
+#[test]
+fn init_sets_up_a_crate_whose_example_records_and_replays() {
+    let fake = FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("my-crate");
+    bare_crate(&dir, "my-crate");
+
+    let (code, out, err) = recordings(
+        &dir,
+        &[
+            "init",
+            "--base-url",
+            &fake.openai_url(),
+            "--model",
+            "text=smollm2",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let example = dir.join("tests/recorded_example.rs");
+    for line in [
+        format!(
+            "wrote {}: setup `local` at {} (text = smollm2)",
+            dir.join("recorder.toml").display(),
+            fake.openai_url()
+        ),
+        format!(
+            "added to {}: /recordings/index.sqlite* /recordings/**/.*.tmp",
+            dir.join(".gitignore").display()
+        ),
+        format!("wrote {}", example.display()),
+        "`cargo add --dev recorder-runtime` fails".to_owned(),
+        format!(
+            "    cargo add --dev --path {}",
+            workspace_root().join("recorder-runtime").display()
+        ),
+        "    RECORD_MODE=record-if-missing cargo test --test recorded_example".to_owned(),
+    ] {
+        assert!(out.contains(&line), "{line:?} not in:\n{out}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "/target\n# cargo recordings: the index is rebuilt from the recordings; temporary files of interrupted writes\n/recordings/index.sqlite*\n/recordings/**/.*.tmp\n"
+    );
+    // The dependency line it printed, as the user pastes it.
+    let dependency = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("recorder-runtime = "))
+        .unwrap()
+        .trim();
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[dev-dependencies]\n{dependency}\n"),
+    )
+    .unwrap();
+
+    // Nothing recorded yet: replay fails, saying how to record.
+    let test = ["test", "--test", "recorded_example"];
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(&dir).args(test).env(
+        "CARGO_TARGET_DIR",
+        workspace_root().join("target/outside-crate"),
+    );
+    for (key, _) in std::env::vars() {
+        if key.starts_with("RECORD") {
+            cmd.env_remove(key);
+        }
+    }
+    let replay = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        stdout(&replay),
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(!replay.status.success(), "{text}");
+    assert!(
+        text.contains("recorded_example::answers_a_question[text=smollm2]")
+            && text.contains("RECORD_MODE=record-if-missing"),
+        "{text}"
+    );
+    assert!(fake.requests().is_empty());
+
+    let recorded = cargo(&dir, &test, &[("RECORD_MODE", "record-if-missing")]);
+    assert!(
+        stdout(&recorded).contains("1 passed"),
+        "{}",
+        stdout(&recorded)
+    );
+    assert_eq!(fake.requests().len(), 1);
+    fake.stop();
+    drop(fake);
+    let replayed = cargo(&dir, &test, &[]);
+    assert!(
+        stdout(&replayed).contains("1 passed"),
+        "{}",
+        stdout(&replayed)
+    );
+
+    // Again: everything is left as it is, and said so.
+    let files = ["recorder.toml", ".gitignore", "tests/recorded_example.rs"];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    let (code, out, _) = recordings(&dir, &["init", "--model", "text=other"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(
+            "recorder.toml as it is: this crate's tests use it already (init never overwrites)"
+        ) && out.contains("--model and --api-key-env make a new recorder.toml only")
+            && out.contains("has the lines the recorder needs")
+            && out.contains("recorded_example.rs as it is: it exists (init never overwrites)")
+            && out.contains("depends on recorder-runtime already"),
+        "{out}"
+    );
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn init_in_a_workspace_member_writes_the_config_at_the_root_and_bad_options_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    std::fs::create_dir_all(root.join("member/src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"member\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("member/Cargo.toml"),
+        "[package]\nname = \"member\"\nversion = \"0.0.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+
+    // Bad options: an error saying what is wrong, and nothing written.
+    for (args, says) in [
+        (
+            &["init", "--base-url", "ftp://h/v1"][..],
+            "`ftp://h/v1` is not an http:// or https:// URL",
+        ),
+        (
+            &["init", "--model", "txt=m"][..],
+            "unknown model kind `txt`",
+        ),
+        (
+            &["init", "--setup", "a b"][..],
+            "--setup \"a b\": use letters, digits",
+        ),
+        (
+            &["init", "--api-key-env", "MY-KEY"][..],
+            "--api-key-env \"MY-KEY\" is not a variable name",
+        ),
+    ] {
+        let (code, out, err) = recordings(&root.join("member"), args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!root.join("recorder.toml").exists() && !root.join(".gitignore").exists());
+        assert!(!root.join("member/tests").exists());
+    }
+
+    let (code, out, err) = recordings(
+        &root.join("member"),
+        &[
+            "init",
+            "--setup",
+            "gpt",
+            "--base-url",
+            "https://api.openai.com/v1",
+            "--api-key-env",
+            "OPENAI_API_KEY",
+            "--model",
+            "text=gpt-4o-mini",
+            "--model",
+            "embedding=text-embedding-3-small",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let config = recorder_config::Config::load(&root.join("recorder.toml")).unwrap();
+    assert_eq!(config.default_setup.as_deref(), Some("gpt"));
+    let gpt = config.setup("gpt").unwrap();
+    assert_eq!(gpt.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+    assert_eq!(
+        gpt.models[&recorder_config::Kind::Embedding],
+        ["text-embedding-3-small"]
+    );
+    assert!(root.join(".gitignore").is_file());
+    assert!(root.join("member/tests/recorded_example.rs").is_file());
+    assert!(!root.join("member/recorder.toml").exists());
+
+    // At the root of a virtual workspace: the config is there already, and there
+    // is no package for an example.
+    let (code, out, _) = recordings(&root, &["init"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("no example test:") && out.contains("is a workspace without a package"),
+        "{out}"
     );
 }

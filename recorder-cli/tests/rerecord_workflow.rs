@@ -9,7 +9,7 @@
 //! - a real bare git remote (branches, a pre-receive hook that refuses pushes);
 //! - the real `cargo-recordings check`.
 //!
-//! No network, no model server; each test takes well under a second or two.
+//! No network, no model server; each test takes a few seconds at most.
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -46,7 +46,9 @@ set -euo pipefail
   echo "--- cargo"
   for a in "$@"; do printf 'arg: %s\n' "$a"; done
   env | LC_ALL=C sort | grep -E '^(RECORD_MODE|RECORDER_[A-Z_]+|RECORDING_DIR)=' | sed 's/^/env: /' || true
-  if [ -n "${OPENAI_API_KEY:-}" ]; then echo "env: OPENAI_API_KEY=<set>"; fi
+  for key in OPENAI_API_KEY ANTHROPIC_API_KEY RERECORD_API_KEY; do
+    if [ -n "$(printenv "$key" || true)" ]; then echo "env: $key=<set>"; fi
+  done
 } >>"$FAKE_LOG"
 if [ "${1:-}" = test ]; then
   case ${RECORD_MODE:-replay} in
@@ -634,7 +636,7 @@ fn wrong_selectors_are_usage_errors_and_run_nothing() {
         (&[("RERECORD_MODELS", "text")], "'text' in the models selector is not KIND=MODEL"),
         (&[("RERECORD_SETUP", "nope")], "setup 'nope' is not in recorder.toml (setups: local, ollama"),
         (&[("RERECORD_SUITE", "nope")], "suite 'nope' is not in recorder.toml (suites: base, service"),
-        (&[("RERECORD_SETUP", "gpt")], "setup gpt needs OPENAI_API_KEY, which is empty: add it as a repository secret"),
+        (&[("RERECORD_SETUP", "gpt")], "setup gpt needs OPENAI_API_KEY, which is empty: for the workflow, add the key as the secret RERECORD_API_KEY of the environment rerecord-OPENAI_API_KEY (Settings > Environments)"),
     ];
     for (env, message) in cases {
         let run = sb.ci(&["record"], env);
@@ -745,6 +747,55 @@ fn the_recordings_are_committed_and_pushed_to_the_branch() {
         committed + "\n",
         fs::read_to_string(workspace().join("recordings").join(ANSWERS).join(&answers)).unwrap()
     );
+}
+
+#[test]
+fn the_run_summary_shows_the_review_escaped() {
+    let sb = Sandbox::new();
+    // The answer recorded carries markdown and HTML of its own (recordings come from
+    // the code being recorded).
+    let fresh = sb.root.join("fresh").join(ANSWERS);
+    let file = fresh.join(one_json(&fresh));
+    let text = fs::read_to_string(&file).unwrap();
+    let at = text.rfind("\"content\": \"").unwrap() + "\"content\": \"".len();
+    let hostile = "![pixel](https://evil.example/p.png) <img src=x> @maintainer ";
+    fs::write(&file, format!("{}{hostile}{}", &text[..at], &text[at..])).unwrap();
+    sb.ci(
+        &["record"],
+        &[
+            ("RERECORD_TESTS", "--test chat answers_a_question"),
+            ("RERECORD_SETUP", "local"),
+        ],
+    )
+    .expect(0);
+    let summary = fs::read_to_string(sb.root.join("github-summary")).unwrap();
+    let review = fs::read_to_string(sb.artifact().join("REVIEW.md")).unwrap();
+    assert!(
+        review.starts_with("## Recordings that differ from `HEAD`\n"),
+        "{review}"
+    );
+    assert!(summary.contains(&review), "{summary}");
+    // The changed answer, the new test and the dropped second occurrence.
+    assert!(
+        review.contains("### chat\\:\\:answers\\_a\\_question\\[text\\=smollm2\\-135m\\]"),
+        "{review}"
+    );
+    assert!(review.contains("<del>An older answer\\.</del>"), "{review}");
+    assert!(
+        review.contains("- **new** POST \\/v1\\/embeddings"),
+        "{review}"
+    );
+    assert!(
+        review.contains("- **removed** POST \\/v1\\/chat\\/completions"),
+        "{review}"
+    );
+    for bad in ["![pixel]", "](https", "<img", " @maintainer"] {
+        assert!(
+            !review.contains(bad),
+            "{bad:?} reached the summary:\n{review}"
+        );
+    }
+    assert!(review.contains("&lt;img src\\=x&gt;"), "{review}");
 }
 
 #[test]
@@ -1380,6 +1431,453 @@ fn waiting_applies_the_artifact_when_the_run_could_not_push() {
         .says("cannot download the artifact recordings-5");
 }
 
+/// Branch names git takes that run a command when pasted unquoted into a shell, or
+/// that git reads as an option (`git switch --orphan=pwned` makes a branch `pwned`).
+/// Each "attack" would create the file `pwned` where the shell runs.
+const HOSTILE_BRANCHES: &[&str] = &[
+    "fix$(touch${IFS}pwned)",
+    "fix`touch${IFS}pwned`",
+    "fix;touch${IFS}pwned",
+    "fix|touch${IFS}pwned",
+    "fix&&touch${IFS}pwned",
+    "x';touch${IFS}pwned;'",
+    "x\";touch${IFS}pwned;\"",
+    "--orphan=pwned",
+];
+
+/// Names git itself refuses, which must not get through either: a newline (a second
+/// command line), a space, a leading `-` alone, the shapes git's rules forbid.
+const NOT_BRANCHES: &[&str] = &[
+    "fix\ntouch pwned",
+    "fix touch",
+    "-x",
+    "a..b",
+    ".hidden",
+    "x.lock",
+    "/x",
+    "x/",
+    "a//b",
+    "a/.b",
+    "a/-b",
+];
+
+/// The shell commands of the instructions (the one ```sh block of `text`).
+fn snippet(text: &str) -> String {
+    let blocks: Vec<&str> = text.split("```sh\n").skip(1).collect();
+    assert_eq!(blocks.len(), 1, "one ```sh block wanted in:\n{text}");
+    blocks[0].split("\n```").next().unwrap().to_owned() + "\n"
+}
+
+#[test]
+fn hostile_branch_names_are_refused_where_they_are_resolved() {
+    if !need_jq() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    for (i, name) in HOSTILE_BRANCHES.iter().chain(NOT_BRANCHES).enumerate() {
+        let number = (100 + i).to_string();
+        // a pull request from a fork whose head branch has that name
+        sb.answer(
+            &format!("pr_view_{number}"),
+            json!({"state": "OPEN", "headRefName": name, "headRefOid": sha,
+                   "headRepository": {"name": "r"}, "headRepositoryOwner": {"login": "me"},
+                   "isCrossRepository": true, "maintainerCanModify": false}),
+        );
+        let _ = fs::remove_file(sb.root.join("github-output"));
+        let run = sb.ci(
+            &["resolve"],
+            &[("GITHUB_REPOSITORY", "o/r"), ("RERECORD_TARGET", &number)],
+        );
+        run.expect(2)
+            .says(&format!("pull request #{number}'s head branch "))
+            .says("is refused: ")
+            .says("the workflow takes only plain names");
+        assert!(
+            sb.outputs().is_empty(),
+            "{name:?}: outputs were written: {:?}",
+            sb.outputs()
+        );
+
+        // the same name as a branch target, or as the branch the workflow runs on
+        let run = sb.ci(
+            &["resolve"],
+            &[("GITHUB_REPOSITORY", "o/r"), ("RERECORD_TARGET", name)],
+        );
+        run.expect(2);
+        assert!(
+            run.all().contains("is refused: ")
+                || run
+                    .all()
+                    .contains("is neither a pull request number nor a branch name")
+                || run.all().contains("the target must be one line"),
+            "{name:?}: {}",
+            run.all()
+        );
+        sb.ci(
+            &["resolve"],
+            &[
+                ("GITHUB_REPOSITORY", "o/r"),
+                ("GITHUB_REF_NAME", name),
+                ("GITHUB_SHA", sha),
+            ],
+        )
+        .expect(2)
+        .says("the branch this runs on, ");
+        sb.ci(&["check-branch", name], &[])
+            .expect(2)
+            .says("is refused: ");
+
+        // the maintainer's script refuses before it triggers anything
+        if i == 0 || name.contains('\n') {
+            sb.remote_script(&["--pr", &number, "--repo", "o/r"], &[])
+                .expect(2)
+                .says("rerecord-remote: error: the branch ")
+                .says("is refused: ");
+            sb.remote_script(&["--branch", name, "--repo", "o/r"], &[])
+                .expect(2)
+                .says("is refused: ");
+        }
+    }
+    // the message names the branch unambiguously, quoted, and says why
+    sb.ci(&["check-branch", "fix$(touch${IFS}pwned)"], &[])
+        .expect(2)
+        .says(r"the branch fix\$\(touch\$\{IFS\}pwned\) is refused: it has characters other than letters, digits and . _ / + -");
+    sb.ci(&["check-branch", "-x"], &[])
+        .expect(2)
+        .says("a part of it starts with -");
+    assert!(
+        !sb.calls_of("gh")
+            .iter()
+            .any(|c| c.args.starts_with(&["workflow".into(), "run".into()])),
+        "a workflow was triggered"
+    );
+    // a head repository GitHub would never name is refused too
+    sb.answer(
+        "pr_view_99",
+        json!({"state": "OPEN", "headRefName": "fix", "headRefOid": sha,
+               "headRepository": {"name": "r x"}, "headRepositoryOwner": {"login": "me"},
+               "isCrossRepository": true, "maintainerCanModify": true}),
+    );
+    sb.ci(
+        &["resolve"],
+        &[("GITHUB_REPOSITORY", "o/r"), ("RERECORD_TARGET", "99")],
+    )
+    .expect(1)
+    .says("for the head repository of pull request #99");
+    // plain names still pass: letters, digits, . _ / + -
+    for name in ["feature", "fix/issue-12", "release_1.2+x", "u/a.b-c"] {
+        sb.ci(&["check-branch", name], &[]).expect(0);
+    }
+    assert!(!sb.src().join("pwned").exists());
+}
+
+#[test]
+fn the_apply_instructions_quote_every_value_and_run_as_pasted() {
+    let sb = Sandbox::new();
+    sb.ci(&["record"], &[]).expect(0);
+    let art = sb.artifact();
+    copy_dir(&art, &sb.gh().join("artifacts/recordings-77"));
+    let message = fs::read_to_string(art.join("commit-message.txt")).unwrap();
+    let feature = sb.remote_tip("feature");
+    let run_env = [
+        ("GITHUB_RUN_ID", "77"),
+        ("GITHUB_REPOSITORY", "o/r"),
+        ("RERECORD_ARTIFACT_NAME", "recordings-77"),
+        ("RERECORD_HEAD_REPO", "me/r"),
+    ];
+
+    let paste = |user: &Path, text: &str| -> Run {
+        // what a maintainer does: paste the commands into bash, in a clone of the repository
+        let mut cmd = sb.command(Path::new("bash"), user);
+        cmd.env("GIT_AUTHOR_NAME", "Maintainer")
+            .env("GIT_AUTHOR_EMAIL", "m@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Maintainer")
+            .env("GIT_COMMITTER_EMAIL", "m@example.invalid")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let no_attack = |user: &Path, name: &str| {
+        for dir in [user, &sb.root, &sb.src()] {
+            assert!(
+                !dir.join("pwned").exists(),
+                "{name:?}: the pasted instructions ran a command of the branch name"
+            );
+        }
+        assert_eq!(
+            sb.git(user, &["branch", "--list", "pwned"]),
+            "",
+            "{name:?}: git took the name for an option"
+        );
+    };
+
+    let names = HOSTILE_BRANCHES
+        .iter()
+        .map(|n| (*n, true))
+        .chain([("fix\ntouch pwned", false)]);
+    for (i, (name, git_takes_it)) in names.enumerate() {
+        if git_takes_it {
+            sb.git(
+                &sb.src(),
+                &[
+                    "push",
+                    "-q",
+                    "origin",
+                    &format!("feature:refs/heads/{name}"),
+                ],
+            );
+        }
+        // resolve refuses such names; should one reach publish anyway, it pushes
+        // nothing and says how to apply the recordings by hand, safely
+        let _ = fs::remove_file(sb.root.join("github-summary"));
+        let mut env = run_env.to_vec();
+        env.push(("RERECORD_BRANCH", name));
+        let run = sb.ci(&["publish"], &env);
+        run.expect(3)
+            .says("the workflow pushes only to plain branch names, and this one is refused");
+        let tip = |name: &str| sb.git(&sb.remote(), &["rev-parse", &format!("refs/heads/{name}")]);
+        if git_takes_it {
+            assert_eq!(tip(name), feature, "{name:?}: pushed");
+        }
+        // the same commands in APPLY.md, the run summary and stderr
+        let apply = fs::read_to_string(art.join("APPLY.md")).unwrap();
+        let commands = snippet(&apply);
+        assert_eq!(
+            snippet(&fs::read_to_string(sb.root.join("github-summary")).unwrap()),
+            commands
+        );
+        assert_eq!(snippet(&run.stderr), commands);
+        assert!(commands.starts_with("git switch -- "), "{commands}");
+        if !name.starts_with('-') {
+            assert!(
+                !commands.contains(name),
+                "{name:?} unquoted in:\n{commands}"
+            );
+        }
+
+        let user = sb.root.join(format!("user-{i}"));
+        sb.git(
+            &sb.root,
+            &[
+                "clone",
+                "-q",
+                "-b",
+                "main",
+                "remote.git",
+                user.to_str().unwrap(),
+            ],
+        );
+        let main = sb.git(&user, &["rev-parse", "HEAD"]);
+        let pasted = paste(&user, &commands);
+        no_attack(&user, name);
+        if git_takes_it && !name.starts_with('-') {
+            // the commands do their job on the branch of that name
+            pasted.expect(0);
+            assert_eq!(sb.git(&user, &["branch", "--show-current"]), name);
+            assert_eq!(
+                sb.git(
+                    &sb.remote(),
+                    &["rev-parse", &format!("refs/heads/{name}~1")]
+                ),
+                feature,
+                "{name:?}: one commit on top of the recorded one"
+            );
+            assert_eq!(
+                sb.git(
+                    &sb.remote(),
+                    &["log", "-1", "--format=%B", &format!("refs/heads/{name}")]
+                ),
+                message.trim_end()
+            );
+            let changed = sb.git(
+                &sb.remote(),
+                &[
+                    "diff",
+                    "--name-only",
+                    &feature,
+                    &format!("refs/heads/{name}"),
+                ],
+            );
+            assert!(
+                !changed.is_empty() && changed.lines().all(|l| l.starts_with("recordings/")),
+                "{changed}"
+            );
+        } else {
+            // no such branch here: the first command fails, and nothing after it runs
+            assert_ne!(pasted.code, 0, "{name:?}: {}", pasted.all());
+            assert_eq!(sb.git(&user, &["rev-parse", "HEAD"]), main);
+            assert_eq!(sb.git(&user, &["status", "--porcelain"]), "");
+            assert_eq!(sb.remote_tip("main"), main);
+        }
+    }
+    assert_eq!(sb.remote_tip("feature"), feature);
+
+    // the other values of the commands: an artifact folder with spaces, quotes and $(...)
+    let sb = Sandbox::new();
+    let odd = sb.root.join("it's an $(touch${IFS}pwned) `folder`");
+    let before = sb.remote_tip("feature");
+    let run = sb.ci(
+        &["all"],
+        &[
+            ("RERECORD_ARTIFACT_DIR", odd.to_str().unwrap()),
+            ("RERECORD_CAN_PUSH", "false"),
+            ("RERECORD_CANNOT_PUSH_REASON", "a test"),
+        ],
+    );
+    run.expect(3);
+    let commands = snippet(&fs::read_to_string(odd.join("APPLY.md")).unwrap());
+    assert!(commands.contains("cp -R "), "{commands}");
+    sb.git(
+        &sb.root,
+        &["clone", "-q", "-b", "main", "remote.git", "user"],
+    );
+    let user = sb.root.join("user");
+    paste(&user, &commands).expect(0);
+    no_attack(&user, "feature");
+    assert_ne!(sb.remote_tip("feature"), before);
+    assert_eq!(sb.git(&sb.remote(), &["rev-parse", "feature~1"]), before);
+}
+
+/// The sandbox's `main` as the workflow's own ref (where resolve runs `plan`), and the
+/// outputs that `plan` gives the record job there, for `env`.
+fn trusted_plan(sb: &Sandbox, env: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    let trusted = sb.root.join("trusted");
+    if !trusted.exists() {
+        sb.git(
+            &sb.root,
+            &["clone", "-q", "-b", "main", "remote.git", "trusted"],
+        );
+    }
+    let _ = fs::remove_file(sb.root.join("github-output"));
+    sb.ci_in(&trusted, &["plan"], env).expect(0);
+    let out = sb.outputs();
+    vec![
+        (
+            "RERECORD_TRUSTED_REF",
+            sb.git(&trusted, &["rev-parse", "HEAD"]),
+        ),
+        ("RERECORD_TRUSTED_SETUP", out["setup"].clone()),
+        ("RERECORD_TRUSTED_API_KEY_ENV", out["api_key_env"].clone()),
+        ("KEY_ENVIRONMENT", out["key_environment"].clone()),
+    ]
+}
+
+/// The record job's variables from `trusted_plan`'s outputs.
+fn trusted_env<'a>(trusted: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    trusted
+        .iter()
+        .filter(|(k, _)| k.starts_with("RERECORD_"))
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect()
+}
+
+/// Changes the pull request's recorder.toml (the clone `src/` on `feature`) and commits it.
+fn pr_changes_config(sb: &Sandbox, from: &str, to: &str) {
+    let path = sb.src().join("recorder.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from}");
+    fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    sb.git(
+        &sb.src(),
+        &["commit", "-qam", "the pull request changes recorder.toml"],
+    );
+}
+
+#[test]
+fn the_key_is_chosen_by_the_workflows_own_recorder_toml_not_the_pull_requests() {
+    // the maintainer's setup, and its key as the environment's secret
+    let with_key = [("RERECORD_SETUP", "gpt"), ("RERECORD_API_KEY", KEY)];
+
+    // resolve decides on the workflow's own ref: gpt -> OPENAI_API_KEY, whose
+    // environment holds the one secret the record job gets
+    let sb = Sandbox::new();
+    let trusted = trusted_plan(&sb, &[("RERECORD_SETUP", "gpt")]);
+    assert_eq!(trusted[1].1, "gpt");
+    assert_eq!(trusted[2].1, "OPENAI_API_KEY");
+    assert_eq!(trusted[3].1, "rerecord-OPENAI_API_KEY");
+    assert_eq!(trusted_plan(&sb, &[])[3].1, "", "local setups get no key");
+    assert_eq!(
+        trusted_plan(&sb, &[("RERECORD_SETUP", "claude")])[3].1,
+        "rerecord-ANTHROPIC_API_KEY"
+    );
+
+    // a pull request that says gpt's key is ANTHROPIC_API_KEY: refused before anything
+    // runs, by the record job's plan step and by record itself
+    pr_changes_config(
+        &sb,
+        "api_key_env = \"OPENAI_API_KEY\"",
+        "api_key_env = \"ANTHROPIC_API_KEY\"",
+    );
+    let env = [trusted_env(&trusted), with_key.to_vec()].concat();
+    for step in ["plan", "record"] {
+        let run = sb.ci(&[step], &env);
+        run.expect(2).says(
+            "setup gpt's api_key_env is 'ANTHROPIC_API_KEY' in the recorder.toml of the code being recorded, \
+             but 'OPENAI_API_KEY' in the workflow's own ref",
+        );
+        assert!(!run.all().contains(KEY));
+    }
+    assert!(sb.calls().is_empty(), "{:?}", sb.calls());
+
+    // a pull request that moves the default setup (no setup input): the setup the
+    // workflow's ref resolves is the one whose key the job gets, so it is refused
+    let sb = Sandbox::new();
+    let trusted = trusted_plan(&sb, &[]);
+    pr_changes_config(&sb, "default_setup = \"local\"", "default_setup = \"gpt\"");
+    sb.ci(&["record"], &trusted_env(&trusted)).expect(2).says(
+        "the code being recorded resolves the setup to 'gpt' (from recorder.toml's default_setup), \
+         but the workflow's own ref",
+    );
+    assert!(sb.calls().is_empty());
+
+    // a pull request that agrees: the tests get the key under the setup's name only
+    let sb = Sandbox::new();
+    let trusted = trusted_plan(&sb, &[("RERECORD_SETUP", "gpt")]);
+    let run = sb.ci(
+        &["record"],
+        &[trusted_env(&trusted), with_key.to_vec()].concat(),
+    );
+    run.expect(0);
+    assert!(!run.all().contains(KEY), "{}", run.all());
+    let cargo = sb.calls_of("cargo");
+    assert_eq!(
+        cargo[0].env.get("OPENAI_API_KEY").map(String::as_str),
+        Some("<set>")
+    );
+    for call in &cargo {
+        assert!(!call.env.contains_key("RERECORD_API_KEY"), "{call:?}");
+        assert!(!call.env.contains_key("ANTHROPIC_API_KEY"), "{call:?}");
+    }
+    assert!(
+        !cargo[1].env.contains_key("OPENAI_API_KEY"),
+        "replay runs without the key"
+    );
+
+    // no key in the environment: says which environment and secret
+    let sb = Sandbox::new();
+    let trusted = trusted_plan(&sb, &[("RERECORD_SETUP", "gpt")]);
+    let env = [trusted_env(&trusted), vec![("RERECORD_SETUP", "gpt")]].concat();
+    sb.ci(&["record"], &env).expect(2).says(
+        "add the key as the secret RERECORD_API_KEY of the environment rerecord-OPENAI_API_KEY",
+    );
+    assert!(sb.calls().is_empty());
+}
+
 /// The workflow as JSON, through python3's yaml (PyYAML), or None without python3.
 fn workflow_json() -> Option<Value> {
     if !have("python3") {
@@ -1493,10 +1991,7 @@ fn the_workflow_parses_and_runs_only_the_scripts() {
                             matches!(
                                 (name.as_str(), var.as_str()),
                                 ("resolve", "RERECORD_HAVE_PUSH_TOKEN")
-                                    | (
-                                        "record",
-                                        "OPENAI_API_KEY" | "ANTHROPIC_API_KEY" | "VLLM_API_KEY"
-                                    )
+                                    | ("record", "RERECORD_API_KEY")
                                     | ("publish", "RERECORD_PUSH_TOKEN")
                             ),
                             "{name}: secret in {var}"
@@ -1509,6 +2004,7 @@ fn the_workflow_parses_and_runs_only_the_scripts() {
     assert_eq!(
         runs,
         [
+            ("resolve", "scripts/ci-rerecord.sh plan".to_owned()),
             ("resolve", "scripts/ci-rerecord.sh resolve".to_owned()),
             (
                 "record",
@@ -1532,17 +2028,146 @@ fn the_workflow_parses_and_runs_only_the_scripts() {
         record_steps[1]["with"]["ref"],
         "${{ needs.resolve.outputs.head_sha }}"
     );
-    // each API key goes only to the setup that names it
-    let record_env = record_steps.iter().find(|s| s["id"] == "record").unwrap()["env"]
-        .as_object()
-        .unwrap();
-    assert!(record_env["OPENAI_API_KEY"]
-        .as_str()
-        .unwrap()
-        .contains("steps.plan.outputs.api_key_env == 'OPENAI_API_KEY'"));
     // publish downloads the artifact that record uploads, under the name the scripts use
     assert!(text.contains("name: recordings-${{ github.run_id }}"));
     assert!(text.contains("RERECORD_ARTIFACT_NAME: recordings-${{ github.run_id }}"));
+}
+
+/// The secrets a piece of the workflow names (`secrets.NAME`).
+fn secrets_named(text: &str) -> std::collections::BTreeSet<String> {
+    text.split("secrets.")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+/// Is `uses` an action pinned by a full commit hash?
+fn pinned(uses: &str) -> bool {
+    uses.split_once('@').is_some_and(|(action, sha)| {
+        action.contains('/')
+            && sha.len() == 40
+            && sha.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+    })
+}
+
+#[test]
+fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_on_its_own_ref() {
+    let text = fs::read_to_string(workspace().join("examples/ci/rerecord.yml")).unwrap();
+    // every action pinned by commit, with its version in a comment
+    let mut actions = 0;
+    for line in text.lines() {
+        let Some(rest) = line
+            .trim_start()
+            .trim_start_matches("- ")
+            .strip_prefix("uses:")
+        else {
+            continue;
+        };
+        actions += 1;
+        let (uses, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
+        assert!(pinned(uses.trim()), "not pinned by a commit hash: {line}");
+        assert!(!comment.trim().is_empty(), "no version named: {line}");
+    }
+    assert!(actions >= 8, "{actions} actions");
+    // never a secret chosen at run time: GitHub then sends the runner every secret
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| l.split(" # ").next().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!code.contains("secrets["), "a secret chosen at run time");
+    assert!(!code.to_lowercase().contains("tojson(secrets"));
+
+    let Some(wf) = workflow_json() else { return };
+    let jobs = wf["jobs"].as_object().unwrap();
+    let checkouts = |job: &Value| -> Vec<Value> {
+        job["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["uses"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("actions/checkout@")
+            })
+            .map(|s| s["with"].clone())
+            .collect()
+    };
+    for (name, job) in jobs {
+        for step in job["steps"].as_array().unwrap() {
+            if let Some(uses) = step["uses"].as_str() {
+                assert!(pinned(uses), "{name}: {uses}");
+            }
+        }
+        // a job that checks out the code being recorded sees at most one secret
+        let foreign = checkouts(job)
+            .iter()
+            .any(|with| with["repository"].is_string() || with["ref"].is_string());
+        let secrets = secrets_named(&job.to_string());
+        if foreign {
+            assert!(secrets.len() <= 1, "{name} sees {secrets:?}");
+        }
+    }
+
+    // the record job's one secret: RERECORD_API_KEY of the environment resolve named
+    let record = &jobs["record"];
+    assert_eq!(
+        secrets_named(&record.to_string()),
+        ["RERECORD_API_KEY".to_owned()].into()
+    );
+    assert_eq!(
+        record["environment"],
+        "${{ needs.resolve.outputs.key_environment }}"
+    );
+    assert_eq!(
+        record["env"]["RERECORD_TRUSTED_API_KEY_ENV"],
+        "${{ needs.resolve.outputs.api_key_env }}"
+    );
+    assert_eq!(
+        record["env"]["RERECORD_TRUSTED_SETUP"],
+        "${{ needs.resolve.outputs.setup }}"
+    );
+    assert_eq!(record["env"]["RERECORD_TRUSTED_REF"], "${{ github.sha }}");
+
+    // ...on the workflow's own ref: resolve checks out nothing else, and its plan
+    // step (no secret, no token) reads that ref's recorder.toml
+    let resolve = &jobs["resolve"];
+    for with in checkouts(resolve) {
+        assert!(
+            with.get("repository").is_none() && with.get("ref").is_none(),
+            "resolve checks out other code: {with}"
+        );
+    }
+    for output in ["setup", "api_key_env", "key_environment"] {
+        assert_eq!(
+            resolve["outputs"][output],
+            format!("${{{{ steps.plan.outputs.{output} }}}}")
+        );
+    }
+    let plan = resolve["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "plan")
+        .unwrap();
+    assert_eq!(plan["run"], "scripts/ci-rerecord.sh plan");
+    assert!(plan.get("env").is_none() && plan.get("working-directory").is_none());
+    // the inputs reach every job's scripts as variables of the whole workflow
+    for (var, input) in [
+        ("RERECORD_TESTS", "tests"),
+        ("RERECORD_SUITE", "suite"),
+        ("RERECORD_SETUP", "setup"),
+        ("RERECORD_MODELS", "models"),
+        ("RERECORD_MODE", "mode"),
+    ] {
+        assert_eq!(wf["env"][var], format!("${{{{ inputs.{input} }}}}"));
+    }
 }
 
 #[test]

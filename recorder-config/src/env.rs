@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{ConfigError, Env, SETUP_ENV, SUITE_ENV};
+use crate::{ConfigError, SETUP_ENV, SUITE_ENV};
 
 /// `RECORDER_ENV`: `KEY=value,KEY2=value2`, environment defaults for one run, above a
 /// setup's `env` and below explicit variables.
@@ -278,5 +278,40 @@ impl Env for Layered<'_> {
         self.layers
             .lookup(self.process, name)
             .map(|(value, _)| value)
+    }
+}
+
+/// Where [`resolve`](crate::resolve) reads variables from; injected so that tests and the macro
+/// control it. Closures `Fn(&str) -> Option<String>` are environments too.
+///
+/// ```
+/// use recorder_config::Env;
+/// let env = |name: &str| (name == "RECORDER_SETUP").then(|| "gpt".to_string());
+/// assert_eq!(env.var("RECORDER_SETUP").as_deref(), Some("gpt"));
+/// assert_eq!(env.var("RECORDER_SUITE"), None);
+/// ```
+pub trait Env {
+    /// The variable's value; `None` when unset.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment (`std::env::var`); empty values count as unset.
+///
+/// ```
+/// use recorder_config::{Env, ProcessEnv};
+/// assert_eq!(ProcessEnv.var("RECORDER_SURELY_UNSET_VARIABLE"), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|value| !value.is_empty())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env for F {
+    fn var(&self, name: &str) -> Option<String> {
+        self(name)
     }
 }

@@ -14,7 +14,11 @@
 //! beats `recorder.toml` (`url`, then `port`). Like every variable, they may come from
 //! `RECORDER_ENV` or the setup's `env`.
 
-use crate::{Config, ConfigError, Env, EnvLayers, ServiceConfig, Source};
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::{Config, ConfigError, Env, EnvLayers, Source};
 
 /// `RECORDER_SERVICE=<name>`: which `[services.<name>]` a `Service` parameter gets
 /// when `recorder.toml` defines several; also the service `RECORDER_SERVICE_URL` and
@@ -275,4 +279,63 @@ impl Config {
         service.url = endpoint.url;
         Ok(service)
     }
+}
+
+/// A service under test that the runtime starts (or reuses): `[services.<name>]`.
+///
+/// ```
+/// # use std::path::Path;
+/// let config = recorder_config::Config::parse(
+///     r#"
+///     [services.chat]
+///     command = ["cargo", "run", "--bin", "chat-service"]
+///     port = 3917
+///     env = { OPENAI_BASE_URL = "{recorder_url}/v1" }
+///     "#,
+///     Path::new("recorder.toml"),
+/// )?;
+/// let chat = &config.services["chat"];
+/// assert_eq!(chat.health, "/health");
+/// assert_eq!(chat.startup_timeout_secs, 120);
+/// # Ok::<(), recorder_config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The service's name: its key under `[services]`.
+    #[serde(skip)]
+    pub name: String,
+    /// The program and its arguments (may be left out when `url` is given).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The loopback port it listens on (may be left out when `url` is given).
+    /// `RECORDER_SERVICE_<NAME>_PORT` overrides it (see [`ServiceEndpoint`]).
+    #[serde(default)]
+    pub port: u16,
+    /// An already running instance to use instead of starting `command`, e.g.
+    /// `"http://127.0.0.1:8080"`: nothing is started, the tests wait for its health
+    /// check, and `env` cannot be applied to it. `RECORDER_SERVICE_<NAME>_URL`
+    /// overrides it (see [`ServiceEndpoint`]).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The path answering 2xx once the service is up.
+    #[serde(default = "default_health")]
+    pub health: String,
+    /// Extra environment; values may contain `{recorder_url}`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// How long to wait for the health check.
+    #[serde(default = "default_startup_timeout")]
+    pub startup_timeout_secs: u64,
+    /// The working directory, relative to the folder holding `recorder.toml`.
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+fn default_health() -> String {
+    "/health".to_string()
+}
+
+fn default_startup_timeout() -> u64 {
+    120
 }

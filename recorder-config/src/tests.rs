@@ -1,5 +1,6 @@
 use super::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 const EXAMPLE: &str = r#"
 default_setup = "local"
@@ -97,10 +98,12 @@ fn tracked_env_lists_everything_resolve_reads() {
         None
     };
     resolve(Some(&example()), None, "examples::chat", &env).unwrap();
-    for name in read.borrow().iter() {
-        assert!(TRACKED_ENV.contains(&name.as_str()), "{name} not tracked");
-    }
-    assert_eq!(read.borrow().len(), TRACKED_ENV.len());
+    let mut read = read.into_inner();
+    read.sort();
+    read.dedup();
+    let mut tracked = TRACKED_ENV.to_vec();
+    tracked.sort();
+    assert_eq!(read, tracked, "what resolve reads is what the macro tracks");
 }
 
 // --- parsing ----------------------------------------------------------------
@@ -687,6 +690,177 @@ fn parse_model_list_cleans() {
     assert_eq!(parse_model_list("a,b"), ["a", "b"]);
     assert_eq!(parse_model_list(" a , , b,a"), ["a", "b"]);
     assert!(parse_model_list(" , ").is_empty());
+}
+
+// --- the precedence, in one place ----------------------------------------------
+
+/// Both orders the README documents, each rung against the one below it: the setup
+/// (a test's `setup = ...` > `RECORDER_SETUP` > its suite's > `default_setup`) and
+/// every variable (explicit > `RECORDER_ENV` > setup `env` > `recorder.toml` >
+/// default). `resolve` (the macro) and `choose_setup` (the runtime, `options`) agree.
+#[test]
+fn precedence_of_the_setup_and_of_variables() {
+    let config = Config::parse(
+        r#"
+default_setup = "default"
+[setups.default]
+[setups.suite]
+embedding_dimension = 4
+env = { RECORDER_EMBEDDING_DIMENSION = "3" }
+[setups.variable]
+[setups.pinned]
+[suites.s]
+roots = ["in_suite"]
+setup = "suite"
+[suites.other]
+roots = ["elsewhere"]
+"#,
+        Path::new("/proj/recorder.toml"),
+    )
+    .unwrap();
+    use ChosenBy::*;
+    // (the test's `setup = ...`, the variables, its module, the setup, who chose it)
+    type Case<'a> = (
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+        &'a str,
+        ChosenBy,
+    );
+    let setup_cases: &[Case] = &[
+        (
+            Some("pinned"),
+            &[("RECORDER_SETUP", "variable")],
+            "c::in_suite",
+            "pinned",
+            Explicit(PINNED_BY_TEST),
+        ),
+        (
+            None,
+            &[("RECORDER_SETUP", "variable")],
+            "c::in_suite",
+            "variable",
+            Variable(Source::Environment),
+        ),
+        (
+            None,
+            &[("RECORDER_ENV", "RECORDER_SETUP=variable")],
+            "c::in_suite",
+            "variable",
+            Variable(Source::RecorderEnv),
+        ),
+        (
+            None,
+            &[
+                ("RECORDER_SETUP", "pinned"),
+                ("RECORDER_ENV", "RECORDER_SETUP=variable"),
+            ],
+            "c::in_suite",
+            "pinned",
+            Variable(Source::Environment),
+        ),
+        (None, &[], "c::in_suite::deeper", "suite", Suite("s".into())),
+        (
+            None,
+            &[("RECORDER_SUITE", "s")],
+            "c::in_suite",
+            "suite",
+            Suite("s".into()),
+        ),
+        (
+            None,
+            &[("RECORDER_SUITE", "other")],
+            "c::in_suite",
+            "default",
+            DefaultSetup,
+        ),
+        (None, &[], "c::elsewhere", "default", DefaultSetup),
+        (None, &[], "c::nowhere", "default", DefaultSetup),
+    ];
+    for (pinned, vars, module, want, by) in setup_cases {
+        let env = env_of(vars);
+        let choice = choose_setup(
+            Some(&config),
+            pinned.map(|p| (p, PINNED_BY_TEST)),
+            Some(module),
+            &env,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (choice.setup.name.as_str(), &choice.by),
+            (*want, by),
+            "{pinned:?} {vars:?} {module}"
+        );
+        let resolved = resolve(Some(&config), *pinned, module, &env).unwrap();
+        assert_eq!(
+            resolved.setup.as_deref(),
+            Some(*want),
+            "{pinned:?} {vars:?} {module}"
+        );
+    }
+    // Without a module path (what is read once per process) no suite applies.
+    let choice = choose_setup(Some(&config), None, None, &no_env())
+        .unwrap()
+        .unwrap();
+    assert_eq!(choice.by, DefaultSetup);
+
+    // A variable under the setup `suite`: each layer beats the ones below it.
+    let dim = "RECORDER_EMBEDDING_DIMENSION";
+    let layers: &[(&[(&str, &str)], usize)] = &[
+        (
+            &[
+                (dim, "1"),
+                ("RECORDER_ENV", "RECORDER_EMBEDDING_DIMENSION=2"),
+            ],
+            1,
+        ),
+        (&[("RECORDER_ENV", "RECORDER_EMBEDDING_DIMENSION=2")], 2),
+        (&[], 3),
+    ];
+    for (vars, want) in layers {
+        let resolved = resolve(Some(&config), Some("suite"), "", &env_of(vars)).unwrap();
+        assert_eq!(resolved.embedding_dimension, *want, "{vars:?}");
+    }
+    let no_env_in_setup = Config::parse(
+        "[setups.suite]\nembedding_dimension = 4\n[setups.bare]\n",
+        Path::new("/proj/recorder.toml"),
+    )
+    .unwrap();
+    let file = resolve(Some(&no_env_in_setup), Some("suite"), "", &no_env()).unwrap();
+    assert_eq!(file.embedding_dimension, 4, "recorder.toml");
+    let default = resolve(Some(&no_env_in_setup), Some("bare"), "", &no_env()).unwrap();
+    assert_eq!(
+        default.embedding_dimension, DEFAULT_EMBEDDING_DIMENSION,
+        "default"
+    );
+}
+
+#[test]
+fn a_setup_asked_for_without_a_recorder_toml_says_who_asked() {
+    for (explicit, vars, who) in [
+        (Some(("gpt", "--setup")), &[][..], "--setup"),
+        (None, &[("RECORDER_SETUP", "gpt")][..], "RECORDER_SETUP"),
+        (
+            None,
+            &[("RECORDER_ENV", "RECORDER_SETUP=gpt")][..],
+            "RECORDER_SETUP in RECORDER_ENV",
+        ),
+    ] {
+        let err = choose_setup(None, explicit, None, &env_of(vars))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "unknown setup `gpt` (from {who}): no recorder.toml was found"
+            )),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        choose_setup(None, None, Some("a::b"), &no_env()).unwrap(),
+        None
+    );
 }
 
 // --- setup env and RECORDER_ENV ------------------------------------------------

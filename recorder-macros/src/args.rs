@@ -31,6 +31,8 @@ pub struct Args {
     /// False when `models = "..."` had an error: checks of model parameters are
     /// then skipped so that one mistake is reported once.
     pub kinds_valid: bool,
+    /// Where `models = "..."` is, for errors about the models it asks for.
+    pub models_span: Option<Span>,
     /// `setup = "..."`.
     pub setup: Option<LitStr>,
     /// `mode = "..."`, one of [`MODES`].
@@ -113,7 +115,10 @@ pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
 
         match key.as_str() {
             "models" => match string(&value, "models = \"text,embedding\"", errors) {
-                Some(lit) => parse_kinds(&lit, &mut args, errors),
+                Some(lit) => {
+                    args.models_span = Some(lit.span());
+                    parse_kinds(&lit, &mut args, errors)
+                }
                 None => args.kinds_valid = false,
             },
             "setup" => {

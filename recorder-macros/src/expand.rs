@@ -25,6 +25,9 @@ pub struct Resolution {
     pub resolved: Resolved,
     /// The `recorder.toml` read, which rustc is made to track.
     pub tracked_file: Option<PathBuf>,
+    /// The folders searched for `recorder.toml` when none was found, nearest first
+    /// (for the error of a test that needs it).
+    pub searched: Vec<PathBuf>,
     /// The module the macro placed the test in (see [`crate::module_guess`]); the
     /// runtime checks it against the real one under `RECORDER_SUITE`.
     pub placed_in: String,
@@ -84,7 +87,15 @@ pub fn recorded_test(
                 ..Location::default()
             },
         };
-        resolution(config, pinned, func, &location, &ProcessEnv)
+        let mut resolution = resolution(config, pinned, func, &location, &ProcessEnv)?;
+        if resolution.tracked_file.is_none() {
+            resolution.searched = manifest_dir
+                .iter()
+                .flat_map(|dir| dir.ancestors())
+                .map(Path::to_path_buf)
+                .collect();
+        }
+        Ok(resolution)
     };
     expand_with(
         args,
@@ -119,6 +130,7 @@ pub fn resolution(
     Ok(Resolution {
         resolved,
         tracked_file: config.map(|c| c.path),
+        searched: Vec::new(),
         // Same-named candidates agree on the suite (else `suite_error`): any one
         // tells the runtime what was decided.
         placed_in: location
@@ -155,9 +167,16 @@ pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> Tok
     };
 
     check_signature(&func, &args, &mut errors);
+    let runtime = args.krate.as_ref().unwrap_or(&inputs.runtime);
+    let runtime_root = runtime
+        .segments
+        .first()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
     let injected = params::analyze(
         &func.sig,
         args.kinds_valid.then_some(&args.kinds[..]),
+        &runtime_root,
         &mut errors,
     );
 
@@ -169,6 +188,9 @@ pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> Tok
                     func.sig.ident.span(),
                     format!("recorded_test: {message}"),
                 ));
+            }
+            if let Some(err) = no_config_for_models(&args, &resolution) {
+                errors.push(err);
             }
             Some(resolution)
         }
@@ -195,6 +217,56 @@ pub fn expand_with(args: TokenStream, item: TokenStream, inputs: &Inputs) -> Tok
         }
         (None, None) => unreachable!("a failed resolution adds an error"),
     }
+}
+
+/// A test that asks for model kinds, with no `recorder.toml` and no variables giving
+/// all of them: a compile error naming where the file was looked for and how to make
+/// one. (Generated ignored instead, it would let a run pass with nothing tested;
+/// failing, it also makes cargo compile again on the next run, once the file exists.)
+/// A kind left without a model by an existing file stays an ignored test.
+fn no_config_for_models(args: &Args, resolution: &Resolution) -> Option<syn::Error> {
+    if resolution.tracked_file.is_some() || !args.kinds_valid {
+        return None;
+    }
+    let missing: Vec<Kind> = args
+        .kinds
+        .iter()
+        .copied()
+        .filter(|kind| resolution.resolved.models_for(*kind).is_empty())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let kinds = missing.iter().map(|k| k.as_str()).collect::<Vec<_>>();
+    let vars = missing.iter().map(|k| k.env_var()).collect::<Vec<_>>();
+    let looked = if resolution.searched.is_empty() {
+        "none was searched for: CARGO_MANIFEST_DIR is unset".to_string()
+    } else {
+        format!(
+            "looked in {}",
+            resolution
+                .searched
+                .iter()
+                .map(|dir| dir.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let (them, is) = if vars.len() == 1 {
+        ("it", "is")
+    } else {
+        ("them", "are")
+    };
+    Some(syn::Error::new(
+        args.models_span.unwrap_or_else(Span::call_site),
+        format!(
+            "recorded_test: this test asks for {} models, but no {} was found to take {them} from ({looked}) and {} {is} unset; run `cargo recordings init` in the crate (or its workspace root) to write one, or set {}",
+            kinds.join(" and "),
+            recorder_config::FILE_NAME,
+            vars.join(", "),
+            if vars.len() == 1 { "it" } else { "them" },
+        ),
+    ))
 }
 
 fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
@@ -441,12 +513,26 @@ fn test_fn(
     let dimension = Literal::usize_unsuffixed(resolved.embedding_dimension);
     let suite = option(resolved.suite.as_deref().map(|s| s.to_token_stream()));
     let placed_in = &resolution.placed_in;
+    let config_file = option(
+        resolution
+            .tracked_file
+            .as_deref()
+            .and_then(Path::to_str)
+            .map(|path| path.to_token_stream()),
+    );
     let multi_thread = args.multi_thread.is_some();
     let worker_threads = option(
         args.worker_threads
             .map(|(n, _)| Literal::usize_unsuffixed(n).into_token_stream()),
     );
-    let calls = injected.iter().map(|i| i.call());
+    // Every parameter is injected when this runs (else an error was reported).
+    let calls = injected.iter().zip(&func.sig.inputs).map(|(i, input)| {
+        let span = match input {
+            syn::FnArg::Typed(param) => param.ty.span(),
+            syn::FnArg::Receiver(receiver) => receiver.span(),
+        };
+        i.call(span)
+    });
 
     // Errors about the return type (it must be `()` or `Result<(), E: Debug>`)
     // point at the user's signature.
@@ -489,6 +575,8 @@ fn test_fn(
             suite: #suite,
             placed_in: #placed_in,
             manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
+            config_file: #config_file,
+            source_file: ::core::file!(),
             multi_thread: #multi_thread,
             worker_threads: #worker_threads,
         }

@@ -60,17 +60,26 @@ use proc_macro::TokenStream;
 /// `<kind>_model` or `<kind>`), `embedding_dimension: usize` (768 unless the setup
 /// or `RECORDER_EMBEDDING_DIMENSION` says otherwise), and `Service` (the
 /// service under test of `recorder.toml`). The function may return `()` or
-/// `Result<(), E>` with `E: Debug`.
+/// `Result<(), E>` with `E: Debug`. `Client` is the recorder's own client: another
+/// library's (`reqwest::Client`, `async_openai::Client<_>`, or one imported as
+/// `Client`) is a compile error at the parameter saying to take `ctx:
+/// RecordingContext` and build it from `ctx.reqwest_client()`, `ctx.openai_service()`
+/// or `ctx.base_url()`.
 ///
 /// # Where the models come from
-/// From `recorder.toml` (searched from the crate's folder upward; none is fine).
+/// From `recorder.toml` (searched from the crate's folder upward).
 /// The setup is the test's `setup = "..."`, else `RECORDER_SETUP`, else the setup
-/// of the test's suite, else `default_setup`; `RECORDER_<KIND>_MODELS=a,b` and
-/// `RECORDER_EMBEDDING_DIMENSION` override whatever the setup says (explicit
-/// variables always win). Changing any of these variables or the file makes cargo
-/// rebuild the tests with the new set. A requested kind with no model gives one
-/// test, ignored with the reason: `no text model configured: set
-/// RECORDER_TEXT_MODELS or choose a setup`.
+/// of the test's suite, else `default_setup` (`recorder_config::choose_setup`);
+/// `RECORDER_<KIND>_MODELS=a,b` and `RECORDER_EMBEDDING_DIMENSION` override
+/// whatever the setup says (explicit variables always win). Changing any of these
+/// variables, or editing, creating or deleting the file, makes cargo rebuild the
+/// tests with the new set. A test that asks for models with no `recorder.toml`
+/// found and no variable giving them is a compile error naming the folders searched
+/// and `cargo recordings init`; a requested kind that an existing file gives no
+/// model gives one test, ignored with the reason: `no text model configured: set
+/// RECORDER_TEXT_MODELS or choose a setup`. (A file created later in a folder
+/// nearer the crate than the one read is one cargo cannot watch: the tests then fail
+/// saying to touch their source file.)
 ///
 /// # Suites
 /// `[suites.<name>] roots = [...]` (and `exclude = [...]`) groups tests by module

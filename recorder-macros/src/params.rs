@@ -1,6 +1,6 @@
 //! What each parameter of the annotated function receives.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, ToTokens};
 use recorder_config::Kind;
 use syn::{FnArg, Pat, PatType, Signature, Type};
@@ -23,11 +23,16 @@ pub enum Injected {
 }
 
 impl Injected {
-    /// The expression producing this fixture from `fx`.
-    pub fn call(self) -> TokenStream {
+    /// The expression producing this fixture from `fx`. `ty_span` is the span of
+    /// the parameter's type: a `Client` that is another library's type is reported
+    /// there (by the runtime's `FixtureClient` bound).
+    pub fn call(self, ty_span: Span) -> TokenStream {
         match self {
             Injected::Context => quote!(fx.context()),
-            Injected::Client => quote!(fx.client()),
+            Injected::Client => {
+                let client = Ident::new("client", ty_span);
+                quote!(fx.#client())
+            }
             Injected::Model(kind) => {
                 let kind = kind.as_str();
                 quote!(fx.model(#kind))
@@ -42,8 +47,15 @@ const TAKES: &str = "recorded tests take RecordingContext, Client, Model (one pe
 
 /// Decides what each parameter receives. `kinds` are the requested kinds, or
 /// `None` when `models = "..."` was invalid (model parameters are then accepted
-/// without checks, so that one mistake is reported once).
-pub fn analyze(sig: &Signature, kinds: Option<&[Kind]>, errors: &mut Errors) -> Vec<Injected> {
+/// without checks, so that one mistake is reported once). `runtime` is the first
+/// segment of the path the expansion reaches the runtime by (`recorder_runtime`,
+/// or its new name): a `Client` under any other crate is not the fixture client.
+pub fn analyze(
+    sig: &Signature,
+    kinds: Option<&[Kind]>,
+    runtime: &str,
+    errors: &mut Errors,
+) -> Vec<Injected> {
     let mut out = Vec::with_capacity(sig.inputs.len());
     for input in &sig.inputs {
         match input {
@@ -51,7 +63,7 @@ pub fn analyze(sig: &Signature, kinds: Option<&[Kind]>, errors: &mut Errors) -> 
                 receiver,
                 "#[recorded_test] goes on a free function, not a method: remove `self`",
             )),
-            FnArg::Typed(param) => match injected(param, kinds) {
+            FnArg::Typed(param) => match injected(param, kinds, runtime) {
                 Ok(injected) => out.push(injected),
                 Err(err) => errors.push(err),
             },
@@ -60,7 +72,7 @@ pub fn analyze(sig: &Signature, kinds: Option<&[Kind]>, errors: &mut Errors) -> 
     out
 }
 
-fn injected(param: &PatType, kinds: Option<&[Kind]>) -> syn::Result<Injected> {
+fn injected(param: &PatType, kinds: Option<&[Kind]>, runtime: &str) -> syn::Result<Injected> {
     let name = param_name(&param.pat);
     let ty = peel(&param.ty);
     let shown = format!("{}: {}", tidy(&param.pat), tidy(&param.ty));
@@ -79,7 +91,15 @@ fn injected(param: &PatType, kinds: Option<&[Kind]>) -> syn::Result<Injected> {
     let last = last_segment(ty);
     match last.as_deref() {
         Some("RecordingContext") => return Ok(Injected::Context),
-        Some("Client") => return Ok(Injected::Client),
+        Some("Client") => {
+            return match foreign_client(ty, runtime) {
+                Some(advice) => Err(syn::Error::new_spanned(
+                    &param.ty,
+                    format!("cannot inject `{shown}`: the `Client` fixture is the recorder's own client (`recorder_runtime::Client`), not {advice}"),
+                )),
+                None => Ok(Injected::Client),
+            }
+        }
         Some("Service") => return Ok(Injected::Service),
         Some("Model") => return model(param, name.as_deref(), kinds, &shown),
         _ => {}
@@ -135,6 +155,31 @@ fn model(
             ),
         )),
     }
+}
+
+/// What to do instead, when a `Client` parameter's type is another library's client:
+/// one with generic arguments (`async_openai::Client<OpenAIConfig>`), or one under
+/// a crate other than the runtime (`reqwest::Client`). A bare `Client` imported from
+/// elsewhere cannot be told apart here: the runtime's `FixtureClient` bound says the
+/// same when the types are checked.
+fn foreign_client(ty: &Type, runtime: &str) -> Option<String> {
+    let Type::Path(path) = peel(ty) else {
+        return None;
+    };
+    let segments = &path.path.segments;
+    let first = segments.first()?.ident.to_string();
+    let generic = !segments.last()?.arguments.is_none();
+    let ours = ["crate", "self", "super", "recorder_runtime", runtime].contains(&first.as_str());
+    if !generic && (segments.len() < 2 || ours) {
+        return None;
+    }
+    let shown = tidy(&path.path);
+    let advice = match first.as_str() {
+        "reqwest" => "take `ctx: RecordingContext` and use `ctx.reqwest_client()` (feature `reqwest-middleware`, in process), or point your `reqwest::Client` at `ctx.base_url()`",
+        "async_openai" => "take `ctx: RecordingContext` and build yours with `.with_http_service(ctx.openai_service())` (feature `async-openai`, in process), or with `OpenAIConfig::new().with_api_base(ctx.base_url())`",
+        _ => "take `ctx: RecordingContext` and point yours at `ctx.base_url()` (OpenAI-style `/v1`) or `ctx.ollama_url()`",
+    };
+    Some(format!("`{shown}`: to use it, {advice}"))
 }
 
 /// `text_model` and `text` name the text kind, and so on.
@@ -193,7 +238,7 @@ mod tests {
 
     fn run(sig: Signature, kinds: Option<&[Kind]>) -> Result<Vec<Injected>, Vec<String>> {
         let mut errors = Errors::default();
-        let out = analyze(&sig, kinds, &mut errors);
+        let out = analyze(&sig, kinds, "rr", &mut errors);
         match errors.into_error() {
             None => Ok(out),
             Some(err) => Err(err.into_iter().map(|e| e.to_string()).collect()),
@@ -280,6 +325,34 @@ mod tests {
     }
 
     #[test]
+    fn another_librarys_client_is_not_the_fixture() {
+        let sig: Signature = parse_quote!(fn f(
+            a: reqwest::Client,
+            b: async_openai::Client<OpenAIConfig>,
+            c: Client<Config>,
+            d: ollama::Client,
+        ));
+        assert_eq!(
+            run(sig, Some(TEXT)).unwrap_err(),
+            [
+                "cannot inject `a: reqwest::Client`: the `Client` fixture is the recorder's own client (`recorder_runtime::Client`), not `reqwest::Client`: to use it, take `ctx: RecordingContext` and use `ctx.reqwest_client()` (feature `reqwest-middleware`, in process), or point your `reqwest::Client` at `ctx.base_url()`",
+                "cannot inject `b: async_openai::Client<OpenAIConfig>`: the `Client` fixture is the recorder's own client (`recorder_runtime::Client`), not `async_openai::Client<OpenAIConfig>`: to use it, take `ctx: RecordingContext` and build yours with `.with_http_service(ctx.openai_service())` (feature `async-openai`, in process), or with `OpenAIConfig::new().with_api_base(ctx.base_url())`",
+                "cannot inject `c: Client<Config>`: the `Client` fixture is the recorder's own client (`recorder_runtime::Client`), not `Client<Config>`: to use it, take `ctx: RecordingContext` and point yours at `ctx.base_url()` (OpenAI-style `/v1`) or `ctx.ollama_url()`",
+                "cannot inject `d: ollama::Client`: the `Client` fixture is the recorder's own client (`recorder_runtime::Client`), not `ollama::Client`: to use it, take `ctx: RecordingContext` and point yours at `ctx.base_url()` (OpenAI-style `/v1`) or `ctx.ollama_url()`",
+            ]
+        );
+        // The runtime's own, however it is reached.
+        let sig: Signature = parse_quote!(fn f(
+            a: Client,
+            b: recorder_runtime::Client,
+            c: ::recorder_runtime::client::Client,
+            d: rr::Client,
+            e: crate::Client,
+        ));
+        assert_eq!(run(sig, Some(TEXT)).unwrap(), [Injected::Client; 5]);
+    }
+
+    #[test]
     fn methods_are_errors() {
         let sig: Signature = parse_quote!(fn f(&self, client: Client));
         assert_eq!(
@@ -300,9 +373,14 @@ mod tests {
     #[test]
     fn calls() {
         assert_eq!(
-            Injected::Model(Kind::Embedding).call().to_string(),
+            Injected::Model(Kind::Embedding)
+                .call(Span::call_site())
+                .to_string(),
             "fx . model (\"embedding\")"
         );
-        assert_eq!(Injected::Context.call().to_string(), "fx . context ()");
+        assert_eq!(
+            Injected::Context.call(Span::call_site()).to_string(),
+            "fx . context ()"
+        );
     }
 }

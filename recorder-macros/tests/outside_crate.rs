@@ -1,6 +1,8 @@
 //! A crate outside this workspace, depending on `recorder-runtime` by path, gets
 //! one test per model combination from the environment and `recorder.toml`, and a
-//! new set when either changes, without `cargo clean`; under `RECORDER_SUITE`, the
+//! new set when either changes (the file created, edited or deleted), without
+//! `cargo clean`; without the file and the variables, a compile error says to run
+//! `cargo recordings init`; under `RECORDER_SUITE`, the
 //! other suites' tests are generated ignored, and none passes without running.
 //!
 //! The crates are built in `target/outside-crate` (shared between runs, so only the
@@ -10,18 +12,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-const TRACKED: &[&str] = &[
-    "RECORDER_SETUP",
-    "RECORDER_SUITE",
-    "RECORDER_TEXT_MODELS",
-    "RECORDER_VISION_MODELS",
-    "RECORDER_EMBEDDING_MODELS",
-    "RECORDER_RERANK_MODELS",
-    "RECORDER_SAFETY_MODELS",
-    "RECORDER_JUDGE_MODELS",
-    "RECORDER_EMBEDDING_DIMENSION",
-];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -85,7 +75,9 @@ fn cargo_unchecked(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         )
         .env("RECORDING_DIR", dir.join("recordings"))
         .env_remove("RECORD_MODE");
-    for var in TRACKED {
+    // Every variable the macro reads (its own list), so the developer's environment
+    // does not leak in.
+    for var in recorder_config::TRACKED_ENV {
         cmd.env_remove(var);
     }
     for (key, value) in env {
@@ -171,19 +163,29 @@ fn tracks_the_environment_and_recorder_toml() {
         ]
     );
 
-    // No models at all: one ignored test saying what to set.
-    assert_eq!(
-        list(&dir, &[("RECORDER_EMBEDDING_MODELS", "x")]),
-        ["answers::text_unconfigured"]
+    // No recorder.toml and a kind no variable gives: a compile error, never a green
+    // run with nothing tested, naming where it looked and `cargo recordings init`.
+    let only_embedding = [("RECORDER_EMBEDDING_MODELS", "x")];
+    let stderr = build_error(&dir, &only_embedding);
+    assert!(
+        stderr.contains("this test asks for text models, but no recorder.toml was found to take it from (looked in ")
+            && stderr.contains(&format!("{}, {}, ", dir.display(), tmp.path().display()))
+            && stderr.contains("RECORDER_TEXT_MODELS is unset; run `cargo recordings init` in the crate (or its workspace root) to write one"),
+        "{stderr}"
     );
 
-    // A recorder.toml appears (with the variables gone): its default setup.
+    // The file appears and nothing else changes: the next build takes it (cargo
+    // compiles again after an error).
     let toml = dir.join("recorder.toml");
     std::fs::write(
         &toml,
         "default_setup = \"s\"\n[setups.s]\nmodels = { text = [\"m1\"], embedding = [\"e1\", \"e2\"] }\n",
     )
     .unwrap();
+    assert_eq!(
+        list(&dir, &only_embedding),
+        ["answers::text_m1__embedding_x"]
+    );
     assert_eq!(
         list(&dir, &[]),
         [
@@ -219,6 +221,64 @@ fn tracks_the_environment_and_recorder_toml() {
         ),
         ["answers::text_t1__embedding_x"]
     );
+
+    // Deleted: rebuilt, and the error again.
+    std::fs::remove_file(&toml).unwrap();
+    let stderr = build_error(&dir, &[]);
+    assert!(
+        stderr.contains(
+            "this test asks for text and embedding models, but no recorder.toml was found"
+        ),
+        "{stderr}"
+    );
+
+    // A file in a folder above the crate serves...
+    let above = tmp.path().join("recorder.toml");
+    std::fs::write(
+        &above,
+        "default_setup = \"s\"\n[setups.s]\nmodels = { text = [\"a1\"], embedding = [\"a2\"] }\n",
+    )
+    .unwrap();
+    assert_eq!(list(&dir, &[]), ["answers::text_a1__embedding_a2"]);
+    let (ok, out) = run_tests(&dir, &[], &[]);
+    assert!(ok && out.contains("test result: ok. 1 passed"), "{out}");
+    // ...until one appears nearer the crate, which cargo cannot know to watch: the
+    // tests fail saying what happened and how to rebuild, rather than run with the
+    // old file's models.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(
+        &toml,
+        "default_setup = \"s\"\n[setups.s]\nmodels = { text = [\"n1\"], embedding = [\"n2\"] }\n",
+    )
+    .unwrap();
+    let (ok, out) = run_tests(&dir, &[], &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "recorded test tracking::answers[text=a1,embedding=a2] is out of date: it was built from {}, and {} is the one found now",
+            above.display(),
+            toml.display()
+        )) && out.contains("Run `touch tests/tracking.rs`"),
+        "{out}"
+    );
+    // Doing what it says rebuilds from the nearer file.
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("tests/tracking.rs"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    assert_eq!(list(&dir, &[]), ["answers::text_n1__embedding_n2"]);
+    let (ok, out) = run_tests(&dir, &[], &[]);
+    assert!(ok, "{out}");
+}
+
+/// `cargo test --no-run` of `tests/tracking.rs`, which must fail: its stderr.
+fn build_error(dir: &Path, env: &[(&str, &str)]) -> String {
+    let out = cargo_unchecked(dir, &["test", "--test", "tracking", "--no-run"], env);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the build should fail:\n{stderr}");
+    stderr
 }
 
 #[test]
@@ -416,6 +476,40 @@ fn recorder_suite_ignores_the_other_suites_tests() {
     assert!(
         stderr.contains("recorded_test: unknown suite `nope` (from RECORDER_SUITE)")
             && stderr.contains("defines `mine`, `other`"),
+        "{stderr}"
+    );
+}
+
+/// Another library's client imported as `Client` looks like the fixture to the
+/// macro; the types say what to do instead, at the parameter. (A trybuild case
+/// cannot show it: trybuild builds without `--test`, which drops the tests.)
+#[test]
+fn another_librarys_client_imported_as_client_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("foreign");
+    write_crate(
+        &dir,
+        "foreign",
+        "recorder-runtime",
+        r#"
+use recorder_runtime::recorded_test;
+
+mod other_library {
+    pub struct Client;
+}
+use other_library::Client;
+
+#[recorded_test]
+async fn answers(client: Client) {
+    let _ = client;
+}
+"#,
+    );
+    let stderr = build_error(&dir, &[]);
+    assert!(
+        stderr.contains("`other_library::Client` is not the recorder's fixture `Client`")
+            && stderr.contains("tests/tracking.rs:10:26")
+            && stderr.contains("take `ctx: RecordingContext` and build it from the context: `ctx.reqwest_client()`"),
         "{stderr}"
     );
 }

@@ -6,24 +6,10 @@
 fn ui() {
     // The expansion reads these; keep the developer's environment out of the
     // expected output. (This binary runs this one test, so nothing races.)
-    for var in recorder_config_vars() {
+    for var in recorder_config::TRACKED_ENV {
         std::env::remove_var(var);
     }
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/fail/*.rs");
     t.pass("tests/ui/pass/*.rs");
-}
-
-fn recorder_config_vars() -> [&'static str; 9] {
-    [
-        "RECORDER_SETUP",
-        "RECORDER_SUITE",
-        "RECORDER_TEXT_MODELS",
-        "RECORDER_VISION_MODELS",
-        "RECORDER_EMBEDDING_MODELS",
-        "RECORDER_RERANK_MODELS",
-        "RECORDER_SAFETY_MODELS",
-        "RECORDER_JUDGE_MODELS",
-        "RECORDER_EMBEDDING_DIMENSION",
-    ]
 }

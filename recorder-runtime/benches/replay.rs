@@ -39,7 +39,7 @@ use futures::StreamExt;
 use recorder_runtime::engine::{EngineRequest, Target};
 use recorder_runtime::identity::RequestIdentity;
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
-use recorder_runtime::store::{ReplayBody, Store};
+use recorder_runtime::store::{RecordingKey, ReplayBody, Store};
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::fake::FakeUpstream;
 use std::hint::black_box;
@@ -197,7 +197,11 @@ fn write_lookup_scopes(root: &Path) {
                 response: RecordedResponse::plain(200, Some("application/json"), answer.as_bytes()),
             };
             // Plain writes: the atomic write's fsync would only slow the setup down.
-            std::fs::write(store.recording_path(&test_id, &hash), rec.to_pretty_bytes()).unwrap();
+            std::fs::write(
+                store.recording_path(&test_id, &RecordingKey::first(hash)),
+                rec.to_pretty_bytes(),
+            )
+            .unwrap();
         }
     }
 }

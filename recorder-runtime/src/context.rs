@@ -2,22 +2,30 @@
 //! and handing out what the test uses to reach the engine: base URLs for any HTTP
 //! client, the fixture [`Client`], and in-process transports.
 //!
+//! A test without `#[recorded_test]` ends with `assert!(ctx.finish().is_empty())`.
+//! Problems that [`RecordingContext::finish`] never returned (the test panicked on
+//! a miss's 404 first, or never called it) are printed when the last clone of the
+//! context is dropped, so that a miss is explained whatever the test did.
+//!
 //! ```no_run
 //! use recorder_runtime::RecordingContext;
 //! let ctx = RecordingContext::new("my_crate::chat::answers").unwrap();
 //! let openai_base = ctx.base_url();   // http://127.0.0.1:<port>/s/<token>/v1
 //! let ollama_base = ctx.ollama_url(); // http://127.0.0.1:<port>/s/<token>
 //! let client = ctx.client();
+//! // ... the test's requests ...
+//! assert!(ctx.finish().is_empty());
 //! ```
 
 use crate::client::Client;
 use crate::config::config_for;
-use crate::engine::{Counts, Engine, Scope, Target};
-use crate::error::{Error, Result};
+use crate::engine::{Counts, Engine, Scope, ScopeOptions, Target};
+use crate::error::Result;
 use crate::mode::Mode;
 use recorder_config::Config;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(feature = "proxy")]
 use std::sync::OnceLock;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -34,6 +42,60 @@ struct Inner {
     scope: Arc<Scope>,
     #[cfg(feature = "proxy")]
     proxy_base: OnceLock<String>,
+    /// How many of the scope's problems (kept in order) were handed out by
+    /// [`RecordingContext::finish`] or printed; the others are printed when the last
+    /// clone of the context is dropped.
+    reported: AtomicUsize,
+}
+
+impl Inner {
+    /// Prints the problems not handed out yet, leaving out those `shown` holds
+    /// already (a panic message that carries the miss its client returned), and
+    /// marks them all reported. `failed`: the test failed (it is panicking).
+    fn report_unreported(&self, failed: bool, shown: &str) {
+        let problems = self.scope.problems();
+        let from = self
+            .reported
+            .swap(problems.len(), Ordering::SeqCst)
+            .min(problems.len());
+        let unshown: Vec<&str> = problems[from..]
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !shown.contains(p))
+            .collect();
+        if unshown.is_empty() {
+            return;
+        }
+        let what = if unshown.len() == 1 {
+            "this problem"
+        } else {
+            "these problems"
+        };
+        let id = self.scope.test_id();
+        let head = if failed {
+            format!(
+                "recorded test {id} failed; the recorder had met {what} first, the likely cause:"
+            )
+        } else {
+            format!("recorder: test {id} ended with {what}, which nothing checked, so it did not fail (fail it on them with RecordingContext::finish(), as #[recorded_test] does):")
+        };
+        // eprintln!: libtest captures it with the test's output, after its panic message.
+        eprintln!("\n{head}\n{}", unshown.join("\n\n"));
+    }
+}
+
+impl Drop for Inner {
+    /// Tests written without `#[recorded_test]` get the explanation too: when the
+    /// last clone of their context goes, a panic unwinding (an `unwrap()` on a
+    /// miss's 404) or the test's end. It also counts the test for the process's
+    /// summary of what was recorded.
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        if self.scope.saves().total() > 0 {
+            crate::report::count_test(self.scope.test_id(), failed);
+        }
+        self.report_unreported(failed, "");
+    }
 }
 
 /// Builds a [`RecordingContext`] with explicit settings; unset ones come from the
@@ -94,7 +156,11 @@ impl ContextBuilder {
         let config = config_for(&start)?;
         let target = match self.target {
             Some(t) => t,
-            None => target_for(config.as_deref(), self.setup.as_deref())?,
+            None => target_for(
+                config.as_deref(),
+                self.setup.as_deref(),
+                module_of(&self.test_id),
+            )?,
         };
         // Read under the test's setup: its `env` gives defaults.
         let vars = target.vars();
@@ -106,15 +172,17 @@ impl ContextBuilder {
             Some(d) => d,
             None => recordings_dir_under(&start, &vars),
         };
-        let mut scope = Scope::new(engine_for(&dir), self.test_id, mode, target);
+        let mut options = ScopeOptions::default();
         if let Some(f) = self.test_filter {
-            scope = scope.with_test_filter(f);
+            options = options.test_filter(f);
         }
+        let scope = Scope::with_options(engine_for(&dir), self.test_id, mode, target, options);
         Ok(RecordingContext {
             inner: Arc::new(Inner {
                 scope,
                 #[cfg(feature = "proxy")]
                 proxy_base: OnceLock::new(),
+                reported: AtomicUsize::new(0),
             }),
         })
     }
@@ -188,9 +256,21 @@ impl RecordingContext {
     }
 
     /// Waits for recordings still being written and returns the problems seen
-    /// (misses, broken files). The macro fails the test when this is not empty.
+    /// (misses, broken files). The macro fails the test when this is not empty; a
+    /// test written without it should too. Problems it never returned are printed
+    /// when the context is dropped (with the test's panic, if it panicked first).
     pub fn finish(&self) -> Vec<String> {
-        self.inner.scope.finish(Duration::from_secs(120))
+        let problems = self.inner.scope.finish(Duration::from_secs(120));
+        self.inner
+            .reported
+            .fetch_max(problems.len(), Ordering::SeqCst);
+        problems
+    }
+
+    /// For a test that panicked: prints the problems not reported yet and not
+    /// already in `panic_message`, before the panic goes on.
+    pub(crate) fn report_panic(&self, panic_message: &str) {
+        self.inner.report_unreported(true, panic_message);
     }
 }
 
@@ -206,18 +286,39 @@ fn engine_for(dir: &Path) -> Arc<Engine> {
         .clone()
 }
 
-/// The upstream of a setup: the one named, else `RECORDER_SETUP`, else the file's default.
-pub fn target_for(config: Option<&Config>, setup: Option<&str>) -> Result<Target> {
-    let env_setup = crate::env::setup();
-    let name = setup
-        .map(str::to_owned)
-        .or(env_setup)
-        .or_else(|| config.and_then(|c| c.default_setup.clone()));
-    match (config, name) {
-        (Some(c), Some(n)) => Ok(Target::from_setup(c.setup(&n)?)),
-        (None, Some(n)) => Err(Error::Setup(format!("setup `{n}` was asked for, but no recorder.toml was found; create one at the workspace root"))),
-        (_, None) => Ok(Target::default()),
-    }
+/// The upstream of the setup in effect for a test in `module_path` (see
+/// [`recorder_config::choose_setup`]): the one named (`setup`), else `RECORDER_SETUP`,
+/// else the test's suite's, else `default_setup`; no setup gives [`Target::default`].
+///
+/// ```
+/// # use std::path::Path;
+/// let config = recorder_config::Config::parse(
+///     "default_setup = \"a\"\n[setups.a]\nbase_url = \"http://127.0.0.1:9/v1\"\n[setups.b]\n",
+///     Path::new("recorder.toml"),
+/// )?;
+/// let target = recorder_runtime::context::target_for(Some(&config), Some("b"), None)?;
+/// assert_eq!(target.setup.as_deref(), Some("b"));
+/// # Ok::<(), recorder_runtime::error::Error>(())
+/// ```
+pub fn target_for(
+    config: Option<&Config>,
+    setup: Option<&str>,
+    module_path: Option<&str>,
+) -> Result<Target> {
+    let choice = recorder_config::choose_setup(
+        config,
+        setup.map(|name| (name, "the test's setup")),
+        module_path,
+        &recorder_config::ProcessEnv,
+    )?;
+    Ok(choice.map_or_else(Target::default, |c| Target::from_setup(c.setup)))
+}
+
+/// The module path of a test id (`a::b::name[text=m]` -> `a::b`), which decides its
+/// suite; `None` for an id without one.
+fn module_of(test_id: &str) -> Option<&str> {
+    let name = test_id.split('[').next().unwrap_or(test_id);
+    name.rsplit_once("::").map(|(module, _)| module)
 }
 
 /// The recordings folder: `RECORDING_DIR`, else `recordings/` next to

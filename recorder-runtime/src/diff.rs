@@ -69,7 +69,13 @@ pub(crate) fn escape(k: &str) -> String {
 
 /// A value as compact JSON cut to `max` characters (`…` marks the cut), or
 /// `(absent)`.
-pub(crate) fn show_value(v: &Option<Value>, max: usize) -> String {
+///
+/// ```
+/// use recorder_runtime::diff::show_value;
+/// assert_eq!(show_value(&Some(serde_json::json!("abcdef")), 4), "\"abc…");
+/// assert_eq!(show_value(&None, 4), "(absent)");
+/// ```
+pub fn show_value(v: &Option<Value>, max: usize) -> String {
     match v {
         None => "(absent)".to_string(),
         Some(v) => {

@@ -8,7 +8,8 @@
 //! (`KEY=value,KEY2=value2`), then the `env = { ... }` of the setup in effect, and
 //! falls back to its default. Nothing is written to the process environment.
 //!
-//! The setup in effect is the test's (pinned by `setup = "..."`, else
+//! The setup in effect is the one [`recorder_config::choose_setup`] picks (the rule
+//! is written there, once): the test's (pinned by `setup = "..."`, else
 //! `RECORDER_SETUP`, else its suite's, else `default_setup`) for what is read on
 //! behalf of a test: [`Vars`] from [`Target::vars`](crate::engine::Target::vars)
 //! (mode, recordings folder, timing, body limits, API key, service choice and
@@ -69,8 +70,9 @@ pub const ENV: &str = recorder_config::ENV_ENV;
 /// `RECORDER_RUN_ID`.
 pub const RUN_ID: &str = "RECORDER_RUN_ID";
 
-/// The default of [`max_recording_bytes`]: 256 MiB.
-pub const DEFAULT_MAX_RECORDING_BYTES: u64 = 256 << 20;
+/// The default of [`max_recording_bytes`]: 256 MiB, what a
+/// [`Store`](crate::store::Store) reads unless told otherwise.
+pub const DEFAULT_MAX_RECORDING_BYTES: u64 = crate::store::DEFAULT_MAX_FILE_BYTES;
 /// The default of [`Vars::max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
 
@@ -188,9 +190,10 @@ impl Vars {
         }
     }
 
-    /// Under the process's setup: `RECORDER_SETUP`, else `default_setup` of the
-    /// `recorder.toml` found from `CARGO_MANIFEST_DIR` (else the current folder).
-    /// Decided once per process.
+    /// Under the process's setup: the setup [`recorder_config::choose_setup`] picks
+    /// with no test in view (`RECORDER_SETUP`, else `default_setup` of the
+    /// `recorder.toml` found from `CARGO_MANIFEST_DIR`, else the current folder); no
+    /// setup when it names none or an unknown one. Decided once per process.
     pub fn process() -> &'static Vars {
         static PROCESS: OnceLock<Vars> = OnceLock::new();
         PROCESS.get_or_init(|| {
@@ -198,13 +201,9 @@ impl Vars {
                 .map(PathBuf::from)
                 .or_else(|| std::env::current_dir().ok());
             let config = start.and_then(|s| crate::config::config_for(&s).ok().flatten());
-            let name = setup().or_else(|| config.as_ref()?.default_setup.clone());
-            match config.as_ref().zip(name) {
-                Some((config, name)) => match config.setups.get(&name) {
-                    Some(s) => Vars::for_setup(Some(&s.name), &s.env),
-                    None => Vars::without_setup(),
-                },
-                None => Vars::without_setup(),
+            match recorder_config::choose_setup(config.as_deref(), None, None, &ProcessEnv) {
+                Ok(Some(choice)) => Vars::for_setup(Some(&choice.setup.name), &choice.setup.env),
+                _ => Vars::without_setup(),
             }
         })
     }

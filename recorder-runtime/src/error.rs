@@ -4,7 +4,16 @@
 use std::path::PathBuf;
 
 /// Errors from the recording engine, the store and the transports.
-#[derive(Debug, thiserror::Error)]
+///
+/// `{:?}` (what `unwrap()` and a test returning `Err` print) shows the variant,
+/// then the message on its own lines, then its causes, so that a miss reads as
+/// it does in the test's report:
+///
+/// ```
+/// let e = recorder_runtime::Error::Miss("no recording for POST /v1/chat/completions\n  expected file: r/a.json".into());
+/// assert_eq!(format!("{e:?}"), "Miss: no recording for POST /v1/chat/completions\n  expected file: r/a.json");
+/// ```
+#[derive(thiserror::Error)]
 pub enum Error {
     /// `RECORD_MODE` holds something other than the four modes.
     #[error("RECORD_MODE={value:?} is not a recording mode: use one of replay (the default), record-if-missing, record, live")]
@@ -152,6 +161,28 @@ pub enum Error {
     Shared(std::sync::Arc<Error>),
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // An error shared between requests is the error it shares.
+        if let Error::Shared(e) = self {
+            return std::fmt::Debug::fmt(&**e, f);
+        }
+        // The Display text as is (real newlines; secrets were scrubbed when it was
+        // made), then each cause the text does not already hold.
+        let message = self.to_string();
+        write!(f, "{}: {message}", self.variant())?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !message.contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+            }
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
 /// A boxed error cause.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -214,6 +245,31 @@ impl Error {
         error_body(self.kind(), &crate::error::chain(self))
     }
 
+    /// The variant's name, as a derived `Debug` would start.
+    fn variant(&self) -> &'static str {
+        match self {
+            Error::UnknownMode { .. } => "UnknownMode",
+            Error::CorruptRecording { .. } => "CorruptRecording",
+            Error::Io { .. } => "Io",
+            Error::Miss(_) => "Miss",
+            Error::Unreachable { .. } => "Unreachable",
+            Error::Upstream { .. } => "Upstream",
+            Error::Config(_) => "Config",
+            Error::Api { .. } => "Api",
+            Error::Decode { .. } => "Decode",
+            Error::Body { .. } => "Body",
+            Error::TooLarge { .. } => "TooLarge",
+            Error::FeatureOff { .. } => "FeatureOff",
+            Error::Setup(_) => "Setup",
+            Error::Routing(_) => "Routing",
+            Error::IdCycle(_) => "IdCycle",
+            Error::NotReady(_) => "NotReady",
+            Error::Serialize { .. } => "Serialize",
+            Error::Task(_) => "Task",
+            Error::Shared(e) => e.variant(),
+        }
+    }
+
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
         Error::CorruptRecording {
             path: path.into(),
@@ -261,3 +317,42 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Result with the runtime's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_message_on_real_lines_with_its_variant() {
+        let miss = Error::Miss("no recording for GET /v1/models\n  expected file: r/x.json\n  to record it: RECORD_MODE=record-if-missing cargo test t".into());
+        let debug = format!("{miss:?}");
+        assert_eq!(debug, format!("Miss: {miss}"));
+        assert!(debug.contains("\n  expected file: r/x.json\n"), "{debug}");
+        assert!(!debug.contains("\\n"), "{debug}");
+        // What `unwrap()` prints holds the report's text verbatim, so the harness
+        // can tell the panic already shows it.
+        assert_eq!(
+            format!("{:?}", Error::Shared(std::sync::Arc::new(miss))),
+            debug
+        );
+        assert_eq!(
+            format!("{:#?}", Error::Setup("set X".into())),
+            "Setup: set X"
+        );
+    }
+
+    #[test]
+    fn debug_shows_causes_the_message_does_not_hold() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        assert_eq!(
+            format!("{:?}", Error::io("cannot write", "/r/a.json", io)),
+            "Io: cannot write /r/a.json: denied"
+        );
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, "bad gzip header");
+        let body = Error::body("a gzip-encoded body cannot be decoded", inner);
+        assert_eq!(
+            format!("{body:?}"),
+            "Body: a gzip-encoded body cannot be decoded; nothing was recorded\n  caused by: bad gzip header"
+        );
+    }
+}

@@ -22,6 +22,7 @@ use crate::mode::Mode;
 use crate::service::Service;
 use recorder_config::{Config, SUITE_ENV};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,6 +52,10 @@ pub struct TestSpec {
     pub placed_in: &'static str,
     /// `env!("CARGO_MANIFEST_DIR")` of the crate holding the test.
     pub manifest_dir: &'static str,
+    /// The `recorder.toml` the macro read when it built the test (`None`: none found).
+    pub config_file: Option<&'static str>,
+    /// `file!()` of the test, for the advice of [`built_from`](crate::config::built_from).
+    pub source_file: &'static str,
     /// Multi-thread tokio runtime instead of current-thread.
     pub multi_thread: bool,
     /// Worker threads of a multi-thread runtime.
@@ -93,6 +98,25 @@ impl TestSpec {
     }
 }
 
+/// What a `Client` parameter of a recorded test can be: the runtime's fixture
+/// [`Client`] alone. The macro cannot tell a `Client` imported from another library
+/// (`use reqwest::Client;`) from this one, so the types say it, at the parameter.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the recorder's fixture `Client`: a `Client` parameter of a recorded test gets `recorder_runtime::Client`",
+    label = "not `recorder_runtime::Client`",
+    note = "to use another client, take `ctx: RecordingContext` and build it from the context: `ctx.reqwest_client()` (feature `reqwest-middleware`), async-openai's `.with_http_service(ctx.openai_service())` (feature `async-openai`), or any client pointed at `ctx.base_url()` or `ctx.ollama_url()`"
+)]
+pub trait FixtureClient {
+    /// The client of `context`.
+    fn from_context(context: &RecordingContext) -> Self;
+}
+
+impl FixtureClient for Client {
+    fn from_context(context: &RecordingContext) -> Self {
+        context.client()
+    }
+}
+
 /// The fixtures of one generated test.
 #[derive(Debug, Clone)]
 pub struct Fixtures {
@@ -105,9 +129,10 @@ impl Fixtures {
     pub fn context(&self) -> RecordingContext {
         self.context.clone()
     }
-    /// The fixture client.
-    pub fn client(&self) -> Client {
-        self.context.client()
+    /// The fixture client, for a `Client` parameter (whose type must be the
+    /// runtime's [`Client`]: see [`FixtureClient`]).
+    pub fn client<C: FixtureClient>(&self) -> C {
+        C::from_context(&self.context)
     }
     /// The model of a kind in this combination.
     pub fn model(&self, kind: &str) -> Model {
@@ -282,6 +307,13 @@ fn context_for(spec: &TestSpec) -> Result<RecordingContext> {
 }
 
 fn fixtures(spec: TestSpec) -> Fixtures {
+    if let Err(message) = crate::config::built_from(
+        Path::new(spec.manifest_dir),
+        spec.config_file,
+        spec.source_file,
+    ) {
+        panic!("recorded test {} is out of date: {message}", spec.test_id());
+    }
     match context_for(&spec) {
         Ok(context) => {
             // Calls that arrive with this test's id (from a service it drives) use its scope.
@@ -292,13 +324,19 @@ fn fixtures(spec: TestSpec) -> Fixtures {
     }
 }
 
-fn conclude(fx: &Fixtures) {
-    let problems = fx.context.finish();
+/// Ends a test however its body ended: `outcome` is what `catch_unwind` gave.
+///
+/// A body that panicked (an `unwrap()` on a miss's 404, an `assert!` on a status,
+/// a timeout) gets the recorder's explanation printed before its panic goes on,
+/// leaving out what its panic message already shows; the panic is resumed as it
+/// was (`should_panic` still sees it). A body that returned checks the scope:
+/// recordings still being written, then its problems fail the test.
+fn conclude(fx: &Fixtures, outcome: std::thread::Result<()>) {
+    let outcome = outcome.map(|()| fx.context.finish());
     let saves = fx.context.scope().saves();
     if saves.total() > 0 {
-        crate::report::count_test();
         // Shown with --nocapture (and for a failing test); the process's summary at
-        // exit is shown always.
+        // exit is shown always, and counts this test (see `RecordingContext`'s Drop).
         eprintln!(
             "{}",
             saves.line(&format!("recorder: {}", fx.context.test_id()))
@@ -307,8 +345,16 @@ fn conclude(fx: &Fixtures) {
             eprintln!("recorder:   changed: {change}");
         }
     }
-    // The usage log feeds `cargo recordings prune`; a read-only checkout cannot
-    // write it, which must not fail the test.
+    let problems = match outcome {
+        Ok(problems) => problems,
+        Err(payload) => {
+            fx.context.report_panic(panic_message(&*payload));
+            std::panic::resume_unwind(payload)
+        }
+    };
+    // The usage log feeds `cargo recordings prune`, which judges a test by its last
+    // run that ended; a read-only checkout cannot write it, which must not fail
+    // the test.
     if let Err(e) = fx.context.scope().record_use() {
         eprintln!("note: recordings usage log not written: {e}");
     }
@@ -321,7 +367,24 @@ fn conclude(fx: &Fixtures) {
     }
 }
 
+/// The text of a panic's payload (`panic!` with a message gives a `String` or a
+/// `&str`; anything else has no text).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("")
+}
+
 /// Runs an async test body on its own tokio runtime, then checks the scope.
+///
+/// The whole run is inside one `catch_unwind`: a panic of the body (on this
+/// thread, where `block_on` polls it, for either flavor), of a spawned task the
+/// body awaits, a timeout, or an `Err` the body returned all reach [`conclude`]
+/// the same way. The runtime is dropped inside too, so that the tasks the body
+/// spawned are gone (and their clones of the context with them) before the test
+/// is concluded.
 pub fn run_async<F, Fut, T>(spec: TestSpec, body: F)
 where
     F: FnOnce(Fixtures) -> Fut,
@@ -330,31 +393,33 @@ where
 {
     check_suite_or_panic(&spec);
     let fx = fixtures(spec);
-    let mut builder = if spec.multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    if let (true, Some(n)) = (spec.multi_thread, spec.worker_threads) {
-        builder.worker_threads(n);
-    }
-    let rt = builder
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the test");
-    let fut = body(fx.clone());
-    let out = match spec.timeout_ms {
-        Some(ms) => rt
-            .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
-            .unwrap_or_else(|_| panic!("test {} timed out after {ms} ms", spec.test_id())),
-        None => rt.block_on(fut),
-    };
-    drop(rt);
-    out.into_outcome();
-    conclude(&fx);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut builder = if spec.multi_thread {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        if let (true, Some(n)) = (spec.multi_thread, spec.worker_threads) {
+            builder.worker_threads(n);
+        }
+        let rt = builder
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the test");
+        let fut = body(fx.clone());
+        let out = match spec.timeout_ms {
+            Some(ms) => rt
+                .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
+                .unwrap_or_else(|_| panic!("test {} timed out after {ms} ms", spec.test_id())),
+            None => rt.block_on(fut),
+        };
+        drop(rt);
+        out.into_outcome();
+    }));
+    conclude(&fx, outcome);
 }
 
-/// Runs a plain test body, then checks the scope.
+/// Runs a plain test body, then checks the scope (see [`run_async`]).
 pub fn run_sync<F, T>(spec: TestSpec, body: F)
 where
     F: FnOnce(Fixtures) -> T,
@@ -362,8 +427,8 @@ where
 {
     check_suite_or_panic(&spec);
     let fx = fixtures(spec);
-    body(fx.clone()).into_outcome();
-    conclude(&fx);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| body(fx.clone()).into_outcome()));
+    conclude(&fx, outcome);
 }
 
 #[cfg(test)]
@@ -450,6 +515,8 @@ mod tests {
             suite,
             placed_in,
             manifest_dir: "/nowhere",
+            config_file: None,
+            source_file: "tests/chat.rs",
             multi_thread: false,
             worker_threads: None,
         }

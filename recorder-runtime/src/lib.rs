@@ -37,7 +37,9 @@
 
 #![warn(missing_docs)]
 
+pub mod answer;
 pub mod body;
+pub mod compare;
 pub mod compression;
 pub mod config;
 pub mod diff;

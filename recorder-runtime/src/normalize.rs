@@ -169,7 +169,7 @@ pub fn normalize_scope(
 
     struct Item {
         old_name: String,
-        key: (String, u32, String),
+        key: (crate::store::RecordingKey, String),
         method: String,
         request_text: String,
         issued: Vec<String>,
@@ -190,10 +190,10 @@ pub fn normalize_scope(
                     issued.push(id.to_owned());
                 }
             });
-            let (hash, occ) =
-                crate::store::parse_file_name(&old_name).unwrap_or_else(|| (old_name.clone(), 1));
+            let key = crate::store::RecordingKey::parse(&old_name)
+                .unwrap_or_else(|| crate::store::RecordingKey::first(old_name.as_str()));
             Item {
-                key: (hash, occ, old_name.clone()),
+                key: (key, old_name.clone()),
                 old_name,
                 method: rec.request.method.clone(),
                 request_text,
@@ -214,7 +214,7 @@ pub fn normalize_scope(
                 Some(&j) => {
                     let names = |k: usize| {
                         crate::idmap::placeholder_hash(s)
-                            .is_some_and(|h| items[k].key.0.starts_with(h))
+                            .is_some_and(|h| items[k].key.0.hash().starts_with(h))
                     };
                     let creates = |k: usize| items[k].method != "GET";
                     (names(i), creates(i)) > (names(j), creates(j))
@@ -342,7 +342,7 @@ pub fn normalize_scope(
             }
             Renamed {
                 old_name: item.old_name,
-                name: crate::store::file_name(&hash, occ),
+                name: crate::store::RecordingKey::new(hash.as_str(), occ).file_name(),
                 recording: item.rec,
             }
         })

@@ -235,6 +235,29 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
     matches!(name, "127.0.0.1" | "localhost" | "::1") || allowed.iter().any(|a| a == name)
 }
 
+/// The path with each run of `/` made one, the query left as it is: a client that
+/// appends `/api/chat` to `ctx.ollama_url()` (which ends in `/`, as ollama-rs needs)
+/// sends `//api/chat`, which is routed, matched, recorded and forwarded as
+/// `/api/chat` (no upstream serves the doubled path; recorded, it was a 404).
+///
+/// ```text
+/// /s/tok//api//chat?next=//x  ->  /s/tok/api/chat?next=//x
+/// ```
+fn collapse_slashes(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.find('?') {
+        Some(i) => path_and_query.split_at(i),
+        None => (path_and_query, ""),
+    };
+    let mut out = String::with_capacity(path_and_query.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out.push_str(query);
+    out
+}
+
 /// Why a request is refused before it is routed, if it is.
 fn refused(proxy: &Proxy, headers: &http::HeaderMap) -> Option<String> {
     // Held while checking (no await here) rather than cloned per request.
@@ -270,7 +293,7 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
     let path = parts
         .uri
         .path_and_query()
-        .map(|p| p.as_str().to_owned())
+        .map(|p| collapse_slashes(p.as_str()))
         .unwrap_or_else(|| "/".into());
     let test_id = match parts.headers.get(TEST_ID_HEADER) {
         None => None,

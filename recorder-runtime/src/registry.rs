@@ -13,7 +13,7 @@
 //! assert_eq!(serve.scope_for_id("my::test").unwrap().test_id(), "my::test");
 //! ```
 
-use crate::engine::{Engine, Scope, ScopeResolver, Target};
+use crate::engine::{Engine, Scope, ScopeOptions, ScopeResolver, Target};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
 use recorder_propagate::{current_test_id, TEST_ID_HEADER};
@@ -146,10 +146,17 @@ impl Recorder {
                         scope.clone()
                     }
                     None => {
-                        let mut scope = Scope::new(engine.clone(), test_id, *mode, target.clone());
+                        let mut options = ScopeOptions::default();
                         if let Some(sink) = &self.on_problem {
-                            scope = scope.with_problem_sink(sink.clone());
+                            options = options.problem_sink(sink.clone());
                         }
+                        let scope = Scope::with_options(
+                            engine.clone(),
+                            test_id,
+                            *mode,
+                            target.clone(),
+                            options,
+                        );
                         scopes.insert(test_id.to_owned(), (scope.clone(), now));
                         scope
                     }

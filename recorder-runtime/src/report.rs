@@ -5,7 +5,8 @@
 //! A test that recorded something ends with one line on stderr (cargo shows it with
 //! `-- --nocapture`, and for a failing test), and the process prints a summary when
 //! it exits, outside libtest's capture, so that it shows in every `cargo test` and
-//! CI log:
+//! CI log. It counts every test that recorded something, however it ended, and says
+//! how many of them failed (a context dropped while its test panics counts as failed):
 //!
 //! ```text
 //! recorder: recorded 40 exchanges: 3 written (2 changed, 1 new), 37 kept as they were (35 identical, 2 equivalent within the float tolerance, largest difference 2.1e-3)
@@ -13,6 +14,7 @@
 //! ```
 
 use crate::store::Saved;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Mutex, Once};
@@ -103,8 +105,15 @@ impl Tally {
     }
 }
 
-/// Every save of this process, and how many tests made them.
-static PROCESS: Mutex<Option<(Tally, usize)>> = Mutex::new(None);
+/// Every save of this process, and the tests that made them.
+static PROCESS: Mutex<Option<Process>> = Mutex::new(None);
+
+#[derive(Default)]
+struct Process {
+    tally: Tally,
+    /// Each test that recorded something, and whether it failed.
+    tests: HashMap<String, bool>,
+}
 
 /// Adds one save to the process's tally; the first one arranges for the summary
 /// to be printed when the process exits.
@@ -115,27 +124,30 @@ pub(crate) fn count(path: &Path, saved: &Saved) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get_or_insert_with(Default::default)
-        .0
+        .tally
         .add(path, saved);
 }
 
-/// Counts a test that recorded something (for the summary's wording).
-pub(crate) fn count_test() {
-    if let Some((_, tests)) = PROCESS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        *tests += 1;
+/// Counts a test that recorded something, however it ended (for the summary's
+/// wording); `failed`: it panicked or failed. A test counts once, failed if any of
+/// its contexts failed.
+pub(crate) fn count_test(test_id: &str, failed: bool) {
+    if let Some(process) = PROCESS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        *process.tests.entry(test_id.to_owned()).or_default() |= failed;
     }
 }
 
 /// The summary lines of this process so far; empty when nothing was recorded.
 pub fn summary() -> Vec<String> {
     let process = PROCESS.lock().unwrap_or_else(|e| e.into_inner());
-    let Some((tally, tests)) = process.as_ref() else {
+    let Some(process) = process.as_ref() else {
         return Vec::new();
     };
-    summary_lines(tally, *tests)
+    let failed = process.tests.values().filter(|f| **f).count();
+    summary_lines(&process.tally, process.tests.len(), failed)
 }
 
-fn summary_lines(tally: &Tally, tests: usize) -> Vec<String> {
+fn summary_lines(tally: &Tally, tests: usize, failed: usize) -> Vec<String> {
     if tally.total() == 0 {
         return Vec::new();
     }
@@ -144,13 +156,17 @@ fn summary_lines(tally: &Tally, tests: usize) -> Vec<String> {
         1 => " in 1 test".to_string(),
         n => format!(" in {n} tests"),
     };
+    let failed = match failed {
+        0 => String::new(),
+        n => format!(" ({n} failed: a failed test may have recorded only part of its exchanges)"),
+    };
     let exchanges = match tally.total() {
         1 => "1 exchange".to_string(),
         n => format!("{n} exchanges"),
     };
     let mut lines = vec![format!(
         "recorder: {}",
-        tally.line(&format!("recorded {exchanges}{by}"))
+        tally.line(&format!("recorded {exchanges}{by}{failed}"))
     )];
     for change in tally.changes.iter().take(NAMED_CHANGES) {
         lines.push(format!("recorder: changed: {change}"));
@@ -231,13 +247,18 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.total(), 5);
         assert_eq!(
-            summary_lines(&a, 2),
+            summary_lines(&a, 2, 0),
             [
                 "recorder: recorded 5 exchanges in 2 tests: 2 written (1 changed, 1 new), 3 kept as they were (1 identical, 2 equivalent within the float tolerance, largest difference 2.1e-3)",
                 "recorder: changed: r/e.json (/a: 1 -> 2)",
             ]
         );
-        assert!(summary_lines(&Tally::default(), 0).is_empty());
+        assert!(summary_lines(&Tally::default(), 0, 0).is_empty());
+        // Tests that failed count too, and are named as failed.
+        assert_eq!(
+            summary_lines(&a, 5, 4)[0],
+            "recorder: recorded 5 exchanges in 5 tests (4 failed: a failed test may have recorded only part of its exchanges): 2 written (1 changed, 1 new), 3 kept as they were (1 identical, 2 equivalent within the float tolerance, largest difference 2.1e-3)",
+        );
     }
 
     #[test]
@@ -249,7 +270,7 @@ mod tests {
                 &Saved::Changed("/x: 1 -> 2".into()),
             );
         }
-        let lines = summary_lines(&tally, 1);
+        let lines = summary_lines(&tally, 1, 0);
         assert_eq!(lines.len(), 1 + NAMED_CHANGES + 1);
         assert_eq!(
             lines.last().unwrap(),

@@ -9,7 +9,7 @@ mod fake_support;
 use fake_support::*;
 use recorder_runtime::engine::{Auth, Engine, EngineRequest, Scope, Target};
 use recorder_runtime::registry::Recorder;
-use recorder_runtime::store::Store;
+use recorder_runtime::store::{RecordingKey, Store};
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};
@@ -312,7 +312,7 @@ async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
         ("adv::trap::huge", 'd'),
     ];
     for (test, c) in traps {
-        let path = store.recording_path(test, &hash(c));
+        let path = store.recording_path(test, &RecordingKey::first(hash(c)));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         match c {
             'a' => assert!(std::process::Command::new("mkfifo")
@@ -347,17 +347,15 @@ async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
         let _ = c.finish();
     }
     // Reading a file that is not a regular file is refused by name, never opened.
-    let err = recorder_runtime::store::read_recording_file(
-        &store.recording_path("adv::trap::fifo", &hash('a')),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = store
+        .read_recording(&store.recording_path("adv::trap::fifo", &RecordingKey::first(hash('a'))))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
-    let err = recorder_runtime::store::read_recording_file(
-        &store.recording_path("adv::trap::huge", &hash('d')),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = store
+        .read_recording(&store.recording_path("adv::trap::huge", &RecordingKey::first(hash('d'))))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("over the limit"), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -616,25 +614,21 @@ async fn what_already_held_keeps_holding() {
         assert_eq!(r.unwrap().status(), 200);
     }
     assert_clean(&c);
+    let store = Store::new(dir.path());
     for f in recordings(&c.scope_dir()) {
-        recorder_runtime::store::read_recording_file(&f).unwrap();
+        store.read_recording(&f).unwrap();
     }
     // A truncated file and deeply nested JSON are clean errors, by name.
-    let store = Store::new(dir.path());
-    let bad = store.recording_path("adv::held::bad", &"e".repeat(64));
+    let bad = store.recording_path("adv::held::bad", &RecordingKey::first("e".repeat(64)));
     std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
     std::fs::write(&bad, "{\"test_id\":").unwrap();
-    let err = recorder_runtime::store::read_recording_file(&bad)
-        .unwrap_err()
-        .to_string();
+    let err = store.read_recording(&bad).unwrap_err().to_string();
     assert!(
         err.contains("truncated") && err.contains(&bad.display().to_string()),
         "{err}"
     );
     std::fs::write(&bad, "[".repeat(100_000)).unwrap();
-    let err = recorder_runtime::store::read_recording_file(&bad)
-        .unwrap_err()
-        .to_string();
+    let err = store.read_recording(&bad).unwrap_err().to_string();
     assert!(
         err.contains("recursion") || err.contains("invalid"),
         "{err}"

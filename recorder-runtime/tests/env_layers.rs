@@ -228,3 +228,93 @@ fn child_process_vars() {
     assert_eq!(Vars::process().max_recording_bytes(), expected);
     println!("child: ok");
 }
+
+#[test]
+fn a_context_picks_its_setup_by_the_one_rule() {
+    run_child("child_setup_rule", &[], &["RECORDER_SUITE"]);
+    run_child(
+        "child_setup_rule_variable",
+        &[("RECORDER_ENV", "RECORDER_SETUP=other")],
+        &["RECORDER_SUITE"],
+    );
+}
+
+/// A folder with a `recorder.toml` whose suite `hosted` has its own setup.
+fn suite_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("recorder.toml"),
+        "default_setup = \"local\"\n[setups.local]\n[setups.gpt]\n[setups.other]\n[suites.hosted]\nroots = [\"hosted\"]\nsetup = \"gpt\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn setup_of(dir: &std::path::Path, test_id: &str, setup: Option<&str>) -> Option<String> {
+    let mut builder = RecordingContext::builder(test_id)
+        .start_dir(dir)
+        .dir(dir.join("recordings"));
+    if let Some(name) = setup {
+        builder = builder.setup(name);
+    }
+    builder.build().unwrap().scope().target().setup.clone()
+}
+
+#[test]
+#[ignore = "run by a_context_picks_its_setup_by_the_one_rule"]
+fn child_setup_rule() {
+    if !is_child() {
+        return;
+    }
+    let dir = suite_project();
+    // Without the macro, from the test id alone: the suite's setup, else the default.
+    assert_eq!(
+        setup_of(dir.path(), "my_crate::hosted::chat::t[text=m]", None).as_deref(),
+        Some("gpt")
+    );
+    assert_eq!(
+        setup_of(dir.path(), "my_crate::chat::t", None).as_deref(),
+        Some("local")
+    );
+    assert_eq!(setup_of(dir.path(), "t", None).as_deref(), Some("local"));
+    // Named by the test (or resolved for it by the macro): always that one.
+    assert_eq!(
+        setup_of(dir.path(), "my_crate::hosted::t", Some("other")).as_deref(),
+        Some("other")
+    );
+    let err = RecordingContext::builder("t")
+        .start_dir(dir.path())
+        .setup("claude")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown setup `claude` (from the test's setup)"),
+        "{err}"
+    );
+    println!("child: ok");
+}
+
+#[test]
+#[ignore = "run by a_context_picks_its_setup_by_the_one_rule"]
+fn child_setup_rule_variable() {
+    if !is_child() {
+        return;
+    }
+    let dir = suite_project();
+    // RECORDER_SETUP (here from RECORDER_ENV) beats the suite and the default...
+    assert_eq!(
+        setup_of(dir.path(), "my_crate::hosted::t", None).as_deref(),
+        Some("other")
+    );
+    assert_eq!(
+        setup_of(dir.path(), "my_crate::chat::t", None).as_deref(),
+        Some("other")
+    );
+    // ...and not the test's own.
+    assert_eq!(
+        setup_of(dir.path(), "my_crate::hosted::t", Some("local")).as_deref(),
+        Some("local")
+    );
+    println!("child: ok");
+}

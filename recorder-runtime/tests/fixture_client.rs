@@ -457,7 +457,7 @@ async fn model_lists_from_two_servers_merge_on_replay() {
 async fn model_lists_merge_whatever_their_query() {
     use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
     use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
-    use recorder_runtime::store::Store;
+    use recorder_runtime::store::{RecordingKey, Store};
     let dir = tempfile::tempdir().unwrap();
     let list = |endpoint: &str, ids: &[&str]| {
         let data: Vec<Value> = ids
@@ -481,7 +481,9 @@ async fn model_lists_merge_whatever_their_query() {
             ),
         };
         let hash = rec.request_hash();
-        Store::new(dir.path()).write(&rec, &hash).unwrap();
+        Store::new(dir.path())
+            .write(&rec, &RecordingKey::first(hash.as_str()))
+            .unwrap();
         hash
     };
     let plain = list("/v1/models", &["gpt-4o", "gpt-4o-mini"]);

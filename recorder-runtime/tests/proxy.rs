@@ -197,6 +197,60 @@ async fn both_api_styles_record_then_replay_offline() {
     assert_eq!(fake.requests().len(), 4, "replay never went upstream");
 }
 
+/// `ctx.ollama_url()` ends in `/` (ollama-rs appends `api/chat`); a client that
+/// appends `/api/chat` sends `//api/chat`. The proxy reads it as `/api/chat`:
+/// forwarded, recorded and replayed as the endpoint it is (it used to be forwarded
+/// as is and the upstream's 404 recorded as a normal answer). The query is kept.
+#[tokio::test]
+async fn repeated_slashes_in_the_path_are_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let http = http();
+    let id = "proxy::paths::double_slash";
+    let chat = json!({"model": "fake-chat", "messages": [{"role": "user", "content": "hello"}]});
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
+    let doubled = format!("{}/api/chat", rec.ollama_url());
+    assert!(doubled.contains("//api/chat"), "{doubled}");
+    let r = http.post(&doubled).json(&chat).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let said = |text: &str| -> Vec<Value> {
+        ndjson(text)
+            .iter()
+            .map(|l| l["message"]["content"].clone())
+            .collect()
+    };
+    let recorded = said(&r.text().await.unwrap());
+    let r = http
+        .get(format!("{}//api//tags?name=a//b", rec.ollama_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_clean(&rec);
+    let paths: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/api/chat", "/api/tags?name=a//b"]);
+    let files = recordings(&rec.scope_dir());
+    let [file] = &files[..] else {
+        panic!("one recording of the chat expected: {files:?}")
+    };
+    let v = read_json(file);
+    assert_eq!(v["request"]["endpoint"], "/api/chat");
+    assert_eq!(v["response"]["status"], 200);
+
+    // Offline, both spellings find that recording.
+    fake.stop();
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
+    for url in [
+        format!("{}/api/chat", rep.ollama_url()),
+        format!("{}api/chat", rep.ollama_url()),
+    ] {
+        let r = http.post(&url).json(&chat).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(said(&r.text().await.unwrap()), recorded, "{url}");
+    }
+    assert_clean(&rep);
+}
+
 #[tokio::test]
 async fn stream_reaches_the_client_before_the_upstream_finishes() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use recorder_runtime::client::{ChatRequest, Message};
 use recorder_runtime::engine::Target;
 use recorder_runtime::identity::RequestIdentity;
 use recorder_runtime::recording::Recording;
-use recorder_runtime::store::Store;
+use recorder_runtime::store::{RecordingKey, Store};
 use recorder_runtime::usage::{read_usage, USAGE_DIR};
 use recorder_runtime::{Error, Mode, RecordingContext};
 use recorder_testkit::fake::FakeUpstream;
@@ -47,7 +47,7 @@ fn ask(prompt: &str) -> ChatRequest {
 fn file_for(dir: &Path, test: &str, req: &ChatRequest) -> PathBuf {
     let body = serde_json::to_vec(req).unwrap();
     let hash = RequestIdentity::new("POST", "/v1/chat/completions", &body, &[], Some(test)).hash();
-    Store::new(dir).recording_path(test, &hash)
+    Store::new(dir).recording_path(test, &RecordingKey::first(hash))
 }
 
 /// Every file and folder under `dir`, hidden ones included.
@@ -83,7 +83,7 @@ fn assert_consistent(dir: &Path, expected: usize) -> Vec<Recording> {
         let hash = rec.request_hash();
         assert_eq!(
             f,
-            &store.recording_path(rec.test_id.as_deref().unwrap(), &hash),
+            &store.recording_path(rec.test_id.as_deref().unwrap(), &RecordingKey::first(hash)),
             "a file not named after its request"
         );
         assert!(

@@ -225,7 +225,7 @@ fn the_process_prints_a_summary_at_exit_even_when_output_is_captured() {
         panic!("one summary line expected:\n{stderr}");
     };
     assert!(
-        line.starts_with("recorder: recorded 2 exchanges: 1 written (0 changed, 1 new), 1 kept as they were (0 identical, 1 equivalent within the float tolerance, largest difference "),
+        line.starts_with("recorder: recorded 2 exchanges in 1 test: 1 written (0 changed, 1 new), 1 kept as they were (0 identical, 1 equivalent within the float tolerance, largest difference "),
         "{line}"
     );
 }

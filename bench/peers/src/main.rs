@@ -29,7 +29,7 @@ use futures::StreamExt;
 use recorder_runtime::engine::{EngineRequest, Target};
 use recorder_runtime::identity::RequestIdentity;
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
-use recorder_runtime::store::{ReplayBody, Store};
+use recorder_runtime::store::{RecordingKey, ReplayBody, Store};
 use recorder_runtime::stream::{parse, StreamFormat};
 use recorder_runtime::{Mode, RecordingContext};
 use reqwest_middleware::ClientWithMiddleware;
@@ -137,7 +137,7 @@ fn write_ours(root: &Path) -> (Bytes, Vec<Bytes>) {
             },
             response,
         };
-        store.write(&rec, &ident.hash()).unwrap();
+        store.write(&rec, &RecordingKey::first(ident.hash())).unwrap();
     }
     let scope = store.load_scope(TEST_ID).unwrap();
     let (mut plain, mut frames) = (Bytes::new(), Vec::new());
@@ -531,7 +531,7 @@ fn memory_child(others: usize, dir: &Path) {
             },
             response: RecordedResponse::plain(200, Some("application/json"), answer.as_bytes()),
         };
-        let path = store.recording_path(&test, &ident.hash());
+        let path = store.recording_path(&test, &RecordingKey::first(ident.hash()));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, rec.to_pretty_bytes()).unwrap();
     }

@@ -6,7 +6,7 @@
 use crate::{display_path, existing_dir, progress, DirArgs, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::idmap::{placeholders_in, IdsFile, IDS_FILE};
 use recorder_runtime::recording::Recording;
-use recorder_runtime::store::{self, Store, MODELS_DIR};
+use recorder_runtime::store::{self, RecordingKey, MODELS_DIR};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -53,7 +53,7 @@ pub fn check_dir(
     dir: &Path,
     on_file: &mut dyn FnMut(usize),
 ) -> anyhow::Result<(usize, Vec<Problem>)> {
-    let store = Store::new(dir);
+    let store = crate::store_at(dir);
     let files = store.files()?;
     let configured = configured_secrets(dir);
     let mut problems = Vec::new();
@@ -64,10 +64,10 @@ pub fn check_dir(
         })
     };
     let mut folders: BTreeMap<PathBuf, Vec<(String, Recording)>> = BTreeMap::new();
-    let mut by_key: BTreeMap<(String, u32), Vec<PathBuf>> = BTreeMap::new();
+    let mut by_key: BTreeMap<RecordingKey, Vec<PathBuf>> = BTreeMap::new();
     for path in &files {
         on_file(files.len());
-        let rec = match store::read_recording_file(path) {
+        let rec = match store.read_recording(path) {
             Ok(r) => r,
             Err(e) => {
                 problem(path, format!("cannot be read: {e}"));
@@ -88,19 +88,19 @@ pub fn check_dir(
         let named = if in_models {
             name.strip_prefix("models-")
                 .and_then(|rest| rest.get(..64))
-                .map(|h| (h.to_owned(), 1))
+                .map(RecordingKey::first)
         } else {
-            store::parse_file_name(&name)
+            RecordingKey::parse(&name)
         };
         match named {
             None => problem(path, format!("is not named after its request's hash ({hash}.json)")),
-            Some((named, _)) if named != hash => problem(
+            Some(named) if named.hash() != hash => problem(
                 path,
-                format!("is named {named} but its request's hash is {hash} (the request was edited, or the file renamed): run `cargo recordings normalize`"),
+                format!("is named {} but its request's hash is {hash} (the request was edited, or the file renamed): run `cargo recordings normalize`", named.hash()),
             ),
-            Some((_, occurrence)) => {
+            Some(named) => {
                 let expected = match &rec.test_id {
-                    Some(t) => store.recording_path_at(t, &hash, occurrence),
+                    Some(t) => store.recording_path(t, &named),
                     None => store.model_list_path(&hash, &store::model_set_digest(&rec.response)),
                 };
                 if expected != *path {
@@ -110,7 +110,7 @@ pub fn check_dir(
                     );
                 }
                 if rec.test_id.is_some() {
-                    by_key.entry((hash.clone(), occurrence)).or_default().push(path.clone());
+                    by_key.entry(named).or_default().push(path.clone());
                 }
             }
         }
@@ -146,14 +146,16 @@ pub fn check_dir(
                 .push((name, rec));
         }
     }
-    for ((hash, occurrence), paths) in by_key {
+    for (key, paths) in by_key {
         if paths.len() > 1 {
             let others: Vec<String> = paths.iter().map(|p| display_path(dir, p)).collect();
             for p in &paths {
                 problem(
                     p,
                     format!(
-                        "is occurrence {occurrence} of request hash {hash}, as are {}",
+                        "is occurrence {} of request hash {}, as are {}",
+                        key.occurrence(),
+                        key.hash(),
                         others.join(", ")
                     ),
                 );
@@ -240,7 +242,7 @@ pub fn check(args: &DirArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
         bar.finish_and_clear();
     }
     // Not problems: replay ignores them; said so that they do not pile up unseen.
-    let leftovers = Store::new(&dir).leftover_temp_files()?;
+    let leftovers = crate::store_at(&dir).leftover_temp_files()?;
     for path in &leftovers {
         writeln!(
             out,

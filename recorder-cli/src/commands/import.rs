@@ -2,7 +2,6 @@
 
 use crate::OgxArgs;
 use crate::{EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::store::Store;
 use std::io::Write;
 
 /// `recordings import ogx <folder>`: converts OGX recordings into the folder. Says per
@@ -17,7 +16,7 @@ pub(crate) fn import_ogx(
         anyhow::bail!("no folder at {}", args.folder.display());
     }
     let dir = args.dir.resolve()?;
-    let report = crate::ogx::import_dir(&args.folder, &Store::new(&dir))?;
+    let report = crate::ogx::import_dir(&args.folder, &crate::store_at(&dir))?;
     let taken = report.taken_total();
     writeln!(
         out,

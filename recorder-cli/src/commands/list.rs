@@ -3,6 +3,7 @@
 use crate::index::EntryFilter;
 use crate::{existing_dir, fresh_index, EXIT_OK};
 use crate::{ListArgs, ShowArgs};
+use recorder_runtime::store::{self, RecordingKey};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -105,30 +106,28 @@ pub(crate) fn show(
         }
         entries.iter().map(|e| dir.join(&e.file_path)).collect()
     };
+    let limit = recorder_runtime::env::max_recording_bytes();
     for path in paths {
-        let rec = recorder_runtime::store::read_recording_file(&path)?;
+        let rec = store::read_recording(&path, limit)?;
         let r = &rec.request;
         let resp = &rec.response;
         writeln!(out, "file:     {}", path.display())?;
         writeln!(out, "hash:     {}", rec.request_hash())?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if let Some((_, n)) = recorder_runtime::store::parse_file_name(&name) {
+        if let Some(key) = RecordingKey::parse(&name) {
             let others = std::fs::read_dir(path.parent().unwrap_or(std::path::Path::new(".")))
                 .map(|rd| {
                     rd.flatten()
-                        .filter_map(|e| {
-                            recorder_runtime::store::parse_file_name(
-                                &e.file_name().to_string_lossy(),
-                            )
-                        })
-                        .filter(|(h, _)| *h == rec.request_hash())
+                        .filter_map(|e| RecordingKey::parse(&e.file_name().to_string_lossy()))
+                        .filter(|k| k.hash() == rec.request_hash())
                         .count()
                 })
                 .unwrap_or(1);
             if others > 1 {
                 writeln!(
                     out,
-                    "occurrence: {n} of {others} (the test makes this request {others} times; each file answers one, in order)"
+                    "occurrence: {} of {others} (the test makes this request {others} times; each file answers one, in order)",
+                    key.occurrence()
                 )?;
             }
         }

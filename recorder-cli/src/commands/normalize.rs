@@ -7,7 +7,7 @@
 use crate::{display_path, existing_dir, progress, DryRunArgs, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::idmap::IDS_FILE;
 use recorder_runtime::recording::Recording;
-use recorder_runtime::store::{self, Store, MODELS_DIR};
+use recorder_runtime::store::{self, MODELS_DIR};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,14 +27,15 @@ pub(crate) fn normalize(
     err: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let dir = existing_dir(&args.dir)?;
-    let files = Store::new(&dir).files()?;
+    let store = crate::store_at(&dir);
+    let files = store.files()?;
     let bar = progress(files.len(), "normalizing");
     let mut skipped = 0usize;
     let mut folders: BTreeMap<PathBuf, Vec<(String, Recording)>> = BTreeMap::new();
     let mut changes: Vec<Change> = Vec::new();
     for path in &files {
         bar.inc(1);
-        let rec = match store::read_recording_file(path) {
+        let rec = match store.read_recording(path) {
             Ok(r) => r,
             Err(e) => {
                 bar.suspend(|| writeln!(err, "skipped {}: {e}", path.display()))?;

@@ -40,23 +40,19 @@ pub(crate) fn report(
     cwd: &Path,
 ) -> anyhow::Result<Value> {
     let base = EnvLayers::from_process(process)?;
-    // The setup in effect: --setup, else RECORDER_SETUP, else default_setup.
-    let chosen: Option<(String, String)> =
-        match (setup_arg, base.lookup(process, recorder_config::SETUP_ENV)) {
-            (Some(name), _) => Some((name.to_owned(), "--setup".to_owned())),
-            (None, Some((name, source))) => Some((name.trim().to_owned(), source.to_string())),
-            (None, None) => config
-                .and_then(|c| c.default_setup.clone())
-                .map(|n| (n, "default_setup".to_owned())),
-        };
-    let setup = match (&chosen, config) {
-        (Some((name, _)), Some(c)) => Some(c.setup(name)?),
-        (Some((name, by)), None) => anyhow::bail!(
-            "setup `{name}` (from {by}) was asked for, but no recorder.toml was found from {} upward",
-            cwd.display()
-        ),
-        (None, _) => None,
-    };
+    // The setup in effect, by the rule every part of the recorder uses: --setup,
+    // else RECORDER_SETUP, else default_setup (no test in view, so no suite).
+    let choice = recorder_config::choose_setup(
+        config,
+        setup_arg.map(|name| (name, "--setup")),
+        None,
+        process,
+    )
+    .map_err(|e| match config {
+        Some(_) => anyhow::Error::from(e),
+        None => anyhow::anyhow!("{e} (searched from {} upward)", cwd.display()),
+    })?;
+    let setup = choice.as_ref().map(|c| c.setup);
     let layers = match setup {
         Some(s) => base.clone().with_setup(&s.name, &s.env),
         None => base.clone(),
@@ -102,14 +98,9 @@ pub(crate) fn report(
         }
         let mut value = found(v.name);
         if v.name == recorder_config::SETUP_ENV {
-            value = chosen.clone().map(|(name, by)| {
-                let by = if by == "default_setup" {
-                    Source::Config.to_string()
-                } else {
-                    by
-                };
-                (name, by)
-            });
+            value = choice
+                .as_ref()
+                .map(|c| (c.setup.name.clone(), c.by.source()));
         } else if v.name == recorder_runtime::env::ENV {
             value = process.var(v.name).map(|_| {
                 let masked = base
@@ -237,7 +228,7 @@ pub(crate) fn report(
         .collect();
     Ok(json!({
         "config": config.map(|c| c.path.display().to_string()),
-        "setup": chosen.map(|(name, by)| json!({ "name": name, "chosen_by": by })),
+        "setup": choice.map(|c| json!({ "name": c.setup.name, "chosen_by": c.by.to_string() })),
         "setups": setups,
         "suites": suites,
         "kinds": kinds,
@@ -261,7 +252,7 @@ fn write_text(r: &Value, out: &mut dyn Write) -> std::io::Result<()> {
         Some(path) => writeln!(out, "recorder.toml: {path}")?,
         None => writeln!(
             out,
-            "recorder.toml: none found (models come from RECORDER_<KIND>_MODELS only)"
+            "recorder.toml: none found (models come from RECORDER_<KIND>_MODELS only; `cargo recordings init` writes one)"
         )?,
     }
     match r["setup"].as_object() {

@@ -4,7 +4,6 @@ use crate::index::EntryFilter;
 use crate::DryRunArgs;
 use crate::{display_path, existing_dir, fresh_index, EXIT_OK};
 use recorder_runtime::idmap::IDS_FILE;
-use recorder_runtime::store::{self, Store};
 use std::io::Write;
 use std::path::Path;
 
@@ -28,6 +27,7 @@ pub(crate) fn prune(
         return Ok(EXIT_OK);
     }
     let unused = index.unused_for_latest_runs()?;
+    let store = crate::store_at(&dir);
     let total = index.entries(&EntryFilter::default())?.len();
     for path in &unused {
         let shown = display_path(&dir, path);
@@ -41,7 +41,7 @@ pub(crate) fn prune(
             }
             // The id map must not name a recording that is gone (check would fail).
             if let Some(folder) = path.parent().filter(|f| f.join(IDS_FILE).exists()) {
-                store::refresh_ids_file(folder)?;
+                store.refresh_ids_file(folder)?;
             }
             remove_empty_parents(&dir, path);
             writeln!(out, "Removed: {shown}")?;
@@ -54,7 +54,7 @@ pub(crate) fn prune(
     };
     writeln!(out, "{}/{total} recordings {verb}", unused.len())?;
     if !args.dry_run && !unused.is_empty() {
-        index.ensure_fresh(&Store::new(&dir))?;
+        index.ensure_fresh(&crate::store_at(&dir))?;
     }
     Ok(EXIT_OK)
 }
@@ -69,7 +69,7 @@ fn remove_leftover_temp_files(
     dry_run: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    for path in Store::new(dir).leftover_temp_files()? {
+    for path in crate::store_at(dir).leftover_temp_files()? {
         let age = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .ok()
@@ -91,7 +91,7 @@ fn remove_leftover_temp_files(
     Ok(())
 }
 
-fn remove_empty_parents(root: &Path, file: &Path) {
+pub(crate) fn remove_empty_parents(root: &Path, file: &Path) {
     let mut cur = file.parent();
     while let Some(d) = cur {
         if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {

@@ -3,7 +3,6 @@
 use crate::index::Index;
 use crate::DirArgs;
 use crate::{existing_dir, EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::store::Store;
 use std::io::Write;
 
 /// `recordings reindex [--dir D]`: rebuilds the index from the JSON files and lists
@@ -15,7 +14,7 @@ pub(crate) fn reindex(
 ) -> anyhow::Result<i32> {
     let dir = existing_dir(args)?;
     let index = Index::open(&dir)?;
-    let report = index.rebuild(&Store::new(&dir))?;
+    let report = index.rebuild(&crate::store_at(&dir))?;
     writeln!(
         out,
         "Indexed {} recordings from {}",

@@ -61,7 +61,7 @@ pub mod tool_runtime;
 
 use recorder_runtime::error::{Error, Result};
 use recorder_runtime::recording::{RecordedResponse, Recording};
-use recorder_runtime::store::{self, model_set_digest, Store};
+use recorder_runtime::store::{self, model_set_digest, RecordingKey, Store};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -361,7 +361,7 @@ pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
                 let target =
                     store.model_list_path(&converted.hash, &model_set_digest(&rec.response));
                 if let std::collections::hash_map::Entry::Vacant(slot) = lists.entry(target) {
-                    store.write(rec, &converted.hash)?;
+                    store.write(rec, &RecordingKey::first(converted.hash.as_str()))?;
                     slot.insert(file);
                 }
                 report.model_lists += 1;
@@ -384,7 +384,7 @@ pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
             responses.push((file, converted.recording.response.clone()));
             let occurrence = responses.len() as u32;
             named.push((
-                store::file_name(&converted.hash, occurrence),
+                RecordingKey::new(converted.hash.as_str(), occurrence).file_name(),
                 converted.recording,
             ));
         }
@@ -393,7 +393,7 @@ pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
         for r in &renamed {
             store::write_atomic(&dir.join(&r.name), &r.recording.to_pretty_bytes())?;
         }
-        store::refresh_ids_file(&dir)?;
+        store.refresh_ids_file(&dir)?;
     }
     report.skipped.sort();
     report.repeats.sort();

@@ -554,9 +554,9 @@ fn no_file_no_include() {
         Ok(Resolution::default())
     };
     let out = expand_with(
-        quote!(models = "text"),
+        quote!(),
         quote!(
-            fn f(model: Model) {}
+            fn f() {}
         ),
         &Inputs {
             resolve: &resolve,
@@ -566,7 +566,74 @@ fn no_file_no_include() {
     let text = out.to_string();
     assert!(!text.contains("include_bytes"), "{text}");
     assert!(text.contains("option_env"), "{text}");
-    assert_eq!(test_names(out), ["text_unconfigured"]);
+    assert!(
+        text.contains("config_file : :: core :: option :: Option :: None"),
+        "{text}"
+    );
+    assert_eq!(test_names(out), ["test"]);
+}
+
+/// Expands `models = "text,embedding"` with no `recorder.toml` (searched from
+/// `/work/crate`) and the environment `env`.
+fn expand_without_file(env: &[(&str, &str)]) -> TokenStream {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let lookup = move |name: &str| env.get(name).cloned();
+    let resolve = |pinned: Option<&str>, func: &ItemFn| -> Result<Resolution, ConfigError> {
+        let mut resolution = resolution(None, pinned, func, &Location::default(), &lookup)?;
+        resolution.searched = Path::new("/work/crate")
+            .ancestors()
+            .map(Path::to_path_buf)
+            .collect();
+        Ok(resolution)
+    };
+    expand_with(
+        quote!(models = "text,embedding"),
+        quote!(
+            async fn f(text_model: Model, embedding_model: Model) {}
+        ),
+        &Inputs {
+            resolve: &resolve,
+            runtime: runtime_path::extern_path("recorder_runtime"),
+        },
+    )
+}
+
+#[test]
+fn no_file_and_no_variables_for_the_models_is_a_compile_error() {
+    assert_eq!(
+        errors_of(expand_without_file(&[])),
+        ["recorded_test: this test asks for text and embedding models, but no recorder.toml was found to take them from (looked in /work/crate, /work, /) and RECORDER_TEXT_MODELS, RECORDER_EMBEDDING_MODELS are unset; run `cargo recordings init` in the crate (or its workspace root) to write one, or set them"]
+    );
+    // One kind given: the error names only the other.
+    assert_eq!(
+        errors_of(expand_without_file(&[("RECORDER_TEXT_MODELS", "m")])),
+        ["recorded_test: this test asks for embedding models, but no recorder.toml was found to take it from (looked in /work/crate, /work, /) and RECORDER_EMBEDDING_MODELS is unset; run `cargo recordings init` in the crate (or its workspace root) to write one, or set it"]
+    );
+}
+
+#[test]
+fn no_file_but_variables_giving_every_model_builds() {
+    let out = expand_without_file(&[
+        ("RECORDER_TEXT_MODELS", "m"),
+        ("RECORDER_EMBEDDING_MODELS", "e"),
+    ]);
+    assert!(errors_of(out.clone()).is_empty());
+    assert_eq!(test_names(out), ["text_m__embedding_e"]);
+}
+
+#[test]
+fn a_kind_unconfigured_in_an_existing_file_stays_ignored() {
+    let out = expand(
+        quote!(models = "rerank"),
+        quote!(
+            async fn f(model: Model) {}
+        ),
+    );
+    assert!(errors_of(out.clone()).is_empty());
+    assert_eq!(test_names(out), ["rerank_unconfigured"]);
 }
 
 #[test]

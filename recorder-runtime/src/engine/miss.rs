@@ -5,6 +5,7 @@
 use super::{Engine, Scope};
 use crate::diff;
 use crate::identity::RequestIdentity;
+use crate::store::RecordingKey;
 
 impl Engine {
     pub(crate) fn explain_miss(
@@ -26,7 +27,7 @@ impl Engine {
                     .to_string()
             } else {
                 self.store()
-                    .recording_path(&scope.test_id, hash)
+                    .recording_path(&scope.test_id, &RecordingKey::first(hash))
                     .display()
                     .to_string()
             }

@@ -28,12 +28,14 @@ pub mod target;
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
 pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
-pub use scope::{Counts, ProblemSink, Scope, ScopeResolver};
+pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
 pub use target::{Auth, Target};
 
 use crate::error::{Error, Result};
 use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};
-use crate::store::{model_list_key, MergedModelList, Pick, Replay, ReplayBody, Store};
+use crate::store::{
+    model_list_key, MergedModelList, Pick, RecordingKey, Replay, ReplayBody, Store,
+};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -80,13 +82,20 @@ pub(crate) enum Replayed {
 }
 
 impl Engine {
-    /// An engine over a recordings folder.
+    /// An engine over a recordings folder, reading files up to
+    /// `RECORDER_MAX_RECORDING_BYTES` (under the process's setup).
     pub fn new(root: impl Into<std::path::PathBuf>) -> Arc<Engine> {
-        install_crypto_provider();
         let root = root.into();
+        let store = Store::new(&root).with_max_file_bytes(crate::env::max_recording_bytes());
+        Engine::with_store(store)
+    }
+
+    /// An engine over `store`, whose limits its builder chose.
+    pub fn with_store(store: Store) -> Arc<Engine> {
+        install_crypto_provider();
         Arc::new(Engine {
-            usage: crate::usage::UsageLog::new(&root),
-            store: Store::new(root),
+            usage: crate::usage::UsageLog::new(store.root()),
+            store,
             http: OnceLock::new(),
             model_lists: Mutex::default(),
         })
@@ -172,7 +181,7 @@ impl Engine {
             return Ok(Replayed::Miss(canonical, None));
         };
         let occurrence = recs.next_occurrence(&hash);
-        match recs.get(&hash, occurrence) {
+        match recs.get(&RecordingKey::new(hash.clone(), occurrence)) {
             Pick::Found(replay) => Ok(Replayed::Hit(scope.replayed(&hash, &replay))),
             // After the last recorded occurrence the last one repeats in replay;
             // record-if-missing records the new occurrence.
@@ -241,7 +250,7 @@ impl Engine {
                 let n = recs.next_occurrence(&hash);
                 // Only a file that cannot be read is in the scope without being found
                 // by its canonical text.
-                if let Pick::Broken(e) = recs.get(&hash, n) {
+                if let Pick::Broken(e) = recs.get(&RecordingKey::new(hash.as_str(), n)) {
                     scope.problem(crate::error::chain(&*e));
                     return Err(Error::Shared(e));
                 }
@@ -257,7 +266,8 @@ impl Engine {
             let msg = crate::secrets::scrub_str(&msg, &scope.secrets()).into_owned();
             return Err(Error::Miss(msg));
         }
-        self.forward(scope, req, ident, hash, occurrence).await
+        self.forward(scope, req, ident, RecordingKey::new(hash, occurrence))
+            .await
     }
 
     /// The merged model list of a model-list endpoint (whatever its query), cached

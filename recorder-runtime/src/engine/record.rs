@@ -6,6 +6,11 @@
 //! and it is written normalized and scrubbed, atomically. A stream passes through
 //! chunk by chunk while it is recorded; a client that stops reading does not cut the
 //! recording short.
+//!
+//! `forward` sends and dispatches; `upstream_request` builds what goes upstream (URL,
+//! auth, headers, body); `record_whole` and `record_stream` turn a whole answer or a
+//! stream into the client's response and, in the record modes, a recording; `save`
+//! writes it.
 
 use super::{background, Engine, EngineRequest, EngineResponse, ResponseBody, Scope, Source};
 use crate::body::BodyStream;
@@ -15,27 +20,146 @@ use crate::identity::RequestIdentity;
 use crate::idmap::{Issuer, IDS_FILE};
 use crate::normalize::normalize_value;
 use crate::recording::{RecordedRequest, RecordedResponse, Recording};
-use crate::store::{Replay, Saved};
+use crate::store::{RecordingKey, Replay, Saved};
 use crate::stream::{FrameParser, StreamFormat};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::HeaderValue;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// One upstream answer on its way to the client and to its recording: what
+/// [`Engine::forward`] learnt from the request and the answer's head, for
+/// [`Engine::record_whole`] and [`Engine::record_stream`].
+struct Answer {
+    /// The recording this answer becomes.
+    key: RecordingKey,
+    /// The upstream URL, for errors.
+    url: String,
+    status: u16,
+    content_type: Option<String>,
+    codings: Codings,
+    /// The response headers the client gets.
+    passed: Vec<(http::HeaderName, HeaderValue)>,
+    /// The response headers the recording keeps.
+    kept: BTreeMap<String, String>,
+    /// The request half of the recording.
+    request: RecordedRequest,
+    test_id: Option<String>,
+    /// The request as the client sent it, for telling the ids an answer issues from
+    /// those the request sent.
+    request_text: String,
+    source: Source,
+    /// `RECORDER_MAX_BODY_BYTES` under the test's setup.
+    limit: usize,
+}
+
 impl Engine {
+    /// Sends a request upstream (record and live modes) and answers with what came
+    /// back, recording it in the record modes: a whole answer, or a stream passed on
+    /// chunk by chunk.
     pub(crate) async fn forward(
         &self,
         scope: &Arc<Scope>,
         req: EngineRequest,
         ident: RequestIdentity,
-        hash: String,
-        occurrence: u32,
+        key: RecordingKey,
     ) -> Result<EngineResponse> {
+        let (builder, url) = self.upstream_request(scope, &req)?;
+        // Ids a replayed answer gave the client, which the real API never issued: an
+        // error answer to such a request is not recorded (see `record_whole`).
+        let foreign: Vec<String> = if scope.mode.reads() {
+            let canonical = ident.canonical();
+            scope
+                .ids()
+                .foreign_placeholders(&canonical)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let request_text = format!("{} {}", req.endpoint, String::from_utf8_lossy(&req.body));
+        let sent = background()
+            .spawn(async move { builder.send().await })
+            .await?;
+        let upstream = sent.map_err(|e| {
+            // The test fails at its end even if the client swallows the 502.
+            let err = Error::Unreachable {
+                url: url.clone(),
+                reason: crate::error::chain(&e),
+            };
+            scope.problem(err.to_string());
+            err
+        })?;
+        let status = upstream.status().as_u16();
+        let headers = upstream.headers();
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let codings = match headers
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(v) => Codings::parse(v).inspect_err(|e| scope.problem(e.to_string()))?,
+            None => Codings::default(),
+        };
+        let source = if scope.mode.writes() {
+            Source::Recorded
+        } else {
+            Source::Live
+        };
+        let passed = crate::headers::passed_response_headers(status, headers);
+        let kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        let model = serde_json::from_slice::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
+        let request = RecordedRequest {
+            method: ident.method().to_owned(),
+            endpoint: ident.endpoint().to_owned(),
+            model,
+            body: ident.body().clone(),
+        };
+        let format = content_type
+            .as_deref()
+            .and_then(StreamFormat::from_content_type)
+            .filter(|_| status < 400);
+        let answer = Answer {
+            key,
+            url,
+            status,
+            content_type,
+            codings,
+            passed,
+            kept,
+            request,
+            test_id: ident.test_id().map(str::to_owned),
+            request_text,
+            source,
+            limit: scope.vars().max_body_bytes(),
+        };
+        match format {
+            None => self.record_whole(scope, upstream, answer, &foreign).await,
+            Some(format) => Engine::record_stream(scope, upstream, answer, format),
+        }
+    }
+
+    /// The request as it goes upstream: the setup's URL for the endpoint, the
+    /// client's forwarded headers, the setup's headers and its key in the setup's auth
+    /// style (or, with no key configured, the client's own credentials), and the body
+    /// as the client sent it. Returns the URL too, for errors. A key the setup needs
+    /// but the environment lacks is an error saying which variable to set.
+    fn upstream_request(
+        &self,
+        scope: &Scope,
+        req: &EngineRequest,
+    ) -> Result<(reqwest::RequestBuilder, String)> {
         let target = &scope.target;
-        let key = target.api_key();
-        if key.is_none() && (scope.mode == crate::Mode::Live || scope.mode.writes()) {
+        let api_key = target.api_key();
+        if api_key.is_none() && (scope.mode == crate::Mode::Live || scope.mode.writes()) {
             if let Some(var) = &target.api_key_env {
                 let url = target.upstream_url(&req.endpoint)?;
                 let err = Error::Setup(format!(
@@ -46,7 +170,7 @@ impl Engine {
                 return Err(err);
             }
         }
-        let endpoint = match (&key, target.auth_query()) {
+        let endpoint = match (&api_key, target.auth_query()) {
             (Some((_, value)), Some(param)) => with_query_param(&req.endpoint, param, value),
             _ => req.endpoint.clone(),
         };
@@ -66,7 +190,7 @@ impl Engine {
         for (name, value) in &target.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        match (&key, &target.auth) {
+        match (&api_key, &target.auth) {
             (Some((_, k)), crate::engine::Auth::Bearer) => builder = builder.bearer_auth(k),
             (Some((_, k)), crate::engine::Auth::Header(h)) => {
                 builder = builder.header(h.as_str(), k.as_str())
@@ -81,118 +205,104 @@ impl Engine {
                 }
             }
         }
-        // Ids a replayed answer gave the client, which the real API never issued: an
-        // error answer to such a request is not recorded (see below).
-        let foreign: Vec<String> = if scope.mode.reads() {
-            let canonical = ident.canonical();
-            scope
-                .ids()
-                .foreign_placeholders(&canonical)
-                .into_iter()
-                .map(str::to_owned)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let request_text = format!("{} {}", req.endpoint, String::from_utf8_lossy(&req.body));
-        let builder = builder.body(req.body.clone());
-        let sent = background()
-            .spawn(async move { builder.send().await })
-            .await?;
-        let upstream = sent.map_err(|e| {
-            // The test fails at its end even if the client swallows the 502.
-            let err = Error::Unreachable {
-                url: url.clone(),
-                reason: crate::error::chain(&e),
-            };
-            scope.problem(err.to_string());
-            err
-        })?;
-        let status = upstream.status().as_u16();
-        let headers = upstream.headers().clone();
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let codings = match headers
-            .get(http::header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(v) => Codings::parse(v).inspect_err(|e| scope.problem(e.to_string()))?,
-            None => Codings::default(),
-        };
-        let source = if scope.mode.writes() {
-            Source::Recorded
-        } else {
-            Source::Live
-        };
-        let passed = crate::headers::passed_response_headers(status, &headers);
-        let kept = crate::headers::kept_response_headers(status, &headers, &hash);
-        let model = serde_json::from_slice::<serde_json::Value>(&req.body)
-            .ok()
-            .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
-        let request = RecordedRequest {
-            method: ident.method().to_owned(),
-            endpoint: ident.endpoint().to_owned(),
-            model,
-            body: ident.body().clone(),
-        };
-        let test_id = ident.test_id().map(str::to_owned);
-        let limit = scope.vars().max_body_bytes();
-        let format = content_type
-            .as_deref()
-            .and_then(StreamFormat::from_content_type)
-            .filter(|_| status < 400);
-        let Some(format) = format else {
-            let raw = read_capped(upstream, limit, &url)
-                .await
-                .inspect_err(|e| scope.problem(e.to_string()))?;
-            let body = if codings.is_identity() {
-                raw
-            } else {
-                Bytes::from(
-                    crate::compression::decode(&codings, &raw, limit)
-                        .inspect_err(|e| scope.problem(e.to_string()))?,
-                )
-            };
-            if status >= 400 && !foreign.is_empty() {
-                scope.problem(foreign_message(scope, &foreign, status));
-            } else if scope.mode.writes() {
-                let mut response = RecordedResponse::plain(
-                    status,
-                    content_type.as_deref().map(json_content_type),
-                    &body,
-                );
-                response.headers = kept;
-                if let Some(json) = &response.body {
-                    let mut issuer = Issuer::new(&hash, occurrence, request_text);
-                    let mut ids = scope.ids();
-                    issuer.absorb(&mut ids, json);
-                    scope.ids_changed(&ids);
-                }
-                let rec = Recording {
-                    test_id,
-                    request,
-                    response,
-                };
-                self.save(scope, rec, &hash, occurrence)
-                    .inspect_err(|e| scope.problem(e.to_string()))?;
-            } else {
-                scope.stats.live.fetch_add(1, Ordering::Relaxed);
-            }
-            return Ok(EngineResponse {
-                status,
-                content_type,
-                headers: passed,
-                body: ResponseBody::Full(body),
-                source,
-            });
-        };
+        Ok((builder.body(req.body.clone()), url))
+    }
 
-        // A stream: pass chunks on as they arrive while a background task parses and
-        // records them. The task drains the upstream even if the client goes away, and
-        // gives each event's new ids their placeholders before its bytes go on, so the
-        // client's next request already matches.
+    /// A whole answer (not a stream, or an error): read up to the body limit, decoded,
+    /// its new ids given placeholders and, in the record modes, recorded. An error
+    /// answer to a request that sent back `foreign` ids (placeholders of replayed
+    /// answers) is not recorded: the real API never issued them.
+    async fn record_whole(
+        &self,
+        scope: &Arc<Scope>,
+        upstream: reqwest::Response,
+        answer: Answer,
+        foreign: &[String],
+    ) -> Result<EngineResponse> {
+        let Answer {
+            key,
+            url,
+            status,
+            content_type,
+            codings,
+            passed,
+            kept,
+            request,
+            test_id,
+            request_text,
+            source,
+            limit,
+        } = answer;
+        let raw = read_capped(upstream, limit, &url)
+            .await
+            .inspect_err(|e| scope.problem(e.to_string()))?;
+        let body = if codings.is_identity() {
+            raw
+        } else {
+            Bytes::from(
+                crate::compression::decode(&codings, &raw, limit)
+                    .inspect_err(|e| scope.problem(e.to_string()))?,
+            )
+        };
+        if status >= 400 && !foreign.is_empty() {
+            scope.problem(foreign_message(scope, foreign, status));
+        } else if scope.mode.writes() {
+            let mut response = RecordedResponse::plain(
+                status,
+                content_type.as_deref().map(json_content_type),
+                &body,
+            );
+            response.headers = kept;
+            if let Some(json) = &response.body {
+                let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
+                let mut ids = scope.ids();
+                issuer.absorb(&mut ids, json);
+                scope.ids_changed(&ids);
+            }
+            let rec = Recording {
+                test_id,
+                request,
+                response,
+            };
+            self.save(scope, rec, &key)
+                .inspect_err(|e| scope.problem(e.to_string()))?;
+        } else {
+            scope.stats.live.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(EngineResponse {
+            status,
+            content_type,
+            headers: passed,
+            body: ResponseBody::Full(body),
+            source,
+        })
+    }
+
+    /// A stream: chunks pass on as they arrive while a background task parses and
+    /// records them. The task drains the upstream even if the client goes away, and
+    /// gives each event's new ids their placeholders before its bytes go on, so the
+    /// client's next request already matches. Nothing is recorded from a stream the
+    /// upstream cut short or that grew over the body limit.
+    fn record_stream(
+        scope: &Arc<Scope>,
+        upstream: reqwest::Response,
+        answer: Answer,
+        format: StreamFormat,
+    ) -> Result<EngineResponse> {
+        let Answer {
+            key,
+            url,
+            status,
+            passed,
+            kept,
+            request,
+            test_id,
+            request_text,
+            source,
+            limit,
+            codings,
+            content_type: _,
+        } = answer;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes>>();
         let keep_timing = scope.vars().keep_timing();
         let guard = scope.pending.start();
@@ -212,7 +322,7 @@ impl Engine {
                 let _ = tx.send(Err(err));
             };
             let mut parser = FrameParser::new(format);
-            let mut issuer = Issuer::new(&hash, occurrence, request_text);
+            let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
             let mut frames = Vec::new();
             let mut last = Instant::now();
             let mut total = 0usize;
@@ -291,7 +401,7 @@ impl Engine {
                 request,
                 response,
             };
-            if let Err(e) = scope.engine.save(&scope, rec, &hash, occurrence) {
+            if let Err(e) = scope.engine.save(&scope, rec, &key) {
                 scope.problem(e.to_string());
             }
         });
@@ -308,13 +418,8 @@ impl Engine {
     /// Writes a recording: ids replaced by their placeholders, volatile fields
     /// normalized, secrets scrubbed, atomically; then the usage log and, for a test that
     /// sends ids back, its id map file.
-    pub(crate) fn save(
-        &self,
-        scope: &Scope,
-        mut rec: Recording,
-        hash: &str,
-        occurrence: u32,
-    ) -> Result<()> {
+    pub(crate) fn save(&self, scope: &Scope, mut rec: Recording, key: &RecordingKey) -> Result<()> {
+        let hash = key.hash();
         if scope.has_ids() {
             let ids = scope.ids();
             rec.response.for_each_json_mut(|v| ids.apply(v));
@@ -331,16 +436,14 @@ impl Engine {
             let _one_writer = scope.ids_file.lock().unwrap();
             // What would be written is compared with what is on disk: the same
             // answer, floats within the setup's tolerance, keeps the file.
-            let (path, saved) =
-                self.store()
-                    .save_at(&rec, hash, occurrence, &scope.target.tolerance)?;
+            let (path, saved) = self.store().save(&rec, key, &scope.target.tolerance)?;
             if rec.test_id.is_some() && (sends_ids || scope.dir().join(IDS_FILE).exists()) {
                 self.write_ids_file(scope)?;
             }
             (path, saved)
         };
         scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
-        scope.note_recorded(hash, occurrence);
+        scope.note_recorded(key);
         scope.count_save(&path, &saved);
         // The file is kept whatever happens to the usage log; a failure fails the test.
         if let Err(e) = self.usage.recorded(&scope.test_id, hash, &saved) {
@@ -357,11 +460,9 @@ impl Engine {
         if rec.test_id.is_none() {
             self.forget_model_list(&rec.request.endpoint);
         } else if let Ok(recs) = scope.recordings() {
-            recs.lock().unwrap().insert(
-                hash.to_owned(),
-                occurrence,
-                Arc::new(Replay::from_recording(rec, path)),
-            );
+            recs.lock()
+                .unwrap()
+                .insert(key.clone(), Arc::new(Replay::from_recording(rec, path)));
         }
         Ok(())
     }
@@ -374,7 +475,7 @@ impl Engine {
     }
 
     fn write_ids_file(&self, scope: &Scope) -> Result<()> {
-        crate::store::refresh_ids_file(&scope.dir())
+        self.store().refresh_ids_file(&scope.dir())
     }
 
     fn forget_model_list(&self, endpoint: &str) {

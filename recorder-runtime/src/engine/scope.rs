@@ -4,7 +4,7 @@
 use super::{Engine, Target};
 use crate::error::{Error, Result};
 use crate::idmap::IdMap;
-use crate::store::ScopeRecordings;
+use crate::store::{RecordingKey, ScopeRecordings};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -83,6 +83,48 @@ impl Drop for PendingGuard {
     }
 }
 
+/// What a [`Scope`] is built with besides its engine, test id, mode and target:
+/// given to [`Scope::with_options`] so that it holds from the first request on.
+///
+/// ```
+/// use recorder_runtime::engine::{Engine, Scope, ScopeOptions, Target};
+/// use recorder_runtime::Mode;
+/// let options = ScopeOptions::default()
+///     .test_filter("chat::answers")
+///     .problem_sink(std::sync::Arc::new(|test, problem| eprintln!("{test}: {problem}")));
+/// let scope = Scope::with_options(Engine::new("recordings"), "my_tests::chat", Mode::Replay, Target::default(), options);
+/// assert_eq!(scope.test_id(), "my_tests::chat");
+/// ```
+#[derive(Clone, Default)]
+pub struct ScopeOptions {
+    test_filter: Option<String>,
+    on_problem: Option<ProblemSink>,
+}
+
+impl ScopeOptions {
+    /// What `cargo test` needs to select this test, shown in miss messages (default:
+    /// the test's name without its model combination).
+    pub fn test_filter(mut self, filter: impl Into<String>) -> Self {
+        self.test_filter = Some(filter.into());
+        self
+    }
+
+    /// Tells `sink` of every problem as it happens (a standalone server reports them).
+    pub fn problem_sink(mut self, sink: ProblemSink) -> Self {
+        self.on_problem = Some(sink);
+        self
+    }
+}
+
+impl std::fmt::Debug for ScopeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopeOptions")
+            .field("test_filter", &self.test_filter)
+            .field("problem_sink", &self.on_problem.is_some())
+            .finish()
+    }
+}
+
 /// One test's view of the engine: its id, mode, target and replay map.
 ///
 /// ```
@@ -143,8 +185,21 @@ impl Scope {
         mode: crate::Mode,
         target: Target,
     ) -> Arc<Scope> {
+        Scope::with_options(engine, test_id, mode, target, ScopeOptions::default())
+    }
+
+    /// [`Scope::new`] with `options` (a miss message's test filter, a problem sink).
+    pub fn with_options(
+        engine: Arc<Engine>,
+        test_id: impl Into<String>,
+        mode: crate::Mode,
+        target: Target,
+        options: ScopeOptions,
+    ) -> Arc<Scope> {
         let test_id = test_id.into();
-        let test_filter = default_filter(&test_id);
+        let test_filter = options
+            .test_filter
+            .unwrap_or_else(|| default_filter(&test_id));
         let secrets = crate::secrets::configured(target.secrets());
         let vars = target.vars();
         let replay_timing = vars.replay_timing();
@@ -168,24 +223,8 @@ impl Scope {
             recorded: Mutex::default(),
             ids_file: Mutex::new(()),
             saves: Mutex::default(),
-            on_problem: None,
+            on_problem: options.on_problem,
         })
-    }
-
-    /// Tells `sink` of every problem as it happens (a standalone server reports them).
-    pub fn with_problem_sink(mut self: Arc<Self>, sink: ProblemSink) -> Arc<Self> {
-        if let Some(s) = Arc::get_mut(&mut self) {
-            s.on_problem = Some(sink);
-        }
-        self
-    }
-
-    /// Sets what `cargo test` needs to select this test, shown in miss messages.
-    pub fn with_test_filter(mut self: Arc<Self>, filter: impl Into<String>) -> Arc<Self> {
-        if let Some(s) = Arc::get_mut(&mut self) {
-            s.test_filter = filter.into();
-        }
-        self
     }
 
     /// Serves one request: see [`Engine::handle`].
@@ -303,7 +342,18 @@ impl Scope {
                 self.problem(e.to_string());
             }
         }
-        self.problems.lock().unwrap().clone()
+        self.problems()
+    }
+
+    /// The problems seen so far, at once: no waiting for recordings being written and
+    /// no cleaning up, which is what a test that panicked reports (it may have stopped
+    /// before requests an earlier run made, so its occurrences are not stale).
+    pub fn problems(&self) -> Vec<String> {
+        // Also read while a panic unwinds: never panic on a poisoned lock.
+        self.problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn remove_stale_occurrences(&self) -> Result<()> {
@@ -318,10 +368,13 @@ impl Scope {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some((hash, n)) = crate::store::parse_file_name(&name.to_string_lossy()) else {
+            let Some(key) = RecordingKey::parse(&name.to_string_lossy()) else {
                 continue;
             };
-            if recorded.get(&hash).is_some_and(|made| n > *made) {
+            if recorded
+                .get(key.hash())
+                .is_some_and(|made| key.occurrence() > *made)
+            {
                 std::fs::remove_file(entry.path())
                     .map_err(|e| Error::io("cannot remove stale recording", entry.path(), e))?;
                 removed = true;
@@ -333,10 +386,10 @@ impl Scope {
         Ok(())
     }
 
-    pub(crate) fn note_recorded(&self, hash: &str, occurrence: u32) {
+    pub(crate) fn note_recorded(&self, key: &RecordingKey) {
         let mut recorded = self.recorded.lock().unwrap();
-        let n = recorded.entry(hash.to_owned()).or_default();
-        *n = (*n).max(occurrence);
+        let n = recorded.entry(key.hash().to_owned()).or_default();
+        *n = (*n).max(key.occurrence());
     }
 
     /// Whether this test's recordings are loaded (or failed to load) already.
@@ -405,4 +458,42 @@ impl Scope {
 fn default_filter(test_id: &str) -> String {
     let head = test_id.split('[').next().unwrap_or(test_id);
     head.rsplit("::").next().unwrap_or(head).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_hold_from_the_first_request_on() {
+        let told: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = {
+            let told = told.clone();
+            Arc::new(move |test: &str, problem: &str| {
+                told.lock().unwrap().push(format!("{test}: {problem}"))
+            })
+        };
+        let options = ScopeOptions::default()
+            .test_filter("answers --exact")
+            .problem_sink(sink);
+        let scope = Scope::with_options(
+            Engine::new("recordings"),
+            "m::answers[text=a]",
+            crate::Mode::Replay,
+            Target::default(),
+            options,
+        );
+        // Shared before the first problem: the options were given at construction.
+        let shared = scope.clone();
+        shared.problem("a miss");
+        assert_eq!(*told.lock().unwrap(), ["m::answers[text=a]: a miss"]);
+        assert_eq!(scope.test_filter, "answers --exact");
+        let plain = Scope::new(
+            Engine::new("recordings"),
+            "m::answers[text=a]",
+            crate::Mode::Replay,
+            Target::default(),
+        );
+        assert_eq!(plain.test_filter, "answers");
+    }
 }

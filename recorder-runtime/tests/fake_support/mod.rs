@@ -87,7 +87,7 @@ pub fn recordings(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
-            recorder_runtime::store::parse_file_name(&name).is_some()
+            recorder_runtime::store::RecordingKey::parse(&name).is_some()
                 || (name.starts_with("models-") && name.ends_with(".json"))
         })
         .collect()

@@ -1,0 +1,210 @@
+//! The safe writer: every file of a recordings folder is written through here,
+//! atomically (a temporary file in the same folder, then a rename), so that a reader
+//! never sees a partial file and a crash leaves the old file or the new one; and
+//! saving a recording made again, which keeps the file when the answer is the same.
+
+use super::read::Existing;
+use super::{check_test_id, model_set_digest, RecordingKey, Store};
+use crate::error::{Error, Result};
+use crate::recording::Recording;
+use crate::tolerance::{compare_recordings, Tolerance, Verdict};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// What [`Store::save`] did with a recording made again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Saved {
+    /// There was no file: written.
+    New,
+    /// The file held another answer: rewritten. Says the first real difference.
+    Changed(String),
+    /// The file held these very bytes: untouched.
+    Identical,
+    /// The file held the same answer but for floats within the tolerance: kept as it
+    /// was (`kept`), untouched. `largest` is the largest float difference.
+    Equivalent {
+        /// The largest absolute difference between an old and a new float.
+        largest: f64,
+        /// The recording on disk, which replay goes on serving.
+        kept: Box<Recording>,
+    },
+}
+
+impl Store {
+    /// Writes a recording atomically (temporary file in the same folder, then
+    /// rename) and returns its path. Readers never see a partial file. A model list
+    /// (no test id) goes to the file of its model set, whatever the key's occurrence.
+    pub fn write(&self, rec: &Recording, key: &RecordingKey) -> Result<PathBuf> {
+        let path = self.path_of(rec, key)?;
+        write_atomic(&path, &rec.to_pretty_bytes())?;
+        Ok(path)
+    }
+
+    /// Writes a recording made again, unless the file on disk holds the same answer:
+    /// the same bytes, or the same JSON but for floats within `tolerance` (see
+    /// [`crate::tolerance`]). A kept file is left untouched, byte for byte and
+    /// mtime; a file that cannot be read or parsed is replaced.
+    ///
+    /// ```
+    /// use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+    /// use recorder_runtime::store::{RecordingKey, Saved, Store};
+    /// use recorder_runtime::tolerance::Tolerance;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = Store::new(dir.path());
+    /// let rec = |body: &[u8]| Recording {
+    ///     test_id: Some("t::embeds".into()),
+    ///     request: RecordedRequest { method: "POST".into(), endpoint: "/v1/embeddings".into(), model: None, body: serde_json::json!({}) },
+    ///     response: RecordedResponse::plain(200, Some("application/json"), body),
+    /// };
+    /// let (t, key) = (Tolerance::default(), RecordingKey::first("ab"));
+    /// let (path, saved) = store.save(&rec(br#"{"e":[0.25]}"#), &key, &t).unwrap();
+    /// assert!(matches!(saved, Saved::New));
+    /// let before = std::fs::read(&path).unwrap();
+    /// let (_, saved) = store.save(&rec(br#"{"e":[0.2512]}"#), &key, &t).unwrap();
+    /// assert!(matches!(saved, Saved::Equivalent { .. }));
+    /// assert_eq!(std::fs::read(&path).unwrap(), before);
+    /// let (_, saved) = store.save(&rec(br#"{"e":[0.5]}"#), &key, &t).unwrap();
+    /// assert!(matches!(saved, Saved::Changed(_)));
+    /// ```
+    pub fn save(
+        &self,
+        rec: &Recording,
+        key: &RecordingKey,
+        tolerance: &Tolerance,
+    ) -> Result<(PathBuf, Saved)> {
+        let path = self.path_of(rec, key)?;
+        let bytes = rec.to_pretty_bytes();
+        let saved = match self.read_existing(&path) {
+            Existing::Missing => Saved::New,
+            Existing::NotPlain => Saved::Changed(
+                "the file on disk was not a plain readable file under the size limit".into(),
+            ),
+            Existing::Bytes(old) if old == bytes => Saved::Identical,
+            Existing::Bytes(old) => match Recording::from_slice(&old, &path) {
+                Err(e) => Saved::Changed(format!("the file on disk was not a recording ({e})")),
+                Ok(old) => match compare_recordings(&old, rec, tolerance) {
+                    Verdict::Changed(difference) => Saved::Changed(difference.to_string()),
+                    Verdict::Equal => Saved::Equivalent {
+                        largest: 0.0,
+                        kept: Box::new(old),
+                    },
+                    Verdict::Within { largest } => Saved::Equivalent {
+                        largest,
+                        kept: Box::new(old),
+                    },
+                },
+            },
+        };
+        if matches!(saved, Saved::New | Saved::Changed(_)) {
+            write_atomic(&path, &bytes)?;
+        }
+        Ok((path, saved))
+    }
+
+    /// Writes any file of the folder atomically (see [`write_atomic`]), refusing a
+    /// path through a symlinked or non-folder parent (see [`Store::check_inside`]).
+    pub fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.check_inside(path)?;
+        write_atomic(path, bytes)
+    }
+
+    /// Where a recording goes; an error for a test id that names no folder or a
+    /// path through a symlink.
+    fn path_of(&self, rec: &Recording, key: &RecordingKey) -> Result<PathBuf> {
+        let path = match &rec.test_id {
+            Some(t) => {
+                check_test_id(t)?;
+                self.recording_path(t, key)
+            }
+            None => self.model_list_path(key.hash(), &model_set_digest(&rec.response)),
+        };
+        self.check_inside(&path)?;
+        Ok(path)
+    }
+}
+
+/// Writes bytes to `path` atomically: a temporary file in the same folder, flushed,
+/// then renamed over the target. A crash leaves either the old file or the new one.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("a/b.json");
+/// recorder_runtime::store::write_atomic(&path, b"{}\n").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"{}\n");
+/// ```
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io("cannot create recordings folder", dir, e))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("recording");
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("cannot write recording", path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::rec;
+    use crate::store::Pick;
+    use serde_json::json;
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let r = rec(Some("m::t"), "/v1/x", json!({"a": 1}));
+        let key = RecordingKey::first(r.request_hash());
+        let p = store.write(&r, &key).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), r.to_pretty_bytes());
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        let scope = store.load_scope("m::t").unwrap();
+        assert_eq!(scope.len(), 1);
+        assert!(matches!(scope.get(&key), Pick::Found(_)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_safe_writer_refuses_a_symlinked_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked")).unwrap();
+        let store = Store::new(dir.path());
+        let err = store
+            .write_file(&dir.path().join("linked/_ids.json"), b"{}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refusing to follow a symlink"), "{err}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        store
+            .write_file(&dir.path().join("plain/_ids.json"), b"{}")
+            .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("plain/_ids.json")).unwrap(),
+            b"{}"
+        );
+    }
+}
