@@ -615,6 +615,35 @@ impl Index {
         tx.commit().map_err(err)
     }
 
+    /// Renames request hashes in the record of use (`old -> new`), for
+    /// `cargo recordings migrate`, which renames the recordings whose request hash
+    /// changed: what the tests used follows its recordings, so that `prune` does not
+    /// take them for unused. Returns how many rows changed.
+    pub fn rename_hashes(
+        &self,
+        renamed: &std::collections::BTreeMap<String, String>,
+    ) -> Result<usize> {
+        let mut conn = self.lock();
+        let err = |e: rusqlite::Error| self.err("cannot rename request hashes", &e);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut changed = 0;
+        for (old, new) in renamed {
+            changed += tx
+                .execute(
+                    "UPDATE OR IGNORE usage SET request_hash = ?2 WHERE request_hash = ?1",
+                    params![old, new],
+                )
+                .map_err(err)?;
+            // Rows already there under the new hash: the old ones are duplicates.
+            tx.execute("DELETE FROM usage WHERE request_hash = ?1", [old])
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(changed)
+    }
+
     /// The rows matching `filter`, ordered by test, endpoint and file.
     pub fn entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
         let mut sql = String::from("SELECT request_hash, file_path, test_id, method, endpoint, model, is_streaming, status, recorded_at, size, occurrence FROM recordings WHERE 1=1");

@@ -1,5 +1,5 @@
-//! `cargo recordings <command>`: list, show, check, normalize, prune, reindex, import
-//! and serve the recordings of recorded tests, in any project; `options` shows the
+//! `cargo recordings <command>`: list, show, check, normalize, migrate, prune, reindex,
+//! import and serve the recordings of recorded tests, in any project; `options` shows the
 //! setups, suites, kinds, services and variables in effect; `init` sets up a crate;
 //! `review` shows what a re-record changed against git's `HEAD` (and accepts or
 //! rejects it per test), `report --html` draws the recorded conversations on one page.
@@ -23,6 +23,7 @@ pub mod report;
 pub mod review;
 
 pub use commands::check::{check_dir, Problem};
+pub use commands::migrate::{migrate_dir, Migrated, Migration};
 pub use recorder_runtime::secrets::secret_in_text;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,7 +53,7 @@ pub const EXIT_PROBLEMS: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
 
 /// The exit codes, shown by `--help` on every command.
-pub const EXIT_CODES_HELP: &str = "Exit codes:\n  0  success\n  1  the command ran but found problems (check), or skipped files (normalize, reindex, import)\n  2  usage or I/O error";
+pub const EXIT_CODES_HELP: &str = "Exit codes:\n  0  success\n  1  the command ran but found problems (check), or skipped files (normalize, migrate, reindex, import)\n  2  usage or I/O error";
 
 /// Manage the recordings of recorded tests.
 #[derive(Debug, Parser)]
@@ -83,10 +84,15 @@ pub enum Command {
     /// Re-apply the current normalization to every recording's response.
     #[command(after_help = EXIT_CODES_HELP)]
     Normalize(DryRunArgs),
-    /// Check every recording: parses, named after its request's hash, normalized,
-    /// free of secrets, no hash stored twice.
+    /// Check every recording: parses, of the current format, named after its
+    /// request's hash, normalized, free of secrets, no hash stored twice.
     #[command(after_help = EXIT_CODES_HELP)]
     Check(DirArgs),
+    /// Rewrite recordings of older formats or identity schemes in the current ones
+    /// (renaming those whose request hash changed, with their ids and record of use);
+    /// current files are left as they are.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Migrate(DryRunArgs),
     /// Remove the recordings that no test used in its latest run (run the tests in
     /// replay first), and temporary files interrupted writes left (older than ten
     /// minutes).
@@ -465,6 +471,7 @@ where
         Command::Show(args) => list::show(args, out, err),
         Command::Normalize(args) => normalize::normalize(args, out, err),
         Command::Check(args) => check::check(args, out, err),
+        Command::Migrate(args) => migrate::migrate(args, out, err),
         Command::Prune(args) => prune::prune(args, out, err),
         Command::Reindex(args) => reindex::reindex(args, out, err),
         Command::Import(ImportArgs {

@@ -3,6 +3,7 @@
 //! `reindex`, `import ogx`, `serve` replaying an imported OGX corpus over HTTP, and
 //! (in `review/`) `review` and `report --html` on a scratch git repository.
 
+mod migrate;
 mod review;
 mod support;
 
@@ -124,6 +125,7 @@ fn every_command_has_help_with_the_exit_codes() {
         &["show"],
         &["normalize"],
         &["check"],
+        &["migrate"],
         &["prune"],
         &["reindex"],
         &["import"],

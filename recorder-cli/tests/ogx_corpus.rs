@@ -765,9 +765,10 @@ async fn a_turn_whose_issuing_answer_was_not_imported_replays() {
 
 /// The committed files replayed to the clients of their APIs through `cargo recordings
 /// serve`: google-genai, anthropic, plain HTTP (`tests/ogx_clients.py`). Needs a Python
-/// with `google-genai` and `anthropic`: `$RECORDER_PYTHON`, else `target/pyenv`, else
-/// `python3`; without one it says so and passes, unless `RECORDER_REQUIRE_PYTHON_CLIENTS=1`
-/// (CI) makes that a failure.
+/// with `google-genai` and `anthropic`: the first of `$RECORDER_PYTHON`,
+/// `<workspace root>/target/pyenv/bin/python` (the venv `.ci/run` makes) and `python3`
+/// that imports both; without one it says so and passes, unless
+/// `RECORDER_REQUIRE_PYTHON_CLIENTS=1` (CI) makes that a failure.
 #[test]
 fn python_clients_replay_every_format() {
     let Some(python) = python_with_clients() else {

@@ -31,6 +31,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// Recording files of another format or identity scheme than this recorder's, that
+    /// it cannot serve as they are: older ones whose request no longer hashes to their
+    /// name (`cargo recordings migrate`), newer ones (upgrade the recorder). Each file
+    /// is named with what to do; never a silent miss.
+    #[error("{context}:{}", files_with_advice(.files))]
+    Format {
+        /// What could not be done, e.g. "no recording for POST /v1/chat/completions".
+        context: String,
+        /// Each file, and what to do about it.
+        files: Vec<(PathBuf, String)>,
+    },
+
     /// Reading or writing a file failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -186,6 +198,14 @@ impl std::fmt::Debug for Error {
 /// A boxed error cause.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// `\n  <file>: <advice>` for each file of [`Error::Format`].
+fn files_with_advice(files: &[(PathBuf, String)]) -> String {
+    files
+        .iter()
+        .map(|(path, advice)| format!("\n  {}: {advice}", path.display()))
+        .collect()
+}
+
 impl Error {
     /// An I/O error while doing `action` (e.g. "cannot write") on `path`.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -250,6 +270,7 @@ impl Error {
         match self {
             Error::UnknownMode { .. } => "UnknownMode",
             Error::CorruptRecording { .. } => "CorruptRecording",
+            Error::Format { .. } => "Format",
             Error::Io { .. } => "Io",
             Error::Miss(_) => "Miss",
             Error::Unreachable { .. } => "Unreachable",

@@ -541,6 +541,7 @@ impl Issuer {
 ///
 /// ```json
 /// {
+///   "format": 2,
 ///   "test_id": "examples::responses::chains[text=smollm2-135m]",
 ///   "ids": {
 ///     "resp_rec-0123456789ab": {
@@ -574,11 +575,10 @@ pub struct IssuedAt {
 }
 
 impl IdsFile {
-    /// The bytes written to disk: pretty JSON and a trailing newline.
+    /// The bytes written to disk: the file format (see
+    /// [`crate::recording::version`]), then the map; pretty JSON and a trailing newline.
     pub fn to_pretty_bytes(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(self).expect("an id map serializes");
-        out.push(b'\n');
-        out
+        crate::recording::version::file_bytes(crate::recording::version::FileKind::Ids, self)
     }
 
     /// The chained placeholders of a test's recordings: each one found under an id

@@ -2,6 +2,8 @@
 //!
 //! ```json
 //! {
+//!   "format": 2,
+//!   "identity": 2,
 //!   "test_id": "examples::chat::answers[text=smollm2-135m]",
 //!   "request": {
 //!     "method": "POST",
@@ -17,6 +19,10 @@
 //! }
 //! ```
 //!
+//! `format` is the file format and `identity` the request-identity scheme the file's
+//! name was hashed with (see [`version`]): files of older versions are read through
+//! [`version::CHAIN`], files of newer ones are refused with a message saying so.
+//!
 //! `request.body` is the body as identity sees it (ignored fields removed), so the
 //! file's name is always `sha256` of its request's canonical form. A plain response
 //! has `body` (JSON), `body_text` (other UTF-8) or `body_hex` (binary) instead of
@@ -28,6 +34,8 @@
 //! made again by the same test is its own exchange: the n-th one (n >= 2) is stored as
 //! `<hash>.<n>.json` next to the first, `<hash>.json` (see [`crate::store`]).
 
+pub mod version;
+
 use crate::error::{Error, Result};
 use crate::identity::RequestIdentity;
 use crate::stream::{Frame, StreamFormat};
@@ -35,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+use version::{Age, FileKind, Version, CHAIN};
 
 /// One recorded exchange, as stored in `<hash>.json`.
 ///
@@ -191,27 +200,121 @@ impl RecordedResponse {
     }
 }
 
+/// A recording file as stored: the recording after its version keys (absent in
+/// format 1).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk {
+    #[serde(default)]
+    format: Option<u64>,
+    #[serde(default)]
+    identity: Option<u64>,
+    test_id: Option<String>,
+    request: RecordedRequest,
+    response: RecordedResponse,
+}
+
+/// Only the version keys of a file, whatever else it holds.
+#[derive(Deserialize)]
+struct VersionKeys {
+    #[serde(default)]
+    format: Option<Value>,
+    #[serde(default)]
+    identity: Option<Value>,
+}
+
+impl VersionKeys {
+    fn version(self) -> std::result::Result<Version, String> {
+        let mut file = serde_json::Map::new();
+        file.extend(self.format.map(|v| ("format".to_owned(), v)));
+        file.extend(self.identity.map(|v| ("identity".to_owned(), v)));
+        CHAIN.version_of(FileKind::Recording, &file)
+    }
+}
+
 impl Recording {
-    /// The exact bytes written to disk: pretty JSON, two-space indent, trailing newline.
+    /// The exact bytes written to disk: the current version keys (see [`version`]),
+    /// then the recording; pretty JSON, two-space indent, trailing newline.
     pub fn to_pretty_bytes(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(self).expect("a recording serializes");
-        out.push(b'\n');
-        out
+        version::file_bytes(FileKind::Recording, self)
     }
 
-    /// Parses a recording; errors name the file and say what is wrong.
+    /// Parses a recording of the current version or an older one; errors name the file
+    /// and say what is wrong (a file of a newer version: that the recorder needs
+    /// upgrading).
     pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Recording> {
+        Self::from_slice_versioned(bytes, path).map(|(rec, _)| rec)
+    }
+
+    /// [`Recording::from_slice`], and the version the file names. A file of an older
+    /// version comes back upgraded (in memory) to the current one; whether its request
+    /// still hashes to its file name is for the caller to see.
+    ///
+    /// ```
+    /// use recorder_runtime::recording::Recording;
+    /// use recorder_runtime::recording::version::Version;
+    /// let v1 = r#"{"test_id":"t","request":{"method":"GET","endpoint":"/v1/x","body":null},
+    ///   "response":{"status":204}}"#;
+    /// let (rec, found) = Recording::from_slice_versioned(v1.as_bytes(), "a.json".as_ref()).unwrap();
+    /// assert_eq!(found, Version { format: 1, identity: 1 });
+    /// let (again, found) = Recording::from_slice_versioned(&rec.to_pretty_bytes(), "a.json".as_ref()).unwrap();
+    /// assert_eq!((again, found), (rec, Version::CURRENT));
+    /// let v9 = v1.replacen('{', r#"{"format":9,"#, 1);
+    /// let err = Recording::from_slice(v9.as_bytes(), "a.json".as_ref()).unwrap_err().to_string();
+    /// assert!(err.contains("newer recorder") && err.contains("a.json"), "{err}");
+    /// ```
+    pub fn from_slice_versioned(bytes: &[u8], path: &Path) -> Result<(Recording, Version)> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::corrupt(path, "the file is empty"));
         }
-        serde_json::from_slice(bytes).map_err(|e| {
-            let reason = if e.is_eof() {
-                format!("the file is truncated ({e})")
-            } else {
-                format!("invalid recording JSON ({e})")
-            };
-            Error::corrupt(path, reason)
-        })
+        let found = match serde_json::from_slice::<OnDisk>(bytes) {
+            Ok(d) => {
+                let found = VersionKeys {
+                    format: d.format.map(Value::from),
+                    identity: d.identity.map(Value::from),
+                }
+                .version()
+                .map_err(|why| Error::corrupt(path, why))?;
+                match CHAIN.age(found) {
+                    Age::Newer => return Err(version::newer_file(path, found)),
+                    // The common case: read as it is, in one pass.
+                    _ if CHAIN.reads_as_is(found) => {
+                        let rec = Recording {
+                            test_id: d.test_id,
+                            request: d.request,
+                            response: d.response,
+                        };
+                        return Ok((rec, found));
+                    }
+                    _ => found,
+                }
+            }
+            Err(e) => {
+                match serde_json::from_slice::<VersionKeys>(bytes).map(VersionKeys::version) {
+                    // Another version may have another shape.
+                    Ok(Ok(found)) if CHAIN.age(found) == Age::Newer => {
+                        return Err(version::newer_file(path, found))
+                    }
+                    Ok(Ok(found)) if !CHAIN.reads_as_is(found) => found,
+                    _ => return Err(parse_error(path, &e)),
+                }
+            }
+        };
+        // An older version with another shape: upgraded step by step.
+        let mut value: Value = serde_json::from_slice(bytes).map_err(|e| parse_error(path, &e))?;
+        let file = value
+            .as_object_mut()
+            .ok_or_else(|| Error::corrupt(path, "a recording is a JSON object"))?;
+        CHAIN
+            .upgrade(FileKind::Recording, file)
+            .map_err(|why| Error::corrupt(path, format!("{found}: {why}")))?;
+        let rec = serde_json::from_value(value).map_err(|e| {
+            Error::corrupt(
+                path,
+                format!("invalid recording JSON once upgraded from {found} ({e})"),
+            )
+        })?;
+        Ok((rec, found))
     }
 
     /// Reads and parses a recording file.
@@ -224,6 +327,16 @@ impl Recording {
     pub fn request_hash(&self) -> String {
         self.request.identity(self.test_id.as_deref()).hash()
     }
+}
+
+/// Why a file is not a recording: empty, truncated, or not its JSON.
+fn parse_error(path: &Path, e: &serde_json::Error) -> Error {
+    let reason = if e.is_eof() {
+        format!("the file is truncated ({e})")
+    } else {
+        format!("invalid recording JSON ({e})")
+    };
+    Error::corrupt(path, reason)
 }
 
 #[cfg(test)]
@@ -247,6 +360,93 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("invalid recording"), "{e}");
+    }
+
+    /// A recording as format 1 wrote it: no version keys.
+    const FORMAT_1: &str = r#"{
+  "test_id": "t",
+  "request": {
+    "method": "POST",
+    "endpoint": "/v1/x",
+    "body": {"a": 1}
+  },
+  "response": {
+    "status": 200,
+    "content_type": "application/json",
+    "body": {"ok": true}
+  }
+}
+"#;
+
+    #[test]
+    fn files_name_their_version_and_older_ones_read_as_current() {
+        let p = Path::new("recordings/a/b.json");
+        let (rec, found) = Recording::from_slice_versioned(FORMAT_1.as_bytes(), p).unwrap();
+        assert_eq!(
+            found,
+            Version {
+                format: 1,
+                identity: 1
+            }
+        );
+        let bytes = String::from_utf8(rec.to_pretty_bytes()).unwrap();
+        assert!(
+            bytes.starts_with(&format!(
+                "{{\n  \"format\": 2,\n  \"identity\": {},\n  \"test_id\": \"t\",",
+                crate::identity::SCHEME
+            )),
+            "{bytes}"
+        );
+        // Format 2 is format 1 and the two keys, nothing else.
+        let unversioned: String = bytes
+            .lines()
+            .filter(|l| !l.starts_with("  \"format\"") && !l.starts_with("  \"identity\""))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let v1: Value = serde_json::from_str(FORMAT_1).unwrap();
+        assert_eq!(
+            unversioned,
+            format!("{}\n", serde_json::to_string_pretty(&v1).unwrap())
+        );
+        let (again, found) = Recording::from_slice_versioned(bytes.as_bytes(), p).unwrap();
+        assert_eq!((again, found), (rec, Version::CURRENT));
+    }
+
+    #[test]
+    fn newer_files_say_to_upgrade_and_bad_versions_are_named() {
+        let p = Path::new("recordings/a/b.json");
+        let with = |keys: &str| FORMAT_1.replacen('{', &format!("{{{keys}"), 1);
+        let newer_scheme = format!(
+            r#""format": 2, "identity": {},"#,
+            crate::identity::SCHEME + 1
+        );
+        for keys in [
+            r#""format": 3,"#,
+            newer_scheme.as_str(),
+            // A newer format may hold keys this one does not know.
+            r#""format": 3, "identity": 1, "annotations": [],"#,
+        ] {
+            let e = Recording::from_slice(with(keys).as_bytes(), p)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("recordings/a/b.json")
+                    && e.contains("newer recorder")
+                    && e.contains("upgrade recorder-runtime"),
+                "{keys}: {e}"
+            );
+        }
+        for keys in [r#""format": 0,"#, r#""identity": "one","#] {
+            let e = Recording::from_slice(with(keys).as_bytes(), p)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("recordings/a/b.json"), "{keys}: {e}");
+        }
+        // An unknown key in a current file is still an error, not a newer format.
+        let e = Recording::from_slice(with(r#""format": 2, "annotations": [],"#).as_bytes(), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `annotations`"), "{e}");
     }
 
     #[test]

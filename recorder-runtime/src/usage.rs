@@ -200,6 +200,64 @@ pub fn read_usage(root: &Path) -> Result<Vec<(PathBuf, Vec<UsageLine>)>> {
     Ok(out)
 }
 
+/// Renames request hashes (`old -> new`) in every usage log of a recordings folder,
+/// each log rewritten atomically with its lines in place (a line that does not parse is
+/// kept as it is): for `cargo recordings migrate`, which renames the recordings whose
+/// request hash changed, so that the record of use follows them. Returns the logs
+/// rewritten. No test may be writing to the folder meanwhile.
+///
+/// ```
+/// use recorder_runtime::usage::{read_usage, rename_hashes, UsageLog};
+/// let dir = tempfile::tempdir().unwrap();
+/// UsageLog::new(dir.path()).test_finished("t", &["old".into(), "kept".into()]).unwrap();
+/// let renamed = [("old".to_string(), "new".to_string())].into();
+/// assert_eq!(rename_hashes(dir.path(), &renamed).unwrap().len(), 1);
+/// let (_, lines) = &read_usage(dir.path()).unwrap()[0];
+/// assert_eq!(lines[0].used, ["new", "kept"]);
+/// assert!(rename_hashes(dir.path(), &renamed).unwrap().is_empty(), "nothing left to rename");
+/// ```
+pub fn rename_hashes(
+    root: &Path,
+    renamed: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<PathBuf>> {
+    let mut rewritten = Vec::new();
+    for (path, _) in read_usage(root)? {
+        let text = crate::store::read_file(&path, crate::store::DEFAULT_MAX_FILE_BYTES)?;
+        let text = String::from_utf8_lossy(&text);
+        let mut changed = false;
+        let mut out = String::with_capacity(text.len());
+        for line in text.split_inclusive('\n') {
+            let (body, end) = match line.strip_suffix('\n') {
+                Some(body) => (body, "\n"),
+                None => (line, ""),
+            };
+            let Ok(mut parsed) = serde_json::from_str::<UsageLine>(body) else {
+                out.push_str(line);
+                continue;
+            };
+            let mut hit = false;
+            for hash in parsed.used.iter_mut().chain(parsed.recorded.iter_mut()) {
+                if let Some(new) = renamed.get(hash.as_str()) {
+                    *hash = new.clone();
+                    hit = true;
+                }
+            }
+            if hit {
+                changed = true;
+                out.push_str(&serde_json::to_string(&parsed).expect("a usage line serializes"));
+                out.push_str(end);
+            } else {
+                out.push_str(line);
+            }
+        }
+        if changed {
+            crate::store::write_atomic(&path, out.as_bytes())?;
+            rewritten.push(path);
+        }
+    }
+    Ok(rewritten)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -718,3 +718,119 @@ async fn a_client_disconnecting_mid_stream_from_the_proxy_leaves_a_full_recordin
         "role chunk, 15 pieces, finish chunk, [DONE]"
     );
 }
+
+/// A recording file as the recorder wrote it before format numbers (format 1).
+fn as_format_1(path: &Path) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let file = v.as_object_mut().unwrap();
+    assert_eq!(file.shift_remove("format"), Some(2.into()));
+    assert_eq!(file.shift_remove("identity"), Some(1.into()));
+    let mut out = serde_json::to_vec_pretty(&v).unwrap();
+    out.push(b'\n');
+    out
+}
+
+#[tokio::test]
+async fn recordings_of_another_version_replay_or_fail_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let test = "reliability::versions::test";
+    let (kept, moved) = (ask("kept as format 1"), ask("hashed by an older scheme"));
+    let rec = context(test, Mode::Record, dir.path(), Some(fake.openai_url()));
+    rec.client().chat(&kept).await.unwrap();
+    rec.client().chat(&moved).await.unwrap();
+    let models = rec.client().models().await.unwrap();
+    assert!(rec.finish().is_empty());
+    fake.stop();
+    let store = Store::new(dir.path());
+    let model_list = store
+        .files()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("_models"))
+        .unwrap();
+
+    // Format 1 files replay as they are, model lists too.
+    let kept_file = file_for(dir.path(), test, &kept);
+    let kept_bytes = std::fs::read(&kept_file).unwrap();
+    std::fs::write(&kept_file, as_format_1(&kept_file)).unwrap();
+    std::fs::write(&model_list, as_format_1(&model_list)).unwrap();
+    let replay = context(test, Mode::Replay, dir.path(), None);
+    assert!(replay
+        .client()
+        .chat(&kept)
+        .await
+        .unwrap()
+        .text()
+        .contains("kept as format 1"));
+    assert_eq!(
+        replay.client().models().await.unwrap().data.len(),
+        models.data.len()
+    );
+    assert!(replay.finish().is_empty(), "{:?}", replay.finish());
+
+    // A file whose request no longer hashes to its name under this recorder's scheme,
+    // as an older scheme would have named it: a request it may answer fails naming it
+    // and the command, in replay and in record-if-missing (which records nothing).
+    let moved_file = file_for(dir.path(), test, &moved);
+    let old_name = moved_file.with_file_name(format!("{}.json", "1".repeat(64)));
+    std::fs::write(&old_name, as_format_1(&moved_file)).unwrap();
+    std::fs::remove_file(&moved_file).unwrap();
+    for mode in [Mode::Replay, Mode::RecordIfMissing] {
+        let ctx = context(test, mode, dir.path(), Some(recorder_runtime_dead_url()));
+        let err = ctx.client().chat(&moved).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Format { .. }), "{mode:?}: {err:?}");
+        assert!(
+            text.contains(&old_name.display().to_string())
+                && text.contains("cargo recordings migrate"),
+            "{mode:?}: {text}"
+        );
+        let problems = ctx.finish();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("cargo recordings migrate")),
+            "{problems:?}"
+        );
+        assert!(
+            !moved_file.exists(),
+            "{mode:?} wrote a recording beside the old one"
+        );
+    }
+    // The same for a model list (in a folder of its own: an engine keeps the model
+    // lists it served).
+    let other = tempfile::tempdir().unwrap();
+    let old_list = other
+        .path()
+        .join("_models")
+        .join(format!("models-{}-00000000.json", "1".repeat(64)));
+    std::fs::create_dir_all(old_list.parent().unwrap()).unwrap();
+    std::fs::copy(&model_list, &old_list).unwrap();
+    let ctx = context(test, Mode::Replay, other.path(), None);
+    let err = ctx.client().models().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&old_list.display().to_string()) && err.contains("cargo recordings migrate"),
+        "{err}"
+    );
+    ctx.finish();
+
+    // A newer recorder's file fails saying to upgrade, found by its name or not.
+    let newer =
+        String::from_utf8(kept_bytes)
+            .unwrap()
+            .replacen("\"format\": 2", "\"format\": 3", 1);
+    std::fs::write(&kept_file, &newer).unwrap();
+    std::fs::write(&old_name, &newer).unwrap();
+    for (req, file) in [(&kept, &kept_file), (&moved, &old_name)] {
+        let ctx = context(test, Mode::Replay, dir.path(), None);
+        let err = ctx.client().chat(req).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&file.display().to_string())
+                && err.contains("newer recorder")
+                && err.contains("upgrade"),
+            "{err}"
+        );
+        ctx.finish();
+    }
+}

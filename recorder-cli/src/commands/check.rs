@@ -1,10 +1,12 @@
-//! `cargo recordings check`: every recording parses, is a regular file named after its
-//! request's hash (and occurrence) where replay looks for it, is normalized with its
+//! `cargo recordings check`: every recording parses, is of the current format and
+//! identity scheme (older: migrate; newer: upgrade the recorder), is a regular file
+//! named after its request's hash (and occurrence) where replay looks for it, is normalized with its
 //! test's id map up to date, holds no secret, and sends back only ids that its test
 //! issued.
 
 use crate::{display_path, existing_dir, progress, DirArgs, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::idmap::{placeholders_in, IdsFile, IDS_FILE};
+use recorder_runtime::recording::version::{Version, CHAIN};
 use recorder_runtime::recording::Recording;
 use recorder_runtime::store::{self, RecordingKey, MODELS_DIR};
 use serde_json::Value;
@@ -67,8 +69,15 @@ pub fn check_dir(
     let mut by_key: BTreeMap<RecordingKey, Vec<PathBuf>> = BTreeMap::new();
     for path in &files {
         on_file(files.len());
-        let rec = match store.read_recording(path) {
+        let (rec, found) = match store.read_recording_versioned(path) {
             Ok(r) => r,
+            // A newer recorder's: what to do, once.
+            Err(recorder_runtime::Error::Format { files, .. }) => {
+                for (_, advice) in files {
+                    problem(path, advice);
+                }
+                continue;
+            }
             Err(e) => {
                 problem(path, format!("cannot be read: {e}"));
                 continue;
@@ -92,6 +101,20 @@ pub fn check_dir(
         } else {
             RecordingKey::parse(&name)
         };
+        if found != Version::CURRENT {
+            if named.as_ref().is_some_and(|n| n.hash() != hash) {
+                // Its test's other checks would only repeat it: migrate renames it.
+                problem(path, CHAIN.older(found));
+                continue;
+            }
+            problem(
+                path,
+                format!(
+                    "is {found}, older than this recorder's {}: run `cargo recordings migrate`",
+                    Version::CURRENT
+                ),
+            );
+        }
         match named {
             None => problem(path, format!("is not named after its request's hash ({hash}.json)")),
             Some(named) if named.hash() != hash => problem(
@@ -210,18 +233,39 @@ pub fn check_dir(
             }
         }
         let ids_path = folder.join(IDS_FILE);
-        let on_disk = std::fs::read(&ids_path).ok();
+        let on_disk = store.read_file(&ids_path).ok();
         let expected = (!ids.ids.is_empty()).then(|| ids.to_pretty_bytes());
-        if on_disk != expected {
-            let what = match (&on_disk, &expected) {
-                (None, Some(_)) => "is missing: the test sends ids back",
-                (Some(_), None) => "lists ids no request of its test sends back",
-                _ => "does not match the test's recordings",
-            };
-            problem(
-                &ids_path,
-                format!("{what}: run `cargo recordings normalize`"),
-            );
+        let version = on_disk
+            .as_ref()
+            .map(|_| super::migrate::read_ids_file(&store, &CHAIN, &ids_path));
+        match version {
+            Some(Err(why)) => problem(&ids_path, why),
+            Some(Ok((older, found))) if found != Version::CURRENT => {
+                let also = if Some(older.to_pretty_bytes()) == expected {
+                    ""
+                } else {
+                    " (it does not match the test's recordings either: run `cargo recordings normalize` after)"
+                };
+                problem(
+                    &ids_path,
+                    format!(
+                        "is {found}, older than this recorder's {}: run `cargo recordings migrate`{also}",
+                        Version::CURRENT
+                    ),
+                );
+            }
+            _ if on_disk != expected => {
+                let what = match (&on_disk, &expected) {
+                    (None, Some(_)) => "is missing: the test sends ids back",
+                    (Some(_), None) => "lists ids no request of its test sends back",
+                    _ => "does not match the test's recordings",
+                };
+                problem(
+                    &ids_path,
+                    format!("{what}: run `cargo recordings normalize`"),
+                );
+            }
+            _ => {}
         }
     }
     problems.sort_by(|a, b| a.path.cmp(&b.path));

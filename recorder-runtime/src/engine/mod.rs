@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(all(test, feature = "multipart"))]
+mod identity_scheme;
 mod miss;
 mod prepare;
 mod record;
@@ -257,6 +259,10 @@ impl Engine {
                 n
             }
         };
+        if mode.reads() {
+            self.refuse_unmatchable(scope, &method, &endpoint, model_list)
+                .await?;
+        }
         let ident = RequestIdentity::new(&method, &endpoint, &body, ignore, Some(&scope.test_id));
         debug_assert_eq!(ident.hash(), hash, "request_hash and RequestIdentity agree");
         if mode == crate::Mode::Replay {
@@ -268,6 +274,44 @@ impl Engine {
         }
         self.forward(scope, req, ident, RecordingKey::new(hash, occurrence))
             .await
+    }
+
+    /// A request that found no recording, in a test (or, for a model list, a folder)
+    /// that has recordings of another version this recorder cannot match as they are:
+    /// an error naming them and what to do (`cargo recordings migrate`, or upgrading),
+    /// never a plain miss or a new recording beside them.
+    async fn refuse_unmatchable(
+        &self,
+        scope: &Arc<Scope>,
+        method: &str,
+        endpoint: &str,
+        model_list: bool,
+    ) -> Result<()> {
+        let files = if model_list {
+            let engine = scope.engine.clone();
+            background()
+                .spawn_blocking(move || engine.store.unmatchable_model_lists())
+                .await??
+        } else {
+            scope.recordings()?.lock().unwrap().unmatchable().to_vec()
+        };
+        if files.is_empty() {
+            return Ok(());
+        }
+        if scope.mode == crate::Mode::Replay {
+            scope.stats.missed.fetch_add(1, Ordering::Relaxed);
+        }
+        let context = format!(
+            "no recording for {method} {endpoint} in test `{}`, and the recordings folder holds recordings this recorder cannot match as they are (one of them may be this request's)",
+            scope.test_id
+        );
+        let secrets = scope.secrets();
+        let err = Error::Format {
+            context: crate::secrets::scrub_str(&context, &secrets).into_owned(),
+            files,
+        };
+        scope.problem(err.to_string());
+        Err(err)
     }
 
     /// The merged model list of a model-list endpoint (whatever its query), cached

@@ -25,6 +25,16 @@
 //! - `test_id` is left out (the key is absent) for model-list endpoints
 //!   (`GET /v1/models`, `GET /api/tags`), whose recordings all tests share.
 //!
+//! # The scheme
+//! Everything that decides the canonical text of a request (the rules above, and what
+//! the engine makes of a request before them: multipart parts, query credentials,
+//! placeholders, scrubbed secrets) is identity scheme [`SCHEME`]. A recording names the
+//! scheme its file name was hashed with (`"identity": 2`, see
+//! [`crate::recording::version`]), so that a change of canonicalization never turns
+//! committed recordings into silent misses: any such change bumps [`SCHEME`] and adds a
+//! migration step, and a snapshot test of the canonical forms of a fixed set of
+//! requests fails until it does.
+//!
 //! ```
 //! use recorder_runtime::identity::RequestIdentity;
 //! use serde_json::json;
@@ -41,6 +51,17 @@ use std::fmt::Write as _;
 
 /// Decimal places kept when floats are compared.
 pub const FLOAT_PRECISION: usize = 6;
+
+/// The request-identity scheme: bumped by every change of the canonical form of a
+/// request (see [the module docs](self#the-scheme)). Scheme 1 is the canonicalization
+/// of every recorder before schemes were numbered; scheme 2 hashes a server-issued id
+/// that a request sends back, and no answer of its test issued, as the placeholder
+/// derived from the id itself ([`crate::idmap::derived_placeholder`]).
+///
+/// ```
+/// assert_eq!(recorder_runtime::identity::SCHEME, 2);
+/// ```
+pub const SCHEME: u32 = 2;
 
 /// Whether a request lists models: shared by all tests and merged on replay.
 ///

@@ -5,6 +5,7 @@
 use super::{RecordingKey, Store};
 use crate::error::{Error, Result};
 use crate::identity::sha256_hex;
+use crate::recording::version::Version;
 use crate::recording::Recording;
 use std::path::Path;
 
@@ -12,6 +13,13 @@ impl Store {
     /// Reads a recording file (see [`read_recording`]) under this store's size limit.
     pub fn read_recording(&self, path: &Path) -> Result<Recording> {
         read_recording(path, self.max_file_bytes)
+    }
+
+    /// [`Store::read_recording`], and the version the file names (see
+    /// [`Recording::from_slice_versioned`]).
+    pub fn read_recording_versioned(&self, path: &Path) -> Result<(Recording, Version)> {
+        let bytes = read_file(path, self.max_file_bytes)?;
+        Recording::from_slice_versioned(&bytes, path)
     }
 
     /// Reads any file of the folder (see [`read_file`]) under this store's size limit.

@@ -6,6 +6,7 @@ use super::layout::entries;
 use super::read::check_name;
 use super::{check_test_id, RecordingKey, Store};
 use crate::error::{Error, Result};
+use crate::recording::version::{Version, CHAIN};
 use crate::recording::{RecordedRequest, Recording};
 use crate::stream::{self, StreamFormat};
 use bytes::Bytes;
@@ -62,6 +63,9 @@ pub struct ScopeRecordings {
     by_bytes: HashMap<u64, Vec<BytesEntry>, BuildHasherDefault<HashHasher>>,
     /// How many times this test has made each request so far.
     asked: HashMap<String, u32, BuildHasherDefault<HashHasher>>,
+    /// The files of another version that cannot be matched as they are, and what to
+    /// do about each (see [`ScopeRecordings::unmatchable`]).
+    unmatchable: Vec<(PathBuf, String)>,
 }
 
 /// A recording file, loaded, or why it could not be.
@@ -261,6 +265,15 @@ impl ScopeRecordings {
             .map(|e| e.hash.clone())
     }
 
+    /// The files of the scope that this recorder cannot match as they are, each with
+    /// what to do: older ones whose request no longer hashes to their name
+    /// (`cargo recordings migrate`) and newer ones (upgrade the recorder). A request
+    /// that finds no recording in a scope that has some is not a plain miss: one of
+    /// them may hold its answer.
+    pub fn unmatchable(&self) -> &[(PathBuf, String)] {
+        &self.unmatchable
+    }
+
     /// Every readable recording of the scope.
     pub fn replays(&self) -> impl Iterator<Item = &Arc<Replay>> {
         self.entries
@@ -359,10 +372,17 @@ impl Store {
             let Some(key) = RecordingKey::parse(&entry.file_name().to_string_lossy()) else {
                 continue;
             };
-            match self
-                .read_recording(&path)
-                .and_then(|rec| check_name(rec, &key, &path))
-            {
+            let checked = self
+                .read_recording_versioned(&path)
+                .and_then(|(rec, found)| match check_name(rec, &key, &path) {
+                    // Hashed under an older scheme (or named by hand): migrate renames it.
+                    Err(_) if found != Version::CURRENT => Err(Error::Format {
+                        context: "a recording file cannot be matched".into(),
+                        files: vec![(path.clone(), CHAIN.older(found))],
+                    }),
+                    checked => checked,
+                });
+            match checked {
                 Ok((rec, canonical)) => {
                     let replay = Arc::new(Replay::from_recording(rec, path.clone()));
                     out.by_canonical
@@ -370,7 +390,12 @@ impl Store {
                         .or_insert_with(|| key.shared_hash().clone());
                     out.load(key, Ok(replay));
                 }
-                Err(e) => out.load(key, Err(Arc::new(e))),
+                Err(e) => {
+                    if let Error::Format { files, .. } = &e {
+                        out.unmatchable.extend(files.iter().cloned());
+                    }
+                    out.load(key, Err(Arc::new(e)))
+                }
             }
         }
         Ok(out)
@@ -400,6 +425,58 @@ mod tests {
         let by_len: std::collections::HashSet<u64> = (0..=100).map(|n| h(&long[..n])).collect();
         assert_eq!(by_len.len(), 101);
         assert_ne!(h("ab"), h("ba"));
+    }
+
+    #[test]
+    fn files_of_another_version_that_cannot_be_matched_are_named_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let current = rec(Some("m::t"), "/v1/a", json!({"a": 1}));
+        let key = RecordingKey::first(current.request_hash());
+        store.write(&current, &key).unwrap();
+        let folder = store.scope_dir("m::t");
+        let format_1 = |r: &Recording| serde_json::to_vec_pretty(r).unwrap();
+        // Format 1 under its request's hash: replays as it is.
+        let old = rec(Some("m::t"), "/v1/b", json!({"b": 1}));
+        let old_key = RecordingKey::first(old.request_hash());
+        std::fs::write(folder.join(old_key.file_name()), format_1(&old)).unwrap();
+        // Format 1 under another hash, as an older identity scheme named it.
+        let moved = rec(Some("m::t"), "/v1/c", json!({"c": 1}));
+        let moved_path = folder.join(format!("{}.json", "1".repeat(64)));
+        std::fs::write(&moved_path, format_1(&moved)).unwrap();
+        // A newer recorder's, under any name.
+        let newer = String::from_utf8(current.to_pretty_bytes())
+            .unwrap()
+            .replacen("\"format\": 2", "\"format\": 3", 1);
+        let newer_path = folder.join(format!("{}.json", "2".repeat(64)));
+        std::fs::write(&newer_path, newer).unwrap();
+        // A current file under another name is corrupt, as ever, not of another version.
+        let renamed = folder.join(format!("{}.json", "3".repeat(64)));
+        std::fs::write(&renamed, current.to_pretty_bytes()).unwrap();
+
+        let scope = store.load_scope("m::t").unwrap();
+        assert!(matches!(scope.get(&key), Pick::Found(_)));
+        assert!(
+            matches!(scope.get(&old_key), Pick::Found(_)),
+            "format 1 replays"
+        );
+        let mut unmatchable = scope.unmatchable().to_vec();
+        unmatchable.sort();
+        assert_eq!(unmatchable.len(), 2, "{unmatchable:?}");
+        assert_eq!(unmatchable[0].0, moved_path);
+        assert!(
+            unmatchable[0].1.contains("cargo recordings migrate"),
+            "{unmatchable:?}"
+        );
+        assert_eq!(unmatchable[1].0, newer_path);
+        assert!(
+            unmatchable[1].1.contains("upgrade recorder-runtime"),
+            "{unmatchable:?}"
+        );
+        let Pick::Broken(e) = scope.get(&RecordingKey::first("3".repeat(64))) else {
+            panic!("a renamed current file is broken")
+        };
+        assert!(e.to_string().contains("hashes to"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::read::Existing;
 use super::{check_test_id, model_set_digest, RecordingKey, Store};
 use crate::error::{Error, Result};
+use crate::recording::version::Version;
 use crate::recording::Recording;
 use crate::tolerance::{compare_recordings, Tolerance, Verdict};
 use std::io::Write;
@@ -21,10 +22,12 @@ pub enum Saved {
     New,
     /// The file held another answer: rewritten. Says the first real difference.
     Changed(String),
-    /// The file held these very bytes: untouched.
+    /// The file held this very recording: untouched, or, when it was of an older
+    /// format (see [`crate::recording::version`]), written again in the current one.
     Identical,
     /// The file held the same answer but for floats within the tolerance: kept as it
-    /// was (`kept`), untouched. `largest` is the largest float difference.
+    /// was (`kept`): untouched, or written again in the current format when it was of
+    /// an older one. `largest` is the largest float difference.
     Equivalent {
         /// The largest absolute difference between an old and a new float.
         largest: f64,
@@ -46,7 +49,9 @@ impl Store {
     /// Writes a recording made again, unless the file on disk holds the same answer:
     /// the same bytes, or the same JSON but for floats within `tolerance` (see
     /// [`crate::tolerance`]). A kept file is left untouched, byte for byte and
-    /// mtime; a file that cannot be read or parsed is replaced.
+    /// mtime, unless it is of an older format: then its own content is written again in
+    /// the current one (a version is not a change of the recording). A file that cannot
+    /// be read or parsed is replaced.
     ///
     /// ```
     /// use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
@@ -77,28 +82,50 @@ impl Store {
     ) -> Result<(PathBuf, Saved)> {
         let path = self.path_of(rec, key)?;
         let bytes = rec.to_pretty_bytes();
-        let saved = match self.read_existing(&path) {
-            Existing::Missing => Saved::New,
-            Existing::NotPlain => Saved::Changed(
-                "the file on disk was not a plain readable file under the size limit".into(),
+        let (saved, write) = match self.read_existing(&path) {
+            Existing::Missing => (Saved::New, Some(bytes)),
+            Existing::NotPlain => (
+                Saved::Changed(
+                    "the file on disk was not a plain readable file under the size limit".into(),
+                ),
+                Some(bytes),
             ),
-            Existing::Bytes(old) if old == bytes => Saved::Identical,
-            Existing::Bytes(old) => match Recording::from_slice(&old, &path) {
-                Err(e) => Saved::Changed(format!("the file on disk was not a recording ({e})")),
-                Ok(old) => match compare_recordings(&old, rec, tolerance) {
-                    Verdict::Changed(difference) => Saved::Changed(difference.to_string()),
-                    Verdict::Equal => Saved::Equivalent {
-                        largest: 0.0,
-                        kept: Box::new(old),
-                    },
-                    Verdict::Within { largest } => Saved::Equivalent {
-                        largest,
-                        kept: Box::new(old),
-                    },
-                },
+            Existing::Bytes(old) if old == bytes => (Saved::Identical, None),
+            Existing::Bytes(old) => match Recording::from_slice_versioned(&old, &path) {
+                Err(e) => (
+                    Saved::Changed(format!("the file on disk was not a recording ({e})")),
+                    Some(bytes),
+                ),
+                Ok((old, found)) => {
+                    // An older format's file keeps its content, in the current format.
+                    let restamped = (found != Version::CURRENT).then(|| old.to_pretty_bytes());
+                    if restamped.as_ref() == Some(&bytes) {
+                        (Saved::Identical, restamped)
+                    } else {
+                        match compare_recordings(&old, rec, tolerance) {
+                            Verdict::Changed(difference) => {
+                                (Saved::Changed(difference.to_string()), Some(bytes))
+                            }
+                            Verdict::Equal => (
+                                Saved::Equivalent {
+                                    largest: 0.0,
+                                    kept: Box::new(old),
+                                },
+                                restamped,
+                            ),
+                            Verdict::Within { largest } => (
+                                Saved::Equivalent {
+                                    largest,
+                                    kept: Box::new(old),
+                                },
+                                restamped,
+                            ),
+                        }
+                    }
+                }
             },
         };
-        if matches!(saved, Saved::New | Saved::Changed(_)) {
+        if let Some(bytes) = write {
             write_atomic(&path, &bytes)?;
         }
         Ok((path, saved))
@@ -184,6 +211,49 @@ mod tests {
         let scope = store.load_scope("m::t").unwrap();
         assert_eq!(scope.len(), 1);
         assert!(matches!(scope.get(&key), Pick::Found(_)));
+    }
+
+    /// The bytes format 1 wrote for a recording: no version keys.
+    fn format_1(r: &Recording) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(r).unwrap();
+        v.push(b'\n');
+        v
+    }
+
+    #[test]
+    fn a_recording_made_again_over_an_older_format_is_not_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let t = Tolerance::default();
+        let r = rec(Some("m::t"), "/v1/x", json!({"e": [0.25], "n": 1}));
+        let key = RecordingKey::first(r.request_hash());
+        let path = store.recording_path("m::t", &key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format_1(&r)).unwrap();
+        let (_, saved) = store.save(&r, &key, &t).unwrap();
+        assert_eq!(saved, Saved::Identical, "only the version differs");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            r.to_pretty_bytes(),
+            "and it is the current one now"
+        );
+
+        // Floats within the tolerance: the file's own floats stay, in the current format.
+        std::fs::write(&path, format_1(&r)).unwrap();
+        let noisy = rec(Some("m::t"), "/v1/x", json!({"e": [0.2512], "n": 1}));
+        let (_, saved) = store.save(&noisy, &key, &t).unwrap();
+        assert!(matches!(saved, Saved::Equivalent { .. }), "{saved:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), r.to_pretty_bytes());
+
+        // A real change is one.
+        std::fs::write(&path, format_1(&r)).unwrap();
+        let other = rec(Some("m::t"), "/v1/x", json!({"e": [0.25], "n": 2}));
+        let (_, saved) = store.save(&other, &key, &t).unwrap();
+        assert!(
+            matches!(&saved, Saved::Changed(d) if d.contains("/n")),
+            "{saved:?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), other.to_pretty_bytes());
     }
 
     #[cfg(unix)]
