@@ -332,7 +332,8 @@ pub struct ServeArgs {
     /// The recordings folder.
     #[command(flatten)]
     pub dir: DirArgs,
-    /// replay, record-if-missing, record or live [default: $RECORD_MODE, else replay]
+    /// replay, record-if-missing, record, live or verify (call the real API, write
+    /// nothing, report what differs from the recordings) [default: $RECORD_MODE, else replay]
     #[arg(long, value_name = "M")]
     pub mode: Option<String>,
     /// The port on 127.0.0.1 (0: any free port).

@@ -1357,3 +1357,113 @@ fn serve_refuses_an_auth_header_that_is_not_a_header_name() {
     assert_eq!(code, EXIT_ERROR);
     assert!(err.contains("header:<name>"), "{err}");
 }
+
+/// `serve --mode verify`: each request goes upstream, the client gets the live answer,
+/// nothing is written; a breaking change is a problem (exit status 1, printed as it
+/// happens), drift is listed per test at shutdown and in the exit summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_verifies_against_the_recordings_and_writes_nothing() {
+    recorder_runtime::engine::install_crypto_provider();
+    let fake = recorder_testkit::fake::FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let http = reqwest::Client::new();
+    let ask = |url: String, prompt: &'static str| {
+        let http = http.clone();
+        async move {
+            let chat = json!({"model": "m", "messages": [{"role": "user", "content": prompt}]});
+            let resp = http
+                .post(format!("{url}/v1/chat/completions"))
+                .header("X-Recorder-Test-Id", "cli::verify")
+                .json(&chat)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let server = Serve::recording(&dir, &fake.openai_url(), &["--port", "0"], &[]);
+    let planet = ask(server.url.clone(), "Name a planet.").await;
+    ask(server.url.clone(), "Name a moon.").await;
+    assert_eq!(server.signal("-INT").0, Some(EXIT_OK));
+    // The provider changed since: one answer's words, the other's finish reason.
+    let recorded = walk(&dir)
+        .into_iter()
+        .filter(|p| RecordingKey::of_path(p).is_some())
+        .collect::<Vec<_>>();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    for path in recorded {
+        let mut rec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let prompt = rec["request"]["body"]["messages"][0]["content"].clone();
+        let choice = &mut rec["response"]["body"]["choices"][0];
+        if prompt == "Name a planet." {
+            choice["message"]["content"] = json!("Mars.");
+        } else {
+            choice["finish_reason"] = json!("length");
+        }
+        std::fs::write(&path, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+    }
+    let before: Vec<(PathBuf, Vec<u8>)> = walk(&dir)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+
+    let server = Serve::start(
+        &[
+            "serve",
+            "--dir",
+            s(&dir),
+            "--mode",
+            "verify",
+            "--upstream",
+            &fake.openai_url(),
+            "--port",
+            "0",
+        ],
+        &[],
+    );
+    let asked = fake.requests().len();
+    let live = ask(server.url.clone(), "Name a planet.").await;
+    assert_eq!(
+        live["choices"][0]["message"],
+        planet["choices"][0]["message"]
+    );
+    assert!(
+        live["id"].as_str().unwrap().starts_with("chatcmpl-"),
+        "the live answer: {live}"
+    );
+    ask(server.url.clone(), "Name a moon.").await;
+    assert_eq!(fake.requests().len(), asked + 2);
+    let (code, err) = server.signal("-INT");
+    assert_eq!(code, Some(EXIT_PROBLEMS), "{err}");
+    for needle in [
+        "problem in test `cli::verify`: verify: the live answer to POST /v1/chat/completions  model=m in test `cli::verify` differs from its recording",
+        "    ! finish reason  length -> stop\n",
+        "recorder: cli::verify: verified 2 exchanges against their recordings: 0 the same, 1 drifted, 1 breaking\n",
+        "      text           [-Mars-]{+Fake answer",
+        "recorder: verified 2 exchanges in 1 test against their recordings: 0 the same, 1 drifted, 1 breaking\n",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    let after: Vec<(PathBuf, Vec<u8>)> = walk(&dir)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    assert_eq!(after, before, "verify writes nothing");
+
+    let (code, _, err) = cli(&[
+        "serve",
+        "--dir",
+        s(&tmp.path().join("none")),
+        "--mode",
+        "verify",
+        "--upstream",
+        &fake.openai_url(),
+    ]);
+    assert_eq!(code, EXIT_ERROR);
+    assert!(
+        err.contains("no recordings folder at") && err.contains("to verify against"),
+        "{err}"
+    );
+}

@@ -20,8 +20,8 @@ pub const OPTIONS: &[&str] = &[
     "crate",
 ];
 
-/// The values of `mode = "..."`: the four modes of `RECORD_MODE`.
-pub const MODES: &[&str] = &["replay", "record-if-missing", "record", "live"];
+/// The values of `mode = "..."`: the five modes of `RECORD_MODE`.
+pub const MODES: &[&str] = &["replay", "record-if-missing", "record", "live", "verify"];
 
 /// The parsed arguments. Invalid options are reported and left at their default.
 #[derive(Debug, Clone, Default)]
@@ -471,7 +471,7 @@ mod tests {
         assert_eq!(
             msgs,
             [
-                "invalid mode `replay-only`; valid modes: replay, record-if-missing, record, live",
+                "invalid mode `replay-only`; valid modes: replay, record-if-missing, record, live, verify",
                 "invalid timeout `30`: give a whole number and a unit, e.g. \"500ms\", \"30s\" or \"2m\"",
                 "invalid flavor `threaded`; valid flavors: current_thread (the default), multi_thread",
                 "empty setup name: name one of the setups of recorder.toml",

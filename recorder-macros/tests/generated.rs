@@ -93,6 +93,12 @@ async fn mode_is_pinned(ctx: RecordingContext) {
     assert_eq!(ctx.mode(), recorder_runtime::Mode::Live);
 }
 
+/// Every mode of `RECORD_MODE` can be pinned, `verify` too.
+#[recorded_test(mode = "verify")]
+async fn verify_mode_is_pinned(ctx: RecordingContext) {
+    assert_eq!(ctx.mode(), recorder_runtime::Mode::Verify);
+}
+
 #[recorded_test]
 #[ignore = "carried over from the function"]
 fn ignore_carries_over() {

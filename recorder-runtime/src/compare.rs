@@ -198,6 +198,93 @@ pub fn compare(old: &Recording, new: &Recording) -> Vec<Change> {
     out
 }
 
+/// [`compare`], but what the setup's float `tolerance` allows is no change: nothing
+/// when the two recordings are the same but for floats within it (see
+/// [`crate::tolerance`]), and otherwise no embedding or JSON change made only of such
+/// floats. What `RECORD_MODE=verify` reports, so that a model's float noise across
+/// machines is never drift.
+///
+/// ```
+/// use recorder_runtime::compare::{compare_within, Change};
+/// use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+/// use recorder_runtime::tolerance::Tolerance;
+/// let rec = |body: &str| Recording {
+///     test_id: Some("t".into()),
+///     request: RecordedRequest { method: "POST".into(), endpoint: "/v1/embeddings".into(), model: None, body: serde_json::json!({}) },
+///     response: RecordedResponse::plain(200, Some("application/json"), body.as_bytes()),
+/// };
+/// let old = rec(r#"{"data": [{"embedding": [0.25, 0.5]}], "usage": {"total_tokens": 4}}"#);
+/// let noisy = rec(r#"{"data": [{"embedding": [0.2512, 0.5]}], "usage": {"total_tokens": 4}}"#);
+/// assert!(compare_within(&old, &noisy, &Tolerance::default()).is_empty());
+/// let longer = rec(r#"{"data": [{"embedding": [0.2512, 0.5]}], "usage": {"total_tokens": 5}}"#);
+/// let changes = compare_within(&old, &longer, &Tolerance::default());
+/// assert!(matches!(&changes[..], [Change::Usage { .. }]), "{changes:?}");
+/// ```
+pub fn compare_within(
+    old: &Recording,
+    new: &Recording,
+    tolerance: &crate::tolerance::Tolerance,
+) -> Vec<Change> {
+    use crate::tolerance::{compare_recordings, Verdict};
+    let first = match compare_recordings(old, new, tolerance) {
+        Verdict::Equal | Verdict::Within { .. } => return Vec::new(),
+        Verdict::Changed(first) => first,
+    };
+    let close = |c: &diff::Change| match (&c.recorded, &c.requested) {
+        (Some(a), Some(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => (a.is_f64() || b.is_f64()) && tolerance.close(x, y),
+            _ => false,
+        },
+        _ => false,
+    };
+    let mut out: Vec<Change> = compare(old, new)
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::Embeddings(_)
+                if embeddings_close(
+                    &Answer::of(old).embeddings,
+                    &Answer::of(new).embeddings,
+                    tolerance,
+                ) =>
+            {
+                None
+            }
+            Change::Json(d) => {
+                let d: Vec<diff::Change> = d.into_iter().filter(|c| !close(c)).collect();
+                (!d.is_empty()).then_some(Change::Json(d))
+            }
+            Change::Request(d) => {
+                let d: Vec<diff::Change> = d.into_iter().filter(|c| !close(c)).collect();
+                (!d.is_empty()).then_some(Change::Request(d))
+            }
+            c => Some(c),
+        })
+        .collect();
+    if out.is_empty() {
+        // A difference none of the above reads (a header, a float that became an
+        // integer): the first one, as JSON.
+        out.push(Change::Json(vec![diff::Change {
+            path: first.path,
+            recorded: first.old,
+            requested: first.new,
+        }]));
+    }
+    out
+}
+
+/// Whether two lists of vectors have the same shape and every component within the
+/// tolerance.
+fn embeddings_close(
+    old: &[Vec<f64>],
+    new: &[Vec<f64>],
+    tolerance: &crate::tolerance::Tolerance,
+) -> bool {
+    old.len() == new.len()
+        && old.iter().zip(new).all(|(x, y)| {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| tolerance.close(*p, *q))
+        })
+}
+
 /// The changes between two answers read by [`Answer::of`], in a fixed order.
 pub fn compare_answers(a: &Answer, b: &Answer) -> Vec<Change> {
     let mut out = Vec::new();

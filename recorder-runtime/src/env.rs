@@ -116,7 +116,7 @@ const fn row(
 /// assert_eq!(mode.default, Some("replay"));
 /// ```
 pub const VARIABLES: &[Variable] = &[
-    row(MODE, "replay, record-if-missing, record or live", Some("replay")),
+    row(MODE, "replay, record-if-missing, record, live or verify", Some("replay")),
     row(RECORDING_DIR, "the recordings folder", Some("recordings/ next to recorder.toml, else at the workspace root")),
     row(recorder_config::SETUP_ENV, "the setup of recorder.toml to use (beats the suite's setup and default_setup)", None),
     row(recorder_config::SUITE_ENV, "run only this suite's tests; the others are ignored, with the reason", None),
@@ -231,7 +231,7 @@ impl Vars {
     }
 
     /// `RECORD_MODE`; unset or empty means [`Mode::Replay`], anything else not a mode
-    /// is an error naming the four.
+    /// is an error naming the five.
     pub fn mode(&self) -> Result<Mode> {
         match self.var(MODE) {
             Some(v) => v.parse(),

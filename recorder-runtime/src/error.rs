@@ -15,8 +15,8 @@ use std::path::PathBuf;
 /// ```
 #[derive(thiserror::Error)]
 pub enum Error {
-    /// `RECORD_MODE` holds something other than the four modes.
-    #[error("RECORD_MODE={value:?} is not a recording mode: use one of replay (the default), record-if-missing, record, live")]
+    /// `RECORD_MODE` holds something other than the five modes.
+    #[error("RECORD_MODE={value:?} is not a recording mode: use one of replay (the default), record-if-missing, record, live, verify")]
     UnknownMode {
         /// The value found in the environment.
         value: String,

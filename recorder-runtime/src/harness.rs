@@ -345,6 +345,13 @@ fn conclude(fx: &Fixtures, outcome: std::thread::Result<()>) {
             eprintln!("recorder:   changed: {change}");
         }
     }
+    // What verify mode found (shown like the saves above); breaking findings are
+    // among the problems.
+    if let Some(report) =
+        crate::drift::test_report(fx.context.test_id(), &fx.context.scope().findings())
+    {
+        eprint!("{report}");
+    }
     let problems = match outcome {
         Ok(problems) => problems,
         Err(payload) => {

@@ -7,10 +7,11 @@
 //! entry point every transport uses.
 //!
 //! # Modes
-//! `RECORD_MODE` selects one of four [`Mode`]s: `replay` (the default: serve from
+//! `RECORD_MODE` selects one of five [`Mode`]s: `replay` (the default: serve from
 //! recordings, a miss fails the test), `record-if-missing`, `record` (always call
-//! the real API and overwrite) and `live` (call the real API, read and write
-//! nothing). Any other value is an error naming the four. `RECORDING_DIR`
+//! the real API and overwrite), `live` (call the real API, read and write
+//! nothing) and `verify` (call the real API, write nothing, and report what differs
+//! from the recordings: see [`drift`]). Any other value is an error naming the five. `RECORDING_DIR`
 //! overrides the recordings folder (default: `recordings/` at the workspace root).
 //!
 //! # Identity
@@ -42,7 +43,9 @@ pub mod body;
 pub mod compare;
 pub mod compression;
 pub mod config;
+pub mod describe;
 pub mod diff;
+pub mod drift;
 pub mod engine;
 pub mod env;
 pub mod error;

@@ -1,4 +1,4 @@
-//! The four recording modes, read from `RECORD_MODE`.
+//! The five recording modes, read from `RECORD_MODE`.
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -11,6 +11,7 @@ use std::str::FromStr;
 /// assert_eq!("record-if-missing".parse::<Mode>().unwrap(), Mode::RecordIfMissing);
 /// assert_eq!(Mode::default(), Mode::Replay);
 /// assert!("recrod".parse::<Mode>().unwrap_err().to_string().contains("record-if-missing"));
+/// assert!(Mode::Verify.calls_upstream() && !Mode::Verify.writes() && Mode::Verify.compares());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mode {
@@ -23,15 +24,21 @@ pub enum Mode {
     Record,
     /// Call the real API, read and write nothing.
     Live,
+    /// Call the real API, write nothing, and compare each answer with its recording
+    /// as `cargo recordings review` would: a changed status, finish reason or tool
+    /// call, or a request with no recording, fails the test; changed text and
+    /// numbers are reported.
+    Verify,
 }
 
 impl Mode {
     /// Every mode, in the order the docs list them.
-    pub const ALL: [Mode; 4] = [
+    pub const ALL: [Mode; 5] = [
         Mode::Replay,
         Mode::RecordIfMissing,
         Mode::Record,
         Mode::Live,
+        Mode::Verify,
     ];
 
     /// The name users write in `RECORD_MODE`.
@@ -41,6 +48,7 @@ impl Mode {
             Mode::RecordIfMissing => "record-if-missing",
             Mode::Record => "record",
             Mode::Live => "live",
+            Mode::Verify => "verify",
         }
     }
 
@@ -57,6 +65,23 @@ impl Mode {
     /// Whether responses are written to disk.
     pub fn writes(self) -> bool {
         matches!(self, Mode::RecordIfMissing | Mode::Record)
+    }
+
+    /// Whether answers are compared with the recordings instead of served or
+    /// written (`verify`).
+    pub fn compares(self) -> bool {
+        matches!(self, Mode::Verify)
+    }
+
+    /// Whether a test's recordings are loaded: to serve them, or to compare with them.
+    pub fn loads(self) -> bool {
+        self.reads() || self.compares()
+    }
+
+    /// Whether upstream answers are made into recordings (normalized, ids mapped,
+    /// scrubbed): to write them, or to compare them with those on disk.
+    pub fn records(self) -> bool {
+        self.writes() || self.compares()
     }
 }
 
@@ -87,7 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_four_names() {
+    fn parses_the_five_names() {
         for m in Mode::ALL {
             assert_eq!(m.as_str().parse::<Mode>().unwrap(), m);
         }
@@ -98,7 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_value_names_the_four() {
+    fn unknown_value_names_the_five() {
         let msg = "replya".parse::<Mode>().unwrap_err().to_string();
         for m in Mode::ALL {
             assert!(msg.contains(m.as_str()), "{msg}");
@@ -112,5 +137,19 @@ mod tests {
         assert!(Mode::RecordIfMissing.reads() && Mode::RecordIfMissing.writes());
         assert!(!Mode::Record.reads() && Mode::Record.writes());
         assert!(!Mode::Live.reads() && !Mode::Live.writes() && Mode::Live.calls_upstream());
+        assert!(!Mode::Live.loads() && !Mode::Live.records() && !Mode::Live.compares());
+        // Verify calls upstream and builds recordings like record, serves and writes none.
+        let v = Mode::Verify;
+        assert!(v.calls_upstream() && v.records() && v.loads() && v.compares());
+        assert!(!v.reads() && !v.writes());
+        assert_eq!("VERIFY".parse::<Mode>().unwrap(), v);
+        for m in [
+            Mode::Replay,
+            Mode::RecordIfMissing,
+            Mode::Record,
+            Mode::Live,
+        ] {
+            assert!(!m.compares(), "{m}");
+        }
     }
 }

@@ -118,14 +118,20 @@ struct Process {
 /// Adds one save to the process's tally; the first one arranges for the summary
 /// to be printed when the process exits.
 pub(crate) fn count(path: &Path, saved: &Saved) {
-    static AT_EXIT: Once = Once::new();
-    AT_EXIT.call_once(at_exit::register);
+    summary_at_exit();
     PROCESS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get_or_insert_with(Default::default)
         .tally
         .add(path, saved);
+}
+
+/// Arranges for the summary (this one's and verify's, [`crate::drift::summary`]) to be
+/// printed when the process exits; once.
+pub(crate) fn summary_at_exit() {
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(at_exit::register);
 }
 
 /// Counts a test that recorded something, however it ended (for the summary's
@@ -183,7 +189,8 @@ fn summary_lines(tally: &Tally, tests: usize, failed: usize) -> Vec<String> {
 /// Prints the summary to the process's stderr, bypassing libtest's capture of
 /// `eprintln!` (the summary is for every run's log, not only `--nocapture`).
 fn print_summary() {
-    let lines = summary();
+    let mut lines = summary();
+    lines.extend(crate::drift::summary());
     if lines.is_empty() {
         return;
     }

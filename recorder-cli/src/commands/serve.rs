@@ -1,6 +1,7 @@
 //! `cargo recordings serve`: the record/replay proxy on its own, until Ctrl-C or
-//! SIGTERM. Every problem (a recording that failed, a miss, a broken file) is printed
-//! on stderr as it happens and again at shutdown, and makes the exit status 1.
+//! SIGTERM. Every problem (a recording that failed, a miss, a broken file, in verify
+//! mode a breaking change) is printed on stderr as it happens and again at shutdown,
+//! and makes the exit status 1; verify mode's drift is listed per test at shutdown.
 
 use crate::ServeArgs;
 use crate::{EXIT_OK, EXIT_PROBLEMS};
@@ -53,10 +54,15 @@ pub(crate) fn serve(
     if mode.calls_upstream() && args.upstream.is_none() && args.setup.is_none() {
         anyhow::bail!("--mode {mode} calls the real API: pass --upstream URL or --setup NAME");
     }
-    if mode == Mode::Replay && !dir.is_dir() {
+    if mode.loads() && mode != Mode::RecordIfMissing && !dir.is_dir() {
         anyhow::bail!(
-            "no recordings folder at {} to replay: pass --dir or set {DIR_VAR}",
-            dir.display()
+            "no recordings folder at {} to {}: pass --dir or set {DIR_VAR}",
+            dir.display(),
+            if mode.compares() {
+                "verify against"
+            } else {
+                "replay"
+            }
         );
     }
     if let Some(url) = &args.upstream {
@@ -119,6 +125,12 @@ pub(crate) fn serve(
                 "warning: cannot record use of {}: {e}",
                 scope.test_id()
             )?;
+        }
+        // Verify mode: what each test's answers changed (breaking ones were problems).
+        if let Some(report) =
+            recorder_runtime::drift::test_report(scope.test_id(), &scope.findings())
+        {
+            write!(err, "{report}")?;
         }
     }
     let (count, first) = &*problems.lock().unwrap();

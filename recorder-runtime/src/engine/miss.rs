@@ -4,8 +4,15 @@
 
 use super::{Engine, Scope};
 use crate::diff;
-use crate::identity::RequestIdentity;
+use crate::identity::{is_model_list, RequestIdentity};
 use crate::store::RecordingKey;
+
+/// A request as a miss is explained: what identity saw of it.
+pub(crate) struct Asked<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) endpoint: &'a str,
+    pub(crate) body: &'a serde_json::Value,
+}
 
 impl Engine {
     pub(crate) fn explain_miss(
@@ -14,13 +21,24 @@ impl Engine {
         ident: &RequestIdentity,
         hash: &str,
     ) -> String {
+        let asked = Asked {
+            method: ident.method(),
+            endpoint: ident.endpoint(),
+            body: ident.body(),
+        };
+        self.explain_missing(scope, &asked, hash)
+    }
+
+    /// [`Engine::explain_miss`] for a request known by its parts (verify mode has its
+    /// would-be recording's).
+    pub(crate) fn explain_missing(&self, scope: &Scope, ident: &Asked<'_>, hash: &str) -> String {
         let mut msg = format!(
             "no recording for {} {} in test `{}` (request hash {})\n  expected file: {}\n",
-            ident.method(),
-            ident.endpoint(),
+            ident.method,
+            ident.endpoint,
             scope.test_id,
             &hash[..16],
-            if ident.is_model_list() {
+            if is_model_list(ident.method, ident.endpoint) {
                 self.store()
                     .model_list_path(hash, "*")
                     .display()
@@ -36,9 +54,9 @@ impl Engine {
             let recs = recs.lock().unwrap();
             recs.replays()
                 .map(|r| {
-                    let same_route = r.request.method == ident.method()
-                        && r.request.endpoint == ident.endpoint();
-                    let changes = diff::diff(&r.request.body, ident.body());
+                    let same_route =
+                        r.request.method == ident.method && r.request.endpoint == ident.endpoint;
+                    let changes = diff::diff(&r.request.body, ident.body);
                     (
                         !same_route,
                         changes.len(),
@@ -56,11 +74,10 @@ impl Engine {
                     "  closest recording of this test: {} ({method} {endpoint})\n",
                     path.display()
                 ));
-                if method != ident.method() || endpoint != ident.endpoint() {
+                if method != ident.method || endpoint != ident.endpoint {
                     msg.push_str(&format!(
                         "    it was recorded for {method} {endpoint}, this request is {} {}\n",
-                        ident.method(),
-                        ident.endpoint()
+                        ident.method, ident.endpoint
                     ));
                 }
                 if changes.is_empty() {

@@ -6,7 +6,8 @@
 //! One job per module: [`request`] (what goes in and out), [`target`] (where requests
 //! go and how the key reaches it), [`scope`] (one test's state), `prepare` (what
 //! identity sees of a request), `record` (forwarding upstream and writing recordings),
-//! `miss` (explaining a replay miss).
+//! `verify` (comparing live answers with the recordings instead), `miss` (explaining a
+//! replay miss).
 //!
 //! ```no_run
 //! # async fn demo() -> recorder_runtime::Result<()> {
@@ -26,6 +27,7 @@ mod record;
 pub mod request;
 pub mod scope;
 pub mod target;
+mod verify;
 
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
@@ -124,7 +126,7 @@ impl Engine {
 
     /// The one entry point: serves `req` for `scope` according to its mode.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
-        if scope.mode.reads() && !scope.recordings_loaded() {
+        if scope.mode.loads() && !scope.recordings_loaded() {
             // Reading a test's files is blocking I/O: never on an async worker, where a
             // slow disk would stall every other test's requests.
             let loading = scope.clone();

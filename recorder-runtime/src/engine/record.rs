@@ -1,16 +1,17 @@
-//! Going upstream (record and live modes) and writing what came back.
+//! Going upstream (record, live and verify modes) and writing what came back.
 //!
 //! The request goes out as the client sent it (real ids, compressed body and all),
 //! with the setup's key and headers. The answer is decoded, its new ids get
 //! placeholders before the client sees them (so that its next request can be matched),
 //! and it is written normalized and scrubbed, atomically. A stream passes through
 //! chunk by chunk while it is recorded; a client that stops reading does not cut the
-//! recording short.
+//! recording short. In verify mode the recording is made the same way and compared
+//! with the one on disk instead of written (see `verify`).
 //!
 //! `forward` sends and dispatches; `upstream_request` builds what goes upstream (URL,
 //! auth, headers, body); `record_whole` and `record_stream` turn a whole answer or a
-//! stream into the client's response and, in the record modes, a recording; `save`
-//! writes it.
+//! stream into the client's response and, in the record modes, a recording; `keep`
+//! writes it (`save`) or, verifying, compares it.
 
 use super::{background, Engine, EngineRequest, EngineResponse, ResponseBody, Scope, Source};
 use crate::body::BodyStream;
@@ -159,7 +160,7 @@ impl Engine {
     ) -> Result<(reqwest::RequestBuilder, String)> {
         let target = &scope.target;
         let api_key = target.api_key();
-        if api_key.is_none() && (scope.mode == crate::Mode::Live || scope.mode.writes()) {
+        if api_key.is_none() && scope.mode.calls_upstream() {
             if let Some(var) = &target.api_key_env {
                 let url = target.upstream_url(&req.endpoint)?;
                 let err = Error::Setup(format!(
@@ -246,7 +247,7 @@ impl Engine {
         };
         if status >= 400 && !foreign.is_empty() {
             scope.problem(foreign_message(scope, foreign, status));
-        } else if scope.mode.writes() {
+        } else if scope.mode.records() {
             let mut response = RecordedResponse::plain(
                 status,
                 content_type.as_deref().map(json_content_type),
@@ -264,7 +265,7 @@ impl Engine {
                 request,
                 response,
             };
-            self.save(scope, rec, &key)
+            self.keep(scope, rec, &key)
                 .inspect_err(|e| scope.problem(e.to_string()))?;
         } else {
             scope.stats.live.fetch_add(1, Ordering::Relaxed);
@@ -369,7 +370,7 @@ impl Engine {
                         Err(e) => return fail(e),
                     }
                 }
-                if scope.mode.writes() && !new_frames.is_empty() {
+                if scope.mode.records() && !new_frames.is_empty() {
                     let mut ids = scope.ids();
                     for frame in &new_frames {
                         if let Some(data) = frame.data.as_ref().filter(|d| !d.is_string()) {
@@ -390,7 +391,7 @@ impl Engine {
                 }
             }
             drop(tx);
-            if !scope.mode.writes() {
+            if !scope.mode.records() {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
                 return;
             }
@@ -401,7 +402,7 @@ impl Engine {
                 request,
                 response,
             };
-            if let Err(e) = scope.engine.save(&scope, rec, &key) {
+            if let Err(e) = scope.engine.keep(&scope, rec, &key) {
                 scope.problem(e.to_string());
             }
         });
@@ -415,11 +416,20 @@ impl Engine {
         })
     }
 
-    /// Writes a recording: ids replaced by their placeholders, volatile fields
-    /// normalized, secrets scrubbed, atomically; then the usage log and, for a test that
-    /// sends ids back, its id map file.
-    pub(crate) fn save(&self, scope: &Scope, mut rec: Recording, key: &RecordingKey) -> Result<()> {
-        let hash = key.hash();
+    /// What becomes of an answer made into a recording: written in the record modes
+    /// ([`Engine::save`]), compared with the recording on disk in verify mode.
+    fn keep(&self, scope: &Scope, rec: Recording, key: &RecordingKey) -> Result<()> {
+        if scope.mode.compares() {
+            self.verify(scope, rec, key);
+            Ok(())
+        } else {
+            self.save(scope, rec, key)
+        }
+    }
+
+    /// A recording as it is stored: ids replaced by their placeholders, volatile
+    /// fields normalized, secrets scrubbed.
+    pub(crate) fn as_stored(&self, scope: &Scope, mut rec: Recording, hash: &str) -> Recording {
         if scope.has_ids() {
             let ids = scope.ids();
             rec.response.for_each_json_mut(|v| ids.apply(v));
@@ -428,8 +438,14 @@ impl Engine {
             }
         }
         rec.response.for_each_json_mut(|v| normalize_value(v, hash));
-        let secrets = scope.secrets();
-        let rec = crate::secrets::scrub(&rec, &secrets);
+        crate::secrets::scrub(&rec, &scope.secrets())
+    }
+
+    /// Writes a recording as stored ([`Engine::as_stored`]), atomically; then the usage
+    /// log and, for a test that sends ids back, its id map file.
+    pub(crate) fn save(&self, scope: &Scope, rec: Recording, key: &RecordingKey) -> Result<()> {
+        let hash = key.hash();
+        let rec = self.as_stored(scope, rec, hash);
         let sends_ids = crate::idmap::is_placeholder(&rec.request.endpoint)
             || crate::idmap::is_placeholder(&rec.request.body.to_string());
         let (path, saved) = {

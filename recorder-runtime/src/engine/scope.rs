@@ -34,6 +34,7 @@ pub(crate) struct Stats {
     pub(crate) recorded: AtomicUsize,
     pub(crate) live: AtomicUsize,
     pub(crate) missed: AtomicUsize,
+    pub(crate) verified: AtomicUsize,
 }
 
 /// A snapshot of what a scope served.
@@ -47,6 +48,9 @@ pub struct Counts {
     pub live: usize,
     /// Replay misses.
     pub missed: usize,
+    /// Live answers compared with their recordings (verify mode; streams count once
+    /// compared).
+    pub verified: usize,
 }
 
 /// Recordings still being written (a stream whose client stopped reading is drained
@@ -162,8 +166,14 @@ pub struct Scope {
     recorded: Mutex<HashMap<String, u32>>,
     /// Serializes rewriting the test's id map file.
     pub(crate) ids_file: Mutex<()>,
+    /// Whether [`Scope::finish`] looked for recordings no answer was compared with
+    /// (verify mode), which it does once.
+    finished: AtomicBool,
     /// What saving this test's recordings did (record modes).
     saves: Mutex<crate::report::Tally>,
+    /// What comparing live answers with the recordings found (verify mode), and the
+    /// recordings compared.
+    findings: Mutex<(Vec<crate::drift::Finding>, HashSet<std::path::PathBuf>)>,
     on_problem: Option<ProblemSink>,
 }
 
@@ -222,7 +232,9 @@ impl Scope {
             secrets: Mutex::new(secrets),
             recorded: Mutex::default(),
             ids_file: Mutex::new(()),
+            finished: AtomicBool::new(false),
             saves: Mutex::default(),
+            findings: Mutex::default(),
             on_problem: options.on_problem,
         })
     }
@@ -268,6 +280,7 @@ impl Scope {
             recorded: self.stats.recorded.load(Ordering::Relaxed),
             live: self.stats.live.load(Ordering::Relaxed),
             missed: self.stats.missed.load(Ordering::Relaxed),
+            verified: self.stats.verified.load(Ordering::Relaxed),
         }
     }
 
@@ -281,6 +294,67 @@ impl Scope {
     pub(crate) fn count_save(&self, path: &std::path::Path, saved: &crate::store::Saved) {
         self.saves.lock().unwrap().add(path, saved);
         crate::report::count(path, saved);
+    }
+
+    /// What verify mode found so far, in the order the answers were compared (see
+    /// [`crate::drift`]); empty in the other modes.
+    pub fn findings(&self) -> Vec<crate::drift::Finding> {
+        self.findings.lock().unwrap().0.clone()
+    }
+
+    /// Keeps what verify found for one exchange (`compared`: the recording it was
+    /// compared with), counts it for the process's summary, and makes a breaking one a
+    /// problem that fails the test.
+    pub(crate) fn found(
+        &self,
+        finding: crate::drift::Finding,
+        compared: Option<std::path::PathBuf>,
+    ) {
+        let first = {
+            let mut findings = self.findings.lock().unwrap();
+            findings.1.extend(compared);
+            findings.0.push(finding.clone());
+            findings.0.len() == 1
+        };
+        crate::drift::count(&finding, first);
+        crate::report::summary_at_exit();
+        if let Some(problem) = finding.problem(&self.test_filter) {
+            self.problem(problem);
+        }
+    }
+
+    /// Verify mode, at the test's end: every recording of the test that no answer was
+    /// compared with (the run never asked for it) is a finding.
+    fn find_not_asked(&self) {
+        let Ok(recordings) = self.recordings() else {
+            return;
+        };
+        let mut paths: Vec<std::path::PathBuf> = {
+            let recordings = recordings.lock().unwrap();
+            let findings = self.findings.lock().unwrap();
+            recordings
+                .replays()
+                .filter(|r| !findings.1.contains(&r.path))
+                .map(|r| r.path.clone())
+                .collect()
+        };
+        paths.sort();
+        paths.dedup();
+        for path in paths {
+            let request = self
+                .engine
+                .store()
+                .read_recording(&path)
+                .map(|r| crate::describe::request_title(&r.request))
+                .unwrap_or_else(|_| "(unreadable)".into());
+            let finding = crate::drift::Finding {
+                test_id: self.test_id.clone(),
+                request,
+                file: Some(path.clone()),
+                outcome: crate::drift::Outcome::NotAsked,
+            };
+            self.found(finding, Some(path));
+        }
     }
 
     /// Hashes of the recordings replayed so far, each once, sorted (for the usage log).
@@ -300,9 +374,14 @@ impl Scope {
     /// Records that this test ran to its end in the current run and which recordings
     /// it replayed (see [`crate::usage`]); `cargo recordings prune` judges a test by
     /// its latest run. Call it when the test finished (passed). Does nothing in live
-    /// mode, which reads nothing, or when the recordings folder does not exist.
+    /// mode, which reads nothing, in verify mode, which writes nothing (and whose run
+    /// follows the live API, not the recordings: a run that took another turn must not
+    /// make `prune` drop what replay still serves), or when the recordings folder does
+    /// not exist.
     pub fn record_use(&self) -> Result<()> {
-        if self.mode == crate::Mode::Live || !self.engine.store().root().is_dir() {
+        if matches!(self.mode, crate::Mode::Live | crate::Mode::Verify)
+            || !self.engine.store().root().is_dir()
+        {
             return Ok(());
         }
         self.engine
@@ -341,6 +420,8 @@ impl Scope {
             if let Err(e) = self.remove_stale_occurrences() {
                 self.problem(e.to_string());
             }
+        } else if self.mode.compares() && !self.finished.swap(true, Ordering::AcqRel) {
+            self.find_not_asked();
         }
         self.problems()
     }
@@ -400,7 +481,7 @@ impl Scope {
     /// This test's recordings, loaded on first use (empty in `record` and `live`).
     pub(crate) fn recordings(&self) -> Result<&Mutex<ScopeRecordings>> {
         let loaded = self.recordings.get_or_init(|| {
-            if self.mode.reads() {
+            if self.mode.loads() {
                 let mut recordings = self
                     .engine
                     .store()
