@@ -575,12 +575,6 @@ pub struct IssuedAt {
 }
 
 impl IdsFile {
-    /// The bytes written to disk: the file format (see
-    /// [`crate::recording::version`]), then the map; pretty JSON and a trailing newline.
-    pub fn to_pretty_bytes(&self) -> Vec<u8> {
-        crate::recording::version::file_bytes(crate::recording::version::FileKind::Ids, self)
-    }
-
     /// The chained placeholders of a test's recordings: each one found under an id
     /// key of a response but not in that recording's request, that another
     /// recording's request contains. When several responses show one placeholder, the

@@ -315,8 +315,11 @@ async fn an_id_issued_outside_the_test_gets_the_placeholder_derived_from_itself(
 
     // The same exchange with the raw id, normalized as `import` and `normalize` do:
     // the same request, the same file name.
-    let mut raw_rec: recorder_runtime::recording::Recording =
-        serde_json::from_value(stored.clone()).unwrap();
+    let mut raw_rec = recorder_runtime::recording::Recording::from_slice(
+        &std::fs::read(&files[0]).unwrap(),
+        &files[0],
+    )
+    .unwrap();
     raw_rec.request.body = body(raw);
     let out =
         recorder_runtime::normalize::normalize_scope(vec![("x.json".into(), raw_rec)]).unwrap();

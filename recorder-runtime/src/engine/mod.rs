@@ -261,9 +261,10 @@ impl Engine {
                 n
             }
         };
-        if mode.reads() {
-            self.refuse_unmatchable(scope, &method, &endpoint, model_list)
-                .await?;
+        // A model list is found by its path, not its hash: an older one is read
+        // upgraded and merged above, a newer one failed when read.
+        if mode.reads() && !model_list {
+            self.refuse_unmatchable(scope, &method, &endpoint)?;
         }
         let ident = RequestIdentity::new(&method, &endpoint, &body, ignore, Some(&scope.test_id));
         debug_assert_eq!(ident.hash(), hash, "request_hash and RequestIdentity agree");
@@ -278,25 +279,12 @@ impl Engine {
             .await
     }
 
-    /// A request that found no recording, in a test (or, for a model list, a folder)
-    /// that has recordings of another version this recorder cannot match as they are:
-    /// an error naming them and what to do (`cargo recordings migrate`, or upgrading),
-    /// never a plain miss or a new recording beside them.
-    async fn refuse_unmatchable(
-        &self,
-        scope: &Arc<Scope>,
-        method: &str,
-        endpoint: &str,
-        model_list: bool,
-    ) -> Result<()> {
-        let files = if model_list {
-            let engine = scope.engine.clone();
-            background()
-                .spawn_blocking(move || engine.store.unmatchable_model_lists())
-                .await??
-        } else {
-            scope.recordings()?.lock().unwrap().unmatchable().to_vec()
-        };
+    /// A request that found no recording, in a test that has recordings of another
+    /// version this recorder cannot match as they are: an error naming them and what
+    /// to do (`cargo recordings migrate`, or upgrading), never a plain miss or a new
+    /// recording beside them.
+    fn refuse_unmatchable(&self, scope: &Arc<Scope>, method: &str, endpoint: &str) -> Result<()> {
+        let files = scope.recordings()?.lock().unwrap().unmatchable().to_vec();
         if files.is_empty() {
             return Ok(());
         }

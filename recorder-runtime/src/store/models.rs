@@ -5,9 +5,8 @@
 
 use super::layout::{entries, MODELS_DIR};
 use super::{Replay, Store};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::identity::sha256_hex;
-use crate::recording::version::{Version, CHAIN};
 use crate::recording::{RecordedResponse, Recording};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -47,30 +46,6 @@ impl Store {
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
-    }
-
-    /// The model lists that this recorder cannot match as they are, each with what to
-    /// do (see [`super::ScopeRecordings::unmatchable`]): older ones whose request no
-    /// longer hashes to their name, newer ones. Read when a model list is missing, so
-    /// that the miss says why.
-    pub fn unmatchable_model_lists(&self) -> Result<Vec<(PathBuf, String)>> {
-        let mut out = Vec::new();
-        for entry in entries(&self.root.join(MODELS_DIR), "cannot read model lists")? {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(named) = name.strip_prefix("models-").and_then(|n| n.get(..64)) else {
-                continue;
-            };
-            match self.read_recording_versioned(&path) {
-                Ok((rec, found)) if found != Version::CURRENT && rec.request_hash() != named => {
-                    out.push((path, CHAIN.older(found)))
-                }
-                Err(Error::Format { files, .. }) => out.extend(files),
-                _ => {}
-            }
-        }
-        out.sort();
         Ok(out)
     }
 
