@@ -83,8 +83,10 @@ Other variables:
   plan and record, in the workflow: RERECORD_TRUSTED_REF (the workflow's own commit),
     RERECORD_TRUSTED_SETUP and RERECORD_TRUSTED_API_KEY_ENV (what `plan` decided on
     that commit's recorder.toml): refuse when this checkout's recorder.toml resolves
-    to another setup or key; RERECORD_API_KEY (the key, given to the tests under the
-    setup's api_key_env name only)
+    to another setup or key; RERECORD_TRUSTED_UPSTREAM_KEY_ENVS (the key variables
+    of the setup's upstreams that `plan` found there); RERECORD_API_KEY (the key,
+    given to the tests under the setup's api_key_env name only; for a setup whose
+    upstreams need keys, one VAR=key line per key variable `plan` lists)
 
 Exit codes:
   0  done (also when nothing changed)
@@ -168,6 +170,7 @@ env_vars=()   # NAME=VALUE for the record command
 effective_setup=""
 setup_source=""
 api_key_env=""
+upstream_keys=""  # the key variables of the setup's upstreams, besides its own (space-separated)
 is_local=false
 
 allowed_cargo="-p/--package NAME, --test NAME, --bin NAME, --example NAME, --features F, -F F, --workspace, --lib, --tests, --bins, --examples, --all-features, --no-default-features, --release"
@@ -264,6 +267,43 @@ toml_get() {
     }' "$config"
 }
 one_line() { tr '\n' ' ' | sed 's/ *$//; s/ /, /g'; }
+# The api_key_env of every upstream of setup $1, one per line: in its `upstreams = {
+# ... }` (also over several lines, or as dotted keys), and in [setups.NAME.upstreams]
+# and [setups.NAME.upstreams.UP] sections.
+toml_upstream_keys() {
+  awk -v setup="setups.$1" '
+    function grab(text,   v) {
+      while (match(text, /api_key_env[[:space:]]*=[[:space:]]*"[^"]*"/)) {
+        v = substr(text, RSTART, RLENGTH); sub(/^[^"]*"/, "", v); sub(/"$/, "", v)
+        print v
+        text = substr(text, RSTART + RLENGTH)
+      }
+    }
+    /^[[:space:]]*\[/ {
+      s = $0; sub(/^[[:space:]]*\[+[[:space:]]*/, "", s); sub(/[[:space:]]*\]+.*$/, "", s); gsub(/"/, "", s)
+      gsub(/[[:space:]]*\.[[:space:]]*/, ".", s)
+      sect = s; inup = 0; depth = 0; next
+    }
+    # The line without its comment (a # outside double quotes).
+    {
+      line = ""; q = 0
+      for (i = 1; i <= length($0); i++) {
+        c = substr($0, i, 1)
+        if (c == "\"" && substr($0, i - 1, 1) != "\\") q = !q
+        if (c == "#" && !q) break
+        line = line c
+      }
+    }
+    sect == setup ".upstreams" || index(sect, setup ".upstreams.") == 1 { grab(line); next }
+    sect == setup {
+      if (!inup && line ~ /^[[:space:]]*upstreams[[:space:]]*[.=]/) { inup = 1; depth = 0 }
+      if (inup) {
+        grab(line)
+        depth += gsub(/\{/, "{", line) - gsub(/\}/, "}", line)
+        if (depth <= 0) inup = 0
+      }
+    }' "$config"
+}
 
 resolve_setup() {
   local setups suites
@@ -294,6 +334,11 @@ resolve_setup() {
     fi
     if [ -n "$effective_setup" ]; then
       api_key_env=$(toml_get "setups.$effective_setup" api_key_env)
+      local var
+      for var in $(toml_upstream_keys "$effective_setup" | LC_ALL=C sort -u); do
+        [[ $var =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "an upstream of setup $effective_setup has the api_key_env $(printf '%q' "$var"), which is not a variable name"
+        [ "$var" = "$api_key_env" ] || upstream_keys="${upstream_keys:+$upstream_keys }$var"
+      done
     fi
   fi
   case ",${RERECORD_BACKEND_SETUPS-local}," in
@@ -323,9 +368,23 @@ build_plan() {
 }
 
 # The key a hosted setup gets in the workflow: the secret RERECORD_API_KEY of the
-# GitHub environment named after the setup's api_key_env ("" when none is given).
+# GitHub environment named after the setup's api_key_env ("" when none is given). A
+# setup whose upstreams need keys gets them all from one secret too, RERECORD_API_KEY
+# of the environment rerecord-setup-<setup>, one VAR=key line per variable of
+# key_vars (never a secret chosen by name at run time: GitHub would send them all).
 key_environment() {
-  if [ -n "$api_key_env" ] && ! $is_local; then printf 'rerecord-%s' "$api_key_env"; fi
+  if [ -n "$upstream_keys" ]; then
+    printf 'rerecord-setup-%s' "$effective_setup"
+  elif [ -n "$api_key_env" ] && ! $is_local; then
+    printf 'rerecord-%s' "$api_key_env"
+  fi
+}
+# The variables whose keys the tests get: the setup's own (not for a local setup) and
+# its upstreams', space-separated.
+key_vars() {
+  local own=""
+  if [ -n "$api_key_env" ] && ! $is_local; then own=$api_key_env; fi
+  printf '%s' "$own${own:+${upstream_keys:+ }}$upstream_keys"
 }
 
 # In the workflow, the job that runs the code being recorded gets the one key that the
@@ -341,6 +400,10 @@ check_trusted_plan() {
   fi
   if [ "$api_key_env" != "$want_key" ]; then
     usage_error "setup $effective_setup's api_key_env is '${api_key_env:-(none)}' in the $config of the code being recorded, but '${want_key:-(none)}' in the workflow's own ref ($ref): the code being recorded cannot choose which API key it gets. Merge the change to $config into the workflow's branch first, then record"
+  fi
+  local want_up=${RERECORD_TRUSTED_UPSTREAM_KEY_ENVS-}
+  if [ "${upstream_keys// /,}" != "$want_up" ]; then
+    usage_error "setup $effective_setup's upstreams need the keys '${upstream_keys:-(none)}' in the $config of the code being recorded, but '${want_up//,/ }' in the workflow's own ref ($ref): the code being recorded cannot choose which keys it gets. Merge the change to $config into the workflow's branch first, then record"
   fi
 }
 
@@ -377,14 +440,18 @@ cmd_plan() {
   read_command "$mode"
   if $is_local; then
     what="$what; local: starts ${RERECORD_BACKENDS:-scripts/backends.sh}"
-  elif [ -n "$api_key_env" ]; then
+  elif [ -n "$api_key_env" ] && [ -z "$upstream_keys" ]; then
     what="$what; hosted: needs $api_key_env (in the workflow: the secret RERECORD_API_KEY of the environment $(key_environment))"
+  fi
+  if [ -n "$upstream_keys" ]; then
+    what="$what; its upstreams need keys: needs $(key_vars) (in the workflow: one line VAR=key for each in the secret RERECORD_API_KEY of the environment $(key_environment))"
   fi
   say "setup: $what"
   say "selection: $(selection_label)"
   say "command: $(quoted "${cmdline[@]:1}")"
   output setup "$effective_setup"
   output api_key_env "$api_key_env"
+  output upstream_key_envs "${upstream_keys// /,}"
   output local "$is_local"
   output key_environment "$(key_environment)"
   output selection "$(selection_label)"
@@ -599,6 +666,35 @@ commit_message() { # written removed base
   fi
 }
 
+# A setup whose upstreams need keys: RERECORD_API_KEY (the environment's one secret)
+# holds one VAR=key line per variable of key_vars; each is exported under its name and
+# nothing else is. No message shows a line's text (a malformed line may be a key); in
+# GitHub Actions every key is masked in the log first. Outside the workflow the
+# variables may be set directly instead.
+export_key_lines() {
+  local env needed line n=0 name value var missing=""
+  env=$(key_environment)
+  needed=" $(key_vars) "
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    line=${line%$'\r'}
+    [ -n "$line" ] || continue
+    name=${line%%=*}
+    value=${line#*=}
+    if [ "$name" = "$line" ] || [ -z "$value" ] || [[ $needed != *" $name "* ]]; then
+      usage_error "line $n of the secret RERECORD_API_KEY of the environment $env is not VAR=key with VAR one of$needed(setup $effective_setup's keys; the line is not shown)"
+    fi
+    if [ "${GITHUB_ACTIONS:-}" = true ]; then printf '::add-mask::%s\n' "$value"; fi
+    export "$name=$value"
+  done <<<"${RERECORD_API_KEY:-}"
+  for var in $needed; do
+    [ -n "$(printenv "$var" || true)" ] || missing="$missing $var"
+  done
+  if [ -n "$missing" ]; then
+    usage_error "setup $effective_setup needs$missing, which $([ "${missing# * }" = "$missing" ] && echo is || echo are) empty: for the workflow, put one line VAR=key for each of$needed(its own key and its upstreams') in the secret RERECORD_API_KEY of the environment $env (Settings > Environments); elsewhere, set them"
+  fi
+}
+
 cmd_record() {
   require_checkout
   build_plan
@@ -611,7 +707,9 @@ cmd_record() {
   if [ -n "$(changed_files written)$(changed_files removed)" ]; then
     die "$rec_dir has uncommitted changes already: commit or discard them first (git status $rec_dir), so that only what this run records is collected"
   fi
-  if [ -n "$api_key_env" ] && ! $is_local; then
+  if [ -n "$upstream_keys" ]; then
+    export_key_lines
+  elif [ -n "$api_key_env" ] && ! $is_local; then
     # The workflow passes the key as RERECORD_API_KEY (the environment's secret); the
     # recorder reads it under the name recorder.toml gives, and under that name only.
     if [ -n "${RERECORD_API_KEY:-}" ]; then export "$api_key_env=$RERECORD_API_KEY"; fi
@@ -647,9 +745,11 @@ cmd_record() {
   if [ "$rc" -eq 0 ] && [ "${RERECORD_REPLAY:-1}" != 0 ]; then
     read_command replay
     # Without the backends and without the API key: the selection must replay offline.
-    say "replaying the selection offline: $(quoted "${cmdline[@]:1}")${api_key_env:+ (without $api_key_env)}"
+    local keys
+    keys=$(printf '%s' "$api_key_env $upstream_keys" | xargs)
+    say "replaying the selection offline: $(quoted "${cmdline[@]:1}")${keys:+ (without $keys)}"
     (
-      if [ -n "$api_key_env" ]; then unset "$api_key_env"; fi
+      for var in $keys; do unset "$var"; done
       "${cmdline[@]}"
     ) || rc=$?
     [ "$rc" -eq 0 ] || say "the selection does not replay from the new recordings (exit $rc): nothing will be committed"

@@ -29,17 +29,26 @@
 # Usage: scripts/compare-peers.sh [seconds per peer, default 3]
 # Needs python3 with venv and access to PyPI (vcrpy and openai are installed into
 # target/peers/venv) and crates.io (bench/peers builds into target/peers).
-# SKIP_VCRPY=1 leaves the Python peer out.
+# SKIP_VCRPY=1 leaves the Python peer out. PEERS_PROFILE=dev builds unoptimized, with
+# CARGO_TARGET_DIR if set (CI's smoke run: it shows that every peer builds and runs;
+# its numbers mean nothing).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-3}"
 peers_target="$root/target/peers"
 mkdir -p "$peers_target"
+profile="${PEERS_PROFILE:-release}"
+target_dir="$peers_target"
+profile_dir=release
+if [[ "$profile" != release ]]; then
+    target_dir="${CARGO_TARGET_DIR:-$peers_target}"
+    profile_dir=$([[ "$profile" == dev ]] && echo debug || echo "$profile")
+fi
 
-echo "== building bench/peers (release)" >&2
-(cd "$root/bench/peers" && cargo build --release --quiet)
-bin="$peers_target/release/recorder-peers"
+echo "== building bench/peers ($profile)" >&2
+(cd "$root/bench/peers" && CARGO_TARGET_DIR="$target_dir" cargo build --profile "$profile" --quiet)
+bin="$target_dir/$profile_dir/recorder-peers"
 
 args=(--seconds "$secs" --work "$peers_target/work")
 if [[ "${SKIP_VCRPY:-0}" != "1" ]]; then

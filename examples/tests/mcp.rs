@@ -8,11 +8,16 @@
 //! (`initialize`, the server's `Mcp-Session-Id`), gets its answers as SSE events, opens
 //! the GET stream, and ends the session with a DELETE.
 //!
-//! Both tests are ignored until the recorder carries the MCP transport (issue 25,
-//! docs/mcp-design.md): today the server's `Mcp-Session-Id` never reaches the client,
-//! so the session fails at its first request after `initialize`. To record them then:
-//! `scripts/backends.sh start mcp tools`, and
-//! `RECORD_MODE=record cargo test -p examples --test mcp -- --ignored`.
+//! The recorder carries the transport (see `recorder_runtime::mcp`): the session id
+//! is a placeholder in the recordings (`rec-<hash of initialize>`), the GET stream is
+//! saved when the session's DELETE ends it and held open when replayed. To record
+//! again: `scripts/backends.sh start mcp tools`, and
+//! `RECORD_MODE=record cargo test -p examples --test mcp`; the recordings replay
+//! offline with the servers stopped, and recording again gives the same bytes.
+//!
+//! The agent test is ignored until a test can reach a second upstream
+//! (`ctx.upstream_url("mcp")`, issue 25's named upstreams): it talks to the model API
+//! and the MCP server at once.
 
 use recorder_runtime::client::{ChatRequest, Message};
 use recorder_runtime::{recorded_test, Client, Model, RecordingContext};
@@ -24,8 +29,8 @@ use rmcp::ServiceExt;
 use serde_json::{json, Map, Value};
 
 /// The MCP server's endpoint as this test reaches it: through the recorder's loopback
-/// proxy, `/mcp` of the setup's upstream.
-// Phase 2 of issue 25 gives each upstream its own URL (`ctx.upstream_url("mcp")`).
+/// proxy, `/mcp` of the setup's upstream (the `mcp` setup's base URL is the server).
+// Named upstreams (issue 25) give each upstream its own URL: `ctx.upstream_url("mcp")`.
 fn mcp_url(ctx: &RecordingContext) -> String {
     format!("{}mcp", ctx.ollama_url())
 }
@@ -55,7 +60,6 @@ async fn call(mcp: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> 
 /// rmcp lists the server's tools, calls two of them, gets a tool error, reads a
 /// resource and ends the session, every answer the server's own.
 #[recorded_test(setup = "mcp")]
-#[ignore = "phase 2 of issue 25: the recorder does not carry Mcp-Session-Id and the other MCP headers yet (docs/mcp-design.md)"]
 async fn rmcp_lists_and_calls_tools(ctx: RecordingContext) {
     let mcp = connect(mcp_url(&ctx)).await;
     let server = mcp.peer_info().expect("the server's initialize result");
@@ -100,7 +104,7 @@ async fn rmcp_lists_and_calls_tools(ctx: RecordingContext) {
 /// is given the MCP server's tools and asks for `get_weather`; the test calls it on
 /// the MCP server and sends the result back; the model answers from it.
 #[recorded_test(models = "text", setup = "tools")]
-#[ignore = "phase 2 of issue 25: a test's second upstream (ctx.upstream_url(\"mcp\")) and the MCP transport (docs/mcp-design.md)"]
+#[ignore = "issue 25: needs a test's second upstream (ctx.upstream_url(\"mcp\")), named upstreams (docs/mcp-design.md)"]
 async fn agent_answers_with_an_mcp_tool(ctx: RecordingContext, client: Client, text_model: Model) {
     let mcp = connect(mcp_url(&ctx)).await;
     // The MCP tools as OpenAI function tools: their input schemas are the parameters.

@@ -24,4 +24,13 @@ macro_rules! targets {
     )*};
 }
 
-targets!(recording_loader, sse_parser, ndjson_parser, identity, http_front, multipart, compressed, scrubber);
+targets!(
+    recording_loader,
+    sse_parser,
+    ndjson_parser,
+    identity,
+    http_front,
+    multipart,
+    compressed,
+    scrubber
+);

@@ -207,8 +207,13 @@ fn string_from(input: &mut Input, max: usize) -> String {
 // Multipart bodies
 
 /// Random bytes as a multipart body (never a panic, and a parse error says so); and
-/// parts built from the input, written under two boundaries: one identity.
+/// parts built from the input, written under two boundaries: one identity. A key put
+/// into the parts (as it is, or base64-encoded inside a file's bytes) is in no part's
+/// text and no part's decoded `base64` afterwards.
 pub fn check_multipart(data: &[u8]) {
+    use base64::Engine as _;
+    use recorder_runtime::multipart::{describe, Limits};
+    use recorder_runtime::secrets::Scrubber;
     let (boundary, body) = match data.split_first() {
         Some((n, rest)) => {
             let n = (*n as usize % 16).min(rest.len());
@@ -216,16 +221,27 @@ pub fn check_multipart(data: &[u8]) {
         }
         None => (String::new(), data),
     };
-    if let Err(e) = recorder_runtime::multipart::describe(body, &boundary) {
+    if let Err(e) = describe(body, &boundary, &Scrubber::default(), &Limits::default()) {
         assert!(e.to_string().contains("multipart"), "{e}");
     }
     let mut input = Input(data);
+    let key = key_from(&mut input);
     let parts: Vec<(String, Option<String>, Vec<u8>)> = (0..input.byte() % 4)
         .map(|i| {
             let name = format!("p{i}");
             let file = (input.byte() % 2 == 0).then(|| format!("f{i}.bin"));
             let n = input.byte() as usize;
-            (name, file, input.take(n).to_vec())
+            let mut content = input.take(n).to_vec();
+            let at = input.byte() as usize % (content.len() + 1);
+            match input.byte() % 3 {
+                0 => {}
+                1 => drop(content.splice(at..at, key.bytes())),
+                _ => {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("k:{key}"));
+                    drop(content.splice(at..at, b64.bytes()));
+                }
+            }
+            (name, file, content)
         })
         .collect();
     let write = |b: &str| {
@@ -251,9 +267,50 @@ pub fn check_multipart(data: &[u8]) {
     if parts.iter().any(|(_, _, c)| clash(c)) {
         return;
     }
-    let da = recorder_runtime::multipart::describe(&pa, a).expect("well-formed parts parse");
-    let db = recorder_runtime::multipart::describe(&pb, b).expect("well-formed parts parse");
+    let secrets = if recorder_runtime::secrets::is_secret(&key) {
+        Scrubber::new(&[("FUZZ_KEY".to_string(), key.clone())])
+    } else {
+        Scrubber::default()
+    };
+    let da = describe(&pa, a, &secrets, &Limits::default()).expect("well-formed parts parse");
+    let db = describe(&pb, b, &secrets, &Limits::default()).expect("well-formed parts parse");
     assert_eq!(da, db, "the boundary changed the identity");
+    if secrets.is_empty() {
+        return;
+    }
+    for part in da["multipart"].as_array().expect("a list of parts") {
+        let mut stored: Vec<Vec<u8>> = Vec::new();
+        if let Some(text) = part["text"].as_str() {
+            stored.push(text.as_bytes().to_vec());
+        }
+        if let Some(b64) = part["base64"].as_str() {
+            stored.push(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("stored base64 decodes"),
+            );
+        }
+        for bytes in stored {
+            assert!(
+                memchr_find(&bytes, key.as_bytes()).is_none(),
+                "the key is stored in a part: {part}"
+            );
+        }
+    }
+}
+
+/// Where `needle` first is in `haystack`.
+fn memchr_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A random key: 8 to 31 printable ASCII characters, no `"` or `\\`.
+fn key_from(input: &mut Input) -> String {
+    let key_len = 8 + input.byte() as usize % 24;
+    (0..key_len)
+        .map(|_| (b'!' + input.byte() % 94) as char)
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -304,22 +361,23 @@ pub fn check_compressed(data: &[u8]) {
 // The scrubber
 
 /// A random key (at least 8 printable characters) put into a recording built from
-/// the input, in its request, its body (JSON or text or binary), its headers, and
-/// spread over its stream's frames at random cut points: after scrubbing, the key is
-/// in no byte of the file, and no client can put it together from the frames.
+/// the input, in its request, its body (JSON or text or binary), its headers, spread
+/// over its stream's frames at random cut points, base64-encoded inside a longer
+/// base64 value (either alphabet, padded or not, at any offset), and percent-encoded
+/// (random characters escaped, either case): after scrubbing, the key is in no byte of
+/// the file, decoded or not, and no client can put it together from the frames.
 pub fn check_scrubber(data: &[u8]) {
+    use base64::Engine as _;
     use recorder_runtime::secrets::{scrub, stream_texts};
     let mut input = Input(data);
-    let key_len = 8 + input.byte() as usize % 24;
-    let key: String = (0..key_len)
-        .map(|_| (b'!' + input.byte() % 94) as char)
-        .filter(|c| *c != '"' && *c != '\\')
-        .collect();
+    let key = key_from(&mut input);
     if !recorder_runtime::secrets::is_secret(&key) {
         return;
     }
     let mut rec = recording_from(&mut input);
-    let spot = input.byte() % 5;
+    let spot = input.byte() % 7;
+    // Where an encoded key was put, and how to decode it there.
+    let mut encoded: Option<(&str, Decoder)> = None;
     match spot {
         0 => rec.request.body = Value::String(format!("prompt {key} end")),
         1 => {
@@ -340,6 +398,57 @@ pub fn check_scrubber(data: &[u8]) {
             rec.response
                 .headers
                 .insert("x-echo".into(), format!("k={key}"));
+        }
+        4 => {
+            // A file (or a data URI) whose bytes hold the key somewhere.
+            let (lead, tail) = (input.byte() as usize % 9, input.byte() as usize % 5);
+            let mut plain = input.take(lead).to_vec();
+            plain.extend_from_slice(key.as_bytes());
+            plain.extend_from_slice(input.take(tail));
+            use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+            let text = match input.byte() % 3 {
+                0 => STANDARD.encode(&plain),
+                1 => URL_SAFE_NO_PAD.encode(&plain),
+                _ => STANDARD_NO_PAD.encode(&plain),
+            };
+            // Any alphabet, padded or not: what a lenient reader gets back.
+            let decode: fn(&str) -> Vec<u8> = |s| {
+                use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+                let config = GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+                    .with_decode_allow_trailing_bits(true);
+                let alphabet = if s.contains(['-', '_']) {
+                    &base64::alphabet::URL_SAFE
+                } else {
+                    &base64::alphabet::STANDARD
+                };
+                GeneralPurpose::new(alphabet, config)
+                    .decode(s)
+                    .expect("the scrubbed value is still base64")
+            };
+            rec.response = RecordedResponse::plain(
+                200,
+                Some("application/json"),
+                serde_json::json!({"data": [{"b64_json": text}]})
+                    .to_string()
+                    .as_bytes(),
+            );
+            encoded = Some(("/response/body/data/0/b64_json", decode));
+        }
+        5 => {
+            // Percent-encoded: some characters escaped, in either case of hex.
+            let mut text = String::from("q=");
+            for b in key.bytes() {
+                match input.byte() % 4 {
+                    0 => text.push_str(&format!("%{b:02X}")),
+                    1 => text.push_str(&format!("%{b:02x}")),
+                    _ if b == b'%' => text.push_str("%25"),
+                    _ => text.push(b as char),
+                }
+            }
+            text.push_str("&n=1");
+            rec.request.body = serde_json::json!({"url": text});
+            encoded = Some(("/request/body/url", |s| percent_decoded(s.as_bytes())));
         }
         _ => {
             // The key spelled across frames, cut at random places.
@@ -364,6 +473,17 @@ pub fn check_scrubber(data: &[u8]) {
     let secrets = vec![("FUZZ_KEY".to_string(), key.clone())];
     let scrubbed = scrub(&rec, &secrets);
     let bytes = scrubbed.to_pretty_bytes();
+    if let Some((at, decode)) = encoded {
+        let json = serde_json::to_value(&scrubbed).expect("a recording is JSON");
+        let stored = json
+            .pointer(at)
+            .and_then(Value::as_str)
+            .expect("still there");
+        assert!(
+            memchr_find(&decode(stored), key.as_bytes()).is_none(),
+            "the key is in the file, encoded: {stored}"
+        );
+    }
     let hex_key: String = key.bytes().map(|b| format!("{b:02x}")).collect();
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains(&key), "the key is in the file: {text}");
@@ -383,6 +503,32 @@ pub fn check_scrubber(data: &[u8]) {
         scrubbed.test_id, rec.test_id,
         "the test id is never scrubbed"
     );
+}
+
+/// Decodes a stored value as a reader would (the oracle of an encoded placement).
+type Decoder = fn(&str) -> Vec<u8>;
+
+/// `%XX` decoded, anything else kept (the oracle of the percent-encoded placement).
+fn percent_decoded(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .filter(|h| s[i] == b'%' && h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(s[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------

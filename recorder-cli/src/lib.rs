@@ -105,7 +105,9 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Import(ImportArgs),
     /// Serve the record/replay proxy on its own, for clients in any language
-    /// (test id in the X-Recorder-Test-Id header).
+    /// (test id in the X-Recorder-Test-Id header, or for requests without one from
+    /// POST /_recorder/begin and /_recorder/end around each test). Exits 1 after any
+    /// miss or problem; its last line is `recorder: serve summary: ...`.
     #[command(after_help = EXIT_CODES_HELP)]
     Serve(ServeArgs),
     /// Set up a crate of one's own: write recorder.toml (at the workspace root in a
@@ -343,12 +345,23 @@ pub struct ServeArgs {
     /// (the options below override it).
     #[arg(long, value_name = "NAME")]
     pub setup: Option<String>,
-    /// The real API's base URL (e.g. http://127.0.0.1:11434/v1); needed unless replaying.
-    #[arg(long, value_name = "URL")]
-    pub upstream: Option<String>,
+    /// The real API's base URL (e.g. http://127.0.0.1:11434/v1), or NAME=URL: a named
+    /// upstream (an MCP server, a tool API), served under /up/NAME/, where /up/NAME +
+    /// rest goes to URL + rest (e.g. mcp=http://127.0.0.1:8931/mcp). Repeatable: one
+    /// bare URL, any number of named ones. Needed unless replaying or --setup gives them.
+    #[arg(long = "upstream", value_name = "[NAME=]URL", value_parser = parse_upstream)]
+    pub upstreams: Vec<UpstreamArg>,
     /// The variable holding the API key sent upstream.
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
+    /// The variable holding named upstream NAME's key, NAME=VAR (repeatable), e.g.
+    /// search=TAVILY_API_KEY; sent as a bearer token unless --upstream-auth says otherwise.
+    #[arg(long = "upstream-key", value_name = "NAME=VAR", value_parser = parse_upstream_key)]
+    pub upstream_keys: Vec<(String, String)>,
+    /// How named upstream NAME's key is sent, NAME=HOW with HOW as for --auth
+    /// (repeatable), e.g. search=header:x-api-key.
+    #[arg(long = "upstream-auth", value_name = "NAME=HOW", value_parser = parse_upstream_auth)]
+    pub upstream_auths: Vec<(String, recorder_runtime::engine::Auth)>,
     /// How the key is sent: `bearer` (the default), `header:<name>` (e.g.
     /// header:x-api-key) or `query:<name>` (e.g. query:key).
     #[arg(long, value_name = "HOW", value_parser = parse_auth)]
@@ -379,6 +392,61 @@ fn parse_auth(s: &str) -> Result<recorder_runtime::engine::Auth, String> {
             "`{s}`: use bearer, header:<name> (e.g. header:x-api-key) or query:<name> (e.g. query:key)"
         )),
     }
+}
+
+/// A `serve --upstream` value: the default upstream's base URL, or a named upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamArg {
+    /// `URL`: where every request outside `/up/` goes.
+    Default(String),
+    /// `NAME=URL`: where `/up/NAME/...` goes.
+    Named(String, String),
+}
+
+fn parse_upstream(s: &str) -> Result<UpstreamArg, String> {
+    let is_url = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    match s.split_once('=') {
+        Some((name, url)) if recorder_config::is_upstream_name(name) => {
+            if is_url(url) {
+                Ok(UpstreamArg::Named(name.to_owned(), url.to_owned()))
+            } else {
+                Err(format!(
+                    "`{url}` is not an http:// or https:// URL, e.g. {name}=http://127.0.0.1:8931/mcp"
+                ))
+            }
+        }
+        _ if is_url(s) => Ok(UpstreamArg::Default(s.to_owned())),
+        _ => Err(format!(
+            "`{s}`: use a URL (http://... or https://...: the default upstream) or NAME=URL (a named upstream: letters, digits, - and _, e.g. mcp=http://127.0.0.1:8931/mcp)"
+        )),
+    }
+}
+
+/// `NAME=VALUE` with NAME an upstream name.
+fn upstream_pair<'a>(s: &'a str, example: &str) -> Result<(String, &'a str), String> {
+    match s.split_once('=') {
+        Some((name, value)) if recorder_config::is_upstream_name(name) => {
+            Ok((name.to_owned(), value))
+        }
+        _ => Err(format!(
+            "`{s}`: use NAME=VALUE with NAME an upstream given by --upstream NAME=URL or the setup, e.g. {example}"
+        )),
+    }
+}
+
+fn parse_upstream_key(s: &str) -> Result<(String, String), String> {
+    let (name, var) = upstream_pair(s, "search=TAVILY_API_KEY")?;
+    if !recorder_config::is_env_name(var) {
+        return Err(format!(
+            "`{var}` is not a variable name (letters, digits and _): name the variable that holds the key, e.g. {name}=TAVILY_API_KEY, never the key itself"
+        ));
+    }
+    Ok((name, var.to_owned()))
+}
+
+fn parse_upstream_auth(s: &str) -> Result<(String, recorder_runtime::engine::Auth), String> {
+    let (name, how) = upstream_pair(s, "search=header:x-api-key")?;
+    Ok((name, parse_auth(how)?))
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {
@@ -545,6 +613,8 @@ pub(crate) fn display_path(dir: &Path, path: &Path) -> String {
         .unwrap_or_else(|_| path.display().to_string())
 }
 
+/// The `cargo-recordings` binary: [`run`] on the process's arguments (with cargo's
+/// `recordings` word dropped), standard output and error, as an exit code.
 pub fn main() -> std::process::ExitCode {
     let code = run(
         cargo_args(std::env::args_os()),

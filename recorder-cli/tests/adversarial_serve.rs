@@ -90,6 +90,81 @@ fn a_web_page_cannot_spend_the_key_directly_or_by_dns_rebinding() {
     assert!(files(tmp.path()).is_empty());
 }
 
+/// What Chromium 148 sends for a page at `http://evil.example:44825/` (or, `same-site`,
+/// at another port of 127.0.0.1) that embeds or fetches the recorder's URL, captured
+/// from headless Chromium; `{host}` is the recorder's address.
+const CHROMIUM_IMG: &str = "GET /v1/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nsec-ch-ua-platform: \"Linux\"\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/148.0.0.0 Safari/537.36\r\nsec-ch-ua: \"Not/A)Brand\";v=\"99\", \"Chromium\";v=\"148\"\r\nsec-ch-ua-mobile: ?0\r\nAccept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\nSec-Fetch-Site: {site}\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\nSec-Fetch-Storage-Access: none\r\nReferer: http://evil.example:44825/\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n";
+/// `fetch(url, {mode: "no-cors"})`: a GET without `Origin`.
+const CHROMIUM_FETCH_NO_CORS: &str = "GET /v1/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nsec-ch-ua-platform: \"Linux\"\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/148.0.0.0 Safari/537.36\r\nsec-ch-ua: \"Not/A)Brand\";v=\"99\", \"Chromium\";v=\"148\"\r\nsec-ch-ua-mobile: ?0\r\nAccept: */*\r\nSec-Fetch-Site: {site}\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\nReferer: http://evil.example:44825/\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n";
+/// `fetch(url)`: a CORS GET, with the page's `Origin`.
+const CHROMIUM_FETCH_CORS: &str = "GET /v1/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nsec-ch-ua-platform: \"Linux\"\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/148.0.0.0 Safari/537.36\r\nsec-ch-ua: \"Not/A)Brand\";v=\"99\", \"Chromium\";v=\"148\"\r\nsec-ch-ua-mobile: ?0\r\nAccept: */*\r\nOrigin: {origin}\r\nSec-Fetch-Site: {site}\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\nReferer: {origin}/\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n";
+/// The user opening the URL in the address bar.
+const CHROMIUM_ADDRESS_BAR: &str = "GET /v1/models HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUpgrade-Insecure-Requests: 1\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/148.0.0.0 Safari/537.36\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nSec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\nSec-Fetch-Dest: document\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n";
+
+#[test]
+fn a_page_of_another_site_cannot_make_the_recorder_call_upstream_without_an_origin() {
+    let fake = FakeUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = Serve::recording(
+        tmp.path(),
+        &fake.openai_url(),
+        &["--api-key-env", "SERVE_IMG_KEY"],
+        &[("SERVE_IMG_KEY", "sk-serve-img-0123456789abcdef")],
+    );
+    let send = |template: &str, site: &str, origin: &str| {
+        let request = template
+            .replace("{host}", &serve.addr)
+            .replace("{site}", site)
+            .replace("{origin}", origin);
+        raw(&serve.addr, request.as_bytes())
+    };
+    // An `<img>` or a `no-cors` fetch from another site, or from another port of this
+    // machine, and a CORS fetch from another site: refused, nothing goes upstream.
+    for (template, site, origin) in [
+        (CHROMIUM_IMG, "cross-site", ""),
+        (CHROMIUM_FETCH_NO_CORS, "cross-site", ""),
+        (CHROMIUM_IMG, "same-site", ""),
+        (CHROMIUM_FETCH_NO_CORS, "same-site", ""),
+        (
+            CHROMIUM_FETCH_CORS,
+            "cross-site",
+            "http://evil.example:44825",
+        ),
+    ] {
+        let answer = send(template, site, origin);
+        assert!(
+            answer.starts_with("HTTP/1.1 403"),
+            "{site} {origin}: {answer}"
+        );
+        assert!(
+            answer.contains("another site") || answer.contains("cross-origin"),
+            "{answer}"
+        );
+    }
+    assert!(fake.requests().is_empty(), "the key never went upstream");
+    assert!(files(tmp.path()).is_empty(), "nothing was written");
+    // The user's own address bar, a CORS fetch from a page on this machine, and any
+    // client that is not a browser are answered.
+    for (template, site, origin) in [
+        (CHROMIUM_ADDRESS_BAR, "none", ""),
+        (CHROMIUM_FETCH_CORS, "same-site", "http://127.0.0.1:35081"),
+    ] {
+        let answer = send(template, site, origin);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{site}: {answer}");
+    }
+    let answer = raw(
+        &serve.addr,
+        format!(
+            "GET /v1/models HTTP/1.1\r\nHost: {}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+            serve.addr
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (code, stderr) = serve.signal("-INT");
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 #[test]
 fn odd_test_ids_are_refused_and_utf8_ids_are_kept_apart() {
     let fake = FakeUpstream::start();

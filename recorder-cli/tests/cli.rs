@@ -1218,6 +1218,86 @@ fn check_finds_keys_in_binary_bodies_and_credential_queries() {
     line(&query_path, "the credential query parameter `key`");
 }
 
+/// A key inside a multipart file part (stored as base64), percent-encoded in a URL, or
+/// base64-encoded in an answer is found as `check` decodes each value, configured or
+/// not (`sk-…`); and nothing else in those recordings is taken for one.
+#[test]
+fn check_finds_keys_that_are_base64_or_percent_encoded() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tmp = tempfile::tempdir().unwrap();
+    let var = format!("CLI_CHECK_ENCODED_KEY_{}", std::process::id());
+    let key = "sk-check/enc+0123456789abcdef";
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!("[setups.x]\napi_key_env = \"{var}\"\nenv = {{ {var} = \"{key}\" }}\n"),
+    )
+    .unwrap();
+    let dir = tmp.path().join("recordings");
+    let store = Store::new(&dir);
+    let mut content = vec![0u8, 159, 146];
+    content.extend_from_slice(key.as_bytes());
+    let mut upload = chat("cli::upload", "u", json!({"id": "file-1"}));
+    upload.request.endpoint = "/v1/files".into();
+    upload.request.body = json!({"multipart": [
+        {"name": "purpose", "text": "assistants"},
+        {"name": "file", "filename": "k.bin", "size": content.len(), "sha256": "00", "base64": b64.encode(&content)},
+    ]});
+    let upload_path = write(&store, &upload);
+    let percent = chat(
+        "cli::percent",
+        "p",
+        json!({"next": "https://example.com/cb?k=sk-check%2Fenc%2B0123456789abcdef&x=1"}),
+    );
+    let percent_path = write(&store, &percent);
+    let unconfigured = chat(
+        "cli::unconfigured",
+        "n",
+        json!({"b64_json": b64.encode("Authorization: sk-proj-abcdefghijklmnopqrstuvwx")}),
+    );
+    let unconfigured_path = write(&store, &unconfigured);
+    let mut innocent_bytes = vec![7u8; 300];
+    innocent_bytes.extend_from_slice(b"a picture, not a key: 100% sure");
+    let innocent = chat(
+        "cli::innocent",
+        "i",
+        json!({"b64_json": b64.encode(&innocent_bytes), "text": "50%25 off, 100% sure"}),
+    );
+    let innocent_path = write(&store, &innocent);
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let line = |p: &Path, what: &str| {
+        let rel = p.strip_prefix(&dir).unwrap().display().to_string();
+        assert!(
+            out.lines().any(|l| l.starts_with(&rel) && l.contains(what)),
+            "no `{what}` for {rel}:\n{out}"
+        );
+    };
+    line(
+        &upload_path,
+        &format!("the value of ${var}, base64-encoded at /request/body/multipart/1/base64"),
+    );
+    line(
+        &percent_path,
+        &format!("the value of ${var}, percent-encoded at /response/body/next"),
+    );
+    line(
+        &unconfigured_path,
+        "an `sk-` API key, base64-encoded at /response/body/b64_json",
+    );
+    let rel = innocent_path
+        .strip_prefix(&dir)
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with(&rel) && l.contains("holds")),
+        "{out}"
+    );
+    assert!(!out.contains(key), "the key itself is never printed: {out}");
+}
+
 /// A key the tests get from a setup's `env` (or `RECORDER_ENV`) is looked for like one
 /// in the environment.
 #[test]
@@ -1249,6 +1329,38 @@ fn check_finds_keys_given_through_a_setup_env() {
         "{out}"
     );
     assert!(!out.contains(key), "the key itself is never printed: {out}");
+}
+
+/// An upstream's key (`upstreams.NAME.api_key_env`) is looked for like the setup's.
+#[test]
+fn check_finds_an_upstreams_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let var = format!("CLI_CHECK_UPSTREAM_KEY_{}", std::process::id());
+    let key = "tvly-check-upstream-0123456789abcdef";
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!(
+            "[setups.x]\nenv = {{ {var} = \"{key}\" }}\nupstreams = {{ search = {{ url = \"https://s\", api_key_env = \"{var}\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let dir = tmp.path().join("recordings");
+    let mut rec = chat(
+        "cli::upstream_leak",
+        "l",
+        json!({"echo": format!("key {key}")}),
+    );
+    rec.request.endpoint = "/up/search/search".into();
+    let leaked = write(&Store::new(&dir), &rec);
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    let rel = leaked.strip_prefix(&dir).unwrap().display().to_string();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&rel) && l.contains(&format!("the value of ${var}"))),
+        "{out}"
+    );
+    assert!(!out.contains(key), "{out}");
 }
 
 /// Pruning the request that sent an id back leaves no id map naming it: `check`
@@ -1466,4 +1578,222 @@ async fn serve_verifies_against_the_recordings_and_writes_nothing() {
         err.contains("no recordings folder at") && err.contains("to verify against"),
         "{err}"
     );
+}
+
+/// What `serve_routes_named_upstreams` sends, through `serve` at `url`, as one test:
+/// (status, body) of a request to the default upstream, to the setup's `search`, to
+/// the command line's `tools`.
+async fn upstream_session(url: &str) -> Vec<(u16, Value)> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for (path, body) in [
+        (
+            "/v1/embeddings",
+            json!({"model": "fake-embed", "input": "model"}),
+        ),
+        (
+            "/up/search/embeddings",
+            json!({"model": "fake-embed", "input": "search"}),
+        ),
+        (
+            "/up/tools/v1/embeddings",
+            json!({"model": "fake-embed", "input": "tools"}),
+        ),
+    ] {
+        let resp = http
+            .post(format!("{url}{path}"))
+            .header("x-recorder-test-id", "cli::upstreams")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let json: Value = resp.json().await.unwrap();
+        out.push((status, json["data"][0]["embedding"].clone()));
+    }
+    out
+}
+
+/// `serve --setup NAME` serves the setup's upstreams under /up/NAME/ with their keys,
+/// and `--upstream NAME=URL --upstream-key NAME=VAR` adds one; each gets only its own
+/// key, the recordings name the upstream (never its URL), hold no key, and replay
+/// through a `serve` that is given no upstream at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_routes_named_upstreams_and_records_them_under_up_name() {
+    use recorder_testkit::fake::{FakeUpstream, KeyIn};
+    recorder_runtime::engine::install_crypto_provider();
+    let (search_key, tools_key) = ("tvly-cli-search-0123456789", "sk-cli-tools-0123456789abc");
+    let (model, search, tools) = (
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+    );
+    search.require_key(Some((KeyIn::Header("x-api-key".into()), search_key)));
+    tools.require_key(Some((KeyIn::Bearer, tools_key)));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("recorder.toml"),
+        format!(
+            "[setups.agent]\nbase_url = \"{}\"\nupstreams = {{ search = {{ url = \"{}\", api_key_env = \"CLI_SEARCH_KEY\", auth = {{ header = \"x-api-key\" }} }} }}\n",
+            model.openai_url(),
+            search.openai_url()
+        ),
+    )
+    .unwrap();
+    let dir = tmp.path().join("recordings");
+    let tools_arg = format!("tools={}", tools.url());
+    let server = Serve::start_in(
+        tmp.path(),
+        &[
+            "serve",
+            "--setup",
+            "agent",
+            "--dir",
+            s(&dir),
+            "--mode",
+            "record",
+            "--upstream",
+            &tools_arg,
+            "--upstream-key",
+            "tools=CLI_TOOLS_KEY",
+        ],
+        &[
+            ("CLI_SEARCH_KEY", search_key),
+            ("CLI_TOOLS_KEY", tools_key),
+            ("RECORD_MODE", ""),
+        ],
+    );
+    let recorded = upstream_session(&server.url).await;
+    assert!(
+        recorded
+            .iter()
+            .all(|(status, v)| *status == 200 && v.is_array()),
+        "{recorded:?}"
+    );
+    // A name the server does not have: 400 naming the ones it has; nothing sent.
+    let typo = reqwest::Client::new()
+        .post(format!("{}/up/serach/embeddings", server.url))
+        .header("x-recorder-test-id", "cli::upstreams_typo")
+        .json(&json!({"input": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typo.status(), 400);
+    let typo = typo.text().await.unwrap();
+    assert!(
+        typo.contains("no upstream `serach` in setup `agent`: it names `search`, `tools`"),
+        "{typo}"
+    );
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "upstream search at /up/search -> {}",
+            search.openai_url()
+        )) && stderr.contains(&format!("upstream tools at /up/tools -> {}", tools.url())),
+        "{stderr}"
+    );
+    // The typo is a problem of this serve: the exit status says so.
+    assert_eq!(server.signal("-INT").0, Some(EXIT_PROBLEMS));
+
+    let seen = |fake: &FakeUpstream| {
+        let r = fake.requests();
+        assert_eq!(r.len(), 1, "one request each");
+        r.into_iter().next().unwrap()
+    };
+    let m = seen(&model);
+    assert_eq!(m.path, "/v1/embeddings");
+    assert_eq!(
+        (m.header("authorization"), m.header("x-api-key")),
+        (None, None)
+    );
+    let s_ = seen(&search);
+    assert_eq!(s_.path, "/v1/embeddings");
+    assert_eq!(s_.header("x-api-key"), Some(search_key));
+    assert_eq!(s_.header("authorization"), None);
+    let t = seen(&tools);
+    assert_eq!(t.path, "/v1/embeddings");
+    assert_eq!(
+        t.header("authorization"),
+        Some(&*format!("Bearer {tools_key}"))
+    );
+    assert_eq!(t.header("x-api-key"), None);
+
+    let files = walk(&dir.join("cli/upstreams"));
+    let mut endpoints: Vec<String> = files
+        .iter()
+        .filter(|p| RecordingKey::parse(&p.file_name().unwrap().to_string_lossy()).is_some())
+        .map(|p| {
+            let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            v["request"]["endpoint"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    endpoints.sort();
+    assert_eq!(
+        endpoints,
+        [
+            "/up/search/embeddings",
+            "/up/tools/v1/embeddings",
+            "/v1/embeddings"
+        ]
+    );
+    for path in walk(&dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for secret in [search_key, tools_key] {
+            assert!(!text.contains(secret), "a key in {}", path.display());
+        }
+        for fake in [&model, &search, &tools] {
+            assert!(
+                !text.contains(&fake.addr().to_string()),
+                "a URL in {}",
+                path.display()
+            );
+        }
+    }
+
+    for fake in [&model, &search, &tools] {
+        fake.stop();
+    }
+    let server = Serve::replaying(&dir);
+    assert_eq!(upstream_session(&server.url).await, recorded);
+    assert_eq!(server.signal("-INT").0, Some(EXIT_OK));
+}
+
+/// `--upstream`, `--upstream-key` and `--upstream-auth` refuse what they cannot use,
+/// saying what to write.
+#[test]
+fn serve_refuses_upstream_flags_it_cannot_use() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--upstream", "mcp=127.0.0.1:8931/mcp"], "is not an http:// or https:// URL"),
+        (&["--upstream", "my mcp=http://h/mcp"], "NAME=URL (a named upstream"),
+        (&["--upstream-key", "search=sk-live-abc"], "is not a variable name"),
+        (&["--upstream-auth", "search=basic"], "header:<name>"),
+        (
+            &["--upstream", "http://a/v1", "--upstream", "http://b/v1"],
+            "there is one default upstream; give the others a name",
+        ),
+        (
+            &["--upstream", "mcp=http://a/mcp", "--upstream", "mcp=http://b/mcp"],
+            "--upstream mcp=... is given twice",
+        ),
+        (
+            &["--upstream", "mcp=http://a/mcp", "--upstream-key", "search=TAVILY_API_KEY"],
+            "--upstream-key search=TAVILY_API_KEY: no upstream `search` (there are `mcp`); give it with --upstream search=URL",
+        ),
+        (
+            &["--upstream", "http://a/v1", "--upstream-auth", "mcp=bearer"],
+            "no upstream `mcp` (there are none)",
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (flags, want) in cases {
+        let mut args = vec!["serve", "--dir", s(tmp.path()), "--mode", "record"];
+        args.extend_from_slice(flags);
+        let (code, _, err) = cli(&args);
+        assert_eq!(code, EXIT_ERROR, "{flags:?}");
+        assert!(err.contains(want), "{flags:?}: {err}");
+        assert!(
+            !err.contains("sk-live-abc") || want.contains("variable"),
+            "{err}"
+        );
+    }
 }

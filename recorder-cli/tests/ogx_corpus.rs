@@ -766,13 +766,13 @@ async fn a_turn_whose_issuing_answer_was_not_imported_replays() {
 /// The committed files replayed to the clients of their APIs through `cargo recordings
 /// serve`: google-genai, anthropic, plain HTTP (`tests/ogx_clients.py`). Needs a Python
 /// with `google-genai` and `anthropic`: the first of `$RECORDER_PYTHON`,
-/// `<workspace root>/target/pyenv/bin/python` (the venv `.ci/run` makes) and `python3`
-/// that imports both; without one it says so and passes, unless
+/// `target/tmp/ogx-clients/bin/python` (the venv `.ci/run` makes, in this build's
+/// target dir) and `python3` that imports both; without one it says so and passes, unless
 /// `RECORDER_REQUIRE_PYTHON_CLIENTS=1` (CI) makes that a failure.
 #[test]
 fn python_clients_replay_every_format() {
     let Some(python) = python_with_clients() else {
-        let msg = "no Python with google-genai and anthropic (set RECORDER_PYTHON, or: python3 -m venv target/pyenv && target/pyenv/bin/pip install google-genai==3.6.1 anthropic==2.17.0)";
+        let msg = "no Python with google-genai and anthropic (set RECORDER_PYTHON, or: python3 -m venv target/tmp/ogx-clients && target/tmp/ogx-clients/bin/pip install google-genai==3.6.1 anthropic==2.17.0)";
         if std::env::var("RECORDER_REQUIRE_PYTHON_CLIENTS").is_ok_and(|v| v == "1") {
             panic!("{msg}");
         }
@@ -824,7 +824,7 @@ fn python_clients_replay_every_format() {
 
 /// A Python that imports google-genai and anthropic.
 fn python_with_clients() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pyenv/bin/python");
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ogx-clients/bin/python");
     let candidates: Vec<PathBuf> = match std::env::var_os("RECORDER_PYTHON") {
         Some(p) => vec![p.into()],
         None => vec![venv, "python3".into()],

@@ -50,8 +50,13 @@ fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String
         "OPENAI_API_KEY",
         "VLLM_API_KEY",
         "OLLAMA_URL",
+        "HF_TOKEN",
+        "GITHUB_TOKEN",
+        "DB_URL",
         "RECORDER_SERVICE_CHAT_URL",
         "RECORDER_SERVICE_CHAT_PORT",
+        "OPTIONS_SEARCH_KEY",
+        "OPTIONS_MAPS_KEY",
     ] {
         cmd.env_remove(name);
     }
@@ -186,6 +191,56 @@ fn prints_setups_suites_kinds_services_and_variables_with_their_sources() {
     }
 }
 
+/// Credentials other than the setups' API keys, given through `RECORDER_ENV` or a
+/// setup's `env`: a token variable is shown as set, a URL with its password masked, in
+/// the text and the JSON output alike.
+#[test]
+fn other_credentials_in_recorder_env_and_a_setup_env_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "hf_setup-env-token-0123456789";
+    let password = "db-pa55word-in-url";
+    let url_password = "gpu-pa55word-in-url";
+    std::fs::write(
+        dir.path().join("recorder.toml"),
+        format!(
+            "default_setup = \"local\"\n[setups.local]\nbase_url = \"http://127.0.0.1:18080/v1\"\nenv = {{ HF_TOKEN = \"{token}\", DB_URL = \"postgres://app:{password}@db:5432/x\" }}\n"
+        ),
+    )
+    .unwrap();
+    let recorder_env = format!(
+        "GITHUB_TOKEN=ghp_recorder-env-0123456789,OLLAMA_URL=http://me:{url_password}@gpu:11434"
+    );
+    let vars = [("RECORDER_ENV", recorder_env.as_str())];
+    let (code, out, err) = run(dir.path(), &[], &vars);
+    assert_eq!(code, 0, "{err}");
+    let (_, json, _) = run(dir.path(), &["--format", "json"], &vars);
+    for shown in [&out, &json] {
+        for secret in [token, password, url_password, "ghp_recorder-env-0123456789"] {
+            assert!(!shown.contains(secret), "{secret} printed:\n{shown}");
+        }
+    }
+    assert_eq!(
+        variable_line(&out, "HF_TOKEN")[1..3],
+        ["(set)", "setup `local` env"]
+    );
+    assert_eq!(
+        variable_line(&out, "GITHUB_TOKEN")[1..3],
+        ["(set)", "RECORDER_ENV"]
+    );
+    assert_eq!(
+        variable_line(&out, "OLLAMA_URL")[1],
+        "http://me:****@gpu:11434"
+    );
+    assert_eq!(
+        variable_line(&out, "DB_URL")[1],
+        "postgres://app:****@db:5432/x"
+    );
+    assert_eq!(
+        variable_line(&out, "RECORDER_ENV")[1],
+        "GITHUB_TOKEN=(set),OLLAMA_URL=http://me:****@gpu:11434"
+    );
+}
+
 #[test]
 fn setup_option_resolves_under_another_setup() {
     let dir = project();
@@ -299,4 +354,69 @@ fn without_a_recorder_toml() {
     let (code, _, err) = run(dir.path(), &["--setup", "gpt"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("no recorder.toml was found"), "{err}");
+}
+
+/// Each setup's upstreams: URL, where they are served, key variable set or unset and
+/// how it is sent, header names; their keys are secrets like the setup's.
+#[test]
+fn lists_each_setups_upstreams_with_keys_as_set_or_unset() {
+    const SEARCH_SECRET: &str = "tvly-options-secret-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("recorder.toml"),
+        r#"
+default_setup = "agent"
+[setups.agent]
+base_url = "http://127.0.0.1:18080/v1"
+upstreams = { mcp = "http://127.0.0.1:8931/mcp", search = { url = "https://api.tavily.com", api_key_env = "OPTIONS_SEARCH_KEY", auth = { header = "x-api-key" }, headers = { "x-client" = "not-shown-value" } }, maps = { url = "https://maps.example", api_key_env = "OPTIONS_MAPS_KEY", auth = { query = "key" } } }
+"#,
+    )
+    .unwrap();
+    let vars = [(
+        "RECORDER_ENV",
+        &*format!("OPTIONS_SEARCH_KEY={SEARCH_SECRET}"),
+    )];
+    let (code, out, err) = run(dir.path(), &[], &vars);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "      upstream: maps at /up/maps -> https://maps.example, api key: OPTIONS_MAPS_KEY (unset) as query:key",
+        "      upstream: mcp at /up/mcp -> http://127.0.0.1:8931/mcp",
+        "      upstream: search at /up/search -> https://api.tavily.com, api key: OPTIONS_SEARCH_KEY (set) as header:x-api-key, headers: x-client",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no line {line:?} in:\n{out}");
+    }
+    assert_eq!(
+        variable_line(&out, "OPTIONS_SEARCH_KEY")[1..],
+        [
+            "(set)",
+            "RECORDER_ENV",
+            "API key of upstream search of setup agent (never shown)"
+        ]
+    );
+    assert_eq!(
+        variable_line(&out, "OPTIONS_MAPS_KEY")[1..3],
+        ["-", "unset"]
+    );
+    assert_eq!(
+        variable_line(&out, "RECORDER_ENV")[1],
+        "OPTIONS_SEARCH_KEY=(set)"
+    );
+    assert!(
+        !out.contains(SEARCH_SECRET) && !out.contains("not-shown-value"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(dir.path(), &["--format", "json"], &vars);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(SEARCH_SECRET), "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ups = &v["setups"][0]["upstreams"];
+    assert_eq!(ups["mcp"]["url"], "http://127.0.0.1:8931/mcp");
+    assert_eq!(ups["mcp"]["api_key_env"], Value::Null);
+    assert_eq!(
+        ups["search"]["api_key_env"],
+        serde_json::json!({"name": "OPTIONS_SEARCH_KEY", "set": true})
+    );
+    assert_eq!(ups["search"]["auth"], "header:x-api-key");
+    assert_eq!(ups["search"]["headers"], serde_json::json!(["x-client"]));
 }

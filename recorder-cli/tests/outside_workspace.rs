@@ -6,20 +6,19 @@
 //! (`compression`) fails with an error naming the feature. `cargo recordings init` sets
 //! up a bare crate whose example test then fails in replay, records and replays.
 //!
-//! The crate is built in `target/outside-crate`, the folder the macro's own
-//! outside-crate test uses, with this workspace's `Cargo.lock`: same dependency
-//! versions and features, so the two share one build and need no registry access.
+//! The crate is a `recorder_testkit::scratch_crate`, built in `target/outside-crate`
+//! like the macro's own outside-crate test, with this workspace's `Cargo.lock`: same
+//! dependency versions and features, so the two share one build and need no
+//! registry access.
+//!
+//! Like every test that builds a crate of its own, the name starts with
+//! `scratch_crate`: `cargo test --workspace --tests -- --skip scratch_crate` is the fast
+//! loop without them (README, "Working on this workspace").
 
+use recorder_testkit::scratch_crate::{workspace_root, ScratchCrate};
 use recorder_testkit::FakeUpstream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 const TEST: &str = r#"
 use recorder_runtime::client::{ChatRequest, Message};
@@ -52,33 +51,13 @@ fn a_compressed_body_names_the_feature_it_needs() {
 
 fn write_crate(dir: &Path, upstream: &str) {
     let runtime = workspace_root().join("recorder-runtime");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            r#"[package]
-name = "user-crate"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[workspace]
-
-[dev-dependencies]
-recorder-runtime = {{ path = {runtime:?} }}
-http = "1"
-tokio = {{ version = "1", features = ["rt"] }}
-
-[profile.dev]
-debug = "line-tables-only"
-
-[profile.dev.package."*"]
-debug = false
-"#
+    ScratchCrate::write(
+        dir,
+        "user-crate",
+        &format!(
+            "recorder-runtime = {{ path = {runtime:?} }}\nhttp = \"1\"\ntokio = {{ version = \"1\", features = [\"rt\"] }}"
         ),
-    )
-    .unwrap();
+    );
     std::fs::write(
         dir.join("recorder.toml"),
         format!(
@@ -86,9 +65,7 @@ debug = false
         ),
     )
     .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
     std::fs::write(dir.join("tests/chat.rs"), TEST).unwrap();
-    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
 }
 
 /// `cargo <args>` in `dir`, with `cargo-recordings` first on `PATH` and none of the
@@ -99,18 +76,12 @@ fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(dir).args(args).env("PATH", path).env(
-        "CARGO_TARGET_DIR",
-        workspace_root().join("target/outside-crate"),
-    );
-    for (key, _) in std::env::vars() {
-        if key.starts_with("RECORD") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    let out = cmd.output().unwrap();
+    let out = ScratchCrate::at(dir)
+        .cargo(args)
+        .env("PATH", path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "cargo {args:?} failed:\n{}\n{}",
@@ -125,7 +96,7 @@ fn stdout(out: &Output) -> String {
 }
 
 #[test]
-fn cargo_recordings_works_in_a_crate_outside_the_workspace() {
+fn scratch_crate_outside_the_workspace_works_with_cargo_recordings() {
     let fake = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("user-crate");
@@ -205,7 +176,7 @@ fn bare_crate(dir: &Path, name: &str) {
 /// from the setup's server, and replays with the server gone. A second `init` changes
 /// nothing.
 #[test]
-fn init_sets_up_a_crate_whose_example_records_and_replays() {
+fn scratch_crate_init_sets_up_a_crate_whose_example_records_and_replays() {
     let fake = FakeUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("my-crate");
@@ -263,17 +234,7 @@ fn init_sets_up_a_crate_whose_example_records_and_replays() {
 
     // Nothing recorded yet: replay fails, saying how to record.
     let test = ["test", "--test", "recorded_example"];
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&dir).args(test).env(
-        "CARGO_TARGET_DIR",
-        workspace_root().join("target/outside-crate"),
-    );
-    for (key, _) in std::env::vars() {
-        if key.starts_with("RECORD") {
-            cmd.env_remove(key);
-        }
-    }
-    let replay = cmd.output().unwrap();
+    let replay = ScratchCrate::at(&dir).cargo(&test).output().unwrap();
     let text = format!(
         "{}{}",
         stdout(&replay),
@@ -328,7 +289,8 @@ fn init_sets_up_a_crate_whose_example_records_and_replays() {
 }
 
 #[test]
-fn init_in_a_workspace_member_writes_the_config_at_the_root_and_bad_options_write_nothing() {
+fn scratch_crate_init_in_a_workspace_member_writes_the_config_at_the_root_and_bad_options_write_nothing(
+) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("ws");
     std::fs::create_dir_all(root.join("member/src")).unwrap();

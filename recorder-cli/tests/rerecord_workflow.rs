@@ -46,7 +46,7 @@ set -euo pipefail
   echo "--- cargo"
   for a in "$@"; do printf 'arg: %s\n' "$a"; done
   env | LC_ALL=C sort | grep -E '^(RECORD_MODE|RECORDER_[A-Z_]+|RECORDING_DIR)=' | sed 's/^/env: /' || true
-  for key in OPENAI_API_KEY ANTHROPIC_API_KEY RERECORD_API_KEY; do
+  for key in OPENAI_API_KEY ANTHROPIC_API_KEY RERECORD_API_KEY TAVILY_API_KEY; do
     if [ -n "$(printenv "$key" || true)" ]; then echo "env: $key=<set>"; fi
   done
 } >>"$FAKE_LOG"
@@ -259,6 +259,12 @@ impl Sandbox {
     /// `feature`, cloned to `src/` on `feature`; the fakes in `bin/`; `fresh/` holds
     /// what the fake cargo "records".
     fn new() -> Self {
+        Self::with_config("")
+    }
+
+    /// [`Sandbox::new`] with `extra` appended to the project's recorder.toml (on
+    /// `main` and `feature` alike).
+    fn with_config(extra: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
         let sb = Sandbox { _tmp: tmp, root };
@@ -278,11 +284,8 @@ impl Sandbox {
 
         let seed = sb.root.join("seed");
         fs::create_dir_all(&seed).unwrap();
-        fs::copy(
-            workspace().join("recorder.toml"),
-            seed.join("recorder.toml"),
-        )
-        .unwrap();
+        let config = fs::read_to_string(workspace().join("recorder.toml")).unwrap();
+        fs::write(seed.join("recorder.toml"), config + extra).unwrap();
         fs::write(seed.join(".gitignore"), "/target\n").unwrap();
         copy_dir(
             &recordings.join("_models"),
@@ -1774,6 +1777,10 @@ fn trusted_plan(sb: &Sandbox, env: &[(&str, &str)]) -> Vec<(&'static str, String
         ("RERECORD_TRUSTED_SETUP", out["setup"].clone()),
         ("RERECORD_TRUSTED_API_KEY_ENV", out["api_key_env"].clone()),
         ("KEY_ENVIRONMENT", out["key_environment"].clone()),
+        (
+            "RERECORD_TRUSTED_UPSTREAM_KEY_ENVS",
+            out["upstream_key_envs"].clone(),
+        ),
     ]
 }
 
@@ -1876,6 +1883,170 @@ fn the_key_is_chosen_by_the_workflows_own_recorder_toml_not_the_pull_requests() 
         "add the key as the secret RERECORD_API_KEY of the environment rerecord-OPENAI_API_KEY",
     );
     assert!(sb.calls().is_empty());
+}
+
+/// Setups whose upstreams need keys of their own: a hosted one (inline tables), and a
+/// local one whose upstream is a hosted API (sections).
+const UPSTREAM_SETUPS: &str = r#"
+[setups.agent]
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+upstreams = { mcp = "http://127.0.0.1:18097/mcp", search = { url = "https://api.tavily.com", api_key_env = "TAVILY_API_KEY", auth = { header = "x-api-key" } } }
+
+[setups.local-search]
+base_url = "http://127.0.0.1:18080/v1"
+
+[setups.local-search.upstreams.search]
+url = "https://api.tavily.com"
+api_key_env = "TAVILY_API_KEY"
+"#;
+
+const SEARCH_KEY: &str = "tvly-test-0123456789abcdefghijklmnopqrstuv";
+
+#[test]
+fn a_setup_whose_upstreams_need_keys_gets_them_as_lines_of_the_one_secret() {
+    let sb = Sandbox::with_config(UPSTREAM_SETUPS);
+    let agent = [("RERECORD_SETUP", "agent")];
+    let trusted = trusted_plan(&sb, &agent);
+    assert_eq!(trusted[2].1, "OPENAI_API_KEY");
+    assert_eq!(trusted[3].1, "rerecord-setup-agent");
+    assert_eq!(trusted[4].1, "TAVILY_API_KEY");
+    sb.ci(&["plan"], &agent).expect(0).says(
+        "its upstreams need keys: needs OPENAI_API_KEY TAVILY_API_KEY (in the workflow: one line VAR=key for each in the secret RERECORD_API_KEY of the environment rerecord-setup-agent)",
+    );
+    // A local setup needs only its upstreams' keys.
+    let local = [
+        ("RERECORD_SETUP", "local-search"),
+        ("RERECORD_BACKEND_SETUPS", "local,local-search"),
+    ];
+    let local_trusted = trusted_plan(&sb, &local);
+    assert_eq!(local_trusted[3].1, "rerecord-setup-local-search");
+    assert_eq!(local_trusted[4].1, "TAVILY_API_KEY");
+    // A setup without upstream keys is as before.
+    assert_eq!(
+        trusted_plan(&sb, &[("RERECORD_SETUP", "gpt")])[4].1,
+        "",
+        "no upstream keys"
+    );
+
+    // The one secret, one line per key: each reaches the tests under its own name,
+    // none reaches the replay, and no key is printed.
+    let lines = format!("OPENAI_API_KEY={KEY}\nTAVILY_API_KEY={SEARCH_KEY}\n");
+    let secret = [("RERECORD_API_KEY", lines.as_str())];
+    let env = [trusted_env(&trusted), agent.to_vec(), secret.to_vec()].concat();
+    let run = sb.ci(&["record"], &env);
+    run.expect(0);
+    assert!(
+        !run.all().contains(KEY) && !run.all().contains(SEARCH_KEY),
+        "{}",
+        run.all()
+    );
+    let cargo = sb.calls_of("cargo");
+    for var in ["OPENAI_API_KEY", "TAVILY_API_KEY"] {
+        assert_eq!(
+            cargo[0].env.get(var).map(String::as_str),
+            Some("<set>"),
+            "{var}"
+        );
+        assert!(!cargo[1].env.contains_key(var), "replay runs without {var}");
+    }
+    assert!(cargo
+        .iter()
+        .all(|c| !c.env.contains_key("RERECORD_API_KEY")));
+
+    // In GitHub Actions each key is masked in the log before anything runs.
+    let sb = Sandbox::with_config(UPSTREAM_SETUPS);
+    let trusted = trusted_plan(&sb, &agent);
+    let env = [
+        trusted_env(&trusted),
+        agent.to_vec(),
+        secret.to_vec(),
+        vec![("GITHUB_ACTIONS", "true")],
+    ]
+    .concat();
+    let run = sb.ci(&["record"], &env);
+    run.expect(0);
+    for key in [KEY, SEARCH_KEY] {
+        assert!(
+            run.stdout.contains(&format!("::add-mask::{key}\n")),
+            "{}",
+            run.stdout
+        );
+    }
+
+    // A missing line says which variables go in which environment; nothing runs.
+    let sb = Sandbox::with_config(UPSTREAM_SETUPS);
+    let trusted = trusted_plan(&sb, &agent);
+    let only_one = format!("OPENAI_API_KEY={KEY}");
+    let env = [
+        trusted_env(&trusted),
+        agent.to_vec(),
+        vec![("RERECORD_API_KEY", only_one.as_str())],
+    ]
+    .concat();
+    let run = sb.ci(&["record"], &env);
+    run.expect(2).says(
+        "setup agent needs TAVILY_API_KEY, which is empty: for the workflow, put one line VAR=key for each of OPENAI_API_KEY TAVILY_API_KEY (its own key and its upstreams') in the secret RERECORD_API_KEY of the environment rerecord-setup-agent",
+    );
+    assert!(!run.all().contains(KEY));
+    // A plain key (the single-key form), or a line for a variable the setup does not
+    // name: refused without showing the line.
+    for bad in [
+        SEARCH_KEY.to_owned(),
+        format!("{SEARCH_KEY}=x"),
+        format!("OTHER_KEY={SEARCH_KEY}"),
+    ] {
+        let env = [
+            trusted_env(&trusted),
+            agent.to_vec(),
+            vec![("RERECORD_API_KEY", bad.as_str())],
+        ]
+        .concat();
+        let run = sb.ci(&["record"], &env);
+        run.expect(2).says("line 1 of the secret RERECORD_API_KEY of the environment rerecord-setup-agent is not VAR=key with VAR one of OPENAI_API_KEY TAVILY_API_KEY");
+        assert!(
+            !run.all().contains(SEARCH_KEY) && !run.all().contains("OTHER_KEY"),
+            "{}",
+            run.all()
+        );
+    }
+    assert!(sb.calls().is_empty(), "{:?}", sb.calls());
+
+    // The local setup: its upstream's key only; the backends start.
+    let sb = Sandbox::with_config(UPSTREAM_SETUPS);
+    let trusted = trusted_plan(&sb, &local);
+    let search_only = format!("TAVILY_API_KEY={SEARCH_KEY}");
+    let env = [
+        trusted_env(&trusted),
+        local.to_vec(),
+        vec![("RERECORD_API_KEY", search_only.as_str())],
+    ]
+    .concat();
+    sb.ci(&["record"], &env).expect(0);
+    assert_eq!(sb.calls_of("backends").len(), 2, "started and stopped");
+    let cargo = sb.calls_of("cargo");
+    assert_eq!(
+        cargo[0].env.get("TAVILY_API_KEY").map(String::as_str),
+        Some("<set>")
+    );
+
+    // A pull request that names another key for the upstream: refused before anything runs.
+    let sb = Sandbox::with_config(UPSTREAM_SETUPS);
+    let trusted = trusted_plan(&sb, &agent);
+    pr_changes_config(
+        &sb,
+        "api_key_env = \"TAVILY_API_KEY\", auth",
+        "api_key_env = \"ANTHROPIC_API_KEY\", auth",
+    );
+    let env = [trusted_env(&trusted), agent.to_vec(), secret.to_vec()].concat();
+    for step in ["plan", "record"] {
+        let run = sb.ci(&[step], &env);
+        run.expect(2).says(
+            "setup agent's upstreams need the keys 'ANTHROPIC_API_KEY' in the recorder.toml of the code being recorded, but 'TAVILY_API_KEY' in the workflow's own ref",
+        );
+        assert!(!run.all().contains(SEARCH_KEY));
+    }
+    assert!(sb.calls().is_empty(), "{:?}", sb.calls());
 }
 
 /// The workflow as JSON, through python3's yaml (PyYAML), or None without python3.
@@ -2133,6 +2304,10 @@ fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_o
         record["env"]["RERECORD_TRUSTED_SETUP"],
         "${{ needs.resolve.outputs.setup }}"
     );
+    assert_eq!(
+        record["env"]["RERECORD_TRUSTED_UPSTREAM_KEY_ENVS"],
+        "${{ needs.resolve.outputs.upstream_key_envs }}"
+    );
     assert_eq!(record["env"]["RERECORD_TRUSTED_REF"], "${{ github.sha }}");
 
     // ...on the workflow's own ref: resolve checks out nothing else, and its plan
@@ -2144,7 +2319,12 @@ fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_o
             "resolve checks out other code: {with}"
         );
     }
-    for output in ["setup", "api_key_env", "key_environment"] {
+    for output in [
+        "setup",
+        "api_key_env",
+        "upstream_key_envs",
+        "key_environment",
+    ] {
         assert_eq!(
             resolve["outputs"][output],
             format!("${{{{ steps.plan.outputs.{output} }}}}")

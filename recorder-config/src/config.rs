@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::locate::{line_of, Seg};
+use crate::setup::{check_url, headers_problem};
 use crate::{
-    env, find_file, is_env_name, is_header_name, services, suites, Auth, ConfigError,
-    ServiceConfig, Setup, Suite, API_STYLE_REMOVED,
+    env, find_file, is_env_name, is_upstream_name, services, suites, ConfigError, ServiceConfig,
+    Setup, Suite, API_STYLE_REMOVED,
 };
 
 /// A parsed `recorder.toml`.
@@ -237,28 +238,22 @@ impl Config {
                     format!("`{field}` is not a dotted field path such as \"user\" or \"metadata.trace_id\""),
                 ));
             }
-            let auth_header = match &setup.auth {
-                Auth::Header(h) => Some(h.as_str()),
-                _ => None,
-            };
-            for header in setup.headers.keys().map(String::as_str).chain(auth_header) {
-                if !is_header_name(header) {
-                    return Err(self.invalid(
-                        text,
-                        &at("headers"),
-                        format!(
-                            "`{header}` is not an HTTP header name, e.g. \"anthropic-version\""
-                        ),
-                    ));
-                }
+            if let Some((inner, message)) = headers_problem(&setup.headers, &setup.auth) {
+                let mut at = vec![Key("setups"), Key(name)];
+                at.extend(inner.into_iter().map(Key));
+                return Err(self.invalid(text, &at, message));
             }
-            if let Some((header, _)) = setup.headers.iter().find(|(_, v)| v.contains(['\r', '\n']))
-            {
-                return Err(self.invalid(
-                    text,
-                    &[Key("setups"), Key(name), Key("headers"), Key(header)],
-                    "a header value cannot hold a line break",
-                ));
+            for (up, upstream) in &setup.upstreams {
+                let mut at = vec![Key("setups"), Key(name), Key("upstreams"), Key(up)];
+                if !is_upstream_name(up) {
+                    return Err(self.invalid(text, &at, format!(
+                        "`{up}` cannot name an upstream: use letters, digits, - and _ (it becomes the path /up/{up}/), e.g. \"mcp\" or \"web-search\""
+                    )));
+                }
+                if let Some((inner, message)) = upstream.problem() {
+                    at.extend(inner.into_iter().map(Key));
+                    return Err(self.invalid(text, &at, message));
+                }
             }
             if setup.removed_api_style.is_some() {
                 return Err(self.invalid(text, &at("api_style"), API_STYLE_REMOVED));
@@ -329,15 +324,5 @@ impl Config {
             }
         }
         Ok(())
-    }
-}
-
-fn check_url(url: &str) -> Result<(), String> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{url}` is not an http:// or https:// URL, e.g. \"http://127.0.0.1:8080/v1\""
-        ))
     }
 }

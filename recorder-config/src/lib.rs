@@ -8,6 +8,7 @@
 //! recordings options` all call.
 //!
 //! Modules, one job each: `kind` (the model kinds), `setup` (a `[setups.<name>]`),
+//! `upstream` (a setup's further upstreams),
 //! `suites`, `services`, `tolerance`, `config` (parsing and checking the file),
 //! `discover` (finding it and the workspace), `env` (where variables come from),
 //! `choice` (the setup rule), `resolve` (a test's models), `error`.
@@ -49,6 +50,7 @@ mod services;
 mod setup;
 mod suites;
 mod tolerance;
+mod upstream;
 
 pub use choice::{choose_setup, Choice, ChosenBy};
 pub use config::Config;
@@ -66,6 +68,7 @@ pub use services::{
 pub use setup::{is_header_name, parse_model_list, Auth, RemovedKey, Setup, API_STYLE_REMOVED};
 pub use suites::Suite;
 pub use tolerance::Tolerance;
+pub use upstream::{is_upstream_name, Upstream};
 
 /// The name of the configuration file, looked up from a crate's manifest folder upward.
 ///

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::{Kind, Tolerance};
+use crate::{Kind, Tolerance, Upstream};
 
 /// What `api_style = "..."` in a setup now gets: an error saying it was removed.
 ///
@@ -102,6 +102,12 @@ pub struct Setup {
     /// `{ "anthropic-version" = "2023-06-01" }` (never stored).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Further upstreams a test talks to besides `base_url`, by name: MCP servers,
+    /// tool APIs, a second provider (see [`Upstream`]). Each has its own key, auth and
+    /// headers; the setup's `api_key_env`, `auth` and `headers` are the model API's
+    /// (`base_url` and `routes`) only.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, Upstream>,
     /// How far apart floats may be for a recording made again to keep the file on
     /// disk: `{ abs = 5e-3, rel = 1e-3 }` by default (see [`Tolerance`]).
     #[serde(default)]
@@ -130,6 +136,73 @@ pub fn is_header_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl Setup {
+    /// Every variable holding a key of this setup: its own `api_key_env`, then its
+    /// upstreams' (each once, in that order).
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// let config = recorder_config::Config::parse(
+    ///     "[setups.a]\napi_key_env = \"OPENAI_API_KEY\"\nupstreams = { mcp = \"http://h/mcp\", search = { url = \"https://s\", api_key_env = \"TAVILY_API_KEY\" } }",
+    ///     Path::new("recorder.toml"),
+    /// )?;
+    /// assert_eq!(config.setup("a")?.key_vars(), ["OPENAI_API_KEY", "TAVILY_API_KEY"]);
+    /// # Ok::<(), recorder_config::ConfigError>(())
+    /// ```
+    pub fn key_vars(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let upstreams = self.upstreams.values().map(|u| &u.api_key_env);
+        for var in std::iter::once(&self.api_key_env)
+            .chain(upstreams)
+            .flatten()
+        {
+            if !out.contains(&var.as_str()) {
+                out.push(var);
+            }
+        }
+        out
+    }
+}
+
+/// What is wrong with a setup's or an upstream's `headers` and `auth` header, if
+/// anything: where, relative to the setup or upstream (`auth`, `headers` or
+/// `headers.<name>`), and the message.
+pub(crate) fn headers_problem<'a>(
+    headers: &'a BTreeMap<String, String>,
+    auth: &'a Auth,
+) -> Option<(Vec<&'a str>, String)> {
+    let not_a_name =
+        |h: &str| format!("`{h}` is not an HTTP header name, e.g. \"anthropic-version\"");
+    if let Auth::Header(h) = auth {
+        if !is_header_name(h) {
+            return Some((vec!["auth"], not_a_name(h)));
+        }
+    }
+    if let Some(h) = headers.keys().find(|h| !is_header_name(h)) {
+        return Some((vec!["headers"], not_a_name(h)));
+    }
+    headers
+        .iter()
+        .find(|(_, v)| v.contains(['\r', '\n']))
+        .map(|(h, _)| {
+            (
+                vec!["headers", h.as_str()],
+                "a header value cannot hold a line break".to_owned(),
+            )
+        })
+}
+
+/// Whether `url` is an `http://` or `https://` URL; the message says what to write.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{url}` is not an http:// or https:// URL, e.g. \"http://127.0.0.1:8080/v1\""
+        ))
+    }
 }
 
 /// How a setup's API key reaches the real API: `auth = ...` in a setup.

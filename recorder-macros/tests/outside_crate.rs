@@ -5,53 +5,30 @@
 //! `cargo recordings init`; under `RECORDER_SUITE`, the
 //! other suites' tests are generated ignored, and none passes without running.
 //!
-//! The crates are built in `target/outside-crate` (shared between runs, so only the
-//! first run builds the runtime's dependencies) with this workspace's `Cargo.lock`,
+//! The crates are `recorder_testkit::scratch_crate`s: built in `target/outside-crate`
+//! (shared between runs and with the CLI's outside-workspace test, so only the first
+//! run builds the runtime and its dependencies) with this workspace's `Cargo.lock`,
 //! so they use the same dependency versions and need no registry access.
+//!
+//! Like every test that builds a crate of its own, the name starts with
+//! `scratch_crate`: `cargo test --workspace --tests -- --skip scratch_crate` is the fast
+//! loop without them (README, "Working on this workspace").
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use recorder_testkit::scratch_crate::{workspace_root, ScratchCrate};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Writes a stand-alone crate (its own `[workspace]`) into `dir`.
+/// Writes a stand-alone crate depending on the runtime as `dependency` into `dir`,
+/// with `test` as `tests/tracking.rs`.
 fn write_crate(dir: &Path, name: &str, dependency: &str, test: &str) {
     let runtime = workspace_root().join("recorder-runtime");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            r#"[package]
-name = "{name}"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[workspace]
-
-[dev-dependencies]
-{dependency} = {{ package = "recorder-runtime", path = {runtime:?} }}
-
-[profile.dev]
-debug = "line-tables-only"
-
-[profile.dev.package."*"]
-debug = false
-"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    ScratchCrate::write(
+        dir,
+        name,
+        &format!("{dependency} = {{ package = \"recorder-runtime\", path = {runtime:?} }}"),
+    );
     std::fs::write(dir.join("tests/tracking.rs"), test).unwrap();
-    // Same versions as this workspace: nothing to resolve, nothing to download.
-    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
 }
 
 fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -66,20 +43,9 @@ fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn cargo_unchecked(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env(
-            "CARGO_TARGET_DIR",
-            workspace_root().join("target/outside-crate"),
-        )
-        .env("RECORDING_DIR", dir.join("recordings"))
-        .env_remove("RECORD_MODE");
-    // Every variable the macro reads (its own list), so the developer's environment
-    // does not leak in.
-    for var in recorder_config::TRACKED_ENV {
-        cmd.env_remove(var);
-    }
+    let krate = ScratchCrate::at(dir);
+    let mut cmd = krate.cargo(args);
+    cmd.env("RECORDING_DIR", dir.join("recordings"));
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -123,7 +89,7 @@ async fn answers(text_model: Model, embedding_model: Model) {
 "#;
 
 #[test]
-fn tracks_the_environment_and_recorder_toml() {
+fn scratch_crate_tracks_the_environment_and_recorder_toml() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("outside");
     write_crate(&dir, "outside", "recorder-runtime", TRACKING_TEST);
@@ -282,7 +248,7 @@ fn build_error(dir: &Path, env: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn renamed_dependency_needs_no_option() {
+fn scratch_crate_with_a_renamed_dependency_needs_no_option() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("renamed");
     write_crate(
@@ -368,7 +334,7 @@ fn run_tests(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (bool, String)
 }
 
 #[test]
-fn recorder_suite_ignores_the_other_suites_tests() {
+fn scratch_crate_under_recorder_suite_ignores_the_other_suites_tests() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("suites");
     write_crate(&dir, "suites", "recorder-runtime", SUITES_TEST);
@@ -484,7 +450,7 @@ fn recorder_suite_ignores_the_other_suites_tests() {
 /// macro; the types say what to do instead, at the parameter. (A trybuild case
 /// cannot show it: trybuild builds without `--test`, which drops the tests.)
 #[test]
-fn another_librarys_client_imported_as_client_says_what_to_do() {
+fn scratch_crate_another_librarys_client_imported_as_client_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("foreign");
     write_crate(

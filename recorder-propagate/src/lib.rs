@@ -28,8 +28,6 @@
 //! # });
 //! ```
 
-#![warn(missing_docs)]
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -185,7 +183,13 @@ pub struct PropagateOpenAiService {
 impl Default for PropagateOpenAiService {
     /// A plain `reqwest::Client` (rustls with the ring provider installed if none is).
     fn default() -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Deprecated in rustls 0.23.48 (no post-quantum key exchange), with no
+            // successor for ring; a service that wants aws-lc-rs installs it first.
+            #[allow(deprecated)]
+            let ring = rustls::crypto::ring::default_provider();
+            let _ = ring.install_default();
+        }
         PropagateOpenAiService {
             client: reqwest::Client::new(),
         }

@@ -152,18 +152,12 @@ impl Answer {
     /// Reads a recording's answer. Never fails: what is not understood is left out.
     pub fn of(rec: &Recording) -> Answer {
         let resp = &rec.response;
-        let mut reader = Reader::default();
-        if let Some(body) = &resp.body {
-            reader.absorb(body);
-        }
-        if let Some(stream) = &resp.stream {
-            for frame in &stream.frames {
-                if let Some(data) = &frame.data {
-                    reader.absorb(data);
-                }
-            }
-        }
-        let mut answer = reader.finish();
+        let frames = resp.stream.iter().flat_map(|s| &s.frames);
+        let mut answer = Answer::of_values(
+            resp.body
+                .iter()
+                .chain(frames.filter_map(|f| f.data.as_ref())),
+        );
         answer.status = resp.status;
         answer.frames = resp.stream.as_ref().map(|s| s.frames.len());
         if answer.error.is_none() && resp.status >= 400 {
@@ -177,6 +171,58 @@ impl Answer {
                 .or_else(|| resp.body_text.clone());
         }
         answer
+    }
+
+    /// What an answer says from its JSON alone: a whole body, or a stream's frames in
+    /// order (an answer on its way, before it is a recording). Status and frame count
+    /// are left unset.
+    ///
+    /// ```
+    /// use recorder_runtime::answer::Answer;
+    /// use serde_json::json;
+    /// let body = json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}});
+    /// assert_eq!(Answer::of_values([&body]).tokens(), Some(10));
+    /// ```
+    pub fn of_values<'a>(values: impl IntoIterator<Item = &'a Value>) -> Answer {
+        let mut reader = Reader::default();
+        for v in values {
+            reader.absorb(v);
+        }
+        reader.finish()
+    }
+
+    /// The tokens the answer's usage counts: its `total_tokens` when it gives one
+    /// (OpenAI, the Responses API), else its input and output counts added up
+    /// (Anthropic's `input_tokens` + `output_tokens` and its cache reads and writes,
+    /// Ollama's `prompt_eval_count` + `eval_count`); `None` when it reports no usage
+    /// (an OpenAI stream asked without `stream_options.include_usage`, a tool server).
+    ///
+    /// ```
+    /// use recorder_runtime::answer::Answer;
+    /// use serde_json::json;
+    /// let ollama = json!({"done": true, "prompt_eval_count": 12, "eval_count": 30});
+    /// assert_eq!(Answer::of_values([&ollama]).tokens(), Some(42));
+    /// assert_eq!(Answer::of_values([&json!({"choices": []})]).tokens(), None);
+    /// ```
+    pub fn tokens(&self) -> Option<u64> {
+        let count = |key: &str| self.usage.iter().find(|(k, _)| k == key).map(|(_, n)| *n);
+        if let Some(total) = count("total_tokens") {
+            return Some(total);
+        }
+        const PARTS: [&str; 8] = [
+            "prompt_tokens",
+            "completion_tokens",
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "prompt_eval_count",
+            "eval_count",
+        ];
+        PARTS
+            .iter()
+            .filter_map(|k| count(k))
+            .reduce(|a, b| a.saturating_add(b))
     }
 }
 
@@ -748,6 +794,7 @@ mod tests {
             Some("incomplete: max_output_tokens")
         );
         assert_eq!(a.usage.len(), 3);
+        assert_eq!(a.tokens(), Some(6));
         // Cut short before its last event: the deltas say what there is.
         let a = Answer::of(&rec(
             "/v1/responses",
@@ -800,6 +847,7 @@ mod tests {
                 ("output_tokens".to_owned(), 7)
             ]
         );
+        assert_eq!(a.tokens(), Some(16), "input plus the last output count");
     }
 
     #[test]
@@ -826,6 +874,7 @@ mod tests {
                 ("eval_count".to_owned(), 3)
             ]
         );
+        assert_eq!(a.tokens(), Some(15));
         let a = Answer::of(&rec(
             "/api/generate",
             body(

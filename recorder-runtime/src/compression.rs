@@ -10,6 +10,11 @@
 //! send it), `br`, `zstd` and `identity`, alone or in a list applied in order. A
 //! decoded body larger than the limit given is an error, never a partial body.
 //!
+//! Whose fault an error is decides its status: an answer ([`decode`],
+//! [`StreamDecoder`]) that does not decode, or decodes past the limit, is the
+//! upstream's ([`Error::BadAnswer`], 502); a request ([`decode_request`]) is the
+//! client's (400, or 413 past the limit).
+//!
 //! Decoding needs the `compression` feature (on by default); without it a compressed
 //! body is refused with an error naming the feature, and nothing is recorded.
 //!
@@ -82,13 +87,19 @@ impl Codings {
     }
 }
 
-/// Decodes a whole body, up to `limit` decoded bytes.
+/// Decodes an upstream's whole answer, up to `limit` decoded bytes.
 #[cfg(not(feature = "compression"))]
 pub fn decode(codings: &Codings, body: &[u8], _limit: usize) -> Result<Vec<u8>> {
     if codings.is_identity() {
         return Ok(body.to_vec());
     }
     Err(codings.feature_off())
+}
+
+/// Decodes a client's whole request body, up to `limit` decoded bytes.
+#[cfg(not(feature = "compression"))]
+pub fn decode_request(codings: &Codings, body: &[u8], limit: usize) -> Result<Vec<u8>> {
+    decode(codings, body, limit)
 }
 
 /// Decodes a streamed body chunk by chunk (a build without the `compression`
@@ -115,9 +126,74 @@ impl StreamDecoder {
     }
 }
 
-/// Decodes a whole body, up to `limit` decoded bytes.
+/// Why a body did not decode.
+#[cfg(feature = "compression")]
+#[derive(Debug)]
+enum Failure {
+    /// It decodes to more than the limit.
+    TooLarge { coding: Coding, limit: usize },
+    /// It is not what its coding says.
+    Invalid {
+        coding: Coding,
+        error: std::io::Error,
+    },
+}
+
+#[cfg(feature = "compression")]
+impl Failure {
+    /// The upstream's fault: 502.
+    fn answer(self) -> Error {
+        match self {
+            Failure::TooLarge { coding, limit } => Error::BadAnswer {
+                what: format!(
+                    "decodes ({coding:?}) to more than {limit} bytes (raise {} if that is expected)",
+                    crate::env::MAX_BODY_BYTES
+                ),
+                source: None,
+            },
+            Failure::Invalid { coding, error } => Error::BadAnswer {
+                what: format!("is {coding:?}-encoded but does not decode: {error}"),
+                source: Some(error.into()),
+            },
+        }
+    }
+
+    /// The client's fault: 413 past the limit, else 400.
+    fn request(self) -> Error {
+        match self {
+            Failure::TooLarge { limit, .. } => Error::TooLarge {
+                what: "the request body, decoded,",
+                limit,
+                var: crate::env::MAX_BODY_BYTES,
+            },
+            Failure::Invalid { coding, error } => Error::body(
+                format!("a {coding:?}-encoded body cannot be decoded: {error}"),
+                error,
+            ),
+        }
+    }
+}
+
+/// Decodes an upstream's whole answer, up to `limit` decoded bytes; an answer that
+/// does not decode, or decodes past the limit, is [`Error::BadAnswer`] (502).
 #[cfg(feature = "compression")]
 pub fn decode(codings: &Codings, body: &[u8], limit: usize) -> Result<Vec<u8>> {
+    decode_all(codings, body, limit).map_err(Failure::answer)
+}
+
+/// Decodes a client's whole request body, up to `limit` decoded bytes; past the limit
+/// is [`Error::TooLarge`] (413), a body that does not decode [`Error::Body`] (400).
+#[cfg(feature = "compression")]
+pub fn decode_request(codings: &Codings, body: &[u8], limit: usize) -> Result<Vec<u8>> {
+    decode_all(codings, body, limit).map_err(Failure::request)
+}
+
+#[cfg(feature = "compression")]
+fn decode_all(
+    codings: &Codings,
+    body: &[u8],
+    limit: usize,
+) -> std::result::Result<Vec<u8>, Failure> {
     let mut data = body.to_vec();
     for coding in codings.0.iter().rev() {
         data = decode_one(*coding, &data, limit)?;
@@ -126,33 +202,41 @@ pub fn decode(codings: &Codings, body: &[u8], limit: usize) -> Result<Vec<u8>> {
 }
 
 #[cfg(feature = "compression")]
-fn decode_one(coding: Coding, body: &[u8], limit: usize) -> Result<Vec<u8>> {
+fn decode_one(coding: Coding, body: &[u8], limit: usize) -> std::result::Result<Vec<u8>, Failure> {
     let result = match coding {
         Coding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(body), limit),
-        Coding::Deflate => read_capped(flate2::read::ZlibDecoder::new(body), limit)
-            .or_else(|_| read_capped(flate2::read::DeflateDecoder::new(body), limit)),
+        // zlib-wrapped, else raw (some servers send that); past the limit is final.
+        Coding::Deflate => match read_capped(flate2::read::ZlibDecoder::new(body), limit) {
+            Err(Capped::Io(_)) => read_capped(flate2::read::DeflateDecoder::new(body), limit),
+            other => other,
+        },
         Coding::Brotli => read_capped(brotli_decompressor::Decompressor::new(body, 4096), limit),
         Coding::Zstd => match ruzstd::decoding::StreamingDecoder::new(body) {
             Ok(d) => read_capped(d, limit),
-            Err(e) => Err(std::io::Error::other(e.to_string())),
+            Err(e) => Err(Capped::Io(std::io::Error::other(e.to_string()))),
         },
     };
-    result.map_err(|e| {
-        Error::body(
-            format!("a {coding:?}-encoded body cannot be decoded: {e}"),
-            e,
-        )
+    result.map_err(|e| match e {
+        Capped::Over => Failure::TooLarge { coding, limit },
+        Capped::Io(error) => Failure::Invalid { coding, error },
     })
 }
 
+/// Why [`read_capped`] stopped.
 #[cfg(feature = "compression")]
-fn read_capped(r: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
+enum Capped {
+    Over,
+    Io(std::io::Error),
+}
+
+#[cfg(feature = "compression")]
+fn read_capped(r: impl Read, limit: usize) -> std::result::Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
-    r.take(limit as u64 + 1).read_to_end(&mut out)?;
+    r.take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(Capped::Io)?;
     if out.len() > limit {
-        return Err(std::io::Error::other(format!(
-            "it decodes to more than {limit} bytes"
-        )));
+        return Err(Capped::Over);
     }
     Ok(out)
 }
@@ -230,10 +314,13 @@ impl StreamDecoder {
     fn count(&mut self, data: Vec<u8>) -> Result<Vec<u8>> {
         self.total += data.len();
         if self.total > self.limit {
-            return Err(Error::TooLarge {
-                what: "the streamed answer, decoded,",
-                limit: self.limit,
-                var: crate::env::MAX_BODY_BYTES,
+            return Err(Error::BadAnswer {
+                what: format!(
+                    "(a stream) decodes to more than {} bytes (raise {} if that is expected)",
+                    self.limit,
+                    crate::env::MAX_BODY_BYTES
+                ),
+                source: None,
             });
         }
         Ok(data)
@@ -243,7 +330,10 @@ impl StreamDecoder {
 #[cfg(feature = "compression")]
 impl Stage {
     fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
-        let err = |e: std::io::Error| Error::body("a compressed stream cannot be decoded", e);
+        let err = |e: std::io::Error| Error::BadAnswer {
+            what: format!("(a compressed stream) does not decode: {e}"),
+            source: Some(e.into()),
+        };
         Ok(match self {
             Stage::Gzip(d) => {
                 d.write_all(chunk).map_err(err)?;
@@ -268,15 +358,18 @@ impl Stage {
     }
 
     fn finish(self, limit: usize) -> Result<Vec<u8>> {
-        let err = |e: std::io::Error| Error::body("a compressed stream ended early", e);
+        let err = |e: std::io::Error| Error::BadAnswer {
+            what: format!("(a compressed stream) ended early: {e}"),
+            source: Some(e.into()),
+        };
         match self {
             Stage::Gzip(d) => d.finish().map_err(err),
             Stage::Zlib(d) => d.finish().map_err(err),
-            Stage::Brotli(d) => d.into_inner().map_err(|_| Error::Body {
-                what: "a Brotli stream ended early".into(),
+            Stage::Brotli(d) => d.into_inner().map_err(|_| Error::BadAnswer {
+                what: "(a Brotli stream) ended early".into(),
                 source: None,
             }),
-            Stage::Zstd(buf) => decode_one(Coding::Zstd, &buf, limit),
+            Stage::Zstd(buf) => decode_one(Coding::Zstd, &buf, limit).map_err(Failure::answer),
         }
     }
 }
@@ -351,15 +444,33 @@ mod tests {
 
     #[test]
     fn bombs_bad_bytes_and_unknown_codings_are_clear_errors() {
+        let gzip = Codings::parse("gzip").unwrap();
         let bomb = encode("gzip", &vec![0u8; 10 << 20]);
-        let err = decode(&Codings::parse("gzip").unwrap(), &bomb, 1 << 20)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("more than 1048576 bytes"), "{err}");
-        let err = decode(&Codings::parse("gzip").unwrap(), b"not gzip", 1 << 20)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("cannot be decoded"), "{err}");
+        // An answer is the upstream's fault (502), a request the client's (413, 400).
+        let err = decode(&gzip, &bomb, 1 << 20).unwrap_err();
+        assert_eq!(err.http_status(), 502);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("answer decodes (Gzip) to more than 1048576 bytes")
+                && msg.contains("RECORDER_MAX_BODY_BYTES"),
+            "{msg}"
+        );
+        let err = decode_request(&gzip, &bomb, 1 << 20).unwrap_err();
+        assert_eq!(err.http_status(), 413);
+        assert!(err.to_string().contains("RECORDER_MAX_BODY_BYTES"), "{err}");
+        let err = decode(&gzip, b"not gzip", 1 << 20).unwrap_err();
+        assert_eq!(err.http_status(), 502);
+        assert!(err.to_string().contains("does not decode"), "{err}");
+        let err = decode_request(&gzip, b"not gzip", 1 << 20).unwrap_err();
+        assert_eq!(err.http_status(), 400);
+        assert!(err.to_string().contains("cannot be decoded"), "{err}");
+        let mut d = StreamDecoder::new(&gzip, 1 << 20).unwrap();
+        let err = bomb
+            .chunks(4096)
+            .find_map(|c| d.push(c).err())
+            .expect("the stream goes past the limit");
+        assert_eq!(err.http_status(), 502);
+        assert!(err.to_string().contains("more than 1048576 bytes"), "{err}");
         let err = Codings::parse("compress").unwrap_err().to_string();
         assert!(err.contains("`compress` is not supported"), "{err}");
         assert!(Codings::parse("identity").unwrap().is_identity());

@@ -12,6 +12,8 @@
 //! let ctx = RecordingContext::new("my_crate::chat::answers").unwrap();
 //! let openai_base = ctx.base_url();   // http://127.0.0.1:<port>/s/<token>/v1
 //! let ollama_base = ctx.ollama_url(); // http://127.0.0.1:<port>/s/<token>
+//! // A setup's further upstreams (recorder.toml: upstreams = { mcp = "..." }):
+//! // let mcp = ctx.upstream_url("mcp");  // http://127.0.0.1:<port>/s/<token>/up/mcp
 //! let client = ctx.client();
 //! // ... the test's requests ...
 //! assert!(ctx.finish().is_empty());
@@ -243,6 +245,41 @@ impl RecordingContext {
     #[cfg(feature = "proxy")]
     pub fn base_url(&self) -> String {
         format!("{}/v1", self.proxy_base())
+    }
+
+    /// The URL of this test's upstream `name` on the loopback proxy (a setup's
+    /// `upstreams` in `recorder.toml`: an MCP server, a tool API, a second provider),
+    /// with no trailing `/`: `http://127.0.0.1:<port>/s/<token>/up/<name>`. Requests
+    /// to it and below it go to the upstream's URL and below it, with the upstream's
+    /// own key and headers, and are recorded in this test's folder under the endpoint
+    /// `/up/<name>/...` (never the upstream's URL). Feature `proxy`, on by default.
+    ///
+    /// # Panics
+    /// When the setup names no upstream `name`, with a message naming the setup and
+    /// the upstreams it has: a typo fails the test at once, as a test author wants.
+    /// [`RecordingContext::try_upstream_url`] returns the error instead.
+    ///
+    /// ```no_run
+    /// # let ctx = recorder_runtime::RecordingContext::new("my_crate::agent::uses_tools").unwrap();
+    /// // recorder.toml: [setups.agent] upstreams = { mcp = "http://127.0.0.1:8931/mcp" }
+    /// let mcp = ctx.upstream_url("mcp"); // http://127.0.0.1:<port>/s/<token>/up/mcp
+    /// ```
+    #[cfg(feature = "proxy")]
+    pub fn upstream_url(&self, name: &str) -> String {
+        self.try_upstream_url(name)
+            .unwrap_or_else(|e| panic!("ctx.upstream_url(\"{name}\"): {e}"))
+    }
+
+    /// [`RecordingContext::upstream_url`], with an unknown name as an error (naming
+    /// the setup and its upstreams) instead of a panic.
+    #[cfg(feature = "proxy")]
+    pub fn try_upstream_url(&self, name: &str) -> Result<String> {
+        self.inner.scope.target().upstream(name)?;
+        Ok(format!(
+            "{}{}{name}",
+            self.proxy_base(),
+            crate::engine::target::UPSTREAM_PREFIX
+        ))
     }
 
     /// The fixture client: typed, in-process (no socket).

@@ -27,12 +27,17 @@
 //! | `RECORDER_REPLAY_TIMING` | [`Vars::replay_timing`]: `recorded` replays those delays |
 //! | `RECORDER_MAX_RECORDING_BYTES` | [`Vars::max_recording_bytes`]: the largest recording file loaded |
 //! | `RECORDER_MAX_BODY_BYTES` | [`Vars::max_body_bytes`]: the largest request or answer body recorded |
+//! | `RECORDER_MAX_MULTIPART_PARTS` | [`Vars::max_multipart_parts`]: the most parts of a multipart request |
+//! | `RECORDER_OPEN_STREAM_SECS` | [`Vars::open_stream_secs`]: how long an open-ended stream (MCP's GET) is recorded |
 //! | `RECORDER_SETUP` | [`setup`]: the setup of `recorder.toml` to use |
 //! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
 //! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
 //! | `RECORDER_RUN_ID` | [`Vars::run_id`]: one name for a whole run across test processes |
+//! | `RECORDER_BUDGET_TOKENS` | [`Vars::budget_tokens`]: the tokens a run may spend upstream |
+//! | `RECORDER_BUDGET_TOKENS_PER_TEST` | [`Vars::budget_tokens_per_test`]: the tokens one test may spend upstream |
 //! | `RECORDER_ENV` | [`check`]: environment defaults, `KEY=value,...` |
-//! | the setup's `api_key_env` | [`Vars::api_key`]: the real API key, added upstream |
+//! | the setup's `api_key_env`, and its upstreams' | [`Vars::api_key`]: the real API key, added upstream |
+//! | credentials in `RECORDER_ENV` or the setup's `env` | [`Vars::given`], [`crate::secrets::credentials_given`]: secrets of every test (see [`is_credential`]) |
 //!
 //! ```
 //! assert_eq!(recorder_runtime::env::MODE, "RECORD_MODE");
@@ -59,6 +64,8 @@ pub const REPLAY_TIMING: &str = "RECORDER_REPLAY_TIMING";
 pub const MAX_RECORDING_BYTES: &str = "RECORDER_MAX_RECORDING_BYTES";
 /// `RECORDER_MAX_BODY_BYTES`.
 pub const MAX_BODY_BYTES: &str = "RECORDER_MAX_BODY_BYTES";
+/// `RECORDER_OPEN_STREAM_SECS`.
+pub const OPEN_STREAM_SECS: &str = "RECORDER_OPEN_STREAM_SECS";
 /// `RECORDER_SETUP`.
 pub const SETUP: &str = recorder_config::SETUP_ENV;
 /// `RECORDER_SUITE`.
@@ -69,12 +76,61 @@ pub const SERVICE: &str = recorder_config::SERVICE_ENV;
 pub const ENV: &str = recorder_config::ENV_ENV;
 /// `RECORDER_RUN_ID`.
 pub const RUN_ID: &str = "RECORDER_RUN_ID";
+/// `RECORDER_MAX_MULTIPART_PARTS`.
+pub const MAX_MULTIPART_PARTS: &str = "RECORDER_MAX_MULTIPART_PARTS";
+/// `RECORDER_BUDGET_TOKENS`.
+pub const BUDGET_TOKENS: &str = "RECORDER_BUDGET_TOKENS";
+/// `RECORDER_BUDGET_TOKENS_PER_TEST`.
+pub const BUDGET_TOKENS_PER_TEST: &str = "RECORDER_BUDGET_TOKENS_PER_TEST";
+/// `NEXTEST_RUN_ID`: cargo-nextest gives every test process of one run this id.
+pub const NEXTEST_RUN_ID: &str = "NEXTEST_RUN_ID";
 
 /// The default of [`max_recording_bytes`]: 256 MiB, what a
 /// [`Store`](crate::store::Store) reads unless told otherwise.
 pub const DEFAULT_MAX_RECORDING_BYTES: u64 = crate::store::DEFAULT_MAX_FILE_BYTES;
 /// The default of [`Vars::max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// The default of [`Vars::max_multipart_parts`]: no upload API takes more than a few
+/// dozen parts, and each costs time to parse.
+pub const DEFAULT_MAX_MULTIPART_PARTS: usize = 1000;
+
+/// Words that make a variable name a credential's, as whole `_`-separated parts of it
+/// (any case): `HF_TOKEN`, `OPENAI_API_KEY`, `AWS_SECRET_ACCESS_KEY`, `DB_PASSWORD`,
+/// `GITHUB_PAT`, but not `MAX_TOKENS` or `TOKENIZER_PATH`.
+pub const CREDENTIAL_WORDS: &[&str] = &[
+    "KEY",
+    "APIKEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PWD",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "AUTH",
+    "PAT",
+];
+
+/// Whether a variable's name says it holds a credential (see [`CREDENTIAL_WORDS`]).
+/// `cargo recordings options` shows such a value only as set, and a value that
+/// `RECORDER_ENV` or a setup's `env` gives one is a secret of every test
+/// ([`crate::secrets::credentials_given`]).
+///
+/// ```
+/// use recorder_runtime::env::is_credential;
+/// assert!(is_credential("HF_TOKEN") && is_credential("aws_secret_access_key"));
+/// assert!(!is_credential("RECORDER_MAX_TOKENS") && !is_credential("OLLAMA_URL"));
+/// ```
+pub fn is_credential(name: &str) -> bool {
+    name.split(['_', '-']).any(|part| {
+        CREDENTIAL_WORDS
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(part))
+    })
+}
+
+/// The default of [`Vars::open_stream_secs`]: 30 seconds.
+pub const DEFAULT_OPEN_STREAM_SECS: u64 = 30;
 
 /// One variable the framework reads: a row of [`VARIABLES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +160,8 @@ const fn row(
 /// Every `RECORD_*`, `RECORDING_*` and `RECORDER_*` variable the framework reads
 /// (the runtime, `recorder.toml` resolution in the macro, services, `cargo
 /// recordings`), with a one-line description and default. Besides these, a setup's
-/// `api_key_env` names the variable holding its API key.
+/// `api_key_env` names the variable holding its API key, and each of its upstreams'
+/// the variable holding that upstream's.
 ///
 /// The one list: `cargo recordings options` prints it, the README's "Options" section
 /// documents it, and tests check that every such name in the sources and the README
@@ -132,7 +189,11 @@ pub const VARIABLES: &[Variable] = &[
     row(REPLAY_TIMING, "recorded: replay streams with their recorded delays", None),
     row(MAX_RECORDING_BYTES, "the largest recording file loaded, in bytes", Some("268435456")),
     row(MAX_BODY_BYTES, "the largest request or answer body recorded, in bytes", Some("67108864")),
-    row(RUN_ID, "one name for a whole run across test processes (usage log, prune)", Some("one per test process")),
+    row(MAX_MULTIPART_PARTS, "the most parts a multipart/form-data request (a file upload) may have", Some("1000")),
+    row(RUN_ID, "one name for a whole run across test processes (usage log, prune, the run's token budget)", Some("one per test process")),
+    row(BUDGET_TOKENS, "the tokens a run may spend upstream (record, record-if-missing, live, verify); past it upstream calls fail", None),
+    row(BUDGET_TOKENS_PER_TEST, "the tokens one test may spend upstream; past it its upstream calls fail", None),
+    row(OPEN_STREAM_SECS, "the longest an open-ended stream (an MCP session's GET) is recorded, in seconds; then it is saved and ends", Some("30")),
     row(SERVICE, "the [services.<name>] a Service parameter gets when there are several", None),
     row(recorder_config::SERVICE_URL_ENV, "use the service already running at this URL (the RECORDER_SERVICE one, or the only one)", None),
     row(recorder_config::SERVICE_PORT_ENV, "start or reuse the service on this port (the RECORDER_SERVICE one, or the only one)", None),
@@ -257,6 +318,29 @@ impl Vars {
         self.var(RUN_ID)
     }
 
+    /// `RECORDER_BUDGET_TOKENS`: the tokens a run may spend upstream, when set; an
+    /// error naming the variable when it is not a whole number.
+    pub fn budget_tokens(&self) -> Result<Option<u64>> {
+        self.tokens(BUDGET_TOKENS)
+    }
+
+    /// `RECORDER_BUDGET_TOKENS_PER_TEST`: the tokens one test may spend upstream, when
+    /// set; an error naming the variable when it is not a whole number.
+    pub fn budget_tokens_per_test(&self) -> Result<Option<u64>> {
+        self.tokens(BUDGET_TOKENS_PER_TEST)
+    }
+
+    fn tokens(&self, name: &str) -> Result<Option<u64>> {
+        let Some(value) = self.var(name) else {
+            return Ok(None);
+        };
+        value.trim().replace('_', "").parse().map(Some).map_err(|_| {
+            crate::Error::Setup(format!(
+                "{name}={value:?} is not a number of tokens: write a whole number such as 200000 (or 200_000), or unset it; nothing was sent upstream"
+            ))
+        })
+    }
+
     /// The real API key in the variable a setup names (`api_key_env`), when it is set.
     pub fn api_key(&self, variable: &str) -> Option<String> {
         self.var(variable)
@@ -290,6 +374,59 @@ impl Vars {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_MAX_BODY_BYTES)
     }
+
+    /// `RECORDER_MAX_MULTIPART_PARTS`, else [`DEFAULT_MAX_MULTIPART_PARTS`]: a
+    /// `multipart/form-data` request with more parts is refused (413).
+    pub fn max_multipart_parts(&self) -> usize {
+        self.var(MAX_MULTIPART_PARTS)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_MAX_MULTIPART_PARTS)
+    }
+
+    /// The variables `RECORDER_ENV` and the setup's `env` give, by name, with their
+    /// values as the tests see them (a real variable of the same name wins).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use recorder_runtime::env::Vars;
+    /// let env = BTreeMap::from([("DOC_GIVEN_URL".to_string(), "http://gpu:11434".to_string())]);
+    /// let given = Vars::for_setup(Some("doc"), &env).given();
+    /// assert!(given.contains(&("DOC_GIVEN_URL".into(), "http://gpu:11434".into())));
+    /// ```
+    pub fn given(&self) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = self.layers.recorder_env().keys().collect();
+        if let Some((_, env)) = self.layers.setup() {
+            names.extend(env.keys());
+        }
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| Some((name.clone(), self.var(name)?)))
+            .collect()
+    }
+
+    /// `RECORDER_OPEN_STREAM_SECS` (seconds), else [`DEFAULT_OPEN_STREAM_SECS`]: how
+    /// long an open-ended stream is recorded at most (see [`crate::mcp`]: a session's
+    /// GET stream is saved when the server ends it, the client leaves, the session's
+    /// `DELETE` comes, or this much time has passed, whichever is first).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use recorder_runtime::env::Vars;
+    /// let env = BTreeMap::from([("RECORDER_OPEN_STREAM_SECS".to_string(), "2".to_string())]);
+    /// if std::env::var_os("RECORDER_OPEN_STREAM_SECS").is_none() && std::env::var_os("RECORDER_ENV").is_none() {
+    ///     assert_eq!(Vars::for_setup(Some("mcp"), &env).open_stream_secs(), std::time::Duration::from_secs(2));
+    /// }
+    /// ```
+    pub fn open_stream_secs(&self) -> std::time::Duration {
+        let secs = self
+            .var(OPEN_STREAM_SECS)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(DEFAULT_OPEN_STREAM_SECS as f64);
+        std::time::Duration::from_secs_f64(secs.min(86_400.0))
+    }
 }
 
 /// `RECORDER_SETUP`, when set (in the environment or `RECORDER_ENV`; never from a
@@ -306,6 +443,13 @@ pub fn suite() -> Option<String> {
     Vars::without_setup()
         .var(SUITE)
         .map(|s| s.trim().to_owned())
+}
+
+/// `NEXTEST_RUN_ID`, when this process is a test of a `cargo nextest run`.
+pub fn nextest_run_id() -> Option<String> {
+    std::env::var(NEXTEST_RUN_ID)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// `RECORDER_RUN_ID` under the process's setup, when set.

@@ -124,6 +124,26 @@ pub enum Error {
         var: &'static str,
     },
 
+    /// A `multipart/form-data` request has more parts than the limit.
+    #[error("the request's multipart/form-data body has more than {limit} parts (raise {var} if that is expected); nothing was sent or recorded")]
+    TooManyParts {
+        /// The most parts allowed.
+        limit: usize,
+        /// The variable that sets the limit.
+        var: &'static str,
+    },
+
+    /// The upstream's answer cannot be recorded as it came: its `Content-Encoding`
+    /// does not decode, or it decodes to more than the limit (record and live modes).
+    #[error("the upstream's answer {what}; nothing was recorded")]
+    BadAnswer {
+        /// What is wrong with it, e.g. "decodes to more than 67108864 bytes".
+        what: String,
+        /// The decoder's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+
     /// A request needs a cargo feature of this crate that is off.
     #[error("{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded")]
     FeatureOff {
@@ -142,6 +162,12 @@ pub enum Error {
     /// unusable.
     #[error("{0}")]
     Routing(String),
+
+    /// A token budget (`RECORDER_BUDGET_TOKENS`, `RECORDER_BUDGET_TOKENS_PER_TEST`) is
+    /// spent: the request was not sent upstream. The message says what was spent, the
+    /// cap, and how to raise it.
+    #[error("{0}")]
+    Budget(String),
 
     /// Recordings of one test send back each other's ids in a cycle, so they cannot
     /// be renamed in order.
@@ -225,14 +251,19 @@ impl Error {
     }
 
     /// The HTTP status every transport answers this error with: a miss is 404, an
-    /// unreachable or failing upstream 502, an unusable request 400 (413 when too
-    /// large), anything else 500.
+    /// unreachable or failing upstream, or an answer that cannot be recorded, 502; an
+    /// unusable request 400 (413 when too large), a spent token budget 402, anything
+    /// else 500.
     pub fn http_status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
             Error::Miss(_) => S::NOT_FOUND,
-            Error::Unreachable { .. } | Error::Upstream { .. } => S::BAD_GATEWAY,
-            Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            Error::Unreachable { .. } | Error::Upstream { .. } | Error::BadAnswer { .. } => {
+                S::BAD_GATEWAY
+            }
+            Error::TooLarge { .. } | Error::TooManyParts { .. } => S::PAYLOAD_TOO_LARGE,
+            // Not 429 or 5xx, which clients retry.
+            Error::Budget(_) => S::PAYMENT_REQUIRED,
             Error::Body { .. } | Error::FeatureOff { .. } | Error::Routing(_) => S::BAD_REQUEST,
             Error::Shared(e) => e.http_status(),
             _ => S::INTERNAL_SERVER_ERROR,
@@ -244,9 +275,11 @@ impl Error {
         match self {
             Error::Miss(_) => "recording_not_found",
             Error::Unreachable { .. } | Error::Upstream { .. } => "upstream_unreachable",
-            Error::TooLarge { .. } => "recorder_request_too_large",
+            Error::BadAnswer { .. } => "upstream_bad_answer",
+            Error::TooLarge { .. } | Error::TooManyParts { .. } => "recorder_request_too_large",
             Error::Body { .. } | Error::FeatureOff { .. } => "recorder_request",
             Error::Routing(_) => "recorder_routing",
+            Error::Budget(_) => "recorder_budget_exceeded",
             Error::Shared(e) => e.kind(),
             _ => "recorder_error",
         }
@@ -283,6 +316,7 @@ impl Error {
             Error::FeatureOff { .. } => "FeatureOff",
             Error::Setup(_) => "Setup",
             Error::Routing(_) => "Routing",
+            Error::Budget(_) => "Budget",
             Error::IdCycle(_) => "IdCycle",
             Error::NotReady(_) => "NotReady",
             Error::Serialize { .. } => "Serialize",

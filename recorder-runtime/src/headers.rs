@@ -1,7 +1,8 @@
 //! Which headers cross the recorder, in each direction, and which are stored.
 //!
-//! **Requests.** Only [`FORWARDED_HEADERS`] go upstream (plus the credentials below and
-//! the setup's own headers); none is ever stored, and none counts for identity.
+//! **Requests.** Only [`FORWARDED_HEADERS`] and MCP's (`mcp-*`, `last-event-id`: see
+//! [`crate::mcp`]) go upstream (plus the credentials below and the setup's own
+//! headers); none is ever stored, and none counts for identity.
 //! Credentials ([`CREDENTIAL_HEADERS`], and query parameters such as `?key=`, see
 //! [`CREDENTIAL_PARAMS`]) are replaced by the setup's key when it has one, else passed
 //! through; either way their values are treated as secrets and scrubbed from what is
@@ -9,9 +10,10 @@
 //!
 //! **Responses.** A recording keeps what a client may read ([`kept_response_headers`]):
 //! request ids (`x-request-id`, `request-id`, ... normalized to `rec-<hash>`), retry hints
-//! (`retry-after`, `retry-after-ms`, `x-should-retry`), and on error answers (4xx, 5xx)
-//! the rate-limit headers a client backs off by (`x-ratelimit-*`, `ratelimit-*`,
-//! `anthropic-ratelimit-*`). On successes those change with every call and would turn
+//! (`retry-after`, `retry-after-ms`, `x-should-retry`), MCP's `mcp-session-id` (as its
+//! placeholder, see [`crate::mcp`]) and `mcp-protocol-version`, and on error answers
+//! (4xx, 5xx) the rate-limit headers a client backs off by (`x-ratelimit-*`,
+//! `ratelimit-*`, `anthropic-ratelimit-*`). On successes those change with every call and would turn
 //! every re-recording into a diff, so they are not kept. Everything else (`date`,
 //! `server`, `set-cookie`, `content-length`, `transfer-encoding`, `connection`,
 //! `openai-processing-ms`, organization names, ...) is dropped. The content type is
@@ -58,16 +60,46 @@ pub const CREDENTIAL_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
-/// Query parameters that carry an API key: removed from the stored endpoint, their
-/// values scrubbed as secrets.
+/// Query parameters that carry a credential, compared without case: removed from the
+/// stored endpoint (and so from identity), their values scrubbed as secrets. API keys
+/// (`key`: Gemini; `api_key`, ...), tokens (`token`, `access_token`: OAuth 2.0's
+/// bearer token in a query, RFC 6750; `id_token`, `refresh_token`, ...), passwords and
+/// client secrets, and signed URLs' signatures and credentials (Azure SAS `sig`, AWS
+/// SigV4 `X-Amz-Signature`/`X-Amz-Credential`/`X-Amz-Security-Token`, Google
+/// `X-Goog-Signature`/`X-Goog-Credential`). Only whole names count: `page_token` or
+/// `max_tokens` stay.
 pub const CREDENTIAL_PARAMS: &[&str] = &[
     "key",
     "api_key",
     "api-key",
     "apikey",
-    "access_token",
     "x-api-key",
+    "token",
+    "access_token",
+    "auth_token",
+    "api_token",
+    "id_token",
+    "refresh_token",
+    "session_token",
+    "auth",
+    "authorization",
+    "password",
+    "passwd",
+    "secret",
+    "client_secret",
+    "sig",
+    "signature",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-goog-signature",
+    "x-goog-credential",
 ];
+
+/// Authorization schemes also recognized in front of a key in the other credential
+/// headers (`x-api-key: Bearer ...`), compared without case. In `Authorization`
+/// itself any scheme counts (RFC 9110: `<scheme> <credentials>`, scheme without case).
+pub const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "token"];
 
 /// Response headers that name the request, normalized to `rec-<hash>` when stored.
 pub const REQUEST_ID_HEADERS: &[&str] = &[
@@ -103,8 +135,10 @@ pub fn kept_response_headers(
                 crate::normalize::normalized_id(request_hash),
             );
         } else if RETRY_HEADERS.contains(&name)
+            || crate::mcp::PASSED_RESPONSE_HEADERS.contains(&name)
             || (status >= 400 && RATE_LIMIT_PREFIXES.iter().any(|p| name.starts_with(p)))
         {
+            // An MCP session id is replaced by its placeholder once the id map knows it.
             out.insert(name.to_owned(), value.to_owned());
         }
     }
@@ -123,30 +157,73 @@ pub fn passed_response_headers(
             let name = name.as_str();
             REQUEST_ID_HEADERS.contains(&name)
                 || RETRY_HEADERS.contains(&name)
+                || crate::mcp::PASSED_RESPONSE_HEADERS.contains(&name)
                 || (status >= 400 && RATE_LIMIT_PREFIXES.iter().any(|p| name.starts_with(p)))
         })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect()
 }
 
-/// The secret values of a request's credential headers (`Bearer` removed), by header name.
+/// The secret values of a request's credential headers, by header name: the
+/// credentials without their scheme (`Bearer`, `BEARER`, `Token`, ... in any case), and
+/// for `Basic` also the password it encodes (the user name when there is no password),
+/// which an upstream may echo on its own.
+///
+/// ```
+/// use recorder_runtime::headers::credentials_in;
+/// let mut h = http::HeaderMap::new();
+/// h.insert("authorization", "BEARER sk-live-123456".parse().unwrap());
+/// assert_eq!(credentials_in(&h), [("authorization".to_string(), "sk-live-123456".to_string())]);
+/// ```
 pub fn credentials_in(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for name in CREDENTIAL_HEADERS {
+        let any_scheme = *name == "authorization" || *name == "proxy-authorization";
         for value in headers.get_all(*name) {
-            let Ok(v) = value.to_str() else { continue };
+            let v = String::from_utf8_lossy(value.as_bytes());
             let v = v.trim();
-            let v = ["Bearer ", "bearer ", "Basic ", "basic "]
-                .iter()
-                .find_map(|p| v.strip_prefix(p))
-                .unwrap_or(v)
-                .trim();
-            if !v.is_empty() {
-                out.push(((*name).to_owned(), v.to_owned()));
+            let (scheme, credential) = match v.split_once(|c: char| c.is_ascii_whitespace()) {
+                Some((scheme, rest))
+                    if is_token(scheme)
+                        && (any_scheme
+                            || AUTH_SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme))) =>
+                {
+                    (Some(scheme), rest.trim())
+                }
+                _ => (None, v),
+            };
+            if credential.is_empty() {
+                continue;
+            }
+            out.push(((*name).to_owned(), credential.to_owned()));
+            if scheme.is_some_and(|s| s.eq_ignore_ascii_case("basic")) {
+                if let Some(inner) = basic_secret(credential) {
+                    out.push(((*name).to_owned(), inner));
+                }
             }
         }
     }
     out
+}
+
+/// An HTTP token (RFC 9110 `tchar`s): what an authorization scheme is made of.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The secret part of `Basic` credentials (`base64(user:password)`): the password, or
+/// the user name when the password is empty (APIs that take the key as the user).
+fn basic_secret(credential: &str) -> Option<String> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credential)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':').unwrap_or((&text, ""));
+    let secret = if password.is_empty() { user } else { password };
+    (!secret.is_empty()).then(|| secret.to_owned())
 }
 
 /// Splits credential parameters out of an endpoint's query: the endpoint without them,
@@ -225,6 +302,63 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_schemes_are_read_in_any_case_and_basic_gives_its_password() {
+        use base64::Engine as _;
+        let creds = |name: &str, value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+            credentials_in(&h)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        for value in [
+            "Bearer sk-abcdef123456",
+            "BEARER sk-abcdef123456",
+            "bEaReR   sk-abcdef123456 ",
+            "Token sk-abcdef123456",
+            "sk-abcdef123456",
+        ] {
+            assert_eq!(
+                creds("authorization", value),
+                ["sk-abcdef123456"],
+                "{value}"
+            );
+        }
+        assert_eq!(
+            creds("x-api-key", "TOKEN sk-abcdef123456"),
+            ["sk-abcdef123456"]
+        );
+        // Any scheme in Authorization; not in the key headers, whose value is the key.
+        assert_eq!(creds("authorization", "Key sk-abc 123"), ["sk-abc 123"]);
+        assert_eq!(creds("x-api-key", "Key sk-abc 123"), ["Key sk-abc 123"]);
+        let basic = base64::engine::general_purpose::STANDARD.encode("me:pa55-w0rd-xyz");
+        assert_eq!(
+            creds("authorization", &format!("BASIC {basic}")),
+            [basic.clone(), "pa55-w0rd-xyz".to_string()]
+        );
+        let user_only = base64::engine::general_purpose::STANDARD.encode("sk_live_user_as_key:");
+        assert_eq!(
+            creds("authorization", &format!("basic {user_only}")),
+            [user_only.clone(), "sk_live_user_as_key".to_string()]
+        );
+    }
+
+    #[test]
+    fn credential_looking_query_parameters_leave_the_endpoint_and_others_stay() {
+        let (e, found) = strip_credentials(
+            "/v1/files/f/content?token=t0k3n-abcdef&sig=c2lnbmF0dXJl&X-Amz-Signature=abc123&page_token=p2&max_tokens=5&Password=hunter22",
+            &[],
+        );
+        assert_eq!(e, "/v1/files/f/content?page_token=p2&max_tokens=5");
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["token", "sig", "X-Amz-Signature", "Password"]);
+    }
 
     #[test]
     fn credentials_come_out_of_headers_and_queries() {

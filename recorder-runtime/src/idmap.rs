@@ -531,13 +531,46 @@ impl Issuer {
         });
         new
     }
+
+    /// Maps one id the response carries outside its JSON (an `Mcp-Session-Id`
+    /// header, an SSE event's `id:` field), in order with the ids of
+    /// [`absorb`](Self::absorb): its placeholder, new or already known; `None` for a
+    /// placeholder or an id the request itself holds (the client's own). The caller
+    /// decides what counts as an id there.
+    ///
+    /// ```
+    /// use recorder_runtime::idmap::{IdMap, Issuer};
+    /// let hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    /// let mut ids = IdMap::default();
+    /// let mut issuer = Issuer::new(hash, 1, r#"{"method":"initialize"}"#);
+    /// let session = "7b6b0f5c2e9a4d51a3c8e0d2f4b6a8c1";
+    /// assert_eq!(issuer.absorb_id(&mut ids, session).as_deref(), Some("rec-0123456789ab"));
+    /// assert_eq!(issuer.absorb_id(&mut ids, session).as_deref(), Some("rec-0123456789ab"));
+    /// ```
+    pub fn absorb_id(&mut self, ids: &mut IdMap, id: &str) -> Option<String> {
+        if is_placeholder(id) {
+            return None;
+        }
+        if let Some(known) = ids.get(id) {
+            return Some(known.to_owned());
+        }
+        if contains_token(&self.request, id) {
+            return None;
+        }
+        let ph = placeholder(id, &self.hash, self.occurrence, self.ordinal);
+        self.ordinal += 1;
+        ids.insert(id, ph.clone());
+        Some(ph)
+    }
 }
 
 /// The readable record of a test's chained ids, `_ids.json` in its folder: each
 /// placeholder that a later request of the test sends back, the recording that issued
 /// it and where in it, and the recordings that send it back. Rebuilt from the
 /// recordings whenever such a test records (and by `recordings normalize`), so it
-/// always agrees with them; real ids are never stored.
+/// always agrees with them; real ids are never stored. Ids sent back in headers (an
+/// MCP `Mcp-Session-Id`, a `Last-Event-ID`) are not listed: headers are not stored
+/// and never count for matching, so no recording depends on them.
 ///
 /// ```json
 /// {

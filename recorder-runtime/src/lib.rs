@@ -36,8 +36,6 @@
 //! until 1.0 they are unstable and may change in any release. `__private` is
 //! what the macro's expansion calls: it only re-exports, and is not an API.
 
-#![warn(missing_docs)]
-
 pub mod answer;
 pub mod body;
 pub mod compare;
@@ -53,6 +51,7 @@ pub mod headers;
 mod hex;
 pub mod identity;
 pub mod idmap;
+pub mod mcp;
 pub mod mode;
 pub mod model;
 pub mod multipart;
@@ -68,6 +67,8 @@ pub mod usage;
 
 pub mod client;
 pub mod context;
+#[cfg(feature = "proxy")]
+pub mod control;
 mod harness;
 pub mod propagate;
 #[cfg(feature = "proxy")]

@@ -20,20 +20,33 @@
 //! Part order counts; the boundary, part headers other than the name, file name and
 //! content type, and the transfer details never do.
 //!
+//! **Secrets.** Each part's content is scrubbed of the test's secrets (as they are,
+//! percent-encoded, or inside base64: see [`crate::secrets::Scrubber`]) before it is
+//! described: its `text` or `base64`, its `size` and its `sha256` are those of the
+//! scrubbed content, so a key inside an uploaded file, text or binary, is neither
+//! stored nor hashed, and the same upload replays.
+//!
+//! **Limits.** A body of more than [`Limits::max_parts`] parts
+//! (`RECORDER_MAX_MULTIPART_PARTS`, default [`crate::env::DEFAULT_MAX_MULTIPART_PARTS`])
+//! is refused with 413 before the rest is parsed: each part costs time, and no upload
+//! API takes thousands.
+//!
 //! Parsing needs the `multipart` feature (on by default); without it a multipart
 //! request is refused with an error naming the feature, and nothing is recorded.
 //!
 //! ```
 //! # #[cfg(feature = "multipart")] {
-//! use recorder_runtime::multipart::{boundary_of, describe};
+//! use recorder_runtime::multipart::{boundary_of, describe, Limits};
+//! use recorder_runtime::secrets::Scrubber;
 //! let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n";
 //! let boundary = boundary_of("multipart/form-data; boundary=XyZ").unwrap();
-//! let v = describe(body, &boundary).unwrap();
+//! let v = describe(body, &boundary, &Scrubber::default(), &Limits::default()).unwrap();
 //! assert_eq!(v, serde_json::json!({"multipart": [{"name": "purpose", "text": "assistants"}]}));
 //! # }
 //! ```
 
 use crate::error::{Error, Result};
+use crate::secrets::Scrubber;
 use serde_json::Value;
 #[cfg(feature = "multipart")]
 use {
@@ -44,6 +57,21 @@ use {
 
 /// Files up to this many bytes (64 KiB) are stored inline in the recording.
 pub const INLINE_LIMIT: usize = 64 * 1024;
+
+/// What a multipart body may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most parts (`RECORDER_MAX_MULTIPART_PARTS`); more is refused.
+    pub max_parts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_parts: crate::env::DEFAULT_MAX_MULTIPART_PARTS,
+        }
+    }
+}
 
 /// The boundary of a `multipart/form-data` content type, if it is one.
 #[cfg(feature = "multipart")]
@@ -65,17 +93,24 @@ pub fn boundary_of(content_type: &str) -> Option<String> {
 
 /// Refuses: parsing multipart bodies needs the `multipart` feature.
 #[cfg(not(feature = "multipart"))]
-pub fn describe(_body: &[u8], _boundary: &str) -> Result<Value> {
+pub fn describe(
+    _body: &[u8],
+    _boundary: &str,
+    _secrets: &Scrubber,
+    _limits: &Limits,
+) -> Result<Value> {
     Err(Error::FeatureOff {
         what: "a multipart/form-data request (a file upload)".into(),
         feature: "multipart",
     })
 }
 
-/// The parts of a multipart body, as identity sees and recordings store them (see the
-/// [module docs](self)). A body that is not valid multipart is an error saying why.
+/// The parts of a multipart body, as identity sees and recordings store them, each
+/// part's content scrubbed of `secrets` first (see the [module docs](self)). A body
+/// that is not valid multipart, or has more parts than `limits` allow, is an error
+/// saying why.
 #[cfg(feature = "multipart")]
-pub fn describe(body: &[u8], boundary: &str) -> Result<Value> {
+pub fn describe(body: &[u8], boundary: &str, secrets: &Scrubber, limits: &Limits) -> Result<Value> {
     let bytes = Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
     let mut form = multer::Multipart::new(stream, boundary);
@@ -83,11 +118,22 @@ pub fn describe(body: &[u8], boundary: &str) -> Result<Value> {
     let parsed = ready(async {
         let mut parts = Vec::new();
         while let Some(field) = form.next_field().await.map_err(invalid)? {
+            if parts.len() == limits.max_parts {
+                return Err(Error::TooManyParts {
+                    limit: limits.max_parts,
+                    var: crate::env::MAX_MULTIPART_PARTS,
+                });
+            }
             let name = field.name().map(str::to_owned);
             let filename = field.file_name().map(str::to_owned);
             let content_type = field.content_type().map(|m| m.to_string());
             let content = field.bytes().await.map_err(invalid)?;
-            parts.push(part(name, filename, content_type, &content));
+            parts.push(part(
+                name,
+                filename,
+                content_type,
+                &secrets.scrub_bytes(&content),
+            ));
         }
         Ok(json!({ "multipart": parts }))
     });
@@ -167,6 +213,11 @@ mod tests {
     /// name, file name, content type, content
     type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
 
+    /// Described without secrets, under the default limits.
+    fn plain(body: &[u8], boundary: &str) -> Result<Value> {
+        describe(body, boundary, &Scrubber::default(), &Limits::default())
+    }
+
     fn body(boundary: &str, parts: &[Part<'_>]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, file, ct, content) in parts {
@@ -200,8 +251,8 @@ mod tests {
                 &[0, 255, 1],
             ),
         ];
-        let a = describe(&body("aaa", parts), "aaa").unwrap();
-        let b = describe(
+        let a = plain(&body("aaa", parts), "aaa").unwrap();
+        let b = plain(
             &body("------------------------b7e1", parts),
             "------------------------b7e1",
         )
@@ -219,7 +270,7 @@ mod tests {
     #[test]
     fn big_files_are_kept_as_their_hash_and_size() {
         let big = vec![b'x'; INLINE_LIMIT + 1];
-        let v = describe(&body("b", &[("file", Some("big.txt"), None, &big)]), "b").unwrap();
+        let v = plain(&body("b", &[("file", Some("big.txt"), None, &big)]), "b").unwrap();
         let p = &v["multipart"][0];
         assert_eq!(p["size"], INLINE_LIMIT + 1);
         assert_eq!(p["sha256"], crate::identity::sha256_hex(&big));
@@ -227,8 +278,50 @@ mod tests {
     }
 
     #[test]
+    fn a_key_in_a_part_is_scrubbed_before_it_is_described_and_hashed() {
+        let key = "sk-part-0123456789";
+        let secrets = Scrubber::new(&[("KEY".into(), key.into())]);
+        let mut binary = vec![0u8, 159, 146, 150];
+        binary.extend_from_slice(key.as_bytes());
+        let text = format!("notes {key} end");
+        let parts: &[Part<'_>] = &[
+            ("purpose", None, None, key.as_bytes()),
+            ("file", Some("a.txt"), Some("text/plain"), text.as_bytes()),
+            ("blob", Some("b.bin"), None, &binary),
+        ];
+        let v = describe(&body("b", parts), "b", &secrets, &Limits::default()).unwrap();
+        let p = &v["multipart"];
+        assert_eq!(p[0]["text"], "<redacted:KEY>");
+        assert_eq!(p[1]["text"], "notes <redacted:KEY> end");
+        let scrubbed_text = b"notes <redacted:KEY> end";
+        assert_eq!(p[1]["size"], scrubbed_text.len());
+        assert_eq!(p[1]["sha256"], crate::identity::sha256_hex(scrubbed_text));
+        let stored = base64::engine::general_purpose::STANDARD
+            .decode(p[2]["base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(stored, b"\x00\x9f\x92\x96<redacted:KEY>");
+        assert_eq!(p[2]["sha256"], crate::identity::sha256_hex(&stored));
+        assert!(!v.to_string().contains(key));
+    }
+
+    #[test]
+    fn too_many_parts_are_refused_naming_the_limit_and_its_variable() {
+        let many: Vec<Part<'_>> = (0..5).map(|_| ("f", None, None, &b"x"[..])).collect();
+        let limits = Limits { max_parts: 4 };
+        let err = describe(&body("b", &many), "b", &Scrubber::default(), &limits).unwrap_err();
+        assert_eq!(err.http_status(), 413);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("more than 4 parts") && msg.contains("RECORDER_MAX_MULTIPART_PARTS"),
+            "{msg}"
+        );
+        let limits = Limits { max_parts: 5 };
+        assert!(describe(&body("b", &many), "b", &Scrubber::default(), &limits).is_ok());
+    }
+
+    #[test]
     fn a_broken_body_is_a_clear_error() {
-        let err = describe(
+        let err = plain(
             b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nno end",
             "b",
         )

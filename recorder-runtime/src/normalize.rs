@@ -6,7 +6,8 @@
 //! `resp_…` becomes `resp_rec-…`, and so on, anywhere in a body or stream event. A
 //! top-level `id` that is not a placeholder after that (too short to look like an
 //! id) still becomes `rec-<hash>`, except in model objects (`"object": "model"`),
-//! whose id is the model's name.
+//! whose id is the model's name, and in JSON-RPC messages (a `"jsonrpc"` member: MCP),
+//! whose id is the client's own request id.
 //!
 //! The timestamps of [`TIMESTAMP_RULES`] are normalized at any depth (a Responses
 //! stream event's `response.created_at`, a vector store file's `created_at`), outside
@@ -25,6 +26,9 @@
 //! let mut event = json!({"type": "response.created", "response": {"id": "resp_rec-0123456789ab", "created_at": 1712345678}});
 //! normalize_value(&mut event, "0123456789abcdef");
 //! assert_eq!(event["response"]["created_at"], 0);
+//! let mut answer = json!({"jsonrpc": "2.0", "id": "req-1", "result": {}});
+//! normalize_value(&mut answer, "0123456789abcdef");
+//! assert_eq!(answer["id"], "req-1");
 //! ```
 
 use serde_json::Value;
@@ -73,7 +77,9 @@ pub fn normalized_id(request_hash: &str) -> String {
 pub fn normalize_value(v: &mut Value, request_hash: &str) {
     if let Value::Object(map) = v {
         let is_model = map.get("object").and_then(Value::as_str) == Some("model");
-        if !is_model {
+        // A JSON-RPC message's id is the client's (MCP): its answer must carry it back.
+        let is_jsonrpc = map.contains_key("jsonrpc");
+        if !is_model && !is_jsonrpc {
             if let Some(Value::String(id)) = map.get_mut("id") {
                 if !crate::idmap::is_placeholder(id) {
                     *id = normalized_id(request_hash);

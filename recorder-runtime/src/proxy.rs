@@ -2,9 +2,12 @@
 //! registered scope under its own path prefix, for any HTTP client or language.
 //!
 //! A scope's base URL is `http://127.0.0.1:<port>/s/<token>`; OpenAI clients use
-//! `<base>/v1`, Ollama clients the base itself. Requests outside any prefix are
+//! `<base>/v1`, Ollama clients the base itself, and a setup's named upstream `NAME`
+//! is `<base>/up/NAME` (the endpoint `/up/NAME/...`, which the engine's target routes). Requests outside any prefix are
 //! routed by the `X-Recorder-Test-Id` header when a fallback router is installed
-//! (the `recordings serve` command). Either way the request goes to
+//! (the `recordings serve` command), whose control endpoint (`/_recorder/`, see
+//! [`crate::control`]) says which test requests without the header belong to. Either
+//! way the request goes to
 //! [`Engine::handle`](crate::engine::Engine::handle): the proxy is only a transport.
 //!
 //! # What it refuses
@@ -15,6 +18,13 @@
 //!   host allowed with [`Proxy::allow_hosts`], is refused with 403: a DNS-rebinding
 //!   page reaches the port under its own name;
 //! - an `Origin` header that is not a loopback URL (a page's `fetch`) is refused with 403;
+//! - a request a browser says a page of another site made (Fetch Metadata:
+//!   `Sec-Fetch-Site` other than `same-origin` or `none`) is refused with 403 unless it
+//!   is a CORS request (`Sec-Fetch-Mode: cors`), whose `Origin` the rule above checks:
+//!   an `<img>`, `<script>` or `<link>`, a `no-cors` fetch, a form or a link followed
+//!   send no `Origin` on a GET, and would otherwise make a record-mode recorder call the
+//!   upstream with the key and write files. Requests without `Sec-Fetch-Site` (every
+//!   non-browser client) and what the user opens in the address bar (`none`) pass;
 //! - per-test tokens (`/s/<token>`) are 128 random bits, not guessable;
 //! - a request body over the test's `RECORDER_MAX_BODY_BYTES` ([`crate::env::Vars::max_body_bytes`]) is refused with 413 before it is
 //!   read whole; a connection that does not send its headers within
@@ -53,6 +63,7 @@ pub struct Proxy {
     next: AtomicU64,
     tokens: std::collections::hash_map::RandomState,
     fallback: Mutex<Option<Arc<dyn ScopeResolver>>>,
+    control: Mutex<Option<Arc<crate::registry::Recorder>>>,
     allowed_hosts: Mutex<Vec<String>>,
     shutdown: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
 }
@@ -90,6 +101,7 @@ impl Proxy {
             next: AtomicU64::new(1),
             tokens: std::collections::hash_map::RandomState::new(),
             fallback: Mutex::default(),
+            control: Mutex::default(),
             allowed_hosts: Mutex::default(),
             shutdown: Mutex::new(Some(tx)),
         });
@@ -138,6 +150,13 @@ impl Proxy {
         *self.fallback.lock().unwrap() = Some(fallback);
     }
 
+    /// Answers the control endpoint (`POST /_recorder/begin`, `/_recorder/end`, see
+    /// [`crate::control`]) for `recorder`: which test requests without a test id
+    /// belong to.
+    pub fn set_control(&self, recorder: Arc<crate::registry::Recorder>) {
+        *self.control.lock().unwrap() = Some(recorder);
+    }
+
     /// Stops accepting connections; requests in flight finish.
     pub fn shutdown(&self) {
         if let Some(tx) = self.shutdown.lock().unwrap().take() {
@@ -147,6 +166,7 @@ impl Proxy {
 
     fn route(
         &self,
+        method: &http::Method,
         path_and_query: &str,
         test_id: Option<&str>,
     ) -> Result<(Arc<Scope>, String), (StatusCode, String)> {
@@ -165,7 +185,7 @@ impl Proxy {
         }
         let fallback = self.fallback.lock().unwrap().clone();
         match fallback {
-            Some(f) => f.scope_for(test_id).map(|s| (s, path_and_query.to_owned())).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string())),
+            Some(f) => f.scope_for(test_id, method.as_str(), path_and_query).map(|s| (s, path_and_query.to_owned())).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string())),
             None => Err((StatusCode::NOT_FOUND, format!("{path_and_query} is not under a recording context: use the base URL the context gives (RecordingContext::base_url)"))),
         }
     }
@@ -270,6 +290,23 @@ fn refused(proxy: &Proxy, headers: &http::HeaderMap) -> Option<String> {
             ));
         }
     }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = String::from_utf8_lossy(site.as_bytes());
+        let own = ["same-origin", "none"]
+            .iter()
+            .any(|s| site.eq_ignore_ascii_case(s));
+        let mode = headers
+            .get("sec-fetch-mode")
+            .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+            .unwrap_or_default();
+        // A CORS request carries its page's Origin, which the rule below checks.
+        let cors = mode.eq_ignore_ascii_case("cors") && headers.contains_key(http::header::ORIGIN);
+        if !own && !cors {
+            return Some(format!(
+                "a web page of another site made this request (Sec-Fetch-Site: {site}, Sec-Fetch-Mode: {mode}): the recorder does not answer what pages embed or send without CORS (it may hold your API key); call it from a program, not a page"
+            ));
+        }
+    }
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let loopback = ["http://", "https://"]
@@ -295,6 +332,27 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
         .path_and_query()
         .map(|p| collapse_slashes(p.as_str()))
         .unwrap_or_else(|| "/".into());
+    if path.starts_with(crate::control::PREFIX) {
+        let control = proxy.control.lock().unwrap().clone();
+        if let Some(recorder) = control {
+            let body = match http_body_util::Limited::new(body, crate::control::MAX_BODY_BYTES)
+                .collect()
+                .await
+            {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        "recorder_control",
+                        &format!("cannot read the control request's body: {e}"),
+                    )
+                }
+            };
+            let (status, body) =
+                crate::control::handle(&recorder, &parts.method, &path, &parts.headers, body).await;
+            return json_response(status, body);
+        }
+    }
     let test_id = match parts.headers.get(TEST_ID_HEADER) {
         None => None,
         Some(v) => match std::str::from_utf8(v.as_bytes()) {
@@ -310,7 +368,7 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
             }
         },
     };
-    let (scope, endpoint) = match proxy.route(&path, test_id.as_deref()) {
+    let (scope, endpoint) = match proxy.route(&parts.method, &path, test_id.as_deref()) {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),
     };

@@ -5,6 +5,12 @@
 //! loopback proxy's root, the in-process transports of a service running in the test
 //! process) are served by the scope this registry gives for their id.
 //!
+//! A standalone recorder also knows which test is running for requests that carry no
+//! id (a third-party service that does not forward the header): the test runner says
+//! so with [`Recorder::begin`] and [`Recorder::end`] (`serve`'s control endpoint, see
+//! [`crate::control`]), one test at a time. Requests without an id while no test runs
+//! go to the shared scope (`_shared/`), with a warning once per endpoint.
+//!
 //! ```
 //! use recorder_runtime::registry::Recorder;
 //! use recorder_runtime::engine::Target;
@@ -13,11 +19,11 @@
 //! assert_eq!(serve.scope_for_id("my::test").unwrap().test_id(), "my::test");
 //! ```
 
-use crate::engine::{Engine, Scope, ScopeOptions, ScopeResolver, Target};
+use crate::engine::{Counts, Engine, Scope, ScopeOptions, ScopeResolver, Target};
 use crate::error::{Error, Result};
 use crate::mode::Mode;
 use recorder_propagate::{current_test_id, TEST_ID_HEADER};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 /// Maps test ids to engine scopes for requests that arrive with a test id rather
@@ -41,6 +47,46 @@ pub struct Recorder {
     live: Mutex<HashMap<String, Weak<Scope>>>,
     max_scopes: usize,
     on_problem: Option<crate::engine::scope::ProblemSink>,
+    /// The test that requests without a test id belong to ([`Recorder::begin`]); held
+    /// here, so never evicted while it runs.
+    active: Mutex<Option<Arc<Scope>>>,
+    /// Requests without a test id served while no test was running, by endpoint
+    /// (`POST /v1/chat/completions`).
+    untagged: Mutex<BTreeMap<String, usize>>,
+    /// What the scopes that left (evicted, ended) served.
+    retired: Mutex<Counts>,
+}
+
+/// Why [`Recorder::begin`] or [`Recorder::end`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlError {
+    /// Not now: another test is running, or none is.
+    Conflict(String),
+    /// Never: the test id is unusable, or the recorder is not a standalone one.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::Conflict(m) | ControlError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// What a test served between [`Recorder::begin`] and [`Recorder::end`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// The test.
+    pub test_id: String,
+    /// What it served.
+    pub counts: Counts,
+    /// Every problem it met (misses, failed recordings): the test should fail.
+    pub problems: Vec<String>,
+    /// Its use could not be written to the usage log (only `prune` loses a fact).
+    pub warning: Option<String>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -79,6 +125,9 @@ impl Recorder {
             live: Mutex::default(),
             max_scopes: max_scopes.max(1),
             on_problem,
+            active: Mutex::default(),
+            untagged: Mutex::default(),
+            retired: Mutex::default(),
         })
     }
 
@@ -109,6 +158,9 @@ impl Recorder {
                 live: Mutex::default(),
                 max_scopes: MAX_SCOPES,
                 on_problem: None,
+                active: Mutex::default(),
+                untagged: Mutex::default(),
+                retired: Mutex::default(),
             })
         });
         &GLOBAL
@@ -146,7 +198,7 @@ impl Recorder {
                         scope.clone()
                     }
                     None => {
-                        let mut options = ScopeOptions::default();
+                        let mut options = ScopeOptions::default().served_by_serve();
                         if let Some(sink) = &self.on_problem {
                             options = options.problem_sink(sink.clone());
                         }
@@ -167,6 +219,7 @@ impl Recorder {
                     // An idle scope has nothing in flight; a usage log it cannot write only
                     // costs prune a fact.
                     let _ = retire(&old, std::time::Duration::from_secs(5));
+                    self.count_retired(&old);
                 }
                 Ok(scope)
             }
@@ -203,6 +256,158 @@ impl Recorder {
     /// The mode of a standalone recorder; `None` for the global one (each test has its own).
     pub fn mode(&self) -> Option<Mode> {
         self.default.as_ref().map(|(_, mode, _)| *mode)
+    }
+
+    /// Test `test_id` begins: until [`Recorder::end`], requests without a test id are
+    /// its requests. It starts afresh (an earlier scope of that id is finished first,
+    /// so its requests count from their first occurrence again). One test at a time: a
+    /// begin while another test runs is refused, so that runners that run tests in
+    /// parallel fail loudly instead of mixing their recordings. Standalone recorders
+    /// only.
+    ///
+    /// ```
+    /// use recorder_runtime::registry::{ControlError, Recorder};
+    /// use recorder_runtime::{engine::Target, Mode};
+    /// let dir = std::env::temp_dir().join("recorder-begin-doc");
+    /// let serve = Recorder::new(&dir, Mode::Replay, Target::default());
+    /// serve.begin("tests/test_chat.py::test_answers").unwrap();
+    /// assert!(matches!(serve.begin("tests/test_chat.py::test_other"), Err(ControlError::Conflict(_))));
+    /// let ended = serve.end(Some("tests/test_chat.py::test_answers")).unwrap();
+    /// assert!(ended.problems.is_empty());
+    /// ```
+    pub fn begin(&self, test_id: &str) -> std::result::Result<Arc<Scope>, ControlError> {
+        if self.default.is_none() {
+            return Err(ControlError::Invalid(
+                "only a standalone recorder (cargo recordings serve) takes begin and end: a test process knows its tests".into(),
+            ));
+        }
+        if test_id.trim().is_empty() {
+            return Err(ControlError::Invalid(
+                "begin needs the test's id, such as pytest's node id `tests/test_chat.py::test_answers`".into(),
+            ));
+        }
+        crate::store::check_test_id(test_id).map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let mut active = self.active.lock().unwrap();
+        if let Some(running) = active.as_ref() {
+            return Err(ControlError::Conflict(format!(
+                "test `{}` is still running, so test `{test_id}` cannot begin: requests without a test id go to one test at a time. \
+                 End it first (POST /_recorder/end; a body of {{}} ends whatever runs, after a runner that was killed). Tests that run in parallel (pytest-xdist's -n) cannot share one serve this way: \
+                 run them one at a time, or have their requests carry the X-Recorder-Test-Id header",
+                running.test_id()
+            )));
+        }
+        let earlier = self.scopes.lock().unwrap().remove(test_id);
+        if let Some((earlier, _)) = earlier {
+            let _ = retire(&earlier, std::time::Duration::from_secs(60));
+            self.count_retired(&earlier);
+        }
+        let scope = self
+            .scope_for_id(test_id)
+            .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        *active = Some(scope.clone());
+        Ok(scope)
+    }
+
+    /// The running test ends: waits for its recordings in progress (up to a minute),
+    /// records its use, and says what it served and every problem it met (a test
+    /// runner fails the test on those). `test_id`, when given, must be the running
+    /// test; `None` ends whatever test runs (after a runner that was killed).
+    pub fn end(&self, test_id: Option<&str>) -> std::result::Result<Ended, ControlError> {
+        let scope = {
+            let mut active = self.active.lock().unwrap();
+            match (active.as_ref(), test_id) {
+                (None, _) => {
+                    return Err(ControlError::Conflict(format!(
+                        "no test is running{}: begin one first (POST /_recorder/begin)",
+                        test_id.map(|id| format!(", so test `{id}` cannot end")).unwrap_or_default()
+                    )))
+                }
+                (Some(running), Some(id)) if running.test_id() != id => {
+                    return Err(ControlError::Conflict(format!(
+                        "test `{}` is running, not test `{id}`: end it with its own id, or with no test_id to end whatever runs",
+                        running.test_id()
+                    )))
+                }
+                _ => active.take().expect("a test runs"),
+            }
+        };
+        {
+            let mut scopes = self.scopes.lock().unwrap();
+            if scopes
+                .get(scope.test_id())
+                .is_some_and(|(s, _)| Arc::ptr_eq(s, &scope))
+            {
+                scopes.remove(scope.test_id());
+            }
+        }
+        let problems = scope.finish(std::time::Duration::from_secs(60));
+        let warning = scope
+            .record_use()
+            .err()
+            .map(|e| format!("cannot record use of {}: {e}", scope.test_id()));
+        self.count_retired(&scope);
+        Ok(Ended {
+            test_id: scope.test_id().to_owned(),
+            counts: scope.counts(),
+            problems,
+            warning,
+        })
+    }
+
+    /// The test that requests without a test id belong to now, if one began.
+    pub fn active(&self) -> Option<String> {
+        self.active
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.test_id().to_owned())
+    }
+
+    /// What the scopes that already left served (evicted, or ended): with what the
+    /// scopes still held serve ([`Recorder::drain`]), everything.
+    pub fn retired_counts(&self) -> Counts {
+        *self.retired.lock().unwrap()
+    }
+
+    fn count_retired(&self, scope: &Scope) {
+        let c = scope.counts();
+        let mut total = self.retired.lock().unwrap();
+        total.replayed += c.replayed;
+        total.recorded += c.recorded;
+        total.live += c.live;
+        total.missed += c.missed;
+    }
+
+    /// Requests without a test id served while no test was running, by endpoint
+    /// (method and path), sorted; model lists, shared by every test, are left out.
+    pub fn untagged(&self) -> Vec<(String, usize)> {
+        self.untagged
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
+    }
+
+    /// Counts a request without a test id while no test runs, and warns on stderr the
+    /// first time its endpoint comes.
+    fn note_untagged(&self, method: &str, endpoint: &str) {
+        let path = endpoint.split('?').next().unwrap_or_default();
+        let key = format!("{method} {path}");
+        let first = {
+            let mut untagged = self.untagged.lock().unwrap();
+            let n = untagged.entry(key.clone()).or_default();
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            eprintln!(
+                "recorder: warning: {key} came without an X-Recorder-Test-Id header while no test is running: it is served from `_shared/`, \
+                 where requests are matched by their order in the whole run (a part of a suite replays other answers). \
+                 Send the header, or begin each test with POST /_recorder/begin (README: \"A service that cannot forward the test id\"); \
+                 said once per endpoint, counted in the summary"
+            );
+        }
     }
 }
 
@@ -244,10 +449,18 @@ impl ScopeResolver for Recorder {
         Recorder::current_scope(self)
     }
 
-    fn scope_for(&self, test_id: Option<&str>) -> Result<Arc<Scope>> {
+    fn scope_for(&self, test_id: Option<&str>, method: &str, endpoint: &str) -> Result<Arc<Scope>> {
         match test_id.filter(|id| !id.is_empty()) {
             Some(id) => self.scope_for_id(id),
-            None if self.default.is_some() => self.scope_for_id(""),
+            None if self.default.is_some() => {
+                if let Some(running) = self.active.lock().unwrap().clone() {
+                    return Ok(running);
+                }
+                if !crate::identity::is_model_list(method, endpoint) {
+                    self.note_untagged(method, endpoint);
+                }
+                self.scope_for_id("")
+            }
             None => Err(Error::Routing(format!(
                 "a request without an {TEST_ID_HEADER} header reached the recorder's root URL. The service's outbound client must add it: \
                  .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, \
@@ -270,6 +483,9 @@ mod tests {
             live: Mutex::default(),
             max_scopes: MAX_SCOPES,
             on_problem: None,
+            active: Mutex::default(),
+            untagged: Mutex::default(),
+            retired: Mutex::default(),
         });
         let scope = Scope::new(Engine::new(&dir), "t::c", Mode::Replay, Target::default());
         recorder.register(&scope);
@@ -277,7 +493,7 @@ mod tests {
         let err = recorder.scope_for_id("t::other").unwrap_err().to_string();
         assert!(err.contains("t::other") && err.contains("t::c"), "{err}");
         assert!(recorder
-            .scope_for(None)
+            .scope_for(None, "POST", "/v1/chat/completions")
             .unwrap_err()
             .to_string()
             .contains("PropagateMiddleware"));
@@ -286,6 +502,12 @@ mod tests {
         // A standalone recorder scopes any id.
         let standalone = Recorder::new(&dir, Mode::Replay, Target::default());
         assert_eq!(standalone.scope_for_id("t::d").unwrap().test_id(), "t::d");
-        assert_eq!(standalone.scope_for(None).unwrap().test_id(), "");
+        assert_eq!(
+            standalone
+                .scope_for(None, "POST", "/v1/chat/completions")
+                .unwrap()
+                .test_id(),
+            ""
+        );
     }
 }

@@ -100,6 +100,24 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// True for an SSE keep-alive: comment lines only (`: ping - 2026-12-05
+    /// 18:36:36+00:00`). Clients ignore comments, and their number and text depend on
+    /// timing, so recordings leave them out.
+    ///
+    /// ```
+    /// use recorder_runtime::stream::{parse, StreamFormat};
+    /// let frames = parse(StreamFormat::Sse, b": ping\n\nevent: message\ndata: {}\n\n").unwrap();
+    /// assert!(frames[0].is_keep_alive());
+    /// assert!(!frames[1].is_keep_alive());
+    /// ```
+    pub fn is_keep_alive(&self) -> bool {
+        !self.comments.is_empty()
+            && self.event.is_none()
+            && self.id.is_none()
+            && self.retry.is_none()
+            && self.data.is_none()
+    }
+
     /// True when the frame carries nothing that goes on the wire.
     fn is_blank(&self) -> bool {
         self.comments.is_empty()

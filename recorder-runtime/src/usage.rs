@@ -5,6 +5,8 @@
 //! `<recordings>/.usage/<start time>-<pid>.jsonl` (cheap, no lock, no database in the test
 //! binary); `cargo recordings` folds them into `recordings/index.sqlite` when it needs
 //! them. The folder ignores itself in git (a `.gitignore` of `*` is written in it).
+//! It also holds the token count of each run of several processes that has a budget
+//! (`budget-<run>.tokens`, see `RECORDER_BUDGET_TOKENS`).
 //!
 //! ```text
 //! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","recorded":"3fa9…","saved":"equivalent"}
@@ -89,7 +91,7 @@ impl UsageLog {
     /// The log of recordings folder `root` (nothing is written until a line is).
     pub fn new(root: &Path) -> UsageLog {
         UsageLog {
-            dir: root.join(USAGE_DIR),
+            dir: dir(root),
             file: Mutex::new(None),
         }
     }
@@ -139,15 +141,7 @@ impl UsageLog {
         text.push(b'\n');
         let mut file = self.file.lock().unwrap();
         if file.is_none() {
-            std::fs::create_dir_all(&self.dir)
-                .map_err(|e| Error::io("cannot create the usage log folder", &self.dir, e))?;
-            let ignore = self.dir.join(".gitignore");
-            if !ignore.exists() {
-                let _ = std::fs::write(
-                    &ignore,
-                    "# The record of use of `cargo recordings prune`: local, never committed.\n*\n",
-                );
-            }
+            create_dir(&self.dir)?;
             // Named by start time and pid: one file per process, sorted by time.
             let started: String = current_run()
                 .1
@@ -171,6 +165,26 @@ impl UsageLog {
             .write_all(&text)
             .map_err(|e| Error::io("cannot write the usage log", &self.dir, e))
     }
+}
+
+/// The folder of usage logs (and of runs' token counts) of recordings folder `root`.
+pub(crate) fn dir(root: &Path) -> PathBuf {
+    root.join(USAGE_DIR)
+}
+
+/// Creates the usage folder `dir` (see [`dir`]) if needed, with the `.gitignore` that
+/// keeps it out of git.
+pub(crate) fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io("cannot create the usage log folder", dir, e))?;
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        let _ = std::fs::write(
+            &ignore,
+            "# The record of use of `cargo recordings prune` and runs' token counts: local, never committed.\n*\n",
+        );
+    }
+    Ok(())
 }
 
 /// Every usage log of a recordings folder, with its lines, sorted by file (a line that

@@ -451,6 +451,15 @@ async fn foreign_hosts_and_web_origins_are_refused_and_tokens_are_unguessable() 
         "",
     );
     assert!(status.contains("403"), "DNS rebinding: {status}");
+    // What Chromium sends for `<img src=...>` on another site: a GET without Origin.
+    let (status, text) = raw(
+        &addr,
+        format!(
+            "GET {path}/models HTTP/1.1\r\nHost: {addr}\r\nAccept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\nReferer: http://evil.example/\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(status.contains("403"), "an <img> of another site: {text}");
     assert!(
         fake.requests().is_empty(),
         "nothing reached the upstream with the key"
@@ -699,4 +708,459 @@ async fn a_key_in_every_place_and_every_mode_reaches_no_file_and_no_message() {
         }
     }
     std::env::remove_var(&var);
+}
+
+/// Every text a recording under `dir` holds (its JSON strings, binary bodies decoded
+/// from hex), as it is, percent-decoded, and with every base64 run decoded from each of
+/// its first four characters: where a key would show to someone who decodes it.
+fn decoded_everything(dir: &Path) -> Vec<u8> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine as _;
+    fn strings(v: &Value, out: &mut Vec<Vec<u8>>) {
+        match v {
+            Value::String(s) => out.push(s.as_bytes().to_vec()),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    for path in recordings(dir) {
+        let v = read_json(&path);
+        strings(&v, &mut texts);
+        if let Some(hex) = v["response"]["body_hex"].as_str() {
+            texts.push(
+                (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect(),
+            );
+        }
+    }
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let mut out = Vec::new();
+    for text in texts {
+        out.extend_from_slice(&text);
+        out.extend(percent_decoded(&text));
+        for (alphabet, specials) in [
+            (&base64::alphabet::STANDARD, b"+/"),
+            (&base64::alphabet::URL_SAFE, b"-_"),
+        ] {
+            let engine = GeneralPurpose::new(alphabet, config);
+            for run in text.split(|b| !(b.is_ascii_alphanumeric() || specials.contains(b))) {
+                for skip in 0..4.min(run.len()) {
+                    let run = &run[skip..];
+                    let whole = run.len() - run.len() % 4 % 3 % 2; // drop a lone last char
+                    if let Ok(bytes) = engine.decode(&run[..whole]) {
+                        out.extend(bytes);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `%XX` decoded, anything else kept.
+fn percent_decoded(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .filter(|h| s[i] == b'%' && h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(s[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A multipart body of `parts` (name, file name, content), and its content type.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (Vec<u8>, String) {
+    let boundary = "adv-boundary-7e1f";
+    let mut body = Vec::new();
+    for (name, file, content) in parts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+        );
+        if let Some(f) = file {
+            body.extend_from_slice(format!("; filename=\"{f}\"").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+#[tokio::test]
+async fn a_key_inside_an_uploaded_file_text_or_binary_is_neither_stored_nor_hashed() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let (var, key) = key_var("UPLOAD");
+    let id = "adv::upload_key";
+    let mut binary = vec![0u8, 159, 146, 150];
+    binary.extend_from_slice(key.as_bytes());
+    binary.push(255);
+    let text = format!("config:\n  api_key: {key}\n");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("token={key};"));
+    let uploads: [(&str, &str, Vec<u8>); 3] = [
+        ("k.bin", "application/octet-stream", binary),
+        ("k.yaml", "text/yaml", text.into_bytes()),
+        ("k.b64", "text/plain", encoded.into_bytes()),
+    ];
+    let rec = ctx(id, Mode::Record, dir.path(), keyed_target(&fake, &var));
+    for (name, ct, content) in &uploads {
+        rec.client()
+            .upload_file("assistants", name, ct, content.clone())
+            .await
+            .unwrap();
+    }
+    assert_clean(&rec);
+    // What the upstream got is the real file.
+    assert!(fake.requests()[..2].iter().all(|r| holds(&r.body, &key)));
+    assert!(!holds(&everything(dir.path()), &key));
+    assert!(
+        !holds(&decoded_everything(dir.path()), &key),
+        "the key is stored encoded in a file part"
+    );
+    // Each part is described as stored: its size and sha256 are those of the stored,
+    // scrubbed content.
+    let placeholder = format!("<redacted:{var}>");
+    let mut described = 0;
+    for path in recordings(dir.path()) {
+        let v = read_json(&path);
+        for part in v["request"]["body"]["multipart"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let content = match (part["text"].as_str(), part["base64"].as_str()) {
+                (Some(t), _) => t.as_bytes().to_vec(),
+                (_, Some(b)) => base64::engine::general_purpose::STANDARD.decode(b).unwrap(),
+                _ => continue,
+            };
+            if part["filename"].is_null() {
+                continue;
+            }
+            described += 1;
+            assert_eq!(part["size"], content.len(), "{part}");
+            assert_eq!(
+                part["sha256"],
+                recorder_runtime::identity::sha256_hex(&content),
+                "{part}"
+            );
+            let readable = String::from_utf8_lossy(&content).into_owned();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(content.trim_ascii())
+                .map(|d| String::from_utf8_lossy(&d).into_owned())
+                .unwrap_or_default();
+            assert!(
+                readable.contains(&placeholder) || decoded.contains(&placeholder),
+                "{part}"
+            );
+        }
+    }
+    assert_eq!(described, 3);
+    // The same uploads replay: the request is hashed as it is stored.
+    fake.stop();
+    let rep = ctx(id, Mode::Replay, dir.path(), keyed_target(&fake, &var));
+    for (name, ct, content) in &uploads {
+        rep.client()
+            .upload_file("assistants", name, ct, content.clone())
+            .await
+            .unwrap();
+    }
+    assert_clean(&rep);
+    std::env::remove_var(&var);
+}
+
+#[tokio::test]
+async fn a_key_echoed_in_base64_or_percent_encoded_is_scrubbed_without_breaking_the_encoding() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    // A key with characters that percent-encoding and base64 both change.
+    let var = format!("RECORDER_ADV_ENCODED_{}", std::process::id());
+    let key = format!("sk-adv/enc+{}=0123456789abcdef", std::process::id());
+    std::env::set_var(&var, &key);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let percent: String = key
+        .bytes()
+        .map(|b| match b {
+            b'/' | b'+' | b'=' => format!("%{b:02X}"),
+            b => (b as char).to_string(),
+        })
+        .collect();
+    let prompts = [
+        format!(
+            "data:text/plain;base64,{}",
+            b64.encode(format!("my key: {key}!"))
+        ),
+        format!(
+            "jwt.{}.sig",
+            url_safe.encode(format!("{{\"k\":\"{key}\"}}"))
+        ),
+        format!("https://example.com/cb?next=1&k={percent}&x=2"),
+    ];
+    let rec = ctx(
+        "adv::encoded_echo",
+        Mode::Record,
+        dir.path(),
+        keyed_target(&fake, &var),
+    );
+    for (i, prompt) in prompts.iter().enumerate() {
+        // Plain and streamed (the fake echoes the prompt, a word per frame).
+        for stream in [false, true] {
+            let r = http()
+                .post(format!("{}/chat/completions", rec.base_url()))
+                .json(&json!({
+                    "model": "fake-chat",
+                    "stream": stream,
+                    "messages": [{"role": "user", "content": format!("{i} {prompt}")}],
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert!(r.text().await.unwrap().contains(&prompt[..20]));
+        }
+        // A text body (a file's content fetched back).
+        let file = rec
+            .client()
+            .upload_file(
+                "assistants",
+                "p.txt",
+                "text/plain",
+                prompt.clone().into_bytes(),
+            )
+            .await
+            .unwrap();
+        rec.client().file_content(&file.id).await.unwrap();
+    }
+    assert_clean(&rec);
+    let all = everything(dir.path());
+    assert!(!holds(&all, &key));
+    assert!(
+        !holds(&decoded_everything(dir.path()), &key),
+        "an encoded key reached disk"
+    );
+    // The encodings are intact: the placeholder decodes out of them.
+    let placeholder = format!("<redacted:{var}>");
+    assert!(holds(&decoded_everything(dir.path()), &placeholder));
+    assert!(holds(&all, &b64.encode(format!("my key: {placeholder}!"))));
+    assert!(holds(&all, &format!("k={placeholder}&x=2")));
+    std::env::remove_var(&var);
+}
+
+#[tokio::test]
+async fn a_bearer_scheme_in_capitals_or_basic_credentials_keep_the_bare_secret_off_disk() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let token = format!("sk-caps-{}-0123456789abcdef", std::process::id());
+    let password = format!("pa55-{}-basic-word", std::process::id());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("me:{password}"));
+    let c = fake_ctx("adv::auth_case", Mode::Record, dir.path(), &fake);
+    for (authorization, echoed) in [
+        (format!("BEARER {token}"), &token),
+        (format!("bearer {token}"), &token),
+        (format!("BASIC {basic}"), &password),
+    ] {
+        let r = http()
+            .post(format!("{}/chat/completions", c.base_url()))
+            .header("authorization", &authorization)
+            .json(&json!({
+                "model": "fake-chat",
+                "messages": [{"role": "user", "content": format!("echo {echoed} please")}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains(echoed.as_str()));
+    }
+    assert_clean(&c);
+    let all = everything(dir.path());
+    for secret in [&token, &password, &basic] {
+        assert!(!holds(&all, secret), "{secret} reached disk");
+    }
+}
+
+#[tokio::test]
+async fn token_and_signature_query_parameters_are_secrets_and_leave_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let token = format!("tok-{}-0123456789", std::process::id());
+    let sig = format!("c2lnbmF0dXJl{}abcdef", std::process::id());
+    let id = "adv::query_token";
+    let c = fake_ctx(id, Mode::Record, dir.path(), &fake);
+    let r = http()
+        .post(format!(
+            "{}/embeddings?token={token}&sig={sig}&X-Amz-Signature=abcdef0123456789&page_token=p2",
+            c.base_url()
+        ))
+        .json(&json!({"model": "fake-embed", "input": format!("signed with {sig}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_clean(&c);
+    assert!(
+        fake.requests()[0].path.contains(&format!("token={token}")),
+        "the upstream still gets them"
+    );
+    let all = everything(dir.path());
+    for secret in [&token, &sig, &"abcdef0123456789".to_string()] {
+        assert!(!holds(&all, secret), "{secret} reached disk");
+    }
+    let (_, v) = only_recording(&c);
+    assert_eq!(v["request"]["endpoint"], "/v1/embeddings?page_token=p2");
+    // Another token for the same request replays the same recording.
+    fake.stop();
+    let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
+    let r = http()
+        .post(format!(
+            "{}/embeddings?token=tok-other-0123456789&sig={sig}&X-Amz-Signature=abcdef0123456789&page_token=p2",
+            rep.base_url()
+        ))
+        .json(&json!({"model": "fake-embed", "input": format!("signed with {sig}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_clean(&rep);
+}
+
+#[tokio::test]
+async fn credentials_a_setup_env_carries_are_secrets_of_its_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let pid = std::process::id();
+    let token = format!("hf_adv{pid}setupenvtoken");
+    let password = format!("db-pw-{pid}-adv");
+    let target = Target {
+        setup: Some("adv".into()),
+        base_url: Some(fake.openai_url()),
+        env: [
+            (format!("ADV_HF_TOKEN_{pid}"), token.clone()),
+            (
+                format!("ADV_DB_URL_{pid}"),
+                format!("postgres://app:{password}@db:5432/x"),
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let c = ctx("adv::env_credentials", Mode::Record, dir.path(), target);
+    let r = http()
+        .post(format!("{}/chat/completions", c.base_url()))
+        .json(&json!({
+            "model": "fake-chat",
+            "messages": [{"role": "user", "content": format!("the service saw {token} and {password}")}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_clean(&c);
+    let all = everything(dir.path());
+    assert!(!holds(&all, &token) && !holds(&all, &password));
+    assert!(holds(&all, &format!("<redacted:ADV_HF_TOKEN_{pid}>")));
+    assert!(holds(&all, &format!("<redacted:ADV_DB_URL_{pid}>")));
+}
+
+#[tokio::test]
+async fn an_answer_that_decodes_past_the_limit_is_a_502_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    fake.set_encoding(Some("gzip"));
+    let target = Target {
+        setup: Some("adv".into()),
+        base_url: Some(fake.openai_url()),
+        // Small enough that the compressed answer fits and the decoded one does not.
+        env: [("RECORDER_MAX_BODY_BYTES".to_string(), "4096".to_string())].into(),
+        ..Default::default()
+    };
+    let c = ctx("adv::decoded_limit", Mode::Record, dir.path(), target);
+    let inputs = vec!["x"; 200];
+    let r = http()
+        .post(format!("{}/embeddings", c.base_url()))
+        .json(&json!({"model": "fake-embed", "input": inputs}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("decodes (Gzip) to more than 4096 bytes")
+            && body.contains("RECORDER_MAX_BODY_BYTES")
+            && body.contains("nothing was recorded"),
+        "{body}"
+    );
+    let problems = c.finish();
+    assert!(
+        problems.iter().any(|p| p.contains("more than 4096 bytes")),
+        "{problems:?}"
+    );
+    assert!(recordings(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_multipart_body_of_too_many_parts_is_refused_before_it_costs_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let many: Vec<(&str, Option<&str>, &[u8])> =
+        (0..1001).map(|_| ("f", None, &b"x"[..])).collect();
+    let (body, content_type) = multipart(&many);
+    let c = fake_ctx("adv::many_parts", Mode::Record, dir.path(), &fake);
+    let r = http()
+        .post(format!("{}/files", c.base_url()))
+        .header("content-type", &content_type)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("more than 1000 parts") && text.contains("RECORDER_MAX_MULTIPART_PARTS"),
+        "{text}"
+    );
+    let _ = c.finish();
+    assert!(fake.requests().is_empty() && recordings(dir.path()).is_empty());
+    // Raised for a setup that needs it, the same body goes through.
+    let target = Target {
+        setup: Some("adv".into()),
+        base_url: Some(fake.openai_url()),
+        env: [(
+            "RECORDER_MAX_MULTIPART_PARTS".to_string(),
+            "2000".to_string(),
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let c = ctx("adv::many_parts_raised", Mode::Record, dir.path(), target);
+    let r = http()
+        .post(format!("{}/files", c.base_url()))
+        .header("content-type", &content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 413, "{}", r.text().await.unwrap());
+    let _ = c.finish();
 }

@@ -14,23 +14,7 @@ use recorder_runtime::engine::{Auth, EngineRequest, Target};
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::fake::{FakeUpstream, KeyIn};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Every file under `dir` (index excluded) with its bytes, by relative path.
-/// What would be committed: every file but the local usage logs.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    files(dir)
-        .into_iter()
-        .filter(|p| !p.starts_with(dir.join(".usage")))
-        .map(|p| {
-            (
-                p.strip_prefix(dir).unwrap().display().to_string(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect()
-}
 
 /// Every file written, the usage logs included.
 fn all_text(dir: &Path) -> String {

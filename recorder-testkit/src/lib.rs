@@ -12,9 +12,15 @@
 //! let fake = FakeUpstream::start();
 //! assert!(fake.openai_url().ends_with("/v1"));
 //! ```
+//!
+//! [`scratch_crate`] writes and builds a user's crate outside the workspace.
+//! Everything but it needs the default `fake` feature.
 
+#[cfg(feature = "fake")]
 pub mod fake;
+pub mod scratch_crate;
 
+#[cfg(feature = "fake")]
 pub use fake::FakeUpstream;
 
 use std::path::{Path, PathBuf};

@@ -77,8 +77,12 @@ async fn main() {
         .parse()
         .expect("PORT is a port number");
 
-    // reqwest is built with rustls and no crypto provider chosen: install one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // reqwest is built with rustls and no crypto provider chosen: install one. ring's
+    // is deprecated since rustls 0.23.48 (no post-quantum key exchange); a service
+    // that needs that installs aws-lc-rs's instead.
+    #[allow(deprecated)]
+    let ring = rustls::crypto::ring::default_provider();
+    let _ = ring.install_default();
     let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(PropagateMiddleware)
         .build();

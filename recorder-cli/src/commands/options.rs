@@ -3,8 +3,13 @@
 //! ([`recorder_runtime::env::VARIABLES`]) with its value as a test would see it under
 //! a setup, and where that value came from.
 //!
-//! API keys (the variables setups name in `api_key_env`) are shown as set or unset,
-//! never their value, wherever they appear (also inside `RECORDER_ENV`).
+//! API keys (the variables setups and their upstreams name in `api_key_env`) and other
+//! credentials (a variable whose name says so, such as `HF_TOKEN`: see
+//! [`recorder_runtime::env::is_credential`]) are shown as set or unset, never their
+//! value, wherever they appear (also inside `RECORDER_ENV` and a setup's `env`); a URL
+//! with `user:password@` in it is shown with the password masked. Each setup's
+//! upstreams are listed with their URL, key variable and auth, and their headers' names
+//! (not values).
 
 use crate::OptionsArgs;
 use recorder_config::{Config, Env, EnvLayers, Kind, ProcessEnv, ServiceEndpoint, Source};
@@ -57,16 +62,18 @@ pub(crate) fn report(
         Some(s) => base.clone().with_setup(&s.name, &s.env),
         None => base.clone(),
     };
-    let secrets: BTreeSet<&str> = config
+    // Every key variable, in the order of the setups: theirs and their upstreams'.
+    let key_vars: Vec<&str> = config
         .iter()
         .flat_map(|c| c.setups.values())
-        .filter_map(|s| s.api_key_env.as_deref())
+        .flat_map(|s| s.key_vars())
         .collect();
+    let secrets: BTreeSet<&str> = key_vars.iter().copied().collect();
     let shown = |name: &str, value: String| -> String {
-        if secrets.contains(name) {
+        if secrets.contains(name) || recorder_runtime::env::is_credential(name) {
             SET.to_owned()
         } else {
-            value
+            recorder_runtime::secrets::mask_url_password(&value).into_owned()
         }
     };
 
@@ -137,25 +144,28 @@ pub(crate) fn report(
         });
         row(&mut variables, v.name.to_owned(), value, description);
     }
-    // The API key variables setups name: set or unset, never their value.
-    for setup in config.iter().flat_map(|c| c.setups.values()) {
-        let Some(var) = setup.api_key_env.as_deref() else {
-            continue;
-        };
+    // The API key variables setups and their upstreams name: set or unset, never
+    // their value.
+    for var in &key_vars {
         if listed(&variables, var) {
             continue;
         }
-        let users: Vec<&str> = config
-            .iter()
-            .flat_map(|c| c.setups.values())
-            .filter(|s| s.api_key_env.as_deref() == Some(var))
-            .map(|s| s.name.as_str())
-            .collect();
+        let mut users: Vec<String> = Vec::new();
+        for s in config.iter().flat_map(|c| c.setups.values()) {
+            if s.api_key_env.as_deref() == Some(*var) {
+                users.push(format!("setup {}", s.name));
+            }
+            for (name, up) in &s.upstreams {
+                if up.api_key_env.as_deref() == Some(*var) {
+                    users.push(format!("upstream {name} of setup {}", s.name));
+                }
+            }
+        }
         row(
             &mut variables,
-            var.to_owned(),
+            (*var).to_owned(),
             found(var),
-            format!("API key of setup {} (never shown)", users.join(", ")),
+            format!("API key of {} (never shown)", users.join(", ")),
         );
     }
     // Other variables RECORDER_ENV or the setup's env give defaults for.
@@ -176,6 +186,10 @@ pub(crate) fn report(
         );
     }
 
+    // A key variable as set or unset, never its value.
+    let key_state = |var: Option<&str>| {
+        var.map(|var| json!({ "name": var, "set": layers.lookup(process, var).is_some() }))
+    };
     let setups: Vec<Value> = config
         .iter()
         .flat_map(|c| c.setups.values())
@@ -184,14 +198,17 @@ pub(crate) fn report(
                 "name": s.name,
                 "in_effect": setup.is_some_and(|e| e.name == s.name),
                 "description": s.description,
-                "base_url": s.base_url,
-                "routes": s.routes,
+                "base_url": s.base_url.as_deref().map(masked),
+                "routes": s.routes.iter().map(|(k, v)| (k.clone(), json!(masked(v)))).collect::<serde_json::Map<_, _>>(),
                 "models": s.models.iter().map(|(k, m)| (k.as_str().to_owned(), json!(m))).collect::<serde_json::Map<_, _>>(),
                 "embedding_dimension": s.embedding_dimension,
-                "api_key_env": s.api_key_env.as_ref().map(|var| json!({
-                    "name": var,
-                    "set": layers.lookup(process, var).is_some(),
-                })),
+                "api_key_env": key_state(s.api_key_env.as_deref()),
+                "upstreams": s.upstreams.iter().map(|(name, up)| (name.clone(), json!({
+                    "url": up.url,
+                    "api_key_env": key_state(up.api_key_env.as_deref()),
+                    "auth": auth_text(&up.auth),
+                    "headers": up.headers.keys().collect::<Vec<_>>(),
+                }))).collect::<serde_json::Map<_, _>>(),
                 "env": s.env.iter().map(|(k, v)| (k.clone(), json!(shown(k, v.clone())))).collect::<serde_json::Map<_, _>>(),
             })
         })
@@ -214,7 +231,7 @@ pub(crate) fn report(
         let endpoint = c.service_endpoint(name, &layers, process)?;
         services.push(json!({
             "name": name,
-            "url": endpoint.url,
+            "url": endpoint.url.as_deref().map(masked),
             "port": (endpoint.port != 0).then_some(endpoint.port),
             "given_by": endpoint.given_by,
             "source": endpoint.source.to_string(),
@@ -235,6 +252,11 @@ pub(crate) fn report(
         "services": services,
         "variables": variables,
     }))
+}
+
+/// A URL as shown: its password, if it has one, masked.
+fn masked(url: &str) -> String {
+    recorder_runtime::secrets::mask_url_password(url).into_owned()
 }
 
 fn text(v: &Value) -> String {
@@ -291,12 +313,24 @@ fn write_text(r: &Value, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "      embedding_dimension: {d}")?;
         }
         if let Some(key) = s["api_key_env"].as_object() {
-            let state = if key["set"] == json!(true) {
-                "set"
-            } else {
-                "unset"
-            };
-            writeln!(out, "      api key: {} ({state})", text(&key["name"]))?;
+            writeln!(out, "      api key: {}", key_text(key))?;
+        }
+        for (name, up) in s["upstreams"].as_object().into_iter().flatten() {
+            let mut line = format!(
+                "      upstream: {name} at /up/{name} -> {}",
+                text(&up["url"])
+            );
+            if let Some(key) = up["api_key_env"].as_object() {
+                line.push_str(&format!(
+                    ", api key: {} as {}",
+                    key_text(key),
+                    text(&up["auth"])
+                ));
+            }
+            if up["headers"].as_array().is_some_and(|h| !h.is_empty()) {
+                line.push_str(&format!(", headers: {}", text(&up["headers"])));
+            }
+            writeln!(out, "{line}")?;
         }
         let env: Vec<String> = s["env"]
             .as_object()
@@ -387,6 +421,25 @@ fn write_text(r: &Value, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `VAR (set)` or `VAR (unset)`.
+fn key_text(key: &serde_json::Map<String, Value>) -> String {
+    let state = if key["set"] == json!(true) {
+        "set"
+    } else {
+        "unset"
+    };
+    format!("{} ({state})", text(&key["name"]))
+}
+
+/// How a key is sent, as `serve --auth` spells it.
+fn auth_text(auth: &recorder_config::Auth) -> String {
+    match auth {
+        recorder_config::Auth::Bearer => "bearer".to_owned(),
+        recorder_config::Auth::Header(h) => format!("header:{h}"),
+        recorder_config::Auth::Query(q) => format!("query:{q}"),
+    }
 }
 
 fn value_cell(v: &Value) -> String {

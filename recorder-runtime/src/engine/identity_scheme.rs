@@ -10,7 +10,7 @@
 //! `UPDATE_IDENTITY_SNAPSHOT=1 cargo test -p recorder-runtime --lib identity_scheme`
 //! rewrites the snapshot; it refuses to when a case changed under the same scheme.
 
-use super::{Engine, EngineRequest, Scope, Target};
+use super::{Engine, EngineRequest, Scope, Target, Upstream};
 use crate::engine::prepare::prepare;
 use crate::identity::{request_canonical, sha256_hex, SCHEME};
 use http::{HeaderName, HeaderValue, Method};
@@ -25,6 +25,8 @@ const SNAPSHOT: &str = concat!(
 const TEST_ID: &str = "my_crate::chat::answers[text=smollm2-135m]";
 const KEY_VAR: &str = "IDENTITY_SNAPSHOT_API_KEY";
 const KEY: &str = "sk-snapshot-0123456789abcdefABCDEF";
+const UP_KEY_VAR: &str = "IDENTITY_SNAPSHOT_SEARCH_KEY";
+const UP_KEY: &str = "tvly-snapshot-9876543210zyxwvuZYXWVU";
 const ISSUED: &str = "resp_68af0a1b2c3d4e5f";
 const ISSUED_PLACEHOLDER: &str = "resp_rec-0123456789ab";
 
@@ -220,6 +222,37 @@ fn cases() -> Vec<(&'static str, EngineRequest)> {
             post("/v1/x", &format!(r#"{{"note":"key is {KEY}"}}"#)),
         ),
         (
+            "named upstream: the endpoint names the upstream, never its URL",
+            post(
+                "/up/mcp",
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":40}}}"#,
+            ),
+        ),
+        (
+            "named upstream: a path and a trailing slash below it",
+            req(Method::GET, "/up/mcp/", b"", &[]),
+        ),
+        (
+            "named upstream: a model list path below it is the test's own",
+            req(Method::GET, "/up/second/v1/models", b"", &[]),
+        ),
+        (
+            "named upstream: its query credential leaves the endpoint",
+            req(
+                Method::GET,
+                &format!("/up/search/v1/search?q=rust&subscription-key={UP_KEY}"),
+                b"",
+                &[],
+            ),
+        ),
+        (
+            "named upstream: its configured key in a body becomes its variable",
+            post(
+                "/up/search/v1/search",
+                &format!(r#"{{"query":"x","api_key":"{UP_KEY}"}}"#),
+            ),
+        ),
+        (
             "a credential the client sent is scrubbed from the body",
             req(
                 Method::POST,
@@ -256,7 +289,30 @@ fn current() -> Snapshot {
         api_key_env: Some(KEY_VAR.into()),
         auth: crate::engine::Auth::Query("key".into()),
         ignore_fields: vec!["user".into(), "metadata.trace_id".into()],
-        env: [(KEY_VAR.to_string(), KEY.to_string())].into(),
+        env: [
+            (KEY_VAR.to_string(), KEY.to_string()),
+            (UP_KEY_VAR.to_string(), UP_KEY.to_string()),
+        ]
+        .into(),
+        upstreams: [
+            (
+                "mcp".to_string(),
+                Upstream::new("http://127.0.0.1:8931/mcp"),
+            ),
+            (
+                "second".to_string(),
+                Upstream::new("http://127.0.0.1:8000/v1"),
+            ),
+            (
+                "search".to_string(),
+                Upstream {
+                    api_key_env: Some(UP_KEY_VAR.into()),
+                    auth: crate::engine::Auth::Query("subscription-key".into()),
+                    ..Upstream::new("https://search.example")
+                },
+            ),
+        ]
+        .into(),
         ..Default::default()
     };
     let mut cases = BTreeMap::new();
@@ -379,6 +435,11 @@ fn equal_requests_have_equal_forms_in_the_snapshot() {
         assert!(
             !f.canonical.contains(KEY),
             "{name}: the key is in {}",
+            f.canonical
+        );
+        assert!(
+            !f.canonical.contains(UP_KEY),
+            "{name}: the upstream's key is in {}",
             f.canonical
         );
         assert!(

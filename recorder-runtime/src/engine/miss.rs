@@ -33,10 +33,10 @@ impl Engine {
     /// would-be recording's).
     pub(crate) fn explain_missing(&self, scope: &Scope, ident: &Asked<'_>, hash: &str) -> String {
         let mut msg = format!(
-            "no recording for {} {} in test `{}` (request hash {})\n  expected file: {}\n",
+            "no recording for {} {} in {} (request hash {})\n  expected file: {}\n",
             ident.method,
             ident.endpoint,
-            scope.test_id,
+            scope.who(),
             &hash[..16],
             if is_model_list(ident.method, ident.endpoint) {
                 self.store()
@@ -91,9 +91,15 @@ impl Engine {
             }
             None => msg.push_str("  this test has no recordings yet\n"),
         }
+        if scope.test_id.is_empty() {
+            // serve's shared scope: answered by position in the whole run.
+            msg.push_str(
+                "  requests without a test id share `_shared/` and are matched by their order in the whole run: send the X-Recorder-Test-Id header, or tell serve which test runs (POST /_recorder/begin)\n",
+            );
+        }
         msg.push_str(&format!(
-            "  to record it: RECORD_MODE=record-if-missing cargo test {}",
-            scope.test_filter
+            "  to record it: {}",
+            scope.rerun_in(crate::Mode::RecordIfMissing)
         ));
         msg
     }

@@ -6,8 +6,8 @@
 //! One job per module: [`request`] (what goes in and out), [`target`] (where requests
 //! go and how the key reaches it), [`scope`] (one test's state), `prepare` (what
 //! identity sees of a request), `record` (forwarding upstream and writing recordings),
-//! `verify` (comparing live answers with the recordings instead), `miss` (explaining a
-//! replay miss).
+//! `verify` (comparing live answers with the recordings instead), `budget` (the token
+//! budgets of upstream calls), `miss` (explaining a replay miss).
 //!
 //! ```no_run
 //! # async fn demo() -> recorder_runtime::Result<()> {
@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod budget;
 #[cfg(all(test, feature = "multipart"))]
 mod identity_scheme;
 mod miss;
@@ -33,7 +34,7 @@ pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
 pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
 pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
-pub use target::{Auth, Target};
+pub use target::{Auth, Target, Upstream};
 
 use crate::error::{Error, Result};
 use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};
@@ -134,17 +135,39 @@ impl Engine {
                 .spawn_blocking(move || loading.recordings().map(|_| ()))
                 .await;
         }
-        let prepared =
-            prepare::prepare(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
-        match self.replay_now(scope, &req, &prepared)? {
-            Replayed::Hit(resp) => Ok(resp),
+        let ends_session = crate::mcp::ended_session(&req.method, &req.headers);
+        let resp = self.dispatch(scope, req).await;
+        if let Some(session) = ends_session {
+            // An MCP session's DELETE was answered: its open GET stream ends.
+            scope.open_streams().end_session(&session);
+        }
+        resp
+    }
+
+    /// [`Engine::handle`] after loading: replayed, else explained or sent upstream. An
+    /// error on a JSON-RPC request is answered as the JSON-RPC error its client can
+    /// match (see [`crate::mcp`]).
+    async fn dispatch(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+        let prepared = match prepare::prepare(scope, &req) {
+            Ok(p) => p,
+            Err(e) => {
+                scope.problem(e.to_string());
+                return jsonrpc_error_answer(&req.body, e);
+            }
+        };
+        match self.replay_now(scope, &req, &prepared) {
+            Ok(Replayed::Hit(resp)) => Ok(resp),
             // Boxed: the rest (misses, recording) is large, and inline it would make
             // every replay's future that large too (moved on each await of the caller).
-            Replayed::Miss(canonical, occurrence) => {
+            Ok(Replayed::Miss(canonical, occurrence)) => {
                 let endpoint = prepared.endpoint.into_owned();
                 let body = prepared.body.into_owned();
-                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence)).await
+                let sent = req.body.clone();
+                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence))
+                    .await
+                    .or_else(|e| jsonrpc_error_answer(&sent, e))
             }
+            Err(e) => jsonrpc_error_answer(&req.body, e),
         }
     }
 
@@ -185,13 +208,16 @@ impl Engine {
             return Ok(Replayed::Miss(canonical, None));
         };
         let occurrence = recs.next_occurrence(&hash);
+        // An MCP session's GET stream stays open after its recorded events.
+        let serve = |replay: &Replay| {
+            let resp = scope.replayed(&hash, replay);
+            Replayed::Hit(hold_open(scope, req, resp))
+        };
         match recs.get(&RecordingKey::new(hash.clone(), occurrence)) {
-            Pick::Found(replay) => Ok(Replayed::Hit(scope.replayed(&hash, &replay))),
+            Pick::Found(replay) => Ok(serve(&replay)),
             // After the last recorded occurrence the last one repeats in replay;
             // record-if-missing records the new occurrence.
-            Pick::Last(replay) if scope.mode == crate::Mode::Replay => {
-                Ok(Replayed::Hit(scope.replayed(&hash, &replay)))
-            }
+            Pick::Last(replay) if scope.mode == crate::Mode::Replay => Ok(serve(&replay)),
             Pick::Broken(e) => {
                 scope.problem(crate::error::chain(&*e));
                 Err(Error::Shared(e))
@@ -272,7 +298,7 @@ impl Engine {
             scope.stats.missed.fetch_add(1, Ordering::Relaxed);
             let msg = self.explain_miss(scope, &ident, &hash);
             scope.problem(msg.clone());
-            let msg = crate::secrets::scrub_str(&msg, &scope.secrets()).into_owned();
+            let msg = scope.scrubber().scrub_str(&msg).into_owned();
             return Err(Error::Miss(msg));
         }
         self.forward(scope, req, ident, RecordingKey::new(hash, occurrence))
@@ -322,6 +348,38 @@ impl Engine {
     }
 }
 
+/// An engine error on a JSON-RPC request (MCP), answered as the JSON-RPC error its
+/// client can match (see [`crate::mcp`]); any other request keeps the error.
+fn jsonrpc_error_answer(body: &[u8], err: Error) -> Result<EngineResponse> {
+    match crate::mcp::jsonrpc_error(body, &err) {
+        Some((status, body)) => Ok(EngineResponse {
+            status: status.as_u16(),
+            content_type: Some("application/json".into()),
+            headers: Vec::new(),
+            body: ResponseBody::Full(body),
+            // Answered by the recorder itself, never by the server.
+            source: Source::Replayed,
+        }),
+        None => Err(err),
+    }
+}
+
+/// Replaying an open-ended stream (an MCP session's GET): its recorded events, then
+/// held open until the client leaves, the session's DELETE or the end of the test.
+fn hold_open(scope: &Scope, req: &EngineRequest, mut resp: EngineResponse) -> EngineResponse {
+    if !matches!(resp.body, ResponseBody::Stream(..)) {
+        return resp;
+    }
+    let Some(open) = crate::mcp::open_ended(&req.method, &req.headers) else {
+        return resp;
+    };
+    if let ResponseBody::Stream(format, body) = resp.body {
+        let stop = scope.open_streams().open(open.session.as_deref());
+        resp.body = ResponseBody::Stream(format, crate::mcp::hold_open(body, stop));
+    }
+    resp
+}
+
 /// Builds the response for a recording: bytes as stored, frames one by one.
 fn serve(replay: &Replay, timed: bool) -> EngineResponse {
     let body = match &replay.body {
@@ -362,11 +420,20 @@ impl Scope {
     }
 }
 
-/// Installs rustls' ring provider as the process default (once), so that HTTPS
-/// clients built by tests (ours, async-openai's) work without each test doing it.
+/// Installs rustls' ring provider as the process default (once, and only if no
+/// provider is installed yet), so that HTTPS clients built by tests (ours,
+/// async-openai's) work without each test doing it. A test process that installs
+/// another provider first (aws-lc-rs, for post-quantum key exchange) keeps it.
 pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // rustls 0.23.48 deprecates ring's provider (no post-quantum key exchange)
+            // and names no successor for ring: ring stays this crate's choice (a C
+            // compiler builds it; aws-lc-rs needs cmake and a much longer build).
+            #[allow(deprecated)]
+            let ring = rustls::crypto::ring::default_provider();
+            let _ = ring.install_default();
+        }
     });
 }

@@ -2,21 +2,25 @@
 //! stored by, which are not always the ones on the wire.
 //!
 //! In order:
-//! 1. credentials the request carries (headers, `?key=`) become secrets of the test,
-//!    and query credentials leave the endpoint (see [`crate::headers`]);
+//! 1. credentials the request carries (headers, `?key=`, `?token=`, ...) become secrets
+//!    of the test, and query credentials leave the endpoint (see [`crate::headers`]),
+//!    before anything else, so that the body is scrubbed with them too;
 //! 2. a compressed body is decoded (see [`crate::compression`]);
-//! 3. a `multipart/form-data` body becomes its parsed parts (see [`crate::multipart`]);
+//! 3. a `multipart/form-data` body becomes its parsed parts, each part's content
+//!    scrubbed before it is described and hashed (see [`crate::multipart`]);
 //! 4. real ids the upstream issued earlier in the test become their placeholders,
 //!    and server-issued ids it never saw issued become placeholders derived from
 //!    themselves, in every mode (see [`crate::idmap`]);
-//! 5. secrets become `<redacted:VAR>` in string values and the endpoint, so that what
-//!    is hashed is what is stored (see [`crate::secrets`]).
+//! 5. secrets become `<redacted:VAR>` in string values and the endpoint, however they
+//!    are spelled (as they are, percent-encoded, in base64), so that what is hashed is
+//!    what is stored (see [`crate::secrets`]).
 //!
 //! A plain JSON request of a test that knows no ids and no secrets goes through
 //! untouched, borrowed: the replay hot path pays a few header lookups.
 
 use super::{EngineRequest, Scope};
 use crate::error::Result;
+use crate::secrets::Scrubber;
 use std::borrow::Cow;
 
 /// A request's endpoint and body as identity sees them.
@@ -34,6 +38,20 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
         if !credentials.is_empty() {
             scope.add_secrets(credentials);
         }
+    }
+    if req.endpoint.contains('?') {
+        let extra: Vec<&str> = scope
+            .target
+            .auth_query_for(&req.endpoint)
+            .into_iter()
+            .collect();
+        let (stripped, found) = crate::headers::strip_credentials(&req.endpoint, &extra);
+        if !found.is_empty() {
+            scope.add_secrets(found);
+        }
+        endpoint = stripped;
+    }
+    if !req.headers.is_empty() {
         if let Some(coding) = req
             .headers
             .get(http::header::CONTENT_ENCODING)
@@ -42,7 +60,7 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
             let codings = crate::compression::Codings::parse(coding)?;
             if !codings.is_identity() {
                 let limit = scope.vars().max_body_bytes();
-                body = Cow::Owned(crate::compression::decode(&codings, &body, limit)?);
+                body = Cow::Owned(crate::compression::decode_request(&codings, &body, limit)?);
             }
         }
         if let Some(boundary) = req
@@ -51,17 +69,12 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
             .and_then(|v| v.to_str().ok())
             .and_then(crate::multipart::boundary_of)
         {
-            let parts = crate::multipart::describe(&body, &boundary)?;
+            let limits = crate::multipart::Limits {
+                max_parts: scope.vars().max_multipart_parts(),
+            };
+            let parts = crate::multipart::describe(&body, &boundary, &scope.scrubber(), &limits)?;
             body = Cow::Owned(serde_json::to_vec(&parts).expect("parts serialize"));
         }
-    }
-    if req.endpoint.contains('?') {
-        let extra: Vec<&str> = scope.target.auth_query().into_iter().collect();
-        let (stripped, found) = crate::headers::strip_credentials(&req.endpoint, &extra);
-        if !found.is_empty() {
-            scope.add_secrets(found);
-        }
-        endpoint = stripped;
     }
     if scope.has_ids() {
         let ids = scope.ids();
@@ -92,11 +105,11 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
         }
     }
     if scope.has_secrets() {
-        let secrets = scope.secrets();
-        if let Cow::Owned(e) = crate::secrets::scrub_str(&endpoint, &secrets) {
+        let scrubber = scope.scrubber();
+        if let Cow::Owned(e) = scrubber.scrub_str(&endpoint) {
             endpoint = Cow::Owned(e);
         }
-        if let Some(b) = scrub_body(&body, &secrets) {
+        if let Some(b) = scrub_body(&body, &scrubber) {
             body = Cow::Owned(b);
         }
     }
@@ -105,18 +118,16 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
 
 /// The body with secrets replaced in its JSON string values (never in keys), or in
 /// its bytes when it is not JSON; `None` when it holds none.
-fn scrub_body(body: &[u8], secrets: &[(String, String)]) -> Option<Vec<u8>> {
-    let present = secrets
-        .iter()
-        .any(|(_, v)| memchr::memmem::find(body, v.as_bytes()).is_some());
+fn scrub_body(body: &[u8], scrubber: &Scrubber) -> Option<Vec<u8>> {
+    let bytes = scrubber.scrub_bytes(body);
     // A JSON string may spell a secret with escapes (`\/`): look inside those too.
-    if !present && memchr::memchr(b'\\', body).is_none() {
+    if matches!(bytes, Cow::Borrowed(_)) && memchr::memchr(b'\\', body).is_none() {
         return None;
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(mut v) => (crate::secrets::scrub_value(&mut v, secrets) > 0)
+        Ok(mut v) => (scrubber.scrub_value(&mut v) > 0)
             .then(|| serde_json::to_vec(&v).expect("a JSON value serializes")),
-        Err(_) => match crate::secrets::scrub_bytes(body, secrets) {
+        Err(_) => match bytes {
             Cow::Owned(b) => Some(b),
             Cow::Borrowed(_) => None,
         },

@@ -18,7 +18,7 @@ use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
 use crate::error::{Error, Result};
 use crate::identity::RequestIdentity;
-use crate::idmap::{Issuer, IDS_FILE};
+use crate::idmap::{is_id_like, Issuer, IDS_FILE};
 use crate::normalize::normalize_value;
 use crate::recording::{RecordedRequest, RecordedResponse, Recording};
 use crate::store::{RecordingKey, Replay, Saved};
@@ -49,12 +49,14 @@ struct Answer {
     /// The request half of the recording.
     request: RecordedRequest,
     test_id: Option<String>,
-    /// The request as the client sent it, for telling the ids an answer issues from
-    /// those the request sent.
-    request_text: String,
+    /// Gives the ids the answer issues their placeholders (it knows the request as the
+    /// client sent it, whose ids are the client's own).
+    issuer: Issuer,
     source: Source,
     /// `RECORDER_MAX_BODY_BYTES` under the test's setup.
     limit: usize,
+    /// For an open-ended stream (an MCP session's GET): when to stop recording it.
+    open: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Engine {
@@ -68,6 +70,22 @@ impl Engine {
         ident: RequestIdentity,
         key: RecordingKey,
     ) -> Result<EngineResponse> {
+        if scope.mode.reads() {
+            if let Some((name, value)) = crate::mcp::foreign_header(&req.headers) {
+                let request = format!("{} {}", req.method, req.endpoint);
+                let msg = crate::mcp::foreign_message(
+                    &request,
+                    &scope.test_id,
+                    &scope.test_filter,
+                    name,
+                    value,
+                );
+                scope.problem(msg.clone());
+                return Err(Error::Miss(msg));
+            }
+        }
+        // The one check before any call goes upstream, whatever the mode.
+        super::budget::check(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
         let (builder, url) = self.upstream_request(scope, &req)?;
         // Ids a replayed answer gave the client, which the real API never issued: an
         // error answer to such a request is not recorded (see `record_whole`).
@@ -114,7 +132,14 @@ impl Engine {
             Source::Live
         };
         let passed = crate::headers::passed_response_headers(status, headers);
-        let kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        let mut kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
+        if scope.mode.writes() {
+            let mut ids = scope.ids();
+            if crate::mcp::absorb_session(&mut issuer, &mut ids, headers, &mut kept) {
+                scope.ids_changed(&ids);
+            }
+        }
         let model = serde_json::from_slice::<serde_json::Value>(&req.body)
             .ok()
             .and_then(|b| b.get("model").and_then(|m| m.as_str()).map(str::to_owned));
@@ -128,6 +153,9 @@ impl Engine {
             .as_deref()
             .and_then(StreamFormat::from_content_type)
             .filter(|_| status < 400);
+        let open = format
+            .and_then(|_| crate::mcp::open_ended(&req.method, &req.headers))
+            .map(|o| scope.open_streams().open(o.session.as_deref()));
         let answer = Answer {
             key,
             url,
@@ -138,9 +166,10 @@ impl Engine {
             kept,
             request,
             test_id: ident.test_id().map(str::to_owned),
-            request_text,
+            issuer,
             source,
             limit: scope.vars().max_body_bytes(),
+            open,
         };
         match format {
             None => self.record_whole(scope, upstream, answer, &foreign).await,
@@ -148,31 +177,41 @@ impl Engine {
         }
     }
 
-    /// The request as it goes upstream: the setup's URL for the endpoint, the
-    /// client's forwarded headers, the setup's headers and its key in the setup's auth
-    /// style (or, with no key configured, the client's own credentials), and the body
-    /// as the client sent it. Returns the URL too, for errors. A key the setup needs
-    /// but the environment lacks is an error saying which variable to set.
+    /// The request as it goes upstream: the URL of the endpoint's upstream (the
+    /// setup's model API, or the named upstream of `/up/NAME/...`), the client's
+    /// forwarded headers, that upstream's headers and its key in its auth style (or,
+    /// with no key configured, the client's own credentials), and the body as the
+    /// client sent it. Returns the URL too, for errors. A key the upstream needs but
+    /// the environment lacks is an error saying which variable to set.
     fn upstream_request(
         &self,
         scope: &Scope,
         req: &EngineRequest,
     ) -> Result<(reqwest::RequestBuilder, String)> {
         let target = &scope.target;
-        let api_key = target.api_key();
+        let route = target
+            .route(&req.endpoint)
+            .inspect_err(|e| scope.problem(e.to_string()))?;
+        let api_key = target.key_of(&route);
         if api_key.is_none() && scope.mode.calls_upstream() {
-            if let Some(var) = &target.api_key_env {
+            if let Some(var) = route.api_key_env {
                 let url = target.upstream_url(&req.endpoint)?;
+                let setup = target.setup.as_deref().unwrap_or("(none)");
+                let whose = match route.upstream {
+                    Some(name) => format!("the upstream `{name}` of setup {setup}"),
+                    None => format!("the setup {setup}"),
+                };
                 let err = Error::Setup(format!(
-                    "the setup {} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay",
-                    target.setup.as_deref().unwrap_or("(none)")
+                    "{whose} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay"
                 ));
                 scope.problem(err.to_string());
                 return Err(err);
             }
         }
-        let endpoint = match (&api_key, target.auth_query()) {
-            (Some((_, value)), Some(param)) => with_query_param(&req.endpoint, param, value),
+        let endpoint = match (&api_key, route.auth) {
+            (Some((_, value)), crate::engine::Auth::Query(param)) => {
+                with_query_param(&req.endpoint, param, value)
+            }
             _ => req.endpoint.clone(),
         };
         let url = target.upstream_url(&endpoint)?;
@@ -182,16 +221,21 @@ impl Engine {
                 builder = builder.header(*name, v);
             }
         }
+        for (name, v) in &req.headers {
+            if crate::mcp::forwards_request_header(name.as_str()) {
+                builder = builder.header(name, v);
+            }
+        }
         if !req.body.is_empty() && !req.headers.contains_key(http::header::CONTENT_TYPE) {
             builder = builder.header(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
         }
-        for (name, value) in &target.headers {
+        for (name, value) in route.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        match (&api_key, &target.auth) {
+        match (&api_key, route.auth) {
             (Some((_, k)), crate::engine::Auth::Bearer) => builder = builder.bearer_auth(k),
             (Some((_, k)), crate::engine::Auth::Header(h)) => {
                 builder = builder.header(h.as_str(), k.as_str())
@@ -230,9 +274,10 @@ impl Engine {
             kept,
             request,
             test_id,
-            request_text,
+            mut issuer,
             source,
             limit,
+            open: _,
         } = answer;
         let raw = read_capped(upstream, limit, &url)
             .await
@@ -245,6 +290,7 @@ impl Engine {
                     .inspect_err(|e| scope.problem(e.to_string()))?,
             )
         };
+        super::budget::charge_body(scope, &request, &body);
         if status >= 400 && !foreign.is_empty() {
             scope.problem(foreign_message(scope, foreign, status));
         } else if scope.mode.records() {
@@ -255,7 +301,6 @@ impl Engine {
             );
             response.headers = kept;
             if let Some(json) = &response.body {
-                let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
                 let mut ids = scope.ids();
                 issuer.absorb(&mut ids, json);
                 scope.ids_changed(&ids);
@@ -298,12 +343,14 @@ impl Engine {
             kept,
             request,
             test_id,
-            request_text,
+            mut issuer,
             source,
             limit,
             codings,
             content_type: _,
+            mut open,
         } = answer;
+        let cap = tokio::time::Instant::now() + scope.vars().open_stream_secs();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes>>();
         let keep_timing = scope.vars().keep_timing();
         let guard = scope.pending.start();
@@ -323,14 +370,25 @@ impl Engine {
                 let _ = tx.send(Err(err));
             };
             let mut parser = FrameParser::new(format);
-            let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
             let mut frames = Vec::new();
             let mut last = Instant::now();
             let mut total = 0usize;
             let mut chunks = upstream.bytes_stream();
             let mut ended = false;
             while !ended {
-                let bytes = match chunks.next().await {
+                let next = match open.as_mut() {
+                    None => chunks.next().await,
+                    // An open-ended stream is saved with what it has when the client
+                    // leaves, its session ends, the test ends or the cap passes.
+                    Some(stop) => tokio::select! {
+                        biased;
+                        next = chunks.next() => next,
+                        () = tx.closed() => break,
+                        () = crate::mcp::stopped(stop) => break,
+                        () = tokio::time::sleep_until(cap) => break,
+                    },
+                };
+                let bytes = match next {
                     Some(Ok(bytes)) => match decoder.as_mut() {
                         Some(d) => match d.push(&bytes) {
                             Ok(out) => Bytes::from(out),
@@ -372,7 +430,14 @@ impl Engine {
                 }
                 if scope.mode.records() && !new_frames.is_empty() {
                     let mut ids = scope.ids();
-                    for frame in &new_frames {
+                    for frame in &mut new_frames {
+                        // An event id a resumable server issues (MCP) is an id too; the
+                        // client gets the real one (the bytes), the recording its placeholder.
+                        if let Some(id) = frame.id.as_mut().filter(|i| is_id_like(i)) {
+                            if let Some(placeholder) = issuer.absorb_id(&mut ids, id) {
+                                *id = placeholder;
+                            }
+                        }
                         if let Some(data) = frame.data.as_ref().filter(|d| !d.is_string()) {
                             issuer.absorb(&mut ids, data);
                         }
@@ -380,6 +445,10 @@ impl Engine {
                     scope.ids_changed(&ids);
                 }
                 for mut frame in new_frames {
+                    // Keep-alives pass to the client (the bytes) but are not stored.
+                    if frame.is_keep_alive() {
+                        continue;
+                    }
                     if keep_timing {
                         frame.delay_ms = Some(last.elapsed().as_millis() as u64);
                         last = Instant::now();
@@ -390,6 +459,9 @@ impl Engine {
                     let _ = tx.send(Ok(bytes));
                 }
             }
+            // Counted before the client sees the end: its next call is checked
+            // against it.
+            super::budget::charge_frames(&scope, &request, &frames);
             drop(tx);
             if !scope.mode.records() {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
@@ -506,10 +578,10 @@ impl Engine {
 /// recordings.
 fn foreign_message(scope: &Scope, foreign: &[String], status: u16) -> String {
     format!(
-        "the API answered {status} to a request of test `{}` that sends back {}, an id that a replayed recording gave the client: the real API never issued it, so the answer was not recorded. Record the whole test again: RECORD_MODE=record cargo test {}",
-        scope.test_id,
+        "the API answered {status} to a request of {} that sends back {}, an id that a replayed recording gave the client: the real API never issued it, so the answer was not recorded. Record the whole test again: {}",
+        scope.who(),
         foreign.join(", "),
-        scope.test_filter
+        scope.rerun_in(crate::Mode::Record)
     )
 }
 

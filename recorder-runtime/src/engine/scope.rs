@@ -20,8 +20,9 @@ pub trait ScopeResolver: Send + Sync + std::fmt::Debug + 'static {
     fn current_scope(&self) -> Result<Option<Arc<Scope>>>;
 
     /// The scope of a request that names its test itself (the `X-Recorder-Test-Id`
-    /// header reaching the proxy's root; `None`: it had no header).
-    fn scope_for(&self, test_id: Option<&str>) -> Result<Arc<Scope>>;
+    /// header reaching the proxy's root; `None`: it had no header), which is `method`
+    /// on `endpoint` (path and query).
+    fn scope_for(&self, test_id: Option<&str>, method: &str, endpoint: &str) -> Result<Arc<Scope>>;
 }
 
 /// Told of every problem a scope meets, as it happens: `(test id, problem)`.
@@ -103,6 +104,7 @@ impl Drop for PendingGuard {
 pub struct ScopeOptions {
     test_filter: Option<String>,
     on_problem: Option<ProblemSink>,
+    serve: bool,
 }
 
 impl ScopeOptions {
@@ -118,6 +120,13 @@ impl ScopeOptions {
         self.on_problem = Some(sink);
         self
     }
+
+    /// The scope is served by `cargo recordings serve`, not a test process: its
+    /// messages say to restart `serve` in another mode rather than to run `cargo test`.
+    pub fn served_by_serve(mut self) -> Self {
+        self.serve = true;
+        self
+    }
 }
 
 impl std::fmt::Debug for ScopeOptions {
@@ -125,6 +134,7 @@ impl std::fmt::Debug for ScopeOptions {
         f.debug_struct("ScopeOptions")
             .field("test_filter", &self.test_filter)
             .field("problem_sink", &self.on_problem.is_some())
+            .field("serve", &self.serve)
             .finish()
     }
 }
@@ -148,6 +158,8 @@ pub struct Scope {
     vars: crate::env::Vars,
     /// What `cargo test` needs to run this test alone, for miss messages.
     pub(crate) test_filter: String,
+    /// Served by `cargo recordings serve` (see [`ScopeOptions::served_by_serve`]).
+    serve: bool,
     recordings: OnceLock<std::result::Result<Mutex<ScopeRecordings>, Arc<Error>>>,
     pub(crate) stats: Stats,
     problems: Mutex<Vec<String>>,
@@ -161,6 +173,8 @@ pub struct Scope {
     has_ids: AtomicBool,
     /// Secret values to keep off disk: the configured key, and credentials requests carried.
     secrets: Mutex<Vec<(String, String)>>,
+    /// The same, ready to find and replace (made again when one is added).
+    scrubber: Mutex<Arc<crate::secrets::Scrubber>>,
     has_secrets: AtomicBool,
     /// Request hash -> how many occurrences were recorded in this run.
     recorded: Mutex<HashMap<String, u32>>,
@@ -174,7 +188,12 @@ pub struct Scope {
     /// What comparing live answers with the recordings found (verify mode), and the
     /// recordings compared.
     findings: Mutex<(Vec<crate::drift::Finding>, HashSet<std::path::PathBuf>)>,
+    /// Open-ended streams (an MCP session's GET), stopped by their session's DELETE
+    /// or the end of the test.
+    open_streams: crate::mcp::OpenStreams,
     on_problem: Option<ProblemSink>,
+    /// Tokens this test's upstream answers reported (see `budget`).
+    pub(crate) tokens: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Scope {
@@ -220,6 +239,7 @@ impl Scope {
             target,
             vars,
             test_filter,
+            serve: options.serve,
             recordings: OnceLock::new(),
             stats: Stats::default(),
             problems: Mutex::default(),
@@ -229,13 +249,16 @@ impl Scope {
             ids: Mutex::default(),
             has_ids: AtomicBool::new(false),
             has_secrets: AtomicBool::new(!secrets.is_empty()),
+            scrubber: Mutex::new(Arc::new(crate::secrets::Scrubber::new(&secrets))),
             secrets: Mutex::new(secrets),
             recorded: Mutex::default(),
             ids_file: Mutex::new(()),
             finished: AtomicBool::new(false),
             saves: Mutex::default(),
             findings: Mutex::default(),
+            open_streams: crate::mcp::OpenStreams::default(),
             on_problem: options.on_problem,
+            tokens: Default::default(),
         })
     }
 
@@ -271,6 +294,33 @@ impl Scope {
     /// The folder of this test's recordings.
     pub fn dir(&self) -> std::path::PathBuf {
         self.engine.store().scope_dir(&self.test_id)
+    }
+
+    /// The test in a message: ``test `my::test` ``, or, for the shared scope of
+    /// `serve`, the requests that came without a test id.
+    pub(crate) fn who(&self) -> String {
+        if self.test_id.is_empty() {
+            "the requests without a test id (`_shared/`)".to_owned()
+        } else {
+            format!("test `{}`", self.test_id)
+        }
+    }
+
+    /// How to run this test's requests again in `mode` (`record-if-missing`,
+    /// `record`): `cargo test` in a test process, a restarted `serve` for `serve`.
+    pub(crate) fn rerun_in(&self, mode: crate::Mode) -> String {
+        if self.serve {
+            format!(
+                "restart `cargo recordings serve` with --mode {mode} (and --upstream URL or --setup NAME), then run the client's {} again",
+                if self.test_id.is_empty() {
+                    "requests".to_owned()
+                } else {
+                    format!("test `{}`", self.test_id)
+                }
+            )
+        } else {
+            format!("RECORD_MODE={mode} cargo test {}", self.test_filter)
+        }
     }
 
     /// What the scope has served so far.
@@ -392,7 +442,8 @@ impl Scope {
     /// A problem that fails the test at its end (even if its client swallowed the
     /// error), once.
     pub(crate) fn problem(&self, msg: impl Into<String>) {
-        let msg = crate::secrets::scrub_str(&msg.into(), &self.secrets()).into_owned();
+        let msg = msg.into();
+        let msg = self.scrubber().scrub_str(&msg).into_owned();
         {
             let mut problems = self.problems.lock().unwrap();
             if problems.contains(&msg) {
@@ -411,6 +462,8 @@ impl Scope {
     /// not empty, even if its client swallowed the error. In `record` mode, occurrences
     /// of a request that this run made fewer times than an earlier one are removed.
     pub fn finish(&self, timeout: Duration) -> Vec<String> {
+        // The test is over: open-ended streams are saved (recording) or end (replaying).
+        self.open_streams.end_all();
         if !self.pending.wait(timeout) {
             self.problem(format!(
                 "a recording of test `{}` was still being written after {timeout:?}",
@@ -496,6 +549,11 @@ impl Scope {
         loaded.as_ref().map_err(|e| Error::Shared(e.clone()))
     }
 
+    /// The open-ended streams of this test (see [`crate::mcp`]).
+    pub(crate) fn open_streams(&self) -> &crate::mcp::OpenStreams {
+        &self.open_streams
+    }
+
     /// Whether real ids are known (only in record modes).
     pub(crate) fn has_ids(&self) -> bool {
         self.has_ids.load(Ordering::Acquire)
@@ -519,16 +577,25 @@ impl Scope {
         }
         self.secrets.lock().unwrap().clone()
     }
+    /// The secrets known so far, ready to find and replace however they are spelled.
+    pub(crate) fn scrubber(&self) -> Arc<crate::secrets::Scrubber> {
+        self.scrubber.lock().unwrap().clone()
+    }
     /// Adds secrets seen on a request (credentials a client sent itself); values that
     /// are not secrets (see [`crate::secrets::is_secret`]) are left out.
     pub(crate) fn add_secrets(&self, found: impl IntoIterator<Item = (String, String)>) {
         let mut secrets = self.secrets.lock().unwrap();
+        let mut added = false;
         for (name, value) in found {
             if crate::secrets::is_secret(&value) && !secrets.iter().any(|(_, v)| *v == value) {
                 secrets.push((name, value));
-                // Longest first: a key that contains another is replaced whole.
-                secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.cmp(b)));
+                added = true;
             }
+        }
+        if added {
+            // Longest first: a key that contains another is replaced whole.
+            secrets.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.cmp(b)));
+            *self.scrubber.lock().unwrap() = Arc::new(crate::secrets::Scrubber::new(&secrets));
         }
         self.has_secrets
             .store(!secrets.is_empty(), Ordering::Release);

@@ -10,7 +10,8 @@
 //! - `method` is upper case.
 //! - `endpoint` is the path the client asked for below the setup's base URL root,
 //!   query included, e.g. `/v1/chat/completions` or `/api/chat` (host, port, scheme
-//!   and headers never count).
+//!   and headers never count). A request to a setup's named upstream keeps the
+//!   upstream's name, never its URL: `/up/mcp`, `/up/search/v1/search?q=x`.
 //! - `body`: `null` when the request has no body; the parsed JSON when it is JSON,
 //!   with the setup's ignored fields removed (dotted paths such as `metadata.trace_id`);
 //!   otherwise `{"raw_sha256":"<hex sha256 of the bytes>"}`.

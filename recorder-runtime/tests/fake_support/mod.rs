@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// reqwest 0.13 (without a bundled TLS provider) needs one installed before any client is built.
 pub fn init() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    recorder_runtime::engine::install_crypto_provider();
 }
 
 /// A plain HTTP client for talking to the proxy.
@@ -78,6 +78,21 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     walk(dir, &mut out);
     out.sort();
     out
+}
+
+/// Every file under `dir` with its bytes, by relative path: what would be committed
+/// (every file but the local usage logs).
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with(dir.join(".usage")))
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// The recording files (`<hash>.json`, `<hash>.<n>.json`, model lists included) under

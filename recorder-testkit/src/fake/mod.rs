@@ -29,6 +29,7 @@
 //! | `POST /api/chat`, `POST /api/generate` | NDJSON lines (`application/x-ndjson`), or one JSON object with `"stream": false` |
 //! | `POST /api/embed` (and the older `/api/embeddings`) | `{"model","embeddings":[[...]]}` |
 //! | `GET /api/tags` | `{"models":[{"name","model","modified_at","size","digest","details"}]}` |
+//! | `POST`, `GET`, `DELETE /mcp` | an MCP server over Streamable HTTP: sessions (a random `Mcp-Session-Id`, enforced), JSON-RPC answers as SSE `event: message` (or JSON), `202` for notifications, a session's open `GET` stream with keep-alive comments, `DELETE` ending it (see [`mcp`]) |
 //!
 //! The model `missing-model` answers 404 with the provider's error body. Knobs change
 //! the behaviour of the following requests: [`FakeUpstream::set_chunk_delay`],
@@ -51,6 +52,7 @@
 
 mod anthropic;
 mod files;
+pub mod mcp;
 mod moderation;
 mod ollama;
 mod openai;
@@ -157,6 +159,14 @@ struct State {
     store_files: Mutex<HashMap<(String, String), u32>>,
     /// Anthropic tool uses issued, by id.
     tool_uses: Mutex<HashMap<String, String>>,
+    /// MCP: answers as JSON rather than SSE, event ids, the keep-alive interval.
+    mcp_json: AtomicBool,
+    mcp_event_ids: AtomicBool,
+    mcp_ping_us: AtomicU64,
+    /// MCP sessions alive, by id: what ends their open streams.
+    mcp_sessions: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// MCP streams being served.
+    mcp_streams: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeUpstream {
@@ -212,6 +222,11 @@ impl FakeUpstream {
             stores: Mutex::default(),
             store_files: Mutex::default(),
             tool_uses: Mutex::default(),
+            mcp_json: AtomicBool::new(false),
+            mcp_event_ids: AtomicBool::new(false),
+            mcp_ping_us: AtomicU64::new(50_000),
+            mcp_sessions: Mutex::default(),
+            mcp_streams: Default::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -593,6 +608,7 @@ async fn answer(
         (Method::POST, ["api", "embed"]) => call.ollama_embed(),
         (Method::POST, ["api", "embeddings"]) => call.ollama_embeddings_legacy(),
         (Method::GET, ["api", "tags"]) => call.ollama_tags(),
+        (method, ["mcp"]) => mcp::answer(state, &method, &parts.headers, &req_body),
         (_, _) if ollama => text_response(StatusCode::NOT_FOUND, "404 page not found"),
         (method, _) => openai_error(
             StatusCode::NOT_FOUND,
@@ -614,7 +630,11 @@ fn check_key(
     let (at, key) = state.key.lock().unwrap().clone()?;
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let given = match &at {
-        KeyIn::Bearer => header("authorization").and_then(|v| v.strip_prefix("Bearer ")),
+        // The scheme in any case, as real servers read it (RFC 9110).
+        KeyIn::Bearer => header("authorization")
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim()),
         KeyIn::Header(name) => header(name),
         KeyIn::Query(name) => path.split_once('?').and_then(|(_, q)| {
             q.split('&')

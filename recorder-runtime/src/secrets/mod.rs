@@ -1,17 +1,23 @@
 //! Secrets kept off disk: every occurrence of a secret's value in a recording is
 //! replaced by `<redacted:VAR>` before the file is written.
 //!
-//! The secrets of a test are the configured API key (the setup's `api_key_env`), and
-//! every credential a request of the test carried itself (an `Authorization`,
-//! `x-api-key` or `api-key` header, a `?key=` query parameter): see [`crate::headers`].
+//! The secrets of a test are the configured API keys (the setup's `api_key_env` and its
+//! upstreams', see [`Target::secrets`](crate::engine::Target::secrets)), the
+//! credentials that the setup's `env` and `RECORDER_ENV` carry (see
+//! [`credentials_given`]), and every credential a request of the test
+//! carried itself (an `Authorization`, `x-api-key` or `api-key` header, a `?key=` or
+//! `?token=` query parameter): see [`crate::headers`].
 //!
 //! Where a value can hide, and is scrubbed: any string of a JSON body or stream event
 //! (a prompt that quotes the key, an upstream that echoes it), text and binary bodies
-//! (compressed answers are stored decoded, so they are scrubbed too), kept response
-//! headers, and spread over a stream's frames, where a model emits it token by token, so
-//! that no one frame holds all of it but a client joining the deltas gets it back. Object
-//! keys, the test id and the file's path are never touched: a key equal to `user` or
-//! `test` would otherwise rewrite `"role":"user"`. Values shorter than
+//! (compressed answers are stored decoded, so they are scrubbed too), multipart file
+//! parts (before they are described and hashed, see [`crate::multipart`]), kept
+//! response headers, and spread over a stream's frames, where a model emits it token
+//! by token, so that no one frame holds all of it but a client joining the deltas gets
+//! it back. In each, a value is found as it is, percent-encoded, and inside base64,
+//! where the whole encoded run is decoded, scrubbed and encoded again ([`Scrubber`]).
+//! Object keys, the test id and the file's path are never touched: a key equal to
+//! `user` or `test` would otherwise rewrite `"role":"user"`. Values shorter than
 //! [`MIN_SECRET_LEN`], and well-known placeholders such as `EMPTY` or
 //! `sk-no-key-required` ([`NON_SECRETS`]), are not secrets.
 //!
@@ -27,11 +33,15 @@
 //! assert_eq!(joined, "key: <redacted:OPENAI_API_KEY> done");
 //! ```
 
+mod scrubber;
+
 use crate::recording::Recording;
 use crate::stream::Frame;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+pub use scrubber::{Scrubber, Spelling};
 
 /// Values shorter than this are not treated as secrets: replacing them would mangle
 /// ordinary text (a key such as `test` or `user` is common for local servers).
@@ -86,7 +96,7 @@ pub fn configured(keys: Vec<(String, String)>) -> Vec<(String, String)> {
             }
             if NOTED.lock().unwrap().insert(var.clone()) {
                 eprintln!(
-                    "note: ${var} holds a value of {} characters that is not treated as a secret (under {MIN_SECRET_LEN} characters, or a placeholder such as EMPTY): it is sent upstream as is, and not scrubbed from recordings",
+                    "note: ${var} holds a value of {} characters that is not treated as a secret (under {MIN_SECRET_LEN} characters, or a placeholder such as EMPTY): it is used as it is, and not scrubbed from recordings",
                     value.len()
                 );
             }
@@ -100,55 +110,20 @@ pub fn placeholder(var: &str) -> String {
     format!("<redacted:{var}>")
 }
 
-/// `s` with every secret value replaced.
+/// `s` with every secret value replaced, however it is spelled (see [`Scrubber`]).
 pub fn scrub_str<'a>(s: &'a str, secrets: &[(String, String)]) -> Cow<'a, str> {
-    let mut out = Cow::Borrowed(s);
-    for (var, value) in secrets {
-        if is_secret(value) && out.contains(value.as_str()) {
-            out = Cow::Owned(out.replace(value.as_str(), &placeholder(var)));
-        }
-    }
-    out
+    Scrubber::cached(secrets).scrub_str(s)
 }
 
-/// Bytes with every secret value replaced.
+/// Bytes with every secret value replaced (see [`scrub_str`]).
 pub fn scrub_bytes<'a>(b: &'a [u8], secrets: &[(String, String)]) -> Cow<'a, [u8]> {
-    let mut out = Cow::Borrowed(b);
-    for (var, value) in secrets {
-        if !is_secret(value) || memchr::memmem::find(&out, value.as_bytes()).is_none() {
-            continue;
-        }
-        let mut next = Vec::with_capacity(out.len());
-        let mut last = 0;
-        for at in memchr::memmem::find_iter(&out, value.as_bytes()) {
-            if at < last {
-                continue;
-            }
-            next.extend_from_slice(&out[last..at]);
-            next.extend_from_slice(placeholder(var).as_bytes());
-            last = at + value.len();
-        }
-        next.extend_from_slice(&out[last..]);
-        out = Cow::Owned(next);
-    }
-    out
+    Scrubber::cached(secrets).scrub_bytes(b)
 }
 
 /// Replaces secret values in every string of `v` (object keys are left alone).
 /// Returns how many strings changed.
 pub fn scrub_value(v: &mut Value, secrets: &[(String, String)]) -> usize {
-    match v {
-        Value::String(s) => match scrub_str(s, secrets) {
-            Cow::Owned(new) => {
-                *s = new;
-                1
-            }
-            Cow::Borrowed(_) => 0,
-        },
-        Value::Array(items) => items.iter_mut().map(|i| scrub_value(i, secrets)).sum(),
-        Value::Object(map) => map.values_mut().map(|i| scrub_value(i, secrets)).sum(),
-        _ => 0,
-    }
+    Scrubber::cached(secrets).scrub_value(v)
 }
 
 /// `rec` with every secret value replaced: in its request (endpoint and body), in its
@@ -156,58 +131,126 @@ pub fn scrub_value(v: &mut Value, secrets: &[(String, String)]) -> usize {
 /// stream's frames. The test id is never touched.
 pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
     let mut rec = rec.clone();
-    let secrets: Vec<(String, String)> = secrets
-        .iter()
-        .filter(|(_, v)| is_secret(v))
-        .cloned()
-        .collect();
-    if secrets.is_empty() {
+    let scrubber = Scrubber::cached(secrets);
+    if scrubber.is_empty() {
         return rec;
     }
-    if let Cow::Owned(e) = scrub_str(&rec.request.endpoint, &secrets) {
+    if let Cow::Owned(e) = scrubber.scrub_str(&rec.request.endpoint) {
         rec.request.endpoint = e;
     }
-    scrub_value(&mut rec.request.body, &secrets);
+    scrubber.scrub_value(&mut rec.request.body);
     let resp = &mut rec.response;
     if let Some(body) = &mut resp.body {
-        scrub_value(body, &secrets);
+        scrubber.scrub_value(body);
     }
     if let Some(text) = &mut resp.body_text {
-        if let Cow::Owned(t) = scrub_str(text, &secrets) {
+        if let Cow::Owned(t) = scrubber.scrub_str(text) {
             *text = t;
         }
     }
     if let Some(hex_body) = &mut resp.body_hex {
         if let Some(bytes) = crate::hex::decode(&*hex_body) {
-            if let Cow::Owned(b) = scrub_bytes(&bytes, &secrets) {
+            if let Cow::Owned(b) = scrubber.scrub_bytes(&bytes) {
                 *hex_body = crate::hex::encode(b);
             }
         }
     }
     for value in resp.headers.values_mut() {
-        if let Cow::Owned(v) = scrub_str(value, &secrets) {
+        if let Cow::Owned(v) = scrubber.scrub_str(value) {
             *value = v;
         }
     }
     if let Some(stream) = &mut resp.stream {
-        scrub_frames(&mut stream.frames, &secrets);
+        // Every string of the frames' data is a piece of its path's joined text.
+        frames_scrubbed(&mut stream.frames, &scrubber);
         for frame in &mut stream.frames {
-            if let Some(data) = &mut frame.data {
-                scrub_value(data, &secrets);
-            }
             for field in frame
                 .comments
                 .iter_mut()
                 .chain(&mut frame.event)
                 .chain(&mut frame.id)
             {
-                if let Cow::Owned(v) = scrub_str(field, &secrets) {
+                if let Cow::Owned(v) = scrubber.scrub_str(field) {
                     *field = v;
                 }
             }
         }
     }
     rec
+}
+
+/// The credentials that `RECORDER_ENV` and the setup's `env` carry ([`crate::env::Vars::given`]),
+/// `(variable, value)`: the value of every variable whose name says it is one
+/// ([`crate::env::is_credential`]: `HF_TOKEN`, ...), and the password of every URL with
+/// `user:password@` in it. They reach the services the recorder starts, which may send
+/// them anywhere and see them echoed, so they are secrets of every test, like the API
+/// key. (Variables only the process environment holds are not the recorder's to know:
+/// set them through one of those layers to have them kept off disk.)
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use recorder_runtime::{env::Vars, secrets::credentials_given};
+/// let env = BTreeMap::from([
+///     ("DOC_HF_TOKEN".to_string(), "hf_abcdefghijklmnop".to_string()),
+///     ("DOC_DB_URL".to_string(), "postgres://app:s3cret-pw@db:5432/x".to_string()),
+///     ("DOC_OLLAMA_URL".to_string(), "http://127.0.0.1:11434".to_string()),
+/// ]);
+/// let creds = credentials_given(&Vars::for_setup(Some("doc"), &env));
+/// assert!(creds.contains(&("DOC_HF_TOKEN".into(), "hf_abcdefghijklmnop".into())));
+/// assert!(creds.contains(&("DOC_DB_URL".into(), "s3cret-pw".into())));
+/// assert_eq!(creds.len(), 2);
+/// ```
+pub fn credentials_given(vars: &crate::env::Vars) -> Vec<(String, String)> {
+    vars.given()
+        .into_iter()
+        .filter_map(|(name, value)| {
+            if crate::env::is_credential(&name) {
+                Some((name, value))
+            } else {
+                url_password(&value).map(|password| (name, password))
+            }
+        })
+        .collect()
+}
+
+/// Where the password of a URL with `user:password@` is, as a byte range of `value`.
+fn password_span(value: &str) -> Option<(usize, usize)> {
+    let after_scheme = value.find("://")? + 3;
+    let rest = &value[after_scheme..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let colon = userinfo.find(':')?;
+    let start = after_scheme + colon + 1;
+    let end = after_scheme + userinfo.len();
+    (end > start).then_some((start, end))
+}
+
+/// The password of a URL with `user:password@` in it (percent-decoded), if it has one.
+///
+/// ```
+/// use recorder_runtime::secrets::url_password;
+/// assert_eq!(url_password("https://me:p%40ss-word@host:8080/v1").as_deref(), Some("p@ss-word"));
+/// assert_eq!(url_password("http://127.0.0.1:11434"), None);
+/// ```
+pub fn url_password(value: &str) -> Option<String> {
+    let (start, end) = password_span(value)?;
+    let raw = &value.as_bytes()[start..end];
+    let decoded = scrubber::percent_decode(raw);
+    Some(String::from_utf8_lossy(decoded.as_deref().unwrap_or(raw)).into_owned())
+}
+
+/// `value` with the password of a URL in it masked, for showing it.
+///
+/// ```
+/// use recorder_runtime::secrets::mask_url_password;
+/// assert_eq!(mask_url_password("http://me:s3cret@gpu:11434/v1"), "http://me:****@gpu:11434/v1");
+/// assert_eq!(mask_url_password("http://gpu:11434"), "http://gpu:11434");
+/// ```
+pub fn mask_url_password(value: &str) -> Cow<'_, str> {
+    match password_span(value) {
+        Some((start, end)) => Cow::Owned(format!("{}****{}", &value[..start], &value[end..])),
+        None => Cow::Borrowed(value),
+    }
 }
 
 /// Header names that must never be stored, anywhere in a recording's JSON: the
@@ -221,19 +264,23 @@ fn is_secret_key(key: &str) -> bool {
 
 /// Everything secret-looking in a recording, as `(where, what)`: the JSON scan of
 /// [`find_secrets`], keys a model spelled across stream frames, a key inside a binary
-/// body (decoded), and a credential query parameter in the endpoint. `configured` are
-/// the API keys' `(variable, value)`. `recordings check` reports each.
+/// body (decoded), and a credential query parameter in the endpoint. Every text is
+/// looked at as it is and decoded (percent-encoding, base64 runs), as the
+/// [`Scrubber`] looks at it. `configured` are the API keys' `(variable, value)`.
+/// `recordings check` reports each.
 pub fn findings(
     rec: &Recording,
     json: &Value,
     configured: &[(String, String)],
 ) -> Vec<(String, String)> {
-    let mut found = find_secrets(json, configured);
+    let scrubber = Scrubber::new(configured);
+    let mut found = Vec::new();
+    scan(json, &mut String::new(), &scrubber, &mut found);
     // A key a model emitted token by token is in no single frame, only in the text a
     // client puts together from them.
     if let Some(stream) = &rec.response.stream {
         for (at, text) in stream_texts(&stream.frames) {
-            if let Some(what) = secret_in_text(&text, configured) {
+            if let Some(what) = in_text(&text, &scrubber) {
                 found.push((
                     format!("/response/stream (joined at {at})"),
                     format!("{what}, spelled across frames"),
@@ -243,13 +290,11 @@ pub fn findings(
     }
     if let Some(hex_body) = &rec.response.body_hex {
         if let Some(bytes) = crate::hex::decode(hex_body) {
-            let text = String::from_utf8_lossy(&bytes);
-            let by_bytes = configured.iter().find(|(_, v)| {
-                is_secret(v) && memchr::memmem::find(&bytes, v.as_bytes()).is_some()
-            });
-            if let Some((var, _)) = by_bytes {
-                found.push(("/response/body_hex".into(), format!("the value of ${var}")));
-            } else if let Some(what) = secret_in_text(&text, configured) {
+            let what = match scrubber.find(&bytes) {
+                Some((var, how)) => Some(format!("the value of ${var}{}", how.suffix())),
+                None => in_text(&String::from_utf8_lossy(&bytes), &scrubber),
+            };
+            if let Some(what) = what {
                 found.push(("/response/body_hex".into(), what));
             }
         }
@@ -267,16 +312,16 @@ pub fn findings(
 /// The secret-looking things in a JSON value, as `(JSON pointer, what)`.
 pub fn find_secrets(v: &Value, configured: &[(String, String)]) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    scan(v, &mut String::new(), configured, &mut found);
+    scan(
+        v,
+        &mut String::new(),
+        &Scrubber::new(configured),
+        &mut found,
+    );
     found
 }
 
-fn scan(
-    v: &Value,
-    at: &mut String,
-    configured: &[(String, String)],
-    found: &mut Vec<(String, String)>,
-) {
+fn scan(v: &Value, at: &mut String, scrubber: &Scrubber, found: &mut Vec<(String, String)>) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
@@ -286,7 +331,7 @@ fn scan(
                 if is_secret_key(k) {
                     found.push((at.clone(), format!("the header key `{k}`")));
                 }
-                scan(child, at, configured, found);
+                scan(child, at, scrubber, found);
                 at.truncate(len);
             }
         }
@@ -294,12 +339,12 @@ fn scan(
             for (i, child) in items.iter().enumerate() {
                 let len = at.len();
                 at.push_str(&format!("/{i}"));
-                scan(child, at, configured, found);
+                scan(child, at, scrubber, found);
                 at.truncate(len);
             }
         }
         Value::String(s) => {
-            if let Some(what) = secret_in_text(s, configured) {
+            if let Some(what) = in_text(s, scrubber) {
                 found.push((at.clone(), what));
             }
         }
@@ -308,13 +353,25 @@ fn scan(
 }
 
 /// What looks like a secret in `s`: a bearer token, an `sk-` key of 16+ characters,
-/// or a configured key's value.
+/// or a configured key's value; as it is, percent-encoded, or inside base64.
 pub fn secret_in_text(s: &str, configured: &[(String, String)]) -> Option<String> {
-    for (var, value) in configured {
-        if s.contains(value.as_str()) {
-            return Some(format!("the value of ${var}"));
-        }
+    in_text(s, &Scrubber::cached(configured))
+}
+
+fn in_text(s: &str, configured: &Scrubber) -> Option<String> {
+    if let Some((var, how)) = configured.find(s.as_bytes()) {
+        return Some(format!("the value of ${var}{}", how.suffix()));
     }
+    if let Some(what) = key_shaped(s) {
+        return Some(what.into());
+    }
+    scrubber::decodings(s)
+        .into_iter()
+        .find_map(|(how, text)| key_shaped(&text).map(|what| format!("{what}{}", how.suffix())))
+}
+
+/// A bearer token or an `sk-` key of 16+ characters in `s`, by what it is.
+fn key_shaped(s: &str) -> Option<&'static str> {
     let bytes = s.as_bytes();
     let token_len = |from: usize, extra: &[u8]| {
         bytes[from..]
@@ -325,7 +382,7 @@ pub fn secret_in_text(s: &str, configured: &[(String, String)]) -> Option<String
     let lower = s.to_ascii_lowercase();
     for (i, _) in lower.match_indices("bearer ") {
         if token_len(i + 7, b".~+/=") >= 8 {
-            return Some("a bearer token".into());
+            return Some("a bearer token");
         }
     }
     for (i, _) in s.match_indices("sk-") {
@@ -334,7 +391,7 @@ pub fn secret_in_text(s: &str, configured: &[(String, String)]) -> Option<String
                 || bytes[i - 1] == b'_'
                 || bytes[i - 1] == b'-');
         if boundary && token_len(i + 3, b"") >= 16 {
-            return Some("an `sk-` API key".into());
+            return Some("an `sk-` API key");
         }
     }
     None
@@ -357,10 +414,17 @@ pub fn stream_texts(frames: &[Frame]) -> BTreeMap<String, String> {
 /// Replaces the secret values that a stream spells across frames: per JSON path of
 /// the frames' data (`/choices/0/delta/content`, a tool call's arguments, raw text),
 /// the strings of all frames are joined in order, as a client joins them, and every
-/// occurrence is cut out of the pieces that hold it; the first of them gets the
-/// placeholder. Frames keep their number and order. Returns how many occurrences
-/// were replaced (those within one piece included).
+/// occurrence (as it is, percent-encoded or in base64) is cut out of the pieces that
+/// hold it; the first of them gets the placeholder. Frames keep their number and order.
+/// Returns how many occurrences were replaced (those within one piece included).
 pub fn scrub_frames(frames: &mut [Frame], secrets: &[(String, String)]) -> usize {
+    frames_scrubbed(frames, &Scrubber::cached(secrets))
+}
+
+fn frames_scrubbed(frames: &mut [Frame], scrubber: &Scrubber) -> usize {
+    if scrubber.is_empty() {
+        return 0;
+    }
     // path -> (frame index, string) in frame order
     let mut pieces: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
     for (i, frame) in frames.iter().enumerate() {
@@ -375,55 +439,18 @@ pub fn scrub_frames(frames: &mut [Frame], secrets: &[(String, String)]) -> usize
     }
     let mut replaced = 0;
     for (path, list) in pieces {
-        let joined: String = list.iter().map(|(_, s)| s.as_str()).collect();
-        let mut spans: Vec<(usize, usize, &str)> = Vec::new();
-        for (var, value) in secrets {
-            if !is_secret(value) {
-                continue;
-            }
-            for (at, _) in joined.match_indices(value.as_str()) {
-                spans.push((at, at + value.len(), var));
-            }
-        }
-        if spans.is_empty() {
+        let (at, before): (Vec<usize>, Vec<String>) = list.into_iter().unzip();
+        let Some((texts, n)) = scrubber.scrub_pieces(&before) else {
             continue;
-        }
-        spans.sort();
-        // Overlapping occurrences (two secrets sharing text) become one cut.
-        let mut cuts: Vec<(usize, usize, &str)> = Vec::new();
-        for span in spans {
-            match cuts.last_mut() {
-                Some(last) if span.0 < last.1 => last.1 = last.1.max(span.1),
-                _ => cuts.push(span),
-            }
-        }
-        replaced += cuts.len();
-        let mut start = 0;
-        for (frame, piece) in &list {
-            let (a, b) = (start, start + piece.len());
-            start = b;
-            if !cuts.iter().any(|&(x, y, _)| x < b && y > a) {
+        };
+        replaced += n;
+        for ((frame, text), old) in at.into_iter().zip(texts).zip(before) {
+            if text == old {
                 continue;
             }
-            let mut out = String::new();
-            let mut pos = a;
-            for &(x, y, var) in &cuts {
-                if y <= a || x >= b {
-                    continue;
-                }
-                out.push_str(&joined[pos..x.max(a)]);
-                if x >= a {
-                    out.push_str(&placeholder(var));
-                }
-                pos = y.min(b);
-            }
-            out.push_str(&joined[pos..b]);
-            let data = frames[*frame]
-                .data
-                .as_mut()
-                .expect("a piece came from data");
+            let data = frames[frame].data.as_mut().expect("a piece came from data");
             if let Some(slot) = data.pointer_mut(&path) {
-                *slot = Value::String(out);
+                *slot = Value::String(text);
             }
         }
     }
