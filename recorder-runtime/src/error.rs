@@ -313,6 +313,8 @@ impl Error {
             Error::Decode { .. } => "Decode",
             Error::Body { .. } => "Body",
             Error::TooLarge { .. } => "TooLarge",
+            Error::TooManyParts { .. } => "TooManyParts",
+            Error::BadAnswer { .. } => "BadAnswer",
             Error::FeatureOff { .. } => "FeatureOff",
             Error::Setup(_) => "Setup",
             Error::Routing(_) => "Routing",

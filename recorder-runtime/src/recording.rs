@@ -3,7 +3,7 @@
 //! ```json
 //! {
 //!   "format": 2,
-//!   "identity": 2,
+//!   "identity": 3,
 //!   "test_id": "examples::chat::answers[text=smollm2-135m]",
 //!   "request": {
 //!     "method": "POST",

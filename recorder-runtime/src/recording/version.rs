@@ -10,7 +10,7 @@
 //! ```json
 //! {
 //!   "format": 2,
-//!   "identity": 2,
+//!   "identity": 3,
 //!   "test_id": "examples::chat::answers[text=smollm2-135m]",
 //!   "request": { ... },
 //!   "response": { ... }
@@ -66,11 +66,39 @@ pub const FORMAT_STEPS: &[Step] = &[Step {
 
 /// How each identity scheme became the next: `IDENTITY_STEPS[i]` takes scheme `i + 1`
 /// to `i + 2`.
-pub const IDENTITY_STEPS: &[Step] = &[Step {
-    from: 1,
-    what: "a server-issued id that a request sends back and no answer of its test issued is hashed as the placeholder derived from the id itself",
-    upgrade: Some(derive_unknown_ids),
-}];
+pub const IDENTITY_STEPS: &[Step] = &[
+    Step {
+        from: 1,
+        what: "a server-issued id that a request sends back and no answer of its test issued is hashed as the placeholder derived from the id itself",
+        upgrade: Some(derive_unknown_ids),
+    },
+    Step {
+        from: 2,
+        what: "every query parameter named like a credential (token, sig, password, X-Amz-Signature, ..., in any case) leaves the endpoint",
+        upgrade: Some(strip_query_credentials),
+    },
+];
+
+/// Identity scheme 2 to 3: the query parameters named like a credential that scheme 2
+/// kept in the endpoint (`?token=`, `?sig=`, `?Key=`, ...) leave it, as the engine's
+/// `prepare` takes them out now ([`crate::headers::strip_credentials`]). Those a
+/// setup's `auth = { query = "..." }` names were taken out already. A file whose
+/// endpoint holds none keeps its hash.
+fn strip_query_credentials(kind: FileKind, file: &mut Map<String, Value>) -> Result<(), String> {
+    if kind != FileKind::Recording {
+        return Ok(());
+    }
+    let Some(request) = file.get_mut("request").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let Some(endpoint) = request.get("endpoint").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if let (std::borrow::Cow::Owned(e), _) = crate::query::strip_credentials(endpoint, &[]) {
+        request.insert("endpoint".into(), Value::String(e));
+    }
+    Ok(())
+}
 
 /// Identity scheme 1 to 2: the ids a stored request still holds raw are those no
 /// answer of its test issued (issued ones were stored as their placeholders), and
@@ -558,6 +586,44 @@ mod tests {
         assert_eq!(
             Value::Object(ids),
             json!({"test_id": "t", "ids": {"call_9f8e7d6c5b4a": {}}})
+        );
+    }
+
+    #[test]
+    fn scheme_3_takes_credential_query_parameters_out_of_the_endpoint() {
+        let recording = |identity: u32, endpoint: &str| {
+            obj(json!({
+                "format": 2, "identity": identity, "test_id": "t",
+                "request": {"method": "GET", "endpoint": endpoint, "model": null, "body": null},
+                "response": {"status": 200}
+            }))
+        };
+        for from in [1, 2] {
+            let mut f = recording(
+                from,
+                "/v1/files/f/content?token=t0k3n&Sig=s1&page_token=p2&api-version=2024-10-21",
+            );
+            let found = CHAIN.upgrade(FileKind::Recording, &mut f).unwrap();
+            assert_eq!(found.identity, from);
+            assert_eq!(
+                f["request"]["endpoint"],
+                "/v1/files/f/content?page_token=p2&api-version=2024-10-21",
+                "from scheme {from}"
+            );
+        }
+        let mut only = recording(2, "/v1/x?token=t0k3n");
+        CHAIN.upgrade(FileKind::Recording, &mut only).unwrap();
+        assert_eq!(only["request"]["endpoint"], "/v1/x");
+        // An endpoint without one is left as it was (and so is its hash).
+        let mut plain = recording(2, "/v1/models?project_id=p-1");
+        CHAIN.upgrade(FileKind::Recording, &mut plain).unwrap();
+        assert_eq!(plain["request"]["endpoint"], "/v1/models?project_id=p-1");
+        assert!(
+            !CHAIN.reads_as_is(Version {
+                format: 2,
+                identity: 2
+            }),
+            "scheme 3 rewrites the endpoint of a request"
         );
     }
 
