@@ -559,3 +559,84 @@ async fn a_scheme_1_request_sending_back_an_unissued_id_migrates_to_its_derived_
         assert_eq!(got["choices"][0]["message"]["content"], "It is sunny.");
     }
 }
+
+/// Identity scheme 3: a recording made under scheme 2 of a request with a query
+/// parameter named like a credential that scheme 2 kept (`?token=`, `?sig=`) holds it in
+/// its endpoint, and scheme 3 hashes the endpoint without it. Replay and `check` say to
+/// migrate; `migrate` renames it, and it replays with the parameter sent again.
+#[tokio::test]
+async fn a_scheme_2_request_with_a_credential_query_parameter_migrates_without_it() {
+    use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
+    use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let test_id = "files::downloads_a_signed_url";
+    let asked =
+        "/v1/exports/e1/content?api-version=2024-10-21&token=tok-9f8e7d6c5b4a&sig=c2lnbmF0dXJl";
+    let rec = Recording {
+        test_id: Some(test_id.into()),
+        request: RecordedRequest {
+            method: "GET".into(),
+            endpoint: asked.into(),
+            model: None,
+            body: Value::Null,
+        },
+        response: RecordedResponse::plain(200, Some("application/json"), br#"{"ok":true}"#),
+    };
+    // As a scheme-2 recorder wrote it: the parameters in the endpoint, named by its hash.
+    let old = Store::new(&dir).recording_path(test_id, &RecordingKey::first(rec.request_hash()));
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let bytes = String::from_utf8(rec.to_pretty_bytes()).unwrap().replacen(
+        &format!("\"identity\": {},", Version::CURRENT.identity),
+        "\"identity\": 2,",
+        1,
+    );
+    assert!(bytes.contains("\"identity\": 2,"), "{bytes}");
+    std::fs::write(&old, bytes).unwrap();
+
+    let replay = |dir: &Path| {
+        Scope::new(
+            Engine::new(dir),
+            test_id,
+            recorder_runtime::Mode::Replay,
+            Target::default(),
+        )
+    };
+    let err = replay(&dir)
+        .handle(EngineRequest::get(asked))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&old.display().to_string()) && err.contains("cargo recordings migrate"),
+        "{err}"
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    assert!(out.contains("run `cargo recordings migrate`"), "{out}");
+
+    let (code, out, err) = cli(&["migrate", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}{err}");
+    assert!(!old.exists(), "{out}");
+    let files: Vec<PathBuf> = walk(old.parent().unwrap());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let migrated = Store::new(&dir).read_recording(&files[0]).unwrap();
+    assert_eq!(
+        migrated.request.endpoint,
+        "/v1/exports/e1/content?api-version=2024-10-21"
+    );
+    assert_eq!(
+        RecordingKey::of_path(&files[0]).unwrap().hash(),
+        migrated.request_hash()
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}");
+
+    let got = replay(&dir)
+        .handle(EngineRequest::get(asked))
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200);
+    let got: Value = serde_json::from_slice(&got.bytes().await.unwrap()).unwrap();
+    assert_eq!(got, json!({"ok": true}));
+}
