@@ -341,6 +341,18 @@ fn parse_error(path: &Path, e: &serde_json::Error) -> Error {
     Error::corrupt(path, reason)
 }
 
+/// A request as one text (method, endpoint, body), for finding the ids it sends (see
+/// [`crate::idmap`]).
+///
+/// ```
+/// use recorder_runtime::recording::{request_text, RecordedRequest};
+/// let req = RecordedRequest { method: "GET".into(), endpoint: "/v1/files/file-rec-0123456789ab".into(), model: None, body: serde_json::Value::Null };
+/// assert_eq!(request_text(&req), "GET /v1/files/file-rec-0123456789ab null");
+/// ```
+pub fn request_text(req: &RecordedRequest) -> String {
+    format!("{} {} {}", req.method, req.endpoint, req.body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,16 +494,4 @@ mod tests {
         let parsed = Recording::from_slice(&mk().to_pretty_bytes(), Path::new("x")).unwrap();
         assert_eq!(parsed.to_pretty_bytes(), mk().to_pretty_bytes());
     }
-}
-
-/// A request as one text (method, endpoint, body), for finding the ids it sends (see
-/// [`crate::idmap`]).
-///
-/// ```
-/// use recorder_runtime::recording::{request_text, RecordedRequest};
-/// let req = RecordedRequest { method: "GET".into(), endpoint: "/v1/files/file-rec-0123456789ab".into(), model: None, body: serde_json::Value::Null };
-/// assert_eq!(request_text(&req), "GET /v1/files/file-rec-0123456789ab null");
-/// ```
-pub fn request_text(req: &RecordedRequest) -> String {
-    format!("{} {} {}", req.method, req.endpoint, req.body)
 }
