@@ -392,7 +392,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 ///
 /// The whole run is inside one `catch_unwind`: a panic of the body (on this
 /// thread, where `block_on` polls it, for either flavor), of a spawned task the
-/// body awaits, a timeout, or an `Err` the body returned all reach [`conclude`]
+/// body awaits, a timeout, or an `Err` the body returned all reach `conclude`
 /// the same way. The runtime is dropped inside too, so that the tasks the body
 /// spawned are gone (and their clones of the context with them) before the test
 /// is concluded.

@@ -57,6 +57,7 @@ pub mod mode;
 pub mod model;
 pub mod multipart;
 pub mod normalize;
+mod query;
 pub mod recording;
 pub mod report;
 pub mod secrets;

@@ -15,15 +15,15 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundations: the error, encodings, small values",
-        &["error", "hex", "json", "time", "mode", "model"],
+        &["error", "hex", "json", "query", "time", "mode", "model"],
     ),
     (
-        "formats: what a request, a stream, a body and a recording are",
-        &["stream", "body", "identity", "recording", "answer"],
+        "formats: what a request, a stream, a body and a recording are, and the ids it holds",
+        &["stream", "body", "identity", "idmap", "recording", "answer"],
     ),
     (
         "rewrites before a recording is stored: ids, headers, volatile fields",
-        &["idmap", "mcp", "headers", "normalize"],
+        &["mcp", "headers", "normalize"],
     ),
     ("the recordings folder", &["store"]),
     (

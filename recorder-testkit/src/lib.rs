@@ -34,6 +34,12 @@ use std::path::{Path, PathBuf};
 /// every kind of exchange for the default tests (see `data/ogx/README.md`).
 pub const OGX_SUBSET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ogx");
 
+/// Real OGX recordings of every other format OGX writes (raw HTTP exchanges,
+/// google-genai calls, tool-runtime calls, files without a test id), and two
+/// google-genai calls derived from a real one to carry tools and config, committed with
+/// the LICENSE (MIT; see `data/ogx-formats/README.md`).
+pub const OGX_FORMATS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/ogx-formats");
+
 /// The whole OGX corpus (`../shared/corpus/ogx` next to the workspace), when this
 /// checkout has it; tests that use it run on the subset otherwise.
 pub fn ogx_full_corpus() -> Option<PathBuf> {

@@ -39,7 +39,9 @@ pub use target::{Auth, Target, Upstream};
 
 use crate::error::{Error, Result};
 use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};
-use crate::store::{Pick, RecordingKey, Replay, ReplayBody, Store};
+use crate::store::{
+    model_list_key, MergedModelList, Pick, RecordingKey, Replay, ReplayBody, Store,
+};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -70,7 +72,8 @@ pub fn background() -> &'static tokio::runtime::Runtime {
 pub struct Engine {
     store: Store,
     http: OnceLock<reqwest::Client>,
-    model_lists: Mutex<HashMap<String, Arc<Replay>>>,
+    /// Merged model lists by [`model_list_key`].
+    model_lists: Mutex<HashMap<String, Arc<MergedModelList>>>,
     /// This process's record of which recordings its tests used.
     usage: crate::usage::UsageLog,
 }
@@ -317,19 +320,28 @@ impl Engine {
         let hash = sha256_hex(canonical.as_bytes());
         if model_list && mode.reads() {
             // Read from disk (off the async workers) only the first time.
-            let cached = self.model_lists.lock().unwrap().get(&hash).cloned();
+            let cached = self
+                .model_lists
+                .lock()
+                .unwrap()
+                .get(model_list_key(&endpoint))
+                .cloned();
             let found = match cached {
-                Some(replay) => Some(replay),
+                Some(list) => Some(list),
                 None => {
                     let engine = scope.engine.clone();
-                    let wanted = hash.clone();
+                    let wanted = endpoint.clone();
                     background()
                         .spawn_blocking(move || engine.model_list(&wanted))
                         .await??
                 }
             };
-            if let Some(replay) = found {
-                return Ok(scope.replayed(&hash, &replay));
+            if let Some(list) = found {
+                // Every list merged into the answer was used (`prune` keeps them).
+                for merged in &list.hashes {
+                    scope.mark_used(merged);
+                }
+                return Ok(scope.replayed(&hash, &list.replay));
             }
         }
         let occurrence = match occurrence {
@@ -348,9 +360,10 @@ impl Engine {
                 n
             }
         };
-        if mode.reads() {
-            self.refuse_unmatchable(scope, &method, &endpoint, model_list)
-                .await?;
+        // A model list is found by its path, not its hash: an older one is read
+        // upgraded and merged above, a newer one failed when read.
+        if mode.reads() && !model_list {
+            self.refuse_unmatchable(scope, &method, &endpoint)?;
         }
         let ident = RequestIdentity::new(&method, &endpoint, &body, ignore, Some(&scope.test_id));
         debug_assert_eq!(ident.hash(), hash, "request_hash and RequestIdentity agree");
@@ -371,25 +384,12 @@ impl Engine {
         .await
     }
 
-    /// A request that found no recording, in a test (or, for a model list, a folder)
-    /// that has recordings of another version this recorder cannot match as they are:
-    /// an error naming them and what to do (`cargo recordings migrate`, or upgrading),
-    /// never a plain miss or a new recording beside them.
-    async fn refuse_unmatchable(
-        &self,
-        scope: &Arc<Scope>,
-        method: &str,
-        endpoint: &str,
-        model_list: bool,
-    ) -> Result<()> {
-        let files = if model_list {
-            let engine = scope.engine.clone();
-            background()
-                .spawn_blocking(move || engine.store.unmatchable_model_lists())
-                .await??
-        } else {
-            scope.recordings()?.lock().unwrap().unmatchable().to_vec()
-        };
+    /// A request that found no recording, in a test that has recordings of another
+    /// version this recorder cannot match as they are: an error naming them and what
+    /// to do (`cargo recordings migrate`, or upgrading), never a plain miss or a new
+    /// recording beside them.
+    fn refuse_unmatchable(&self, scope: &Arc<Scope>, method: &str, endpoint: &str) -> Result<()> {
+        let files = scope.recordings()?.lock().unwrap().unmatchable().to_vec();
         if files.is_empty() {
             return Ok(());
         }
@@ -409,17 +409,19 @@ impl Engine {
         Err(err)
     }
 
-    /// The merged model list of a request hash, cached per engine.
-    fn model_list(&self, hash: &str) -> Result<Option<Arc<Replay>>> {
-        if let Some(r) = self.model_lists.lock().unwrap().get(hash) {
+    /// The merged model list of a model-list endpoint (whatever its query), cached
+    /// per engine.
+    fn model_list(&self, endpoint: &str) -> Result<Option<Arc<MergedModelList>>> {
+        let key = model_list_key(endpoint);
+        if let Some(r) = self.model_lists.lock().unwrap().get(key) {
             return Ok(Some(r.clone()));
         }
-        let merged = self.store.merged_model_list(hash)?.map(Arc::new);
+        let merged = self.store.merged_model_list(endpoint)?.map(Arc::new);
         if let Some(r) = &merged {
             self.model_lists
                 .lock()
                 .unwrap()
-                .insert(hash.to_owned(), r.clone());
+                .insert(key.to_owned(), r.clone());
         }
         Ok(merged)
     }

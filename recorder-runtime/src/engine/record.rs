@@ -600,7 +600,7 @@ impl Engine {
             _ => rec,
         };
         if rec.test_id.is_none() {
-            self.forget_model_list(hash);
+            self.forget_model_list(&rec.request.endpoint);
         } else if let Some(Ok(recs)) = scope.mode.reads().then(|| scope.recordings()) {
             recs.lock()
                 .unwrap()
@@ -620,8 +620,11 @@ impl Engine {
         self.store().refresh_ids_file(&scope.dir())
     }
 
-    fn forget_model_list(&self, hash: &str) {
-        self.model_lists.lock().unwrap().remove(hash);
+    fn forget_model_list(&self, endpoint: &str) {
+        self.model_lists
+            .lock()
+            .unwrap()
+            .remove(crate::store::model_list_key(endpoint));
     }
 }
 
