@@ -61,6 +61,7 @@ mod query;
 pub mod recording;
 pub mod report;
 pub mod secrets;
+pub mod stdio;
 pub mod store;
 pub mod stream;
 pub mod time;

@@ -40,8 +40,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("the engine", &["engine"]),
     (
-        "ways into the engine for one test: the fixture client, the in-process transports",
-        &["client", "transport"],
+        "ways into the engine for one test: the fixture client, the in-process transports, stdio servers",
+        &["client", "transport", "stdio"],
     ),
     (
         "the running tests and their loopback server",

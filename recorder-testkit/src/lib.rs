@@ -7,6 +7,9 @@
 //! as real servers do, so that recording against it shows what the recorder must
 //! normalize and map, and nothing else.
 //!
+//! [`mcp_stdio`] is a fake MCP server over stdio, in process or as the
+//! `fake-mcp-stdio` binary a test launches.
+//!
 //! ```
 //! use recorder_testkit::FakeUpstream;
 //! let fake = FakeUpstream::start();
@@ -18,6 +21,8 @@
 
 #[cfg(feature = "fake")]
 pub mod fake;
+#[cfg(feature = "fake")]
+pub mod mcp_stdio;
 pub mod scratch_crate;
 
 #[cfg(feature = "fake")]

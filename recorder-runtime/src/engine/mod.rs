@@ -33,7 +33,7 @@ mod verify;
 
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
-pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
+pub use request::{EngineRequest, EngineResponse, Performed, ResponseBody, Source};
 pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
 pub use target::{Auth, Target, Upstream};
 
@@ -76,6 +76,17 @@ pub struct Engine {
     model_lists: Mutex<HashMap<String, Arc<MergedModelList>>>,
     /// This process's record of which recordings its tests used.
     usage: crate::usage::UsageLog,
+}
+
+/// What [`Engine::replay_now`] computed for a request it could not serve, for
+/// [`Engine::handle_miss`]: the endpoint and body identity sees, the canonical text
+/// when it was computed, and which occurrence of the request this is when it was
+/// counted.
+struct Miss {
+    endpoint: String,
+    body: Vec<u8>,
+    canonical: Option<String>,
+    occurrence: Option<u32>,
 }
 
 /// The outcome of [`Engine::replay_now`].
@@ -131,10 +142,49 @@ impl Engine {
     /// carries none of the test's secrets (see [`Scope`]'s `redact`): it becomes an
     /// answer body, a test's panic message, a CI log line.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
-        self.answer(scope, req).await.map_err(|e| scope.redact(e))
+        self.answer(scope, req, None)
+            .await
+            .map_err(|e| scope.redact(e))
     }
 
-    async fn answer(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+    /// [`Engine::handle`] for a front end that reaches its upstream itself (a child
+    /// process over stdio, see [`Performed`]): where `handle` would send the request
+    /// upstream over HTTP, `performed` is taken as the upstream's answer, and recorded,
+    /// compared or passed on by the mode's rules like any other. A request that
+    /// matches a recording (replay, record-if-missing) is served from it and
+    /// `performed` is dropped; a replay miss is explained as always.
+    ///
+    /// ```no_run
+    /// # async fn demo(scope: std::sync::Arc<recorder_runtime::engine::Scope>) -> recorder_runtime::Result<()> {
+    /// use recorder_runtime::engine::{EngineRequest, Performed};
+    /// let line = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec();
+    /// let answer = http::Response::builder()
+    ///     .header("content-type", "text/event-stream")
+    ///     .body(reqwest::Body::from("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"))
+    ///     .unwrap();
+    /// let performed = Performed { upstream: "the stdio server `my-server`".into(), response: answer };
+    /// let resp = scope.handle_performed(EngineRequest::post("/up/mcp", line), performed).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn handle_performed(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Performed,
+    ) -> Result<EngineResponse> {
+        self.answer(scope, req, Some(performed))
+            .await
+            .map_err(|e| scope.redact(e))
+    }
+
+    /// [`Engine::handle`], with the upstream's answer when a front end performed the
+    /// exchange itself.
+    async fn answer(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Option<Performed>,
+    ) -> Result<EngineResponse> {
         if scope.mode.loads() && !scope.recordings_loaded() {
             // Reading a test's files is blocking I/O: never on an async worker, where a
             // slow disk would stall every other test's requests.
@@ -144,7 +194,7 @@ impl Engine {
                 .await;
         }
         let ends_session = crate::mcp::ended_session(&req.method, &req.headers);
-        let resp = self.dispatch(scope, req).await;
+        let resp = self.dispatch(scope, req, performed).await;
         if let Some(session) = ends_session {
             // An MCP session's DELETE was answered: its open GET stream ends.
             scope.open_streams().end_session(&session);
@@ -155,7 +205,12 @@ impl Engine {
     /// [`Engine::handle`] after loading: replayed, else explained or sent upstream. An
     /// error on a JSON-RPC request is answered as the JSON-RPC error its client can
     /// match (see [`crate::mcp`]).
-    async fn dispatch(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+    async fn dispatch(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Option<Performed>,
+    ) -> Result<EngineResponse> {
         let prepared = match prepare::prepare(scope, &req) {
             Ok(p) => p,
             Err(e) => {
@@ -170,8 +225,14 @@ impl Engine {
             Ok(Replayed::Miss(canonical, occurrence)) => {
                 let endpoint = prepared.endpoint.into_owned();
                 let body = prepared.body.into_owned();
+                let miss = Miss {
+                    endpoint,
+                    body,
+                    canonical,
+                    occurrence,
+                };
                 let sent = req.body.clone();
-                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence))
+                Box::pin(self.handle_miss(scope, req, miss, performed))
                     .await
                     .or_else(|e| jsonrpc_error_answer(&sent, e))
             }
@@ -240,11 +301,15 @@ impl Engine {
         &self,
         scope: &Arc<Scope>,
         req: EngineRequest,
-        endpoint: String,
-        body: Vec<u8>,
-        canonical: Option<String>,
-        occurrence: Option<u32>,
+        miss: Miss,
+        performed: Option<Performed>,
     ) -> Result<EngineResponse> {
+        let Miss {
+            endpoint,
+            body,
+            canonical,
+            occurrence,
+        } = miss;
         let mode = scope.mode;
         let method = req.method.as_str().to_owned();
         let model_list = is_model_list(&method, &endpoint);
@@ -309,8 +374,14 @@ impl Engine {
             let msg = scope.scrubber().scrub_str(&msg).into_owned();
             return Err(Error::Miss(msg));
         }
-        self.forward(scope, req, ident, RecordingKey::new(hash, occurrence))
-            .await
+        self.forward(
+            scope,
+            req,
+            ident,
+            RecordingKey::new(hash, occurrence),
+            performed,
+        )
+        .await
     }
 
     /// A request that found no recording, in a test that has recordings of another
