@@ -54,7 +54,7 @@ pub struct TestSpec {
     pub manifest_dir: &'static str,
     /// The `recorder.toml` the macro read when it built the test (`None`: none found).
     pub config_file: Option<&'static str>,
-    /// `file!()` of the test, for the advice of [`built_from`](crate::config::built_from).
+    /// `file!()` of the test, for the advice of `config::built_from`.
     pub source_file: &'static str,
     /// Multi-thread tokio runtime instead of current-thread.
     pub multi_thread: bool,
@@ -388,7 +388,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 ///
 /// The whole run is inside one `catch_unwind`: a panic of the body (on this
 /// thread, where `block_on` polls it, for either flavor), of a spawned task the
-/// body awaits, a timeout, or an `Err` the body returned all reach [`conclude`]
+/// body awaits, a timeout, or an `Err` the body returned all reach `conclude`
 /// the same way. The runtime is dropped inside too, so that the tasks the body
 /// spawned are gone (and their clones of the context with them) before the test
 /// is concluded.

@@ -42,7 +42,7 @@
 //! Starting services needs a Unix (Linux, macOS); elsewhere start the service
 //! yourself and the tests reuse it.
 //!
-//! One job per module: `fixture` (the [`Service`] a test gets, and [`pick`]ing which
+//! One job per module: `fixture` (the [`Service`] a test gets, and `pick`ing which
 //! one), `process` (starting, reusing and stopping a service: once per process, port
 //! locks, the watchdog) and `health` (asking a service whether it is up).
 
@@ -50,8 +50,13 @@ mod fixture;
 mod health;
 mod process;
 
-pub use fixture::{pick, Service};
-pub use process::{binary, ensure, ensure_with, Running};
+pub use fixture::Service;
+support! {
+    pub use fixture::pick;
+}
+support! {
+    pub use process::{binary, ensure, ensure_with, Running};
+}
 
 /// `RECORDER_SERVICE=<name>`: which `[services.<name>]` a `Service` parameter gets
 /// when `recorder.toml` defines several.

@@ -22,9 +22,11 @@ pub struct RecorderMiddleware {
 }
 
 impl RecorderMiddleware {
-    /// A middleware for a source of scopes.
-    pub fn new(source: ScopeSource) -> Self {
-        RecorderMiddleware { source }
+    support! {
+        /// A middleware for a source of scopes.
+        pub fn new(source: ScopeSource) -> Self {
+            RecorderMiddleware { source }
+        }
     }
 }
 
@@ -72,10 +74,12 @@ impl RecordingContext {
 }
 
 impl Recorder {
-    /// An in-process reqwest-middleware `Middleware`: calls made under a test id go
-    /// to that test's scope, others pass through to the network (feature
-    /// `reqwest-middleware`).
-    pub fn middleware(self: &Arc<Self>) -> RecorderMiddleware {
-        RecorderMiddleware::new(ScopeSource::Current(self.clone()))
+    support! {
+        /// An in-process reqwest-middleware `Middleware`: calls made under a test id go
+        /// to that test's scope, others pass through to the network (feature
+        /// `reqwest-middleware`).
+        pub fn middleware(self: &Arc<Self>) -> RecorderMiddleware {
+            RecorderMiddleware::new(ScopeSource::Current(self.clone()))
+        }
     }
 }

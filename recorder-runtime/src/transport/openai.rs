@@ -25,9 +25,11 @@ pub struct OpenAiService {
 }
 
 impl OpenAiService {
-    /// A service for a source of scopes.
-    pub fn new(source: ScopeSource) -> Self {
-        OpenAiService { source }
+    support! {
+        /// A service for a source of scopes.
+        pub fn new(source: ScopeSource) -> Self {
+            OpenAiService { source }
+        }
     }
 }
 
@@ -81,10 +83,12 @@ impl RecordingContext {
 }
 
 impl Recorder {
-    /// An in-process async-openai service for code running in this process: calls
-    /// made under a test id go to that test's scope, others to the real API
-    /// (feature `async-openai`).
-    pub fn openai_service(self: &Arc<Self>) -> OpenAiService {
-        OpenAiService::new(ScopeSource::Current(self.clone()))
+    support! {
+        /// An in-process async-openai service for code running in this process: calls
+        /// made under a test id go to that test's scope, others to the real API
+        /// (feature `async-openai`).
+        pub fn openai_service(self: &Arc<Self>) -> OpenAiService {
+            OpenAiService::new(ScopeSource::Current(self.clone()))
+        }
     }
 }
