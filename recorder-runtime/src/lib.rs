@@ -17,7 +17,8 @@
 //!
 //! # Identity
 //! A request is identified by the sha256 of a canonical JSON of its method,
-//! endpoint, body and test id (the exact form is in the README's "Recording format").
+//! endpoint, body and test id (see the README's "Recording format and upgrades"; the
+//! exact form is documented in the internal `identity` module).
 //!
 //! # Files
 //! One pretty JSON file per request, `<hash>.json`, in a folder per test: volatile
