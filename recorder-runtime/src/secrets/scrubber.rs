@@ -69,7 +69,7 @@ impl Spelling {
     }
 }
 
-/// The secrets of a test, ready to be found and replaced (see the [module docs](self)).
+/// The secrets of a test, ready to be found and replaced (see the [module docs](crate::secrets)).
 #[derive(Default)]
 pub struct Scrubber {
     secrets: Vec<Secret>,
