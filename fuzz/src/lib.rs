@@ -471,7 +471,7 @@ pub fn check_scrubber(data: &[u8]) {
         }
     }
     let secrets = vec![("FUZZ_KEY".to_string(), key.clone())];
-    let scrubbed = scrub(&rec, &secrets);
+    let scrubbed = scrub(rec.clone(), &secrets);
     let bytes = scrubbed.to_pretty_bytes();
     if let Some((at, decode)) = encoded {
         let json = serde_json::to_value(&scrubbed).expect("a recording is JSON");

@@ -303,6 +303,20 @@ impl Index {
         let path = root.join(INDEX_FILE);
         std::fs::create_dir_all(root)
             .map_err(|e| Error::io("cannot create recordings folder", root, e))?;
+        // sqlite follows symlinks: an index (or its journal) that is one, committed
+        // or planted, would make it write wherever that points.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = root.join(format!("{INDEX_FILE}{suffix}"));
+            if std::fs::symlink_metadata(&file).is_ok_and(|m| !m.is_file()) {
+                return Err(Error::io(
+                    "refusing to open the index",
+                    &file,
+                    std::io::Error::other(
+                        "it is not a plain file (a symlink, FIFO or device): the index is the recorder's own cache, rebuilt from the recordings; remove it",
+                    ),
+                ));
+            }
+        }
         ignore_index(root)?;
         let conn = Connection::open(&path).map_err(|e| sql_error(&path, "cannot open", &e))?;
         let index = Index {

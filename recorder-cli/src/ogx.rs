@@ -82,7 +82,7 @@
 use recorder_runtime::error::{Error, Result};
 use recorder_runtime::identity::is_model_list;
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, RecordedStream, Recording};
-use recorder_runtime::store::{self, model_set_digest, RecordingKey, Store};
+use recorder_runtime::store::{model_set_digest, RecordingKey, Store};
 use recorder_runtime::stream::{Frame, StreamFormat};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -153,6 +153,11 @@ pub enum Skip {
     /// The file is JSON but not an OGX recording, or lacks something the conversion needs.
     #[error("not an OGX recording: {0}")]
     Invalid(String),
+    /// The file's `test_id` is one replay refuses (see
+    /// [`recorder_runtime::store::check_test_id`]): the store's own folders
+    /// (`_models::x`, `_Shared`), only separators, a hidden folder (`.hidden::t`).
+    #[error("{0}; not imported")]
+    TestId(String),
     /// The file could not be read or is not JSON.
     #[error("unreadable: {0}")]
     Unreadable(String),
@@ -228,7 +233,14 @@ pub fn convert(value: &Value) -> Result<Converted, Skip> {
         None
     } else {
         match value.get("test_id") {
-            Some(Value::String(t)) => Some(t.clone()),
+            Some(Value::String(t)) => {
+                // An id replay would refuse (`_models::x`, `::`, `.hidden::t`) would
+                // write where the recorder keeps its own files, or where no test
+                // reads: not imported.
+                recorder_runtime::store::check_test_id(t)
+                    .map_err(|e| Skip::TestId(e.to_string()))?;
+                Some(t.clone())
+            }
             Some(Value::Null) => Some(String::new()),
             _ => return Err(Skip::Invalid("no `test_id`".into())),
         }
@@ -335,9 +347,12 @@ pub fn convert(value: &Value) -> Result<Converted, Skip> {
     })
 }
 
-/// Reads and converts one OGX recording file.
-pub fn convert_file(path: &Path) -> Result<Converted, Skip> {
-    let bytes = std::fs::read(path).map_err(|e| Skip::Unreadable(e.to_string()))?;
+/// Reads and converts one OGX recording file, through the store's safe reader: only a
+/// regular file (a symlink, FIFO or device is skipped, never followed or waited on) of
+/// at most `max_bytes` (see [`Store::max_file_bytes`]).
+pub fn convert_file(path: &Path, max_bytes: u64) -> Result<Converted, Skip> {
+    let bytes = recorder_runtime::store::read_file(path, max_bytes)
+        .map_err(|e| Skip::Unreadable(e.to_string()))?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| Skip::Unreadable(format!("not JSON ({e})")))?;
     convert(&value)
@@ -363,7 +378,7 @@ pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
     let mut lists: HashMap<PathBuf, PathBuf> = HashMap::new();
     let mut scopes: BTreeMap<String, Vec<(PathBuf, Converted)>> = BTreeMap::new();
     for file in files {
-        let converted = match convert_file(&file) {
+        let converted = match convert_file(&file, store.max_file_bytes()) {
             Ok(c) => c,
             Err(skip) => {
                 report.skipped.push((file, skip.to_string()));
@@ -413,7 +428,8 @@ pub fn import_dir(src: &Path, store: &Store) -> Result<ImportReport> {
         let renamed = recorder_runtime::normalize::normalize_scope(named)?;
         let dir = store.scope_dir(&test_id);
         for r in &renamed {
-            store::write_atomic(&dir.join(&r.name), &r.recording.to_pretty_bytes())?;
+            // The safe writer: never through a symlinked folder, never over the limit.
+            store.write_file(&dir.join(&r.name), &r.recording.to_pretty_bytes())?;
         }
         store.refresh_ids_file(&dir)?;
         report.imported += count;

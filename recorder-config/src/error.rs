@@ -6,7 +6,10 @@ use crate::{FILE_NAME, SETUP_ENV, SUITE_ENV};
 
 /// Everything that can go wrong reading `recorder.toml` or resolving a setup. The
 /// messages name the file, the key and what to do.
+///
+/// New variants may come in any release: a `match` on it needs a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file exists but could not be read.
     #[error("cannot read {}: {source}", path.display())]

@@ -389,3 +389,51 @@ fn recordings_dir_under(start: &Path, vars: &crate::env::Vars) -> PathBuf {
             .join("recordings"),
     }
 }
+
+/// The in-process transports of a test (module [`crate::transport`]).
+#[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
+impl RecordingContext {
+    #[cfg(feature = "async-openai")]
+    /// A tower service for async-openai's `Client::with_http_service`: requests go
+    /// to the engine in process, no socket (feature `async-openai`).
+    ///
+    /// ```no_run
+    /// # fn demo(ctx: recorder_runtime::RecordingContext) {
+    /// use async_openai::{config::OpenAIConfig, Client};
+    /// let openai = Client::with_config(OpenAIConfig::new()).with_http_service(ctx.openai_service());
+    /// # }
+    /// ```
+    pub fn openai_service(&self) -> crate::transport::OpenAiService {
+        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Fixed(
+            self.scope().clone(),
+        ))
+    }
+
+    #[cfg(feature = "reqwest-middleware")]
+    /// A reqwest-middleware `Middleware` that routes every request to the engine
+    /// (feature `reqwest-middleware`).
+    pub fn middleware(&self) -> crate::transport::RecorderMiddleware {
+        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Fixed(
+            self.scope().clone(),
+        ))
+    }
+
+    #[cfg(feature = "reqwest-middleware")]
+    /// A `reqwest_middleware::ClientWithMiddleware` routed to the engine, ready to
+    /// use (feature `reqwest-middleware`).
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: recorder_runtime::RecordingContext) {
+    /// let answer = ctx.reqwest_client()
+    ///     .post("http://api.invalid/v1/chat/completions")
+    ///     .body(r#"{"model":"m","messages":[]}"#)
+    ///     .send()
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn reqwest_client(&self) -> reqwest_middleware::ClientWithMiddleware {
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(self.middleware())
+            .build()
+    }
+}

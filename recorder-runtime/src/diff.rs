@@ -1,5 +1,7 @@
 //! A small structural JSON diff, for explaining replay misses.
 
+use crate::json::escape;
+pub use crate::json::show_value;
 use serde_json::Value;
 
 /// One difference between two JSON values, at a JSON-pointer-like path.
@@ -59,33 +61,6 @@ fn numbers_equal(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (a, b) {
         (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
         (a, b) => a == b,
-    }
-}
-
-/// A JSON object key as a JSON pointer segment (RFC 6901: `~` -> `~0`, `/` -> `~1`).
-pub(crate) fn escape(k: &str) -> String {
-    k.replace('~', "~0").replace('/', "~1")
-}
-
-/// A value as compact JSON cut to `max` characters (`…` marks the cut), or
-/// `(absent)`.
-///
-/// ```
-/// use recorder_runtime::diff::show_value;
-/// assert_eq!(show_value(&Some(serde_json::json!("abcdef")), 4), "\"abc…");
-/// assert_eq!(show_value(&None, 4), "(absent)");
-/// ```
-pub fn show_value(v: &Option<Value>, max: usize) -> String {
-    match v {
-        None => "(absent)".to_string(),
-        Some(v) => {
-            let s = v.to_string();
-            if s.chars().count() > max {
-                format!("{}…", s.chars().take(max).collect::<String>())
-            } else {
-                s
-            }
-        }
     }
 }
 

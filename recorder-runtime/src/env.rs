@@ -334,11 +334,17 @@ impl Vars {
         let Some(value) = self.var(name) else {
             return Ok(None);
         };
-        value.trim().replace('_', "").parse().map(Some).map_err(|_| {
-            crate::Error::Setup(format!(
-                "{name}={value:?} is not a number of tokens: write a whole number such as 200000 (or 200_000), or unset it; nothing was sent upstream"
-            ))
-        })
+        value
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map(Some)
+            .map_err(|_| {
+                crate::Error::Setup(crate::error::SetupProblem::NotTokens {
+                    var: name.to_owned(),
+                    value: value.clone(),
+                })
+            })
     }
 
     /// The real API key in the variable a setup names (`api_key_env`), when it is set.

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 /// let e = recorder_runtime::Error::Miss("no recording for POST /v1/chat/completions\n  expected file: r/a.json".into());
 /// assert_eq!(format!("{e:?}"), "Miss: no recording for POST /v1/chat/completions\n  expected file: r/a.json");
 /// ```
+///
+/// New variants may come in any release: a `match` on it needs a `_` arm.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `RECORD_MODE` holds something other than the five modes.
     #[error("RECORD_MODE={value:?} is not a recording mode: use one of replay (the default), record-if-missing, record, live, verify")]
@@ -144,6 +147,22 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// A recording that would be bigger than the largest file replay loads
+    /// (`RECORDER_MAX_RECORDING_BYTES`): it is not written, so that replay never meets
+    /// a file it refuses. An answer within `RECORDER_MAX_BODY_BYTES` can make one: a
+    /// stream is stored one event per frame, pretty-printed.
+    #[error("the recording {path} would be {size} bytes, over the {limit} bytes replay loads (RECORDER_MAX_RECORDING_BYTES): nothing was recorded, so that replay never meets a file it refuses. The answer itself was within RECORDER_MAX_BODY_BYTES{answer}, which bounds answers, not their recordings: a stream is stored one event per frame, pretty-printed, often several times the bytes of the answer. Raise RECORDER_MAX_RECORDING_BYTES (for recording and replay alike), or ask for a shorter answer", answer = .answer_limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default())]
+    TooLargeToReplay {
+        /// The file it would have been.
+        path: PathBuf,
+        /// Its size in bytes (for a stream refused while it came, an estimate).
+        size: u64,
+        /// `RECORDER_MAX_RECORDING_BYTES`.
+        limit: u64,
+        /// `RECORDER_MAX_BODY_BYTES` of the test, when known.
+        answer_limit: Option<usize>,
+    },
+
     /// A request needs a cargo feature of this crate that is off.
     #[error("{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded")]
     FeatureOff {
@@ -156,12 +175,12 @@ pub enum Error {
     /// The setup cannot serve a request or a test: no upstream, no API key, no
     /// `recorder.toml`, no such service. The message says what to set.
     #[error("{0}")]
-    Setup(String),
+    Setup(SetupProblem),
 
     /// A request cannot be given to a test: its test id is unknown, missing or
     /// unusable.
     #[error("{0}")]
-    Routing(String),
+    Routing(RoutingProblem),
 
     /// A token budget (`RECORDER_BUDGET_TOKENS`, `RECORDER_BUDGET_TOKENS_PER_TEST`) is
     /// spent: the request was not sent upstream. The message says what was spent, the
@@ -197,6 +216,22 @@ pub enum Error {
     /// file that does not load fails every request that needs it).
     #[error(transparent)]
     Shared(std::sync::Arc<Error>),
+
+    /// An error whose text held a secret of its test (see [`Error::redacted`]): the
+    /// original's message and causes with every secret replaced by `<redacted:VAR>`,
+    /// answered with the original's status and kind. The original is dropped, so no
+    /// copy of the secret is left to print.
+    #[error("{message}")]
+    Redacted {
+        /// The original's variant, as its `{:?}` starts (`Unreachable`, ...).
+        variant: &'static str,
+        /// The original's [`Error::http_status`].
+        status: http::StatusCode,
+        /// The original's [`Error::kind`].
+        kind: &'static str,
+        /// The original's message and causes (`a: b: c`), scrubbed.
+        message: String,
+    },
 }
 
 impl std::fmt::Debug for Error {
@@ -251,21 +286,23 @@ impl Error {
     }
 
     /// The HTTP status every transport answers this error with: a miss is 404, an
-    /// unreachable or failing upstream, or an answer that cannot be recorded, 502; an
-    /// unusable request 400 (413 when too large), a spent token budget 402, anything
-    /// else 500.
+    /// unreachable or failing upstream, an answer that cannot be recorded or one too
+    /// large to replay, 502; an unusable request 400 (413 when too large), a spent token
+    /// budget 402, anything else 500.
     pub fn http_status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
             Error::Miss(_) => S::NOT_FOUND,
-            Error::Unreachable { .. } | Error::Upstream { .. } | Error::BadAnswer { .. } => {
-                S::BAD_GATEWAY
-            }
+            Error::Unreachable { .. }
+            | Error::Upstream { .. }
+            | Error::BadAnswer { .. }
+            | Error::TooLargeToReplay { .. } => S::BAD_GATEWAY,
             Error::TooLarge { .. } | Error::TooManyParts { .. } => S::PAYLOAD_TOO_LARGE,
             // Not 429 or 5xx, which clients retry.
             Error::Budget(_) => S::PAYMENT_REQUIRED,
             Error::Body { .. } | Error::FeatureOff { .. } | Error::Routing(_) => S::BAD_REQUEST,
             Error::Shared(e) => e.http_status(),
+            Error::Redacted { status, .. } => *status,
             _ => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -277,10 +314,12 @@ impl Error {
             Error::Unreachable { .. } | Error::Upstream { .. } => "upstream_unreachable",
             Error::BadAnswer { .. } => "upstream_bad_answer",
             Error::TooLarge { .. } | Error::TooManyParts { .. } => "recorder_request_too_large",
+            Error::TooLargeToReplay { .. } => "recorder_recording_too_large",
             Error::Body { .. } | Error::FeatureOff { .. } => "recorder_request",
             Error::Routing(_) => "recorder_routing",
             Error::Budget(_) => "recorder_budget_exceeded",
             Error::Shared(e) => e.kind(),
+            Error::Redacted { kind, .. } => kind,
             _ => "recorder_error",
         }
     }
@@ -315,6 +354,7 @@ impl Error {
             Error::TooLarge { .. } => "TooLarge",
             Error::TooManyParts { .. } => "TooManyParts",
             Error::BadAnswer { .. } => "BadAnswer",
+            Error::TooLargeToReplay { .. } => "TooLargeToReplay",
             Error::FeatureOff { .. } => "FeatureOff",
             Error::Setup(_) => "Setup",
             Error::Routing(_) => "Routing",
@@ -324,6 +364,37 @@ impl Error {
             Error::Serialize { .. } => "Serialize",
             Error::Task(_) => "Task",
             Error::Shared(e) => e.variant(),
+            Error::Redacted { variant, .. } => variant,
+        }
+    }
+
+    /// This error with every text a client or a test can see (its message and its
+    /// causes: what `Display`, `{:?}`, [`Error::json_body`] show) passed through
+    /// `scrub`: unchanged when `scrub` changes nothing, else an [`Error::Redacted`]
+    /// with the same status, kind and variant name. The engine hands every error of a
+    /// test through it with the test's secrets, so that a reason quoting a key (an
+    /// upstream's error, a URL) never reaches an answer body or a CI log.
+    ///
+    /// ```
+    /// use recorder_runtime::Error;
+    /// let e = Error::Unreachable { url: "http://h/v1/x".into(), reason: "refused sk-live-123456".into() };
+    /// let e = e.redacted(|s| s.replace("sk-live-123456", "<redacted:KEY>").into());
+    /// assert_eq!(e.http_status(), 502);
+    /// assert!(e.to_string().contains("refused <redacted:KEY>"), "{e}");
+    /// assert!(format!("{e:?}").starts_with("Unreachable: upstream http://h/v1/x"), "{e:?}");
+    /// ```
+    pub fn redacted(self, scrub: impl Fn(&str) -> std::borrow::Cow<'_, str>) -> Error {
+        let text = chain(&self);
+        let message = match scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => return self,
+            std::borrow::Cow::Owned(scrubbed) if scrubbed == text => return self,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        };
+        Error::Redacted {
+            variant: self.variant(),
+            status: self.http_status(),
+            kind: self.kind(),
+            message,
         }
     }
 
@@ -376,6 +447,172 @@ support! {
     }
 }
 
+/// What is wrong with the setup ([`Error::Setup`]). Each problem's text says what to
+/// set or do.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupProblem {
+    /// A request would go upstream, but the API key its setup or upstream names is
+    /// not set.
+    #[error("{} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay", whose(.setup, .upstream))]
+    MissingApiKey {
+        /// The setup (`None`: none was chosen).
+        setup: Option<String>,
+        /// The named upstream the request goes to (`None`: the model API).
+        upstream: Option<String>,
+        /// The variable that holds the key.
+        var: String,
+        /// Where the request would go.
+        url: String,
+    },
+    /// The setup names no upstream of that name.
+    #[error("{0}")]
+    UnknownUpstream(UnknownUpstream),
+    /// A request for the model API, but the setup has no `base_url`.
+    #[error("no upstream for {endpoint}: the setup {} has no base_url. Set one in recorder.toml or choose another setup with RECORDER_SETUP", or_none(.setup))]
+    NoBaseUrl {
+        /// The request's endpoint.
+        endpoint: String,
+        /// The setup (`None`: none was chosen).
+        setup: Option<String>,
+    },
+    /// A token budget variable is not a whole number.
+    #[error("{var}={value:?} is not a number of tokens: write a whole number such as 200000 (or 200_000), or unset it; nothing was sent upstream")]
+    NotTokens {
+        /// The variable.
+        var: String,
+        /// What it holds.
+        value: String,
+    },
+    /// The file that counts a run's tokens holds something else than a number.
+    #[error("the run's token count in {} is not a number ({text:?}): delete the file to count this run from 0", .path.display())]
+    BadTokenCount {
+        /// The file.
+        path: PathBuf,
+        /// What it holds.
+        text: String,
+    },
+    /// `Service::start` found no `recorder.toml`.
+    #[error("a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", .start.display())]
+    NoConfigForService {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// A test's `Service` parameter found no `recorder.toml`.
+    #[error("a Service parameter needs a recorder.toml with a [services.<name>] section; none was found from {} upward", .start.display())]
+    NoConfigForServiceParameter {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// The service asked for by name is not in `recorder.toml`.
+    #[error("no service `{name}` in {}: it defines {}", .config.display(), ticked_or_none(.known))]
+    UnknownService {
+        /// The name asked for.
+        name: String,
+        /// The `recorder.toml`.
+        config: PathBuf,
+        /// The services it defines.
+        known: Vec<String>,
+    },
+    /// A service was asked for, but `recorder.toml` defines none.
+    #[error("a Service was asked for, but {} has no [services.<name>] section; add one (command, port, health, env)", .config.display())]
+    NoServices {
+        /// The `recorder.toml`.
+        config: PathBuf,
+    },
+    /// A service was asked for without a name, and `recorder.toml` defines several.
+    #[error("{} defines several services ({}); choose one with {var}=<name>, name a service after the test's suite, or call Service::start with its name", .config.display(), ticked_or_none(.known))]
+    SeveralServices {
+        /// The `recorder.toml`.
+        config: PathBuf,
+        /// The services it defines.
+        known: Vec<String>,
+        /// The variable that chooses one (`RECORDER_SERVICE`).
+        var: &'static str,
+    },
+    /// A service cannot be started, reached or reused (a `service::ServiceError`,
+    /// which this holds as its cause).
+    #[error(transparent)]
+    Service(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+}
+
+/// What keeps a request from reaching a test ([`Error::Routing`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoutingProblem {
+    /// A request to an `/up/NAME/...` endpoint whose setup names no upstream `NAME`.
+    #[error("{0}")]
+    UnknownUpstream(UnknownUpstream),
+    /// A request names a test that is not running in this process.
+    #[error("a request for test `{test_id}` (from its X-Recorder-Test-Id header) reached the recorder of this test process, but that test is not running here (running: {}). A service calling after its test ended, or a header copied from another test, cannot be recorded", listed_or_none(.running))]
+    NotRunning {
+        /// The test id the request named.
+        test_id: String,
+        /// The tests running in this process.
+        running: Vec<String>,
+    },
+    /// A request without a test id reached the root of a recorder that serves tests
+    /// only by their id.
+    #[error("a request without an {} header reached the recorder's root URL. The service's outbound client must add it: .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, and propagate::spawn for work moved to other tasks", recorder_propagate::TEST_ID_HEADER)]
+    MissingTestId,
+    /// A test id that cannot have recordings.
+    #[error("test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`", .test_id.escape_debug())]
+    UnusableTestId {
+        /// The test id.
+        test_id: String,
+        /// Why, e.g. "it holds a NUL character".
+        why: &'static str,
+    },
+}
+
+/// A setup names no upstream of the name a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no upstream `{name}` in setup `{}`: {}. Add it to the setup's upstreams in recorder.toml (upstreams = {{ {name} = \"http://...\" }}), or for `cargo recordings serve` pass --upstream {name}=URL", or_none(.setup), names(.known))]
+pub struct UnknownUpstream {
+    /// The name asked for.
+    pub name: String,
+    /// The setup (`None`: none was chosen).
+    pub setup: Option<String>,
+    /// The upstreams the setup names.
+    pub known: Vec<String>,
+}
+
+fn or_none(setup: &Option<String>) -> &str {
+    setup.as_deref().unwrap_or("(none)")
+}
+
+fn whose(setup: &Option<String>, upstream: &Option<String>) -> String {
+    match upstream {
+        Some(name) => format!("the upstream `{name}` of setup {}", or_none(setup)),
+        None => format!("the setup {}", or_none(setup)),
+    }
+}
+
+/// `` `a`, `b` ``, or `none`.
+fn ticked_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    let ticked: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    ticked.join(", ")
+}
+
+fn listed_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn names(known: &[String]) -> String {
+    if known.is_empty() {
+        "it names none".to_owned()
+    } else {
+        format!("it names {}", ticked_or_none(known))
+    }
+}
+
 /// Result with the runtime's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -396,10 +633,58 @@ mod tests {
             format!("{:?}", Error::Shared(std::sync::Arc::new(miss))),
             debug
         );
+        let setup = Error::Setup(SetupProblem::NotTokens {
+            var: "X".into(),
+            value: "y".into(),
+        });
+        assert_eq!(format!("{setup:#?}"), format!("Setup: {setup}"));
+        assert!(setup.to_string().starts_with("X=\"y\" is not a number"));
+    }
+
+    #[test]
+    fn typed_problems_read_as_sentences_that_say_what_to_do() {
+        let unknown = |known: &[&str]| UnknownUpstream {
+            name: "search".into(),
+            setup: Some("ci".into()),
+            known: known.iter().map(|k| k.to_string()).collect(),
+        };
         assert_eq!(
-            format!("{:#?}", Error::Setup("set X".into())),
-            "Setup: set X"
+            unknown(&["mcp", "rerank"]).to_string(),
+            "no upstream `search` in setup `ci`: it names `mcp`, `rerank`. Add it to the setup's \
+             upstreams in recorder.toml (upstreams = { search = \"http://...\" }), or for \
+             `cargo recordings serve` pass --upstream search=URL"
         );
+        assert!(
+            Error::Routing(RoutingProblem::UnknownUpstream(unknown(&[])))
+                .to_string()
+                .contains(": it names none. Add it")
+        );
+        let key = Error::Setup(SetupProblem::MissingApiKey {
+            setup: None,
+            upstream: Some("search".into()),
+            var: "SEARCH_KEY".into(),
+            url: "http://s/x".into(),
+        });
+        assert_eq!(
+            key.to_string(),
+            "the upstream `search` of setup (none) needs the API key in $SEARCH_KEY to call \
+             http://s/x; set it (it is never written to disk) or replay with RECORD_MODE=replay"
+        );
+        let gone = RoutingProblem::NotRunning {
+            test_id: "m::t".into(),
+            running: vec![],
+        };
+        assert!(gone
+            .to_string()
+            .contains("not running here (running: none). A service"));
+        let several = SetupProblem::SeveralServices {
+            config: "/w/recorder.toml".into(),
+            known: vec!["a".into(), "b".into()],
+            var: "RECORDER_SERVICE",
+        };
+        assert!(several
+            .to_string()
+            .starts_with("/w/recorder.toml defines several services (`a`, `b`); choose one with RECORDER_SERVICE=<name>"));
     }
 
     #[test]

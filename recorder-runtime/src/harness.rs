@@ -176,7 +176,11 @@ impl Fixtures {
     #[cfg(feature = "proxy")]
     fn service_inner(&self, name: Option<&str>) -> Result<Service> {
         let start = Path::new(self.spec.manifest_dir);
-        let config = config_for(start)?.ok_or_else(|| crate::Error::Setup(format!("a Service parameter needs a recorder.toml with a [services.<name>] section; none was found from {} upward", start.display())))?;
+        let config = config_for(start)?.ok_or_else(|| {
+            crate::Error::Setup(crate::error::SetupProblem::NoConfigForServiceParameter {
+                start: start.to_path_buf(),
+            })
+        })?;
         let suite = config
             .suite_for(self.spec.parent_module())
             .map(|s| s.name.clone());

@@ -14,7 +14,9 @@
 //! placeholder, see [`crate::mcp`]) and `mcp-protocol-version`, and on error answers
 //! (4xx, 5xx) the rate-limit headers a client backs off by (`x-ratelimit-*`,
 //! `ratelimit-*`, `anthropic-ratelimit-*`). On successes those change with every call and would turn
-//! every re-recording into a diff, so they are not kept. Everything else (`date`,
+//! every re-recording into a diff, so they are not kept. A redirect (3xx) keeps its
+//! `Location`, so that a client knows where it was sent (the recorder follows no
+//! redirect to another origin; see `Engine`'s HTTP client). Everything else (`date`,
 //! `server`, `set-cookie`, `content-length`, `transfer-encoding`, `connection`,
 //! `openai-processing-ms`, organization names, ...) is dropped. The content type is
 //! stored on its own.
@@ -115,6 +117,9 @@ pub const REQUEST_ID_HEADERS: &[&str] = &[
 /// Response headers kept as they are.
 pub const RETRY_HEADERS: &[&str] = &["retry-after", "retry-after-ms", "x-should-retry"];
 
+/// Response headers kept as they are on a redirect (3xx).
+pub const REDIRECT_HEADERS: &[&str] = &["location"];
+
 /// Prefixes of the rate-limit headers kept on error answers.
 pub const RATE_LIMIT_PREFIXES: &[&str] = &["x-ratelimit-", "ratelimit-", "anthropic-ratelimit-"];
 
@@ -130,13 +135,11 @@ pub fn kept_response_headers(
         let name = name.as_str();
         let Ok(value) = value.to_str() else { continue };
         if REQUEST_ID_HEADERS.contains(&name) {
-            out.insert(
-                name.to_owned(),
-                crate::normalize::normalized_id(request_hash),
-            );
+            out.insert(name.to_owned(), crate::idmap::normalized_id(request_hash));
         } else if RETRY_HEADERS.contains(&name)
             || crate::mcp::PASSED_RESPONSE_HEADERS.contains(&name)
             || (status >= 400 && RATE_LIMIT_PREFIXES.iter().any(|p| name.starts_with(p)))
+            || (is_redirect(status) && REDIRECT_HEADERS.contains(&name))
         {
             // An MCP session id is replaced by its placeholder once the id map knows it.
             out.insert(name.to_owned(), value.to_owned());
@@ -159,9 +162,14 @@ pub fn passed_response_headers(
                 || RETRY_HEADERS.contains(&name)
                 || crate::mcp::PASSED_RESPONSE_HEADERS.contains(&name)
                 || (status >= 400 && RATE_LIMIT_PREFIXES.iter().any(|p| name.starts_with(p)))
+                || (is_redirect(status) && REDIRECT_HEADERS.contains(&name))
         })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect()
+}
+
+fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status)
 }
 
 /// The secret values of a request's credential headers, by header name: the

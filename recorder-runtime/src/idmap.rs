@@ -129,6 +129,13 @@ pub fn placeholder(id: &str, request_hash: &str, occurrence: u32, ordinal: usize
     out
 }
 
+/// The id a request hash stands for where a response names its request: a request-id
+/// header, a top-level `id` too short to look like an id (see [`crate::normalize`]):
+/// `rec-<first 12 hex of the hash>`.
+pub fn normalized_id(request_hash: &str) -> String {
+    format!("rec-{}", &request_hash[..request_hash.len().min(12)])
+}
+
 /// Whether `s` holds a placeholder (`rec-` and 12 lowercase hex digits).
 ///
 /// ```
@@ -137,6 +144,11 @@ pub fn placeholder(id: &str, request_hash: &str, occurrence: u32, ordinal: usize
 /// ```
 pub fn is_placeholder(s: &str) -> bool {
     placeholders_in(s).next().is_some()
+}
+
+/// A request as one text (method, endpoint, body), for finding ids it sends.
+pub fn request_text(req: &crate::recording::RecordedRequest) -> String {
+    format!("{} {} {}", req.method, req.endpoint, req.body)
 }
 
 /// The 12 hex digits after the first placeholder marker in `s` (the start of the
@@ -219,7 +231,7 @@ pub fn walk_ids(v: &Value, f: &mut dyn FnMut(&str, &str)) {
                     }
                     let len = ptr.len();
                     ptr.push('/');
-                    ptr.push_str(&crate::diff::escape(k));
+                    ptr.push_str(&crate::json::escape(k));
                     if is_id_key(k) && !(model_object && k == "id") {
                         match child {
                             Value::String(s) => f(ptr, s),

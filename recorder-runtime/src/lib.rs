@@ -119,6 +119,7 @@ support!(mods
 
 mod harness;
 mod hex;
+mod json;
 
 #[doc(hidden)]
 pub mod __private;

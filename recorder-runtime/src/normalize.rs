@@ -67,10 +67,7 @@ pub const ID_DERIVED_COUNTS: &[(&str, &str)] = &[(
      tokens of the chunk's metadata, which holds the file's random id",
 )];
 
-/// The normalized id for a request hash.
-pub fn normalized_id(request_hash: &str) -> String {
-    format!("rec-{}", &request_hash[..request_hash.len().min(12)])
-}
+pub use crate::idmap::normalized_id;
 
 /// Normalizes one body or frame payload in place (see the [module docs](self)).
 /// Idempotent.
@@ -166,7 +163,7 @@ pub fn normalize_scope(
 
     struct Item {
         old_name: String,
-        key: (crate::store::RecordingKey, String),
+        key: (crate::identity::RecordingKey, String),
         method: String,
         request_text: String,
         issued: Vec<String>,
@@ -175,7 +172,7 @@ pub fn normalize_scope(
     let mut items: Vec<Item> = files
         .into_iter()
         .map(|(old_name, rec)| {
-            let request_text = crate::store::request_text(&rec.request);
+            let request_text = crate::idmap::request_text(&rec.request);
             let response = serde_json::to_value(&rec.response).expect("a response is JSON");
             let mut issued: Vec<String> = Vec::new();
             walk_ids(&response, &mut |_, id| {
@@ -186,8 +183,8 @@ pub fn normalize_scope(
                     issued.push(id.to_owned());
                 }
             });
-            let key = crate::store::RecordingKey::parse(&old_name)
-                .unwrap_or_else(|| crate::store::RecordingKey::first(old_name.as_str()));
+            let key = crate::identity::RecordingKey::parse(&old_name)
+                .unwrap_or_else(|| crate::identity::RecordingKey::first(old_name.as_str()));
             Item {
                 key: (key, old_name.clone()),
                 old_name,
@@ -302,7 +299,7 @@ pub fn normalize_scope(
             }
             Renamed {
                 old_name: item.old_name,
-                name: crate::store::RecordingKey::new(hash.as_str(), occ).file_name(),
+                name: crate::identity::RecordingKey::new(hash.as_str(), occ).file_name(),
                 recording: item.rec,
             }
         })

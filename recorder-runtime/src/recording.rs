@@ -317,7 +317,9 @@ impl Recording {
         Ok((rec, found))
     }
 
-    /// Reads and parses a recording file.
+    /// Reads and parses a recording file, as it is, for tests and tools on files
+    /// they made. The recorder and its commands read through the store's safe reader
+    /// instead ([`crate::store::read_recording`]: regular files under a size limit).
     pub fn read(path: &Path) -> Result<Recording> {
         let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read recording", path, e))?;
         Self::from_slice(&bytes, path)

@@ -20,9 +20,9 @@
 //! ```
 
 use crate::engine::{Counts, Engine, Scope, ScopeOptions, ScopeResolver, Target};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RoutingProblem};
 use crate::mode::Mode;
-use recorder_propagate::{current_test_id, TEST_ID_HEADER};
+use recorder_propagate::current_test_id;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
@@ -59,6 +59,7 @@ pub struct Recorder {
 
 /// Why [`Recorder::begin`] or [`Recorder::end`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ControlError {
     /// Not now: another test is running, or none is.
     Conflict(String),
@@ -233,15 +234,10 @@ impl Recorder {
                     .map(|(id, _)| id.clone())
                     .collect();
                 running.sort();
-                let shown = if running.is_empty() {
-                    "none".to_owned()
-                } else {
-                    running.join(", ")
-                };
-                Err(Error::Routing(format!(
-                    "a request for test `{test_id}` (from its X-Recorder-Test-Id header) reached the recorder of this test process, but that test is not running here (running: {shown}). \
-                     A service calling after its test ended, or a header copied from another test, cannot be recorded"
-                )))
+                Err(Error::Routing(RoutingProblem::NotRunning {
+                    test_id: test_id.to_owned(),
+                    running,
+                }))
             }
         }
     }
@@ -461,12 +457,31 @@ impl ScopeResolver for Recorder {
                 }
                 self.scope_for_id("")
             }
-            None => Err(Error::Routing(format!(
-                "a request without an {TEST_ID_HEADER} header reached the recorder's root URL. The service's outbound client must add it: \
-                 .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, \
-                 and propagate::spawn for work moved to other tasks"
-            ))),
+            None => Err(Error::Routing(RoutingProblem::MissingTestId)),
         }
+    }
+}
+
+/// The in-process transports of server mode (module [`crate::transport`]): they
+/// resolve each request's test through the registry as a [`ScopeResolver`].
+#[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
+impl Recorder {
+    #[cfg(feature = "async-openai")]
+    /// An in-process async-openai service for code running in this process: calls
+    /// made under a test id go to that test's scope, others to the real API
+    /// (feature `async-openai`).
+    pub fn openai_service(self: &Arc<Self>) -> crate::transport::OpenAiService {
+        crate::transport::OpenAiService::new(crate::transport::ScopeSource::Current(self.clone()))
+    }
+
+    #[cfg(feature = "reqwest-middleware")]
+    /// An in-process reqwest-middleware `Middleware`: calls made under a test id go
+    /// to that test's scope, others pass through to the network (feature
+    /// `reqwest-middleware`).
+    pub fn middleware(self: &Arc<Self>) -> crate::transport::RecorderMiddleware {
+        crate::transport::RecorderMiddleware::new(crate::transport::ScopeSource::Current(
+            self.clone(),
+        ))
     }
 }
 

@@ -42,6 +42,18 @@ pub enum Verdict {
     Changed(Difference),
 }
 
+/// What [`crate::store::Store::save`] asks of the setup's tolerance: the verdict of
+/// [`compare_recordings`], a change in words.
+impl crate::store::SameAnswer for Tolerance {
+    fn same_answer(&self, old: &Recording, new: &Recording) -> Result<f64, String> {
+        match compare_recordings(old, new, self) {
+            Verdict::Equal => Ok(0.0),
+            Verdict::Within { largest } => Ok(largest),
+            Verdict::Changed(difference) => Err(difference.to_string()),
+        }
+    }
+}
+
 /// A real change between an old and a new value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Difference {
@@ -56,7 +68,7 @@ pub struct Difference {
 impl std::fmt::Display for Difference {
     /// `/path: old -> new`, each value cut to 60 characters.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let show = |v: &Option<Value>| crate::diff::show_value(v, 60);
+        let show = |v: &Option<Value>| crate::json::show_value(v, 60);
         write!(
             f,
             "{}: {} -> {}",
@@ -130,7 +142,7 @@ fn walk(
     let len = path.len();
     let mut child = |path: &mut String, key: &str, a: Option<&Value>, b: Option<&Value>| {
         path.push('/');
-        path.push_str(&crate::diff::escape(key));
+        path.push_str(&crate::json::escape(key));
         let found = match (a, b) {
             (Some(a), Some(b)) => walk(path, a, b, tolerance, largest),
             (a, b) => Some(changed(path, a, b)),

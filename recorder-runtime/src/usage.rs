@@ -8,6 +8,11 @@
 //! It also holds the token count of each run of several processes that has a budget
 //! (`budget-<run>.tokens`, see `RECORDER_BUDGET_TOKENS`).
 //!
+//! Every read and write goes through the store's safe reader and writer: a `.usage`
+//! that is a symlink (say, committed to a repository), a symlink at a log's or at
+//! `.gitignore`'s name, or a FIFO among the logs is refused by name, never followed or
+//! waited on.
+//!
 //! ```text
 //! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","recorded":"3fa9…","saved":"equivalent"}
 //! {"run":"2026-12-02T10:00:00.000Z-4242","test":"examples::chat::answers[text=m]","finished":true,"used":["3fa9…"]}
@@ -39,7 +44,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// The folder of usage logs inside a recordings folder.
-pub const USAGE_DIR: &str = ".usage";
+pub use crate::store::USAGE_DIR;
 
 /// One line of a usage log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +88,8 @@ pub fn current_run() -> &'static (String, String) {
 /// This process's usage log in a recordings folder.
 #[derive(Debug)]
 pub struct UsageLog {
+    /// The recordings folder, whose safe writer writes the log.
+    store: crate::store::Store,
     dir: PathBuf,
     file: Mutex<Option<std::fs::File>>,
 }
@@ -91,6 +98,7 @@ impl UsageLog {
     /// The log of recordings folder `root` (nothing is written until a line is).
     pub fn new(root: &Path) -> UsageLog {
         UsageLog {
+            store: crate::store::Store::new(root),
             dir: dir(root),
             file: Mutex::new(None),
         }
@@ -151,13 +159,7 @@ impl UsageLog {
             let path = self
                 .dir
                 .join(format!("{started}{}.jsonl", std::process::id()));
-            *file = Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(|e| Error::io("cannot open the usage log", &path, e))?,
-            );
+            *file = Some(self.store.open_append(&path)?);
         }
         // One write of a whole line: lines of concurrent writers never interleave.
         file.as_mut()
@@ -175,14 +177,31 @@ pub(crate) fn dir(root: &Path) -> PathBuf {
 /// Creates the usage folder `dir` (see [`dir`]) if needed, with the `.gitignore` that
 /// keeps it out of git.
 pub(crate) fn create_dir(dir: &Path) -> Result<()> {
+    // A `.usage` that is a symlink (say, committed) is never written through.
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::io(
+            "cannot write the usage log",
+            dir,
+            std::io::Error::other(
+                "it is a symlink: the recorder keeps its usage logs in a folder of its own and never follows a link there; remove it",
+            ),
+        ));
+    }
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io("cannot create the usage log folder", dir, e))?;
     let ignore = dir.join(".gitignore");
-    if !ignore.exists() {
-        let _ = std::fs::write(
-            &ignore,
-            "# The record of use of `cargo recordings prune` and runs' token counts: local, never committed.\n*\n",
-        );
+    // Written only where nothing is: `create_new` never follows a symlink there (a
+    // dangling one is left alone, and `check` reports it).
+    if std::fs::symlink_metadata(&ignore).is_err() {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&ignore)
+        {
+            let _ = f.write_all(
+                b"# The record of use of `cargo recordings prune` and runs' token counts: local, never committed.\n*\n",
+            );
+        }
     }
     Ok(())
 }
@@ -191,19 +210,31 @@ pub(crate) fn create_dir(dir: &Path) -> Result<()> {
 /// does not parse, such as one cut by a crash, is left out).
 pub fn read_usage(root: &Path) -> Result<Vec<(PathBuf, Vec<UsageLine>)>> {
     let dir = root.join(USAGE_DIR);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
+    match std::fs::symlink_metadata(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("cannot read the usage logs", &dir, e)),
-    };
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::io(
+                "cannot read the usage logs",
+                &dir,
+                std::io::Error::other(
+                    "it is not a plain folder (a symlink, or a file): the recorder keeps its usage logs in a folder of its own; remove it",
+                ),
+            ))
+        }
+        Ok(_) => {}
+    }
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| Error::io("cannot read the usage logs", &dir, e))?;
+    let store = crate::store::Store::new(root);
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "jsonl") {
             continue;
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io("cannot read the usage log", &path, e))?;
+        let text = store.read_file(&path)?;
+        let text = String::from_utf8_lossy(&text);
         let lines = text
             .lines()
             .filter_map(|l| serde_json::from_str::<UsageLine>(l).ok())
@@ -265,7 +296,7 @@ pub fn rename_hashes(
             }
         }
         if changed {
-            crate::store::write_atomic(&path, out.as_bytes())?;
+            crate::store::Store::new(root).write_file(&path, out.as_bytes())?;
             rewritten.push(path);
         }
     }

@@ -7,7 +7,7 @@
 mod fake_support;
 
 use fake_support::*;
-use recorder_runtime::engine::{Auth, Engine, EngineRequest, Scope, Target};
+use recorder_runtime::engine::{Auth, Engine, EngineRequest, ResponseBody, Scope, Target};
 use recorder_runtime::registry::Recorder;
 use recorder_runtime::store::{RecordingKey, Store};
 use recorder_runtime::{Mode, RecordingContext};
@@ -561,7 +561,19 @@ async fn an_upstream_answer_over_the_limit_is_an_error_never_a_partial_recording
 #[tokio::test]
 async fn odd_test_ids_are_refused_or_kept_apart() {
     let dir = tempfile::tempdir().unwrap();
-    for id in ["/", "//", "::", "_models", "_shared::x", "a\0b"] {
+    for id in [
+        "/",
+        "//",
+        "::",
+        "_models",
+        "_shared::x",
+        "_MODELS::x",
+        "_Shared",
+        "a\0b",
+        ".hidden::t",
+        "a::.b",
+        "tests/.ci/x.py::t",
+    ] {
         let err = RecordingContext::builder(id)
             .mode(Mode::Replay)
             .dir(dir.path())
@@ -1163,4 +1175,287 @@ async fn a_multipart_body_of_too_many_parts_is_refused_before_it_costs_anything(
         .unwrap();
     assert_ne!(r.status(), 413, "{}", r.text().await.unwrap());
     let _ = c.finish();
+}
+
+/// The three ways a setup sends its key.
+fn auth_styles() -> [Auth; 3] {
+    [
+        Auth::Bearer,
+        Auth::Header("x-api-key".into()),
+        Auth::Query("key".into()),
+    ]
+}
+
+/// Every text a test or a CI log can show of an error holds no `key`, and says `what`.
+fn assert_keyless(label: &str, e: &recorder_runtime::Error, key: &str, what: &str) {
+    let (shown, debug) = (e.to_string(), format!("{e:?}"));
+    let body = String::from_utf8(e.json_body()).unwrap();
+    for text in [&shown, &debug, &body] {
+        assert!(!text.contains(key), "{label}: the key is in {text}");
+    }
+    assert!(shown.contains(what), "{label}: {shown}");
+}
+
+#[tokio::test]
+async fn errors_carry_no_key_whatever_the_auth_and_the_failure() {
+    let (var, key) = key_var("ERRKEY");
+    let chat = |prompt: &str| {
+        EngineRequest::post(
+            "/v1/chat/completions",
+            serde_json::to_vec(&json!({"model": "fake-chat", "stream": true, "messages": [{"role": "user", "content": prompt}]})).unwrap(),
+        )
+    };
+    for auth in auth_styles() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeUpstream::start();
+        fake.set_models((0..400).map(|i| format!("model-with-a-long-name-{i}")));
+        let target = |base: String| Target {
+            base_url: Some(base),
+            api_key_env: Some(var.clone()),
+            auth: auth.clone(),
+            // Small enough for the model list to go over it.
+            env: [("RECORDER_MAX_BODY_BYTES".to_string(), "8000".to_string())].into(),
+            ..Default::default()
+        };
+        let tls = format!("https://{}/v1", fake.addr());
+        for (failure, base, what) in [
+            ("unreachable", dead_url(), "is unreachable"),
+            ("TLS", tls, "is unreachable"),
+            (
+                "over the limit",
+                fake.openai_url(),
+                "RECORDER_MAX_BODY_BYTES",
+            ),
+        ] {
+            let label = format!("{auth:?}, {failure}");
+            let id = format!("adv::errkey::{}", failure.replace(' ', "_"));
+            let c = ctx(&id, Mode::Record, dir.path(), target(base));
+            // In process: what `unwrap()` would print.
+            let e = c.client().models().await.unwrap_err();
+            assert_keyless(&label, &e, &key, what);
+            // Through the proxy: the 502's body.
+            let r = http()
+                .get(format!("{}/models", c.base_url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 502, "{label}");
+            let body = r.text().await.unwrap();
+            assert!(
+                !body.contains(&key) && body.contains(what),
+                "{label}: {body}"
+            );
+            // What fails the test.
+            let problems = c.finish();
+            assert!(!problems.is_empty(), "{label}");
+            assert!(
+                problems.iter().all(|p| !p.contains(&key)),
+                "{label}: {problems:?}"
+            );
+        }
+        // A stream cut short: the error its stream ends in.
+        fake.set_fail_mid_stream(true);
+        let c = ctx(
+            "adv::errkey::cut",
+            Mode::Record,
+            dir.path(),
+            target(fake.openai_url()),
+        );
+        let resp = c.client().send(chat("cut me short")).await.unwrap();
+        let ResponseBody::Stream(_, mut body) = resp.body else {
+            panic!("{auth:?}: a stream")
+        };
+        let e = loop {
+            match futures::StreamExt::next(&mut body).await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break e,
+                None => panic!("{auth:?}: the cut stream ended cleanly"),
+            }
+        };
+        assert_keyless(&format!("{auth:?}, cut"), &e, &key, "failed mid-response");
+        let problems = c.finish();
+        assert!(problems.iter().all(|p| !p.contains(&key)), "{problems:?}");
+        fake.set_fail_mid_stream(false);
+        // An error the fixture client makes of an answer that quotes the key.
+        let c = ctx(
+            "adv::errkey::decode",
+            Mode::Record,
+            dir.path(),
+            target(fake.openai_url()),
+        );
+        let e = c
+            .client()
+            .send_json::<Vec<u32>>(EngineRequest::post(
+                "/v1/chat/completions",
+                serde_json::to_vec(&json!({"model": "fake-chat", "messages": [{"role": "user", "content": format!("echo {key}")}]})).unwrap(),
+            ))
+            .await
+            .unwrap_err();
+        assert_keyless(&format!("{auth:?}, decode"), &e, &key, "<redacted:");
+        assert_clean(&c);
+        assert!(!holds(&everything(dir.path()), &key), "{auth:?}");
+    }
+    std::env::remove_var(&var);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_the_answer_and_the_key_never_goes_there() {
+    let (var, key) = key_var("REDIRECT");
+    for auth in auth_styles() {
+        for status in [307, 302] {
+            let dir = tempfile::tempdir().unwrap();
+            let (fake, elsewhere) = (FakeUpstream::start(), FakeUpstream::start());
+            fake.set_redirect(Some((status, &elsewhere.url())));
+            let label = format!("{auth:?} {status}");
+            let c = ctx(
+                "adv::redirect",
+                Mode::Record,
+                dir.path(),
+                Target {
+                    auth: auth.clone(),
+                    ..keyed_target(&fake, &var)
+                },
+            );
+            // Through the proxy, with a client that follows nothing: the 3xx as it came.
+            let r = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{}/embeddings", c.base_url()))
+                .json(&json!({"model": "fake-embed", "input": "where are you"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), status, "{label}");
+            let location = r.headers()["location"].to_str().unwrap().to_owned();
+            assert!(
+                location.starts_with(&elsewhere.url()) && !location.contains(&key),
+                "{label}: {location}"
+            );
+            assert!(
+                elsewhere.requests().is_empty(),
+                "{label}: the other origin got {:?}",
+                elsewhere.requests()
+            );
+            let seen = &fake.requests()[0];
+            assert!(
+                seen.path.contains(&key)
+                    || seen
+                        .header("authorization")
+                        .is_some_and(|v| v.contains(&key))
+                    || seen.header("x-api-key") == Some(&key),
+                "{label}: the upstream itself gets the key"
+            );
+            // Recorded with its Location, scrubbed; the test fails saying what happened.
+            let (_, rec) = only_recording(&c);
+            assert_eq!(rec["response"]["status"], status, "{label}");
+            let stored = rec["response"]["headers"]["location"].as_str().unwrap();
+            assert!(stored.starts_with(&elsewhere.url()), "{label}: {rec}");
+            let problems = c.finish();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("redirecting to another origin")
+                        && p.contains(&elsewhere.url())
+                        && p.contains("base_url")),
+                "{label}: {problems:?}"
+            );
+            assert!(problems.iter().all(|p| !p.contains(&key)), "{problems:?}");
+            assert!(!holds(&everything(dir.path()), &key), "{label}");
+        }
+    }
+    // A redirect within the upstream's origin is followed, key and all, up to 10.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    fake.set_redirect(Some((307, &fake.url())));
+    let c = ctx(
+        "adv::redirect::same",
+        Mode::Record,
+        dir.path(),
+        keyed_target(&fake, &var),
+    );
+    let e = c
+        .client()
+        .send(EngineRequest::post(
+            "/v1/embeddings",
+            br#"{"model":"fake-embed","input":"x"}"#.to_vec(),
+        ))
+        .await
+        .unwrap_err();
+    assert_keyless("same origin", &e, &key, "more than 10 redirects");
+    let seen = fake.requests();
+    assert_eq!(seen.len(), 11, "followed 10 times");
+    assert!(seen
+        .iter()
+        .all(|r| r.header("authorization") == Some(&format!("Bearer {key}"))));
+    let _ = c.finish();
+    std::env::remove_var(&var);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn usage_logs_are_never_written_through_a_symlink() {
+    let fake = FakeUpstream::start();
+    let record = |dir: &Path| {
+        let c = fake_ctx("adv::usage", Mode::Record, dir, &fake);
+        async move {
+            c.client()
+                .send(EngineRequest::post(
+                    "/v1/embeddings",
+                    br#"{"model":"fake-embed","input":"x"}"#.to_vec(),
+                ))
+                .await
+                .unwrap();
+            c
+        }
+    };
+    // A committed `.usage` that is a symlink: replay (and recording) write nothing there.
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join(".usage")).unwrap();
+    let rep = fake_ctx("adv::usage", Mode::Replay, dir.path(), &fake);
+    let err = rep.scope().record_use().unwrap_err().to_string();
+    assert!(err.contains("symlink") && err.contains(".usage"), "{err}");
+    let _ = rep.finish();
+    let rec = record(dir.path()).await;
+    let problems = rec.finish();
+    assert!(
+        problems.iter().any(|p| p.contains("symlink")),
+        "the record of use is behind: {problems:?}"
+    );
+    assert_eq!(
+        recordings(dir.path()).len(),
+        1,
+        "the recording itself was written"
+    );
+    assert!(files(outside.path()).is_empty(), "written through the link");
+    // A dangling `.usage/.gitignore` link: not followed, the log goes in `.usage`.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".usage")).unwrap();
+    let target = outside.path().join("created-by-the-recorder");
+    std::os::unix::fs::symlink(&target, dir.path().join(".usage/.gitignore")).unwrap();
+    let c = record(dir.path()).await;
+    assert_clean(&c);
+    c.scope().record_use().unwrap();
+    assert!(!target.exists(), "the dangling link was followed");
+    assert!(files(&dir.path().join(".usage"))
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "jsonl")));
+    // A symlink where this process's log goes: refused, not followed.
+    let dir = tempfile::tempdir().unwrap();
+    let c = record(dir.path()).await;
+    assert_clean(&c);
+    let log = files(&dir.path().join(".usage"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&target, &log).unwrap();
+    let fresh = recorder_runtime::usage::UsageLog::new(dir.path());
+    let err = fresh
+        .test_finished("adv::usage", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot open"), "{err}");
+    assert!(!target.exists(), "the log's link was followed");
 }

@@ -290,7 +290,15 @@ fn a_port_held_by_another_running_test_process_is_waited_for() {
     };
     let err = recorder_runtime::service::ensure(&impatient, &root).unwrap_err();
     assert!(
-        err.contains(&format!("test process {}", other.id())),
+        matches!(&err, recorder_runtime::service::ServiceError::PortHeld {
+            held: recorder_runtime::service::PortHeld::OtherProcess { test_pid, .. },
+            ..
+        } if *test_pid == other.id()),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("test process {}", other.id())),
         "{err}"
     );
 

@@ -1,8 +1,12 @@
 //! `cargo recordings check`: every recording parses, is of the current format and
 //! identity scheme (older: migrate; newer: upgrade the recorder), is a regular file
-//! named after its request's hash (and occurrence) where replay looks for it, is normalized with its
-//! test's id map up to date, holds no secret, and sends back only ids that its test
-//! issued.
+//! named after its request's hash (and occurrence) where replay looks for it, of a
+//! test id that can have recordings, is normalized with its test's id map up to date,
+//! holds no secret, and sends back only ids that its test issued. Every folder is
+//! looked at, hidden ones too; nothing in the folder may be a symlink, FIFO or device
+//! (the recorder never reads or writes through one), and `.usage/` holds only usage
+//! logs. Nothing is read but plain files under the size limit, so no crafted entry
+//! can make it wait or fill memory.
 
 use crate::{display_path, existing_dir, progress, DirArgs, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::idmap::{placeholders_in, IdsFile, IDS_FILE};
@@ -83,6 +87,9 @@ pub fn check_dir(
                 continue;
             }
         };
+        if let Some(Err(e)) = rec.test_id.as_deref().map(store::check_test_id) {
+            problem(path, format!("{e}; replay never serves it"));
+        }
         let json = serde_json::to_value(&rec).expect("a recording is JSON");
         let hash = rec.request_hash();
         let name = path
@@ -230,7 +237,18 @@ pub fn check_dir(
             }
         }
         let ids_path = folder.join(IDS_FILE);
-        let on_disk = store.read_file(&ids_path).ok();
+        let on_disk = match std::fs::symlink_metadata(&ids_path) {
+            Err(_) => None,
+            // Not a plain file: reported with the folder's other such entries.
+            Ok(meta) if !meta.is_file() => continue,
+            Ok(_) => match store.read_file(&ids_path) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    problem(&ids_path, format!("cannot be read: {e}"));
+                    continue;
+                }
+            },
+        };
         let expected = (!ids.ids.is_empty()).then(|| ids.to_pretty_bytes());
         let version = on_disk
             .as_ref()
@@ -265,8 +283,55 @@ pub fn check_dir(
             _ => {}
         }
     }
+    for path in store.irregular_entries()? {
+        problem(&path, irregular(&path));
+    }
+    usage_problems(&store, &mut problem);
     problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((files.len(), problems))
+}
+
+/// What is wrong with an entry of the folder that is neither a folder nor a regular
+/// file (see [`store::Store::irregular_entries`]).
+fn irregular(path: &Path) -> String {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        "is a symlink: the recorder never follows one in its folder (replay does not read what it points to, recording refuses to write through it); replace it with a plain file or folder, or remove it".into()
+    } else {
+        "is not a file (a FIFO, device or socket): the recorder never reads it; remove it".into()
+    }
+}
+
+/// `.usage/` holds the usage logs (`*.jsonl`, plain files the recorder can read) and
+/// their `.gitignore`, nothing else. (A symlinked `.usage` is an irregular entry.)
+fn usage_problems(store: &store::Store, problem: &mut dyn FnMut(&Path, String)) {
+    let dir = store.root().join(recorder_runtime::usage::USAGE_DIR);
+    if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return problem(&dir, "cannot be read".into());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if !kind.is_dir() && !kind.is_file() {
+            continue; // an irregular entry, reported as such
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if kind.is_file() && (name == ".gitignore" || name.ends_with(".jsonl")) {
+            if let Err(e) = store.read_file(&path) {
+                problem(&path, format!("cannot be read: {e}"));
+            }
+        } else {
+            problem(
+                &path,
+                "is not a usage log: .usage/ holds only the recorder's usage logs (*.jsonl) and their .gitignore, and is never committed; remove it".into(),
+            );
+        }
+    }
 }
 
 /// `cargo recordings check`: lists every problem; exit 1 when there is any.

@@ -95,7 +95,11 @@ pub(crate) fn normalize(
         }
         let ids_path = folder.join(IDS_FILE);
         let expected = store::ids_file_bytes(&test_id, &inputs);
-        if std::fs::read(&ids_path).ok() != expected {
+        // Through the safe reader: something that is not a plain file there (a FIFO,
+        // a symlink) is replaced or removed, never read.
+        let present = std::fs::symlink_metadata(&ids_path).is_ok();
+        let on_disk = store.read_file(&ids_path).ok();
+        if on_disk != expected || (present && on_disk.is_none()) {
             ids_files.push((ids_path, expected));
         }
     }
@@ -125,7 +129,7 @@ pub(crate) fn normalize(
         // New files first, then the ones they replace: an interruption never loses a
         // recording (at worst it leaves one under both names).
         for change in &changes {
-            store::write_atomic(&change.path, &change.bytes)?;
+            store.write_file(&change.path, &change.bytes)?;
         }
         for change in &changes {
             if let Some(old) = &change.replaces {
@@ -137,7 +141,7 @@ pub(crate) fn normalize(
         }
         for (path, bytes) in &ids_files {
             match bytes {
-                Some(b) => store::write_atomic(path, b)?,
+                Some(b) => store.write_file(path, b)?,
                 None => std::fs::remove_file(path)
                     .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?,
             }

@@ -188,7 +188,7 @@ impl TestReview {
             let path = dir.join(&f.path);
             match &f.head {
                 Some(Ok(bytes)) => {
-                    store::write_atomic(&path, bytes)?;
+                    store.write_file(&path, bytes)?;
                     restored += 1;
                 }
                 Some(Err(_)) => unreachable!("checked above"),
@@ -210,11 +210,12 @@ impl TestReview {
 }
 
 /// Whether a path under the recordings folder is one review looks at: a recording or
-/// a test's `_ids.json`, outside the store's hidden folders (`.usage/`).
+/// a test's `_ids.json`, in any folder (hidden ones too: a pull request may hide one
+/// there) but the usage logs' `.usage/`.
 fn reviewed(path: &str) -> bool {
     let mut parts = path.split('/');
     let name = parts.next_back().unwrap_or_default();
-    path.split('/').all(|p| !p.starts_with('.'))
+    path.split('/').next() != Some(recorder_runtime::usage::USAGE_DIR)
         && (name == IDS_FILE || store::is_recording_name(name))
 }
 
@@ -459,6 +460,9 @@ mod tests {
         assert!(reviewed("chat/t/_ids.json"));
         assert!(reviewed("_models/models-x-y.json"));
         assert!(!reviewed(&format!(".usage/{h}.json")));
+        // A hidden folder is no hiding place.
+        assert!(reviewed(&format!(".hidden/t/{h}.json")));
+        assert!(reviewed(&format!("chat/.t/{h}.json")));
         assert!(!reviewed("index.sqlite"));
         assert!(!reviewed("chat/t/notes.json"));
     }

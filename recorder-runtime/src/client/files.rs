@@ -174,11 +174,11 @@ impl Client {
         let status = resp.status;
         let body = resp.bytes().await?;
         if status >= 400 {
-            return Err(Error::Api {
+            return Err(self.scope().redact(Error::Api {
                 status,
                 endpoint,
                 body: String::from_utf8_lossy(&body).into_owned(),
-            });
+            }));
         }
         Ok(body.to_vec())
     }

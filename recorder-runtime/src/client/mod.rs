@@ -88,19 +88,25 @@ impl Client {
         body: &impl Serialize,
     ) -> Result<T> {
         let resp = self.post(endpoint, body).await?;
-        decode(endpoint, resp).await
+        decode(endpoint, resp)
+            .await
+            .map_err(|e| self.scope.redact(e))
     }
 
     /// GETs and decodes a JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T> {
         let resp = self.send(EngineRequest::get(endpoint)).await?;
-        decode(endpoint, resp).await
+        decode(endpoint, resp)
+            .await
+            .map_err(|e| self.scope.redact(e))
     }
 
     /// DELETEs and decodes a JSON answer.
     pub async fn delete_json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T> {
         let resp = self.send(EngineRequest::delete(endpoint)).await?;
-        decode(endpoint, resp).await
+        decode(endpoint, resp)
+            .await
+            .map_err(|e| self.scope.redact(e))
     }
 
     /// POSTs JSON and streams typed chunks (SSE or NDJSON, as the server answers);
@@ -126,11 +132,11 @@ impl Client {
         if resp.status >= 400 {
             let status = resp.status;
             let body = resp.bytes().await?;
-            return Err(Error::Api {
+            return Err(self.scope.redact(Error::Api {
                 status,
                 endpoint,
                 body: String::from_utf8_lossy(&body).into_owned(),
-            });
+            }));
         }
         let (format, chunks) = match resp.body {
             ResponseBody::Stream(format, chunks) => (format, chunks),
@@ -157,7 +163,9 @@ impl Client {
         pub async fn send_json<T: DeserializeOwned>(&self, req: EngineRequest) -> Result<T> {
             let endpoint = req.endpoint.clone();
             let resp = self.send(req).await?;
-            decode(&endpoint, resp).await
+            decode(&endpoint, resp)
+                .await
+                .map_err(|e| self.scope.redact(e))
         }
     }
 

@@ -161,10 +161,10 @@ fn open_count(scope: &Scope, path: &std::path::Path) -> Result<(std::fs::File, u
         0
     } else {
         text.parse().map_err(|_| {
-            Error::Setup(format!(
-                "the run's token count in {} is not a number ({text:?}): delete the file to count this run from 0",
-                path.display()
-            ))
+            Error::Setup(crate::error::SetupProblem::BadTokenCount {
+                path: path.to_path_buf(),
+                text: text.to_owned(),
+            })
         })?
     };
     Ok((file, spent))
@@ -238,7 +238,7 @@ pub(crate) fn check(scope: &Scope, req: &EngineRequest) -> Result<()> {
 /// After a whole answer came back: counts the tokens its body reports for the test
 /// and the run (with no budget set, nothing is read).
 pub(crate) fn charge_body(scope: &Scope, request: &RecordedRequest, body: &[u8]) {
-    if budgeted(scope) {
+    if applies(scope) {
         if let Ok(json) = serde_json::from_slice::<Value>(body) {
             charge(scope, request, Answer::of_values([&json]));
         }
@@ -248,7 +248,7 @@ pub(crate) fn charge_body(scope: &Scope, request: &RecordedRequest, body: &[u8])
 /// After a stream ended: counts the tokens its frames report (at its end, as APIs
 /// send them) for the test and the run.
 pub(crate) fn charge_frames(scope: &Scope, request: &RecordedRequest, frames: &[Frame]) {
-    if budgeted(scope) {
+    if applies(scope) {
         let answer = Answer::of_values(frames.iter().filter_map(|f| f.data.as_ref()));
         charge(scope, request, answer);
     }
@@ -256,7 +256,7 @@ pub(crate) fn charge_frames(scope: &Scope, request: &RecordedRequest, frames: &[
 
 /// Whether a budget applies to the scope (a malformed one failed the call before it
 /// was sent).
-fn budgeted(scope: &Scope) -> bool {
+pub(crate) fn applies(scope: &Scope) -> bool {
     matches!(caps(scope), Ok(Some(_)))
 }
 

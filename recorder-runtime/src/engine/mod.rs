@@ -20,6 +20,7 @@
 //! ```
 
 mod budget;
+mod held;
 #[cfg(all(test, feature = "multipart"))]
 mod identity_scheme;
 mod miss;
@@ -117,13 +118,20 @@ impl Engine {
         self.http.get_or_init(|| {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
+                .redirect(same_origin_redirects())
                 .build()
                 .expect("the HTTP client builds")
         })
     }
 
-    /// The one entry point: serves `req` for `scope` according to its mode.
+    /// The one entry point: serves `req` for `scope` according to its mode. An error
+    /// carries none of the test's secrets (see [`Scope`]'s `redact`): it becomes an
+    /// answer body, a test's panic message, a CI log line.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+        self.answer(scope, req).await.map_err(|e| scope.redact(e))
+    }
+
+    async fn answer(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
         if scope.mode.loads() && !scope.recordings_loaded() {
             // Reading a test's files is blocking I/O: never on an async worker, where a
             // slow disk would stall every other test's requests.
@@ -416,6 +424,24 @@ impl Scope {
         self.mark_used(hash);
         serve(replay, self.replay_timing)
     }
+}
+
+/// The redirects the upstream client follows: those that stay on the origin (scheme,
+/// host and port) of the request, at most 10. A redirect to another origin is not
+/// followed: whatever the setup's auth (a bearer token, an `x-api-key` header, a
+/// `?key=` parameter), the key would go with it. The 3xx is then the answer (see
+/// `record::cross_origin_redirect`, which makes it a problem of the test).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if first.as_ref() != Some(&attempt.url().origin()) {
+            attempt.stop()
+        } else if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// Installs rustls' ring provider as the process default (once, and only if no

@@ -13,6 +13,7 @@
 //! stream into the client's response and, in the record modes, a recording; `keep`
 //! writes it (`save`) or, verifying, compares it.
 
+use super::held::HeldFrames;
 use super::{background, Engine, EngineRequest, EngineResponse, ResponseBody, Scope, Source};
 use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
@@ -37,7 +38,7 @@ use std::time::Instant;
 struct Answer {
     /// The recording this answer becomes.
     key: RecordingKey,
-    /// The upstream URL, for errors.
+    /// The upstream URL without credentials, for errors.
     url: String,
     status: u16,
     content_type: Option<String>,
@@ -108,12 +109,13 @@ impl Engine {
             // The test fails at its end even if the client swallows the 502.
             let err = Error::Unreachable {
                 url: url.clone(),
-                reason: crate::error::chain(&e),
+                reason: reqwest_reason(e),
             };
             scope.problem(err.to_string());
             err
         })?;
         let status = upstream.status().as_u16();
+        cross_origin_redirect(scope, &upstream, &url);
         let headers = upstream.headers();
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
@@ -131,8 +133,9 @@ impl Engine {
         } else {
             Source::Live
         };
-        let passed = crate::headers::passed_response_headers(status, headers);
+        let mut passed = crate::headers::passed_response_headers(status, headers);
         let mut kept = crate::headers::kept_response_headers(status, headers, key.hash());
+        keyless_location(scope, &mut passed, &mut kept);
         let mut issuer = Issuer::new(key.hash(), key.occurrence(), request_text);
         if scope.mode.writes() {
             let mut ids = scope.ids();
@@ -181,8 +184,9 @@ impl Engine {
     /// setup's model API, or the named upstream of `/up/NAME/...`), the client's
     /// forwarded headers, that upstream's headers and its key in its auth style (or,
     /// with no key configured, the client's own credentials), and the body as the
-    /// client sent it. Returns the URL too, for errors. A key the upstream needs but
-    /// the environment lacks is an error saying which variable to set.
+    /// client sent it. Returns the URL too, for errors: without the key, nor any
+    /// credential the client put in the query (see [`shown_url`]). A key the upstream
+    /// needs but the environment lacks is an error saying which variable to set.
     fn upstream_request(
         &self,
         scope: &Scope,
@@ -195,15 +199,13 @@ impl Engine {
         let api_key = target.key_of(&route);
         if api_key.is_none() && scope.mode.calls_upstream() {
             if let Some(var) = route.api_key_env {
-                let url = target.upstream_url(&req.endpoint)?;
-                let setup = target.setup.as_deref().unwrap_or("(none)");
-                let whose = match route.upstream {
-                    Some(name) => format!("the upstream `{name}` of setup {setup}"),
-                    None => format!("the setup {setup}"),
-                };
-                let err = Error::Setup(format!(
-                    "{whose} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay"
-                ));
+                let url = shown_url(target, &req.endpoint)?;
+                let err = Error::Setup(crate::error::SetupProblem::MissingApiKey {
+                    setup: target.setup.clone(),
+                    upstream: route.upstream.map(str::to_owned),
+                    var: var.to_owned(),
+                    url,
+                });
                 scope.problem(err.to_string());
                 return Err(err);
             }
@@ -250,7 +252,10 @@ impl Engine {
                 }
             }
         }
-        Ok((builder.body(req.body.clone()), url))
+        Ok((
+            builder.body(req.body.clone()),
+            shown_url(target, &req.endpoint)?,
+        ))
     }
 
     /// A whole answer (not a stream, or an error): read up to the body limit, decoded,
@@ -311,6 +316,7 @@ impl Engine {
                 response,
             };
             self.keep(scope, rec, &key)
+                .map_err(|e| with_answer_limit(e, limit))
                 .inspect_err(|e| scope.problem(e.to_string()))?;
         } else {
             scope.stats.live.fetch_add(1, Ordering::Relaxed);
@@ -366,11 +372,22 @@ impl Engine {
         background().spawn(async move {
             let _guard = guard;
             let fail = |err: Error| {
+                // The client's stream ends in this error, which it may print.
+                let err = scope.redact(err);
                 scope.problem(err.to_string());
                 let _ = tx.send(Err(err));
             };
             let mut parser = FrameParser::new(format);
-            let mut frames = Vec::new();
+            let mut frames = HeldFrames::default();
+            // A recording that replay would refuse is known while the stream comes,
+            // and its frames are not held (the store refuses any file over the limit;
+            // this margin covers ids and secrets, replaced later, which change sizes).
+            let max_file = scope.engine.store().max_file_bytes();
+            let hold_up_to = max_file.saturating_add(max_file / 4);
+            // The frames a token budget counts usage from: held only when a budget
+            // applies (the held frames above are compact JSON, and none in live mode).
+            let budgeted = super::budget::applies(&scope);
+            let mut usage_frames = Vec::new();
             let mut last = Instant::now();
             let mut total = 0usize;
             let mut chunks = upstream.bytes_stream();
@@ -400,7 +417,7 @@ impl Engine {
                         // Nothing is recorded from a stream the upstream cut short.
                         return fail(Error::Upstream {
                             url: url.clone(),
-                            reason: crate::error::chain(&e),
+                            reason: reqwest_reason(e),
                         });
                     }
                     None => {
@@ -449,11 +466,23 @@ impl Engine {
                     if frame.is_keep_alive() {
                         continue;
                     }
+                    if !scope.mode.records() {
+                        if budgeted {
+                            usage_frames.push(frame);
+                        }
+                        continue;
+                    }
                     if keep_timing {
                         frame.delay_ms = Some(last.elapsed().as_millis() as u64);
                         last = Instant::now();
                     }
-                    frames.push(frame);
+                    frames.push(&frame);
+                    if budgeted {
+                        usage_frames.push(frame);
+                    }
+                }
+                if scope.mode.writes() && frames.file_bytes() > hold_up_to && !frames.dropped() {
+                    frames.drop_frames();
                 }
                 if !bytes.is_empty() {
                     let _ = tx.send(Ok(bytes));
@@ -461,13 +490,24 @@ impl Engine {
             }
             // Counted before the client sees the end: its next call is checked
             // against it.
-            super::budget::charge_frames(&scope, &request, &frames);
+            super::budget::charge_frames(&scope, &request, &usage_frames);
             drop(tx);
             if !scope.mode.records() {
                 scope.stats.live.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            let mut response = RecordedResponse::streamed(status, format, frames);
+            if frames.dropped() {
+                // The client got its stream; the test fails saying why nothing was written.
+                let err = Error::TooLargeToReplay {
+                    path: scope.dir().join(key.file_name()),
+                    size: frames.file_bytes(),
+                    limit: max_file,
+                    answer_limit: Some(limit),
+                };
+                scope.problem(err.to_string());
+                return;
+            }
+            let mut response = RecordedResponse::streamed(status, format, frames.into_frames());
             response.headers = kept;
             let rec = Recording {
                 test_id,
@@ -475,7 +515,7 @@ impl Engine {
                 response,
             };
             if let Err(e) = scope.engine.keep(&scope, rec, &key) {
-                scope.problem(e.to_string());
+                scope.problem(with_answer_limit(e, limit).to_string());
             }
         });
         let stream = BodyStream::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
@@ -510,7 +550,7 @@ impl Engine {
             }
         }
         rec.response.for_each_json_mut(|v| normalize_value(v, hash));
-        crate::secrets::scrub(&rec, &scope.secrets())
+        crate::secrets::scrub(rec, &scope.secrets())
     }
 
     /// Writes a recording as stored ([`Engine::as_stored`]), atomically; then the usage
@@ -540,14 +580,15 @@ impl Engine {
                 path.display()
             ));
         }
-        // Replay goes on with what is on disk.
+        // Replay goes on with what is on disk (record-if-missing; `record` replays
+        // nothing, so it keeps no copy).
         let rec = match saved {
             Saved::Equivalent { kept, .. } => *kept,
             _ => rec,
         };
         if rec.test_id.is_none() {
             self.forget_model_list(hash);
-        } else if let Ok(recs) = scope.recordings() {
+        } else if let Some(Ok(recs)) = scope.mode.reads().then(|| scope.recordings()) {
             recs.lock()
                 .unwrap()
                 .insert(key.clone(), Arc::new(Replay::from_recording(rec, path)));
@@ -582,6 +623,96 @@ fn foreign_message(scope: &Scope, foreign: &[String], status: u16) -> String {
     )
 }
 
+/// The upstream URL of an endpoint as errors and problems show it: without its
+/// credential parameters (`?key=`, the setup's own query parameter), so that neither
+/// the setup's key, which goes into the URL actually requested, nor the client's own
+/// ever reaches a message.
+fn shown_url(target: &super::Target, endpoint: &str) -> Result<String> {
+    let extra: Vec<&str> = target.auth_query_for(endpoint).into_iter().collect();
+    target.upstream_url(&crate::headers::strip_credentials(endpoint, &extra).0)
+}
+
+/// Why a request to the upstream failed: reqwest's error and its causes, without the
+/// URL reqwest puts in its text (the URL requested, which holds a query key).
+fn reqwest_reason(e: reqwest::Error) -> String {
+    crate::error::chain(&e.without_url())
+}
+
+/// A 3xx whose `Location` is on another origin than the upstream's: the client
+/// (see `same_origin_redirects`) did not follow it, so that no credential goes there,
+/// and the 3xx is the answer, recorded with its `Location`. The test fails saying so,
+/// since its request was not answered.
+fn cross_origin_redirect(scope: &Scope, upstream: &reqwest::Response, url: &str) {
+    if !upstream.status().is_redirection() {
+        return;
+    }
+    let Some(location) = upstream
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| upstream.url().join(l).ok())
+    else {
+        return;
+    };
+    if location.origin() == upstream.url().origin() {
+        return;
+    }
+    // Where it points, without a query that could carry a credential.
+    let mut shown = location;
+    shown.set_query(None);
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    scope.problem(format!(
+        "the upstream {url} answered {} redirecting to another origin, {shown}: the recorder does not follow redirects to another host, port or scheme, so that the setup's key is never sent there. The {} and its Location were the answer{}. If the API moved, set the setup's base_url (or its route) in recorder.toml to the new address and record again",
+        upstream.status().as_u16(),
+        upstream.status().as_u16(),
+        if scope.mode.records() { ", and were recorded" } else { "" },
+    ));
+}
+
+/// A redirect's `Location` as the client gets it and the recording keeps it: without
+/// credential parameters, and with the test's secrets scrubbed. An upstream that
+/// redirects keeps the query, `?key=` and all: the client must not be handed the
+/// setup's key (nor follow it elsewhere with it).
+fn keyless_location(
+    scope: &Scope,
+    passed: &mut [(http::HeaderName, HeaderValue)],
+    kept: &mut BTreeMap<String, String>,
+) {
+    let extra: Vec<&str> = scope.target.auth_query().into_iter().collect();
+    let secrets = scope.secrets();
+    let clean = |v: &str| {
+        let stripped = crate::headers::strip_credentials(v, &extra).0;
+        crate::secrets::scrub_str(&stripped, &secrets).into_owned()
+    };
+    for (name, value) in passed.iter_mut() {
+        if *name == http::header::LOCATION {
+            if let Some(v) = value.to_str().ok().map(clean) {
+                *value = HeaderValue::from_str(&v).unwrap_or_else(|_| value.clone());
+            }
+        }
+    }
+    if let Some(v) = kept.get_mut(http::header::LOCATION.as_str()) {
+        *v = clean(v);
+    }
+}
+
+/// A recording refused as too large to replay, saying what the test's answer limit
+/// was too (the store does not know it).
+fn with_answer_limit(e: Error, answer_limit: usize) -> Error {
+    match e {
+        Error::TooLargeToReplay {
+            path, size, limit, ..
+        } => Error::TooLargeToReplay {
+            path,
+            size,
+            limit,
+            answer_limit: Some(answer_limit),
+        },
+        e => e,
+    }
+}
+
 /// The endpoint with `param` set to `value` in its query (replacing the client's).
 fn with_query_param(endpoint: &str, param: &str, value: &str) -> String {
     let (path, query) = endpoint.split_once('?').unwrap_or((endpoint, ""));
@@ -613,7 +744,7 @@ async fn read_capped(mut upstream: reqwest::Response, limit: usize, url: &str) -
             let mut out = Vec::new();
             while let Some(chunk) = upstream.chunk().await.map_err(|e| Error::Upstream {
                 url: url.clone(),
-                reason: crate::error::chain(&e),
+                reason: reqwest_reason(e),
             })? {
                 if out.len() + chunk.len() > limit {
                     return Err(Error::Upstream {

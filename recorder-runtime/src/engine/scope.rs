@@ -581,6 +581,17 @@ impl Scope {
     pub(crate) fn scrubber(&self) -> Arc<crate::secrets::Scrubber> {
         self.scrubber.lock().unwrap().clone()
     }
+
+    /// `e` with the test's secrets scrubbed from every text it shows (see
+    /// [`Error::redacted`]): what every error of the engine goes through before a
+    /// transport answers with it or a test prints it.
+    pub(crate) fn redact(&self, e: Error) -> Error {
+        if !self.has_secrets() {
+            return e;
+        }
+        let scrubber = self.scrubber();
+        e.redacted(|s| scrubber.scrub_str(s))
+    }
     /// Adds secrets seen on a request (credentials a client sent itself); values that
     /// are not secrets (see [`crate::secrets::is_secret`]) are left out.
     pub(crate) fn add_secrets(&self, found: impl IntoIterator<Item = (String, String)>) {

@@ -8,7 +8,7 @@
 //! upstream's own key, auth and headers and nothing of the setup's. The endpoint that
 //! is hashed and stored stays `/up/NAME/...`: moving a server changes no recording.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RoutingProblem, SetupProblem, UnknownUpstream};
 pub use recorder_config::{Auth, Upstream};
 use std::collections::BTreeMap;
 
@@ -112,20 +112,15 @@ impl Target {
     pub fn upstream(&self, name: &str) -> Result<&Upstream> {
         self.upstreams
             .get(name)
-            .ok_or_else(|| self.unknown_upstream(name))
+            .ok_or_else(|| Error::Setup(SetupProblem::UnknownUpstream(self.unknown_upstream(name))))
     }
 
-    fn unknown_upstream(&self, name: &str) -> Error {
-        let setup = self.setup.as_deref().unwrap_or("(none)");
-        let names = if self.upstreams.is_empty() {
-            "it names none".to_owned()
-        } else {
-            let known: Vec<String> = self.upstreams.keys().map(|k| format!("`{k}`")).collect();
-            format!("it names {}", known.join(", "))
-        };
-        Error::Setup(format!(
-            "no upstream `{name}` in setup `{setup}`: {names}. Add it to the setup's upstreams in recorder.toml (upstreams = {{ {name} = \"http://...\" }}), or for `cargo recordings serve` pass --upstream {name}=URL"
-        ))
+    fn unknown_upstream(&self, name: &str) -> UnknownUpstream {
+        UnknownUpstream {
+            name: name.to_owned(),
+            setup: self.setup.clone(),
+            known: self.upstreams.keys().cloned().collect(),
+        }
     }
 
     /// Where `endpoint` goes: the named upstream of an `/up/NAME/...` endpoint (an
@@ -136,10 +131,9 @@ impl Target {
             Some((name, _)) => {
                 // A request to an upstream the setup lacks is a routing error (400),
                 // as a path outside any test is.
-                let (name, up) = self
-                    .upstreams
-                    .get_key_value(name)
-                    .ok_or_else(|| Error::Routing(self.unknown_upstream(name).to_string()))?;
+                let (name, up) = self.upstreams.get_key_value(name).ok_or_else(|| {
+                    Error::Routing(RoutingProblem::UnknownUpstream(self.unknown_upstream(name)))
+                })?;
                 Route {
                     upstream: Some(name),
                     api_key_env: up.api_key_env.as_deref(),
@@ -221,10 +215,10 @@ impl Target {
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, url)| url.as_str());
         let base = routed.or(self.base_url.as_deref()).ok_or_else(|| {
-            Error::Setup(format!(
-                "no upstream for {endpoint}: the setup {} has no base_url. Set one in recorder.toml or choose another setup with RECORDER_SETUP",
-                self.setup.as_deref().unwrap_or("(none)")
-            ))
+            Error::Setup(SetupProblem::NoBaseUrl {
+                endpoint: endpoint.to_owned(),
+                setup: self.setup.clone(),
+            })
         })?;
         let base = base.trim_end_matches('/');
         let root = match base.strip_suffix("/v1") {

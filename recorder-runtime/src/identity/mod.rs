@@ -45,6 +45,9 @@
 //! assert_eq!(a.canonical(), r#"{"body":{"model":"m","temperature":0.7},"endpoint":"/v1/chat/completions","method":"POST","test_id":"t"}"#);
 //! ```
 
+mod key;
+pub use key::RecordingKey;
+
 use serde_json::Value;
 
 use std::borrow::Cow;

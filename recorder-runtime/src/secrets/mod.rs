@@ -129,8 +129,7 @@ pub fn scrub_value(v: &mut Value, secrets: &[(String, String)]) -> usize {
 /// `rec` with every secret value replaced: in its request (endpoint and body), in its
 /// response's body (JSON, text, or binary), headers and stream events, and across the
 /// stream's frames. The test id is never touched.
-pub fn scrub(rec: &Recording, secrets: &[(String, String)]) -> Recording {
-    let mut rec = rec.clone();
+pub fn scrub(mut rec: Recording, secrets: &[(String, String)]) -> Recording {
     let scrubber = Scrubber::cached(secrets);
     if scrubber.is_empty() {
         return rec;
@@ -475,7 +474,7 @@ fn strings(v: &Value, path: &mut String, f: &mut dyn FnMut(&str, &str)) {
                 let len = path.len();
                 path.push('/');
                 // JSON pointer escaping: `~` and `/` in keys.
-                path.push_str(&crate::diff::escape(k));
+                path.push_str(&crate::json::escape(k));
                 strings(item, path, f);
                 path.truncate(len);
             }

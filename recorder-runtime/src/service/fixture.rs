@@ -5,7 +5,7 @@ use super::process::ensure_with;
 use super::SERVICE_ENV;
 use crate::config::config_for;
 use crate::context::RecordingContext;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SetupProblem};
 use crate::proxy::TEST_ID_HEADER;
 use crate::registry::Recorder;
 use recorder_config::{Config, ServiceConfig};
@@ -62,7 +62,9 @@ impl Service {
     /// `name: None` picks `RECORDER_SERVICE`, else the only service of the file.
     pub fn start(ctx: &RecordingContext, start_dir: &Path, name: Option<&str>) -> Result<Service> {
         let config = config_for(start_dir)?.ok_or_else(|| {
-            Error::Setup(format!("a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", start_dir.display()))
+            Error::Setup(SetupProblem::NoConfigForService {
+                start: start_dir.to_path_buf(),
+            })
         })?;
         Service::for_test(ctx, &config, name, None)
     }
@@ -102,7 +104,7 @@ impl Service {
     ) -> Result<Service> {
         // Requests reaching the proxy with this test's id go to this test's scope.
         Recorder::global().register(ctx.scope());
-        let running = ensure_with(config, root, ctx.scope().vars()).map_err(Error::Setup)?;
+        let running = ensure_with(config, root, ctx.scope().vars())?;
         let mut service = Service::at(&running.base_url, ctx.test_id());
         service.name = config.name.clone();
         service.started = running.started;
@@ -163,25 +165,14 @@ pub fn pick<'a>(
     name: Option<&str>,
     suite: Option<&str>,
 ) -> Result<&'a ServiceConfig> {
-    let known = || {
-        config
-            .services
-            .keys()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let known = || config.services.keys().cloned().collect::<Vec<_>>();
     if let Some(name) = name {
         return config.services.get(name).ok_or_else(|| {
-            Error::Setup(format!(
-                "no service `{name}` in {}: it defines {}",
-                config.path.display(),
-                if config.services.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known()
-                }
-            ))
+            Error::Setup(SetupProblem::UnknownService {
+                name: name.to_owned(),
+                config: config.path.clone(),
+                known: known(),
+            })
         });
     }
     if let Some(service) = suite.and_then(|s| config.services.get(s)) {
@@ -190,12 +181,14 @@ pub fn pick<'a>(
     let mut all = config.services.values();
     match (all.next(), all.next()) {
         (Some(only), None) => Ok(only),
-        (None, _) => Err(Error::Setup(format!("a Service was asked for, but {} has no [services.<name>] section; add one (command, port, health, env)", config.path.display()))),
-        (Some(_), Some(_)) => Err(Error::Setup(format!(
-            "{} defines several services ({}); choose one with {SERVICE_ENV}=<name>, name a service after the test's suite, or call Service::start with its name",
-            config.path.display(),
-            known()
-        ))),
+        (None, _) => Err(Error::Setup(SetupProblem::NoServices {
+            config: config.path.clone(),
+        })),
+        (Some(_), Some(_)) => Err(Error::Setup(SetupProblem::SeveralServices {
+            config: config.path.clone(),
+            known: known(),
+            var: SERVICE_ENV,
+        })),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Whether a service is up: a plain `GET` of its health path over TCP answers 2xx.
 
+use super::error::{Probe, ServiceError, Unhealthy};
 use recorder_config::ServiceConfig;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,10 +24,12 @@ impl HealthAt {
     }
 
     /// `http://host[:port][/prefix]` + `health`.
-    pub(super) fn from_url(url: &str, health: &str) -> std::result::Result<HealthAt, String> {
+    pub(super) fn from_url(url: &str, health: &str) -> Result<HealthAt, ServiceError> {
         let rest = url
             .strip_prefix("http://")
-            .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
+            .ok_or_else(|| ServiceError::NotHttp {
+                url: url.to_owned(),
+            })?;
         let (authority, prefix) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
@@ -34,8 +37,9 @@ impl HealthAt {
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) if !port.contains(']') => (
                 host,
-                port.parse::<u16>()
-                    .map_err(|_| format!("`{url}` has no valid port"))?,
+                port.parse::<u16>().map_err(|_| ServiceError::BadPort {
+                    url: url.to_owned(),
+                })?,
             ),
             _ => (authority, 80),
         };
@@ -63,27 +67,30 @@ pub(super) fn wait_healthy(
     at: &HealthAt,
     deadline: Instant,
     mut child: Option<&mut std::process::Child>,
-) -> std::result::Result<(), String> {
+) -> Result<(), Unhealthy> {
     loop {
         if let Some(child) = child.as_deref_mut() {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "exited ({status}) before {} answered",
-                    config.health
-                ));
+                return Err(Unhealthy::Exited {
+                    status: status.to_string(),
+                    health: config.health.clone(),
+                });
             }
         }
         let last = match health(at) {
             Ok(status) if (200..300).contains(&status) => return Ok(()),
-            Ok(status) => format!("{} answered {status}", at.path),
+            Ok(status) => Probe::Status {
+                path: at.path.clone(),
+                status,
+            },
             Err(e) => e,
         };
         if Instant::now() > deadline {
-            return Err(format!(
-                "did not answer 2xx on {} within {}s (last: {last})",
-                at.describe(),
-                config.startup_timeout_secs
-            ));
+            return Err(Unhealthy::TimedOut {
+                url: at.describe(),
+                secs: config.startup_timeout_secs,
+                last,
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -98,18 +105,22 @@ pub(super) fn port_open(port: u16) -> bool {
 }
 
 /// `GET path` at `at`; the status code.
-fn health(at: &HealthAt) -> std::result::Result<u16, String> {
+fn health(at: &HealthAt) -> Result<u16, Probe> {
     use std::net::ToSocketAddrs;
     let addr = (at.host.as_str(), at.port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", at.host))?
+        .map_err(|e| Probe::Unresolved {
+            host: at.host.clone(),
+            reason: e.to_string(),
+        })?
         .next()
-        .ok_or_else(|| format!("{} has no address", at.host))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).map_err(|e| e.to_string())?;
+        .ok_or_else(|| Probe::NoAddress {
+            host: at.host.clone(),
+        })?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).map_err(io)?;
     stream
         .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
+        .map_err(io)?;
     let host = if at.host.contains(':') {
         format!("[{}]", at.host)
     } else {
@@ -120,19 +131,23 @@ fn health(at: &HealthAt) -> std::result::Result<u16, String> {
         "GET {} HTTP/1.1\r\nHost: {host}:{}\r\nConnection: close\r\n\r\n",
         at.path, at.port
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(io)?;
     let mut head = [0u8; 64];
     let mut n = 0;
     while n < 12 {
         match stream.read(&mut head[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(io(e)),
         }
     }
     let line = String::from_utf8_lossy(&head[..n]);
     line.split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
+        .ok_or_else(|| Probe::NotHttp(line.to_string()))
+}
+
+fn io(e: std::io::Error) -> Probe {
+    Probe::Io(e.to_string())
 }

@@ -44,12 +44,15 @@
 //!
 //! One job per module: `fixture` (the [`Service`] a test gets, and `pick`ing which
 //! one), `process` (starting, reusing and stopping a service: once per process, port
-//! locks, the watchdog) and `health` (asking a service whether it is up).
+//! locks, the watchdog), `health` (asking a service whether it is up) and `error`
+//! ([`ServiceError`], why a service cannot be used).
 
+mod error;
 mod fixture;
 mod health;
 mod process;
 
+pub use error::{PortHeld, Probe, ServiceError, Unhealthy};
 pub use fixture::Service;
 support! {
     pub use fixture::pick;

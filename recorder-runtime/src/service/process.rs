@@ -3,6 +3,7 @@
 //! answers there or wait for another test process's service to stop; a watchdog stops
 //! what was started when the test process ends, however it ends.
 
+use super::error::{PortHeld, ServiceError};
 use super::health::{port_open, wait_healthy, HealthAt};
 use crate::propagate::recorder_url;
 use recorder_config::ServiceConfig;
@@ -29,7 +30,7 @@ pub struct Running {
 /// With a `url`, nothing is started: it waits for the instance there to answer its
 /// health check. A service started here gets the defaults of the process's setup
 /// (see [`ensure_with`]).
-pub fn ensure(config: &ServiceConfig, root: &Path) -> std::result::Result<Arc<Running>, String> {
+pub fn ensure(config: &ServiceConfig, root: &Path) -> Result<Arc<Running>, ServiceError> {
     ensure_with(config, root, crate::env::Vars::process())
 }
 
@@ -41,8 +42,8 @@ pub fn ensure_with(
     config: &ServiceConfig,
     root: &Path,
     vars: &crate::env::Vars,
-) -> std::result::Result<Arc<Running>, String> {
-    type Cell = Arc<OnceLock<std::result::Result<Arc<Running>, String>>>;
+) -> Result<Arc<Running>, ServiceError> {
+    type Cell = Arc<OnceLock<Result<Arc<Running>, ServiceError>>>;
     type Key = (String, u16, Option<String>);
     static RUNNING: LazyLock<Mutex<HashMap<Key, Cell>>> = LazyLock::new(Default::default);
     let cell = RUNNING
@@ -59,13 +60,15 @@ pub fn ensure_with(
 }
 
 /// A service already running at `url`: waits for its health check; starts nothing.
-fn reach(config: &ServiceConfig, url: &str) -> std::result::Result<Running, String> {
+fn reach(config: &ServiceConfig, url: &str) -> Result<Running, ServiceError> {
     let name = &config.name;
     let base_url = url.trim_end_matches('/').to_owned();
     let at = HealthAt::from_url(&base_url, &config.health)?;
     let deadline = Instant::now() + Duration::from_secs(config.startup_timeout_secs.max(1));
-    wait_healthy(config, &at, deadline, None).map_err(|e| {
-        format!("service `{name}` is used at {base_url} (its url: nothing is started, so its `env` is not applied) but it {e}; start it there, or unset the url to let the tests start `command`")
+    wait_healthy(config, &at, deadline, None).map_err(|unhealthy| ServiceError::UrlUnhealthy {
+        name: name.clone(),
+        base_url: base_url.clone(),
+        unhealthy: Box::new(unhealthy),
     })?;
     eprintln!("recorder: using the service `{name}` running at {base_url} (not started here)");
     Ok(Running {
@@ -111,13 +114,13 @@ fn acquire(
     config: &ServiceConfig,
     root: &Path,
     defaults: &std::collections::BTreeMap<String, String>,
-) -> std::result::Result<Running, String> {
+) -> Result<Running, ServiceError> {
     let port = config.port;
     let at = HealthAt::loopback(port, &config.health);
     let base_url = format!("http://127.0.0.1:{port}");
     let name = &config.name;
     let dir = state_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| file_error("create", &dir, e))?;
     // One process at a time decides about a port.
     let lock_path = dir.join(format!("{port}.lock"));
     let lock = std::fs::OpenOptions::new()
@@ -125,9 +128,8 @@ fn acquire(
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+        .map_err(|e| file_error("open", &lock_path, e))?;
+    lock.lock().map_err(|e| file_error("lock", &lock_path, e))?;
     let owner_path = dir.join(format!("{port}.owner"));
     let timeout = Duration::from_secs(config.startup_timeout_secs.max(1));
     let deadline = Instant::now() + timeout;
@@ -136,26 +138,37 @@ fn acquire(
         let busy = port_open(port);
         // Something listens: is it a service another test process started?
         let wait = match read_owner(&owner_path).filter(|_| busy) {
-            Some(o) if o.test_pid != me && alive(o.test_pid) => Some(format!(
-                "port {port} is held by the service that test process {} started; its model calls go to that process's recorder, so this process waited {}s for it to stop. \
-                 Run the tests of one process at a time, or start the service yourself (pointing at `recordings serve`) so that every process reuses it",
-                o.test_pid,
-                timeout.as_secs()
-            )),
+            Some(o) if o.test_pid != me && alive(o.test_pid) => Some(PortHeld::OtherProcess {
+                port,
+                test_pid: o.test_pid,
+                waited_secs: timeout.as_secs(),
+            }),
             // Its test process has ended and the watchdog is stopping it.
-            Some(o) if o.test_pid != me && alive(o.watchdog_pid) => Some(format!("port {port} is still held by a service being stopped (watchdog pid {})", o.watchdog_pid)),
+            Some(o) if o.test_pid != me && alive(o.watchdog_pid) => Some(PortHeld::BeingStopped {
+                port,
+                watchdog_pid: o.watchdog_pid,
+            }),
             _ => None,
         };
-        if let Some(why) = wait {
+        if let Some(held) = wait {
             if Instant::now() > deadline {
-                return Err(format!("service `{name}`: {why}"));
+                return Err(ServiceError::PortHeld {
+                    name: name.clone(),
+                    held,
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
             continue;
         }
         let _ = std::fs::remove_file(&owner_path);
         if busy {
-            wait_healthy(config, &at, deadline, None).map_err(|e| format!("service `{name}` is already listening on {base_url} (reused, not started) but {e}"))?;
+            wait_healthy(config, &at, deadline, None).map_err(|unhealthy| {
+                ServiceError::ReusedUnhealthy {
+                    name: name.clone(),
+                    base_url: base_url.clone(),
+                    unhealthy: Box::new(unhealthy),
+                }
+            })?;
             eprintln!("recorder: reusing the service `{name}` already running on {base_url}; it is left running");
             return Ok(Running {
                 base_url,
@@ -176,7 +189,7 @@ fn expand(
     config: &ServiceConfig,
     root: &Path,
     recorder: &str,
-) -> std::result::Result<String, String> {
+) -> Result<String, ServiceError> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -208,7 +221,7 @@ fn expand(
 /// The path of binary `name` of the package under test: `NEXTEST_BIN_EXE_<name>` or
 /// `CARGO_BIN_EXE_<name>` when set at run time (nextest sets them), else next to the
 /// test executable's `deps/` folder, where cargo puts a package's binaries.
-pub fn binary(name: &str) -> std::result::Result<PathBuf, String> {
+pub fn binary(name: &str) -> Result<PathBuf, ServiceError> {
     for var in [
         format!("NEXTEST_BIN_EXE_{name}"),
         format!("CARGO_BIN_EXE_{name}"),
@@ -217,8 +230,9 @@ pub fn binary(name: &str) -> std::result::Result<PathBuf, String> {
             return Ok(PathBuf::from(path));
         }
     }
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find the test executable: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| ServiceError::NoTestExecutable {
+        reason: e.to_string(),
+    })?;
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     if dir.ends_with("deps") {
         dir.pop();
@@ -227,10 +241,10 @@ pub fn binary(name: &str) -> std::result::Result<PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!(
-            "`{{bin:{name}}}`: no binary {} (cargo builds a package's binaries for its integration tests: put the tests in the package that has `{name}`, or `cargo build --bin {name}` first)",
-            path.display()
-        ))
+        Err(ServiceError::NoBinary {
+            name: name.to_owned(),
+            path,
+        })
     }
 }
 
@@ -241,7 +255,7 @@ fn start(
     defaults: &std::collections::BTreeMap<String, String>,
     owner_path: &Path,
     deadline: Instant,
-) -> std::result::Result<PathBuf, String> {
+) -> Result<PathBuf, ServiceError> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let name = &config.name;
@@ -250,15 +264,16 @@ fn start(
         .command
         .iter()
         .map(|a| expand(a, config, root, &recorder))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let cwd = match &config.cwd {
         Some(cwd) => root.join(expand(cwd, config, root, &recorder)?),
         None => root.to_path_buf(),
     };
     let log_path = state_dir().join(format!("{name}-{}.log", config.port));
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(&log_path).map_err(|e| file_error("create", &log_path, e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| file_error("share the handle of", &log_path, e))?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(&cwd)
@@ -272,11 +287,11 @@ fn start(
     for (key, value) in &config.env {
         cmd.env(key, expand(value, config, root, &recorder)?);
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start service `{name}` with {argv:?} in {}: {e}",
-            cwd.display()
-        )
+    let mut child = cmd.spawn().map_err(|e| ServiceError::Spawn {
+        name: name.clone(),
+        argv: argv.clone(),
+        cwd: cwd.clone(),
+        reason: e.to_string(),
     })?;
     let pgid = child.id();
     // The watchdog: stops the service's process group when our end of its stdin
@@ -295,9 +310,10 @@ fn start(
         Ok(w) => w,
         Err(e) => {
             let _ = child.kill();
-            return Err(format!(
-                "cannot start the watchdog (/bin/sh) of service `{name}`: {e}"
-            ));
+            return Err(ServiceError::Watchdog {
+                name: name.clone(),
+                reason: e.to_string(),
+            });
         }
     };
     let pipe = watchdog
@@ -318,15 +334,17 @@ fn start(
             std::mem::forget(child);
             Ok(log_path)
         }
-        Err(e) => {
+        Err(unhealthy) => {
             drop(pipe); // the watchdog stops what was started
             let _ = watchdog.wait();
             let _ = child.wait();
-            Err(format!(
-                "service `{name}` started with {argv:?} {e}\n--- last lines of {} ---\n{}",
-                log_path.display(),
-                tail(&log_path, 30)
-            ))
+            Err(ServiceError::StartedUnhealthy {
+                name: name.clone(),
+                argv,
+                unhealthy: Box::new(unhealthy),
+                log_tail: tail(&log_path, 30),
+                log: log_path,
+            })
         }
     }
 }
@@ -338,11 +356,11 @@ fn start(
     _defaults: &std::collections::BTreeMap<String, String>,
     _owner_path: &Path,
     _deadline: Instant,
-) -> std::result::Result<PathBuf, String> {
-    Err(format!(
-        "nothing answers on port {} and starting service `{}` needs a Unix; start it yourself (its model base URL pointing at `recordings serve`) and the tests reuse it",
-        config.port, config.name
-    ))
+) -> Result<PathBuf, ServiceError> {
+    Err(ServiceError::NeedsUnix {
+        name: config.name.clone(),
+        port: config.port,
+    })
 }
 
 /// Write ends of the watchdogs' pipes, never closed while the process lives.
@@ -384,6 +402,15 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// A file of the state folder that failed.
+fn file_error(action: &'static str, path: &Path, e: std::io::Error) -> ServiceError {
+    ServiceError::File {
+        action,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,8 +433,13 @@ mod tests {
             expand("--port={port} {root}/a {other} {", s, root, "u").unwrap(),
             "--port=4000 /p/a {other} {"
         );
-        assert!(expand("{bin:surely-not-a-binary}", s, root, "u")
-            .unwrap_err()
+        let err = expand("{bin:surely-not-a-binary}", s, root, "u").unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::NoBinary { name, .. } if name == "surely-not-a-binary"),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
             .contains("cargo build --bin surely-not-a-binary"));
     }
 

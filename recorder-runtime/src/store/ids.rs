@@ -3,9 +3,9 @@
 //! the test sends an id back.
 
 use super::layout::entries;
-use super::{write_atomic, RecordingKey, Store};
+use super::{RecordingKey, Store};
 use crate::error::{Error, Result};
-use crate::recording::RecordedRequest;
+pub use crate::idmap::request_text;
 use serde_json::Value;
 use std::path::Path;
 
@@ -53,8 +53,8 @@ impl Store {
                 }
                 _ => Ok(()),
             },
-            Some(bytes) if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) => Ok(()),
-            Some(bytes) => write_atomic(&path, &bytes),
+            Some(bytes) if self.read_file(&path).ok().as_deref() == Some(&bytes[..]) => Ok(()),
+            Some(bytes) => self.write_file(&path, &bytes),
         }
     }
 }
@@ -64,9 +64,4 @@ impl Store {
 pub fn ids_file_bytes(test_id: &str, inputs: &[(String, String, Value)]) -> Option<Vec<u8>> {
     let file = crate::idmap::IdsFile::scan(test_id, inputs);
     (!file.ids.is_empty()).then(|| file.to_pretty_bytes())
-}
-
-/// A request as one text (method, endpoint, body), for finding ids it sends.
-pub fn request_text(req: &RecordedRequest) -> String {
-    format!("{} {} {}", req.method, req.endpoint, req.body)
 }

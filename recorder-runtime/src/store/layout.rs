@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 pub const MODELS_DIR: &str = "_models";
 /// The folder of requests made without a test id (e.g. `serve` without the header).
 pub const SHARED_SCOPE: &str = "_shared";
+/// The folder of the usage logs (see `crate::usage`), the one folder whose files are
+/// never recordings.
+pub const USAGE_DIR: &str = ".usage";
 
 impl Store {
     /// The folder of a test's recordings.
@@ -75,10 +78,37 @@ impl Store {
     }
 
     /// Every JSON file under the root that should be a recording (model lists
-    /// included; not the tests' `_ids.json`), sorted.
+    /// included; not the tests' `_ids.json`), sorted: in every folder a test's could
+    /// be, hidden ones too (a test id cannot start a folder with `.`, but a crafted or
+    /// older folder may), except the usage logs' `.usage`. Entries that are neither a
+    /// folder nor a regular file are not followed (see [`Store::irregular_entries`]).
     pub fn files(&self) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
-        walk(&self.root, &mut out)?;
+        walk(&self.root, &self.root, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every entry under the root, `.usage` included, that is neither a plain folder
+    /// nor a regular file: symlinks (to a file or a folder, dangling or not), FIFOs,
+    /// devices, sockets. The recorder never reads or writes through them, so a file
+    /// there is never a recording: `cargo recordings check` reports each.
+    pub fn irregular_entries(&self) -> Result<Vec<PathBuf>> {
+        fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+            for entry in entries(dir, "cannot read recordings folder")? {
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| Error::io("cannot read recordings folder", dir, e))?;
+                if kind.is_dir() {
+                    walk_all(&entry.path(), out)?;
+                } else if !kind.is_file() {
+                    out.push(entry.path());
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk_all(&self.root, &mut out)?;
         out.sort();
         Ok(out)
     }
@@ -86,13 +116,13 @@ impl Store {
     /// Temporary files that a write interrupted between creating and renaming them
     /// left behind (see [`super::write_atomic`]); everything else ignores them.
     pub fn leftover_temp_files(&self) -> Result<Vec<PathBuf>> {
-        fn walk_temp(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        fn walk_temp(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             for entry in entries(dir, "cannot read recordings folder")? {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    if !name.starts_with('.') {
-                        walk_temp(&entry.path(), out)?;
+                    if !is_usage_dir(root, &entry.path()) {
+                        walk_temp(root, &entry.path(), out)?;
                     }
                 } else if is_temp_name(&name) {
                     out.push(entry.path());
@@ -101,7 +131,7 @@ impl Store {
             Ok(())
         }
         let mut out = Vec::new();
-        walk_temp(&self.root, &mut out)?;
+        walk_temp(&self.root, &self.root, &mut out)?;
         out.sort();
         Ok(out)
     }
@@ -130,17 +160,24 @@ pub(super) fn entries(dir: &Path, action: &'static str) -> Result<Vec<std::fs::D
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Whether `path` is the usage logs' folder of the recordings folder `root`.
+fn is_usage_dir(root: &Path, path: &Path) -> bool {
+    path.parent() == Some(root) && path.file_name() == Some(USAGE_DIR.as_ref())
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in entries(dir, "cannot read recordings folder")? {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            walk(&path, out)?;
-        } else if name.ends_with(".json") && name != crate::idmap::IDS_FILE {
+            if !is_usage_dir(root, &path) {
+                walk(root, &path, out)?;
+            }
+        } else if name.ends_with(".json")
+            && name != crate::idmap::IDS_FILE
+            && !name.starts_with('.')
+        {
             out.push(path);
         }
     }
@@ -199,9 +236,27 @@ fn sanitize(part: &str) -> String {
     s
 }
 
+/// The names at the top of a recordings folder that are the recorder's own: no test's
+/// folder may take one, in any case (`.usage` and `.gitignore` are hidden names, which
+/// no test folder takes either).
+const RESERVED: [&str; 3] = [MODELS_DIR, SHARED_SCOPE, "index.sqlite"];
+
+/// Whether folder name `name` is reserved name `reserved` on some file system: equal
+/// but for ASCII case (non-ASCII names get a digest of their own, see [`sanitize`]),
+/// or for the index, one of its journals too (`index.sqlite-wal`, ...).
+fn is_reserved(name: &str, reserved: &str) -> bool {
+    let n = name.len().min(reserved.len());
+    name.is_char_boundary(n)
+        && name[..n].eq_ignore_ascii_case(reserved)
+        && (name.len() == reserved.len()
+            || (reserved == "index.sqlite" && name[n..].starts_with('-')))
+}
+
 /// Whether a test id can have recordings: the empty id is the shared scope; any other
 /// must name a folder (not `/` or `::` alone) that is not one of the store's own
-/// (`_models`, `_shared`). The error says why.
+/// (`_models`, `_shared`, `index.sqlite`, in any case), and none of its folders may start with `.` (a hidden folder,
+/// which tools and the recorder's own `.usage` make easy to overlook). The error says
+/// why.
 ///
 /// ```
 /// use recorder_runtime::store::check_test_id;
@@ -209,6 +264,9 @@ fn sanitize(part: &str) -> String {
 /// assert!(check_test_id("").is_ok());
 /// assert!(check_test_id("::").is_err());
 /// assert!(check_test_id("_models").is_err());
+/// assert!(check_test_id("_MODELS::x").is_err() && check_test_id("_Shared").is_err());
+/// assert!(check_test_id("_models_of_x::t").is_ok());
+/// assert!(check_test_id(".hidden::t").is_err() && check_test_id("a::.b").is_err());
 /// ```
 pub fn check_test_id(test_id: &str) -> Result<()> {
     if test_id.is_empty() {
@@ -217,16 +275,23 @@ pub fn check_test_id(test_id: &str) -> Result<()> {
     let parts = scope_parts(test_id);
     let why = match parts.first().map(String::as_str) {
         None => "it names no folder (it is only separators)",
-        Some(MODELS_DIR) | Some(SHARED_SCOPE) => {
-            "its folder would be one the recorder keeps for itself (_models, _shared)"
+        // In any case: on a case-insensitive file system (macOS, Windows) `_MODELS`
+        // is the folder `_models`.
+        Some(first) if RESERVED.iter().any(|r| is_reserved(first, r)) => {
+            "its folder would be one the recorder keeps for itself (_models, _shared, index.sqlite, in any case: on a case-insensitive file system `_MODELS` is `_models`)"
         }
         _ if test_id.contains('\0') => "it holds a NUL character",
+        _ if parts.iter().any(|p| p.starts_with('.')) => {
+            "a folder of it would start with `.` (hidden: `ls`, file managers and tools skip it, and a recording there is easily overlooked in review)"
+        }
         _ => return Ok(()),
     };
-    Err(Error::Routing(format!(
-        "test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`",
-        test_id.escape_debug()
-    )))
+    Err(Error::Routing(
+        crate::error::RoutingProblem::UnusableTestId {
+            test_id: test_id.to_owned(),
+            why,
+        },
+    ))
 }
 
 #[cfg(test)]

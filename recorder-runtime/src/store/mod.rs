@@ -1,9 +1,8 @@
 //! The recordings folder: where files live, how they are read and written, and a
 //! test's recordings loaded into memory for replay.
 //!
-//! One job per module:
-//! - `key`: [`RecordingKey`], which recording of a test a file holds (request hash and
-//!   occurrence) and its file name, `<hash>.json` or `<hash>.<n>.json`;
+//! A file is named by its [`RecordingKey`] (defined with the request identity in
+//! [`crate::identity`]): `<hash>.json` or `<hash>.<n>.json`. One job per module:
 //! - `layout`: where files live (a folder per test, `_models/` for the shared model
 //!   lists) and the checks that keep every path inside the folder;
 //! - `read`: the safe reader, regular files under a size limit only;
@@ -31,21 +30,22 @@
 //! ```
 
 mod ids;
-mod key;
 mod layout;
 mod models;
 mod read;
 mod replay;
 mod write;
 
+pub use crate::identity::RecordingKey;
 pub use ids::{ids_file_bytes, request_text};
-pub use key::RecordingKey;
-pub use layout::{check_test_id, is_recording_name, scope_parts, MODELS_DIR, SHARED_SCOPE};
+pub use layout::{
+    check_test_id, is_recording_name, scope_parts, MODELS_DIR, SHARED_SCOPE, USAGE_DIR,
+};
 pub use models::{merge_model_lists, model_items, model_set_digest};
 pub use read::{read_file, read_recording};
 pub(crate) use replay::HashHasher;
 pub use replay::{Pick, Replay, ReplayBody, ScopeRecordings};
-pub use write::{write_atomic, Saved};
+pub use write::{write_atomic, SameAnswer, Saved};
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,9 @@
 //! The safe reader: every file of a recordings folder is read through here. Only a
 //! regular file (not a symlink, FIFO, device or folder) no bigger than the store's
 //! limit is read, so a crafted folder can neither block a reader nor fill its memory.
+//! The file is opened without following a symlink and without waiting on a FIFO, and
+//! checked again once open, so that nothing swapped in between is read; and no more
+//! than the limit is read from it, even if it grows meanwhile.
 
 use super::{RecordingKey, Store};
 use crate::error::{Error, Result};
@@ -58,24 +61,71 @@ pub fn read_recording(path: &Path, max_bytes: u64) -> Result<Recording> {
 /// assert!(err.contains("over the limit of 99"), "{err}");
 /// ```
 pub fn read_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let not_regular = || {
+        Error::corrupt(
+            path,
+            "it is not a regular file (a symlink, folder, FIFO or device); recordings are plain files, so it is not read",
+        )
+    };
+    let over = |len: u64| {
+        Error::corrupt(
+            path,
+            format!(
+                "it is {len} bytes, over the limit of {max_bytes} (RECORDER_MAX_RECORDING_BYTES)"
+            ),
+        )
+    };
     let meta =
         std::fs::symlink_metadata(path).map_err(|e| Error::io("cannot read recording", path, e))?;
     if !meta.file_type().is_file() {
-        return Err(Error::corrupt(
-            path,
-            "it is not a regular file (a symlink, folder, FIFO or device); recordings are plain files, so it is not read",
-        ));
+        return Err(not_regular());
     }
     if meta.len() > max_bytes {
-        return Err(Error::corrupt(
-            path,
-            format!(
-                "it is {} bytes, over the limit of {max_bytes} (RECORDER_MAX_RECORDING_BYTES)",
-                meta.len()
-            ),
-        ));
+        return Err(over(meta.len()));
     }
-    std::fs::read(path).map_err(|e| Error::io("cannot read recording", path, e))
+    let file = open_plain(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::io("cannot read recording", path, e),
+        _ => not_regular(),
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("cannot read recording", path, e))?
+        .len();
+    let mut out = Vec::with_capacity(len.min(max_bytes) as usize);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io("cannot read recording", path, e))?;
+    if out.len() as u64 > max_bytes {
+        return Err(over(out.len() as u64));
+    }
+    Ok(out)
+}
+
+/// Opens a file for reading only if it is a regular file: a symlink is not followed
+/// and a FIFO not waited on (`O_NOFOLLOW | O_NONBLOCK` on Unix), and what was opened is
+/// checked (an error of kind `InvalidInput` for anything else).
+pub(crate) fn open_plain(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    plain(options.open(path)?)
+}
+
+/// `file` if it is a regular file, else an error of kind `InvalidInput`.
+pub(crate) fn plain(file: std::fs::File) -> std::io::Result<std::fs::File> {
+    if file.metadata()?.file_type().is_file() {
+        Ok(file)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a symlink, folder, FIFO or device)",
+        ))
+    }
 }
 
 /// What is at a recording's path before it is saved again.
@@ -95,10 +145,9 @@ impl Store {
     pub(super) fn read_existing(&self, path: &Path) -> Existing {
         match std::fs::symlink_metadata(path) {
             Err(_) => Existing::Missing,
-            Ok(meta) if !meta.file_type().is_file() || meta.len() > self.max_file_bytes => {
-                Existing::NotPlain
-            }
-            Ok(_) => std::fs::read(path).map_or(Existing::NotPlain, Existing::Bytes),
+            Ok(_) => self
+                .read_file(path)
+                .map_or(Existing::NotPlain, Existing::Bytes),
         }
     }
 }

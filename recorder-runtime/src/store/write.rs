@@ -1,14 +1,16 @@
 //! The safe writer: every file of a recordings folder is written through here,
 //! atomically (a temporary file in the same folder, then a rename), so that a reader
-//! never sees a partial file and a crash leaves the old file or the new one; and
-//! saving a recording made again, which keeps the file when the answer is the same.
+//! never sees a partial file and a crash leaves the old file or the new one; never
+//! through a symlinked folder ([`Store::check_inside`]); and never bigger than the
+//! store's reader takes ([`Store::max_file_bytes`]), so that nothing written is a file
+//! replay refuses. And saving a recording made again, which keeps the file when the
+//! answer is the same.
 
 use super::read::Existing;
 use super::{check_test_id, model_set_digest, RecordingKey, Store};
 use crate::error::{Error, Result};
 use crate::recording::version::Version;
 use crate::recording::Recording;
-use crate::tolerance::{compare_recordings, Tolerance, Verdict};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,19 +38,30 @@ pub enum Saved {
     },
 }
 
+/// Decides whether a recording made again holds the same answer as its file's, for
+/// [`Store::save`]. The engine's is the setup's [`crate::tolerance::Tolerance`] (floats
+/// within it count as the same); the store itself knows no comparison.
+pub trait SameAnswer {
+    /// `Ok(largest)`: `new` holds `old`'s answer, its floats at most `largest` apart
+    /// (`0.0`: the same JSON); `Err(change)`: the first real change, in words.
+    fn same_answer(&self, old: &Recording, new: &Recording) -> std::result::Result<f64, String>;
+}
+
 impl Store {
     /// Writes a recording atomically (temporary file in the same folder, then
     /// rename) and returns its path. Readers never see a partial file. A model list
     /// (no test id) goes to the file of its model set, whatever the key's occurrence.
     pub fn write(&self, rec: &Recording, key: &RecordingKey) -> Result<PathBuf> {
         let path = self.path_of(rec, key)?;
-        write_atomic(&path, &rec.to_pretty_bytes())?;
+        let bytes = rec.to_pretty_bytes();
+        self.check_size(&path, bytes.len())?;
+        write_atomic(&path, &bytes)?;
         Ok(path)
     }
 
     /// Writes a recording made again, unless the file on disk holds the same answer:
-    /// the same bytes, or the same JSON but for floats within `tolerance` (see
-    /// [`crate::tolerance`]). A kept file is left untouched, byte for byte and
+    /// the same bytes, or the same answer as `tolerance` judges it (see [`SameAnswer`]
+    /// and [`crate::tolerance`]). A kept file is left untouched, byte for byte and
     /// mtime, unless it is of an older format: then its own content is written again in
     /// the current one (a version is not a change of the recording). A file that cannot
     /// be read or parsed is replaced.
@@ -78,10 +91,11 @@ impl Store {
         &self,
         rec: &Recording,
         key: &RecordingKey,
-        tolerance: &Tolerance,
+        tolerance: &dyn SameAnswer,
     ) -> Result<(PathBuf, Saved)> {
         let path = self.path_of(rec, key)?;
         let bytes = rec.to_pretty_bytes();
+        self.check_size(&path, bytes.len())?;
         let (saved, write) = match self.read_existing(&path) {
             Existing::Missing => (Saved::New, Some(bytes)),
             Existing::NotPlain => (
@@ -102,18 +116,9 @@ impl Store {
                     if restamped.as_ref() == Some(&bytes) {
                         (Saved::Identical, restamped)
                     } else {
-                        match compare_recordings(&old, rec, tolerance) {
-                            Verdict::Changed(difference) => {
-                                (Saved::Changed(difference.to_string()), Some(bytes))
-                            }
-                            Verdict::Equal => (
-                                Saved::Equivalent {
-                                    largest: 0.0,
-                                    kept: Box::new(old),
-                                },
-                                restamped,
-                            ),
-                            Verdict::Within { largest } => (
+                        match tolerance.same_answer(&old, rec) {
+                            Err(difference) => (Saved::Changed(difference), Some(bytes)),
+                            Ok(largest) => (
                                 Saved::Equivalent {
                                     largest,
                                     kept: Box::new(old),
@@ -132,10 +137,60 @@ impl Store {
     }
 
     /// Writes any file of the folder atomically (see [`write_atomic`]), refusing a
-    /// path through a symlinked or non-folder parent (see [`Store::check_inside`]).
+    /// path through a symlinked or non-folder parent (see [`Store::check_inside`]) and
+    /// bytes over the store's size limit (see [`Store::check_size`]).
+    ///
+    /// ```
+    /// use recorder_runtime::store::Store;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = Store::new(dir.path()).with_max_file_bytes(4);
+    /// store.write_file(&dir.path().join("t/_ids.json"), b"{}\n").unwrap();
+    /// let err = store.write_file(&dir.path().join("t/_ids.json"), b"{ }\n\n").unwrap_err();
+    /// assert!(err.to_string().contains("RECORDER_MAX_RECORDING_BYTES"), "{err}");
+    /// ```
     pub fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         self.check_inside(path)?;
+        self.check_size(path, bytes.len())?;
         write_atomic(path, bytes)
+    }
+
+    /// Opens a file of the folder for appending, creating it (and its folder) if
+    /// needed: never through a symlinked folder ([`Store::check_inside`]), never
+    /// following a symlink at the file's own name nor waiting on a FIFO there, and only
+    /// if what is opened is a regular file. The usage logs are written through here.
+    pub fn open_append(&self, path: &Path) -> Result<std::fs::File> {
+        self.check_inside(path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create folder", dir, e))?;
+        }
+        // A folder made between the check and now is the recorder's own.
+        self.check_inside(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        options
+            .open(path)
+            .and_then(super::read::plain)
+            .map_err(|e| Error::io("cannot open for appending", path, e))
+    }
+
+    /// An error when `size` bytes at `path` would be over the largest file this
+    /// store reads ([`Store::max_file_bytes`], `RECORDER_MAX_RECORDING_BYTES`): what
+    /// the store writes, replay must be able to load.
+    pub fn check_size(&self, path: &Path, size: usize) -> Result<()> {
+        if size as u64 <= self.max_file_bytes {
+            return Ok(());
+        }
+        Err(Error::TooLargeToReplay {
+            path: path.to_path_buf(),
+            size: size as u64,
+            limit: self.max_file_bytes,
+            answer_limit: None,
+        })
     }
 
     /// Where a recording goes; an error for a test id that names no folder or a
@@ -176,7 +231,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        // A new file only: never through something already at the temporary name
+        // (a planted symlink).
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_data()?;
         std::fs::rename(&tmp, path)
@@ -193,6 +253,7 @@ mod tests {
     use super::*;
     use crate::store::tests::rec;
     use crate::store::Pick;
+    use crate::tolerance::Tolerance;
     use serde_json::json;
 
     #[test]
@@ -254,6 +315,35 @@ mod tests {
             "{saved:?}"
         );
         assert_eq!(std::fs::read(&path).unwrap(), other.to_pretty_bytes());
+    }
+
+    #[test]
+    fn nothing_is_written_that_the_reader_would_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = rec(Some("m::t"), "/v1/x", json!({"a": "b".repeat(100)}));
+        let key = RecordingKey::first(r.request_hash());
+        let size = r.to_pretty_bytes().len() as u64;
+        let small = Store::new(dir.path()).with_max_file_bytes(size - 1);
+        for err in [
+            small.write(&r, &key).unwrap_err(),
+            small.save(&r, &key, &Tolerance::default()).unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(
+                matches!(err, Error::TooLargeToReplay { .. })
+                    && text.contains(&format!(
+                        "would be {size} bytes, over the {} bytes",
+                        size - 1
+                    ))
+                    && text.contains("RECORDER_MAX_RECORDING_BYTES")
+                    && text.contains("RECORDER_MAX_BODY_BYTES"),
+                "{text}"
+            );
+        }
+        assert!(!dir.path().join("m").exists(), "nothing written");
+        let exact = Store::new(dir.path()).with_max_file_bytes(size);
+        let path = exact.write(&r, &key).unwrap();
+        assert_eq!(exact.read_recording(&path).unwrap(), r);
     }
 
     #[cfg(unix)]

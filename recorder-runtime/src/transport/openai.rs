@@ -2,13 +2,10 @@
 //! `middleware` feature), so its requests reach the engine in process.
 
 use super::{serve_in, ScopeSource};
-use crate::registry::Recorder;
-use crate::RecordingContext;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// A tower service for async-openai's `Client::with_http_service`.
@@ -64,31 +61,5 @@ impl tower_service::Service<HttpRequestFactory> for OpenAiService {
                 None => Ok(fallback().execute(req).await?),
             }
         })
-    }
-}
-
-impl RecordingContext {
-    /// A tower service for async-openai's `Client::with_http_service`: requests go
-    /// to the engine in process, no socket (feature `async-openai`).
-    ///
-    /// ```no_run
-    /// # fn demo(ctx: recorder_runtime::RecordingContext) {
-    /// use async_openai::{config::OpenAIConfig, Client};
-    /// let openai = Client::with_config(OpenAIConfig::new()).with_http_service(ctx.openai_service());
-    /// # }
-    /// ```
-    pub fn openai_service(&self) -> OpenAiService {
-        OpenAiService::new(ScopeSource::Fixed(self.scope().clone()))
-    }
-}
-
-impl Recorder {
-    support! {
-        /// An in-process async-openai service for code running in this process: calls
-        /// made under a test id go to that test's scope, others to the real API
-        /// (feature `async-openai`).
-        pub fn openai_service(self: &Arc<Self>) -> OpenAiService {
-            OpenAiService::new(ScopeSource::Current(self.clone()))
-        }
     }
 }

@@ -38,7 +38,8 @@
 //! [`FakeUpstream::set_encoding`] (gzip, deflate, br or zstd answers),
 //! [`FakeUpstream::require_key`] (401 without the key where a provider expects it),
 //! [`FakeUpstream::set_polls_before_completed`], [`FakeUpstream::set_embedding_noise`]
-//! (embeddings that move a little on every call, as across machines). A request body sent with a
+//! (embeddings that move a little on every call, as across machines),
+//! [`FakeUpstream::set_redirect`] (a 3xx to another server, as an API that moved). A request body sent with a
 //! `Content-Encoding` is decoded. Every request is kept for inspection
 //! ([`FakeUpstream::requests`]).
 //!
@@ -140,6 +141,7 @@ struct State {
     finished_stream: AtomicU64,
     encoding: Mutex<Option<String>>,
     key: Mutex<Option<(KeyIn, String)>>,
+    redirect: Mutex<Option<(u16, String)>>,
     polls_before_completed: AtomicU32,
     /// The amplitude of the noise added to every embedding value (`f64` bits).
     embedding_noise: AtomicU64,
@@ -211,6 +213,7 @@ impl FakeUpstream {
             finished_stream: AtomicU64::new(0),
             encoding: Mutex::default(),
             key: Mutex::default(),
+            redirect: Mutex::default(),
             polls_before_completed: AtomicU32::new(2),
             embedding_noise: AtomicU64::new(0f64.to_bits()),
             rng: Mutex::new(seed),
@@ -312,6 +315,21 @@ impl FakeUpstream {
     /// provider's error body without it); `None` accepts anything (the default).
     pub fn require_key(&self, key: Option<(KeyIn, &str)>) {
         *self.state.key.lock().unwrap() = key.map(|(at, k)| (at, k.to_owned()));
+    }
+
+    /// Answers every following request with this redirect status and a `Location` of
+    /// `base` + the request's path and query (e.g. `(307, other.url())`: an API that
+    /// moved to another server), before anything else; `None` restores the normal
+    /// answers.
+    ///
+    /// ```
+    /// use recorder_testkit::FakeUpstream;
+    /// let (fake, moved) = (FakeUpstream::start(), FakeUpstream::start());
+    /// fake.set_redirect(Some((307, &moved.url())));
+    /// ```
+    pub fn set_redirect(&self, redirect: Option<(u16, &str)>) {
+        *self.state.redirect.lock().unwrap() =
+            redirect.map(|(status, base)| (status, base.trim_end_matches('/').to_owned()));
     }
 
     /// How many polls of a vector store file answer `in_progress` before it is
@@ -493,6 +511,13 @@ async fn answer(
     let ollama = route.starts_with("/api/");
     let anthropic = route == "/v1/messages";
 
+    if let Some((status, base)) = state.redirect.lock().unwrap().clone() {
+        return Response::builder()
+            .status(status)
+            .header(http::header::LOCATION, format!("{base}{path}"))
+            .body(full(Bytes::new()))
+            .expect("a valid response");
+    }
     if let Some(resp) = check_key(state, parts, path, ollama, anthropic) {
         return resp;
     }
