@@ -2,7 +2,8 @@
 //! import and serve the recordings of recorded tests, in any project; `options` shows the
 //! setups, suites, kinds, services and variables in effect; `init` sets up a crate;
 //! `review` shows what a re-record changed against git's `HEAD` (and accepts or
-//! rejects it per test), `report --html` draws the recorded conversations on one page.
+//! rejects it per test), `report --html` draws the recorded conversations on one page;
+//! `mcp-stdio` stands in for an MCP server over stdio that a client launches.
 //!
 //! ```sh
 //! cargo install --path recorder-cli      # installs cargo-recordings
@@ -129,6 +130,42 @@ pub enum Command {
     /// differs from git's HEAD highlighted (no server, no network, no scripts).
     #[command(after_help = EXIT_CODES_HELP)]
     Report(ReportArgs),
+    /// Stand in for an MCP server over stdio: launched by a client (an MCP SDK, an
+    /// agent) in the server's place, it records the session through the test's
+    /// recorder ($RECORDER_URL) and starts the server only when the mode calls
+    /// upstream; in replay the answers come from the recordings. Its stdout is the
+    /// protocol's: messages go to stderr.
+    #[command(name = "mcp-stdio", after_help = MCP_STDIO_HELP)]
+    McpStdio(McpStdioArgs),
+}
+
+/// `mcp-stdio`'s help epilogue: an example, then the exit codes.
+pub const MCP_STDIO_HELP: &str = "Example: a client configured to launch `npx -y @modelcontextprotocol/server-everything stdio` launches instead\n  cargo recordings mcp-stdio --name everything -- npx -y @modelcontextprotocol/server-everything stdio\nwith RECORDER_URL (the test's `ctx.recorder_env()`) in its environment.\n\nExit codes:\n  0  the session ended without problems\n  1  an exchange could not be recorded or replayed (printed on stderr; the test fails too)\n  2  usage error, the recorder cannot be reached, or the server cannot be started";
+
+/// `mcp-stdio` options.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = recorder_cli::Cli::parse_from(["cargo recordings", "mcp-stdio", "--name", "files", "--", "node", "server.js", "--root", "/tmp"]);
+/// let recorder_cli::Command::McpStdio(args) = cli.command else { unreachable!() };
+/// assert_eq!(args.name, "files");
+/// assert_eq!(args.command, ["node", "server.js", "--root", "/tmp"]);
+/// ```
+#[derive(Debug, Args)]
+pub struct McpStdioArgs {
+    /// The server's name: its exchanges are recorded at the endpoint /up/NAME.
+    #[arg(long, value_name = "NAME", default_value = "mcp")]
+    pub name: String,
+    /// The recorder's URL [default: $RECORDER_URL]: the test's (`ctx.recorder_env()`),
+    /// or `cargo recordings serve`'s.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The test id, for `cargo recordings serve` [default: $RECORDER_TEST_ID].
+    #[arg(long, value_name = "ID")]
+    pub test_id: Option<String>,
+    /// The server's command and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
 }
 
 /// `review`'s help epilogue: what accept and reject do, then the exit codes.
@@ -550,6 +587,7 @@ where
         Command::Review(args) => review::review(args, console, out, err),
         Command::Report(args) => report::report(args, out, err),
         Command::Init(args) => init::init(args, out, err),
+        Command::McpStdio(args) => mcp_stdio::mcp_stdio(args, err),
     };
     match result {
         Ok(code) => code,

@@ -25,7 +25,7 @@ use recorder_runtime::engine::{EngineRequest, Target};
 use recorder_runtime::identity::RequestIdentity;
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::secrets::{scrub, scrub_str, Scrubber};
-use recorder_runtime::store::Store;
+use recorder_runtime::store::{RecordingKey, Store};
 use recorder_runtime::stream::{Frame, StreamFormat};
 use recorder_runtime::{Mode, RecordingContext};
 use serde_json::{json, Value};
@@ -138,10 +138,7 @@ fn replay(c: &mut Criterion) {
     rec.request.body = ident.body().clone();
     std::fs::create_dir_all(store.scope_dir(TEST_ID)).unwrap();
     std::fs::write(
-        store.recording_path(
-            TEST_ID,
-            &recorder_runtime::store::RecordingKey::first(ident.hash()),
-        ),
+        store.recording_path(TEST_ID, &RecordingKey::first(ident.hash())),
         rec.to_pretty_bytes(),
     )
     .unwrap();

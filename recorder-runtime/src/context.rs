@@ -252,6 +252,77 @@ impl RecordingContext {
         format!("{}/v1", self.proxy_base())
     }
 
+    /// The environment a command needs to reach this test's recorder:
+    /// `RECORDER_URL`, for `cargo recordings mcp-stdio` launched in a stdio server's
+    /// place by a client the test runs (a Node or Python MCP client, say). Set it on
+    /// that command (never with `std::env::set_var`: tests run in parallel); the
+    /// client must pass it on to the servers it launches (MCP SDKs pass a server only
+    /// the environment they are given). Feature `proxy`, on by default.
+    ///
+    /// ```no_run
+    /// # let ctx = recorder_runtime::RecordingContext::new("my_crate::agent::uses_tools").unwrap();
+    /// // The client launches `cargo recordings mcp-stdio -- node server.js` as its server.
+    /// let status = std::process::Command::new("python")
+    ///     .args(["client.py", "--server", "cargo recordings mcp-stdio -- node server.js"])
+    ///     .envs(ctx.recorder_env())
+    ///     .status()
+    ///     .unwrap();
+    /// ```
+    #[cfg(feature = "proxy")]
+    pub fn recorder_env(&self) -> Vec<(String, String)> {
+        vec![(
+            crate::stdio::URL_VAR.to_owned(),
+            self.proxy_base().to_owned(),
+        )]
+    }
+
+    /// A server a client launches and talks to over stdio (an MCP server), as this
+    /// test's client sees it: bytes to its stdin, bytes from its stdout, recorded
+    /// under the endpoint `/up/NAME` (see [`crate::stdio`]). `command` runs only in the
+    /// modes that call upstream; replay never starts it. The credentials set on it
+    /// (`command.env("GITHUB_TOKEN", ...)`) are secrets of the test. An error: `name`
+    /// cannot name an upstream, or the server cannot be started.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: recorder_runtime::RecordingContext) {
+    /// let mut command = tokio::process::Command::new("node");
+    /// command.arg("server.js");
+    /// let server = ctx.stdio_server("files", command).unwrap();
+    /// // ... write JSON-RPC lines to it, read the answers ...
+    /// server.close().await.unwrap();
+    /// # }
+    /// ```
+    pub fn stdio_server(
+        &self,
+        name: &str,
+        command: tokio::process::Command,
+    ) -> Result<crate::stdio::StdioServer> {
+        crate::stdio::StdioServer::start(&self.inner.scope, name, command)
+    }
+
+    /// An MCP server over stdio as a transport of rmcp, the Rust MCP SDK, in place of
+    /// rmcp's `TokioChildProcess`: [`RecordingContext::stdio_server`] with rmcp's line
+    /// codec. Feature `rmcp`.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: recorder_runtime::RecordingContext) {
+    /// use rmcp::ServiceExt;
+    /// let mut command = tokio::process::Command::new("python");
+    /// command.args(["server.py", "stdio"]);
+    /// let mcp = ().serve(ctx.mcp_stdio("mcp", command).unwrap()).await.unwrap();
+    /// let tools = mcp.list_all_tools().await.unwrap();
+    /// mcp.cancel().await.unwrap();
+    /// # }
+    /// ```
+    #[cfg(feature = "rmcp")]
+    pub fn mcp_stdio(
+        &self,
+        name: &str,
+        command: tokio::process::Command,
+    ) -> Result<crate::stdio::McpStdio> {
+        self.stdio_server(name, command).map(Into::into)
+    }
+
     /// The URL of this test's upstream `name` on the loopback proxy (a setup's
     /// `upstreams` in `recorder.toml`: an MCP server, a tool API, a second provider),
     /// with no trailing `/`: `http://127.0.0.1:<port>/s/<token>/up/<name>`. Requests

@@ -29,6 +29,7 @@
 //! | `RECORDER_MAX_BODY_BYTES` | [`Vars::max_body_bytes`]: the largest request or answer body recorded |
 //! | `RECORDER_MAX_MULTIPART_PARTS` | [`Vars::max_multipart_parts`]: the most parts of a multipart request |
 //! | `RECORDER_OPEN_STREAM_SECS` | [`Vars::open_stream_secs`]: how long an open-ended stream (MCP's GET) is recorded |
+//! | `RECORDER_URL`, `RECORDER_TEST_ID` | read by `cargo recordings mcp-stdio` alone: the recorder to record a stdio session through, and the test id for `serve` (see [`crate::stdio`]) |
 //! | `RECORDER_SETUP` | [`setup`]: the setup of `recorder.toml` to use |
 //! | `RECORDER_SUITE` | [`suite`]: run only this suite's tests |
 //! | `RECORDER_SERVICE` | [`Vars::service`]: the service under test to start or reuse |
@@ -66,6 +67,12 @@ pub const MAX_RECORDING_BYTES: &str = "RECORDER_MAX_RECORDING_BYTES";
 pub const MAX_BODY_BYTES: &str = "RECORDER_MAX_BODY_BYTES";
 /// `RECORDER_OPEN_STREAM_SECS`.
 pub const OPEN_STREAM_SECS: &str = "RECORDER_OPEN_STREAM_SECS";
+/// `RECORDER_URL`: the recorder `cargo recordings mcp-stdio` records through (see
+/// [`crate::stdio`]).
+pub const MCP_STDIO_URL: &str = "RECORDER_URL";
+/// `RECORDER_TEST_ID`: the test id `cargo recordings mcp-stdio` sends to a recorder
+/// that serves many tests (`cargo recordings serve`).
+pub const MCP_STDIO_TEST_ID: &str = "RECORDER_TEST_ID";
 /// `RECORDER_SETUP`.
 pub const SETUP: &str = recorder_config::SETUP_ENV;
 /// `RECORDER_SUITE`.
@@ -194,6 +201,8 @@ pub const VARIABLES: &[Variable] = &[
     row(BUDGET_TOKENS, "the tokens a run may spend upstream (record, record-if-missing, live, verify); past it upstream calls fail", None),
     row(BUDGET_TOKENS_PER_TEST, "the tokens one test may spend upstream; past it its upstream calls fail", None),
     row(OPEN_STREAM_SECS, "the longest an open-ended stream (an MCP session's GET) is recorded, in seconds; then it is saved and ends", Some("30")),
+    row(MCP_STDIO_URL, "the recorder cargo recordings mcp-stdio records through (a test gives it with ctx.recorder_env())", None),
+    row(MCP_STDIO_TEST_ID, "the test id cargo recordings mcp-stdio sends to cargo recordings serve", None),
     row(SERVICE, "the [services.<name>] a Service parameter gets when there are several", None),
     row(recorder_config::SERVICE_URL_ENV, "use the service already running at this URL (the RECORDER_SERVICE one, or the only one)", None),
     row(recorder_config::SERVICE_PORT_ENV, "start or reuse the service on this port (the RECORDER_SERVICE one, or the only one)", None),

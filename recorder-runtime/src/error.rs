@@ -534,6 +534,38 @@ pub enum SetupProblem {
     /// which this holds as its cause).
     #[error(transparent)]
     Service(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    /// A stdio server's name that cannot name an upstream (`ctx.stdio_server`,
+    /// `cargo recordings mcp-stdio --name`).
+    #[error("`{name}` cannot name an upstream: use letters, digits, `-`, `_` and `.` (e.g. mcp, github)")]
+    BadServerName {
+        /// The name given.
+        name: String,
+    },
+    /// A stdio server could not be started (in a mode that calls upstream).
+    #[error("cannot start {server}: {reason}. The server runs in the modes that call upstream (record, record-if-missing, live, verify); replay never starts it")]
+    ServerNotStarted {
+        /// The server, as `the stdio server `COMMAND`` (credentials hidden).
+        server: String,
+        /// Why, from the system.
+        reason: String,
+    },
+    /// `cargo recordings mcp-stdio` cannot reach the recorder it was given.
+    #[error("cannot reach the recorder at {url}: {reason}. Is the test (or `cargo recordings serve`) that gave this URL still running?")]
+    RecorderUnreachable {
+        /// The recorder's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The recorder refused, or did not understand, `cargo recordings mcp-stdio`'s
+    /// session.
+    #[error("the recorder at {url} refused the session: {why}")]
+    RecorderRefused {
+        /// The recorder's URL.
+        url: String,
+        /// Its answer, or what was wrong with it.
+        why: String,
+    },
 }
 
 /// What keeps a request from reaching a test ([`Error::Routing`]).
@@ -562,6 +594,13 @@ pub enum RoutingProblem {
         test_id: String,
         /// Why, e.g. "it holds a NUL character".
         why: &'static str,
+    },
+    /// A request of `cargo recordings mcp-stdio` (header `x-recorder-stdio`) the
+    /// recorder cannot take: not to `/up/NAME`, or not what the command sends.
+    #[error("a stdio session's request (x-recorder-stdio) {why}")]
+    BadStdioRequest {
+        /// What is wrong, and what to do.
+        why: String,
     },
 }
 

@@ -28,6 +28,15 @@
 //! k-th occurrence of a repeated request. A chat completion's `chatcmpl-…` becomes
 //! `rec-<hash>`, as it always did.
 //!
+//! A request may send back an id that no answer of its test issued: a tool call id of a
+//! turn a partial corpus left out, an id another test created. Such an id, when it
+//! carries a prefix servers issue ([`sends_back`]), gets a placeholder derived from
+//! the id itself ([`derived_placeholder`]: `<prefix>rec-<first 12 hex of its
+//! sha256>-ext`), the same wherever it is met: on import and `normalize`, and when a
+//! request carries it in record or replay. So the request replays whether the client
+//! sends the raw id (it never saw it issued) or its placeholder (a later answer showed
+//! it), and every answer that shows it lines up.
+//!
 //! ```
 //! use recorder_runtime::idmap::{placeholder, IdMap, Issuer};
 //! use serde_json::json;
@@ -136,6 +145,74 @@ pub fn normalized_id(request_hash: &str) -> String {
     format!("rec-{}", &request_hash[..request_hash.len().min(12)])
 }
 
+/// The suffix of a placeholder derived from the id itself ([`derived_placeholder`]).
+pub const DERIVED_SUFFIX: &str = "-ext";
+
+/// The placeholder of a server-issued id that a request sends back but no answer of
+/// its test issued: derived from the id itself, so that the same id gets the same
+/// placeholder wherever it is met (see the [module docs](self)).
+///
+/// ```
+/// use recorder_runtime::idmap::{derived_placeholder, is_derived_placeholder, is_placeholder};
+/// let p = derived_placeholder("call_BfIHr9Q2Epbe6bziZ15y7OwM");
+/// assert!(p.starts_with("call_rec-") && p.ends_with("-ext"));
+/// assert_eq!(p, derived_placeholder("call_BfIHr9Q2Epbe6bziZ15y7OwM"));
+/// assert!(is_placeholder(&p) && is_derived_placeholder(&p));
+/// ```
+pub fn derived_placeholder(id: &str) -> String {
+    let mut out = placeholder(id, &crate::identity::sha256_hex(id.as_bytes()), 1, 0);
+    out.push_str(DERIVED_SUFFIX);
+    out
+}
+
+/// Whether `s` is a placeholder derived from an id itself ([`derived_placeholder`]):
+/// no recording issued it.
+pub fn is_derived_placeholder(s: &str) -> bool {
+    s.ends_with(DERIVED_SUFFIX) && is_placeholder(s)
+}
+
+/// Whether a string that a request carries under an id key is a server-issued id it
+/// sends back: it looks like an id, carries a prefix servers issue ([`KEPT_PREFIXES`]),
+/// and is no placeholder. (A client's own ids rarely carry such a prefix; one that does
+/// is treated alike in record and replay, so it still replays.)
+///
+/// ```
+/// use recorder_runtime::idmap::sends_back;
+/// assert!(sends_back("call_j2jdmkk1") && sends_back("toolu_01A09q90qw90lq917835lq9"));
+/// assert!(!sends_back("call_rec-0123456789ab"), "a placeholder");
+/// assert!(!sends_back("1461945d-7925-4b82-b90b-ecd907a98d77"), "no server prefix");
+/// ```
+pub fn sends_back(s: &str) -> bool {
+    !prefix_of(s).is_empty() && is_id_like(s) && !is_placeholder(s)
+}
+
+/// The server-issued ids a request sends back ([`sends_back`]) that `known` does not
+/// map, each with its [`derived_placeholder`]: under the id keys of its JSON body
+/// ([`walk_ids`]), and in its path segments and query values when they also hold a
+/// digit (a path word such as `file_search` is no id). Empty, cheaply, for a body
+/// without an id key.
+pub fn unknown_sent_back(endpoint: &str, body: &[u8], known: &IdMap) -> IdMap {
+    let mut out = IdMap::default();
+    let mut add = |id: &str| {
+        if sends_back(id) && known.get(id).is_none() && out.get(id).is_none() {
+            out.insert(id, derived_placeholder(id));
+        }
+    };
+    for token in endpoint.split(['/', '?', '&', '=']) {
+        if token.bytes().any(|b| b.is_ascii_digit()) {
+            add(token);
+        }
+    }
+    let has_id_key = memchr::memmem::find(body, b"id\"").is_some()
+        || memchr::memmem::find(body, b"ids\"").is_some();
+    if has_id_key {
+        if let Ok(value) = serde_json::from_slice::<Value>(body) {
+            walk_ids(&value, &mut |_, id| add(id));
+        }
+    }
+    out
+}
+
 /// Whether `s` holds a placeholder (`rec-` and 12 lowercase hex digits).
 ///
 /// ```
@@ -144,11 +221,6 @@ pub fn normalized_id(request_hash: &str) -> String {
 /// ```
 pub fn is_placeholder(s: &str) -> bool {
     placeholders_in(s).next().is_some()
-}
-
-/// A request as one text (method, endpoint, body), for finding ids it sends.
-pub fn request_text(req: &crate::recording::RecordedRequest) -> String {
-    format!("{} {} {}", req.method, req.endpoint, req.body)
 }
 
 /// The 12 hex digits after the first placeholder marker in `s` (the start of the
@@ -303,6 +375,20 @@ impl IdMap {
             .order
             .partition_point(|known| known.len() >= real.len());
         self.order.insert(at, real.to_owned());
+    }
+
+    /// Every real id and its placeholder, longest id first.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.order
+            .iter()
+            .map(|real| (real.as_str(), self.to_placeholder[real].as_str()))
+    }
+
+    /// Adds every mapping of `other` (the first mapping of an id wins).
+    pub fn extend_from(&mut self, other: &IdMap) {
+        for (real, placeholder) in other.iter() {
+            self.insert(real, placeholder.to_owned());
+        }
     }
 
     /// `s` with every known real id replaced by its placeholder.
@@ -529,12 +615,6 @@ pub struct IssuedAt {
 }
 
 impl IdsFile {
-    /// The bytes written to disk: the file format (see
-    /// [`crate::recording::version`]), then the map; pretty JSON and a trailing newline.
-    pub fn to_pretty_bytes(&self) -> Vec<u8> {
-        crate::recording::version::file_bytes(crate::recording::version::FileKind::Ids, self)
-    }
-
     /// The chained placeholders of a test's recordings: each one found under an id
     /// key of a response but not in that recording's request, that another
     /// recording's request contains. When several responses show one placeholder, the
@@ -549,7 +629,9 @@ impl IdsFile {
                 continue;
             };
             walk_ids(response, &mut |ptr, id| {
-                if !is_placeholder(id) || contains_token(request, id) {
+                // A derived placeholder was issued by no recording.
+                if !is_placeholder(id) || is_derived_placeholder(id) || contains_token(request, id)
+                {
                     return;
                 }
                 let at = IssuedAt {
@@ -677,6 +759,34 @@ mod tests {
         assert_eq!(
             ids.foreign_placeholders("resp_rec-abcdef012345 and resp_rec-000000000000"),
             ["resp_rec-000000000000"]
+        );
+    }
+
+    #[test]
+    fn ids_sent_back_unknown_to_the_test_get_placeholders_of_their_own() {
+        let mut known = IdMap::default();
+        known.insert("resp_known1234", "resp_rec-111111111111".into());
+        let body = br#"{"previous_response_id":"resp_known1234","input":[{"call_id":"call_NoDigitsHereAtAll","type":"function_call_output"}],"metadata":{"session_id":"sess_abc12345"},"user":"call_notanid9"}"#;
+        let found = unknown_sent_back(
+            "/v1/file_search/files/file-9z8y7x?after=msg_0a1b2c3d",
+            body,
+            &known,
+        );
+        let got: BTreeMap<String, String> = found
+            .iter()
+            .map(|(id, p)| (id.to_owned(), p.to_owned()))
+            .collect();
+        let want: BTreeMap<String, String> =
+            ["call_NoDigitsHereAtAll", "file-9z8y7x", "msg_0a1b2c3d"]
+                .iter()
+                .map(|id| (id.to_string(), derived_placeholder(id)))
+                .collect();
+        assert_eq!(
+            got, want,
+            "known ids, metadata, values outside id keys and path words are left alone"
+        );
+        assert!(
+            unknown_sent_back("/v1/chat/completions", br#"{"messages":[]}"#, &known).is_empty()
         );
     }
 

@@ -149,16 +149,25 @@ pub struct Renamed {
 /// - A placeholder that a later request sends back is derived again from the request
 ///   that issued it, so that editing that request (and so its hash) keeps the chain.
 ///   Other placeholders are kept as they are (OGX's own `rec-…` ids among them).
+/// - A server-issued id that a request sends back but no answer of the test issued
+///   (a partial corpus) gets the placeholder derived from the id itself
+///   ([`crate::idmap::derived_placeholder`]), in every request and answer of the test:
+///   the one record and replay give it when a request carries it. So does an id that
+///   an answer shows only after a request sent it (the answer's own request needs that
+///   request first: the answer cannot have issued it).
 /// - Requests are processed issuers first; a request made several times keeps its
 ///   occurrences in their order.
 ///
 /// `files` are `(file name, recording)` of one test folder. An error when two
-/// recordings each send back an id the other issued (a cycle no recording order
-/// explains).
+/// recordings each send back an id the other issued and neither id can be told apart
+/// as issued elsewhere (a cycle no recording order explains).
 pub fn normalize_scope(
     files: Vec<(String, crate::recording::Recording)>,
 ) -> crate::Result<Vec<Renamed>> {
-    use crate::idmap::{contains_token, is_id_like, is_placeholder, placeholder, walk_ids, IdMap};
+    use crate::idmap::{
+        contains_token, is_derived_placeholder, is_id_like, is_placeholder, placeholder,
+        unknown_sent_back, walk_ids, IdMap,
+    };
     use std::collections::{BTreeSet, HashMap};
 
     struct Item {
@@ -172,11 +181,12 @@ pub fn normalize_scope(
     let mut items: Vec<Item> = files
         .into_iter()
         .map(|(old_name, rec)| {
-            let request_text = crate::idmap::request_text(&rec.request);
+            let request_text = crate::recording::request_text(&rec.request);
             let response = serde_json::to_value(&rec.response).expect("a response is JSON");
             let mut issued: Vec<String> = Vec::new();
             walk_ids(&response, &mut |_, id| {
                 if (is_id_like(id) || is_placeholder(id))
+                    && !is_derived_placeholder(id)
                     && !contains_token(&request_text, id)
                     && !issued.iter().any(|s| s == id)
                 {
@@ -218,6 +228,57 @@ pub fn normalize_scope(
             }
         }
     }
+    // Issuers before the recordings that send their ids back. When that is no order
+    // (each of two recordings sends back an id the other shows), an id shown by an
+    // answer whose request comes after one that sends it was not issued there: it
+    // was issued outside these recordings, and the order is sought again without it.
+    let order = loop {
+        let mut needs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); items.len()];
+        for (j, item) in items.iter().enumerate() {
+            for (s, &i) in &issuer {
+                if i != j && contains_token(&item.request_text, s) {
+                    needs[j].insert(i);
+                }
+            }
+        }
+        let mut order = Vec::with_capacity(items.len());
+        let mut done = vec![false; items.len()];
+        while order.len() < items.len() {
+            let Some(next) =
+                (0..items.len()).find(|&j| !done[j] && needs[j].iter().all(|&i| done[i]))
+            else {
+                break;
+            };
+            done[next] = true;
+            order.push(next);
+        }
+        if order.len() == items.len() {
+            break order;
+        }
+        // One id at a time, those a GET's answer shows first (a listing shows what
+        // others issued), then in id order.
+        let stuck: Vec<usize> = (0..items.len()).filter(|&j| !done[j]).collect();
+        let outside = issuer
+            .iter()
+            .filter(|(s, &i)| {
+                stuck.contains(&i)
+                    && stuck
+                        .iter()
+                        .any(|&j| j != i && contains_token(&items[j].request_text, s))
+            })
+            .min_by_key(|(s, &i)| (items[i].method != "GET", s.as_str()))
+            .map(|(s, _)| s.clone());
+        match outside {
+            Some(s) => {
+                issuer.remove(&s);
+            }
+            None => {
+                return Err(crate::Error::IdCycle(
+                    stuck.iter().map(|&j| items[j].old_name.clone()).collect(),
+                ))
+            }
+        }
+    };
     let chained: BTreeSet<&String> = issuer
         .iter()
         .filter(|(s, &i)| {
@@ -229,33 +290,18 @@ pub fn normalize_scope(
         .map(|(s, _)| s)
         .collect();
 
-    // Issuers before the recordings that send their ids back.
-    let mut needs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); items.len()];
-    for (j, item) in items.iter().enumerate() {
-        for (s, &i) in &issuer {
-            if i != j && contains_token(&item.request_text, s) {
-                needs[j].insert(i);
+    // Server-issued ids sent back that no answer here issued: placeholders derived
+    // from themselves, everywhere in the test.
+    let mut map = IdMap::default();
+    for item in &items {
+        let body = serde_json::to_vec(&item.rec.request.body).expect("a body is JSON");
+        let unknown = unknown_sent_back(&item.rec.request.endpoint, &body, &map);
+        for (s, derived) in unknown.iter() {
+            if !issuer.contains_key(s) {
+                map.insert(s, derived.to_owned());
             }
         }
     }
-    let mut order = Vec::with_capacity(items.len());
-    let mut done = vec![false; items.len()];
-    while order.len() < items.len() {
-        let Some(next) = (0..items.len()).find(|&j| !done[j] && needs[j].iter().all(|&i| done[i]))
-        else {
-            let stuck: Vec<&str> = (0..items.len())
-                .filter(|&j| !done[j])
-                .map(|j| items[j].old_name.as_str())
-                .collect();
-            return Err(crate::Error::IdCycle(
-                stuck.into_iter().map(str::to_owned).collect(),
-            ));
-        };
-        done[next] = true;
-        order.push(next);
-    }
-
-    let mut map = IdMap::default();
     let mut asked: HashMap<String, u32> = HashMap::new();
     let mut placed: Vec<Option<(String, u32)>> = vec![None; items.len()];
     for &i in &order {
@@ -511,6 +557,78 @@ mod tests {
             .unwrap();
         assert!(id.contains(&one.recording.request_hash()[..12]), "{id}");
         assert_eq!(two.recording.request.body["previous_response_id"], id);
+    }
+
+    #[test]
+    fn an_id_no_answer_issued_gets_the_placeholder_derived_from_itself() {
+        use crate::idmap::{derived_placeholder, is_placeholder};
+        use crate::recording::{RecordedRequest, RecordedResponse, Recording};
+        let rec = |method: &str, endpoint: &str, body: Value, response: Value| Recording {
+            test_id: Some("t".into()),
+            request: RecordedRequest {
+                method: method.into(),
+                endpoint: endpoint.into(),
+                model: None,
+                body,
+            },
+            response: RecordedResponse::plain(
+                200,
+                Some("application/json"),
+                &serde_json::to_vec(&response).unwrap(),
+            ),
+        };
+        // The turn that issued `call_…` was left out; the turn that sends it back,
+        // and a listing of that turn's input that shows it again, are here.
+        let call = "call_9f8e7d6c5b4a";
+        let output = json!({"type": "function_call_output", "call_id": call, "output": "18C"});
+        let turn = rec(
+            "POST",
+            "/v1/responses",
+            json!({"input": [output.clone()]}),
+            json!({"id": "resp_raw555555", "output": []}),
+        );
+        let listing = rec(
+            "GET",
+            "/v1/responses/resp_raw555555/input_items",
+            Value::Null,
+            json!({"object": "list", "data": [output]}),
+        );
+        let out = normalize_scope(vec![("a.json".into(), listing), ("b.json".into(), turn)])
+            .expect("no cycle: the listing did not issue the call id");
+        let turn = out.iter().find(|r| r.old_name == "b.json").unwrap();
+        let listing = out.iter().find(|r| r.old_name == "a.json").unwrap();
+        let derived = derived_placeholder(call);
+        assert_eq!(
+            turn.recording.request.body["input"][0]["call_id"],
+            derived.as_str()
+        );
+        assert_eq!(
+            listing.recording.response.body.as_ref().unwrap()["data"][0]["call_id"],
+            derived.as_str(),
+            "the answer that shows it lines up"
+        );
+        // The turn's own answer id is still its own placeholder, which the listing follows.
+        let resp_id = turn.recording.response.body.as_ref().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(is_placeholder(&resp_id) && resp_id.contains(&turn.recording.request_hash()[..12]));
+        assert_eq!(
+            listing.recording.request.endpoint,
+            format!("/v1/responses/{resp_id}/input_items")
+        );
+        // Normalizing again changes nothing.
+        let again = normalize_scope(
+            out.iter()
+                .map(|r| (r.name.clone(), r.recording.clone()))
+                .collect(),
+        )
+        .unwrap();
+        for r in &again {
+            assert_eq!(r.name, r.old_name);
+            let before = &out.iter().find(|o| o.name == r.name).unwrap().recording;
+            assert_eq!(&r.recording, before);
+        }
     }
 
     #[test]

@@ -403,6 +403,13 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
             )
         }
     };
+    if let Some(kind) = parts.headers.get(crate::stdio::STDIO_HEADER) {
+        // `cargo recordings mcp-stdio`: a stdio session's start or exchange.
+        return match crate::stdio::serve(&scope, &endpoint, kind.as_bytes(), &body).await {
+            Ok(resp) => to_hyper(resp),
+            Err(e) => error_for(&e),
+        };
+    }
     let req = EngineRequest {
         method: parts.method,
         endpoint,

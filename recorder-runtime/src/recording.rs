@@ -3,7 +3,7 @@
 //! ```json
 //! {
 //!   "format": 2,
-//!   "identity": 1,
+//!   "identity": 3,
 //!   "test_id": "examples::chat::answers[text=smollm2-135m]",
 //!   "request": {
 //!     "method": "POST",
@@ -341,6 +341,18 @@ fn parse_error(path: &Path, e: &serde_json::Error) -> Error {
     Error::corrupt(path, reason)
 }
 
+/// A request as one text (method, endpoint, body), for finding the ids it sends (see
+/// [`crate::idmap`]).
+///
+/// ```
+/// use recorder_runtime::recording::{request_text, RecordedRequest};
+/// let req = RecordedRequest { method: "GET".into(), endpoint: "/v1/files/file-rec-0123456789ab".into(), model: None, body: serde_json::Value::Null };
+/// assert_eq!(request_text(&req), "GET /v1/files/file-rec-0123456789ab null");
+/// ```
+pub fn request_text(req: &RecordedRequest) -> String {
+    format!("{} {} {}", req.method, req.endpoint, req.body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,7 +405,10 @@ mod tests {
         );
         let bytes = String::from_utf8(rec.to_pretty_bytes()).unwrap();
         assert!(
-            bytes.starts_with("{\n  \"format\": 2,\n  \"identity\": 1,\n  \"test_id\": \"t\","),
+            bytes.starts_with(&format!(
+                "{{\n  \"format\": 2,\n  \"identity\": {},\n  \"test_id\": \"t\",",
+                crate::identity::SCHEME
+            )),
             "{bytes}"
         );
         // Format 2 is format 1 and the two keys, nothing else.
@@ -415,9 +430,13 @@ mod tests {
     fn newer_files_say_to_upgrade_and_bad_versions_are_named() {
         let p = Path::new("recordings/a/b.json");
         let with = |keys: &str| FORMAT_1.replacen('{', &format!("{{{keys}"), 1);
+        let newer_scheme = format!(
+            r#""format": 2, "identity": {},"#,
+            crate::identity::SCHEME + 1
+        );
         for keys in [
             r#""format": 3,"#,
-            r#""format": 2, "identity": 2,"#,
+            newer_scheme.as_str(),
             // A newer format may hold keys this one does not know.
             r#""format": 3, "identity": 1, "annotations": [],"#,
         ] {

@@ -249,6 +249,68 @@ async fn a_function_tool_loop_sends_the_call_id_back() {
     assert_eq!(replayed, recorded);
 }
 
+/// A request that sends back a server-issued id its test never saw issued (a
+/// transcript with a tool call id written into the test, a partial corpus) is stored
+/// with the placeholder derived from the id itself; it replays whether the client sends
+/// the raw id or that placeholder, and importing the raw recording (`normalize`) gives
+/// the very same file.
+#[tokio::test]
+async fn an_id_issued_outside_the_test_gets_the_placeholder_derived_from_itself() {
+    use recorder_runtime::idmap::derived_placeholder;
+    let fake = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let id = "agent::ids::issued_outside";
+    let raw = "call_Pqc1Ls2nwgQDx2T3he9RZLGs";
+    let body = |call: &str| {
+        json!({"model": "fake-chat", "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": call, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": call, "content": "18C"}
+        ]})
+    };
+    let send = |ctx: &RecordingContext, call: &str| {
+        let req = EngineRequest::post(
+            "/v1/chat/completions",
+            serde_json::to_vec(&body(call)).unwrap(),
+        );
+        let client = ctx.client();
+        async move { client.send(req).await.unwrap().status }
+    };
+    let rec = fake_ctx(id, Mode::Record, dir.path(), &fake);
+    assert_eq!(send(&rec, raw).await, 200);
+    assert_clean(&rec);
+    fake.stop();
+    let files = recordings(&rec.scope_dir());
+    assert_eq!(files.len(), 1);
+    let stored = read_json(&files[0]);
+    let derived = derived_placeholder(raw);
+    assert_eq!(stored["request"]["body"], body(&derived));
+    assert!(
+        !all_text(dir.path()).contains(raw),
+        "the raw id reaches no file"
+    );
+
+    for sent in [raw, derived.as_str()] {
+        let rep = fake_ctx(id, Mode::Replay, dir.path(), &fake);
+        assert_eq!(send(&rep, sent).await, 200, "{sent}");
+        assert_clean(&rep);
+    }
+
+    // The same exchange with the raw id, normalized as `import` and `normalize` do:
+    // the same request, the same file name.
+    let mut raw_rec = recorder_runtime::recording::Recording::from_slice(
+        &std::fs::read(&files[0]).unwrap(),
+        &files[0],
+    )
+    .unwrap();
+    raw_rec.request.body = body(raw);
+    let out =
+        recorder_runtime::normalize::normalize_scope(vec![("x.json".into(), raw_rec)]).unwrap();
+    assert_eq!(out[0].recording.request.body, body(&derived));
+    assert_eq!(out[0].name, files[0].file_name().unwrap().to_str().unwrap());
+}
+
 /// Upload, vector store, add the file, poll until completed, search.
 async fn upload_and_poll(ctx: &RecordingContext) -> (usize, String, String) {
     let client = ctx.client();

@@ -450,6 +450,89 @@ async fn model_lists_from_two_servers_merge_on_replay() {
     assert_clean(&rep);
 }
 
+/// A model list recorded with a query (watsonx's `?project_id=`) merges with the
+/// plain ones, whichever of them a replay asks for, and every list merged counts as
+/// used (so `prune` keeps it).
+#[tokio::test]
+async fn model_lists_merge_whatever_their_query() {
+    use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
+    use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+    use recorder_runtime::store::{RecordingKey, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let list = |endpoint: &str, ids: &[&str]| {
+        let data: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"id": id, "object": "model"}))
+            .collect();
+        let rec = Recording {
+            test_id: None,
+            request: RecordedRequest {
+                method: "GET".into(),
+                endpoint: endpoint.into(),
+                model: None,
+                body: Value::Null,
+            },
+            response: RecordedResponse::plain(
+                200,
+                Some("application/json"),
+                json!({"object": "list", "data": data})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        };
+        let hash = rec.request_hash();
+        Store::new(dir.path())
+            .write(&rec, &RecordingKey::first(hash.as_str()))
+            .unwrap();
+        hash
+    };
+    let plain = list("/v1/models", &["gpt-4o", "gpt-4o-mini"]);
+    let watsonx = list(
+        "/v1/models?project_id=1461945d-7925-4b82-b90b-ecd907a98d77",
+        &[
+            "ibm/granite-3-8b-instruct",
+            "meta-llama/llama-3-3-70b-instruct",
+        ],
+    );
+    let engine = Engine::new(dir.path());
+    for asked in [
+        "/v1/models",
+        "/v1/models?project_id=1461945d-7925-4b82-b90b-ecd907a98d77",
+    ] {
+        let scope = Scope::new(
+            engine.clone(),
+            "fixture_client::lists",
+            Mode::Replay,
+            Target::default(),
+        );
+        let replayed = scope.handle(EngineRequest::get(asked)).await.unwrap();
+        assert_eq!(replayed.status, 200, "{asked}");
+        let body: Value = serde_json::from_slice(&replayed.bytes().await.unwrap()).unwrap();
+        let ids: Vec<&str> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "gpt-4o",
+                "gpt-4o-mini",
+                "ibm/granite-3-8b-instruct",
+                "meta-llama/llama-3-3-70b-instruct"
+            ],
+            "{asked}"
+        );
+        let used = scope.used();
+        assert!(
+            used.contains(&plain) && used.contains(&watsonx),
+            "{asked}: {used:?}"
+        );
+        assert!(scope.finish(Duration::from_secs(1)).is_empty());
+    }
+}
+
 #[tokio::test]
 async fn re_recording_the_same_exchanges_gives_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();

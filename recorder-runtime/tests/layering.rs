@@ -15,15 +15,15 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundations: the error, encodings, small values",
-        &["error", "hex", "json", "time", "mode", "model"],
+        &["error", "hex", "json", "query", "time", "mode", "model"],
     ),
     (
-        "formats: what a request, a stream, a body and a recording are",
-        &["stream", "body", "identity", "recording", "answer"],
+        "formats: what a request, a stream, a body and a recording are, and the ids it holds",
+        &["stream", "body", "identity", "idmap", "recording", "answer"],
     ),
     (
         "rewrites before a recording is stored: ids, headers, volatile fields",
-        &["idmap", "mcp", "headers", "normalize"],
+        &["mcp", "headers", "normalize"],
     ),
     ("the recordings folder", &["store"]),
     (
@@ -40,8 +40,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("the engine", &["engine"]),
     (
-        "ways into the engine for one test: the fixture client, the in-process transports",
-        &["client", "transport"],
+        "ways into the engine for one test: the fixture client, the in-process transports, stdio servers",
+        &["client", "transport", "stdio"],
     ),
     (
         "the running tests and their loopback server",
@@ -353,6 +353,7 @@ fn only_the_user_facing_modules_are_public_without_support() {
         "model",
         "propagate",
         "service",
+        "stdio",
         "transport",
         "__private",
     ];

@@ -725,7 +725,10 @@ fn as_format_1(path: &Path) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let file = v.as_object_mut().unwrap();
     assert_eq!(file.shift_remove("format"), Some(2.into()));
-    assert_eq!(file.shift_remove("identity"), Some(1.into()));
+    assert_eq!(
+        file.shift_remove("identity"),
+        Some(recorder_runtime::identity::SCHEME.into())
+    );
     let mut out = serde_json::to_vec_pretty(&v).unwrap();
     out.push(b'\n');
     out
@@ -799,8 +802,10 @@ async fn recordings_of_another_version_replay_or_fail_saying_what_to_do() {
             "{mode:?} wrote a recording beside the old one"
         );
     }
-    // The same for a model list (in a folder of its own: an engine keeps the model
-    // lists it served).
+    // A model list is found by its path, not its hash (lists merge whatever their
+    // query): one an older scheme named otherwise still replays (each folder of its
+    // own: an engine keeps the model lists it served); one a newer recorder wrote fails
+    // saying to upgrade.
     let other = tempfile::tempdir().unwrap();
     let old_list = other
         .path()
@@ -809,9 +814,25 @@ async fn recordings_of_another_version_replay_or_fail_saying_what_to_do() {
     std::fs::create_dir_all(old_list.parent().unwrap()).unwrap();
     std::fs::copy(&model_list, &old_list).unwrap();
     let ctx = context(test, Mode::Replay, other.path(), None);
+    assert_eq!(
+        ctx.client().models().await.unwrap().data.len(),
+        models.data.len()
+    );
+    assert!(ctx.finish().is_empty());
+    let newer_dir = tempfile::tempdir().unwrap();
+    let newer_list = newer_dir
+        .path()
+        .join("_models")
+        .join(old_list.file_name().unwrap());
+    std::fs::create_dir_all(newer_list.parent().unwrap()).unwrap();
+    let list = std::fs::read_to_string(&old_list).unwrap();
+    // The list was made format 1 above: it gains a newer format.
+    assert!(!list.contains("\"format\""), "{list}");
+    std::fs::write(&newer_list, list.replacen('{', "{\"format\": 3,", 1)).unwrap();
+    let ctx = context(test, Mode::Replay, newer_dir.path(), None);
     let err = ctx.client().models().await.unwrap_err().to_string();
     assert!(
-        err.contains(&old_list.display().to_string()) && err.contains("cargo recordings migrate"),
+        err.contains(&newer_list.display().to_string()) && err.contains("upgrade"),
         "{err}"
     );
     ctx.finish();

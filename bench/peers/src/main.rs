@@ -137,7 +137,9 @@ fn write_ours(root: &Path) -> (Bytes, Vec<Bytes>) {
             },
             response,
         };
-        store.write(&rec, &RecordingKey::first(ident.hash())).unwrap();
+        store
+            .write(&rec, &RecordingKey::first(ident.hash()))
+            .unwrap();
     }
     let scope = store.load_scope(TEST_ID).unwrap();
     let (mut plain, mut frames) = (Bytes::new(), Vec::new());

@@ -4,6 +4,7 @@ pub(crate) mod check;
 pub(crate) mod import;
 pub(crate) mod init;
 pub(crate) mod list;
+pub(crate) mod mcp_stdio;
 pub(crate) mod migrate;
 pub(crate) mod normalize;
 pub(crate) mod options;

@@ -267,7 +267,7 @@ const SUMMARY_PROBLEMS: usize = 50;
 
 /// Ctrl-C (SIGINT) or SIGTERM: either stops the server cleanly. Registered before
 /// the server starts.
-struct Stop {
+pub(crate) struct Stop {
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -275,7 +275,7 @@ struct Stop {
 }
 
 impl Stop {
-    fn register() -> std::io::Result<Stop> {
+    pub(crate) fn register() -> std::io::Result<Stop> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -290,7 +290,7 @@ impl Stop {
         }
     }
 
-    async fn wait(mut self) -> std::io::Result<()> {
+    pub(crate) async fn wait(mut self) -> std::io::Result<()> {
         #[cfg(unix)]
         {
             tokio::select! {

@@ -73,9 +73,17 @@ async fn recordings_as_earlier_commits_wrote_them_replay_migrate_and_replay_agai
             .lines()
             .find(|l| l.starts_with(&format!("{}: ", file.display())))
             .unwrap_or_else(|| panic!("{} is not reported:\n{out}", file.display()));
+        // A `_ids.json` hashes nothing: it is of every scheme.
+        let scheme = if file.ends_with("_ids.json") {
+            Version::CURRENT.identity
+        } else {
+            1
+        };
         assert!(
-            line.contains("is format 1, identity scheme 1, older than this recorder's format 2")
-                && line.contains("run `cargo recordings migrate`"),
+            line.contains(&format!(
+                "is format 1, identity scheme {scheme}, older than this recorder's {}",
+                Version::CURRENT
+            )) && line.contains("run `cargo recordings migrate`"),
             "{line}"
         );
     }
@@ -100,7 +108,8 @@ async fn recordings_as_earlier_commits_wrote_them_replay_migrate_and_replay_agai
     );
     assert!(
         out.contains(&format!(
-            "{n}/{n} files would be migrated to format 2, identity scheme 1",
+            "{n}/{n} files would be migrated to {}",
+            Version::CURRENT,
             n = before.len()
         )),
         "{out}"
@@ -110,7 +119,10 @@ async fn recordings_as_earlier_commits_wrote_them_replay_migrate_and_replay_agai
     let (code, out, err) = cli(&["migrate", "--dir", s(&dir)]);
     assert_eq!(code, EXIT_OK, "{out}{err}");
     assert!(
-        out.contains("(format 1, identity scheme 1 -> format 2, identity scheme 1)"),
+        out.contains(&format!(
+            "(format 1, identity scheme 1 -> {})",
+            Version::CURRENT
+        )),
         "{out}"
     );
     let after = contents(&dir);
@@ -132,7 +144,7 @@ async fn recordings_as_earlier_commits_wrote_them_replay_migrate_and_replay_agai
         let ids = file.ends_with("_ids.json");
         assert_eq!(
             keys,
-            json!({"format": 2, "identity": if ids { Value::Null } else { json!(1) }}),
+            json!({"format": 2, "identity": if ids { Value::Null } else { json!(Version::CURRENT.identity) }}),
             "{}",
             file.display()
         );
@@ -141,7 +153,10 @@ async fn recordings_as_earlier_commits_wrote_them_replay_migrate_and_replay_agai
         assert!(text.starts_with("{\n  \"format\": 2,\n"), "{text}");
         let rest: String = text
             .lines()
-            .filter(|l| *l != "  \"format\": 2," && *l != "  \"identity\": 1,")
+            .filter(|l| {
+                *l != "  \"format\": 2,"
+                    && *l != format!("  \"identity\": {},", Version::CURRENT.identity)
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         assert_eq!(rest.as_bytes(), &before[file][..], "{}", file.display());
@@ -159,10 +174,7 @@ async fn recordings_as_earlier_commits_wrote_them_replay_migrate_and_replay_agai
     assert_eq!(code, EXIT_OK);
     assert_eq!(
         out.trim(),
-        format!(
-            "0/{} files migrated to format 2, identity scheme 1",
-            before.len()
-        )
+        format!("0/{} files migrated to {}", before.len(), Version::CURRENT)
     );
     assert_eq!(contents(&dir), after);
     assert_eq!(times(&dir), stamped);
@@ -274,12 +286,16 @@ async fn a_changed_request_hash_renames_files_with_their_ids_and_record_of_use()
             "{} is left",
             f.from.display()
         );
+        // A `_ids.json` hashes nothing: it is of every scheme.
+        let ids = f.from.ends_with("_ids.json");
         assert_eq!(
             f.found,
             Version {
                 format: 1,
-                identity: 1
-            }
+                identity: if ids { Version::CURRENT.identity } else { 1 }
+            },
+            "{}",
+            f.from.display()
         );
     }
     assert_eq!(m.usage_logs, [usage.join("2.jsonl")]);
@@ -432,7 +448,7 @@ fn everything_the_commands_write_is_current_and_migrate_leaves_it_alone() {
         let identity = if file.ends_with("_ids.json") {
             Value::Null
         } else {
-            json!(1)
+            json!(Version::CURRENT.identity)
         };
         assert_eq!(
             keys,
@@ -448,4 +464,179 @@ fn everything_the_commands_write_is_current_and_migrate_leaves_it_alone() {
         "{out}"
     );
     assert_eq!(contents(&dir), written);
+}
+
+/// Identity scheme 2: a recording made under scheme 1 of a request that sends back an id
+/// no answer of its test issued (a tool call id the test wrote itself) kept the raw id,
+/// and scheme 2 hashes the placeholder derived from it. Such a file is never a silent
+/// miss: replay and `check` say to migrate; `migrate` renames it, and it replays
+/// whether the client sends the raw id or its placeholder.
+#[tokio::test]
+async fn a_scheme_1_request_sending_back_an_unissued_id_migrates_to_its_derived_placeholder() {
+    use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
+    use recorder_runtime::idmap::derived_placeholder;
+    use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let test_id = "tools::answers_from_a_tool_result";
+    let call = "call_Ab3dE5gH7jK9";
+    let body = |id: &str| {
+        json!({"model": "m", "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "sunny"}
+        ]})
+    };
+    let answer = br#"{"id":"chatcmpl-rec-0123456789ab","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"It is sunny."},"finish_reason":"stop"}]}"#;
+    let rec = Recording {
+        test_id: Some(test_id.into()),
+        request: RecordedRequest {
+            method: "POST".into(),
+            endpoint: "/v1/chat/completions".into(),
+            model: Some("m".into()),
+            body: body(call),
+        },
+        response: RecordedResponse::plain(200, Some("application/json"), answer),
+    };
+    // As a scheme-1 recorder wrote it: the raw id in the request, named by its hash.
+    let old = Store::new(&dir).recording_path(test_id, &RecordingKey::first(rec.request_hash()));
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let bytes = String::from_utf8(rec.to_pretty_bytes()).unwrap().replacen(
+        &format!("\"identity\": {},", Version::CURRENT.identity),
+        "\"identity\": 1,",
+        1,
+    );
+    assert!(bytes.contains("\"identity\": 1,"), "{bytes}");
+    std::fs::write(&old, bytes).unwrap();
+
+    let ask = |id: &str| {
+        EngineRequest::post(
+            "/v1/chat/completions",
+            serde_json::to_vec(&body(id)).unwrap(),
+        )
+    };
+    let replay = |dir: &Path| {
+        Scope::new(
+            Engine::new(dir),
+            test_id,
+            recorder_runtime::Mode::Replay,
+            Target::default(),
+        )
+    };
+    let err = replay(&dir)
+        .handle(ask(call))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&old.display().to_string()) && err.contains("cargo recordings migrate"),
+        "{err}"
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    assert!(out.contains("run `cargo recordings migrate`"), "{out}");
+
+    let (code, out, err) = cli(&["migrate", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}{err}");
+    assert!(!old.exists(), "{out}");
+    let files: Vec<PathBuf> = walk(old.parent().unwrap());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let migrated = Store::new(&dir).read_recording(&files[0]).unwrap();
+    assert_eq!(migrated.request.body, body(&derived_placeholder(call)));
+    assert_eq!(
+        RecordingKey::of_path(&files[0]).unwrap().hash(),
+        migrated.request_hash()
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}");
+
+    for sent in [call.to_owned(), derived_placeholder(call)] {
+        let scope = replay(&dir);
+        let got = scope.handle(ask(&sent)).await.unwrap();
+        assert_eq!(got.status, 200, "{sent}");
+        let got: Value = serde_json::from_slice(&got.bytes().await.unwrap()).unwrap();
+        assert_eq!(got["choices"][0]["message"]["content"], "It is sunny.");
+    }
+}
+
+/// Identity scheme 3: a recording made under scheme 2 of a request with a query
+/// parameter named like a credential that scheme 2 kept (`?token=`, `?sig=`) holds it in
+/// its endpoint, and scheme 3 hashes the endpoint without it. Replay and `check` say to
+/// migrate; `migrate` renames it, and it replays with the parameter sent again.
+#[tokio::test]
+async fn a_scheme_2_request_with_a_credential_query_parameter_migrates_without_it() {
+    use recorder_runtime::engine::{Engine, EngineRequest, Scope, Target};
+    use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("recordings");
+    let test_id = "files::downloads_a_signed_url";
+    let asked =
+        "/v1/exports/e1/content?api-version=2024-10-21&token=tok-9f8e7d6c5b4a&sig=c2lnbmF0dXJl";
+    let rec = Recording {
+        test_id: Some(test_id.into()),
+        request: RecordedRequest {
+            method: "GET".into(),
+            endpoint: asked.into(),
+            model: None,
+            body: Value::Null,
+        },
+        response: RecordedResponse::plain(200, Some("application/json"), br#"{"ok":true}"#),
+    };
+    // As a scheme-2 recorder wrote it: the parameters in the endpoint, named by its hash.
+    let old = Store::new(&dir).recording_path(test_id, &RecordingKey::first(rec.request_hash()));
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let bytes = String::from_utf8(rec.to_pretty_bytes()).unwrap().replacen(
+        &format!("\"identity\": {},", Version::CURRENT.identity),
+        "\"identity\": 2,",
+        1,
+    );
+    assert!(bytes.contains("\"identity\": 2,"), "{bytes}");
+    std::fs::write(&old, bytes).unwrap();
+
+    let replay = |dir: &Path| {
+        Scope::new(
+            Engine::new(dir),
+            test_id,
+            recorder_runtime::Mode::Replay,
+            Target::default(),
+        )
+    };
+    let err = replay(&dir)
+        .handle(EngineRequest::get(asked))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&old.display().to_string()) && err.contains("cargo recordings migrate"),
+        "{err}"
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_PROBLEMS, "{out}");
+    assert!(out.contains("run `cargo recordings migrate`"), "{out}");
+
+    let (code, out, err) = cli(&["migrate", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}{err}");
+    assert!(!old.exists(), "{out}");
+    let files: Vec<PathBuf> = walk(old.parent().unwrap());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let migrated = Store::new(&dir).read_recording(&files[0]).unwrap();
+    assert_eq!(
+        migrated.request.endpoint,
+        "/v1/exports/e1/content?api-version=2024-10-21"
+    );
+    assert_eq!(
+        RecordingKey::of_path(&files[0]).unwrap().hash(),
+        migrated.request_hash()
+    );
+    let (code, out, _) = cli(&["check", "--dir", s(&dir)]);
+    assert_eq!(code, EXIT_OK, "{out}");
+
+    let got = replay(&dir)
+        .handle(EngineRequest::get(asked))
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200);
+    let got: Value = serde_json::from_slice(&got.bytes().await.unwrap()).unwrap();
+    assert_eq!(got, json!({"ok": true}));
 }

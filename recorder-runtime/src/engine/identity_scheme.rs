@@ -211,7 +211,7 @@ fn cases() -> Vec<(&'static str, EngineRequest)> {
             ),
         ),
         (
-            "an id no answer of the test issued stays as it is",
+            "an id no answer of the test issued is hashed as the placeholder derived from itself",
             post(
                 "/v1/chat/completions",
                 r#"{"messages":[{"role":"tool","tool_call_id":"call_9f8e7d6c5b4a","content":"42"}]}"#,
@@ -454,4 +454,9 @@ fn equal_requests_have_equal_forms_in_the_snapshot() {
             .canonical
             .contains(&format!("/v1/responses/{ISSUED_PLACEHOLDER}/cancel"))
     );
+    assert!(form(
+        "an id no answer of the test issued is hashed as the placeholder derived from itself"
+    )
+    .canonical
+    .contains(&crate::idmap::derived_placeholder("call_9f8e7d6c5b4a")));
 }

@@ -33,13 +33,15 @@ mod verify;
 
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
-pub use request::{EngineRequest, EngineResponse, ResponseBody, Source};
+pub use request::{EngineRequest, EngineResponse, Performed, ResponseBody, Source};
 pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
 pub use target::{Auth, Target, Upstream};
 
 use crate::error::{Error, Result};
 use crate::identity::{is_model_list, request_canonical, sha256_hex, RequestIdentity};
-use crate::store::{Pick, RecordingKey, Replay, ReplayBody, Store};
+use crate::store::{
+    model_list_key, MergedModelList, Pick, RecordingKey, Replay, ReplayBody, Store,
+};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -70,9 +72,21 @@ pub fn background() -> &'static tokio::runtime::Runtime {
 pub struct Engine {
     store: Store,
     http: OnceLock<reqwest::Client>,
-    model_lists: Mutex<HashMap<String, Arc<Replay>>>,
+    /// Merged model lists by [`model_list_key`].
+    model_lists: Mutex<HashMap<String, Arc<MergedModelList>>>,
     /// This process's record of which recordings its tests used.
     usage: crate::usage::UsageLog,
+}
+
+/// What [`Engine::replay_now`] computed for a request it could not serve, for
+/// [`Engine::handle_miss`]: the endpoint and body identity sees, the canonical text
+/// when it was computed, and which occurrence of the request this is when it was
+/// counted.
+struct Miss {
+    endpoint: String,
+    body: Vec<u8>,
+    canonical: Option<String>,
+    occurrence: Option<u32>,
 }
 
 /// The outcome of [`Engine::replay_now`].
@@ -128,10 +142,49 @@ impl Engine {
     /// carries none of the test's secrets (see [`Scope`]'s `redact`): it becomes an
     /// answer body, a test's panic message, a CI log line.
     pub async fn handle(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
-        self.answer(scope, req).await.map_err(|e| scope.redact(e))
+        self.answer(scope, req, None)
+            .await
+            .map_err(|e| scope.redact(e))
     }
 
-    async fn answer(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+    /// [`Engine::handle`] for a front end that reaches its upstream itself (a child
+    /// process over stdio, see [`Performed`]): where `handle` would send the request
+    /// upstream over HTTP, `performed` is taken as the upstream's answer, and recorded,
+    /// compared or passed on by the mode's rules like any other. A request that
+    /// matches a recording (replay, record-if-missing) is served from it and
+    /// `performed` is dropped; a replay miss is explained as always.
+    ///
+    /// ```no_run
+    /// # async fn demo(scope: std::sync::Arc<recorder_runtime::engine::Scope>) -> recorder_runtime::Result<()> {
+    /// use recorder_runtime::engine::{EngineRequest, Performed};
+    /// let line = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec();
+    /// let answer = http::Response::builder()
+    ///     .header("content-type", "text/event-stream")
+    ///     .body(reqwest::Body::from("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"))
+    ///     .unwrap();
+    /// let performed = Performed { upstream: "the stdio server `my-server`".into(), response: answer };
+    /// let resp = scope.handle_performed(EngineRequest::post("/up/mcp", line), performed).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn handle_performed(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Performed,
+    ) -> Result<EngineResponse> {
+        self.answer(scope, req, Some(performed))
+            .await
+            .map_err(|e| scope.redact(e))
+    }
+
+    /// [`Engine::handle`], with the upstream's answer when a front end performed the
+    /// exchange itself.
+    async fn answer(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Option<Performed>,
+    ) -> Result<EngineResponse> {
         if scope.mode.loads() && !scope.recordings_loaded() {
             // Reading a test's files is blocking I/O: never on an async worker, where a
             // slow disk would stall every other test's requests.
@@ -141,7 +194,7 @@ impl Engine {
                 .await;
         }
         let ends_session = crate::mcp::ended_session(&req.method, &req.headers);
-        let resp = self.dispatch(scope, req).await;
+        let resp = self.dispatch(scope, req, performed).await;
         if let Some(session) = ends_session {
             // An MCP session's DELETE was answered: its open GET stream ends.
             scope.open_streams().end_session(&session);
@@ -152,7 +205,12 @@ impl Engine {
     /// [`Engine::handle`] after loading: replayed, else explained or sent upstream. An
     /// error on a JSON-RPC request is answered as the JSON-RPC error its client can
     /// match (see [`crate::mcp`]).
-    async fn dispatch(&self, scope: &Arc<Scope>, req: EngineRequest) -> Result<EngineResponse> {
+    async fn dispatch(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        performed: Option<Performed>,
+    ) -> Result<EngineResponse> {
         let prepared = match prepare::prepare(scope, &req) {
             Ok(p) => p,
             Err(e) => {
@@ -167,8 +225,14 @@ impl Engine {
             Ok(Replayed::Miss(canonical, occurrence)) => {
                 let endpoint = prepared.endpoint.into_owned();
                 let body = prepared.body.into_owned();
+                let miss = Miss {
+                    endpoint,
+                    body,
+                    canonical,
+                    occurrence,
+                };
                 let sent = req.body.clone();
-                Box::pin(self.handle_miss(scope, req, endpoint, body, canonical, occurrence))
+                Box::pin(self.handle_miss(scope, req, miss, performed))
                     .await
                     .or_else(|e| jsonrpc_error_answer(&sent, e))
             }
@@ -237,11 +301,15 @@ impl Engine {
         &self,
         scope: &Arc<Scope>,
         req: EngineRequest,
-        endpoint: String,
-        body: Vec<u8>,
-        canonical: Option<String>,
-        occurrence: Option<u32>,
+        miss: Miss,
+        performed: Option<Performed>,
     ) -> Result<EngineResponse> {
+        let Miss {
+            endpoint,
+            body,
+            canonical,
+            occurrence,
+        } = miss;
         let mode = scope.mode;
         let method = req.method.as_str().to_owned();
         let model_list = is_model_list(&method, &endpoint);
@@ -252,19 +320,28 @@ impl Engine {
         let hash = sha256_hex(canonical.as_bytes());
         if model_list && mode.reads() {
             // Read from disk (off the async workers) only the first time.
-            let cached = self.model_lists.lock().unwrap().get(&hash).cloned();
+            let cached = self
+                .model_lists
+                .lock()
+                .unwrap()
+                .get(model_list_key(&endpoint))
+                .cloned();
             let found = match cached {
-                Some(replay) => Some(replay),
+                Some(list) => Some(list),
                 None => {
                     let engine = scope.engine.clone();
-                    let wanted = hash.clone();
+                    let wanted = endpoint.clone();
                     background()
                         .spawn_blocking(move || engine.model_list(&wanted))
                         .await??
                 }
             };
-            if let Some(replay) = found {
-                return Ok(scope.replayed(&hash, &replay));
+            if let Some(list) = found {
+                // Every list merged into the answer was used (`prune` keeps them).
+                for merged in &list.hashes {
+                    scope.mark_used(merged);
+                }
+                return Ok(scope.replayed(&hash, &list.replay));
             }
         }
         let occurrence = match occurrence {
@@ -283,9 +360,10 @@ impl Engine {
                 n
             }
         };
-        if mode.reads() {
-            self.refuse_unmatchable(scope, &method, &endpoint, model_list)
-                .await?;
+        // A model list is found by its path, not its hash: an older one is read
+        // upgraded and merged above, a newer one failed when read.
+        if mode.reads() && !model_list {
+            self.refuse_unmatchable(scope, &method, &endpoint)?;
         }
         let ident = RequestIdentity::new(&method, &endpoint, &body, ignore, Some(&scope.test_id));
         debug_assert_eq!(ident.hash(), hash, "request_hash and RequestIdentity agree");
@@ -296,29 +374,22 @@ impl Engine {
             let msg = scope.scrubber().scrub_str(&msg).into_owned();
             return Err(Error::Miss(msg));
         }
-        self.forward(scope, req, ident, RecordingKey::new(hash, occurrence))
-            .await
+        self.forward(
+            scope,
+            req,
+            ident,
+            RecordingKey::new(hash, occurrence),
+            performed,
+        )
+        .await
     }
 
-    /// A request that found no recording, in a test (or, for a model list, a folder)
-    /// that has recordings of another version this recorder cannot match as they are:
-    /// an error naming them and what to do (`cargo recordings migrate`, or upgrading),
-    /// never a plain miss or a new recording beside them.
-    async fn refuse_unmatchable(
-        &self,
-        scope: &Arc<Scope>,
-        method: &str,
-        endpoint: &str,
-        model_list: bool,
-    ) -> Result<()> {
-        let files = if model_list {
-            let engine = scope.engine.clone();
-            background()
-                .spawn_blocking(move || engine.store.unmatchable_model_lists())
-                .await??
-        } else {
-            scope.recordings()?.lock().unwrap().unmatchable().to_vec()
-        };
+    /// A request that found no recording, in a test that has recordings of another
+    /// version this recorder cannot match as they are: an error naming them and what
+    /// to do (`cargo recordings migrate`, or upgrading), never a plain miss or a new
+    /// recording beside them.
+    fn refuse_unmatchable(&self, scope: &Arc<Scope>, method: &str, endpoint: &str) -> Result<()> {
+        let files = scope.recordings()?.lock().unwrap().unmatchable().to_vec();
         if files.is_empty() {
             return Ok(());
         }
@@ -338,17 +409,19 @@ impl Engine {
         Err(err)
     }
 
-    /// The merged model list of a request hash, cached per engine.
-    fn model_list(&self, hash: &str) -> Result<Option<Arc<Replay>>> {
-        if let Some(r) = self.model_lists.lock().unwrap().get(hash) {
+    /// The merged model list of a model-list endpoint (whatever its query), cached
+    /// per engine.
+    fn model_list(&self, endpoint: &str) -> Result<Option<Arc<MergedModelList>>> {
+        let key = model_list_key(endpoint);
+        if let Some(r) = self.model_lists.lock().unwrap().get(key) {
             return Ok(Some(r.clone()));
         }
-        let merged = self.store.merged_model_list(hash)?.map(Arc::new);
+        let merged = self.store.merged_model_list(endpoint)?.map(Arc::new);
         if let Some(r) = &merged {
             self.model_lists
                 .lock()
                 .unwrap()
-                .insert(hash.to_owned(), r.clone());
+                .insert(key.to_owned(), r.clone());
         }
         Ok(merged)
     }

@@ -8,8 +8,9 @@
 //! 2. a compressed body is decoded (see [`crate::compression`]);
 //! 3. a `multipart/form-data` body becomes its parsed parts, each part's content
 //!    scrubbed before it is described and hashed (see [`crate::multipart`]);
-//! 4. real ids the upstream issued earlier in the test become their placeholders
-//!    (see [`crate::idmap`]);
+//! 4. real ids the upstream issued earlier in the test become their placeholders,
+//!    and server-issued ids it never saw issued become placeholders derived from
+//!    themselves, in every mode (see [`crate::idmap`]);
 //! 5. secrets become `<redacted:VAR>` in string values and the endpoint, however they
 //!    are spelled (as they are, percent-encoded, in base64), so that what is hashed is
 //!    what is stored (see [`crate::secrets`]).
@@ -82,6 +83,25 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
         }
         if let Cow::Owned(b) = ids.substitute_bytes(&body) {
             body = Cow::Owned(b);
+        }
+    }
+    let derived = if scope.has_ids() {
+        crate::idmap::unknown_sent_back(&endpoint, &body, &scope.ids())
+    } else {
+        crate::idmap::unknown_sent_back(&endpoint, &body, &crate::idmap::IdMap::default())
+    };
+    if !derived.is_empty() {
+        if let Cow::Owned(e) = derived.substitute_tokens(&endpoint) {
+            endpoint = Cow::Owned(e);
+        }
+        if let Cow::Owned(b) = derived.substitute_bytes(&body) {
+            body = Cow::Owned(b);
+        }
+        // Recording: a later answer that shows the id gets the same placeholder.
+        if scope.mode.writes() {
+            let mut ids = scope.ids();
+            ids.extend_from(&derived);
+            scope.ids_changed(&ids);
         }
     }
     if scope.has_secrets() {

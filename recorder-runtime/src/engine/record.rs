@@ -14,7 +14,9 @@
 //! writes it (`save`) or, verifying, compares it.
 
 use super::held::HeldFrames;
-use super::{background, Engine, EngineRequest, EngineResponse, ResponseBody, Scope, Source};
+use super::{
+    background, Engine, EngineRequest, EngineResponse, Performed, ResponseBody, Scope, Source,
+};
 use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
 use crate::error::{Error, Result};
@@ -61,15 +63,16 @@ struct Answer {
 }
 
 impl Engine {
-    /// Sends a request upstream (record and live modes) and answers with what came
-    /// back, recording it in the record modes: a whole answer, or a stream passed on
-    /// chunk by chunk.
+    /// Sends a request upstream (record and live modes), or takes the answer a front
+    /// end `performed` itself, and answers with what came back, recording it in the
+    /// record modes: a whole answer, or a stream passed on chunk by chunk.
     pub(crate) async fn forward(
         &self,
         scope: &Arc<Scope>,
         req: EngineRequest,
         ident: RequestIdentity,
         key: RecordingKey,
+        performed: Option<Performed>,
     ) -> Result<EngineResponse> {
         if scope.mode.reads() {
             if let Some((name, value)) = crate::mcp::foreign_header(&req.headers) {
@@ -85,9 +88,11 @@ impl Engine {
                 return Err(Error::Miss(msg));
             }
         }
-        // The one check before any call goes upstream, whatever the mode.
-        super::budget::check(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
-        let (builder, url) = self.upstream_request(scope, &req)?;
+        // The one check before any call goes upstream, whatever the mode (an exchange a
+        // front end performed has happened already, and MCP answers carry no usage).
+        if performed.is_none() {
+            super::budget::check(scope, &req).inspect_err(|e| scope.problem(e.to_string()))?;
+        }
         // Ids a replayed answer gave the client, which the real API never issued: an
         // error answer to such a request is not recorded (see `record_whole`).
         let foreign: Vec<String> = if scope.mode.reads() {
@@ -102,18 +107,26 @@ impl Engine {
             Vec::new()
         };
         let request_text = format!("{} {}", req.endpoint, String::from_utf8_lossy(&req.body));
-        let sent = background()
-            .spawn(async move { builder.send().await })
-            .await?;
-        let upstream = sent.map_err(|e| {
-            // The test fails at its end even if the client swallows the 502.
-            let err = Error::Unreachable {
-                url: url.clone(),
-                reason: reqwest_reason(e),
-            };
-            scope.problem(err.to_string());
-            err
-        })?;
+        let (upstream, url) = match performed {
+            // A front end that reached the upstream itself (stdio) hands its answer over.
+            Some(p) => (reqwest::Response::from(p.response), p.upstream),
+            None => {
+                let (builder, url) = self.upstream_request(scope, &req)?;
+                let sent = background()
+                    .spawn(async move { builder.send().await })
+                    .await?;
+                let upstream = sent.map_err(|e| {
+                    // The test fails at its end even if the client swallows the 502.
+                    let err = Error::Unreachable {
+                        url: url.clone(),
+                        reason: reqwest_reason(e),
+                    };
+                    scope.problem(err.to_string());
+                    err
+                })?;
+                (upstream, url)
+            }
+        };
         let status = upstream.status().as_u16();
         cross_origin_redirect(scope, &upstream, &url);
         let headers = upstream.headers();
@@ -587,7 +600,7 @@ impl Engine {
             _ => rec,
         };
         if rec.test_id.is_none() {
-            self.forget_model_list(hash);
+            self.forget_model_list(&rec.request.endpoint);
         } else if let Some(Ok(recs)) = scope.mode.reads().then(|| scope.recordings()) {
             recs.lock()
                 .unwrap()
@@ -607,8 +620,11 @@ impl Engine {
         self.store().refresh_ids_file(&scope.dir())
     }
 
-    fn forget_model_list(&self, hash: &str) {
-        self.model_lists.lock().unwrap().remove(hash);
+    fn forget_model_list(&self, endpoint: &str) {
+        self.model_lists
+            .lock()
+            .unwrap()
+            .remove(crate::store::model_list_key(endpoint));
     }
 }
 

@@ -62,6 +62,30 @@ impl EngineRequest {
     }
 }
 
+/// An upstream's answer that a front end got by its own means, for
+/// [`Engine::handle_performed`](super::Engine::handle_performed): the upstream is not
+/// an HTTP server (an MCP server the front end runs as a child process and talks to
+/// over stdio, see [`crate::stdio`]), so the front end performs the exchange and the
+/// engine takes this answer where it would have called the upstream. Its status,
+/// headers and body are read as an HTTP answer's: a `text/event-stream` content type
+/// makes it a stream of frames, anything else a whole body.
+///
+/// ```
+/// use recorder_runtime::engine::Performed;
+/// let accepted = Performed {
+///     upstream: "the stdio server `my-server`".into(),
+///     response: http::Response::builder().status(202).body(reqwest::Body::from("")).unwrap(),
+/// };
+/// assert_eq!(accepted.response.status(), 202);
+/// ```
+#[derive(Debug)]
+pub struct Performed {
+    /// What names the upstream in errors (never a URL the engine would call).
+    pub upstream: String,
+    /// The answer, as an HTTP answer.
+    pub response: http::Response<reqwest::Body>,
+}
+
 /// Where a response came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

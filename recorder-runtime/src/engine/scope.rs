@@ -270,6 +270,16 @@ impl Scope {
         self.engine.handle(self, req).await
     }
 
+    /// Serves one exchange a front end performed itself: see
+    /// [`Engine::handle_performed`].
+    pub async fn handle_performed(
+        self: &Arc<Self>,
+        req: super::EngineRequest,
+        performed: super::Performed,
+    ) -> Result<super::EngineResponse> {
+        self.engine.handle_performed(self, req, performed).await
+    }
+
     /// The test id.
     pub fn test_id(&self) -> &str {
         &self.test_id

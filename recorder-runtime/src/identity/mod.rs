@@ -30,7 +30,7 @@
 //! Everything that decides the canonical text of a request (the rules above, and what
 //! the engine makes of a request before them: multipart parts, query credentials,
 //! placeholders, scrubbed secrets) is identity scheme [`SCHEME`]. A recording names the
-//! scheme its file name was hashed with (`"identity": 1`, see
+//! scheme its file name was hashed with (`"identity": 3`, see
 //! [`crate::recording::version`]), so that a change of canonicalization never turns
 //! committed recordings into silent misses: any such change bumps [`SCHEME`] and adds a
 //! migration step, and a snapshot test of the canonical forms of a fixed set of
@@ -58,12 +58,17 @@ pub const FLOAT_PRECISION: usize = 6;
 
 /// The request-identity scheme: bumped by every change of the canonical form of a
 /// request (see [the module docs](self#the-scheme)). Scheme 1 is the canonicalization
-/// of every recorder before schemes were numbered.
+/// of every recorder before schemes were numbered; scheme 2 hashes a server-issued id
+/// that a request sends back, and no answer of its test issued, as the placeholder
+/// derived from the id itself ([`crate::idmap::derived_placeholder`]); scheme 3 takes
+/// every query parameter named like a credential out of the endpoint, in any case
+/// (`token`, `sig`, `password`, `X-Amz-Signature`, ...: [`crate::headers::CREDENTIAL_PARAMS`];
+/// scheme 2 took out `key`, `api_key` and a few others, in lower case).
 ///
 /// ```
-/// assert_eq!(recorder_runtime::identity::SCHEME, 1);
+/// assert_eq!(recorder_runtime::identity::SCHEME, 3);
 /// ```
-pub const SCHEME: u32 = 1;
+pub const SCHEME: u32 = 3;
 
 /// Whether a request lists models: shared by all tests and merged on replay.
 ///

@@ -10,7 +10,7 @@
 //! ```json
 //! {
 //!   "format": 2,
-//!   "identity": 1,
+//!   "identity": 3,
 //!   "test_id": "examples::chat::answers[text=smollm2-135m]",
 //!   "request": { ... },
 //!   "response": { ... }
@@ -65,8 +65,75 @@ pub const FORMAT_STEPS: &[Step] = &[Step {
 }];
 
 /// How each identity scheme became the next: `IDENTITY_STEPS[i]` takes scheme `i + 1`
-/// to `i + 2`. None yet: scheme 1 is the only one.
-pub const IDENTITY_STEPS: &[Step] = &[];
+/// to `i + 2`.
+pub const IDENTITY_STEPS: &[Step] = &[
+    Step {
+        from: 1,
+        what: "a server-issued id that a request sends back and no answer of its test issued is hashed as the placeholder derived from the id itself",
+        upgrade: Some(derive_unknown_ids),
+    },
+    Step {
+        from: 2,
+        what: "every query parameter named like a credential (token, sig, password, X-Amz-Signature, ..., in any case) leaves the endpoint",
+        upgrade: Some(strip_query_credentials),
+    },
+];
+
+/// Identity scheme 2 to 3: the query parameters named like a credential that scheme 2
+/// kept in the endpoint (`?token=`, `?sig=`, `?Key=`, ...) leave it, as the engine's
+/// `prepare` takes them out now ([`crate::headers::strip_credentials`]). Those a
+/// setup's `auth = { query = "..." }` names were taken out already. A file whose
+/// endpoint holds none keeps its hash.
+fn strip_query_credentials(kind: FileKind, file: &mut Map<String, Value>) -> Result<(), String> {
+    if kind != FileKind::Recording {
+        return Ok(());
+    }
+    let Some(request) = file.get_mut("request").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let Some(endpoint) = request.get("endpoint").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if let (std::borrow::Cow::Owned(e), _) = crate::query::strip_credentials(endpoint, &[]) {
+        request.insert("endpoint".into(), Value::String(e));
+    }
+    Ok(())
+}
+
+/// Identity scheme 1 to 2: the ids a stored request still holds raw are those no
+/// answer of its test issued (issued ones were stored as their placeholders), and
+/// scheme 2 hashes each of them as the placeholder derived from itself
+/// ([`crate::idmap::unknown_sent_back`], as the engine's `prepare` finds them). A file
+/// whose request holds none keeps its hash. A file of another shape is left for the
+/// reader to report.
+fn derive_unknown_ids(kind: FileKind, file: &mut Map<String, Value>) -> Result<(), String> {
+    if kind != FileKind::Recording {
+        return Ok(());
+    }
+    let Some(request) = file.get_mut("request").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let Some(endpoint) = request.get("endpoint").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let endpoint = endpoint.to_owned();
+    let body = serde_json::to_vec(request.get("body").unwrap_or(&Value::Null))
+        .expect("a JSON value serializes");
+    let derived =
+        crate::idmap::unknown_sent_back(&endpoint, &body, &crate::idmap::IdMap::default());
+    if derived.is_empty() {
+        return Ok(());
+    }
+    if let std::borrow::Cow::Owned(e) = derived.substitute_tokens(&endpoint) {
+        request.insert("endpoint".into(), Value::String(e));
+    }
+    if let std::borrow::Cow::Owned(b) = derived.substitute_bytes(&body) {
+        let body = serde_json::from_slice(&b)
+            .map_err(|e| format!("its request body is not JSON once its ids are replaced ({e})"))?;
+        request.insert("body".into(), body);
+    }
+    Ok(())
+}
 
 /// The versions this recorder writes, and how older ones become them.
 pub const CHAIN: Chain<'static> = Chain {
@@ -94,7 +161,7 @@ impl Version {
     };
 }
 
-/// `format 2, identity scheme 1`.
+/// `format 2, identity scheme 2`.
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -330,7 +397,7 @@ mod tests {
             }
         );
         assert_eq!(
-            v(json!({"format": 2, "identity": 1})).unwrap(),
+            v(json!({"format": 2, "identity": crate::identity::SCHEME})).unwrap(),
             Version::CURRENT
         );
         for bad in [
@@ -380,9 +447,16 @@ mod tests {
         assert!(
             c.reads_as_is(Version {
                 format: 1,
-                identity: 1
+                identity: crate::identity::SCHEME
             }),
             "format 2 only added keys"
+        );
+        assert!(
+            !c.reads_as_is(Version {
+                format: 1,
+                identity: 1
+            }),
+            "scheme 2 rewrites the ids of a request"
         );
         let mut newer = obj(json!({"format": FORMAT + 1}));
         let e = c.upgrade(FileKind::Recording, &mut newer).unwrap_err();
@@ -465,6 +539,92 @@ mod tests {
         assert!(gap
             .upgrade(FileKind::Recording, &mut obj(json!({})))
             .is_err());
+    }
+
+    #[test]
+    fn scheme_2_hashes_an_id_no_answer_issued_as_its_derived_placeholder() {
+        use crate::idmap::derived_placeholder;
+        let scheme_1 = |endpoint: &str, body: Value| {
+            obj(json!({
+                "format": 2, "identity": 1, "test_id": "t",
+                "request": {"method": "POST", "endpoint": endpoint, "model": null, "body": body},
+                "response": {"status": 200}
+            }))
+        };
+        let body = json!({"messages": [
+            {"role": "tool", "tool_call_id": "call_9f8e7d6c5b4a", "content": "42"},
+            {"role": "tool", "tool_call_id": "call_rec-0123456789ab", "content": "issued"}
+        ]});
+        let mut f = scheme_1("/v1/responses/resp_68af0a1b2c3d/cancel", body);
+        let found = CHAIN.upgrade(FileKind::Recording, &mut f).unwrap();
+        assert_eq!(found.identity, 1);
+        let rec: crate::recording::Recording = serde_json::from_value(Value::Object(f)).unwrap();
+        assert_eq!(
+            rec.request.endpoint,
+            format!(
+                "/v1/responses/{}/cancel",
+                derived_placeholder("resp_68af0a1b2c3d")
+            )
+        );
+        assert_eq!(
+            rec.request.body["messages"][0]["tool_call_id"],
+            derived_placeholder("call_9f8e7d6c5b4a")
+        );
+        assert_eq!(
+            rec.request.body["messages"][1]["tool_call_id"], "call_rec-0123456789ab",
+            "a placeholder stays"
+        );
+        // A request without such ids, and a `_ids.json`, are left as they were.
+        let plain =
+            json!({"model": "m", "messages": [{"role": "user", "content": "call_9f8e7d6c5b4a"}]});
+        let mut f = scheme_1("/v1/chat/completions", plain.clone());
+        CHAIN.upgrade(FileKind::Recording, &mut f).unwrap();
+        assert_eq!(f["request"]["body"], plain);
+        assert_eq!(f["request"]["endpoint"], "/v1/chat/completions");
+        let mut ids = obj(json!({"format": 1, "test_id": "t", "ids": {"call_9f8e7d6c5b4a": {}}}));
+        CHAIN.upgrade(FileKind::Ids, &mut ids).unwrap();
+        assert_eq!(
+            Value::Object(ids),
+            json!({"test_id": "t", "ids": {"call_9f8e7d6c5b4a": {}}})
+        );
+    }
+
+    #[test]
+    fn scheme_3_takes_credential_query_parameters_out_of_the_endpoint() {
+        let recording = |identity: u32, endpoint: &str| {
+            obj(json!({
+                "format": 2, "identity": identity, "test_id": "t",
+                "request": {"method": "GET", "endpoint": endpoint, "model": null, "body": null},
+                "response": {"status": 200}
+            }))
+        };
+        for from in [1, 2] {
+            let mut f = recording(
+                from,
+                "/v1/files/f/content?token=t0k3n&Sig=s1&page_token=p2&api-version=2024-10-21",
+            );
+            let found = CHAIN.upgrade(FileKind::Recording, &mut f).unwrap();
+            assert_eq!(found.identity, from);
+            assert_eq!(
+                f["request"]["endpoint"],
+                "/v1/files/f/content?page_token=p2&api-version=2024-10-21",
+                "from scheme {from}"
+            );
+        }
+        let mut only = recording(2, "/v1/x?token=t0k3n");
+        CHAIN.upgrade(FileKind::Recording, &mut only).unwrap();
+        assert_eq!(only["request"]["endpoint"], "/v1/x");
+        // An endpoint without one is left as it was (and so is its hash).
+        let mut plain = recording(2, "/v1/models?project_id=p-1");
+        CHAIN.upgrade(FileKind::Recording, &mut plain).unwrap();
+        assert_eq!(plain["request"]["endpoint"], "/v1/models?project_id=p-1");
+        assert!(
+            !CHAIN.reads_as_is(Version {
+                format: 2,
+                identity: 2
+            }),
+            "scheme 3 rewrites the endpoint of a request"
+        );
     }
 
     #[test]

@@ -69,7 +69,8 @@ impl Spelling {
     }
 }
 
-/// The secrets of a test, ready to be found and replaced (see the [module docs](crate::secrets)).
+/// The secrets of a test, ready to be found and replaced as they are, percent-encoded
+/// and inside base64 (see [`crate::secrets`]).
 #[derive(Default)]
 pub struct Scrubber {
     secrets: Vec<Secret>,

@@ -5,9 +5,19 @@
 use super::layout::entries;
 use super::{RecordingKey, Store};
 use crate::error::{Error, Result};
-pub use crate::idmap::request_text;
+pub use crate::recording::request_text;
 use serde_json::Value;
 use std::path::Path;
+
+// The file format is the store's to write: the id map itself (`idmap`) is below
+// `recording`, whose version steps find ids with it.
+impl crate::idmap::IdsFile {
+    /// The bytes written to disk: the file format (see
+    /// [`crate::recording::version`]), then the map; pretty JSON and a trailing newline.
+    pub fn to_pretty_bytes(&self) -> Vec<u8> {
+        crate::recording::version::file_bytes(crate::recording::version::FileKind::Ids, self)
+    }
+}
 
 impl Store {
     /// The inputs of [`crate::idmap::IdsFile::scan`] for a test's folder: each readable

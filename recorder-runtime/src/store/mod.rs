@@ -41,7 +41,9 @@ pub use ids::{ids_file_bytes, request_text};
 pub use layout::{
     check_test_id, is_recording_name, scope_parts, MODELS_DIR, SHARED_SCOPE, USAGE_DIR,
 };
-pub use models::{merge_model_lists, model_items, model_set_digest};
+pub use models::{
+    merge_model_lists, model_items, model_list_key, model_set_digest, MergedModelList,
+};
 pub use read::{read_file, read_recording};
 pub(crate) use replay::HashHasher;
 pub use replay::{Pick, Replay, ReplayBody, ScopeRecordings};

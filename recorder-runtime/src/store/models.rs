@@ -1,15 +1,15 @@
 //! The shared model lists (`GET /v1/models`, `GET /api/tags`): recorded without a
 //! test id, one file per distinct model set under `_models/`, and merged on replay
-//! (the union by model id, sorted) so that runs against different servers combine.
+//! (the union by model id, sorted) so that runs against different servers combine,
+//! whatever their query (watsonx lists `GET /v1/models?project_id=...`).
 
 use super::layout::{entries, MODELS_DIR};
 use super::{Replay, Store};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::identity::sha256_hex;
-use crate::recording::version::{Version, CHAIN};
 use crate::recording::{RecordedResponse, Recording};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 impl Store {
     /// Every recorded model list for a request hash.
@@ -28,36 +28,73 @@ impl Store {
         Ok(out)
     }
 
-    /// The model lists that this recorder cannot match as they are, each with what to
-    /// do (see [`super::ScopeRecordings::unmatchable`]): older ones whose request no
-    /// longer hashes to their name, newer ones. Read when a model list is missing, so
-    /// that the miss says why.
-    pub fn unmatchable_model_lists(&self) -> Result<Vec<(PathBuf, String)>> {
+    /// Every recorded model list at the path of a model-list `endpoint`, whatever its
+    /// query ([`model_list_key`]), sorted by file.
+    pub fn model_lists_at(&self, endpoint: &str) -> Result<Vec<(PathBuf, Recording)>> {
+        let key = model_list_key(endpoint);
         let mut out = Vec::new();
         for entry in entries(&self.root.join(MODELS_DIR), "cannot read model lists")? {
             let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(named) = name.strip_prefix("models-").and_then(|n| n.get(..64)) else {
+            if model_list_file_hash(&path).is_none() {
                 continue;
-            };
-            match self.read_recording_versioned(&path) {
-                Ok((rec, found)) if found != Version::CURRENT && rec.request_hash() != named => {
-                    out.push((path, CHAIN.older(found)))
-                }
-                Err(Error::Format { files, .. }) => out.extend(files),
-                _ => {}
+            }
+            let rec = self.read_recording(&path)?;
+            if rec.request.method.eq_ignore_ascii_case("GET")
+                && model_list_key(&rec.request.endpoint) == key
+            {
+                out.push((path, rec));
             }
         }
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
-    /// The merged model list for a request hash: the union by model id of every
-    /// recorded list, sorted, in the endpoint's own shape. `None` when nothing is recorded.
-    pub fn merged_model_list(&self, hash: &str) -> Result<Option<Replay>> {
-        let lists = self.model_lists(hash)?;
-        Ok(merge_model_lists(lists))
+    /// The merged model list for a model-list `endpoint`: the union by model id of
+    /// every list recorded at its path, whatever their query (a list recorded with
+    /// `?project_id=...` merges with the plain one), sorted, in the endpoint's own
+    /// shape, and the request hashes of the lists merged. `None` when nothing is recorded.
+    pub fn merged_model_list(&self, endpoint: &str) -> Result<Option<MergedModelList>> {
+        let lists = self.model_lists_at(endpoint)?;
+        let mut hashes: Vec<String> = lists
+            .iter()
+            .filter_map(|(p, _)| model_list_file_hash(p))
+            .collect();
+        hashes.dedup();
+        Ok(merge_model_lists(lists).map(|replay| MergedModelList { replay, hashes }))
     }
+}
+
+/// The model lists of one path merged (see [`Store::merged_model_list`]).
+#[derive(Debug)]
+pub struct MergedModelList {
+    /// The merged list, ready to serve.
+    pub replay: Replay,
+    /// The request hashes of the recorded lists it merges: a replay uses each of them.
+    pub hashes: Vec<String>,
+}
+
+/// What model lists merge by: the endpoint's path without its query or a trailing `/`.
+///
+/// ```
+/// use recorder_runtime::store::model_list_key;
+/// assert_eq!(model_list_key("/v1/models?project_id=p"), "/v1/models");
+/// assert_eq!(model_list_key("/api/tags/"), "/api/tags");
+/// ```
+pub fn model_list_key(endpoint: &str) -> &str {
+    endpoint
+        .split('?')
+        .next()
+        .unwrap_or(endpoint)
+        .trim_end_matches('/')
+}
+
+/// The request hash in a model list's file name (`models-<hash>-<digest8>.json`).
+fn model_list_file_hash(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("models-")?.strip_suffix(".json")?;
+    let (hash, digest) = rest.split_once('-')?;
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(hash, 64) && hex(digest, 8)).then(|| hash.to_owned())
 }
 
 /// Merges model lists (see [`Store::merged_model_list`]).
@@ -150,8 +187,8 @@ mod tests {
         let pb = store.write(&b, &key).unwrap();
         assert_ne!(pa, pb, "one file per model set");
         assert_eq!(store.write(&a, &key).unwrap(), pa, "same set, same file");
-        let merged = store.merged_model_list(&hash).unwrap().unwrap();
-        let ReplayBody::Full(body) = merged.body else {
+        let merged = store.merged_model_list("/v1/models").unwrap().unwrap();
+        let ReplayBody::Full(body) = merged.replay.body else {
             panic!()
         };
         let v: Value = serde_json::from_slice(&body).unwrap();
@@ -163,6 +200,51 @@ mod tests {
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(v["object"], "list");
+    }
+
+    #[test]
+    fn model_lists_merge_whatever_their_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let list = |endpoint: &str, id: &str| {
+            let rec = rec(
+                None,
+                endpoint,
+                json!({"object": "list", "data": [{"id": id, "object": "model"}]}),
+            );
+            let hash = rec.request_hash();
+            store
+                .write(&rec, &crate::store::RecordingKey::first(hash.as_str()))
+                .unwrap();
+            hash
+        };
+        let plain = list("/v1/models", "gpt-4o");
+        let watsonx = list("/v1/models?project_id=p-1", "ibm/granite-3-8b-instruct");
+        list("/api/tags", "llama3:8b");
+        for asked in [
+            "/v1/models",
+            "/v1/models?project_id=p-1",
+            "/v1/models?other=1",
+        ] {
+            let merged = store.merged_model_list(asked).unwrap().unwrap();
+            let ReplayBody::Full(body) = &merged.replay.body else {
+                panic!()
+            };
+            let v: Value = serde_json::from_slice(body).unwrap();
+            let ids: Vec<_> = v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids, ["gpt-4o", "ibm/granite-3-8b-instruct"], "{asked}");
+            let mut expected = vec![plain.clone(), watsonx.clone()];
+            expected.sort();
+            let mut hashes = merged.hashes.clone();
+            hashes.sort();
+            assert_eq!(hashes, expected, "{asked}: every merged list is used");
+        }
+        assert!(store.merged_model_list("/v1/other").unwrap().is_none());
     }
 
     #[test]
@@ -191,7 +273,13 @@ mod tests {
                 &key,
             )
             .unwrap();
-        let ReplayBody::Full(body) = store.merged_model_list(&hash).unwrap().unwrap().body else {
+        let ReplayBody::Full(body) = store
+            .merged_model_list("/api/tags")
+            .unwrap()
+            .unwrap()
+            .replay
+            .body
+        else {
             panic!()
         };
         let v: Value = serde_json::from_slice(&body).unwrap();
