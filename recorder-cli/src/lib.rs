@@ -25,7 +25,6 @@ pub mod review;
 
 pub use commands::check::{check_dir, Problem};
 pub use commands::migrate::{migrate_dir, Migrated, Migration};
-pub use recorder_runtime::secrets::secret_in_text;
 
 use clap::{Args, Parser, Subcommand};
 use index::Index;

@@ -22,7 +22,6 @@ use std::process::{Command, Output};
 
 const TEST: &str = r#"
 use recorder_runtime::client::{ChatRequest, Message};
-use recorder_runtime::engine::EngineRequest;
 use recorder_runtime::{recorded_test, Client, Mode, Model, RecordingContext};
 
 #[recorded_test(models = "text")]
@@ -36,15 +35,24 @@ async fn answers(client: Client, text_model: Model) {
 
 #[test]
 fn a_compressed_body_names_the_feature_it_needs() {
+    use std::io::{Read, Write};
     let dir = std::env::temp_dir().join(format!("user-crate-{}", std::process::id()));
     let ctx = RecordingContext::builder("chat::compressed").mode(Mode::Replay).dir(&dir).build().unwrap();
-    let req = EngineRequest::post("/v1/chat/completions", &b"\x1f\x8b\x08\x00not really gzip"[..]).header(
-        http::header::CONTENT_ENCODING,
-        http::HeaderValue::from_static("gzip"),
-    );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let err = rt.block_on(ctx.client().send(req)).unwrap_err().to_string();
-    assert!(err.contains("`compression` feature"), "{err}");
+    // A user reaches the recorder through its public surface: here the loopback proxy.
+    let base = ctx.base_url();
+    let (addr, path) = base.strip_prefix("http://").unwrap().split_once('/').unwrap();
+    let body = &b"\x1f\x8b\x08\x00not really gzip"[..];
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /{path}/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("`compression` feature"), "{answer}");
     assert!(!dir.exists(), "nothing was written");
 }
 "#;
@@ -54,9 +62,7 @@ fn write_crate(dir: &Path, upstream: &str) {
     ScratchCrate::write(
         dir,
         "user-crate",
-        &format!(
-            "recorder-runtime = {{ path = {runtime:?} }}\nhttp = \"1\"\ntokio = {{ version = \"1\", features = [\"rt\"] }}"
-        ),
+        &format!("recorder-runtime = {{ path = {runtime:?} }}"),
     );
     std::fs::write(
         dir.join("recorder.toml"),

@@ -21,7 +21,8 @@
 
 use crate::client::Client;
 use crate::config::config_for;
-use crate::engine::{Counts, Engine, Scope, ScopeOptions, Target};
+pub use crate::engine::Counts;
+use crate::engine::{Engine, Scope, ScopeOptions, Target};
 use crate::error::Result;
 use crate::mode::Mode;
 use recorder_config::Config;
@@ -129,10 +130,12 @@ impl ContextBuilder {
         self.setup = Some(name.into());
         self
     }
-    /// Sets the upstream directly (no `recorder.toml` needed).
-    pub fn target(mut self, target: Target) -> Self {
-        self.target = Some(target);
-        self
+    support! {
+        /// Sets the upstream directly (no `recorder.toml` needed).
+        pub fn target(mut self, target: Target) -> Self {
+            self.target = Some(target);
+            self
+        }
     }
     /// Where to look for `recorder.toml` and the workspace (default: `CARGO_MANIFEST_DIR`, else the current dir).
     pub fn start_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -220,9 +223,11 @@ impl RecordingContext {
     pub fn recordings_dir(&self) -> &Path {
         self.inner.scope.engine().store().root()
     }
-    /// The engine scope (for transports).
-    pub fn scope(&self) -> &Arc<Scope> {
-        &self.inner.scope
+    support! {
+        /// The engine scope (for transports).
+        pub fn scope(&self) -> &Arc<Scope> {
+            &self.inner.scope
+        }
     }
 
     #[cfg(feature = "proxy")]
@@ -394,32 +399,34 @@ fn engine_for(dir: &Path) -> Arc<Engine> {
         .clone()
 }
 
-/// The upstream of the setup in effect for a test in `module_path` (see
-/// [`recorder_config::choose_setup`]): the one named (`setup`), else `RECORDER_SETUP`,
-/// else the test's suite's, else `default_setup`; no setup gives [`Target::default`].
-///
-/// ```
-/// # use std::path::Path;
-/// let config = recorder_config::Config::parse(
-///     "default_setup = \"a\"\n[setups.a]\nbase_url = \"http://127.0.0.1:9/v1\"\n[setups.b]\n",
-///     Path::new("recorder.toml"),
-/// )?;
-/// let target = recorder_runtime::context::target_for(Some(&config), Some("b"), None)?;
-/// assert_eq!(target.setup.as_deref(), Some("b"));
-/// # Ok::<(), recorder_runtime::error::Error>(())
-/// ```
-pub fn target_for(
-    config: Option<&Config>,
-    setup: Option<&str>,
-    module_path: Option<&str>,
-) -> Result<Target> {
-    let choice = recorder_config::choose_setup(
-        config,
-        setup.map(|name| (name, "the test's setup")),
-        module_path,
-        &recorder_config::ProcessEnv,
-    )?;
-    Ok(choice.map_or_else(Target::default, |c| Target::from_setup(c.setup)))
+support! {
+    /// The upstream of the setup in effect for a test in `module_path` (see
+    /// [`recorder_config::choose_setup`]): the one named (`setup`), else `RECORDER_SETUP`,
+    /// else the test's suite's, else `default_setup`; no setup gives [`Target::default`].
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// let config = recorder_config::Config::parse(
+    ///     "default_setup = \"a\"\n[setups.a]\nbase_url = \"http://127.0.0.1:9/v1\"\n[setups.b]\n",
+    ///     Path::new("recorder.toml"),
+    /// )?;
+    /// let target = recorder_runtime::context::target_for(Some(&config), Some("b"), None)?;
+    /// assert_eq!(target.setup.as_deref(), Some("b"));
+    /// # Ok::<(), recorder_runtime::error::Error>(())
+    /// ```
+    pub fn target_for(
+        config: Option<&Config>,
+        setup: Option<&str>,
+        module_path: Option<&str>,
+    ) -> Result<Target> {
+        let choice = recorder_config::choose_setup(
+            config,
+            setup.map(|name| (name, "the test's setup")),
+            module_path,
+            &recorder_config::ProcessEnv,
+        )?;
+        Ok(choice.map_or_else(Target::default, |c| Target::from_setup(c.setup)))
+    }
 }
 
 /// The module path of a test id (`a::b::name[text=m]` -> `a::b`), which decides its
@@ -429,11 +436,13 @@ fn module_of(test_id: &str) -> Option<&str> {
     name.rsplit_once("::").map(|(module, _)| module)
 }
 
-/// The recordings folder: `RECORDING_DIR`, else `recordings/` next to
-/// `recorder.toml` (searched upward from `start`), else at the root of the Cargo
-/// workspace holding `start` ([`recorder_config::workspace_root`]), else in `start`.
-pub fn recordings_dir(start: &Path) -> PathBuf {
-    recordings_dir_under(start, crate::env::Vars::process())
+support! {
+    /// The recordings folder: `RECORDING_DIR`, else `recordings/` next to
+    /// `recorder.toml` (searched upward from `start`), else at the root of the Cargo
+    /// workspace holding `start` ([`recorder_config::workspace_root`]), else in `start`.
+    pub fn recordings_dir(start: &Path) -> PathBuf {
+        recordings_dir_under(start, crate::env::Vars::process())
+    }
 }
 
 /// [`recordings_dir`] with `RECORDING_DIR` read from `vars`.

@@ -325,7 +325,7 @@ impl Error {
     }
 
     /// The body every transport answers this error with, in the OpenAI error
-    /// shape that clients parse: see [`error_body`].
+    /// shape that clients parse.
     ///
     /// ```
     /// let e = recorder_runtime::Error::Miss("no recording".into());
@@ -406,41 +406,45 @@ impl Error {
     }
 }
 
-/// An OpenAI-style error body, `{"error":{"message","type","code"}}`: what the
-/// proxy and the in-process transports answer with when the recorder, not the API,
-/// refuses or fails a request (`type` and `code` both hold `kind`).
-///
-/// ```
-/// let body = recorder_runtime::error::error_body("recorder_forbidden", "no");
-/// assert_eq!(body, br#"{"error":{"message":"no","type":"recorder_forbidden","code":"recorder_forbidden"}}"#);
-/// ```
-pub fn error_body(kind: &str, message: &str) -> Vec<u8> {
-    serde_json::to_vec(
-        &serde_json::json!({ "error": { "message": message, "type": kind, "code": kind } }),
-    )
-    .expect("a JSON value serializes")
+support! {
+    /// An OpenAI-style error body, `{"error":{"message","type","code"}}`: what the
+    /// proxy and the in-process transports answer with when the recorder, not the API,
+    /// refuses or fails a request (`type` and `code` both hold `kind`).
+    ///
+    /// ```
+    /// let body = recorder_runtime::error::error_body("recorder_forbidden", "no");
+    /// assert_eq!(body, br#"{"error":{"message":"no","type":"recorder_forbidden","code":"recorder_forbidden"}}"#);
+    /// ```
+    pub fn error_body(kind: &str, message: &str) -> Vec<u8> {
+        serde_json::to_vec(
+            &serde_json::json!({ "error": { "message": message, "type": kind, "code": kind } }),
+        )
+        .expect("a JSON value serializes")
+    }
 }
 
-/// An error's message followed by its causes (`a: b: c`), skipping a cause whose
-/// text the message already holds.
-///
-/// ```
-/// use recorder_runtime::{error::chain, Error};
-/// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
-/// assert_eq!(chain(&Error::io("cannot write", "/r/a.json", io)), "cannot write /r/a.json: denied");
-/// ```
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+support! {
+    /// An error's message followed by its causes (`a: b: c`), skipping a cause whose
+    /// text the message already holds.
+    ///
+    /// ```
+    /// use recorder_runtime::{error::chain, Error};
+    /// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+    /// assert_eq!(chain(&Error::io("cannot write", "/r/a.json", io)), "cannot write /r/a.json: denied");
+    /// ```
+    pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut out = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !out.contains(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            cause = c.source();
         }
-        cause = c.source();
+        out
     }
-    out
 }
 
 /// What is wrong with the setup ([`Error::Setup`]). Each problem's text says what to

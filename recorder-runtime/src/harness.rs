@@ -54,7 +54,7 @@ pub struct TestSpec {
     pub manifest_dir: &'static str,
     /// The `recorder.toml` the macro read when it built the test (`None`: none found).
     pub config_file: Option<&'static str>,
-    /// `file!()` of the test, for the advice of [`built_from`](crate::config::built_from).
+    /// `file!()` of the test, for the advice of `config::built_from`.
     pub source_file: &'static str,
     /// Multi-thread tokio runtime instead of current-thread.
     pub multi_thread: bool,

@@ -4,7 +4,7 @@
 //!
 //! - **Headers.** Every request header named `mcp-*` (`Mcp-Session-Id`,
 //!   `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`) and `Last-Event-ID`
-//!   go upstream as the client sent them ([`forwards_request_header`]); like every
+//!   go upstream as the client sent them; like every
 //!   request header they are never stored and never count for identity. The answer's
 //!   `Mcp-Session-Id` and `MCP-Protocol-Version` reach the client
 //!   ([`PASSED_RESPONSE_HEADERS`]), recording and replaying.
@@ -20,7 +20,7 @@
 //!   the server would not know it: nothing is sent or written, and the test fails
 //!   saying to record it whole.
 //! - **JSON-RPC ids are the client's**: an object with a `"jsonrpc"` member keeps its
-//!   `id` (see [`crate::normalize`]).
+//!   `id` (normalization leaves it alone).
 //! - **Open-ended streams.** A session's `GET` stream (a `GET` carrying
 //!   `Mcp-Session-Id`, answered with `text/event-stream`) and a 2026-07-28
 //!   `subscriptions/listen` stream stay open while the session lives. Recording, it is
@@ -84,10 +84,12 @@ pub const RECORDER_ERROR_CODE: i64 = -32050;
 /// The 2026-07-28 method whose answer is a stream of notifications that stays open.
 const LISTEN_METHOD: &str = "subscriptions/listen";
 
-/// Whether a request header (lower-case name) goes upstream by MCP's rules: every
-/// `mcp-*` header and `last-event-id`.
-pub fn forwards_request_header(name: &str) -> bool {
-    name.starts_with("mcp-") || name == LAST_EVENT_ID_HEADER
+support! {
+    /// Whether a request header (lower-case name) goes upstream by MCP's rules: every
+    /// `mcp-*` header and `last-event-id`.
+    pub fn forwards_request_header(name: &str) -> bool {
+        name.starts_with("mcp-") || name == LAST_EVENT_ID_HEADER
+    }
 }
 
 /// A header's value as text.
@@ -230,36 +232,38 @@ fn jsonrpc_id(body: &[u8]) -> Option<Value> {
     is_request.then(|| message.remove("id").unwrap_or(Value::Null))
 }
 
-/// An error on a JSON-RPC request, as the answer an MCP client matches to its request
-/// (see the [module docs](self)): its HTTP status and JSON body. `None` when the body
-/// is not a JSON-RPC request or notification: the error is answered as usual.
-///
-/// ```
-/// use recorder_runtime::mcp::jsonrpc_error;
-/// use recorder_runtime::Error;
-/// let req = br#"{"jsonrpc":"2.0","id":"req-7","method":"tools/list"}"#;
-/// let (status, body) = jsonrpc_error(req, &Error::Miss("no recording".into())).unwrap();
-/// assert_eq!(status, 400);
-/// let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-/// assert_eq!(body["id"], "req-7");
-/// assert!(jsonrpc_error(br#"{"model":"m"}"#, &Error::Miss("no recording".into())).is_none());
-/// ```
-pub fn jsonrpc_error(body: &[u8], err: &Error) -> Option<(StatusCode, Bytes)> {
-    let id = jsonrpc_id(body)?;
-    let status = match err.http_status() {
-        StatusCode::NOT_FOUND => StatusCode::BAD_REQUEST,
-        status => status,
-    };
-    let answer = json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {
-            "code": RECORDER_ERROR_CODE,
-            "message": crate::error::chain(err),
-            "data": {"type": err.kind()},
-        },
-    });
-    Some((status, Bytes::from(answer.to_string())))
+support! {
+    /// An error on a JSON-RPC request, as the answer an MCP client matches to its request
+    /// (see the [module docs](self)): its HTTP status and JSON body. `None` when the body
+    /// is not a JSON-RPC request or notification: the error is answered as usual.
+    ///
+    /// ```
+    /// use recorder_runtime::mcp::jsonrpc_error;
+    /// use recorder_runtime::Error;
+    /// let req = br#"{"jsonrpc":"2.0","id":"req-7","method":"tools/list"}"#;
+    /// let (status, body) = jsonrpc_error(req, &Error::Miss("no recording".into())).unwrap();
+    /// assert_eq!(status, 400);
+    /// let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    /// assert_eq!(body["id"], "req-7");
+    /// assert!(jsonrpc_error(br#"{"model":"m"}"#, &Error::Miss("no recording".into())).is_none());
+    /// ```
+    pub fn jsonrpc_error(body: &[u8], err: &Error) -> Option<(StatusCode, Bytes)> {
+        let id = jsonrpc_id(body)?;
+        let status = match err.http_status() {
+            StatusCode::NOT_FOUND => StatusCode::BAD_REQUEST,
+            status => status,
+        };
+        let answer = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {
+                "code": RECORDER_ERROR_CODE,
+                "message": crate::error::chain(err),
+                "data": {"type": err.kind()},
+            },
+        });
+        Some((status, Bytes::from(answer.to_string())))
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! depends on it alone), re-exported here: [`TestIdLayer`], [`spawn`] / [`bind`],
 //! [`headers`], and (with the `reqwest-middleware` and `async-openai` features)
 //! `PropagateMiddleware` and `PropagateOpenAiService`. The test process's side is
-//! [`crate::registry::Recorder`], which knows the running tests' scopes, and
+//! the recorder's registry, which knows the running tests' scopes, and
 //! [`recorder_url`], the loopback proxy root that routes requests by their header.
 //! [`crate::service::Service`] wires it all up.
 //!

@@ -330,6 +330,50 @@ fn the_scanner_sees_a_cycle() {
     assert_eq!(cycle_from(&graph, "c"), None);
 }
 
+/// The modules lib.rs declares `pub` for every user (not through `support!`).
+fn public_modules(lib: &str) -> Vec<String> {
+    lib.lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|rest| rest.trim_end_matches(';').to_string())
+        .collect()
+}
+
+/// What a user's `cargo doc` shows is a decision about the public API: a new module
+/// is public only when it is listed here too, else it goes in `support!(mods ...)`.
+#[test]
+fn only_the_user_facing_modules_are_public_without_support() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let expected = [
+        "client",
+        "context",
+        "error",
+        "mcp",
+        "mode",
+        "model",
+        "propagate",
+        "service",
+        "stdio",
+        "transport",
+        "__private",
+    ];
+    assert_eq!(
+        public_modules(&lib),
+        expected,
+        "recorder-runtime/src/lib.rs declares other modules public than a test needs. A \
+         module only cargo-recordings, the tests, fuzz/ or bench/peers use goes in lib.rs's \
+         `support!(mods ...)` (public with the `_support` feature alone); a module a user's \
+         test needs goes in this list, in the crate docs' \"Public surface\" and in the \
+         README's Layout"
+    );
+}
+
+#[test]
+fn the_public_module_scanner_skips_support_and_private_modules() {
+    let lib = "pub mod a;\nsupport!(mods\n    b,\n);\nmod c;\n#[cfg(feature = \"x\")]\npub mod d;\n        pub mod $name;\n";
+    assert_eq!(public_modules(lib), ["a", "d"]);
+}
+
 #[test]
 fn the_scanner_sees_an_upward_import_a_stray_module_and_a_stale_one() {
     let dir = tempfile::tempdir().unwrap();

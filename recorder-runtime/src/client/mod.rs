@@ -54,19 +54,25 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client over a scope (normally from [`RecordingContext::client`](crate::RecordingContext::client)).
-    pub fn new(scope: Arc<Scope>) -> Self {
-        Client { scope }
+    support! {
+        /// A client over a scope (normally from [`RecordingContext::client`](crate::RecordingContext::client)).
+        pub fn new(scope: Arc<Scope>) -> Self {
+            Client { scope }
+        }
     }
 
-    /// The engine scope the client talks to.
-    pub fn scope(&self) -> &Arc<Scope> {
-        &self.scope
+    support! {
+        /// The engine scope the client talks to.
+        pub fn scope(&self) -> &Arc<Scope> {
+            &self.scope
+        }
     }
 
-    /// Sends a raw request through the engine.
-    pub async fn send(&self, req: EngineRequest) -> Result<EngineResponse> {
-        self.scope.handle(req).await
+    support! {
+        /// Sends a raw request through the engine.
+        pub async fn send(&self, req: EngineRequest) -> Result<EngineResponse> {
+            self.scope.handle(req).await
+        }
     }
 
     /// POSTs a JSON body through the engine.
@@ -152,13 +158,15 @@ impl Client {
         }))
     }
 
-    /// Sends a request and decodes its JSON answer; an error status is [`Error::Api`].
-    pub async fn send_json<T: DeserializeOwned>(&self, req: EngineRequest) -> Result<T> {
-        let endpoint = req.endpoint.clone();
-        let resp = self.send(req).await?;
-        decode(&endpoint, resp)
-            .await
-            .map_err(|e| self.scope.redact(e))
+    support! {
+        /// Sends a request and decodes its JSON answer; an error status is [`Error::Api`].
+        pub async fn send_json<T: DeserializeOwned>(&self, req: EngineRequest) -> Result<T> {
+            let endpoint = req.endpoint.clone();
+            let resp = self.send(req).await?;
+            decode(&endpoint, resp)
+                .await
+                .map_err(|e| self.scope.redact(e))
+        }
     }
 
     /// Chat completion.

@@ -485,6 +485,19 @@ fn strings(v: &Value, path: &mut String, f: &mut dyn FnMut(&str, &str)) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secret_detection_avoids_ordinary_text() {
+        use super::secret_in_text;
+        assert!(secret_in_text("task-abcdefghijklmnopqrstuvwxyz", &[]).is_none());
+        assert!(secret_in_text("sk-short", &[]).is_none());
+        assert!(secret_in_text("the bearer of bad news", &[]).is_none());
+        assert!(secret_in_text("Bearer eyJhbGciOiJIUzI1NiJ9", &[]).is_some());
+        let configured = [("MY_KEY".to_string(), "s3cr3t-value".to_string())];
+        assert_eq!(
+            secret_in_text("x s3cr3t-value y", &configured).as_deref(),
+            Some("the value of $MY_KEY")
+        );
+    }
 
     #[test]
     fn every_credential_header_and_cookies_are_found_as_keys() {

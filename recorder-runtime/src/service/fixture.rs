@@ -69,7 +69,7 @@ impl Service {
         Service::for_test(ctx, &config, name, None)
     }
 
-    /// The service a test gets from `config` (see [`pick`]: `name`, else
+    /// The service a test gets from `config` (`name`, else
     /// `RECORDER_SERVICE`, else the one named like `suite`, else the only one), with
     /// its port and url after the variables (`RECORDER_SERVICE_<NAME>_URL`,
     /// `RECORDER_SERVICE_<NAME>_PORT`, `RECORDER_SERVICE_URL`,

@@ -42,7 +42,7 @@
 //! Starting services needs a Unix (Linux, macOS); elsewhere start the service
 //! yourself and the tests reuse it.
 //!
-//! One job per module: `fixture` (the [`Service`] a test gets, and [`pick`]ing which
+//! One job per module: `fixture` (the [`Service`] a test gets, and `pick`ing which
 //! one), `process` (starting, reusing and stopping a service: once per process, port
 //! locks, the watchdog), `health` (asking a service whether it is up) and `error`
 //! ([`ServiceError`], why a service cannot be used).
@@ -53,8 +53,13 @@ mod health;
 mod process;
 
 pub use error::{PortHeld, Probe, ServiceError, Unhealthy};
-pub use fixture::{pick, Service};
-pub use process::{binary, ensure, ensure_with, Running};
+pub use fixture::Service;
+support! {
+    pub use fixture::pick;
+}
+support! {
+    pub use process::{binary, ensure, ensure_with, Running};
+}
 
 /// `RECORDER_SERVICE=<name>`: which `[services.<name>]` a `Service` parameter gets
 /// when `recorder.toml` defines several.

@@ -20,6 +20,8 @@ pub struct Running {
     /// Started by this process (and stopped when it ends).
     pub started: bool,
     /// Where its output goes, when started here.
+    // Read by `cargo recordings serve` alone (through `_support`).
+    #[cfg_attr(not(feature = "_support"), allow(dead_code))]
     pub log: Option<PathBuf>,
 }
 

@@ -117,7 +117,7 @@ pub(crate) fn upstream_name(endpoint: &str) -> Option<&str> {
 
 /// Whether a variable's name says it holds a credential: `GITHUB_TOKEN`,
 /// `OPENAI_API_KEY`, `DB_PASSWORD`, but not `MAX_TOKENS` or `TOKENIZER_PATH` (the
-/// rule of [`crate::env::is_credential`]).
+/// rule the runtime's `env::is_credential` applies to every variable).
 ///
 /// ```
 /// use recorder_runtime::stdio::is_credential;

@@ -5,7 +5,9 @@
 
 use super::exchange::{Exchange, Reply};
 use crate::engine::{EngineResponse, Scope};
-use crate::error::{Error, Result, RoutingProblem, SetupProblem};
+#[cfg(feature = "proxy")]
+use crate::error::RoutingProblem;
+use crate::error::{Error, Result, SetupProblem};
 use crate::mode::Mode;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};

@@ -19,9 +19,11 @@ pub struct RecorderMiddleware {
 }
 
 impl RecorderMiddleware {
-    /// A middleware for a source of scopes.
-    pub fn new(source: ScopeSource) -> Self {
-        RecorderMiddleware { source }
+    support! {
+        /// A middleware for a source of scopes.
+        pub fn new(source: ScopeSource) -> Self {
+            RecorderMiddleware { source }
+        }
     }
 }
 

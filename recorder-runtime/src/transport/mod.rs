@@ -9,7 +9,7 @@
 //!
 //! Both take whatever URL the client builds, keep its path (a `/s/<token>` proxy
 //! prefix is dropped, so a client configured with `ctx.base_url()` works too) and
-//! hand the request to [`Engine::handle`](crate::engine::Engine::handle). Streams
+//! hand the request to the engine (`Engine::handle`). Streams
 //! come back frame by frame.
 //!
 //! ```no_run
@@ -38,15 +38,17 @@ pub use middleware::RecorderMiddleware;
 #[cfg(feature = "async-openai")]
 pub use openai::OpenAiService;
 
-/// Which scope a transport serves: the one it was made for, or the test id of the
-/// request being handled (server mode).
-#[derive(Clone, Debug)]
-pub enum ScopeSource {
-    /// Always this scope.
-    Fixed(Arc<Scope>),
-    /// The scope of the current task's test id (see [`crate::propagate`]); requests
-    /// outside any test go to the real API untouched.
-    Current(Arc<dyn crate::engine::ScopeResolver>),
+support! {
+    /// Which scope a transport serves: the one it was made for, or the test id of the
+    /// request being handled (server mode).
+    #[derive(Clone, Debug)]
+    pub enum ScopeSource {
+        /// Always this scope.
+        Fixed(Arc<Scope>),
+        /// The scope of the current task's test id (see [`crate::propagate`]); requests
+        /// outside any test go to the real API untouched.
+        Current(Arc<dyn crate::engine::ScopeResolver>),
+    }
 }
 
 impl ScopeSource {
@@ -58,17 +60,19 @@ impl ScopeSource {
     }
 }
 
-/// The endpoint of a URL: path and query, without a proxy's `/s/<token>` prefix.
-pub fn endpoint_of(url: &reqwest::Url) -> String {
-    let mut path = url.path().to_owned();
-    if let Some(rest) = path.strip_prefix("/s/") {
-        if let Some(i) = rest.find('/') {
-            path = rest[i..].to_owned();
+support! {
+    /// The endpoint of a URL: path and query, without a proxy's `/s/<token>` prefix.
+    pub fn endpoint_of(url: &reqwest::Url) -> String {
+        let mut path = url.path().to_owned();
+        if let Some(rest) = path.strip_prefix("/s/") {
+            if let Some(i) = rest.find('/') {
+                path = rest[i..].to_owned();
+            }
         }
-    }
-    match url.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
+        match url.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        }
     }
 }
 
@@ -119,9 +123,11 @@ fn take_bytes(mut body: reqwest::Body) -> Bytes {
     }
 }
 
-/// An engine answer as a `reqwest::Response`, streams chunk by chunk.
-pub fn to_reqwest(resp: EngineResponse) -> reqwest::Response {
-    to_reqwest_at(resp, None)
+support! {
+    /// An engine answer as a `reqwest::Response`, streams chunk by chunk.
+    pub fn to_reqwest(resp: EngineResponse) -> reqwest::Response {
+        to_reqwest_at(resp, None)
+    }
 }
 
 /// [`to_reqwest`] with the request's URL as the response's `url()` (without one,

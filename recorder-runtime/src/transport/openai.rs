@@ -22,9 +22,11 @@ pub struct OpenAiService {
 }
 
 impl OpenAiService {
-    /// A service for a source of scopes.
-    pub fn new(source: ScopeSource) -> Self {
-        OpenAiService { source }
+    support! {
+        /// A service for a source of scopes.
+        pub fn new(source: ScopeSource) -> Self {
+            OpenAiService { source }
+        }
     }
 }
 
