@@ -91,7 +91,7 @@ fn front() -> &'static str {
     ADDR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("recorder-fuzz-front-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let recorder = recorder_runtime::registry::Recorder::with_limits(
+        let recorder = recorder_runtime::registry::Registry::with_limits(
             &dir,
             recorder_runtime::Mode::Replay,
             recorder_runtime::engine::Target::default(),

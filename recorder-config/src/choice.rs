@@ -18,14 +18,14 @@
 
 use std::fmt;
 
-use crate::{Config, ConfigError, Env, EnvLayers, Setup, Source, SETUP_ENV, SUITE_ENV};
+use crate::{Config, ConfigError, Env, EnvLayers, Setup, ValueSource, SETUP_ENV, SUITE_ENV};
 
 /// Who picked the setup in effect: one rung of the rule, highest first.
 ///
 /// ```
-/// use recorder_config::{ChosenBy, Source};
+/// use recorder_config::{ChosenBy, ValueSource};
 /// assert_eq!(ChosenBy::Explicit("--setup").to_string(), "--setup");
-/// assert_eq!(ChosenBy::Variable(Source::RecorderEnv).to_string(), "RECORDER_SETUP in RECORDER_ENV");
+/// assert_eq!(ChosenBy::Variable(ValueSource::RecorderEnv).to_string(), "RECORDER_SETUP in RECORDER_ENV");
 /// assert_eq!(ChosenBy::Suite("hosted".into()).to_string(), "suite `hosted`");
 /// assert_eq!(ChosenBy::DefaultSetup.to_string(), "default_setup");
 /// ```
@@ -33,8 +33,8 @@ use crate::{Config, ConfigError, Env, EnvLayers, Setup, Source, SETUP_ENV, SUITE
 pub enum ChosenBy {
     /// Named by the caller; the text says who (`"--setup"`, `"the test's `setup = ...`"`).
     Explicit(&'static str),
-    /// `RECORDER_SETUP`, found where the [`Source`] says (the environment or `RECORDER_ENV`).
-    Variable(Source),
+    /// `RECORDER_SETUP`, found where the [`ValueSource`] says (the environment or `RECORDER_ENV`).
+    Variable(ValueSource),
     /// The `setup` of the named suite, which holds the test.
     Suite(String),
     /// `default_setup` of `recorder.toml`.
@@ -46,15 +46,15 @@ impl ChosenBy {
     /// (`environment`, `RECORDER_ENV`, `recorder.toml`, or the caller's text).
     ///
     /// ```
-    /// use recorder_config::{ChosenBy, Source};
-    /// assert_eq!(ChosenBy::Variable(Source::Environment).source(), "environment");
+    /// use recorder_config::{ChosenBy, ValueSource};
+    /// assert_eq!(ChosenBy::Variable(ValueSource::Environment).source(), "environment");
     /// assert_eq!(ChosenBy::DefaultSetup.source(), "recorder.toml");
     /// ```
     pub fn source(&self) -> String {
         match self {
             ChosenBy::Explicit(by) => (*by).to_owned(),
             ChosenBy::Variable(source) => source.to_string(),
-            ChosenBy::Suite(_) | ChosenBy::DefaultSetup => Source::Config.to_string(),
+            ChosenBy::Suite(_) | ChosenBy::DefaultSetup => ValueSource::Config.to_string(),
         }
     }
 }
@@ -63,7 +63,9 @@ impl fmt::Display for ChosenBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ChosenBy::Explicit(by) => f.write_str(by),
-            ChosenBy::Variable(Source::RecorderEnv) => write!(f, "{SETUP_ENV} in RECORDER_ENV"),
+            ChosenBy::Variable(ValueSource::RecorderEnv) => {
+                write!(f, "{SETUP_ENV} in RECORDER_ENV")
+            }
             ChosenBy::Variable(_) => f.write_str(SETUP_ENV),
             ChosenBy::Suite(name) => write!(f, "suite `{name}`"),
             ChosenBy::DefaultSetup => f.write_str("default_setup"),
@@ -96,7 +98,7 @@ pub struct Choice<'c> {
 ///
 /// ```
 /// # use std::path::Path;
-/// use recorder_config::{choose_setup, ChosenBy, Config, Source};
+/// use recorder_config::{choose_setup, ChosenBy, Config, ValueSource};
 /// let config = Config::parse(
 ///     r#"
 ///     default_setup = "local"
@@ -116,7 +118,7 @@ pub struct Choice<'c> {
 /// };
 /// assert_eq!(pick(None, None, &none)?, Some(("local".into(), ChosenBy::DefaultSetup)));
 /// assert_eq!(pick(None, Some("my_crate::hosted"), &none)?, Some(("gpt".into(), ChosenBy::Suite("hosted".into()))));
-/// assert_eq!(pick(None, Some("my_crate::hosted"), &env)?, Some(("ollama".into(), ChosenBy::Variable(Source::Environment))));
+/// assert_eq!(pick(None, Some("my_crate::hosted"), &env)?, Some(("ollama".into(), ChosenBy::Variable(ValueSource::Environment))));
 /// assert_eq!(pick(Some(("local", "--setup")), None, &env)?, Some(("local".into(), ChosenBy::Explicit("--setup"))));
 /// assert!(pick(Some(("claude", "--setup")), None, &none).unwrap_err().to_string().contains("unknown setup `claude` (from --setup)"));
 /// # Ok::<(), recorder_config::ConfigError>(())

@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use recorder_config::{EnvLayers, Source};
+//! use recorder_config::{EnvLayers, ValueSource};
 //!
 //! let process = |name: &str| match name {
 //!     "RECORDER_ENV" => Some("RECORDER_KEEP_TIMING=1,OLLAMA_URL=http://gpu:11434".to_string()),
@@ -27,9 +27,9 @@
 //! let setup_env = BTreeMap::from([("VLLM_URL".to_string(), "http://127.0.0.1:8000".to_string())]);
 //! let layers = EnvLayers::from_process(&process)?.with_setup("vllm", &setup_env);
 //!
-//! assert_eq!(layers.lookup(&process, "OLLAMA_URL"), Some(("http://127.0.0.1:11434".into(), Source::Environment)));
-//! assert_eq!(layers.lookup(&process, "RECORDER_KEEP_TIMING"), Some(("1".into(), Source::RecorderEnv)));
-//! assert_eq!(layers.lookup(&process, "VLLM_URL"), Some(("http://127.0.0.1:8000".into(), Source::Setup("vllm".into()))));
+//! assert_eq!(layers.lookup(&process, "OLLAMA_URL"), Some(("http://127.0.0.1:11434".into(), ValueSource::Environment)));
+//! assert_eq!(layers.lookup(&process, "RECORDER_KEEP_TIMING"), Some(("1".into(), ValueSource::RecorderEnv)));
+//! assert_eq!(layers.lookup(&process, "VLLM_URL"), Some(("http://127.0.0.1:8000".into(), ValueSource::Setup("vllm".into()))));
 //! assert_eq!(layers.lookup(&process, "RECORDER_SETUP"), None);
 //! # Ok::<(), recorder_config::ConfigError>(())
 //! ```
@@ -61,12 +61,12 @@ pub(crate) fn forbidden_in_setup(name: &str) -> Option<&'static str> {
 /// Where a resolved value came from, as `cargo recordings options` shows it.
 ///
 /// ```
-/// use recorder_config::Source;
-/// assert_eq!(Source::Setup("local".into()).to_string(), "setup `local` env");
-/// assert_eq!(Source::Environment.to_string(), "environment");
+/// use recorder_config::ValueSource;
+/// assert_eq!(ValueSource::Setup("local".into()).to_string(), "setup `local` env");
+/// assert_eq!(ValueSource::Environment.to_string(), "environment");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Source {
+pub enum ValueSource {
     /// The process environment.
     Environment,
     /// An entry of `RECORDER_ENV`.
@@ -82,15 +82,15 @@ pub enum Source {
     Unset,
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for ValueSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Environment => f.write_str("environment"),
-            Source::RecorderEnv => f.write_str("RECORDER_ENV"),
-            Source::Setup(name) => write!(f, "setup `{name}` env"),
-            Source::Config => f.write_str("recorder.toml"),
-            Source::Default => f.write_str("default"),
-            Source::Unset => f.write_str("unset"),
+            ValueSource::Environment => f.write_str("environment"),
+            ValueSource::RecorderEnv => f.write_str("RECORDER_ENV"),
+            ValueSource::Setup(name) => write!(f, "setup `{name}` env"),
+            ValueSource::Config => f.write_str("recorder.toml"),
+            ValueSource::Default => f.write_str("default"),
+            ValueSource::Unset => f.write_str("unset"),
         }
     }
 }
@@ -203,16 +203,16 @@ impl EnvLayers {
 
     /// `name` in `process`, else in `RECORDER_ENV`, else in the setup's `env`; with
     /// where it was found. Empty or blank values count as unset in every layer.
-    pub fn lookup(&self, process: &dyn Env, name: &str) -> Option<(String, Source)> {
+    pub fn lookup(&self, process: &dyn Env, name: &str) -> Option<(String, ValueSource)> {
         let set = |v: &String| !v.trim().is_empty();
         if let Some(value) = process.var(name).filter(set) {
-            return Some((value, Source::Environment));
+            return Some((value, ValueSource::Environment));
         }
         if name == ENV_ENV {
             return None;
         }
         if let Some(value) = self.recorder_env.get(name).filter(|v| set(v)) {
-            return Some((value.clone(), Source::RecorderEnv));
+            return Some((value.clone(), ValueSource::RecorderEnv));
         }
         let (setup, env) = self.setup.as_ref()?;
         if forbidden_in_setup(name).is_some() {
@@ -220,7 +220,7 @@ impl EnvLayers {
         }
         env.get(name)
             .filter(|v| set(v))
-            .map(|value| (value.clone(), Source::Setup(setup.clone())))
+            .map(|value| (value.clone(), ValueSource::Setup(setup.clone())))
     }
 
     /// What a program started by the recorder gets added to the environment it
@@ -243,7 +243,7 @@ impl EnvLayers {
         names
             .into_iter()
             .filter_map(|name| match self.lookup(process, name)? {
-                (_, Source::Environment) => None,
+                (_, ValueSource::Environment) => None,
                 (value, _) => Some((name.clone(), value)),
             })
             .collect()

@@ -57,7 +57,7 @@ pub use choice::{choose_setup, Choice, ChosenBy};
 pub use config::Config;
 pub use discover::{find_file, workspace_root};
 pub use env::{
-    is_env_name, parse_recorder_env, Env, EnvLayers, Layered, ProcessEnv, Source, ENV_ENV,
+    is_env_name, parse_recorder_env, Env, EnvLayers, Layered, ProcessEnv, ValueSource, ENV_ENV,
 };
 pub use error::ConfigError;
 pub use kind::{Kind, ParseKindError};

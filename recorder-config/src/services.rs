@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::{Config, ConfigError, Env, EnvLayers, Source};
+use crate::{Config, ConfigError, Env, EnvLayers, ValueSource};
 
 /// `RECORDER_SERVICE=<name>`: which `[services.<name>]` a `Service` parameter gets
 /// when `recorder.toml` defines several; also the service `RECORDER_SERVICE_URL` and
@@ -38,7 +38,7 @@ pub const SERVICE_NAMED_PORT_ENV: &str = "RECORDER_SERVICE_<NAME>_PORT";
 ///
 /// ```
 /// # use std::path::Path;
-/// use recorder_config::{Config, EnvLayers, ServiceEndpoint, Source};
+/// use recorder_config::{Config, EnvLayers, ServiceEndpoint, ValueSource};
 /// let config = Config::parse(
 ///     "[services.chat-api]\ncommand = [\"chat\"]\nport = 3917",
 ///     Path::new("recorder.toml"),
@@ -47,7 +47,7 @@ pub const SERVICE_NAMED_PORT_ENV: &str = "RECORDER_SERVICE_<NAME>_PORT";
 /// let layers = EnvLayers::from_process(&process)?;
 /// let endpoint = config.service_endpoint("chat-api", &layers, &process)?;
 /// assert_eq!(endpoint.port, 4000);
-/// assert_eq!(endpoint.source, Source::Environment);
+/// assert_eq!(endpoint.source, ValueSource::Environment);
 /// assert_eq!(endpoint.base_url(), "http://127.0.0.1:4000");
 /// assert_eq!(ServiceEndpoint::var("RECORDER_SERVICE_<NAME>_URL", "chat-api"), "RECORDER_SERVICE_CHAT_API_URL");
 /// # Ok::<(), recorder_config::ConfigError>(())
@@ -60,7 +60,7 @@ pub struct ServiceEndpoint {
     /// The running instance to use, when one is given: nothing is started.
     pub url: Option<String>,
     /// Where the deciding value came from.
-    pub source: Source,
+    pub source: ValueSource,
     /// The variable or key that gave it, e.g. `RECORDER_SERVICE_CHAT_URL` or
     /// `services.chat.port`.
     pub given_by: String,
@@ -163,7 +163,7 @@ impl Config {
         let url_var = ServiceEndpoint::var(SERVICE_NAMED_URL_ENV, name);
         let port_var = ServiceEndpoint::var(SERVICE_NAMED_PORT_ENV, name);
         let is_default = self.default_service(&layers.bind(process)).as_deref() == Some(name);
-        let unqualified = |var: &str| -> Result<Option<(String, Source)>, ConfigError> {
+        let unqualified = |var: &str| -> Result<Option<(String, ValueSource)>, ConfigError> {
             let Some(found) = lookup(var) else {
                 return Ok(None);
             };
@@ -244,13 +244,13 @@ impl Config {
             Some(url) => ServiceEndpoint {
                 port: service.port,
                 url: Some(url.clone()),
-                source: Source::Config,
+                source: ValueSource::Config,
                 given_by: format!("services.{name}.url"),
             },
             None => ServiceEndpoint {
                 port: service.port,
                 url: None,
-                source: Source::Config,
+                source: ValueSource::Config,
                 given_by: format!("services.{name}.port"),
             },
         })

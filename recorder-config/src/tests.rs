@@ -740,14 +740,14 @@ roots = ["elsewhere"]
             &[("RECORDER_SETUP", "variable")],
             "c::in_suite",
             "variable",
-            Variable(Source::Environment),
+            Variable(ValueSource::Environment),
         ),
         (
             None,
             &[("RECORDER_ENV", "RECORDER_SETUP=variable")],
             "c::in_suite",
             "variable",
-            Variable(Source::RecorderEnv),
+            Variable(ValueSource::RecorderEnv),
         ),
         (
             None,
@@ -757,7 +757,7 @@ roots = ["elsewhere"]
             ],
             "c::in_suite",
             "pinned",
-            Variable(Source::Environment),
+            Variable(ValueSource::Environment),
         ),
         (None, &[], "c::in_suite::deeper", "suite", Suite("s".into())),
         (
@@ -999,21 +999,21 @@ fn layers_report_where_a_value_came_from() {
         .with_setup("local", &setup_env);
     assert_eq!(
         layers.lookup(&process, "A"),
-        Some(("setup".into(), Source::Setup("local".into())))
+        Some(("setup".into(), ValueSource::Setup("local".into())))
     );
     assert_eq!(
         layers.lookup(&process, "B"),
-        Some(("recorder-env".into(), Source::RecorderEnv))
+        Some(("recorder-env".into(), ValueSource::RecorderEnv))
     );
     assert_eq!(
         layers.lookup(&process, "C"),
-        Some(("explicit".into(), Source::Environment))
+        Some(("explicit".into(), ValueSource::Environment))
     );
     assert_eq!(layers.lookup(&process, "D"), None, "empty counts as unset");
     assert_eq!(layers.lookup(&process, "E"), None, "blank counts as unset");
     assert_eq!(
         layers.lookup(&process, "RECORDER_ENV").unwrap().1,
-        Source::Environment
+        ValueSource::Environment
     );
     // A child process gets the defaults its inherited environment does not set.
     let child = layers.defaults_for_child(&process);
@@ -1079,7 +1079,7 @@ fn service_endpoints_from_the_file() {
     assert_eq!((chat.port, chat.url.as_deref()), (3917, None));
     assert_eq!(
         (&chat.source, chat.given_by.as_str()),
-        (&Source::Config, "services.chat.port")
+        (&ValueSource::Config, "services.chat.port")
     );
     assert_eq!(chat.base_url(), "http://127.0.0.1:3917");
     let remote = endpoint(&config, "remote-api", &[]).unwrap();
@@ -1094,7 +1094,7 @@ fn service_variables_override_the_file() {
     let chat = endpoint(&config, "chat", &[("RECORDER_SERVICE_CHAT_PORT", "4000")]).unwrap();
     assert_eq!(
         (chat.port, chat.source, chat.given_by.as_str()),
-        (4000, Source::Environment, "RECORDER_SERVICE_CHAT_PORT")
+        (4000, ValueSource::Environment, "RECORDER_SERVICE_CHAT_PORT")
     );
     // A URL beats a port, and replaces the command.
     let chat = endpoint(
@@ -1121,7 +1121,7 @@ fn service_variables_override_the_file() {
         &[("RECORDER_ENV", "RECORDER_SERVICE_CHAT_PORT=4001")],
     )
     .unwrap();
-    assert_eq!((chat.port, chat.source), (4001, Source::RecorderEnv));
+    assert_eq!((chat.port, chat.source), (4001, ValueSource::RecorderEnv));
     // And from the setup's env, below both.
     let env = no_env();
     let layers = EnvLayers::from_process(&env)
@@ -1130,7 +1130,7 @@ fn service_variables_override_the_file() {
     let chat = config.service_endpoint("chat", &layers, &env).unwrap();
     assert_eq!(
         (chat.port, chat.source),
-        (5000, Source::Setup("local".into()))
+        (5000, ValueSource::Setup("local".into()))
     );
     let with = config
         .service_with_overrides("chat", &layers, &env)

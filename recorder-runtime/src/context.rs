@@ -20,7 +20,7 @@
 //! ```
 
 use crate::client::Client;
-use crate::config::config_for;
+use crate::config_cache::config_for;
 pub use crate::engine::Counts;
 use crate::engine::{Engine, Scope, ScopeOptions, Target};
 use crate::error::Result;

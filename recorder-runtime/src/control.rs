@@ -19,7 +19,7 @@
 //! ([`crate::error::error_body`]).
 
 use crate::error::error_body;
-use crate::registry::{ControlError, Recorder};
+use crate::registry::{ControlError, Registry};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
@@ -33,7 +33,7 @@ pub const MAX_BODY_BYTES: usize = 64 << 10;
 
 /// Answers one control request (`path` starts with [`PREFIX`]): status and JSON body.
 pub(crate) async fn handle(
-    recorder: &Arc<Recorder>,
+    recorder: &Arc<Registry>,
     method: &Method,
     path: &str,
     headers: &HeaderMap,

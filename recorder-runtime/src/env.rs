@@ -47,7 +47,7 @@
 
 use crate::error::Result;
 use crate::mode::Mode;
-pub use recorder_config::Source;
+pub use recorder_config::ValueSource;
 use recorder_config::{EnvLayers, ProcessEnv};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -270,7 +270,7 @@ impl Vars {
             let start = std::env::var_os("CARGO_MANIFEST_DIR")
                 .map(PathBuf::from)
                 .or_else(|| std::env::current_dir().ok());
-            let config = start.and_then(|s| crate::config::config_for(&s).ok().flatten());
+            let config = start.and_then(|s| crate::config_cache::config_for(&s).ok().flatten());
             match recorder_config::choose_setup(config.as_deref(), None, None, &ProcessEnv) {
                 Ok(Some(choice)) => Vars::for_setup(Some(&choice.setup.name), &choice.setup.env),
                 _ => Vars::without_setup(),
@@ -285,7 +285,7 @@ impl Vars {
 
     /// A variable's value and where it came from; `None` when unset (or blank) in
     /// every layer.
-    pub fn lookup(&self, name: &str) -> Option<(String, Source)> {
+    pub fn lookup(&self, name: &str) -> Option<(String, ValueSource)> {
         self.layers.lookup(&ProcessEnv, name)
     }
 

@@ -14,7 +14,7 @@
 //!   problems that fail the test at its end.
 
 use crate::client::Client;
-use crate::config::config_for;
+use crate::config_cache::config_for;
 use crate::context::RecordingContext;
 use crate::error::Result;
 use crate::mode::Mode;
@@ -311,7 +311,7 @@ fn context_for(spec: &TestSpec) -> Result<RecordingContext> {
 }
 
 fn fixtures(spec: TestSpec) -> Fixtures {
-    if let Err(message) = crate::config::built_from(
+    if let Err(message) = crate::config_cache::built_from(
         Path::new(spec.manifest_dir),
         spec.config_file,
         spec.source_file,
@@ -321,7 +321,7 @@ fn fixtures(spec: TestSpec) -> Fixtures {
     match context_for(&spec) {
         Ok(context) => {
             // Calls that arrive with this test's id (from a service it drives) use its scope.
-            crate::registry::Recorder::global().register(context.scope());
+            crate::registry::Registry::global().register(context.scope());
             Fixtures { spec, context }
         }
         Err(e) => panic!("cannot set up recorded test {}: {e}", spec.test_id()),

@@ -94,7 +94,7 @@ support!(mods
     body,
     compare,
     compression,
-    config,
+    config_cache,
     describe,
     diff,
     drift,

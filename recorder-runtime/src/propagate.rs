@@ -31,7 +31,7 @@ pub use recorder_propagate::*;
 pub fn recorder_url() -> String {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     let proxy = crate::proxy::Proxy::global();
-    INSTALLED.call_once(|| proxy.set_fallback(crate::registry::Recorder::global().clone()));
+    INSTALLED.call_once(|| proxy.set_fallback(crate::registry::Registry::global().clone()));
     format!("http://{}", proxy.addr())
 }
 

@@ -63,7 +63,7 @@ pub struct Proxy {
     next: AtomicU64,
     tokens: std::collections::hash_map::RandomState,
     fallback: Mutex<Option<Arc<dyn ScopeResolver>>>,
-    control: Mutex<Option<Arc<crate::registry::Recorder>>>,
+    control: Mutex<Option<Arc<crate::registry::Registry>>>,
     allowed_hosts: Mutex<Vec<String>>,
     shutdown: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
 }
@@ -153,7 +153,7 @@ impl Proxy {
     /// Answers the control endpoint (`POST /_recorder/begin`, `/_recorder/end`, see
     /// [`crate::control`]) for `recorder`: which test requests without a test id
     /// belong to.
-    pub fn set_control(&self, recorder: Arc<crate::registry::Recorder>) {
+    pub fn set_control(&self, recorder: Arc<crate::registry::Registry>) {
         *self.control.lock().unwrap() = Some(recorder);
     }
 

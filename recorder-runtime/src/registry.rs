@@ -7,15 +7,15 @@
 //!
 //! A standalone recorder also knows which test is running for requests that carry no
 //! id (a third-party service that does not forward the header): the test runner says
-//! so with [`Recorder::begin`] and [`Recorder::end`] (`serve`'s control endpoint, see
+//! so with [`Registry::begin`] and [`Registry::end`] (`serve`'s control endpoint, see
 //! [`crate::control`]), one test at a time. Requests without an id while no test runs
 //! go to the shared scope (`_shared/`), with a warning once per endpoint.
 //!
 //! ```
-//! use recorder_runtime::registry::Recorder;
+//! use recorder_runtime::registry::Registry;
 //! use recorder_runtime::engine::Target;
 //! use recorder_runtime::Mode;
-//! let serve = Recorder::new(std::env::temp_dir().join("recordings-doc"), Mode::Replay, Target::default());
+//! let serve = Registry::new(std::env::temp_dir().join("recordings-doc"), Mode::Replay, Target::default());
 //! assert_eq!(serve.scope_for_id("my::test").unwrap().test_id(), "my::test");
 //! ```
 
@@ -31,23 +31,23 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 /// in-process transports built with `transport::ScopeSource::Current`
 /// (through [`ScopeResolver`]).
 ///
-/// - [`Recorder::global`], in a test process: only the scopes of tests that are
-///   running ([`Recorder::register`]; the macro registers every test). A test id
+/// - [`Registry::global`], in a test process: only the scopes of tests that are
+///   running ([`Registry::register`]; the macro registers every test). A test id
 ///   that is not running is an error, so a late call from a service never records
 ///   outside its test.
-/// - [`Recorder::new`], for a standalone recorder (`recordings serve`): any test id
+/// - [`Registry::new`], for a standalone recorder (`recordings serve`): any test id
 ///   gets a scope over its folder, mode and upstream. It keeps at most
-///   [`Recorder::with_limits`]' number of scopes: past it, the scopes that have served
+///   [`Registry::with_limits`]' number of scopes: past it, the scopes that have served
 ///   nothing for longest and have nothing in flight are finished (their use recorded)
 ///   and dropped, so a long-running server stays bounded. (A test that comes back
 ///   after that starts again from its first occurrence of each request.)
-pub struct Recorder {
+pub struct Registry {
     default: Option<(Arc<Engine>, Mode, Target)>,
     scopes: Mutex<HashMap<String, (Arc<Scope>, std::time::Instant)>>,
     live: Mutex<HashMap<String, Weak<Scope>>>,
     max_scopes: usize,
     on_problem: Option<crate::engine::scope::ProblemSink>,
-    /// The test that requests without a test id belong to ([`Recorder::begin`]); held
+    /// The test that requests without a test id belong to ([`Registry::begin`]); held
     /// here, so never evicted while it runs.
     active: Mutex<Option<Arc<Scope>>>,
     /// Requests without a test id served while no test was running, by endpoint
@@ -57,7 +57,7 @@ pub struct Recorder {
     retired: Mutex<Counts>,
 }
 
-/// Why [`Recorder::begin`] or [`Recorder::end`] refused.
+/// Why [`Registry::begin`] or [`Registry::end`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ControlError {
@@ -77,7 +77,7 @@ impl std::fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
-/// What a test served between [`Recorder::begin`] and [`Recorder::end`].
+/// What a test served between [`Registry::begin`] and [`Registry::end`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ended {
     /// The test.
@@ -90,9 +90,9 @@ pub struct Ended {
     pub warning: Option<String>,
 }
 
-impl std::fmt::Debug for Recorder {
+impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder")
+        f.debug_struct("Registry")
             .field("standalone", &self.default.is_some())
             .field("scopes", &self.scopes.lock().unwrap().len())
             .field("max_scopes", &self.max_scopes)
@@ -103,14 +103,14 @@ impl std::fmt::Debug for Recorder {
 /// The default most scopes a standalone recorder keeps.
 pub const MAX_SCOPES: usize = 512;
 
-impl Recorder {
+impl Registry {
     /// A standalone recorder over a recordings folder, a mode and an upstream:
     /// every test id gets a scope (created on first use). Registered scopes win.
-    pub fn new(dir: impl Into<std::path::PathBuf>, mode: Mode, target: Target) -> Arc<Recorder> {
+    pub fn new(dir: impl Into<std::path::PathBuf>, mode: Mode, target: Target) -> Arc<Registry> {
         Self::with_limits(dir, mode, target, MAX_SCOPES, None)
     }
 
-    /// [`Recorder::new`] keeping at most `max_scopes` scopes, and telling `on_problem`
+    /// [`Registry::new`] keeping at most `max_scopes` scopes, and telling `on_problem`
     /// (test id, problem) of every problem a scope meets as it happens: a failed
     /// recording, a miss, a broken file.
     pub fn with_limits(
@@ -119,8 +119,8 @@ impl Recorder {
         target: Target,
         max_scopes: usize,
         on_problem: Option<crate::engine::scope::ProblemSink>,
-    ) -> Arc<Recorder> {
-        Arc::new(Recorder {
+    ) -> Arc<Registry> {
+        Arc::new(Registry {
             default: Some((Engine::new(dir), mode, target)),
             scopes: Mutex::default(),
             live: Mutex::default(),
@@ -151,9 +151,9 @@ impl Recorder {
     }
 
     /// The test process's recorder: the scopes of the tests now running, nothing else.
-    pub fn global() -> &'static Arc<Recorder> {
-        static GLOBAL: LazyLock<Arc<Recorder>> = LazyLock::new(|| {
-            Arc::new(Recorder {
+    pub fn global() -> &'static Arc<Registry> {
+        static GLOBAL: LazyLock<Arc<Registry>> = LazyLock::new(|| {
+            Arc::new(Registry {
                 default: None,
                 scopes: Mutex::default(),
                 live: Mutex::default(),
@@ -254,7 +254,7 @@ impl Recorder {
         self.default.as_ref().map(|(_, mode, _)| *mode)
     }
 
-    /// Test `test_id` begins: until [`Recorder::end`], requests without a test id are
+    /// Test `test_id` begins: until [`Registry::end`], requests without a test id are
     /// its requests. It starts afresh (an earlier scope of that id is finished first,
     /// so its requests count from their first occurrence again). One test at a time: a
     /// begin while another test runs is refused, so that runners that run tests in
@@ -262,10 +262,10 @@ impl Recorder {
     /// only.
     ///
     /// ```
-    /// use recorder_runtime::registry::{ControlError, Recorder};
+    /// use recorder_runtime::registry::{ControlError, Registry};
     /// use recorder_runtime::{engine::Target, Mode};
     /// let dir = std::env::temp_dir().join("recorder-begin-doc");
-    /// let serve = Recorder::new(&dir, Mode::Replay, Target::default());
+    /// let serve = Registry::new(&dir, Mode::Replay, Target::default());
     /// serve.begin("tests/test_chat.py::test_answers").unwrap();
     /// assert!(matches!(serve.begin("tests/test_chat.py::test_other"), Err(ControlError::Conflict(_))));
     /// let ended = serve.end(Some("tests/test_chat.py::test_answers")).unwrap();
@@ -360,7 +360,7 @@ impl Recorder {
     }
 
     /// What the scopes that already left served (evicted, or ended): with what the
-    /// scopes still held serve ([`Recorder::drain`]), everything.
+    /// scopes still held serve ([`Registry::drain`]), everything.
     pub fn retired_counts(&self) -> Counts {
         *self.retired.lock().unwrap()
     }
@@ -440,9 +440,9 @@ pub fn retire(scope: &Scope, wait: std::time::Duration) -> Result<()> {
     scope.record_use()
 }
 
-impl ScopeResolver for Recorder {
+impl ScopeResolver for Registry {
     fn current_scope(&self) -> Result<Option<Arc<Scope>>> {
-        Recorder::current_scope(self)
+        Registry::current_scope(self)
     }
 
     fn scope_for(&self, test_id: Option<&str>, method: &str, endpoint: &str) -> Result<Arc<Scope>> {
@@ -465,7 +465,7 @@ impl ScopeResolver for Recorder {
 /// The in-process transports of server mode (module [`crate::transport`]): they
 /// resolve each request's test through the registry as a [`ScopeResolver`].
 #[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
-impl Recorder {
+impl Registry {
     #[cfg(feature = "async-openai")]
     /// An in-process async-openai service for code running in this process: calls
     /// made under a test id go to that test's scope, others to the real API
@@ -492,7 +492,7 @@ mod tests {
     #[test]
     fn the_global_recorder_knows_only_running_tests() {
         let dir = std::env::temp_dir().join("recorder-propagate-unit");
-        let recorder = Arc::new(Recorder {
+        let recorder = Arc::new(Registry {
             default: None,
             scopes: Mutex::default(),
             live: Mutex::default(),
@@ -515,7 +515,7 @@ mod tests {
         drop(scope);
         assert!(recorder.scope_for_id("t::c").is_err());
         // A standalone recorder scopes any id.
-        let standalone = Recorder::new(&dir, Mode::Replay, Target::default());
+        let standalone = Registry::new(&dir, Mode::Replay, Target::default());
         assert_eq!(standalone.scope_for_id("t::d").unwrap().test_id(), "t::d");
         assert_eq!(
             standalone

@@ -165,7 +165,7 @@ pub struct FrameParser {
     /// No line has been handled yet (a BOM may start the next one).
     first_line: bool,
     /// The SSE event being built.
-    pending: Pending,
+    pending: EventFields,
     /// Offset of the first invalid UTF-8 byte, once found.
     invalid_at: Option<usize>,
     /// Keep `data` as its text (see [`FrameParser::raw_data`]).
@@ -174,7 +174,7 @@ pub struct FrameParser {
 
 /// The fields of an SSE event seen since the last dispatch.
 #[derive(Debug, Default)]
-struct Pending {
+struct EventFields {
     comments: Vec<String>,
     event: Option<String>,
     id: Option<String>,
@@ -182,7 +182,7 @@ struct Pending {
     data: Option<String>,
 }
 
-impl Pending {
+impl EventFields {
     /// The frame built so far, if any field was set; resets the event.
     fn take(&mut self, raw_data: bool) -> Option<Frame> {
         let p = std::mem::take(self);
@@ -208,7 +208,7 @@ impl FrameParser {
             pos: 0,
             after_cr: false,
             first_line: true,
-            pending: Pending::default(),
+            pending: EventFields::default(),
             invalid_at: None,
             raw_data: false,
         }

@@ -8,7 +8,7 @@ mod fake_support;
 
 use fake_support::*;
 use recorder_runtime::engine::{Auth, Engine, EngineRequest, ResponseBody, Scope, Target};
-use recorder_runtime::registry::Recorder;
+use recorder_runtime::registry::Registry;
 use recorder_runtime::store::{RecordingKey, Store};
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::fake::FakeUpstream;
@@ -387,7 +387,7 @@ async fn fifos_devices_symlinks_and_huge_files_stop_nothing() {
 #[tokio::test]
 async fn a_standalone_recorder_keeps_a_bounded_number_of_tests() {
     let dir = tempfile::tempdir().unwrap();
-    let recorder = Recorder::with_limits(dir.path(), Mode::Replay, Target::default(), 8, None);
+    let recorder = Registry::with_limits(dir.path(), Mode::Replay, Target::default(), 8, None);
     for i in 0..2000 {
         let scope = recorder.scope_for_id(&format!("adv::many::t{i}")).unwrap();
         drop(scope);

@@ -3,7 +3,7 @@
 //! this binary again as a child with the variables it needs, and the child asserts.
 
 use recorder_runtime::engine::Target;
-use recorder_runtime::env::{Source, Vars};
+use recorder_runtime::env::{ValueSource, Vars};
 use recorder_runtime::{Mode, RecordingContext};
 use std::process::Command;
 
@@ -97,15 +97,15 @@ fn child_layers() {
     let vars = target.vars();
     assert_eq!(
         vars.lookup("ENV_LAYERS_A"),
-        Some(("setup".into(), Source::Setup("layered".into())))
+        Some(("setup".into(), ValueSource::Setup("layered".into())))
     );
     assert_eq!(
         vars.lookup("ENV_LAYERS_B"),
-        Some(("recorder-env".into(), Source::RecorderEnv))
+        Some(("recorder-env".into(), ValueSource::RecorderEnv))
     );
     assert_eq!(
         vars.lookup("ENV_LAYERS_C"),
-        Some(("explicit".into(), Source::Environment))
+        Some(("explicit".into(), ValueSource::Environment))
     );
     assert!(vars.keep_timing());
     assert_eq!(vars.max_body_bytes(), 1234);

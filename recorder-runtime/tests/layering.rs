@@ -28,7 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the recordings folder", &["store"]),
     (
         "settings: recorder.toml and the variables",
-        &["config", "env"],
+        &["config_cache", "env"],
     ),
     (
         "what the engine makes of a request and a recording",

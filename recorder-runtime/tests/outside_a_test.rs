@@ -5,7 +5,7 @@
 
 use async_openai::config::OpenAIConfig;
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
-use recorder_runtime::registry::Recorder;
+use recorder_runtime::registry::Registry;
 use recorder_testkit::fake::FakeUpstream;
 
 #[tokio::test]
@@ -14,7 +14,7 @@ async fn a_call_outside_any_test_goes_upstream() {
     // Building the service is the first thing this process does with the recorder.
     // Building the service must not need a TLS provider (reqwest is built here
     // without one, and building a client would panic).
-    let service = Recorder::global().openai_service();
+    let service = Registry::global().openai_service();
     // async-openai's own client does need one; the application installs it.
     recorder_runtime::engine::install_crypto_provider();
     let client =

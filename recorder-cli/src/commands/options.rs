@@ -12,7 +12,7 @@
 //! (not values).
 
 use crate::OptionsArgs;
-use recorder_config::{Config, Env, EnvLayers, Kind, ProcessEnv, ServiceEndpoint, Source};
+use recorder_config::{Config, Env, EnvLayers, Kind, ProcessEnv, ServiceEndpoint, ValueSource};
 use recorder_runtime::env::VARIABLES;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -93,7 +93,8 @@ pub(crate) fn report(
                 } else {
                     (service.port != 0).then(|| service.port.to_string())
                 };
-                let value = found(&name).or(from_file.map(|v| (v, Source::Config.to_string())));
+                let value =
+                    found(&name).or(from_file.map(|v| (v, ValueSource::Config.to_string())));
                 row(
                     &mut variables,
                     name,
@@ -116,31 +117,31 @@ pub(crate) fn report(
                     .map(|(k, val)| format!("{k}={}", shown(k, val.clone())))
                     .collect::<Vec<_>>()
                     .join(",");
-                (masked, Source::Environment.to_string())
+                (masked, ValueSource::Environment.to_string())
             });
         } else if let Some(kind) = Kind::ALL.into_iter().find(|k| k.env_var() == v.name) {
             value = value.or_else(|| {
                 setup
                     .and_then(|s| s.models.get(&kind))
-                    .map(|m| (m.join(","), Source::Config.to_string()))
+                    .map(|m| (m.join(","), ValueSource::Config.to_string()))
             });
         } else if v.name == recorder_config::EMBEDDING_DIMENSION_ENV {
             value = value.or_else(|| {
                 setup
                     .and_then(|s| s.embedding_dimension)
-                    .map(|d| (d.to_string(), Source::Config.to_string()))
+                    .map(|d| (d.to_string(), ValueSource::Config.to_string()))
             });
         } else if v.name == recorder_runtime::env::RECORDING_DIR {
             value = value.or_else(|| {
                 Some((
                     crate::display_path(cwd, &recorder_runtime::context::recordings_dir(cwd)),
-                    Source::Default.to_string(),
+                    ValueSource::Default.to_string(),
                 ))
             });
         }
         let value = value.or_else(|| {
             v.default
-                .map(|d| (d.to_owned(), Source::Default.to_string()))
+                .map(|d| (d.to_owned(), ValueSource::Default.to_string()))
         });
         row(&mut variables, v.name.to_owned(), value, description);
     }
@@ -456,7 +457,7 @@ fn row(
     found: Option<(String, String)>,
     description: String,
 ) {
-    let (value, source) = found.unwrap_or((String::new(), Source::Unset.to_string()));
+    let (value, source) = found.unwrap_or((String::new(), ValueSource::Unset.to_string()));
     variables.push(json!({
         "name": name, "value": value, "source": source, "description": description,
     }));

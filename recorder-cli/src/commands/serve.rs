@@ -19,7 +19,7 @@ use recorder_runtime::engine::{Target, Upstream};
 use recorder_runtime::env::RECORDING_DIR as DIR_VAR;
 use recorder_runtime::mode::Mode;
 use recorder_runtime::proxy::Proxy;
-use recorder_runtime::registry::Recorder;
+use recorder_runtime::registry::Registry;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,7 +108,7 @@ pub(crate) fn serve(
                 seen.1.push(format!("{who}: {what}"));
             }
         });
-    let recorder = Recorder::with_limits(&dir, mode, target, args.max_scopes, Some(sink));
+    let recorder = Registry::with_limits(&dir, mode, target, args.max_scopes, Some(sink));
     // The signal handlers first: once the port is open, clients may take every file
     // descriptor there is, and registering them then would fail.
     let rt = tokio::runtime::Builder::new_current_thread()

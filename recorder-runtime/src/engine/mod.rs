@@ -33,7 +33,7 @@ mod verify;
 
 pub use crate::body::BodyStream;
 pub use crate::headers::FORWARDED_HEADERS;
-pub use request::{EngineRequest, EngineResponse, Performed, ResponseBody, Source};
+pub use request::{EngineRequest, EngineResponse, Performed, ResponseBody, AnswerSource};
 pub use scope::{Counts, ProblemSink, Scope, ScopeOptions, ScopeResolver};
 pub use target::{Auth, Target, Upstream};
 
@@ -437,7 +437,7 @@ fn jsonrpc_error_answer(body: &[u8], err: Error) -> Result<EngineResponse> {
             headers: Vec::new(),
             body: ResponseBody::Full(body),
             // Answered by the recorder itself, never by the server.
-            source: Source::Replayed,
+            source: AnswerSource::Replayed,
         }),
         None => Err(err),
     }
@@ -486,7 +486,7 @@ fn serve(replay: &Replay, timed: bool) -> EngineResponse {
         content_type: replay.content_type.clone(),
         headers: replay.headers.to_vec(),
         body,
-        source: Source::Replayed,
+        source: AnswerSource::Replayed,
     }
 }
 

@@ -15,7 +15,7 @@
 
 use super::held::HeldFrames;
 use super::{
-    background, Engine, EngineRequest, EngineResponse, Performed, ResponseBody, Scope, Source,
+    background, Engine, EngineRequest, EngineResponse, Performed, ResponseBody, Scope, AnswerSource,
 };
 use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
@@ -55,7 +55,7 @@ struct Answer {
     /// Gives the ids the answer issues their placeholders (it knows the request as the
     /// client sent it, whose ids are the client's own).
     issuer: Issuer,
-    source: Source,
+    source: AnswerSource,
     /// `RECORDER_MAX_BODY_BYTES` under the test's setup.
     limit: usize,
     /// For an open-ended stream (an MCP session's GET): when to stop recording it.
@@ -142,9 +142,9 @@ impl Engine {
             None => Codings::default(),
         };
         let source = if scope.mode.writes() {
-            Source::Recorded
+            AnswerSource::Recorded
         } else {
-            Source::Live
+            AnswerSource::Live
         };
         let mut passed = crate::headers::passed_response_headers(status, headers);
         let mut kept = crate::headers::kept_response_headers(status, headers, key.hash());
@@ -372,7 +372,7 @@ impl Engine {
         let cap = tokio::time::Instant::now() + scope.vars().open_stream_secs();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes>>();
         let keep_timing = scope.vars().keep_timing();
-        let guard = scope.pending.start();
+        let guard = scope.in_flight.start();
         let scope = scope.clone();
         let mut decoder = if codings.is_identity() {
             None

@@ -88,7 +88,7 @@ pub struct Performed {
 
 /// Where a response came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub enum AnswerSource {
     /// Served from a recording.
     Replayed,
     /// Fetched upstream and recorded.
@@ -127,7 +127,7 @@ pub struct EngineResponse {
     /// Body (decoded: never compressed).
     pub body: ResponseBody,
     /// Replayed, recorded or live.
-    pub source: Source,
+    pub source: AnswerSource,
 }
 
 impl EngineResponse {

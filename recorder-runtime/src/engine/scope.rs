@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Finds the scope of the request being handled when a transport was not made for one
 /// test: in server mode, the scope of the current task's test id. The registry of
-/// running tests ([`crate::registry::Recorder`]) implements it; transports only know
+/// running tests ([`crate::registry::Registry`]) implements it; transports only know
 /// this trait.
 pub trait ScopeResolver: Send + Sync + std::fmt::Debug + 'static {
     /// The scope of the current task's test; `None` outside any test (the request
@@ -57,15 +57,15 @@ pub struct Counts {
 /// Recordings still being written (a stream whose client stopped reading is drained
 /// in the background); a test waits for them before it ends.
 #[derive(Debug, Default)]
-pub(crate) struct Pending {
+pub(crate) struct InFlight {
     count: Mutex<usize>,
     done: Condvar,
 }
 
-impl Pending {
-    pub(crate) fn start(self: &Arc<Self>) -> PendingGuard {
+impl InFlight {
+    pub(crate) fn start(self: &Arc<Self>) -> InFlightGuard {
         *self.count.lock().unwrap() += 1;
-        PendingGuard(self.clone())
+        InFlightGuard(self.clone())
     }
     fn wait(&self, timeout: Duration) -> bool {
         let guard = self.count.lock().unwrap();
@@ -77,8 +77,8 @@ impl Pending {
     }
 }
 
-pub(crate) struct PendingGuard(Arc<Pending>);
-impl Drop for PendingGuard {
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+impl Drop for InFlightGuard {
     fn drop(&mut self) {
         let mut n = self.0.count.lock().unwrap();
         *n -= 1;
@@ -163,7 +163,7 @@ pub struct Scope {
     recordings: OnceLock<std::result::Result<Mutex<ScopeRecordings>, Arc<Error>>>,
     pub(crate) stats: Stats,
     problems: Mutex<Vec<String>>,
-    pub(crate) pending: Arc<Pending>,
+    pub(crate) in_flight: Arc<InFlight>,
     /// `RECORDER_REPLAY_TIMING=recorded`, read once per test rather than per stream.
     pub(crate) replay_timing: bool,
     /// Hashes of the recordings replayed, each once (a test may repeat a request).
@@ -243,7 +243,7 @@ impl Scope {
             recordings: OnceLock::new(),
             stats: Stats::default(),
             problems: Mutex::default(),
-            pending: Arc::default(),
+            in_flight: Arc::default(),
             replay_timing,
             used: Mutex::default(),
             ids: Mutex::default(),
@@ -474,7 +474,7 @@ impl Scope {
     pub fn finish(&self, timeout: Duration) -> Vec<String> {
         // The test is over: open-ended streams are saved (recording) or end (replaying).
         self.open_streams.end_all();
-        if !self.pending.wait(timeout) {
+        if !self.in_flight.wait(timeout) {
             self.problem(format!(
                 "a recording of test `{}` was still being written after {timeout:?}",
                 self.test_id

@@ -3,11 +3,11 @@
 
 use super::process::ensure_with;
 use super::SERVICE_ENV;
-use crate::config::config_for;
+use crate::config_cache::config_for;
 use crate::context::RecordingContext;
 use crate::error::{Error, Result, SetupProblem};
 use crate::proxy::TEST_ID_HEADER;
-use crate::registry::Recorder;
+use crate::registry::Registry;
 use recorder_config::{Config, ServiceConfig};
 use std::path::Path;
 
@@ -103,7 +103,7 @@ impl Service {
         root: &Path,
     ) -> Result<Service> {
         // Requests reaching the proxy with this test's id go to this test's scope.
-        Recorder::global().register(ctx.scope());
+        Registry::global().register(ctx.scope());
         let running = ensure_with(config, root, ctx.scope().vars())?;
         let mut service = Service::at(&running.base_url, ctx.test_id());
         service.name = config.name.clone();

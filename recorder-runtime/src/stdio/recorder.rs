@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub const STDIO_HEADER: &str = "x-recorder-stdio";
 
 /// What a front end's session needs of a recorder.
-pub(crate) trait Recorder: Send + Sync + 'static {
+pub(crate) trait ExchangeSink: Send + Sync + 'static {
     /// The session starts: `secrets` (credentials in the server's environment) are kept
     /// off disk from now on; the answer is the mode, which says whether a server runs.
     fn begin(&self, secrets: Vec<(String, String)>) -> BoxFuture<'_, Result<Mode>>;
@@ -39,7 +39,7 @@ pub(crate) struct InProcess {
     pub(crate) upstream: String,
 }
 
-impl Recorder for InProcess {
+impl ExchangeSink for InProcess {
     fn begin(&self, secrets: Vec<(String, String)>) -> BoxFuture<'_, Result<Mode>> {
         self.scope.add_secrets(secrets);
         Box::pin(std::future::ready(Ok(self.scope.mode())))
@@ -128,7 +128,7 @@ impl OverHttp {
     }
 }
 
-impl Recorder for OverHttp {
+impl ExchangeSink for OverHttp {
     fn begin(&self, secrets: Vec<(String, String)>) -> BoxFuture<'_, Result<Mode>> {
         Box::pin(async move {
             let body = serde_json::to_vec(&Begin { secrets }).expect("serializes");
@@ -238,7 +238,7 @@ pub(crate) async fn serve(
                     serde_json::to_vec(&began).expect("serializes").into(),
                 ),
                 // Not an exchange: nothing was replayed or recorded.
-                source: crate::engine::Source::Live,
+                source: crate::engine::AnswerSource::Live,
             })
         }
         b"exchange" => {

@@ -1,7 +1,7 @@
 //! The front ends' entry points: [`StdioServer`] (a Rust test's, in process) and
 //! [`run_remote`] (`cargo recordings mcp-stdio`'s, over HTTP).
 
-use super::recorder::{InProcess, OverHttp, Recorder};
+use super::recorder::{ExchangeSink, InProcess, OverHttp};
 use super::{credentials, describe, endpoint, session};
 use crate::engine::{background, Scope};
 use crate::error::{Error, Result, SetupProblem};
@@ -81,8 +81,8 @@ impl StdioServer {
         let (to_server, session_in) = tokio::io::duplex(PIPE_BYTES);
         let (from_server, session_out) = tokio::io::duplex(PIPE_BYTES);
         // The test waits for the session's recordings before it ends.
-        let pending = scope.pending.start();
-        let recorder: Arc<dyn Recorder> = Arc::new(recorder);
+        let pending = scope.in_flight.start();
+        let recorder: Arc<dyn ExchangeSink> = Arc::new(recorder);
         let session = background().spawn(async move {
             let _pending = pending;
             let never = std::future::pending::<()>();
@@ -208,7 +208,7 @@ where
     } else {
         None
     };
-    let counted: Arc<dyn Recorder> = recorder.clone();
+    let counted: Arc<dyn ExchangeSink> = recorder.clone();
     session::run(counted, child, client_in, client_out, stop).await;
     Ok(recorder.reported())
 }

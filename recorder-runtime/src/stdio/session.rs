@@ -1,5 +1,5 @@
 //! One stdio session: the pump between a client's lines and the server's, each
-//! exchange handed to a [`Recorder`].
+//! exchange handed to a [`ExchangeSink`].
 //!
 //! With a server running (the modes that call upstream), every client line goes to
 //! it and the client gets the server's lines as they come: a request's exchange
@@ -12,7 +12,7 @@
 
 use super::exchange::Exchange;
 use super::message::{self, Kind};
-use super::recorder::Recorder;
+use super::recorder::ExchangeSink;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +48,7 @@ struct State {
 /// server's output ends; returns once every exchange is with the recorder. `server`:
 /// the running server, in the modes that call upstream.
 pub(crate) async fn run<I, O>(
-    recorder: Arc<dyn Recorder>,
+    recorder: Arc<dyn ExchangeSink>,
     server: Option<tokio::process::Child>,
     client_in: I,
     client_out: O,
@@ -96,7 +96,7 @@ async fn next_line<R: AsyncRead + Unpin>(
 
 /// The session with the server running.
 async fn with_server<I>(
-    recorder: &Arc<dyn Recorder>,
+    recorder: &Arc<dyn ExchangeSink>,
     state: &Arc<State>,
     mut child: tokio::process::Child,
     client_in: I,
@@ -154,7 +154,7 @@ async fn with_server<I>(
 /// Client lines to the server; each notification or response the client sends is an
 /// exchange of its own, answered `202` (requests are exchanged by [`read_server`]).
 async fn pass_client_lines<I>(
-    recorder: &Arc<dyn Recorder>,
+    recorder: &Arc<dyn ExchangeSink>,
     state: &State,
     client_in: I,
     mut stdin: tokio::process::ChildStdin,
@@ -190,7 +190,7 @@ async fn write_line(stdin: &mut tokio::process::ChildStdin, line: &str) -> std::
 /// exchange (handed to the recorder before the client sees it), any other line joins
 /// the oldest waiting request's, or the open stream.
 async fn read_server(
-    recorder: Arc<dyn Recorder>,
+    recorder: Arc<dyn ExchangeSink>,
     state: Arc<State>,
     stdout: tokio::process::ChildStdout,
     out: UnboundedSender<String>,
@@ -220,7 +220,7 @@ async fn read_server(
 }
 
 /// Hands a performed exchange to the recorder; what fails is reported.
-async fn submit(recorder: &Arc<dyn Recorder>, exchange: Exchange) {
+async fn submit(recorder: &Arc<dyn ExchangeSink>, exchange: Exchange) {
     let reply = recorder.exchange(exchange).await;
     if let Err(problem) = reply.and_then(|r| r.lines().map(drop)) {
         recorder.report(problem);
@@ -229,7 +229,7 @@ async fn submit(recorder: &Arc<dyn Recorder>, exchange: Exchange) {
 
 /// The session without a server: every answer from the recordings.
 async fn replaying<I>(
-    recorder: &Arc<dyn Recorder>,
+    recorder: &Arc<dyn ExchangeSink>,
     state: &Arc<State>,
     client_in: I,
     out: UnboundedSender<String>,
@@ -267,7 +267,7 @@ async fn replaying<I>(
 /// stream's lines. A request the recorder cannot answer gets a JSON-RPC error with
 /// its id and the reason.
 async fn answer(
-    recorder: Arc<dyn Recorder>,
+    recorder: Arc<dyn ExchangeSink>,
     state: Arc<State>,
     line: String,
     out: UnboundedSender<String>,

@@ -37,12 +37,12 @@ pub fn config_for(start: &Path) -> Result<Option<Arc<Config>>> {
 /// ```
 /// let dir = std::env::temp_dir().join(format!("recorder-doc-built-from-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
-/// assert!(recorder_runtime::config::built_from(&dir, None, "tests/chat.rs").is_ok());
+/// assert!(recorder_runtime::config_cache::built_from(&dir, None, "tests/chat.rs").is_ok());
 /// std::fs::write(dir.join("recorder.toml"), "").unwrap();
-/// let err = recorder_runtime::config::built_from(&dir, None, "tests/chat.rs").unwrap_err();
+/// let err = recorder_runtime::config_cache::built_from(&dir, None, "tests/chat.rs").unwrap_err();
 /// assert!(err.contains("touch tests/chat.rs"), "{err}");
 /// let file = dir.join("recorder.toml");
-/// assert!(recorder_runtime::config::built_from(&dir, file.to_str(), "tests/chat.rs").is_ok());
+/// assert!(recorder_runtime::config_cache::built_from(&dir, file.to_str(), "tests/chat.rs").is_ok());
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn built_from(
