@@ -6,12 +6,12 @@
 //! are in `recorder-runtime/tests/adversarial.rs`.
 
 use recorder_cli::index::Index;
-use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
+use recorder_cli::{EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::{RecordingKey, Store};
 use recorder_testkit::fake::{FakeUpstream, KeyIn};
 use serde_json::json;
-use support::{s, Serve};
+use support::{cli, s, Serve};
 mod support;
 
 use std::io::{Read, Write};
@@ -646,20 +646,7 @@ fn a_stream_under_the_answer_limit_never_makes_a_recording_replay_refuses() {
     }
 }
 
-// Issue 21, items 8 to 10 and 13: every command reads and writes the folder safely.
-
-/// Runs the command in-process: (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut argv = vec!["recordings"];
-    argv.extend_from_slice(args);
-    let code = run(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
+// Every command reads and writes the folder safely.
 
 /// A chat recording of `test` asking `content`.
 fn chat(test: &str, content: &str) -> Recording {

@@ -9,7 +9,7 @@ mod support;
 
 use futures::StreamExt;
 use recorder_cli::index::Index;
-use recorder_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
+use recorder_cli::{EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
 use recorder_runtime::store::{self, RecordingKey, Store};
 use recorder_runtime::stream::{self as frames, Frame, StreamFormat};
@@ -18,20 +18,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{s, Serve};
-
-/// Runs the command in-process: (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut argv = vec!["recordings"];
-    argv.extend_from_slice(args);
-    let code = run(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
+use support::{cli, s, Serve};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

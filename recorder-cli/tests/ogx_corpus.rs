@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use support::{s, Serve};
+use support::{cli, s, Serve};
 
 /// The shared corpora, next to the workspace (absent from a plain clone).
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");
@@ -937,17 +937,4 @@ fn the_command_reports_per_format_and_exits_0_when_it_took_everything() {
             && err.ends_with("2 file(s) skipped: they will not replay (nothing else was lost)\n"),
         "{err}"
     );
-}
-
-/// Runs the command in-process: (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut argv = vec!["recordings"];
-    argv.extend_from_slice(args);
-    let code = recorder_cli::run(argv, &mut out, &mut err);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
 }

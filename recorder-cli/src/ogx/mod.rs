@@ -518,10 +518,12 @@ mod tests {
     use recorder_runtime::identity::RequestIdentity;
     use serde_json::json;
 
-    const TEST: &str = "tests/integration/inference/test_x.py::test_y[txt=ollama/llama3.2:3b]";
+    pub(super) const TEST: &str =
+        "tests/integration/inference/test_x.py::test_y[txt=ollama/llama3.2:3b]";
     const COMPLETION: &str = "openai.types.chat.chat_completion.ChatCompletion";
 
-    fn file(endpoint: &str, body: Value, response: Value) -> Value {
+    /// An OGX SDK-call file of test [`TEST`] (shared with the formats' tests).
+    pub(super) fn file(endpoint: &str, body: Value, response: Value) -> Value {
         json!({
             "test_id": TEST,
             "request": {"method": "POST", "url": format!("http://localhost:11434{endpoint}"), "headers": {}, "body": body, "endpoint": endpoint, "model": body.get("model").cloned().unwrap_or(json!(""))},
@@ -530,7 +532,7 @@ mod tests {
         })
     }
 
-    fn wrap(t: &str, data: Value) -> Value {
+    pub(super) fn wrap(t: &str, data: Value) -> Value {
         json!({"__type__": t, "__data__": data})
     }
 

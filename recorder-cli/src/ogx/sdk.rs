@@ -266,20 +266,7 @@ mod tests {
     use recorder_runtime::stream::StreamFormat;
     use serde_json::{json, Value};
 
-    const TEST: &str = "tests/integration/inference/test_x.py::test_y[txt=ollama/llama3.2:3b]";
-
-    fn file(endpoint: &str, body: Value, response: Value) -> Value {
-        json!({
-            "test_id": TEST,
-            "request": {"method": "POST", "url": format!("http://localhost:11434{endpoint}"), "headers": {}, "body": body, "endpoint": endpoint, "model": body.get("model").cloned().unwrap_or(json!(""))},
-            "response": response,
-            "id_normalization_mapping": {}
-        })
-    }
-
-    fn wrap(t: &str, data: Value) -> Value {
-        json!({"__type__": t, "__data__": data})
-    }
+    use crate::ogx::tests::{file, wrap, TEST};
 
     const COMPLETION: &str = "openai.types.chat.chat_completion.ChatCompletion";
     const CHUNK: &str = "openai.types.chat.chat_completion_chunk.ChatCompletionChunk";
