@@ -11,7 +11,8 @@
 # API, tool calls from the tool-calling server, the rerank, safety and judge kinds
 # (kinds.rs: real models, but for its moderation test) and vision (vision.rs, on the
 # fake upstream: no small vision model installs here), and MCP (mcp.rs: rmcp against
-# the real MCP server; then scripts/mcp-proof.sh, the Python SDK through `serve`:
+# the real MCP server over Streamable HTTP, and over stdio as a child process, replayed
+# with the MCP venv moved away so that nothing can start it; then scripts/mcp-proof.sh, the Python SDK through `serve`:
 # record, replay offline, record again byte for byte). Recording it takes about a
 # minute once the backends run, the MCP proof another; installing them from scratch takes longer (llama.cpp
 # compiles unless pip has its wheel cached; OGX installs in about a minute).
@@ -53,11 +54,19 @@ grep -rqs '"relevance_score"' "$dir/kinds" || { echo "live round trip: no rerank
 grep -rqs '"url": "data:image/png;base64,' "$dir/vision" || { echo "live round trip: no image part recorded" >&2; exit 1; }
 # MCP: the session id stored as a placeholder, never the server's.
 grep -rqs '"mcp-session-id": "rec-' "$dir/mcp" || { echo "live round trip: no MCP session recorded with a placeholder id" >&2; exit 1; }
+# MCP over stdio: the session at the endpoint /up/mcp, the server's answers in it.
+grep -rqs '"get_weather"' "$dir/mcp/rmcp_over_stdio_lists_and_calls_tools" || { echo "live round trip: no MCP session over stdio recorded (mcp::rmcp_over_stdio_lists_and_calls_tools)" >&2; exit 1; }
 cargo run -q -p recorder-cli -- check --dir "$dir"
 
 scripts/backends.sh stop
 echo "live round trip: replaying offline (backends stopped)"
+# The stdio MCP server's venv moved away: replay must not start it (mcp.rs's stdio test).
+venv="$root/target/backends/mcp-venv"
+mv "$venv" "$venv.away"
+restore_venv() { if [ -d "$venv.away" ]; then mv "$venv.away" "$venv"; fi; }
+trap 'restore_venv; scripts/backends.sh stop >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 RECORD_MODE=replay RECORDING_DIR="$dir" cargo test -q -p examples "${subset[@]}"
+restore_venv
 # The Python MCP SDK through `cargo recordings serve` (starts and stops the MCP server).
 scripts/mcp-proof.sh
 echo "live round trip: passed"

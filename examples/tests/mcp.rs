@@ -15,6 +15,13 @@
 //! `RECORD_MODE=record cargo test -p examples --test mcp`; the recordings replay
 //! offline with the servers stopped, and recording again gives the same bytes.
 //!
+//! `rmcp_over_stdio_lists_and_calls_tools` is the same server as most MCP servers run:
+//! a child process the client launches (`scripts/mcp-server.py stdio`, in the venv of
+//! `scripts/backends.sh install mcp`), JSON-RPC lines on its stdin and stdout, through
+//! `ctx.mcp_stdio` (the runtime's `rmcp` feature, see "MCP over stdio" in README.md).
+//! Replay never starts it: the venv need not exist. To record it again, install the
+//! venv and `RECORD_MODE=record cargo test -p examples --test mcp rmcp_over_stdio`.
+//!
 //! The agent test is ignored until a test can reach a second upstream
 //! (`ctx.upstream_url("mcp")`, issue 25's named upstreams): it talks to the model API
 //! and the MCP server at once.
@@ -97,6 +104,55 @@ async fn rmcp_lists_and_calls_tools(ctx: RecordingContext) {
     );
 
     // Ends the session: rmcp sends the DELETE.
+    mcp.cancel().await.unwrap();
+}
+
+/// The real MCP server over stdio, as a client launches it: the `mcp` venv's python
+/// running `scripts/mcp-server.py stdio`, paths from the workspace root. Replay never
+/// runs this command.
+fn stdio_server_command() -> tokio::process::Command {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("examples/ is in the workspace");
+    let mut command =
+        tokio::process::Command::new(root.join("target/backends/mcp-venv/bin/python"));
+    command.arg(root.join("scripts/mcp-server.py")).arg("stdio");
+    command
+}
+
+/// rmcp launches the real server over stdio (through the recorder: `ctx.mcp_stdio` in
+/// place of rmcp's `TokioChildProcess`), lists its tools, calls two of them, gets a
+/// tool error and closes the server's stdin; every answer is the server's own.
+#[recorded_test(setup = "mcp")]
+async fn rmcp_over_stdio_lists_and_calls_tools(ctx: RecordingContext) {
+    let transport = ctx
+        .mcp_stdio("mcp", stdio_server_command())
+        .expect("the MCP server over stdio (record: scripts/backends.sh install mcp)");
+    let mcp = ().serve(transport).await.expect("an MCP session over stdio");
+    let server = mcp.peer_info().expect("the server's initialize result");
+    let name = server.server_info.as_ref().map(|i| i.name.as_str());
+    assert_eq!(name, Some("recorder-weather"));
+
+    let tools = mcp.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["get_weather", "add", "get_time"]);
+
+    let weather = call(&mcp, "get_weather", json!({"city": "Tokyo"})).await;
+    assert_eq!(weather.is_error, Some(false));
+    assert_eq!(
+        weather.structured_content,
+        Some(
+            json!({"city": "Tokyo", "condition": "cloudy", "temperature_c": 18, "humidity_pct": 65})
+        )
+    );
+    let sum = call(&mcp, "add", json!({"a": 19, "b": 23})).await;
+    assert_eq!(sum.structured_content, Some(json!({"result": 42})));
+    let unknown = call(&mcp, "get_weather", json!({"city": "Atlantis"})).await;
+    assert_eq!(unknown.is_error, Some(true));
+    let message = serde_json::to_string(&unknown.content).unwrap();
+    assert!(message.contains("unknown city 'Atlantis'"), "{message}");
+
+    // Closes the server's stdin; the test waits for its recordings.
     mcp.cancel().await.unwrap();
 }
 
