@@ -22,9 +22,9 @@
 //! Replay never starts it: the venv need not exist. To record it again, install the
 //! venv and `RECORD_MODE=record cargo test -p examples --test mcp rmcp_over_stdio`.
 //!
-//! The agent test is ignored until a test can reach a second upstream
-//! (`ctx.upstream_url("mcp")`, issue 25's named upstreams): it talks to the model API
-//! and the MCP server at once.
+//! The agent test talks to the model API and the MCP server at once: the `tools`
+//! setup names the server as its upstream `mcp` (`ctx.upstream_url("mcp")`), so one test
+//! id and one folder hold both.
 
 use recorder_runtime::client::{ChatRequest, Message};
 use recorder_runtime::{recorded_test, Client, Model, RecordingContext};
@@ -37,7 +37,6 @@ use serde_json::{json, Map, Value};
 
 /// The MCP server's endpoint as this test reaches it: through the recorder's loopback
 /// proxy, `/mcp` of the setup's upstream (the `mcp` setup's base URL is the server).
-// Named upstreams give each upstream its own URL: `ctx.upstream_url("mcp")`.
 fn mcp_url(ctx: &RecordingContext) -> String {
     format!("{}mcp", ctx.ollama_url())
 }
@@ -160,9 +159,8 @@ async fn rmcp_over_stdio_lists_and_calls_tools(ctx: RecordingContext) {
 /// is given the MCP server's tools and asks for `get_weather`; the test calls it on
 /// the MCP server and sends the result back; the model answers from it.
 #[recorded_test(models = "text", setup = "tools")]
-#[ignore = "issue 25: needs a test's second upstream (ctx.upstream_url(\"mcp\")), named upstreams (docs/mcp-design.md)"]
 async fn agent_answers_with_an_mcp_tool(ctx: RecordingContext, client: Client, text_model: Model) {
-    let mcp = connect(mcp_url(&ctx)).await;
+    let mcp = connect(format!("{}/mcp", ctx.upstream_url("mcp"))).await;
     // The MCP tools as OpenAI function tools: their input schemas are the parameters.
     let tools: Vec<Value> = mcp
         .list_all_tools()
