@@ -316,10 +316,10 @@ resolve_setup() {
   else
     setups=$(toml_sections setups)
     suites=$(toml_sections suites)
-    if [ -n "$suite" ] && ! printf '%s\n' "$suites" | grep -qxF -- "$suite"; then
+    if [ -n "$suite" ] && ! grep -qxF -- "$suite" <<<"$suites"; then
       usage_error "suite '$suite' is not in $config (suites: $(printf '%s\n' "$suites" | one_line))"
     fi
-    if [ -n "$setup" ] && ! printf '%s\n' "$setups" | grep -qxF -- "$setup"; then
+    if [ -n "$setup" ] && ! grep -qxF -- "$setup" <<<"$setups"; then
       usage_error "setup '$setup' is not in $config (setups: $(printf '%s\n' "$setups" | one_line))"
     fi
     effective_setup=$setup

@@ -301,7 +301,7 @@ fi
 if [ -n "$upstream_remote" ]; then
   upstream_branch=$(git config "branch.$current.merge" 2>/dev/null || printf 'refs/heads/%s' "$head_ref")
   if git fetch -q "$upstream_remote" "$upstream_branch" 2>/dev/null \
-     && git log -1 --format=%B FETCH_HEAD | grep -qF "Rerecord-Request: $request_id"; then
+     && grep -qF "Rerecord-Request: $request_id" <<<"$(git log -1 --format=%B FETCH_HEAD)"; then
     git merge -q --ff-only FETCH_HEAD || die "the recordings are on $upstream_remote/$head_ref but your branch cannot fast-forward to them: git pull --rebase"
     say "pulled the recordings: $(git log -1 --format='%h %s')"
     exit 0
