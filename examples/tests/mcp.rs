@@ -63,11 +63,15 @@ async fn call(mcp: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> 
         .unwrap_or_else(|e| panic!("calling {tool}: {e}"))
 }
 
-/// rmcp lists the server's tools, calls two of them, gets a tool error, reads a
-/// resource and ends the session, every answer the server's own.
-#[recorded_test(setup = "mcp")]
-async fn rmcp_lists_and_calls_tools(ctx: RecordingContext) {
-    let mcp = connect(mcp_url(&ctx)).await;
+/// What both transports show: the server's name and tools, `get_weather` for `city`
+/// (answered `weather`), `add` of `a` and `b` (42), and a tool's own error, which is an
+/// answer (isError), not a failed request.
+async fn lists_and_calls_tools(
+    mcp: &RunningService<RoleClient, ()>,
+    city: &str,
+    weather: Value,
+    (a, b): (i64, i64),
+) {
     let server = mcp.peer_info().expect("the server's initialize result");
     let name = server.server_info.as_ref().map(|i| i.name.as_str());
     assert_eq!(name, Some("recorder-weather"));
@@ -76,21 +80,29 @@ async fn rmcp_lists_and_calls_tools(ctx: RecordingContext) {
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(names, ["get_weather", "add", "get_time"]);
 
-    let weather = call(&mcp, "get_weather", json!({"city": "Paris"})).await;
-    assert_eq!(weather.is_error, Some(false));
-    assert_eq!(
-        weather.structured_content,
-        Some(
-            json!({"city": "Paris", "condition": "sunny", "temperature_c": 21, "humidity_pct": 40})
-        )
-    );
-    let sum = call(&mcp, "add", json!({"a": 2, "b": 40})).await;
+    let answer = call(mcp, "get_weather", json!({ "city": city })).await;
+    assert_eq!(answer.is_error, Some(false));
+    assert_eq!(answer.structured_content, Some(weather));
+    let sum = call(mcp, "add", json!({"a": a, "b": b})).await;
     assert_eq!(sum.structured_content, Some(json!({"result": 42})));
-    // A tool's own error is an answer (isError), not a failed request.
-    let unknown = call(&mcp, "get_weather", json!({"city": "Atlantis"})).await;
+    let unknown = call(mcp, "get_weather", json!({"city": "Atlantis"})).await;
     assert_eq!(unknown.is_error, Some(true));
     let message = serde_json::to_string(&unknown.content).unwrap();
     assert!(message.contains("unknown city 'Atlantis'"), "{message}");
+}
+
+/// rmcp lists the server's tools, calls two of them, gets a tool error, reads a
+/// resource and ends the session, every answer the server's own.
+#[recorded_test(setup = "mcp")]
+async fn rmcp_lists_and_calls_tools(ctx: RecordingContext) {
+    let mcp = connect(mcp_url(&ctx)).await;
+    lists_and_calls_tools(
+        &mcp,
+        "Paris",
+        json!({"city": "Paris", "condition": "sunny", "temperature_c": 21, "humidity_pct": 40}),
+        (2, 40),
+    )
+    .await;
 
     let stations = mcp
         .read_resource(ReadResourceRequestParams::new("weather://stations"))
@@ -128,28 +140,13 @@ async fn rmcp_over_stdio_lists_and_calls_tools(ctx: RecordingContext) {
         .mcp_stdio("mcp", stdio_server_command())
         .expect("the MCP server over stdio (record: scripts/backends.sh install mcp)");
     let mcp = ().serve(transport).await.expect("an MCP session over stdio");
-    let server = mcp.peer_info().expect("the server's initialize result");
-    let name = server.server_info.as_ref().map(|i| i.name.as_str());
-    assert_eq!(name, Some("recorder-weather"));
-
-    let tools = mcp.list_all_tools().await.unwrap();
-    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, ["get_weather", "add", "get_time"]);
-
-    let weather = call(&mcp, "get_weather", json!({"city": "Tokyo"})).await;
-    assert_eq!(weather.is_error, Some(false));
-    assert_eq!(
-        weather.structured_content,
-        Some(
-            json!({"city": "Tokyo", "condition": "cloudy", "temperature_c": 18, "humidity_pct": 65})
-        )
-    );
-    let sum = call(&mcp, "add", json!({"a": 19, "b": 23})).await;
-    assert_eq!(sum.structured_content, Some(json!({"result": 42})));
-    let unknown = call(&mcp, "get_weather", json!({"city": "Atlantis"})).await;
-    assert_eq!(unknown.is_error, Some(true));
-    let message = serde_json::to_string(&unknown.content).unwrap();
-    assert!(message.contains("unknown city 'Atlantis'"), "{message}");
+    lists_and_calls_tools(
+        &mcp,
+        "Tokyo",
+        json!({"city": "Tokyo", "condition": "cloudy", "temperature_c": 18, "humidity_pct": 65}),
+        (19, 23),
+    )
+    .await;
 
     // Closes the server's stdin; the test waits for its recordings.
     mcp.cancel().await.unwrap();
