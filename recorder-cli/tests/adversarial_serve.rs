@@ -7,11 +7,11 @@
 
 use recorder_cli::index::Index;
 use recorder_cli::{EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
-use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+use recorder_runtime::recording::{RecordedResponse, Recording};
 use recorder_runtime::store::{RecordingKey, Store};
 use recorder_testkit::fake::{FakeUpstream, KeyIn};
 use serde_json::json;
-use support::{cli, s, Serve};
+use support::{chat, cli, s, Serve};
 mod support;
 
 use std::io::{Read, Write};
@@ -648,24 +648,9 @@ fn a_stream_under_the_answer_limit_never_makes_a_recording_replay_refuses() {
 
 // Every command reads and writes the folder safely.
 
-/// A chat recording of `test` asking `content`.
-fn chat(test: &str, content: &str) -> Recording {
-    let body = json!({"model": "m", "messages": [{"role": "user", "content": content}]});
-    Recording {
-        test_id: Some(test.into()),
-        request: RecordedRequest {
-            method: "POST".into(),
-            endpoint: "/v1/chat/completions".into(),
-            model: Some("m".into()),
-            body,
-        },
-        response: RecordedResponse::plain(200, Some("application/json"), b"null"),
-    }
-}
-
 /// Writes a recording that passes `check` (normalized answer): (it, its path).
 fn good(store: &Store, test: &str, content: &str) -> (Recording, PathBuf) {
-    let mut rec = chat(test, content);
+    let mut rec = chat(test, content, serde_json::Value::Null);
     let hash = rec.request_hash();
     let reply = json!({"id": format!("rec-{}", &hash[..12]), "object": "chat.completion", "created": 0,
            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}}]});
@@ -791,7 +776,11 @@ fn hidden_test_folders_are_seen_by_every_command() {
     // Crafted: a recording of a hidden test id, holding a key, and one put in a
     // hidden folder under a plain id.
     let key = "sk-hidden-0123456789abcdefghij";
-    let hidden = chat(".hidden::t", &format!("my key {key}"));
+    let hidden = chat(
+        ".hidden::t",
+        &format!("my key {key}"),
+        serde_json::Value::Null,
+    );
     let hidden_path =
         store.recording_path(".hidden::t", &RecordingKey::first(hidden.request_hash()));
     std::fs::create_dir_all(hidden_path.parent().unwrap()).unwrap();

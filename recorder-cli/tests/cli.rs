@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{cli, s, Serve};
+use support::{chat, cli, s, Serve};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,24 +40,6 @@ fn ogx_subset() -> PathBuf {
 fn full_corpus() -> Option<PathBuf> {
     let p = workspace().join("../shared/corpus/ogx");
     p.is_dir().then_some(p)
-}
-
-fn chat(test: &str, content: &str, response: Value) -> Recording {
-    let body = json!({"model": "m", "messages": [{"role": "user", "content": content}]});
-    Recording {
-        test_id: Some(test.into()),
-        request: RecordedRequest {
-            method: "POST".into(),
-            endpoint: "/v1/chat/completions".into(),
-            model: Some("m".into()),
-            body,
-        },
-        response: RecordedResponse::plain(
-            200,
-            Some("application/json"),
-            &serde_json::to_vec(&response).unwrap(),
-        ),
-    }
 }
 
 fn normalized_reply(rec: &Recording, text: &str) -> Value {

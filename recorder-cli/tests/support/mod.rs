@@ -2,6 +2,8 @@
 // Each test binary uses a part of it.
 #![allow(dead_code)]
 
+use recorder_runtime::recording::{RecordedRequest, RecordedResponse, Recording};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +21,26 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
     )
+}
+
+/// A chat recording of `test` asking `content`, answered 200 with `response`.
+pub fn chat(test: &str, content: &str, response: Value) -> Recording {
+    let body =
+        serde_json::json!({"model": "m", "messages": [{"role": "user", "content": content}]});
+    Recording {
+        test_id: Some(test.into()),
+        request: RecordedRequest {
+            method: "POST".into(),
+            endpoint: "/v1/chat/completions".into(),
+            model: Some("m".into()),
+            body,
+        },
+        response: RecordedResponse::plain(
+            200,
+            Some("application/json"),
+            &serde_json::to_vec(&response).unwrap(),
+        ),
+    }
 }
 
 /// A path as a command-line argument.
