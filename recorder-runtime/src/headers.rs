@@ -150,29 +150,32 @@ fn is_redirect(status: u16) -> bool {
 /// ```
 pub fn credentials_in(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for name in CREDENTIAL_HEADERS {
-        let any_scheme = *name == "authorization" || *name == "proxy-authorization";
-        for value in headers.get_all(*name) {
-            let v = String::from_utf8_lossy(value.as_bytes());
-            let v = v.trim();
-            let (scheme, credential) = match v.split_once(|c: char| c.is_ascii_whitespace()) {
-                Some((scheme, rest))
-                    if is_token(scheme)
-                        && (any_scheme
-                            || AUTH_SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme))) =>
-                {
-                    (Some(scheme), rest.trim())
-                }
-                _ => (None, v),
-            };
-            if credential.is_empty() {
-                continue;
+    // Every request passes here: one walk over the few headers it sent, rather than a
+    // lookup (the name parsed and hashed) per credential header.
+    for (name, value) in headers {
+        let name = name.as_str();
+        if !CREDENTIAL_HEADERS.contains(&name) {
+            continue;
+        }
+        let any_scheme = name == "authorization" || name == "proxy-authorization";
+        let v = String::from_utf8_lossy(value.as_bytes());
+        let v = v.trim();
+        let (scheme, credential) = match v.split_once(|c: char| c.is_ascii_whitespace()) {
+            Some((scheme, rest))
+                if is_token(scheme)
+                    && (any_scheme || AUTH_SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(scheme))) =>
+            {
+                (Some(scheme), rest.trim())
             }
-            out.push(((*name).to_owned(), credential.to_owned()));
-            if scheme.is_some_and(|s| s.eq_ignore_ascii_case("basic")) {
-                if let Some(inner) = basic_secret(credential) {
-                    out.push(((*name).to_owned(), inner));
-                }
+            _ => (None, v),
+        };
+        if credential.is_empty() {
+            continue;
+        }
+        out.push((name.to_owned(), credential.to_owned()));
+        if scheme.is_some_and(|s| s.eq_ignore_ascii_case("basic")) {
+            if let Some(inner) = basic_secret(credential) {
+                out.push((name.to_owned(), inner));
             }
         }
     }

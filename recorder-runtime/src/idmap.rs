@@ -183,8 +183,28 @@ pub fn is_derived_placeholder(s: &str) -> bool {
 /// assert!(!sends_back("1461945d-7925-4b82-b90b-ecd907a98d77"), "no server prefix");
 /// ```
 pub fn sends_back(s: &str) -> bool {
-    !prefix_of(s).is_empty() && is_id_like(s) && !is_placeholder(s)
+    s.len() >= SHORTEST_SENT_BACK
+        && !prefix_of(s).is_empty()
+        && is_id_like(s)
+        && !is_placeholder(s)
 }
+
+/// The shortest id [`sends_back`] takes (its shortest prefix and four characters,
+/// see [`is_id_like`]): every request's path words are checked, and most are shorter.
+const SHORTEST_SENT_BACK: usize = {
+    let mut shortest = usize::MAX;
+    let mut i = 0;
+    while i < KEPT_PREFIXES.len() {
+        let p = KEPT_PREFIXES[i].as_bytes();
+        // `unknown_sent_back` skips paths without `_` or `-`: every prefix ends in one.
+        assert!(matches!(p[p.len() - 1], b'_' | b'-'), "a kept prefix ends in _ or -");
+        if p.len() < shortest {
+            shortest = p.len();
+        }
+        i += 1;
+    }
+    shortest + 4
+};
 
 /// The server-issued ids a request sends back ([`sends_back`]) that `known` does not
 /// map, each with its [`derived_placeholder`]: under the id keys of its JSON body
@@ -198,13 +218,22 @@ pub fn unknown_sent_back(endpoint: &str, body: &[u8], known: &IdMap) -> IdMap {
             out.insert(id, derived_placeholder(id));
         }
     };
-    for token in endpoint.split(['/', '?', '&', '=']) {
-        if token.bytes().any(|b| b.is_ascii_digit()) {
-            add(token);
+    // Every kept prefix ends in `_` or `-`: a path without either (most) sends none.
+    if memchr::memchr2(b'_', b'-', endpoint.as_bytes()).is_some() {
+        for token in endpoint.split(|c| matches!(c, '/' | '?' | '&' | '=')) {
+            if token.len() >= SHORTEST_SENT_BACK && token.bytes().any(|b| b.is_ascii_digit()) {
+                add(token);
+            }
         }
     }
-    let has_id_key = memchr::memmem::find(body, b"id\"").is_some()
-        || memchr::memmem::find(body, b"ids\"").is_some();
+    // Every request of every test passes here: one search for `id` (its finder built
+    // once), then a look at what follows, rather than one search per key spelling.
+    static ID: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"id"));
+    let has_id_key = ID.find_iter(body).any(|at| {
+        let rest = &body[at + 2..];
+        rest.starts_with(b"\"") || rest.starts_with(b"s\"")
+    });
     if has_id_key {
         if let Ok(value) = serde_json::from_slice::<Value>(body) {
             walk_ids(&value, &mut |_, id| add(id));

@@ -76,6 +76,11 @@ impl Default for Limits {
 /// The boundary of a `multipart/form-data` content type, if it is one.
 #[cfg(feature = "multipart")]
 pub fn boundary_of(content_type: &str) -> Option<String> {
+    // Every request with a body passes here: JSON ones leave before the parser.
+    let kind = content_type.trim_start().get(..10)?;
+    if !kind.eq_ignore_ascii_case("multipart/") {
+        return None;
+    }
     let mime: mime::Mime = content_type.parse().ok()?;
     (mime.type_() == mime::MULTIPART && mime.subtype() == mime::FORM_DATA)
         .then(|| mime.get_param(mime::BOUNDARY).map(|b| b.to_string()))

@@ -372,7 +372,7 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),
     };
-    let limit = scope.vars().max_body_bytes();
+    let limit = scope.max_body_bytes();
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)

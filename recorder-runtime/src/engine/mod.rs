@@ -89,6 +89,23 @@ struct Miss {
     occurrence: Option<u32>,
 }
 
+/// What [`Engine::dispatch_now`] could do without awaiting anything.
+enum Now {
+    /// The request is answered: replayed, or an error.
+    Answered(Result<EngineResponse>),
+    /// No recording serves it: the rest is [`Engine::handle_miss`]'s.
+    Missed(Miss),
+}
+
+/// Reads a test's files off the async workers (blocking I/O: a slow disk would stall
+/// every other test's requests), once, before its first request.
+async fn load_recordings(scope: &Arc<Scope>) {
+    let loading = scope.clone();
+    let _ = background()
+        .spawn_blocking(move || loading.recordings().map(|_| ()))
+        .await;
+}
+
 /// The outcome of [`Engine::replay_now`].
 pub(crate) enum Replayed {
     /// Served from the test's recordings.
@@ -179,6 +196,10 @@ impl Engine {
 
     /// [`Engine::handle`], with the upstream's answer when a front end performed the
     /// exchange itself.
+    ///
+    /// A replay awaits nothing once the test's files are loaded, and everything after
+    /// a miss (explaining it, the upstream, recording) sits behind one boxed future: a
+    /// replay's future stays small, and it is moved on every await of every caller.
     async fn answer(
         &self,
         scope: &Arc<Scope>,
@@ -186,15 +207,13 @@ impl Engine {
         performed: Option<Performed>,
     ) -> Result<EngineResponse> {
         if scope.mode.loads() && !scope.recordings_loaded() {
-            // Reading a test's files is blocking I/O: never on an async worker, where a
-            // slow disk would stall every other test's requests.
-            let loading = scope.clone();
-            let _ = background()
-                .spawn_blocking(move || loading.recordings().map(|_| ()))
-                .await;
+            load_recordings(scope).await;
         }
         let ends_session = crate::mcp::ended_session(&req.method, &req.headers);
-        let resp = self.dispatch(scope, req, performed).await;
+        let resp = match self.dispatch_now(scope, &req) {
+            Now::Answered(resp) => resp,
+            Now::Missed(miss) => Box::pin(self.after_miss(scope, req, miss, performed)).await,
+        };
         if let Some(session) = ends_session {
             // An MCP session's DELETE was answered: its open GET stream ends.
             scope.open_streams().end_session(&session);
@@ -202,42 +221,65 @@ impl Engine {
         resp
     }
 
-    /// [`Engine::handle`] after loading: replayed, else explained or sent upstream. An
-    /// error on a JSON-RPC request is answered as the JSON-RPC error its client can
-    /// match (see [`crate::mcp`]).
-    async fn dispatch(
-        &self,
-        scope: &Arc<Scope>,
-        req: EngineRequest,
-        performed: Option<Performed>,
-    ) -> Result<EngineResponse> {
-        let prepared = match prepare::prepare(scope, &req) {
+    /// What identity sees of the request ([`prepare`]), then its recording if the test
+    /// has one. An error on a JSON-RPC request is answered as the JSON-RPC error its
+    /// client can match (see [`crate::mcp`]).
+    fn dispatch_now(&self, scope: &Arc<Scope>, req: &EngineRequest) -> Now {
+        let received = match prepare::received(scope, req) {
             Ok(p) => p,
             Err(e) => {
                 scope.problem(e.to_string());
-                return jsonrpc_error_answer(&req.body, e);
+                return Now::Answered(jsonrpc_error_answer(&req.body, e));
             }
         };
-        match self.replay_now(scope, &req, &prepared) {
-            Ok(Replayed::Hit(resp)) => Ok(resp),
-            // Boxed: the rest (misses, recording) is large, and inline it would make
-            // every replay's future that large too (moved on each await of the caller).
-            Ok(Replayed::Miss(canonical, occurrence)) => {
-                let endpoint = prepared.endpoint.into_owned();
-                let body = prepared.body.into_owned();
-                let miss = Miss {
-                    endpoint,
-                    body,
-                    canonical,
-                    occurrence,
-                };
-                let sent = req.body.clone();
-                Box::pin(self.handle_miss(scope, req, miss, performed))
-                    .await
-                    .or_else(|e| jsonrpc_error_answer(&sent, e))
+        // Byte for byte a recording's request: served before the rest of `prepare`
+        // (see `prepare::received`). A test that knows secrets takes the long way.
+        let exact = !scope.has_secrets();
+        if exact {
+            match self.replay_exact(scope, req, &received) {
+                Ok(Some(Replayed::Hit(resp))) => return Now::Answered(Ok(resp)),
+                // A recorded request, but not this occurrence of it: counted, and
+                // `finish` would change nothing.
+                Ok(Some(Replayed::Miss(canonical, occurrence))) => {
+                    return Now::Missed(Miss {
+                        endpoint: received.endpoint.into_owned(),
+                        body: received.body.into_owned(),
+                        canonical,
+                        occurrence,
+                    })
+                }
+                Ok(None) => {}
+                Err(e) => return Now::Answered(jsonrpc_error_answer(&req.body, e)),
             }
-            Err(e) => jsonrpc_error_answer(&req.body, e),
         }
+        let (prepared, changed) = prepare::finish(scope, received);
+        // Looked up by these very bytes already, unless `finish` changed them.
+        let bytes_tried = exact && !changed;
+        match self.replay_now(scope, req, &prepared, bytes_tried) {
+            Ok(Replayed::Hit(resp)) => Now::Answered(Ok(resp)),
+            Ok(Replayed::Miss(canonical, occurrence)) => Now::Missed(Miss {
+                endpoint: prepared.endpoint.into_owned(),
+                body: prepared.body.into_owned(),
+                canonical,
+                occurrence,
+            }),
+            Err(e) => Now::Answered(jsonrpc_error_answer(&req.body, e)),
+        }
+    }
+
+    /// [`Engine::handle_miss`], its error answered as a JSON-RPC error where the
+    /// request was one.
+    async fn after_miss(
+        &self,
+        scope: &Arc<Scope>,
+        req: EngineRequest,
+        miss: Miss,
+        performed: Option<Performed>,
+    ) -> Result<EngineResponse> {
+        let sent = req.body.clone();
+        self.handle_miss(scope, req, miss, performed)
+            .await
+            .or_else(|e| jsonrpc_error_answer(&sent, e))
     }
 
     /// The replay hot path, with nothing to await: the test's recording of the
@@ -250,6 +292,7 @@ impl Engine {
         scope: &Arc<Scope>,
         req: &EngineRequest,
         p: &prepare::Prepared<'_>,
+        bytes_tried: bool,
     ) -> Result<Replayed> {
         let method = req.method.as_str();
         if !scope.mode.reads() || is_model_list(method, &p.endpoint) {
@@ -258,7 +301,12 @@ impl Engine {
         let recordings = scope.recordings()?;
         let mut recs = recordings.lock().unwrap();
         let mut canonical = None;
-        let hash = match recs.find_by_bytes(method, &p.endpoint, &p.body) {
+        let by_bytes = if bytes_tried {
+            None
+        } else {
+            recs.find_by_bytes(method, &p.endpoint, &p.body)
+        };
+        let hash = match by_bytes {
             Some(h) => Some(h),
             None => {
                 let c = request_canonical(
@@ -276,6 +324,41 @@ impl Engine {
         let Some(hash) = hash else {
             return Ok(Replayed::Miss(canonical, None));
         };
+        self.serve_occurrence(scope, req, &mut recs, hash, canonical)
+    }
+
+    /// [`Engine::replay_now`] for the request's bytes as [`prepare::received`] left
+    /// them, when they are exactly a recording's request; `None` when they are no
+    /// recording's, which [`Engine::replay_now`] then looks up by its canonical text.
+    fn replay_exact(
+        &self,
+        scope: &Arc<Scope>,
+        req: &EngineRequest,
+        p: &prepare::Prepared<'_>,
+    ) -> Result<Option<Replayed>> {
+        let method = req.method.as_str();
+        if !scope.mode.reads() || is_model_list(method, &p.endpoint) {
+            return Ok(None);
+        }
+        let recordings = scope.recordings()?;
+        let mut recs = recordings.lock().unwrap();
+        let Some(hash) = recs.find_by_bytes(method, &p.endpoint, &p.body) else {
+            return Ok(None);
+        };
+        self.serve_occurrence(scope, req, &mut recs, hash, None)
+            .map(Some)
+    }
+
+    /// Counts one more occurrence of the request recorded under `hash` and serves its
+    /// recording for that occurrence, if there is one.
+    fn serve_occurrence(
+        &self,
+        scope: &Arc<Scope>,
+        req: &EngineRequest,
+        recs: &mut crate::store::ScopeRecordings,
+        hash: Arc<str>,
+        canonical: Option<String>,
+    ) -> Result<Replayed> {
         let occurrence = recs.next_occurrence(&hash);
         // An MCP session's GET stream stays open after its recorded events.
         let serve = |replay: &Replay| {

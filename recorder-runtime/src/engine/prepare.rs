@@ -16,7 +16,9 @@
 //!    what is stored (see [`crate::secrets`]).
 //!
 //! A plain JSON request of a test that knows no ids and no secrets goes through
-//! untouched, borrowed: the replay hot path pays a few header lookups.
+//! untouched, borrowed: the replay hot path pays a few header lookups. It looks the
+//! bytes up between steps 1-3 ([`received`]) and 4-5 ([`finish`]): a request that is
+//! byte for byte a recording's has nothing left for steps 4 and 5 to change.
 
 use super::{EngineRequest, Scope};
 use crate::error::Result;
@@ -30,7 +32,21 @@ pub(crate) struct Prepared<'a> {
     pub(crate) body: Cow<'a, [u8]>,
 }
 
+#[cfg(test)]
 pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepared<'a>> {
+    Ok(finish(scope, received(scope, req)?).0)
+}
+
+/// Steps 1 to 3, and the ids the test knows (the first half of step 4): what the
+/// request is once its credentials are known, its body decoded and its known ids
+/// replaced.
+///
+/// A request that is then byte for byte a recording's request needs nothing more:
+/// that request went through [`finish`] when it was recorded (or migrated), so it
+/// holds no id `finish` would derive a placeholder for, and no secret the test knew
+/// then. The replay hot path looks such bytes up before [`finish`], which would
+/// otherwise parse every body that has an `id` key.
+pub(crate) fn received<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepared<'a>> {
     let mut endpoint: Cow<'a, str> = Cow::Borrowed(&req.endpoint);
     let mut body: Cow<'a, [u8]> = Cow::Borrowed(&req.body);
     if !req.headers.is_empty() {
@@ -59,7 +75,7 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
         {
             let codings = crate::compression::Codings::parse(coding)?;
             if !codings.is_identity() {
-                let limit = scope.vars().max_body_bytes();
+                let limit = scope.max_body_bytes();
                 body = Cow::Owned(crate::compression::decode_request(&codings, &body, limit)?);
             }
         }
@@ -85,6 +101,17 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
             body = Cow::Owned(b);
         }
     }
+    Ok(Prepared { endpoint, body })
+}
+
+/// Steps 4 (ids no answer of the test issued) and 5 (secrets), after [`received`];
+/// and whether they changed anything.
+pub(crate) fn finish<'a>(scope: &Scope, received: Prepared<'a>) -> (Prepared<'a>, bool) {
+    let Prepared {
+        mut endpoint,
+        mut body,
+    } = received;
+    let mut changed = false;
     let derived = if scope.has_ids() {
         crate::idmap::unknown_sent_back(&endpoint, &body, &scope.ids())
     } else {
@@ -93,9 +120,11 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
     if !derived.is_empty() {
         if let Cow::Owned(e) = derived.substitute_tokens(&endpoint) {
             endpoint = Cow::Owned(e);
+            changed = true;
         }
         if let Cow::Owned(b) = derived.substitute_bytes(&body) {
             body = Cow::Owned(b);
+            changed = true;
         }
         // Recording: a later answer that shows the id gets the same placeholder.
         if scope.mode.writes() {
@@ -108,12 +137,14 @@ pub(crate) fn prepare<'a>(scope: &Scope, req: &'a EngineRequest) -> Result<Prepa
         let scrubber = scope.scrubber();
         if let Cow::Owned(e) = scrubber.scrub_str(&endpoint) {
             endpoint = Cow::Owned(e);
+            changed = true;
         }
         if let Some(b) = scrub_body(&body, &scrubber) {
             body = Cow::Owned(b);
+            changed = true;
         }
     }
-    Ok(Prepared { endpoint, body })
+    (Prepared { endpoint, body }, changed)
 }
 
 /// The body with secrets replaced in its JSON string values (never in keys), or in

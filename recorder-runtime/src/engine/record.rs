@@ -184,7 +184,7 @@ impl Engine {
             test_id: ident.test_id().map(str::to_owned),
             issuer,
             source,
-            limit: scope.vars().max_body_bytes(),
+            limit: scope.max_body_bytes(),
             open,
         };
         match format {

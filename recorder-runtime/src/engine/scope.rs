@@ -156,6 +156,9 @@ pub struct Scope {
     /// The variables under the test's setup, layered once per test (they are read on
     /// every proxied, recorded or compressed request).
     vars: crate::env::Vars,
+    /// `RECORDER_MAX_BODY_BYTES` as this test reads it, read at its first request
+    /// (every request checks its body against it; a lookup reads the environment).
+    max_body_bytes: OnceLock<usize>,
     /// What `cargo test` needs to run this test alone, for miss messages.
     pub(crate) test_filter: String,
     /// Served by `cargo recordings serve` (see [`ScopeOptions::served_by_serve`]).
@@ -238,6 +241,7 @@ impl Scope {
             mode,
             target,
             vars,
+            max_body_bytes: OnceLock::new(),
             test_filter,
             serve: options.serve,
             recordings: OnceLock::new(),
@@ -296,6 +300,13 @@ impl Scope {
     /// its setup's `env` ([`Target::vars`], resolved once).
     pub fn vars(&self) -> &crate::env::Vars {
         &self.vars
+    }
+    /// The largest request or answer body this test records or replays
+    /// ([`crate::env::Vars::max_body_bytes`], read once).
+    pub fn max_body_bytes(&self) -> usize {
+        *self
+            .max_body_bytes
+            .get_or_init(|| self.vars.max_body_bytes())
     }
     /// The engine.
     pub fn engine(&self) -> &Arc<Engine> {

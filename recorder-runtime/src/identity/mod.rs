@@ -79,12 +79,15 @@ pub const SCHEME: u32 = 3;
 /// assert!(!is_model_list("POST", "/v1/chat/completions"));
 /// ```
 pub fn is_model_list(method: &str, endpoint: &str) -> bool {
+    if !method.eq_ignore_ascii_case("GET") {
+        return false;
+    }
     let path = endpoint
         .split('?')
         .next()
         .unwrap_or(endpoint)
         .trim_end_matches('/');
-    method.eq_ignore_ascii_case("GET") && (path == "/v1/models" || path == "/api/tags")
+    path == "/v1/models" || path == "/api/tags"
 }
 
 /// A request reduced to what identifies it.

@@ -166,7 +166,7 @@ pub(crate) async fn serve_in(
     scope: Arc<Scope>,
     mut req: reqwest::Request,
 ) -> Result<reqwest::Response, Error> {
-    let engine_req = match engine_request(&mut req, scope.vars().max_body_bytes()).await {
+    let engine_req = match engine_request(&mut req, scope.max_body_bytes()).await {
         Ok(r) => r,
         // As the proxy does: the client gets the error answer, the test fails at its end.
         Err(e) => {
