@@ -3,7 +3,7 @@
 //! file-descriptor exhaustion, oversized answers, many tests; and the other commands
 //! on a crafted recordings folder (issue 21): FIFOs, devices, symlinks, hidden folders,
 //! OGX imports. The engine-level attacks
-//! are in `recorder-runtime/tests/adversarial.rs`.
+//! are in `recorder-runtime/tests/integration/adversarial.rs`.
 
 use recorder_cli::index::Index;
 use recorder_cli::{EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};

@@ -4,9 +4,7 @@
 //! attacks that held before are kept here too, so that they keep holding.
 //! (`recorder-cli/tests/adversarial_serve.rs` does the same for `cargo recordings serve`.)
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use recorder_runtime::engine::{Auth, Engine, EngineRequest, ResponseBody, Scope, Target};
 use recorder_runtime::registry::Registry;
 use recorder_runtime::store::{RecordingKey, Store};
