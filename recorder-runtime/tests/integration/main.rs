@@ -8,8 +8,8 @@
 //! - `budget`, `env_layers`, `moment_of_a_miss`, `reliability`, `rerecord`,
 //!   `service_mode`: run their own binary again by test name (`--exact NAME`), as a
 //!   child with its own variables.
-//! - `timing`, `transports`: set variables the process reads once
-//!   (`env::Vars::process`).
+//! - `timing`, `transports`: set `RECORDER_KEEP_TIMING` / `RECORDER_REPLAY_TIMING`,
+//!   which would change how every other test of the process records and replays.
 //! - `proxy`: checks the process's one loopback proxy itself (one server per process).
 //! - `outside_a_test`: must be the first thing in its process to use the recorder (no
 //!   TLS provider installed before it, no test started).
