@@ -30,7 +30,7 @@ if [[ "$engine" == "random" ]]; then
     export FUZZ_ITERATIONS="${FUZZ_ITERATIONS:-1000000}"
     for t in "${targets[@]}"; do
         echo "== $t: $FUZZ_ITERATIONS random inputs" >&2
-        (cd "$root" && cargo test --profile "${FUZZ_PROFILE:-release}" -p recorder-runtime --test fuzz -- --exact "$t")
+        (cd "$root" && cargo test --profile "${FUZZ_PROFILE:-release}" -p recorder-runtime --test integration -- --exact "fuzz::$t")
     done
     exit 0
 fi

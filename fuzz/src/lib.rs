@@ -3,7 +3,7 @@
 //! when a property fails; it must never panic otherwise.
 //!
 //! The same functions run in two places:
-//! - `recorder-runtime/tests/fuzz.rs` (the default `cargo test`): the committed
+//! - `recorder-runtime/tests/integration/fuzz.rs` (the default `cargo test`): the committed
 //!   regression inputs, then a few thousand random inputs per target (bolero's
 //!   random engine, no instrumentation);
 //! - `fuzz/fuzz_targets/targets.rs` under `cargo bolero test --engine libfuzzer

@@ -209,7 +209,7 @@ fn layer_of<'a>(layers: &[(&str, &[&'a str])]) -> BTreeMap<&'a str, usize> {
 /// from a higher layer. Empty when all is well.
 fn layer_problems(graph: &Graph, layers: &[(&str, &[&str])]) -> Vec<String> {
     let mut problems = Vec::new();
-    let where_ = "LAYERS in recorder-runtime/tests/layering.rs";
+    let where_ = "LAYERS in recorder-runtime/tests/integration/layering.rs";
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, modules) in layers {
         for m in *modules {
@@ -277,7 +277,7 @@ fn modules_import_downwards_only() {
     assert!(
         problems.is_empty(),
         "the runtime's modules break their declared layers (LAYERS in \
-         recorder-runtime/tests/layering.rs, lowest first; a module may import only from \
+         recorder-runtime/tests/integration/layering.rs, lowest first; a module may import only from \
          its own layer or a lower one):\n\n{}\n\nFor an upward import: move what the lower \
          module needs down (into its own layer, or a small module below both, as `json` \
          holds `escape` for the id map, the scrubber, the tolerance and the diff), or pass it \

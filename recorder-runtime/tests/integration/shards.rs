@@ -2,8 +2,6 @@
 //! folder never conflicts, and the merged folder replays what each shard recorded,
 //! model lists included (merged by id).
 
-mod fake_support;
-
 use recorder_runtime::client::{ChatRequest, EmbeddingRequest, Message};
 use recorder_runtime::Mode;
 use recorder_testkit::fake::FakeUpstream;
@@ -13,7 +11,12 @@ use std::path::Path;
 async fn run_tests(tests: &[&str], dir: &Path, mode: Mode, upstream: &FakeUpstream) -> Vec<String> {
     let mut seen = Vec::new();
     for t in tests {
-        let c = fake_support::ctx(t, mode, dir, fake_support::target(&upstream.openai_url()));
+        let c = crate::fake_support::ctx(
+            t,
+            mode,
+            dir,
+            crate::fake_support::target(&upstream.openai_url()),
+        );
         let client = c.client();
         let chat = client
             .chat(&ChatRequest::new("m").message(Message::user(format!("hello from {t}"))))

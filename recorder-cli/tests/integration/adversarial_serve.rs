@@ -3,16 +3,15 @@
 //! file-descriptor exhaustion, oversized answers, many tests; and the other commands
 //! on a crafted recordings folder (issue 21): FIFOs, devices, symlinks, hidden folders,
 //! OGX imports. The engine-level attacks
-//! are in `recorder-runtime/tests/adversarial.rs`.
+//! are in `recorder-runtime/tests/integration/adversarial.rs`.
 
+use crate::support::{chat, cli, s, Serve};
 use recorder_cli::index::Index;
 use recorder_cli::{EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
 use recorder_runtime::recording::{RecordedResponse, Recording};
 use recorder_runtime::store::{RecordingKey, Store};
 use recorder_testkit::fake::{FakeUpstream, KeyIn};
 use serde_json::json;
-use support::{chat, cli, s, Serve};
-mod support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -4,13 +4,11 @@
 //! miss advice fits `serve`; and the last line on stderr is a summary a CI step can
 //! check, with the exit status.
 
-mod support;
-
+use crate::support::{s, Serve};
 use recorder_cli::{EXIT_OK, EXIT_PROBLEMS};
 use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use support::{s, Serve};
 
 fn http() -> reqwest::Client {
     recorder_runtime::engine::install_crypto_provider();

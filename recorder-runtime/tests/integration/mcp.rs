@@ -5,9 +5,7 @@
 //! replayed with the fake stopped. The client is plain reqwest speaking the protocol
 //! as the SDKs do, so every header and status is visible.
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::fake::FakeUpstream;
 use serde_json::{json, Value};

@@ -2,11 +2,9 @@
 //! the per-test loopback proxy and the engine. Keys must reach no file and no message
 //! by any route; no crafted file or client may mislead or stop the recorder. The
 //! attacks that held before are kept here too, so that they keep holding.
-//! (`recorder-cli/tests/adversarial_serve.rs` does the same for `cargo recordings serve`.)
+//! (`recorder-cli/tests/integration/adversarial_serve.rs` does the same for `cargo recordings serve`.)
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use recorder_runtime::engine::{Auth, Engine, EngineRequest, ResponseBody, Scope, Target};
 use recorder_runtime::registry::Registry;
 use recorder_runtime::store::{RecordingKey, Store};

@@ -2,9 +2,7 @@
 //! upstream and replayed with the fake stopped; unknown fields, early stops,
 //! unreachable upstreams, misses, model-list merging and byte-stable re-recording.
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use futures::StreamExt;
 use recorder_runtime::client::{
     ChatRequest, Client, CompletionRequest, EmbeddingRequest, GenerateRequest, Message,

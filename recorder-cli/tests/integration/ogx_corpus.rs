@@ -20,10 +20,9 @@
 //! always, on the shared corpus (`../shared/corpus/ogx` and `ogx-formats`) when it
 //! exists, and on the folder in `OGX_CORPUS` when that is set (any OGX recordings
 //! folder: `OGX_CORPUS=path/to/ogx/tests/integration cargo test -p recorder-cli --test
-//! ogx_corpus`).
+//! integration ogx_corpus::`).
 
-mod support;
-
+use crate::support::{cli, s, Serve};
 use futures::StreamExt;
 use recorder_cli::ogx::{self, Format, ImportReport};
 use recorder_runtime::engine::{Engine, EngineRequest, ResponseBody, Scope, Target};
@@ -36,7 +35,6 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use support::{cli, s, Serve};
 
 /// The shared corpora, next to the workspace (absent from a plain clone).
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");

@@ -5,8 +5,8 @@
 
 mod migrate;
 mod review;
-mod support;
 
+use crate::support::{chat, cli, s, Serve};
 use futures::StreamExt;
 use recorder_cli::index::Index;
 use recorder_cli::{EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS};
@@ -18,7 +18,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{chat, cli, s, Serve};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,8 +3,6 @@
 //! `ctx.recorder_env()`), replays it without starting the server, and a miss is a
 //! JSON-RPC error the client sees, a problem of the test, and exit status 1.
 
-mod support;
-
 use recorder_runtime::{Mode, RecordingContext};
 use recorder_testkit::mcp_stdio::{binary, STARTED_VAR, TOKEN_VAR};
 use serde_json::{json, Value};
@@ -214,7 +212,7 @@ fn through_serve_with_the_test_id_in_the_environment() {
         ]
     };
     // `serve` records a stdio session: it has no HTTP upstream to call for it.
-    let serve = support::Serve::recording(&dir, "http://127.0.0.1:9/v1", &[], &[]);
+    let serve = crate::support::Serve::recording(&dir, "http://127.0.0.1:9/v1", &[], &[]);
     let (recorded, code, stderr) = session(&env(&serve.url), &binary(), &started, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
@@ -235,7 +233,7 @@ fn through_serve_with_the_test_id_in_the_environment() {
         "{files:?}"
     );
 
-    let serve = support::Serve::replaying(&dir);
+    let serve = crate::support::Serve::replaying(&dir);
     let missing = tmp.path().join("no-such-server");
     let (replayed, code, stderr) = session(&env(&serve.url), &missing, &started, &[]);
     assert_eq!(code, 0, "{stderr}");

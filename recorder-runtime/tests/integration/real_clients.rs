@@ -2,15 +2,13 @@
 //! reqwest, each recording from the fake upstream (real wire formats) and replaying
 //! with the fake stopped.
 
-mod fake_support;
-
+use crate::fake_support::*;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs,
 };
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
-use fake_support::*;
 use futures::StreamExt;
 use ollama_rs::generation::chat::request::ChatMessageRequest;
 use ollama_rs::generation::chat::ChatMessage;

@@ -1,8 +1,6 @@
 //! The fake upstream speaks the real wire formats, with volatile fields, and its knobs work.
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use recorder_testkit::fake::{FakeUpstream, FRAMES_BEFORE_FAILURE};
 use serde_json::{json, Value};
 use std::time::Duration;

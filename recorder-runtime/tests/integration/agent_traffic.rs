@@ -3,9 +3,7 @@
 //! random ids and refuses unknown ones, then replayed with it stopped, through the
 //! fixture client, the in-process transports and the loopback proxy.
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use futures::StreamExt;
 use recorder_runtime::client::{
     Message, MessagesRequest, ResponseEvent, ResponseObject, ResponseRequest,

@@ -5,7 +5,7 @@
 //! thousand random inputs per target with bolero's random engine. The long,
 //! coverage-guided runs are `scripts/fuzz.sh`.
 
-#[path = "../../fuzz/src/lib.rs"]
+#[path = "../../../fuzz/src/lib.rs"]
 mod props;
 
 /// Random inputs per target in the default run (`FUZZ_ITERATIONS` overrides).

@@ -8,14 +8,12 @@
 //! tests say why and pass, unless `RECORDER_REQUIRE_PYTHON_CLIENTS=1` (a CI step that
 //! has them) makes that a failure.
 
-mod support;
-
+use crate::support::{s, Serve};
 use recorder_cli::{EXIT_OK, EXIT_PROBLEMS};
 use recorder_testkit::fake::FakeUpstream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use support::{s, Serve};
 
 /// What `pip` installs: the majors the snippets are written for.
 const PACKAGES: [&str; 2] = ["openai>=1.40,<3", "pytest>=8,<10"];
@@ -143,7 +141,7 @@ fn the_readme_python_openai_snippet_records_and_replays_through_serve() {
     let script = tmp.path().join("client.py");
     std::fs::write(
         &script,
-        readme_block("recorder-cli/tests/python_clients.rs runs this block"),
+        readme_block("recorder-cli/tests/integration/python_clients.rs runs this block"),
     )
     .unwrap();
     let fake = FakeUpstream::start();
@@ -274,7 +272,9 @@ fn the_readme_pytest_fixture_scopes_a_service_s_calls_by_the_running_test() {
     std::fs::create_dir(&project).unwrap();
     std::fs::write(
         project.join("conftest.py"),
-        readme_block("recorder-cli/tests/python_clients.rs runs the suite with this conftest.py"),
+        readme_block(
+            "recorder-cli/tests/integration/python_clients.rs runs the suite with this conftest.py",
+        ),
     )
     .unwrap();
     std::fs::write(project.join("test_service.py"), SUITE).unwrap();

@@ -3,9 +3,7 @@
 //! server never started; the same session through the proxy (what `cargo recordings
 //! mcp-stdio` does) records the same bytes; rmcp through `ctx.mcp_stdio`.
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use recorder_runtime::engine::Target;
 use recorder_runtime::stdio::{run_remote, Remote};
 use recorder_runtime::{Mode, RecordingContext};

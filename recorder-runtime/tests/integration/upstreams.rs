@@ -4,9 +4,7 @@
 //! folder, under endpoints that name the upstream (`/up/NAME/...`), never its URL, and
 //! replays them with every server stopped.
 
-mod fake_support;
-
-use fake_support::*;
+use crate::fake_support::*;
 use recorder_runtime::engine::{Auth, Target, Upstream};
 use recorder_runtime::Mode;
 use recorder_testkit::fake::{FakeUpstream, KeyIn};
