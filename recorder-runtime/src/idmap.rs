@@ -220,7 +220,7 @@ pub fn unknown_sent_back(endpoint: &str, body: &[u8], known: &IdMap) -> IdMap {
     };
     // Every kept prefix ends in `_` or `-`: a path without either (most) sends none.
     if memchr::memchr2(b'_', b'-', endpoint.as_bytes()).is_some() {
-        for token in endpoint.split(|c| matches!(c, '/' | '?' | '&' | '=')) {
+        for token in endpoint.split(['/', '?', '&', '=']) {
             if token.len() >= SHORTEST_SENT_BACK && token.bytes().any(|b| b.is_ascii_digit()) {
                 add(token);
             }
