@@ -38,7 +38,7 @@ use crate::engine::{
 use crate::error::Error;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
@@ -447,20 +447,17 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
 }
 
 fn to_hyper(resp: EngineResponse) -> Response<Body> {
-    let mut builder = Response::builder().status(resp.status);
-    if let Some(ct) = &resp.content_type {
-        builder = builder.header(http::header::CONTENT_TYPE, ct);
-    }
-    for (name, value) in resp.headers {
-        builder = builder.header(name, value);
-    }
-    let body: Body = match resp.body {
+    let mut out = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+    *out.body_mut() = match resp.head_into(&mut out) {
         ResponseBody::Full(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
         ResponseBody::Stream(_, s) => {
-            builder = builder.header(http::header::CACHE_CONTROL, "no-cache");
+            out.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-cache"),
+            );
             s.map_err(|e| std::io::Error::other(e.to_string()))
                 .boxed_unsync()
         }
     };
-    builder.body(body).expect("a valid response")
+    out
 }

@@ -134,21 +134,18 @@ support! {
 /// reqwest parses a placeholder URL for every response).
 fn to_reqwest_at(resp: EngineResponse, url: Option<reqwest::Url>) -> reqwest::Response {
     use reqwest::ResponseBuilderExt;
-    let mut builder = http::Response::builder().status(resp.status);
+    let mut builder = http::Response::builder();
     if let Some(url) = url {
         builder = builder.url(url);
     }
-    if let Some(ct) = &resp.content_type {
-        builder = builder.header(http::header::CONTENT_TYPE, ct);
-    }
-    for (name, value) in resp.headers {
-        builder = builder.header(name, value);
-    }
-    let body = match resp.body {
+    let mut out = builder
+        .body(reqwest::Body::from(Bytes::new()))
+        .expect("a valid response");
+    *out.body_mut() = match resp.head_into(&mut out) {
         ResponseBody::Full(b) => reqwest::Body::from(b),
         ResponseBody::Stream(_, s) => reqwest::Body::wrap(s),
     };
-    reqwest::Response::from(builder.body(body).expect("a valid response"))
+    reqwest::Response::from(out)
 }
 
 /// An engine error as a `reqwest::Response`: the same answer the proxy gives.
