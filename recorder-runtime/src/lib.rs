@@ -31,9 +31,10 @@
 //! [`Model`], [`Client`], [`RecordingContext`], [`Mode`], [`Error`], [`Result`] and,
 //! with the `proxy` feature, [`Service`]), and the modules [`client`] (the fixture
 //! client's requests and answers), [`context`], [`mode`], [`model`], [`error`],
-//! [`propagate`] (server mode), [`mcp`] (MCP's rules through the recorder), and with
-//! their features `service` and `transport` (the async-openai and
-//! reqwest-middleware adapters).
+//! [`propagate`] (server mode), [`mcp`] (MCP's rules through the recorder),
+//! [`stdio`] (the session `ctx.stdio_server` starts, and with the `rmcp` feature
+//! rmcp's transport over it), and with their features `service` and `transport` (the
+//! async-openai and reqwest-middleware adapters).
 //!
 //! Everything else (the engine, the store, the recording format, identity,
 //! normalization, secrets, the proxy, ...) is private. The hidden `_support` feature
@@ -82,8 +83,7 @@ pub mod model;
 pub mod propagate;
 #[cfg(feature = "proxy")]
 pub mod service;
-// stdio: public as merged from wip/stdio; which of its items a user needs (and which go
-// behind `support!`) is still to be decided (issue 22 point 1).
+// stdio: `StdioServer` and `McpStdio` are a test's; the rest is behind `support!`.
 pub mod stdio;
 #[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
 pub mod transport;

@@ -44,7 +44,7 @@
 //!   (`RECORDER_URL`, from [`RecordingContext::recorder_env`](crate::RecordingContext::recorder_env),
 //!   or `cargo recordings serve`'s URL with `RECORDER_TEST_ID`), asks it for the
 //!   mode, starts COMMAND only when the mode calls upstream, and hands each exchange
-//!   to the recorder over HTTP ([`STDIO_HEADER`]) with the server's lines when it ran
+//!   to the recorder over HTTP (a request marked with the `x-recorder-stdio` header) with the server's lines when it ran
 //!   it: the test's engine keeps the secrets, ids and problems.
 //!
 //! # Secrets
@@ -64,48 +64,64 @@ mod recorder;
 mod server;
 mod session;
 
-pub use exchange::Exchange;
-pub use recorder::STDIO_HEADER;
-pub use server::{run_remote, Remote, StdioServer};
+// What a test uses: the session `ctx.stdio_server` starts, and rmcp's transport over
+// it. The rest is for `cargo recordings mcp-stdio` and the tests (`_support`).
+pub use server::StdioServer;
 #[cfg(feature = "rmcp")]
 mod rmcp;
 #[cfg(feature = "rmcp")]
 pub use self::rmcp::McpStdio;
 
+support! {
+    pub use exchange::Exchange;
+}
+support! {
+    pub use recorder::STDIO_HEADER;
+}
+support! {
+    pub use server::{run_remote, Remote};
+}
+
 #[cfg(feature = "proxy")]
 pub(crate) use recorder::serve;
 
-/// The variable `cargo recordings mcp-stdio` reads its recorder's URL from (see
-/// [`RecordingContext::recorder_env`](crate::RecordingContext::recorder_env)).
-pub const URL_VAR: &str = crate::env::MCP_STDIO_URL;
-/// The variable `cargo recordings mcp-stdio` reads its test id from, for a recorder
-/// that serves many tests (`cargo recordings serve`).
-pub const TEST_ID_VAR: &str = crate::env::MCP_STDIO_TEST_ID;
+support! {
+    /// The variable `cargo recordings mcp-stdio` reads its recorder's URL from (see
+    /// [`RecordingContext::recorder_env`](crate::RecordingContext::recorder_env)).
+    pub const URL_VAR: &str = crate::env::MCP_STDIO_URL;
+}
+support! {
+    /// The variable `cargo recordings mcp-stdio` reads its test id from, for a recorder
+    /// that serves many tests (`cargo recordings serve`).
+    pub const TEST_ID_VAR: &str = crate::env::MCP_STDIO_TEST_ID;
+}
 
 /// The prefix of a named upstream's endpoint, `/up/NAME`.
 const UP: &str = "/up/";
 
-/// The endpoint of upstream `name`, `/up/NAME`; a name that cannot be one is an
-/// error saying what a name may hold.
-///
-/// ```
-/// use recorder_runtime::stdio::endpoint;
-/// assert_eq!(endpoint("mcp").unwrap(), "/up/mcp");
-/// assert!(endpoint("a/b").is_err() && endpoint("").is_err());
-/// ```
-pub fn endpoint(name: &str) -> crate::Result<String> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !ok {
-        return Err(crate::Error::Setup(
-            crate::error::SetupProblem::BadServerName {
-                name: name.to_owned(),
-            },
-        ));
+support! {
+    /// The endpoint of upstream `name`, `/up/NAME`; a name that cannot be one is an
+    /// error saying what a name may hold.
+    ///
+    /// ```
+    /// use recorder_runtime::stdio::endpoint;
+    /// assert_eq!(endpoint("mcp").unwrap(), "/up/mcp");
+    /// assert!(endpoint("a/b").is_err() && endpoint("").is_err());
+    /// ```
+    pub fn endpoint(name: &str) -> crate::Result<String> {
+        let ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !ok {
+            return Err(crate::Error::Setup(
+                crate::error::SetupProblem::BadServerName {
+                    name: name.to_owned(),
+                },
+            ));
+        }
+        Ok(format!("{UP}{name}"))
     }
-    Ok(format!("{UP}{name}"))
 }
 
 /// The upstream an endpoint names, when it is exactly `/up/NAME`.
@@ -115,17 +131,19 @@ pub(crate) fn upstream_name(endpoint: &str) -> Option<&str> {
     self::endpoint(name).ok().map(|_| name)
 }
 
-/// Whether a variable's name says it holds a credential: `GITHUB_TOKEN`,
-/// `OPENAI_API_KEY`, `DB_PASSWORD`, but not `MAX_TOKENS` or `TOKENIZER_PATH` (the
-/// rule the runtime's `env::is_credential` applies to every variable).
-///
-/// ```
-/// use recorder_runtime::stdio::is_credential;
-/// assert!(is_credential("GITHUB_TOKEN") && is_credential("brave-api-key"));
-/// assert!(!is_credential("MAX_TOKENS") && !is_credential("PATH"));
-/// ```
-pub fn is_credential(name: &str) -> bool {
-    crate::env::is_credential(name)
+support! {
+    /// Whether a variable's name says it holds a credential: `GITHUB_TOKEN`,
+    /// `OPENAI_API_KEY`, `DB_PASSWORD`, but not `MAX_TOKENS` or `TOKENIZER_PATH` (the
+    /// rule the runtime's `env::is_credential` applies to every variable).
+    ///
+    /// ```
+    /// use recorder_runtime::stdio::is_credential;
+    /// assert!(is_credential("GITHUB_TOKEN") && is_credential("brave-api-key"));
+    /// assert!(!is_credential("MAX_TOKENS") && !is_credential("PATH"));
+    /// ```
+    pub fn is_credential(name: &str) -> bool {
+        crate::env::is_credential(name)
+    }
 }
 
 /// The credentials a server is given, as `(name, value)` secrets of the test:
