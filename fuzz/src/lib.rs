@@ -508,8 +508,9 @@ pub fn check_scrubber(data: &[u8]) {
 /// Decodes a stored value as a reader would (the oracle of an encoded placement).
 type Decoder = fn(&str) -> Vec<u8>;
 
-/// `%XX` decoded, anything else kept (the oracle of the percent-encoded placement).
-fn percent_decoded(s: &[u8]) -> Vec<u8> {
+/// `%XX` decoded, anything else kept (the oracle of the percent-encoded placement;
+/// the runtime's adversarial tests decode what they find on disk with it too).
+pub fn percent_decoded(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < s.len() {

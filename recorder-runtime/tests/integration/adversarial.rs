@@ -752,7 +752,7 @@ fn decoded_everything(dir: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     for text in texts {
         out.extend_from_slice(&text);
-        out.extend(percent_decoded(&text));
+        out.extend(crate::fuzz::props::percent_decoded(&text));
         for (alphabet, specials) in [
             (&base64::alphabet::STANDARD, b"+/"),
             (&base64::alphabet::URL_SAFE, b"-_"),
@@ -766,29 +766,6 @@ fn decoded_everything(dir: &Path) -> Vec<u8> {
                         out.extend(bytes);
                     }
                 }
-            }
-        }
-    }
-    out
-}
-
-/// `%XX` decoded, anything else kept.
-fn percent_decoded(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        let hex = s
-            .get(i + 1..i + 3)
-            .filter(|h| s[i] == b'%' && h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match hex {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(s[i]);
-                i += 1;
             }
         }
     }

@@ -6,7 +6,7 @@
 //! coverage-guided runs are `scripts/fuzz.sh`.
 
 #[path = "../../../fuzz/src/lib.rs"]
-mod props;
+pub(crate) mod props;
 
 /// Random inputs per target in the default run (`FUZZ_ITERATIONS` overrides).
 fn iterations() -> usize {
