@@ -2225,10 +2225,9 @@ fn pinned(uses: &str) -> bool {
     })
 }
 
-#[test]
-fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_on_its_own_ref() {
-    let text = fs::read_to_string(workspace().join("examples/ci/rerecord.yml")).unwrap();
-    // every action pinned by commit, with its version in a comment
+/// How many actions a workflow uses; panics naming the first that is not pinned by a
+/// commit hash with its version in a comment.
+fn pinned_actions(text: &str) -> usize {
     let mut actions = 0;
     for line in text.lines() {
         let Some(rest) = line
@@ -2243,6 +2242,22 @@ fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_o
         assert!(pinned(uses.trim()), "not pinned by a commit hash: {line}");
         assert!(!comment.trim().is_empty(), "no version named: {line}");
     }
+    actions
+}
+
+#[test]
+fn the_example_matrix_workflow_pins_its_actions_too() {
+    // Its record job holds the setups' keys: a moved tag must not run code with them.
+    let text = fs::read_to_string(workspace().join("examples/ci/github-actions.yml")).unwrap();
+    let actions = pinned_actions(&text);
+    assert!(actions >= 10, "{actions} actions");
+}
+
+#[test]
+fn the_workflow_pins_its_actions_and_gives_the_recorded_code_one_secret_chosen_on_its_own_ref() {
+    let text = fs::read_to_string(workspace().join("examples/ci/rerecord.yml")).unwrap();
+    // every action pinned by commit, with its version in a comment
+    let actions = pinned_actions(&text);
     assert!(actions >= 8, "{actions} actions");
     // never a secret chosen at run time: GitHub then sends the runner every secret
     let code: String = text
