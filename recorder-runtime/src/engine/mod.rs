@@ -97,6 +97,33 @@ enum Now {
     Missed(Miss),
 }
 
+impl Now {
+    /// What [`Engine::replay_now`] found for the request as `p` has it.
+    fn from_replay(found: Result<Replayed>, p: prepare::Prepared<'_>, sent: &[u8]) -> Now {
+        match found {
+            Ok(Replayed::Hit(resp)) => Now::Answered(Ok(resp)),
+            Ok(Replayed::Miss(canonical, occurrence)) => Now::Missed(Miss {
+                endpoint: p.endpoint.into_owned(),
+                body: p.body.into_owned(),
+                canonical,
+                occurrence,
+            }),
+            Err(e) => Now::Answered(jsonrpc_error_answer(sent, e)),
+        }
+    }
+}
+
+/// How [`Engine::replay_now`] looks a request up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// By its exact bytes only (a miss is `Miss(None, None)`).
+    Bytes,
+    /// By its canonical text only: its bytes were looked up already.
+    Canonical,
+    /// By its bytes, else by its canonical text.
+    BytesThenCanonical,
+}
+
 /// Reads a test's files off the async workers (blocking I/O: a slow disk would stall
 /// every other test's requests), once, before its first request.
 async fn load_recordings(scope: &Arc<Scope>) {
@@ -236,35 +263,26 @@ impl Engine {
         // (see `prepare::received`). A test that knows secrets takes the long way.
         let exact = !scope.has_secrets();
         if exact {
-            match self.replay_exact(scope, req, &received) {
-                Ok(Some(Replayed::Hit(resp))) => return Now::Answered(Ok(resp)),
-                // A recorded request, but not this occurrence of it: counted, and
-                // `finish` would change nothing.
-                Ok(Some(Replayed::Miss(canonical, occurrence))) => {
-                    return Now::Missed(Miss {
-                        endpoint: received.endpoint.into_owned(),
-                        body: received.body.into_owned(),
-                        canonical,
-                        occurrence,
-                    })
-                }
-                Ok(None) => {}
-                Err(e) => return Now::Answered(jsonrpc_error_answer(&req.body, e)),
+            match self.replay_now(scope, req, &received, Lookup::Bytes) {
+                // No recording has these bytes.
+                Ok(Replayed::Miss(None, None)) => {}
+                // Served, an error, or a recorded request but not this occurrence of
+                // it (counted; `finish` would change nothing).
+                found => return Now::from_replay(found, received, &req.body),
             }
         }
         let (prepared, changed) = prepare::finish(scope, received);
         // Looked up by these very bytes already, unless `finish` changed them.
-        let bytes_tried = exact && !changed;
-        match self.replay_now(scope, req, &prepared, bytes_tried) {
-            Ok(Replayed::Hit(resp)) => Now::Answered(Ok(resp)),
-            Ok(Replayed::Miss(canonical, occurrence)) => Now::Missed(Miss {
-                endpoint: prepared.endpoint.into_owned(),
-                body: prepared.body.into_owned(),
-                canonical,
-                occurrence,
-            }),
-            Err(e) => Now::Answered(jsonrpc_error_answer(&req.body, e)),
-        }
+        let lookup = if exact && !changed {
+            Lookup::Canonical
+        } else {
+            Lookup::BytesThenCanonical
+        };
+        Now::from_replay(
+            self.replay_now(scope, req, &prepared, lookup),
+            prepared,
+            &req.body,
+        )
     }
 
     /// [`Engine::handle_miss`], its error answered as a JSON-RPC error where the
@@ -284,15 +302,15 @@ impl Engine {
 
     /// The replay hot path, with nothing to await: the test's recording of the
     /// request's exact bytes, else of its canonical text (built straight from the
-    /// bytes), for this occurrence of the request. On a miss it hands back what it
+    /// bytes), as `lookup` says, for this occurrence of the request. On a miss it hands back what it
     /// computed for [`Engine::handle`] to go on with, behind a boxed future, so a replay
     /// never pays for the upstream path.
-    pub(crate) fn replay_now(
+    fn replay_now(
         &self,
         scope: &Arc<Scope>,
         req: &EngineRequest,
         p: &prepare::Prepared<'_>,
-        bytes_tried: bool,
+        lookup: Lookup,
     ) -> Result<Replayed> {
         let method = req.method.as_str();
         if !scope.mode.reads() || is_model_list(method, &p.endpoint) {
@@ -301,13 +319,13 @@ impl Engine {
         let recordings = scope.recordings()?;
         let mut recs = recordings.lock().unwrap();
         let mut canonical = None;
-        let by_bytes = if bytes_tried {
-            None
-        } else {
-            recs.find_by_bytes(method, &p.endpoint, &p.body)
+        let by_bytes = match lookup {
+            Lookup::Canonical => None,
+            _ => recs.find_by_bytes(method, &p.endpoint, &p.body),
         };
         let hash = match by_bytes {
             Some(h) => Some(h),
+            None if lookup == Lookup::Bytes => None,
             None => {
                 let c = request_canonical(
                     method,
@@ -325,28 +343,6 @@ impl Engine {
             return Ok(Replayed::Miss(canonical, None));
         };
         self.serve_occurrence(scope, req, &mut recs, hash, canonical)
-    }
-
-    /// [`Engine::replay_now`] for the request's bytes as [`prepare::received`] left
-    /// them, when they are exactly a recording's request; `None` when they are no
-    /// recording's, which [`Engine::replay_now`] then looks up by its canonical text.
-    fn replay_exact(
-        &self,
-        scope: &Arc<Scope>,
-        req: &EngineRequest,
-        p: &prepare::Prepared<'_>,
-    ) -> Result<Option<Replayed>> {
-        let method = req.method.as_str();
-        if !scope.mode.reads() || is_model_list(method, &p.endpoint) {
-            return Ok(None);
-        }
-        let recordings = scope.recordings()?;
-        let mut recs = recordings.lock().unwrap();
-        let Some(hash) = recs.find_by_bytes(method, &p.endpoint, &p.body) else {
-            return Ok(None);
-        };
-        self.serve_occurrence(scope, req, &mut recs, hash, None)
-            .map(Some)
     }
 
     /// Counts one more occurrence of the request recorded under `hash` and serves its
