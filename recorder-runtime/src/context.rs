@@ -292,6 +292,9 @@ impl RecordingContext {
     /// server.close().await.unwrap();
     /// # }
     /// ```
+    ///
+    /// Feature `stdio` (`rmcp` turns it on).
+    #[cfg(feature = "stdio")]
     pub fn stdio_server(
         &self,
         name: &str,

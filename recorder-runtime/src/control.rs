@@ -102,11 +102,11 @@ pub(crate) async fn handle(
             );
         };
         // A test that begins again first finishes its earlier scope, which may wait.
-        let begun = tokio::task::spawn_blocking(move || {
+        let begun = tokio::task::spawn_blocking(crate::engine::blocking(move || {
             recorder
                 .begin(&test_id)
                 .map(|s| (s.test_id().to_owned(), s.mode()))
-        })
+        }))
         .await;
         return match begun {
             Ok(Ok((test_id, mode))) => ok(json!({"test_id": test_id, "mode": mode.as_str()})),
@@ -115,7 +115,7 @@ pub(crate) async fn handle(
         };
     }
     // Waits for recordings in progress: off the async workers.
-    let ended = tokio::task::spawn_blocking(move || recorder.end(test_id.as_deref())).await;
+    let ended = tokio::task::spawn_blocking(crate::engine::blocking(move || recorder.end(test_id.as_deref()))).await;
     match ended {
         Ok(Ok(ended)) => {
             if let Some(warning) = &ended.warning {

@@ -32,9 +32,9 @@
 //! with the `proxy` feature, [`Service`]), and the modules [`client`] (the fixture
 //! client's requests and answers), [`context`], [`mode`], [`model`], [`error`],
 //! [`propagate`] (server mode), [`mcp`] (MCP's rules through the recorder),
-//! [`stdio`] (the session `ctx.stdio_server` starts, and with the `rmcp` feature
-//! rmcp's transport over it), and with their features `service` and `transport` (the
-//! async-openai and reqwest-middleware adapters).
+//! [`stdio`] (the session `ctx.stdio_server` starts, with the `stdio` feature, and
+//! rmcp's transport over it, with `rmcp`), and with their features `service` and
+//! `transport` (the async-openai and reqwest-middleware adapters).
 //!
 //! Everything else (the engine, the store, the recording format, identity,
 //! normalization, secrets, the proxy, ...) is private. The hidden `_support` feature

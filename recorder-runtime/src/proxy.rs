@@ -109,7 +109,7 @@ impl Proxy {
         let _guard = background().enter();
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| Error::io("cannot listen on", addr.to_string(), e))?;
-        background().spawn(accept_loop(listener, weak, rx));
+        background().spawn(crate::engine::task(accept_loop(listener, weak, rx)));
         Ok(proxy)
     }
 
@@ -222,7 +222,7 @@ async fn accept_loop(
         };
         let Some(p) = proxy.upgrade() else { return };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
+        tokio::spawn(crate::engine::task(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let p = p.clone();
@@ -234,7 +234,7 @@ async fn accept_loop(
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
-        });
+        }));
     }
 }
 

@@ -284,7 +284,7 @@ impl Recording {
                             request: d.request,
                             response: d.response,
                         };
-                        return Ok((rec, found));
+                        return rec.answerable(path).map(|rec| (rec, found));
                     }
                     _ => found,
                 }
@@ -308,13 +308,40 @@ impl Recording {
         CHAIN
             .upgrade(FileKind::Recording, file)
             .map_err(|why| Error::corrupt(path, format!("{found}: {why}")))?;
-        let rec = serde_json::from_value(value).map_err(|e| {
+        let rec: Recording = serde_json::from_value(value).map_err(|e| {
             Error::corrupt(
                 path,
                 format!("invalid recording JSON once upgraded from {found} ({e})"),
             )
         })?;
-        Ok((rec, found))
+        rec.answerable(path).map(|rec| (rec, found))
+    }
+
+    /// The recording, if its answer can be given as an HTTP response: a status of
+    /// 100 to 999, and a content type and headers that are valid header values. Only a
+    /// file edited by hand can break this; refused here, naming the file, instead of
+    /// failing when a transport builds the answer.
+    fn answerable(self, path: &Path) -> Result<Recording> {
+        let r = &self.response;
+        let why = if http::StatusCode::from_u16(r.status).is_err() {
+            Some(format!("its status {} is not an HTTP status (100 to 999)", r.status))
+        } else if let Some(ct) = r.content_type.as_deref().filter(|ct| http::HeaderValue::from_str(ct).is_err()) {
+            Some(format!("its content type {ct:?} is not a valid header value"))
+        } else {
+            r.headers.iter().find_map(|(name, value)| {
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    Some(format!("its header name {name:?} is not a valid header name"))
+                } else if http::HeaderValue::from_str(value).is_err() {
+                    Some(format!("its header {name}'s value {value:?} is not a valid header value"))
+                } else {
+                    None
+                }
+            })
+        };
+        match why {
+            Some(why) => Err(Error::corrupt(path, why)),
+            None => Ok(self),
+        }
     }
 
     /// Reads and parses a recording file, as it is, for tests and tools on files
@@ -461,6 +488,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `annotations`"), "{e}");
+    }
+
+    #[test]
+    fn answers_no_transport_could_give_are_refused_naming_the_file() {
+        let good = r#"{"request":{"method":"GET","endpoint":"/v1/models","body":null},"response":{"status":200,"content_type":"application/json","headers":{"x-request-id":"req-1"}}}"#;
+        Recording::from_slice(good.as_bytes(), Path::new("ok.json")).unwrap();
+        for (bad, says) in [
+            (good.replace("200", "1000"), "status 1000 is not an HTTP status"),
+            (good.replace("200", "42"), "status 42 is not an HTTP status"),
+            (
+                good.replace("application/json", "application/json\\u0000"),
+                "content type",
+            ),
+            (good.replace("x-request-id", "x request id"), "header name \"x request id\""),
+            (good.replace("req-1", "req\\n1"), "header x-request-id's value"),
+        ] {
+            let err = Recording::from_slice(bad.as_bytes(), Path::new("tests/t/edited.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("tests/t/edited.json") && err.contains(says), "{bad}\n{err}");
+            assert!(err.contains("re-record"), "says what to do: {err}");
+        }
     }
 
     #[test]

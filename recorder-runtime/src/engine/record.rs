@@ -15,7 +15,7 @@
 
 use super::held::HeldFrames;
 use super::{
-    background, Engine, EngineRequest, EngineResponse, Performed, ResponseBody, Scope, AnswerSource,
+    background, task, Engine, EngineRequest, EngineResponse, Performed, ResponseBody, Scope, AnswerSource,
 };
 use crate::body::BodyStream;
 use crate::compression::{Codings, StreamDecoder};
@@ -113,7 +113,7 @@ impl Engine {
             None => {
                 let (builder, url) = self.upstream_request(scope, &req)?;
                 let sent = background()
-                    .spawn(async move { builder.send().await })
+                    .spawn(task(async move { builder.send().await }))
                     .await?;
                 let upstream = sent.map_err(|e| {
                     // The test fails at its end even if the client swallows the 502.
@@ -382,7 +382,7 @@ impl Engine {
                     .inspect_err(|e| scope.problem(crate::error::chain(e)))?,
             )
         };
-        background().spawn(async move {
+        background().spawn(task(async move {
             let _guard = guard;
             let fail = |err: Error| {
                 // The client's stream ends in this error, which it may print.
@@ -530,7 +530,7 @@ impl Engine {
             if let Err(e) = scope.engine.keep(&scope, rec, &key) {
                 scope.problem(with_answer_limit(e, limit).to_string());
             }
-        });
+        }));
         let stream = BodyStream::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
         Ok(EngineResponse {
             status,
@@ -756,7 +756,7 @@ fn with_query_param(endpoint: &str, param: &str, value: &str) -> String {
 async fn read_capped(mut upstream: reqwest::Response, limit: usize, url: &str) -> Result<Bytes> {
     let url = url.to_owned();
     background()
-        .spawn(async move {
+        .spawn(task(async move {
             let mut out = Vec::new();
             while let Some(chunk) = upstream.chunk().await.map_err(|e| Error::Upstream {
                 url: url.clone(),
@@ -773,7 +773,7 @@ async fn read_capped(mut upstream: reqwest::Response, limit: usize, url: &str) -
                 out.extend_from_slice(&chunk);
             }
             Ok(Bytes::from(out))
-        })
+        }))
         .await?
 }
 

@@ -3,11 +3,15 @@
 //! an engine answer holds. The in-process front end and the proxy (for
 //! `cargo recordings mcp-stdio`) both go through here, so both record the same files.
 
-use crate::engine::{EngineRequest, EngineResponse, Performed, ResponseBody};
+use crate::engine::{EngineRequest, Performed};
 use crate::stream::StreamFormat;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "stdio")]
+use {
+    crate::engine::{EngineResponse, ResponseBody},
+    futures_util::StreamExt,
+};
 
 /// One exchange of a stdio session, as a front end hands it to the recorder.
 ///
@@ -35,6 +39,7 @@ pub struct Exchange {
 
 impl Exchange {
     /// The exchange of a line the client wrote.
+    #[cfg(feature = "stdio")]
     pub fn message(line: impl Into<String>, answer: Option<Vec<String>>) -> Exchange {
         Exchange {
             message: Some(line.into()),
@@ -43,6 +48,7 @@ impl Exchange {
     }
 
     /// The exchange of the session's open stream.
+    #[cfg(feature = "stdio")]
     pub fn open_stream(answer: Option<Vec<String>>) -> Exchange {
         Exchange {
             message: None,
@@ -97,6 +103,7 @@ fn sse(lines: &[String]) -> Vec<u8> {
 }
 
 /// An answer as the front end reads it: its status, content type and body.
+#[cfg(feature = "stdio")]
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
@@ -104,6 +111,7 @@ pub(crate) struct Reply {
     pub(crate) body: Bytes,
 }
 
+#[cfg(feature = "stdio")]
 impl Reply {
     /// An engine answer, read to its end.
     pub(crate) async fn of(resp: EngineResponse) -> crate::Result<Reply> {

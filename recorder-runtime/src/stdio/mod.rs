@@ -35,10 +35,9 @@
 //! Blank lines are skipped both ways.
 //!
 //! # Front ends
-//! - In a Rust test: [`RecordingContext::stdio_server`](crate::RecordingContext::stdio_server)
-//!   (bytes in, bytes out, for any client), and with the `rmcp` feature
-//!   `RecordingContext::mcp_stdio`, a transport
-//!   for rmcp, the Rust MCP SDK.
+//! - In a Rust test, with the `stdio` feature: `RecordingContext::stdio_server` (bytes
+//!   in, bytes out, for any client), and with the `rmcp` feature (which turns `stdio`
+//!   on) `RecordingContext::mcp_stdio`, a transport for rmcp, the Rust MCP SDK.
 //! - For any other client: `cargo recordings mcp-stdio [--name NAME] -- COMMAND...`,
 //!   launched in the server's place. It finds the test's recorder in its environment
 //!   (`RECORDER_URL`, from [`RecordingContext::recorder_env`](crate::RecordingContext::recorder_env),
@@ -58,26 +57,40 @@
 //! environment too, which the server inherits. The server's stderr is its own
 //! (inherited), never recorded.
 
+// The engine's side: what the proxy serves for `cargo recordings mcp-stdio`, and what
+// a session started here hands to the engine.
+#[cfg(any(feature = "stdio", feature = "proxy"))]
 mod exchange;
+#[cfg(feature = "stdio")]
 mod message;
+#[cfg(any(feature = "stdio", feature = "proxy"))]
 mod recorder;
+// Starting servers and relaying their lines: feature `stdio`. The proxy's side (the
+// exchanges `cargo recordings mcp-stdio` hands over) is always built, so any test's
+// recorder serves that command.
+#[cfg(feature = "stdio")]
 mod server;
+#[cfg(feature = "stdio")]
 mod session;
 
 // What a test uses: the session `ctx.stdio_server` starts, and rmcp's transport over
 // it. The rest is for `cargo recordings mcp-stdio` and the tests (`_support`).
+#[cfg(feature = "stdio")]
 pub use server::StdioServer;
 #[cfg(feature = "rmcp")]
 mod rmcp;
 #[cfg(feature = "rmcp")]
 pub use self::rmcp::McpStdio;
 
+#[cfg(any(feature = "stdio", feature = "proxy"))]
 support! {
     pub use exchange::Exchange;
 }
+#[cfg(any(feature = "stdio", feature = "proxy"))]
 support! {
     pub use recorder::STDIO_HEADER;
 }
+#[cfg(feature = "stdio")]
 support! {
     pub use server::{run_remote, Remote};
 }
@@ -155,6 +168,7 @@ support! {
 ///
 /// An argument's secret is named after its option (`ARG_TOKEN`, `ARG_API_KEY`), or
 /// `ARG_URL_PASSWORD`.
+#[cfg(feature = "stdio")]
 pub(crate) fn credentials<'a>(
     vars: impl IntoIterator<Item = (&'a std::ffi::OsStr, &'a std::ffi::OsStr)>,
     args: impl IntoIterator<Item = &'a std::ffi::OsStr>,
@@ -208,6 +222,7 @@ pub(crate) fn credentials<'a>(
 
 /// A command as people read it: the program and its arguments, with the
 /// credentials among them (see [`credentials`]) replaced by their placeholders.
+#[cfg(feature = "stdio")]
 fn describe(cmd: &std::process::Command, secrets: &[(String, String)]) -> String {
     let text = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
@@ -217,7 +232,7 @@ fn describe(cmd: &std::process::Command, secrets: &[(String, String)]) -> String
     crate::secrets::scrub_str(&text, secrets).into_owned()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stdio"))]
 mod tests {
     use super::*;
     use std::ffi::OsStr;

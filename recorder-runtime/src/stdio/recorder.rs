@@ -3,15 +3,18 @@
 //! mcp-stdio`, launched by a client in the server's place), which serves them with the
 //! same engine through its proxy ([`serve`]).
 
-use super::exchange::{Exchange, Reply};
+use super::exchange::Exchange;
 use crate::engine::{EngineResponse, Scope};
 #[cfg(feature = "proxy")]
 use crate::error::RoutingProblem;
-use crate::error::{Error, Result, SetupProblem};
-use crate::mode::Mode;
-use futures_util::future::BoxFuture;
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+#[cfg(feature = "stdio")]
+use {
+    super::exchange::Reply, crate::error::SetupProblem, crate::mode::Mode,
+    futures_util::future::BoxFuture,
+};
 
 /// The request header that marks a request of `cargo recordings mcp-stdio` to the
 /// recorder: `begin` (the session starts: its secrets in, the mode out) or `exchange`
@@ -19,6 +22,7 @@ use std::sync::Arc;
 pub const STDIO_HEADER: &str = "x-recorder-stdio";
 
 /// What a front end's session needs of a recorder.
+#[cfg(feature = "stdio")]
 pub(crate) trait ExchangeSink: Send + Sync + 'static {
     /// The session starts: `secrets` (credentials in the server's environment) are kept
     /// off disk from now on; the answer is the mode, which says whether a server runs.
@@ -31,6 +35,7 @@ pub(crate) trait ExchangeSink: Send + Sync + 'static {
 }
 
 /// The engine of this process, for one test and upstream.
+#[cfg(feature = "stdio")]
 pub(crate) struct InProcess {
     pub(crate) scope: Arc<Scope>,
     /// `/up/NAME`.
@@ -39,6 +44,7 @@ pub(crate) struct InProcess {
     pub(crate) upstream: String,
 }
 
+#[cfg(feature = "stdio")]
 impl ExchangeSink for InProcess {
     fn begin(&self, secrets: Vec<(String, String)>) -> BoxFuture<'_, Result<Mode>> {
         self.scope.add_secrets(secrets);
@@ -89,6 +95,7 @@ struct Began {
 }
 
 /// A recorder over HTTP: a test's loopback proxy, or `cargo recordings serve`.
+#[cfg(feature = "stdio")]
 pub(crate) struct OverHttp {
     http: reqwest::Client,
     /// `<recorder URL>/up/NAME`.
@@ -98,6 +105,7 @@ pub(crate) struct OverHttp {
     reported: std::sync::atomic::AtomicUsize,
 }
 
+#[cfg(feature = "stdio")]
 impl OverHttp {
     pub(crate) fn new(url: String, test_id: Option<String>) -> OverHttp {
         crate::engine::install_crypto_provider();
@@ -128,6 +136,7 @@ impl OverHttp {
     }
 }
 
+#[cfg(feature = "stdio")]
 impl ExchangeSink for OverHttp {
     fn begin(&self, secrets: Vec<(String, String)>) -> BoxFuture<'_, Result<Mode>> {
         Box::pin(async move {

@@ -83,11 +83,11 @@ impl StdioServer {
         // The test waits for the session's recordings before it ends.
         let pending = scope.in_flight.start();
         let recorder: Arc<dyn ExchangeSink> = Arc::new(recorder);
-        let session = background().spawn(async move {
+        let session = background().spawn(crate::engine::task(async move {
             let _pending = pending;
             let never = std::future::pending::<()>();
             session::run(recorder, child, session_in, session_out, never).await;
-        });
+        }));
         Ok(StdioServer {
             to_server,
             from_server,

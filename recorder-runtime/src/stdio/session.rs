@@ -13,6 +13,7 @@
 use super::exchange::Exchange;
 use super::message::{self, Kind};
 use super::recorder::ExchangeSink;
+use crate::engine::task;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +59,7 @@ pub(crate) async fn run<I, O>(
     O: AsyncWrite + Unpin + Send + 'static,
 {
     let (out, mut lines_out) = unbounded_channel::<String>();
-    let writer = tokio::spawn(async move {
+    let writer = tokio::spawn(task(async move {
         let mut client_out = client_out;
         while let Some(line) = lines_out.recv().await {
             let sent = async {
@@ -72,7 +73,7 @@ pub(crate) async fn run<I, O>(
             }
         }
         let _ = client_out.shutdown().await;
-    });
+    }));
     let state = Arc::new(State::default());
     match server {
         Some(child) => with_server(&recorder, &state, child, client_in, out, stop).await,
@@ -107,7 +108,12 @@ async fn with_server<I>(
 {
     let stdin = child.stdin.take().expect("the server's stdin is piped");
     let stdout = child.stdout.take().expect("the server's stdout is piped");
-    let mut reader = tokio::spawn(read_server(recorder.clone(), state.clone(), stdout, out));
+    let mut reader = tokio::spawn(task(read_server(
+        recorder.clone(),
+        state.clone(),
+        stdout,
+        out,
+    )));
     let client = pass_client_lines(recorder, state, client_in, stdin);
     let server_ended = tokio::select! {
         () = client => false,
@@ -249,7 +255,12 @@ async fn replaying<I>(
         if let Kind::Request(_) = message::kind(&line) {
             // Answered concurrently, as a server would: a client may send another
             // request (or the response to a server's request) before this one's answer.
-            requests.spawn(answer(recorder.clone(), state.clone(), line, out.clone()));
+            requests.spawn(task(answer(
+                recorder.clone(),
+                state.clone(),
+                line,
+                out.clone(),
+            )));
             continue;
         }
         // A notification or a response: nothing goes back to the client (not even an
