@@ -31,8 +31,9 @@
 //! is refused with 413 before the rest is parsed: each part costs time, and no upload
 //! API takes thousands.
 //!
-//! Parsing needs the `multipart` feature (on by default); without it a multipart
-//! request is refused with an error naming the feature, and nothing is recorded.
+//! Parsing needs the `multipart` feature (off by default: a test that uploads files
+//! turns it on); without it a multipart request is refused with an error naming the
+//! feature, and nothing is sent or recorded.
 //!
 //! ```
 //! # #[cfg(feature = "multipart")] {

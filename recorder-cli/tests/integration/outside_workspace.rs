@@ -3,7 +3,7 @@
 //! upstream gone, and `cargo recordings check` and `list`, run the way cargo runs an
 //! installed subcommand (`cargo-recordings` on `PATH`), find its recordings from the
 //! crate and from a folder below it. A request that needs a feature that is off
-//! (`compression`) fails with an error naming the feature. `cargo recordings init` sets
+//! (`compression`, `multipart`) fails with an error naming the feature. `cargo recordings init` sets
 //! up a bare crate whose example test then fails in replay, records and replays.
 //!
 //! The crate is a `recorder_testkit::scratch_crate`, built in `target/outside-crate`
@@ -53,6 +53,29 @@ fn a_compressed_body_names_the_feature_it_needs() {
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
     assert!(answer.contains("`compression` feature"), "{answer}");
+    assert!(!dir.exists(), "nothing was written");
+}
+
+#[test]
+fn a_file_upload_names_the_feature_it_needs() {
+    use std::io::{Read, Write};
+    let dir = std::env::temp_dir().join(format!("user-crate-upload-{}", std::process::id()));
+    let ctx = RecordingContext::builder("files::upload").mode(Mode::Replay).dir(&dir).build().unwrap();
+    let base = ctx.base_url();
+    let (addr, path) = base.strip_prefix("http://").unwrap().split_once('/').unwrap();
+    let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n";
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /{path}/files HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("`multipart` feature") && answer.contains("features = [\\\"multipart\\\"]"), "{answer}");
     assert!(!dir.exists(), "nothing was written");
 }
 "#;
@@ -114,7 +137,7 @@ fn scratch_crate_outside_the_workspace_works_with_cargo_recordings() {
         &[("RECORD_MODE", "record-if-missing")],
     );
     assert!(
-        stdout(&recorded).contains("2 passed"),
+        stdout(&recorded).contains("3 passed"),
         "{}",
         stdout(&recorded)
     );
