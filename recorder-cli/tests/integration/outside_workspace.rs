@@ -35,48 +35,50 @@ async fn answers(client: Client, text_model: Model) {
 
 #[test]
 fn a_compressed_body_names_the_feature_it_needs() {
-    use std::io::{Read, Write};
     let dir = std::env::temp_dir().join(format!("user-crate-{}", std::process::id()));
     let ctx = RecordingContext::builder("chat::compressed").mode(Mode::Replay).dir(&dir).build().unwrap();
-    // A user reaches the recorder through its public surface: here the loopback proxy.
-    let base = ctx.base_url();
-    let (addr, path) = base.strip_prefix("http://").unwrap().split_once('/').unwrap();
-    let body = &b"\x1f\x8b\x08\x00not really gzip"[..];
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        conn,
-        "POST /{path}/chat/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    conn.write_all(body).unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
+    let answer = post_raw(
+        &ctx,
+        "/chat/completions",
+        "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
+        b"\x1f\x8b\x08\x00not really gzip",
+    );
     assert!(answer.contains("`compression` feature"), "{answer}");
     assert!(!dir.exists(), "nothing was written");
 }
 
 #[test]
 fn a_file_upload_names_the_feature_it_needs() {
-    use std::io::{Read, Write};
     let dir = std::env::temp_dir().join(format!("user-crate-upload-{}", std::process::id()));
     let ctx = RecordingContext::builder("files::upload").mode(Mode::Replay).dir(&dir).build().unwrap();
+    let answer = post_raw(
+        &ctx,
+        "/files",
+        "Content-Type: multipart/form-data; boundary=XyZ\r\n",
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("`multipart` feature") && answer.contains("features = [\\\"multipart\\\"]"), "{answer}");
+    assert!(!dir.exists(), "nothing was written");
+}
+
+/// `body` sent as it is to the test's loopback proxy (a user reaches the recorder
+/// through its public surface), with `headers`: the whole answer.
+fn post_raw(ctx: &RecordingContext, endpoint: &str, headers: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
     let base = ctx.base_url();
     let (addr, path) = base.strip_prefix("http://").unwrap().split_once('/').unwrap();
-    let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n";
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
     write!(
         conn,
-        "POST /{path}/files HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /{path}{endpoint} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
     conn.write_all(body).unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(answer.contains("`multipart` feature") && answer.contains("features = [\\\"multipart\\\"]"), "{answer}");
-    assert!(!dir.exists(), "nothing was written");
+    answer
 }
 "#;
 

@@ -148,6 +148,7 @@ impl EngineResponse {
     /// Sets `resp`'s status and headers to this answer's (its content type first) and
     /// hands back the body: what every transport does with an answer. Setting them on
     /// the response, not through `http`'s builder, moves no `Parts` per header.
+    #[cfg(any(feature = "proxy", feature = "async-openai", feature = "reqwest-middleware"))]
     pub(crate) fn head_into<B>(self, resp: &mut http::Response<B>) -> ResponseBody {
         *resp.status_mut() =
             http::StatusCode::from_u16(self.status).expect("a valid response status");
@@ -172,6 +173,7 @@ impl EngineResponse {
 }
 
 /// A content type as a header value; the common ones without copying.
+#[cfg(any(feature = "proxy", feature = "async-openai", feature = "reqwest-middleware"))]
 fn content_type_value(ct: &str) -> HeaderValue {
     match ct {
         "application/json" => HeaderValue::from_static("application/json"),
