@@ -15,7 +15,7 @@
 //! upstream's ([`Error::BadAnswer`], 502); a request ([`decode_request`]) is the
 //! client's (400, or 413 past the limit).
 //!
-//! Decoding needs the `compression` feature (on by default); without it a compressed
+//! Decoding needs the `compression` feature (off by default); without it a compressed
 //! body is refused with an error naming the feature, and nothing is recorded.
 //!
 //! ```
