@@ -66,8 +66,8 @@ mod message;
 #[cfg(any(feature = "stdio", feature = "proxy"))]
 mod recorder;
 // Starting servers and relaying their lines: feature `stdio`. The proxy's side (the
-// exchanges `cargo recordings mcp-stdio` hands over) is always built, so any test's
-// recorder serves that command.
+// exchanges `cargo recordings mcp-stdio` hands over) comes with `proxy`, on by
+// default, so any test's recorder serves that command.
 #[cfg(feature = "stdio")]
 mod server;
 #[cfg(feature = "stdio")]
