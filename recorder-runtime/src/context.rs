@@ -326,6 +326,29 @@ impl RecordingContext {
         self.stdio_server(name, command).map(Into::into)
     }
 
+    /// Without the `stdio` feature: a call is a compile error naming the feature (a
+    /// method that is not there would only be "no method named `stdio_server`").
+    #[cfg(not(feature = "stdio"))]
+    #[doc(hidden)]
+    pub fn stdio_server<C: crate::stdio::NeedsStdioFeature>(
+        &self,
+        _name: &str,
+        _command: C,
+    ) -> Result<std::convert::Infallible> {
+        unreachable!("no type implements NeedsStdioFeature")
+    }
+
+    /// Without the `rmcp` feature: a call is a compile error naming the feature.
+    #[cfg(not(feature = "rmcp"))]
+    #[doc(hidden)]
+    pub fn mcp_stdio<C: crate::stdio::NeedsRmcpFeature>(
+        &self,
+        _name: &str,
+        _command: C,
+    ) -> Result<std::convert::Infallible> {
+        unreachable!("no type implements NeedsRmcpFeature")
+    }
+
     /// The URL of this test's upstream `name` on the loopback proxy (a setup's
     /// `upstreams` in `recorder.toml`: an MCP server, a tool API, a second provider),
     /// with no trailing `/`: `http://127.0.0.1:<port>/s/<token>/up/<name>`. Requests

@@ -3,8 +3,10 @@
 //! upstream gone, and `cargo recordings check` and `list`, run the way cargo runs an
 //! installed subcommand (`cargo-recordings` on `PATH`), find its recordings from the
 //! crate and from a folder below it. A request that needs a feature that is off
-//! (`compression`, `multipart`) fails with an error naming the feature. `cargo recordings init` sets
-//! up a bare crate whose example test then fails in replay, records and replays.
+//! (`compression`, `multipart`) fails with an error naming the feature, and so does,
+//! at compile time, a call of a method whose feature is off (`stdio`, `rmcp`).
+//! `cargo recordings init` sets up a bare crate whose example test then fails in
+//! replay, records and replays.
 //!
 //! The crate is a `recorder_testkit::scratch_crate`, built in `target/outside-crate`
 //! like the macro's own outside-crate test, with this workspace's `Cargo.lock`: same
@@ -34,31 +36,32 @@ async fn answers(client: Client, text_model: Model) {
 }
 
 #[test]
-fn a_compressed_body_names_the_feature_it_needs() {
+fn a_request_that_needs_a_feature_that_is_off_names_it() {
     let dir = std::env::temp_dir().join(format!("user-crate-{}", std::process::id()));
-    let ctx = RecordingContext::builder("chat::compressed").mode(Mode::Replay).dir(&dir).build().unwrap();
-    let answer = post_raw(
-        &ctx,
-        "/chat/completions",
-        "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
-        b"\x1f\x8b\x08\x00not really gzip",
-    );
-    assert!(answer.contains("`compression` feature"), "{answer}");
-    assert!(!dir.exists(), "nothing was written");
-}
-
-#[test]
-fn a_file_upload_names_the_feature_it_needs() {
-    let dir = std::env::temp_dir().join(format!("user-crate-upload-{}", std::process::id()));
-    let ctx = RecordingContext::builder("files::upload").mode(Mode::Replay).dir(&dir).build().unwrap();
-    let answer = post_raw(
-        &ctx,
-        "/files",
-        "Content-Type: multipart/form-data; boundary=XyZ\r\n",
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n",
-    );
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(answer.contains("`multipart` feature") && answer.contains("features = [\\\"multipart\\\"]"), "{answer}");
+    let ctx = RecordingContext::builder("chat::off").mode(Mode::Replay).dir(&dir).build().unwrap();
+    let cases: [(&str, &str, &[u8], &str); 2] = [
+        (
+            "/chat/completions",
+            "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
+            b"\x1f\x8b\x08\x00not really gzip",
+            "compression",
+        ),
+        (
+            "/files",
+            "Content-Type: multipart/form-data; boundary=XyZ\r\n",
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--XyZ--\r\n",
+            "multipart",
+        ),
+    ];
+    for (endpoint, headers, body, feature) in cases {
+        let answer = post_raw(&ctx, endpoint, headers, body);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(
+            answer.contains(&format!("`{feature}` feature"))
+                && answer.contains(&format!("features = [\\\"{feature}\\\"]")),
+            "{answer}"
+        );
+    }
     assert!(!dir.exists(), "nothing was written");
 }
 
@@ -139,7 +142,7 @@ fn scratch_crate_outside_the_workspace_works_with_cargo_recordings() {
         &[("RECORD_MODE", "record-if-missing")],
     );
     assert!(
-        stdout(&recorded).contains("3 passed"),
+        stdout(&recorded).contains("2 passed"),
         "{}",
         stdout(&recorded)
     );
@@ -168,6 +171,40 @@ fn scratch_crate_outside_the_workspace_works_with_cargo_recordings() {
         listed.contains("chat::answers[text=smollm2]") && listed.contains("/v1/chat/completions"),
         "{listed}"
     );
+}
+
+/// What a user without the `stdio` and `rmcp` features gets for calling their methods:
+/// a compile error that names the feature and the Cargo.toml line, not "no method
+/// named `stdio_server`".
+#[test]
+fn scratch_crate_calling_a_method_of_a_feature_that_is_off_names_the_feature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("user-crate");
+    write_crate(&dir, "http://127.0.0.1:9/v1");
+    std::fs::write(
+        dir.join("tests/stdio.rs"),
+        r#"
+#[recorder_runtime::recorded_test]
+async fn talks_to_a_server(ctx: recorder_runtime::RecordingContext) {
+    let _ = ctx.stdio_server("files", std::process::Command::new("server"));
+    let _ = ctx.mcp_stdio("files", std::process::Command::new("server"));
+}
+"#,
+    )
+    .unwrap();
+    let out = ScratchCrate::at(&dir)
+        .cargo(&["test", "--test", "stdio", "--no-run"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for feature in ["stdio", "rmcp"] {
+        assert!(
+            stderr.contains(&format!("needs recorder-runtime's `{feature}` feature"))
+                && stderr.contains(&format!("features = [\"{feature}\"]")),
+            "{stderr}"
+        );
+    }
 }
 
 /// `cargo-recordings <args>` in `dir`, as cargo runs it: (exit code, stdout, stderr).

@@ -43,8 +43,9 @@
 //!   (`RECORDER_URL`, from [`RecordingContext::recorder_env`](crate::RecordingContext::recorder_env),
 //!   or `cargo recordings serve`'s URL with `RECORDER_TEST_ID`), asks it for the
 //!   mode, starts COMMAND only when the mode calls upstream, and hands each exchange
-//!   to the recorder over HTTP (a request marked with the `x-recorder-stdio` header) with the server's lines when it ran
-//!   it: the test's engine keeps the secrets, ids and problems.
+//!   to the recorder over HTTP (a request marked with the `x-recorder-stdio` header)
+//!   with the server's lines when it ran it: the test's engine keeps the secrets, ids
+//!   and problems.
 //!
 //! # Secrets
 //! The credentials a server is given are secrets of the test, scrubbed from every
@@ -81,6 +82,28 @@ pub use server::StdioServer;
 mod rmcp;
 #[cfg(feature = "rmcp")]
 pub use self::rmcp::McpStdio;
+
+/// Implemented by no type: the bound of `ctx.stdio_server` in a build without the
+/// `stdio` feature, so that a call says which feature to turn on.
+#[cfg(not(feature = "stdio"))]
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`ctx.stdio_server()` needs recorder-runtime's `stdio` feature",
+    label = "a call of `stdio_server` in a build without the `stdio` feature",
+    note = "turn it on in Cargo.toml: recorder-runtime = {{ ..., features = [\"stdio\"] }}"
+)]
+pub trait NeedsStdioFeature {}
+
+/// Implemented by no type: the bound of `ctx.mcp_stdio` in a build without the `rmcp`
+/// feature, so that a call says which feature to turn on.
+#[cfg(not(feature = "rmcp"))]
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`ctx.mcp_stdio()` needs recorder-runtime's `rmcp` feature",
+    label = "a call of `mcp_stdio` in a build without the `rmcp` feature",
+    note = "turn it on in Cargo.toml: recorder-runtime = {{ ..., features = [\"rmcp\"] }}"
+)]
+pub trait NeedsRmcpFeature {}
 
 #[cfg(any(feature = "stdio", feature = "proxy"))]
 support! {
