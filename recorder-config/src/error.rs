@@ -8,20 +8,17 @@ use crate::{FILE_NAME, SETUP_ENV, SUITE_ENV};
 /// messages name the file, the key and what to do.
 ///
 /// New variants may come in any release: a `match` on it needs a `_` arm.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file exists but could not be read.
-    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        #[source]
         source: std::io::Error,
     },
     /// The file is not valid TOML or has keys of the wrong type or unknown keys.
-    #[error("invalid {}: {message}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -29,7 +26,6 @@ pub enum ConfigError {
         message: String,
     },
     /// A value is out of range or inconsistent.
-    #[error("invalid {}{}: `{key}`: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -41,7 +37,6 @@ pub enum ConfigError {
         message: String,
     },
     /// A setup name that no `[setups.<name>]` defines.
-    #[error("{}", unknown_message("setup", name, wanted_by, path.as_deref(), known, SETUP_ENV))]
     UnknownSetup {
         /// The name asked for.
         name: String,
@@ -53,7 +48,6 @@ pub enum ConfigError {
         known: Vec<String>,
     },
     /// A suite name (from `RECORDER_SUITE`) that no `[suites.<name>]` defines.
-    #[error("{}", unknown_message("suite", name, SUITE_ENV, path.as_deref(), known, SUITE_ENV))]
     UnknownSuite {
         /// The name asked for.
         name: String,
@@ -63,7 +57,6 @@ pub enum ConfigError {
         known: Vec<String>,
     },
     /// An environment variable with a value that cannot be used.
-    #[error("{var}={value:?}: {message}")]
     InvalidEnv {
         /// The variable.
         var: String,
@@ -72,6 +65,55 @@ pub enum ConfigError {
         /// What is expected.
         message: String,
     },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Parse { path, message } => write!(f, "invalid {}: {message}", path.display()),
+            Self::Invalid {
+                path,
+                line,
+                key,
+                message,
+            } => write!(
+                f,
+                "invalid {}{}: `{key}`: {message}",
+                path.display(),
+                line.map(|l| format!(":{l}")).unwrap_or_default()
+            ),
+            Self::UnknownSetup {
+                name,
+                wanted_by,
+                path,
+                known,
+            } => write!(
+                f,
+                "{}",
+                unknown_message("setup", name, wanted_by, path.as_deref(), known, SETUP_ENV)
+            ),
+            Self::UnknownSuite { name, path, known } => write!(
+                f,
+                "{}",
+                unknown_message("suite", name, SUITE_ENV, path.as_deref(), known, SUITE_ENV)
+            ),
+            Self::InvalidEnv {
+                var,
+                value,
+                message,
+            } => write!(f, "{var}={value:?}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 fn unknown_message(

@@ -86,8 +86,7 @@ impl fmt::Display for Kind {
 /// let err = "chat".parse::<recorder_config::Kind>().unwrap_err();
 /// assert_eq!(err.name, "chat");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown model kind `{name}`; valid kinds: text, vision, embedding, rerank, safety, judge")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseKindError {
     /// What was given.
     pub name: String,
@@ -122,3 +121,12 @@ impl<'de> Deserialize<'de> for Kind {
         deserializer.deserialize_str(KindVisitor)
     }
 }
+
+impl std::fmt::Display for ParseKindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { name, .. } = self;
+        write!(f, "unknown model kind `{name}`; valid kinds: text, vision, embedding, rerank, safety, judge")
+    }
+}
+
+impl std::error::Error for ParseKindError {}

@@ -15,18 +15,15 @@ use std::path::PathBuf;
 /// ```
 ///
 /// New variants may come in any release: a `match` on it needs a `_` arm.
-#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// `RECORD_MODE` holds something other than the five modes.
-    #[error("RECORD_MODE={value:?} is not a recording mode: use one of replay (the default), record-if-missing, record, live, verify")]
     UnknownMode {
         /// The value found in the environment.
         value: String,
     },
 
     /// A recording file could not be read or parsed. It is never overwritten in replay.
-    #[error("recording {path} is unreadable: {reason}. Fix or delete the file, then re-record it with RECORD_MODE=record-if-missing")]
     CorruptRecording {
         /// The file.
         path: PathBuf,
@@ -38,7 +35,6 @@ pub enum Error {
     /// it cannot serve as they are: older ones whose request no longer hashes to their
     /// name (`cargo recordings migrate`), newer ones (upgrade the recorder). Each file
     /// is named with what to do; never a silent miss.
-    #[error("{context}:{}", files_with_advice(.files))]
     Format {
         /// What could not be done, e.g. "no recording for POST /v1/chat/completions".
         context: String,
@@ -47,23 +43,19 @@ pub enum Error {
     },
 
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
     Io {
         /// What was being done, e.g. "cannot write".
         action: &'static str,
         /// The file or folder.
         path: PathBuf,
         /// The underlying error.
-        #[source]
         source: std::io::Error,
     },
 
     /// No recording for a request in replay mode; the message explains the miss.
-    #[error("{0}")]
     Miss(String),
 
     /// The upstream could not be reached (record and live modes).
-    #[error("upstream {url} is unreachable: {reason}. Start the server or check the setup's base_url; nothing was recorded")]
     Unreachable {
         /// The URL that was tried.
         url: String,
@@ -72,7 +64,6 @@ pub enum Error {
     },
 
     /// The upstream failed mid-response (record and live modes).
-    #[error("upstream {url} failed mid-response: {reason}; nothing was recorded")]
     Upstream {
         /// The URL that was tried.
         url: String,
@@ -81,11 +72,9 @@ pub enum Error {
     },
 
     /// `recorder.toml` is invalid.
-    #[error(transparent)]
-    Config(#[from] recorder_config::ConfigError),
+    Config(recorder_config::ConfigError),
 
     /// The API answered with an error status (recorded or live).
-    #[error("the API answered {status} to {endpoint}: {body}")]
     Api {
         /// HTTP status.
         status: u16,
@@ -96,7 +85,6 @@ pub enum Error {
     },
 
     /// A response body did not have the expected shape.
-    #[error("unexpected response from {endpoint}: {reason}")]
     Decode {
         /// The endpoint that was called.
         endpoint: String,
@@ -107,17 +95,14 @@ pub enum Error {
     /// A body (the request's, or the upstream's answer) cannot be read as what it
     /// claims to be: compressed data that does not decode, a multipart body that
     /// does not parse, a stream that is not UTF-8.
-    #[error("{what}; nothing was recorded")]
     Body {
         /// What is wrong, e.g. "a gzip-encoded body cannot be decoded".
         what: String,
         /// The decoder's error, when there is one.
-        #[source]
         source: Option<BoxError>,
     },
 
     /// A body is over its size limit.
-    #[error("{what} is over {limit} bytes (raise {var} if that is expected); nothing was sent or recorded")]
     TooLarge {
         /// Which body, e.g. "the request body".
         what: &'static str,
@@ -128,7 +113,6 @@ pub enum Error {
     },
 
     /// A `multipart/form-data` request has more parts than the limit.
-    #[error("the request's multipart/form-data body has more than {limit} parts (raise {var} if that is expected); nothing was sent or recorded")]
     TooManyParts {
         /// The most parts allowed.
         limit: usize,
@@ -138,12 +122,10 @@ pub enum Error {
 
     /// The upstream's answer cannot be recorded as it came: its `Content-Encoding`
     /// does not decode, or it decodes to more than the limit (record and live modes).
-    #[error("the upstream's answer {what}; nothing was recorded")]
     BadAnswer {
         /// What is wrong with it, e.g. "decodes to more than 67108864 bytes".
         what: String,
         /// The decoder's error, when there is one.
-        #[source]
         source: Option<BoxError>,
     },
 
@@ -151,7 +133,6 @@ pub enum Error {
     /// (`RECORDER_MAX_RECORDING_BYTES`): it is not written, so that replay never meets
     /// a file it refuses. An answer within `RECORDER_MAX_BODY_BYTES` can make one: a
     /// stream is stored one event per frame, pretty-printed.
-    #[error("the recording {path} would be {size} bytes, over the {limit} bytes replay loads (RECORDER_MAX_RECORDING_BYTES): nothing was recorded, so that replay never meets a file it refuses. The answer itself was within RECORDER_MAX_BODY_BYTES{answer}, which bounds answers, not their recordings: a stream is stored one event per frame, pretty-printed, often several times the bytes of the answer. Raise RECORDER_MAX_RECORDING_BYTES (for recording and replay alike), or ask for a shorter answer", answer = .answer_limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default())]
     TooLargeToReplay {
         /// The file it would have been.
         path: PathBuf,
@@ -164,7 +145,6 @@ pub enum Error {
     },
 
     /// A request needs a cargo feature of this crate that is off.
-    #[error("{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded")]
     FeatureOff {
         /// What was asked for.
         what: String,
@@ -174,54 +154,44 @@ pub enum Error {
 
     /// The setup cannot serve a request or a test: no upstream, no API key, no
     /// `recorder.toml`, no such service. The message says what to set.
-    #[error("{0}")]
     Setup(SetupProblem),
 
     /// A request cannot be given to a test: its test id is unknown, missing or
     /// unusable.
-    #[error("{0}")]
     Routing(RoutingProblem),
 
     /// A token budget (`RECORDER_BUDGET_TOKENS`, `RECORDER_BUDGET_TOKENS_PER_TEST`) is
     /// spent: the request was not sent upstream. The message says what was spent, the
     /// cap, and how to raise it.
-    #[error("{0}")]
     Budget(String),
 
     /// Recordings of one test send back each other's ids in a cycle, so they cannot
     /// be renamed in order.
-    #[error("these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test", .0.join(", "))]
     IdCycle(Vec<String>),
 
     /// An operation the API runs in the background did not finish in time.
-    #[error("{0}")]
     NotReady(String),
 
     /// A request body could not be serialized.
-    #[error("cannot serialize the request body for {endpoint}: {source}")]
     Serialize {
         /// The endpoint.
         endpoint: String,
         /// serde_json's error.
-        #[source]
         source: serde_json::Error,
     },
 
     /// A background task of the recorder panicked or was cancelled (the runtime
     /// shutting down).
-    #[error("a background task of the recorder failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    Task(tokio::task::JoinError),
 
     /// An error met once and reported wherever it applies again (a recording
     /// file that does not load fails every request that needs it).
-    #[error(transparent)]
     Shared(std::sync::Arc<Error>),
 
     /// An error whose text held a secret of its test (see [`Error::redacted`]): the
     /// original's message and causes with every secret replaced by `<redacted:VAR>`,
     /// answered with the original's status and kind. The original is dropped, so no
     /// copy of the secret is left to print.
-    #[error("{message}")]
     Redacted {
         /// The original's variant, as its `{:?}` starts (`Unreachable`, ...).
         variant: &'static str,
@@ -232,6 +202,74 @@ pub enum Error {
         /// The original's message and causes (`a: b: c`), scrubbed.
         message: String,
     },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownMode { value } => write!(f, "RECORD_MODE={value:?} is not a recording mode: use one of replay (the default), record-if-missing, record, live, verify"),
+            Self::CorruptRecording { path, reason } => {
+                let path = path.display();
+                write!(f, "recording {path} is unreadable: {reason}. Fix or delete the file, then re-record it with RECORD_MODE=record-if-missing")
+            }
+            Self::Format { context, files } => write!(f, "{context}:{}", files_with_advice(files)),
+            Self::Io { action, path, source } => {
+                let path = path.display();
+                write!(f, "{action} {path}: {source}")
+            }
+            Self::Miss(_0) => std::fmt::Display::fmt(_0, f),
+            Self::Unreachable { url, reason } => write!(f, "upstream {url} is unreachable: {reason}. Start the server or check the setup's base_url; nothing was recorded"),
+            Self::Upstream { url, reason } => write!(f, "upstream {url} failed mid-response: {reason}; nothing was recorded"),
+            Self::Config(e) => std::fmt::Display::fmt(e, f),
+            Self::Api { status, endpoint, body } => write!(f, "the API answered {status} to {endpoint}: {body}"),
+            Self::Decode { endpoint, reason } => write!(f, "unexpected response from {endpoint}: {reason}"),
+            Self::Body { what, .. } => write!(f, "{what}; nothing was recorded"),
+            Self::TooLarge { what, limit, var } => write!(f, "{what} is over {limit} bytes (raise {var} if that is expected); nothing was sent or recorded"),
+            Self::TooManyParts { limit, var } => write!(f, "the request's multipart/form-data body has more than {limit} parts (raise {var} if that is expected); nothing was sent or recorded"),
+            Self::BadAnswer { what, .. } => write!(f, "the upstream's answer {what}; nothing was recorded"),
+            Self::TooLargeToReplay { path, size, limit, answer_limit } => {
+                let path = path.display();
+                write!(f, "the recording {path} would be {size} bytes, over the {limit} bytes replay loads (RECORDER_MAX_RECORDING_BYTES): nothing was recorded, so that replay never meets a file it refuses. The answer itself was within RECORDER_MAX_BODY_BYTES{answer}, which bounds answers, not their recordings: a stream is stored one event per frame, pretty-printed, often several times the bytes of the answer. Raise RECORDER_MAX_RECORDING_BYTES (for recording and replay alike), or ask for a shorter answer", answer = answer_limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default())
+            }
+            Self::FeatureOff { what, feature } => write!(f, "{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded"),
+            Self::Setup(_0) => std::fmt::Display::fmt(_0, f),
+            Self::Routing(_0) => std::fmt::Display::fmt(_0, f),
+            Self::Budget(_0) => std::fmt::Display::fmt(_0, f),
+            Self::IdCycle(_0) => write!(f, "these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test", _0.join(", ")),
+            Self::NotReady(_0) => std::fmt::Display::fmt(_0, f),
+            Self::Serialize { endpoint, source } => write!(f, "cannot serialize the request body for {endpoint}: {source}"),
+            Self::Task(_0) => write!(f, "a background task of the recorder failed: {_0}"),
+            Self::Shared(e) => std::fmt::Display::fmt(e, f),
+            Self::Redacted { message, .. } => write!(f, "{message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Config(e) => std::error::Error::source(e),
+            Self::Body { source, .. } => source.as_deref().map(|e| e as _),
+            Self::BadAnswer { source, .. } => source.as_deref().map(|e| e as _),
+            Self::Serialize { source, .. } => Some(source),
+            Self::Task(e) => Some(e),
+            Self::Shared(e) => std::error::Error::source(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<recorder_config::ConfigError> for Error {
+    fn from(e: recorder_config::ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Task(e)
+    }
 }
 
 impl std::fmt::Debug for Error {
@@ -449,12 +487,11 @@ support! {
 
 /// What is wrong with the setup ([`Error::Setup`]). Each problem's text says what to
 /// set or do.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SetupProblem {
     /// A request would go upstream, but the API key its setup or upstream names is
     /// not set.
-    #[error("{} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay", whose(.setup, .upstream))]
     MissingApiKey {
         /// The setup (`None`: none was chosen).
         setup: Option<String>,
@@ -466,10 +503,8 @@ pub enum SetupProblem {
         url: String,
     },
     /// The setup names no upstream of that name.
-    #[error("{0}")]
     UnknownUpstream(UnknownUpstream),
     /// A request for the model API, but the setup has no `base_url`.
-    #[error("no upstream for {endpoint}: the setup {} has no base_url. Set one in recorder.toml or choose another setup with RECORDER_SETUP", or_none(.setup))]
     NoBaseUrl {
         /// The request's endpoint.
         endpoint: String,
@@ -477,7 +512,6 @@ pub enum SetupProblem {
         setup: Option<String>,
     },
     /// A token budget variable is not a whole number.
-    #[error("{var}={value:?} is not a number of tokens: write a whole number such as 200000 (or 200_000), or unset it; nothing was sent upstream")]
     NotTokens {
         /// The variable.
         var: String,
@@ -485,7 +519,6 @@ pub enum SetupProblem {
         value: String,
     },
     /// The file that counts a run's tokens holds something else than a number.
-    #[error("the run's token count in {} is not a number ({text:?}): delete the file to count this run from 0", .path.display())]
     BadTokenCount {
         /// The file.
         path: PathBuf,
@@ -493,19 +526,16 @@ pub enum SetupProblem {
         text: String,
     },
     /// `Service::start` found no `recorder.toml`.
-    #[error("a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", .start.display())]
     NoConfigForService {
         /// Where the search started.
         start: PathBuf,
     },
     /// A test's `Service` parameter found no `recorder.toml`.
-    #[error("a Service parameter needs a recorder.toml with a [services.<name>] section; none was found from {} upward", .start.display())]
     NoConfigForServiceParameter {
         /// Where the search started.
         start: PathBuf,
     },
     /// The service asked for by name is not in `recorder.toml`.
-    #[error("no service `{name}` in {}: it defines {}", .config.display(), ticked_or_none(.known))]
     UnknownService {
         /// The name asked for.
         name: String,
@@ -515,13 +545,11 @@ pub enum SetupProblem {
         known: Vec<String>,
     },
     /// A service was asked for, but `recorder.toml` defines none.
-    #[error("a Service was asked for, but {} has no [services.<name>] section; add one (command, port, health, env)", .config.display())]
     NoServices {
         /// The `recorder.toml`.
         config: PathBuf,
     },
     /// A service was asked for without a name, and `recorder.toml` defines several.
-    #[error("{} defines several services ({}); choose one with {var}=<name>, name a service after the test's suite, or call Service::start with its name", .config.display(), ticked_or_none(.known))]
     SeveralServices {
         /// The `recorder.toml`.
         config: PathBuf,
@@ -532,17 +560,14 @@ pub enum SetupProblem {
     },
     /// A service cannot be started, reached or reused (a `service::ServiceError`,
     /// which this holds as its cause).
-    #[error(transparent)]
     Service(std::sync::Arc<dyn std::error::Error + Send + Sync>),
     /// A stdio server's name that cannot name an upstream (`ctx.stdio_server`,
     /// `cargo recordings mcp-stdio --name`).
-    #[error("`{name}` cannot name an upstream: use letters, digits, `-`, `_` and `.` (e.g. mcp, github)")]
     BadServerName {
         /// The name given.
         name: String,
     },
     /// A stdio server could not be started (in a mode that calls upstream).
-    #[error("cannot start {server}: {reason}. The server runs in the modes that call upstream (record, record-if-missing, live, verify); replay never starts it")]
     ServerNotStarted {
         /// The server, as `the stdio server `COMMAND`` (credentials hidden).
         server: String,
@@ -550,7 +575,6 @@ pub enum SetupProblem {
         reason: String,
     },
     /// `cargo recordings mcp-stdio` cannot reach the recorder it was given.
-    #[error("cannot reach the recorder at {url}: {reason}. Is the test (or `cargo recordings serve`) that gave this URL still running?")]
     RecorderUnreachable {
         /// The recorder's URL.
         url: String,
@@ -559,7 +583,6 @@ pub enum SetupProblem {
     },
     /// The recorder refused, or did not understand, `cargo recordings mcp-stdio`'s
     /// session.
-    #[error("the recorder at {url} refused the session: {why}")]
     RecorderRefused {
         /// The recorder's URL.
         url: String,
@@ -568,15 +591,44 @@ pub enum SetupProblem {
     },
 }
 
+impl std::fmt::Display for SetupProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingApiKey { setup, upstream, var, url } => write!(f, "{} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay", whose(setup, upstream)),
+            Self::UnknownUpstream(_0) => std::fmt::Display::fmt(_0, f),
+            Self::NoBaseUrl { endpoint, setup } => write!(f, "no upstream for {endpoint}: the setup {} has no base_url. Set one in recorder.toml or choose another setup with RECORDER_SETUP", or_none(setup)),
+            Self::NotTokens { var, value } => write!(f, "{var}={value:?} is not a number of tokens: write a whole number such as 200000 (or 200_000), or unset it; nothing was sent upstream"),
+            Self::BadTokenCount { path, text } => write!(f, "the run's token count in {} is not a number ({text:?}): delete the file to count this run from 0", path.display()),
+            Self::NoConfigForService { start } => write!(f, "a Service was asked for, but no recorder.toml was found from {} upward; add one with a [services.<name>] section", start.display()),
+            Self::NoConfigForServiceParameter { start } => write!(f, "a Service parameter needs a recorder.toml with a [services.<name>] section; none was found from {} upward", start.display()),
+            Self::UnknownService { name, config, known } => write!(f, "no service `{name}` in {}: it defines {}", config.display(), ticked_or_none(known)),
+            Self::NoServices { config } => write!(f, "a Service was asked for, but {} has no [services.<name>] section; add one (command, port, health, env)", config.display()),
+            Self::SeveralServices { config, known, var } => write!(f, "{} defines several services ({}); choose one with {var}=<name>, name a service after the test's suite, or call Service::start with its name", config.display(), ticked_or_none(known)),
+            Self::Service(e) => std::fmt::Display::fmt(e, f),
+            Self::BadServerName { name } => write!(f, "`{name}` cannot name an upstream: use letters, digits, `-`, `_` and `.` (e.g. mcp, github)"),
+            Self::ServerNotStarted { server, reason } => write!(f, "cannot start {server}: {reason}. The server runs in the modes that call upstream (record, record-if-missing, live, verify); replay never starts it"),
+            Self::RecorderUnreachable { url, reason } => write!(f, "cannot reach the recorder at {url}: {reason}. Is the test (or `cargo recordings serve`) that gave this URL still running?"),
+            Self::RecorderRefused { url, why } => write!(f, "the recorder at {url} refused the session: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupProblem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Service(e) => std::error::Error::source(&**e),
+            _ => None,
+        }
+    }
+}
+
 /// What keeps a request from reaching a test ([`Error::Routing`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RoutingProblem {
     /// A request to an `/up/NAME/...` endpoint whose setup names no upstream `NAME`.
-    #[error("{0}")]
     UnknownUpstream(UnknownUpstream),
     /// A request names a test that is not running in this process.
-    #[error("a request for test `{test_id}` (from its X-Recorder-Test-Id header) reached the recorder of this test process, but that test is not running here (running: {}). A service calling after its test ended, or a header copied from another test, cannot be recorded", listed_or_none(.running))]
     NotRunning {
         /// The test id the request named.
         test_id: String,
@@ -585,10 +637,8 @@ pub enum RoutingProblem {
     },
     /// A request without a test id reached the root of a recorder that serves tests
     /// only by their id.
-    #[error("a request without an {} header reached the recorder's root URL. The service's outbound client must add it: .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, and propagate::spawn for work moved to other tasks", recorder_propagate::TEST_ID_HEADER)]
     MissingTestId,
     /// A test id that cannot have recordings.
-    #[error("test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`", .test_id.escape_debug())]
     UnusableTestId {
         /// The test id.
         test_id: String,
@@ -597,16 +647,28 @@ pub enum RoutingProblem {
     },
     /// A request of `cargo recordings mcp-stdio` (header `x-recorder-stdio`) the
     /// recorder cannot take: not to `/up/NAME`, or not what the command sends.
-    #[error("a stdio session's request (x-recorder-stdio) {why}")]
     BadStdioRequest {
         /// What is wrong, and what to do.
         why: String,
     },
 }
 
+impl std::fmt::Display for RoutingProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownUpstream(_0) => std::fmt::Display::fmt(_0, f),
+            Self::NotRunning { test_id, running } => write!(f, "a request for test `{test_id}` (from its X-Recorder-Test-Id header) reached the recorder of this test process, but that test is not running here (running: {}). A service calling after its test ended, or a header copied from another test, cannot be recorded", listed_or_none(running)),
+            Self::MissingTestId => write!(f, "a request without an {} header reached the recorder's root URL. The service's outbound client must add it: .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, and propagate::spawn for work moved to other tasks", recorder_propagate::TEST_ID_HEADER),
+            Self::UnusableTestId { test_id, why } => write!(f, "test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`", test_id.escape_debug()),
+            Self::BadStdioRequest { why } => write!(f, "a stdio session's request (x-recorder-stdio) {why}"),
+        }
+    }
+}
+
+impl std::error::Error for RoutingProblem {}
+
 /// A setup names no upstream of the name a request asks for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no upstream `{name}` in setup `{}`: {}. Add it to the setup's upstreams in recorder.toml (upstreams = {{ {name} = \"http://...\" }}), or for `cargo recordings serve` pass --upstream {name}=URL", or_none(.setup), names(.known))]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownUpstream {
     /// The name asked for.
     pub name: String,
@@ -741,3 +803,14 @@ mod tests {
         );
     }
 }
+
+impl std::fmt::Display for UnknownUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            known, name, setup, ..
+        } = self;
+        write!(f, "no upstream `{name}` in setup `{}`: {}. Add it to the setup's upstreams in recorder.toml (upstreams = {{ {name} = \"http://...\" }}), or for `cargo recordings serve` pass --upstream {name}=URL", or_none(setup), names(known))
+    }
+}
+
+impl std::error::Error for UnknownUpstream {}

@@ -7,23 +7,20 @@ use std::sync::Arc;
 
 /// Why a `[services.<name>]` of `recorder.toml` cannot be used. Each text says what
 /// happened and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServiceError {
     /// The service's `url` is not an `http://` URL.
-    #[error("`{url}` is not an http:// URL")]
     NotHttp {
         /// The URL.
         url: String,
     },
     /// The service's `url` has a port that is not a number.
-    #[error("`{url}` has no valid port")]
     BadPort {
         /// The URL.
         url: String,
     },
     /// The service at its `url` does not answer its health check.
-    #[error("service `{name}` is used at {base_url} (its url: nothing is started, so its `env` is not applied) but it {unhealthy}; start it there, or unset the url to let the tests start `command`")]
     UrlUnhealthy {
         /// The service.
         name: String,
@@ -34,9 +31,6 @@ pub enum ServiceError {
     },
     /// Something already listens on the service's port, but does not answer the health
     /// check.
-    #[error(
-        "service `{name}` is already listening on {base_url} (reused, not started) but {unhealthy}"
-    )]
     ReusedUnhealthy {
         /// The service.
         name: String,
@@ -46,7 +40,6 @@ pub enum ServiceError {
         unhealthy: Box<Unhealthy>,
     },
     /// The service was started but did not become healthy.
-    #[error("service `{name}` started with {argv:?} {unhealthy}\n--- last lines of {} ---\n{log_tail}", .log.display())]
     StartedUnhealthy {
         /// The service.
         name: String,
@@ -61,7 +54,6 @@ pub enum ServiceError {
     },
     /// The port is held by a service this process cannot use, for longer than the
     /// service's `startup_timeout_secs`.
-    #[error("service `{name}`: {held}")]
     PortHeld {
         /// The service.
         name: String,
@@ -69,7 +61,6 @@ pub enum ServiceError {
         held: PortHeld,
     },
     /// A file of the service's state folder (its port lock, its output) failed.
-    #[error("cannot {action} {}: {reason}", .path.display())]
     File {
         /// What was being done, e.g. "lock".
         action: &'static str,
@@ -79,7 +70,6 @@ pub enum ServiceError {
         reason: String,
     },
     /// `{bin:NAME}` names no binary that cargo built.
-    #[error("`{{bin:{name}}}`: no binary {} (cargo builds a package's binaries for its integration tests: put the tests in the package that has `{name}`, or `cargo build --bin {name}` first)", .path.display())]
     NoBinary {
         /// The binary's name.
         name: String,
@@ -87,13 +77,11 @@ pub enum ServiceError {
         path: PathBuf,
     },
     /// The test executable's own path is unknown (to find `{bin:NAME}` next to it).
-    #[error("cannot find the test executable: {reason}")]
     NoTestExecutable {
         /// The system's error.
         reason: String,
     },
     /// The service's command did not start.
-    #[error("cannot start service `{name}` with {argv:?} in {}: {reason}", .cwd.display())]
     Spawn {
         /// The service.
         name: String,
@@ -105,7 +93,6 @@ pub enum ServiceError {
         reason: String,
     },
     /// The watchdog that stops the service with the test process did not start.
-    #[error("cannot start the watchdog (/bin/sh) of service `{name}`: {reason}")]
     Watchdog {
         /// The service.
         name: String,
@@ -113,7 +100,6 @@ pub enum ServiceError {
         reason: String,
     },
     /// Nothing answers on the port, and starting a service needs a Unix.
-    #[error("nothing answers on port {port} and starting service `{name}` needs a Unix; start it yourself (its model base URL pointing at `recordings serve`) and the tests reuse it")]
     NeedsUnix {
         /// The service.
         name: String,
@@ -122,12 +108,32 @@ pub enum ServiceError {
     },
 }
 
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotHttp { url } => write!(f, "`{url}` is not an http:// URL"),
+            Self::BadPort { url } => write!(f, "`{url}` has no valid port"),
+            Self::UrlUnhealthy { name, base_url, unhealthy } => write!(f, "service `{name}` is used at {base_url} (its url: nothing is started, so its `env` is not applied) but it {unhealthy}; start it there, or unset the url to let the tests start `command`"),
+            Self::ReusedUnhealthy { name, base_url, unhealthy } => write!(f, "service `{name}` is already listening on {base_url} (reused, not started) but {unhealthy}"),
+            Self::StartedUnhealthy { name, argv, unhealthy, log, log_tail } => write!(f, "service `{name}` started with {argv:?} {unhealthy}\n--- last lines of {} ---\n{log_tail}", log.display()),
+            Self::PortHeld { name, held } => write!(f, "service `{name}`: {held}"),
+            Self::File { action, path, reason } => write!(f, "cannot {action} {}: {reason}", path.display()),
+            Self::NoBinary { name, path } => write!(f, "`{{bin:{name}}}`: no binary {} (cargo builds a package's binaries for its integration tests: put the tests in the package that has `{name}`, or `cargo build --bin {name}` first)", path.display()),
+            Self::NoTestExecutable { reason } => write!(f, "cannot find the test executable: {reason}"),
+            Self::Spawn { name, argv, cwd, reason } => write!(f, "cannot start service `{name}` with {argv:?} in {}: {reason}", cwd.display()),
+            Self::Watchdog { name, reason } => write!(f, "cannot start the watchdog (/bin/sh) of service `{name}`: {reason}"),
+            Self::NeedsUnix { name, port } => write!(f, "nothing answers on port {port} and starting service `{name}` needs a Unix; start it yourself (its model base URL pointing at `recordings serve`) and the tests reuse it"),
+        }
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
 /// Who holds a service's port ([`ServiceError::PortHeld`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PortHeld {
     /// The service another test process started, which calls that process's recorder.
-    #[error("port {port} is held by the service that test process {test_pid} started; its model calls go to that process's recorder, so this process waited {waited_secs}s for it to stop. Run the tests of one process at a time, or start the service yourself (pointing at `recordings serve`) so that every process reuses it")]
     OtherProcess {
         /// The port.
         port: u16,
@@ -137,7 +143,6 @@ pub enum PortHeld {
         waited_secs: u64,
     },
     /// A service whose test process ended, which its watchdog is stopping.
-    #[error("port {port} is still held by a service being stopped (watchdog pid {watchdog_pid})")]
     BeingStopped {
         /// The port.
         port: u16,
@@ -146,12 +151,22 @@ pub enum PortHeld {
     },
 }
 
+impl std::fmt::Display for PortHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OtherProcess { port, test_pid, waited_secs } => write!(f, "port {port} is held by the service that test process {test_pid} started; its model calls go to that process's recorder, so this process waited {waited_secs}s for it to stop. Run the tests of one process at a time, or start the service yourself (pointing at `recordings serve`) so that every process reuses it"),
+            Self::BeingStopped { port, watchdog_pid } => write!(f, "port {port} is still held by a service being stopped (watchdog pid {watchdog_pid})"),
+        }
+    }
+}
+
+impl std::error::Error for PortHeld {}
+
 /// How a service failed its health check.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Unhealthy {
     /// The service's process ended first.
-    #[error("exited ({status}) before {health} answered")]
     Exited {
         /// How it ended, e.g. "exit status: 1".
         status: String,
@@ -159,7 +174,6 @@ pub enum Unhealthy {
         health: String,
     },
     /// No 2xx answer before the deadline.
-    #[error("did not answer 2xx on {url} within {secs}s (last: {last})")]
     TimedOut {
         /// The health URL.
         url: String,
@@ -170,12 +184,27 @@ pub enum Unhealthy {
     },
 }
 
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exited { status, health } => {
+                write!(f, "exited ({status}) before {health} answered")
+            }
+            Self::TimedOut { url, secs, last } => write!(
+                f,
+                "did not answer 2xx on {url} within {secs}s (last: {last})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Unhealthy {}
+
 /// One health request's outcome, when not a 2xx answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Probe {
     /// The health path answered this status.
-    #[error("{path} answered {status}")]
     Status {
         /// The health path.
         path: String,
@@ -183,7 +212,6 @@ pub enum Probe {
         status: u16,
     },
     /// The host name does not resolve.
-    #[error("cannot resolve {host}: {reason}")]
     Unresolved {
         /// The host.
         host: String,
@@ -191,18 +219,29 @@ pub enum Probe {
         reason: String,
     },
     /// The host name resolves to no address.
-    #[error("{host} has no address")]
     NoAddress {
         /// The host.
         host: String,
     },
     /// Connecting, writing or reading failed.
-    #[error("{0}")]
     Io(String),
     /// What answered does not speak HTTP.
-    #[error("not an HTTP answer: {0:?}")]
     NotHttp(String),
 }
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Status { path, status } => write!(f, "{path} answered {status}"),
+            Self::Unresolved { host, reason } => write!(f, "cannot resolve {host}: {reason}"),
+            Self::NoAddress { host } => write!(f, "{host} has no address"),
+            Self::Io(_0) => std::fmt::Display::fmt(_0, f),
+            Self::NotHttp(_0) => write!(f, "not an HTTP answer: {_0:?}"),
+        }
+    }
+}
+
+impl std::error::Error for Probe {}
 
 impl From<ServiceError> for Error {
     fn from(e: ServiceError) -> Error {
