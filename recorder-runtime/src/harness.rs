@@ -24,6 +24,7 @@ use recorder_config::{Config, SUITE_ENV};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::model::Model;
@@ -402,6 +403,19 @@ where
     Fut: Future<Output = T>,
     T: TestOutput,
 {
+    // Only this wrapper is generic: the runtime's building and `block_on` (tokio's
+    // scheduler code, for both flavors, with and without a timeout) are compiled once
+    // here, not once per test in the user's crate.
+    run_boxed(
+        spec,
+        Box::new(|fx| Box::pin(async move { body(fx).await.into_outcome() })),
+    );
+}
+
+/// A test body whose output is already checked, boxed: one type for every test.
+type BoxedBody<'a> = Box<dyn FnOnce(Fixtures) -> Pin<Box<dyn Future<Output = ()> + 'a>> + 'a>;
+
+fn run_boxed(spec: TestSpec, body: BoxedBody<'_>) {
     check_suite_or_panic(&spec);
     let fx = fixtures(spec);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -418,14 +432,13 @@ where
             .build()
             .expect("a tokio runtime for the test");
         let fut = body(fx.clone());
-        let out = match spec.timeout_ms {
+        match spec.timeout_ms {
             Some(ms) => rt
                 .block_on(async { tokio::time::timeout(Duration::from_millis(ms), fut).await })
                 .unwrap_or_else(|_| panic!("test {} timed out after {ms} ms", spec.test_id())),
             None => rt.block_on(fut),
-        };
+        }
         drop(rt);
-        out.into_outcome();
     }));
     conclude(&fx, outcome);
 }
