@@ -278,6 +278,31 @@ fn collapse_slashes(path_and_query: &str) -> String {
     out
 }
 
+/// Why a request whose path repeats its API prefix (`/v1/v1/chat/completions`) is
+/// refused, if it does: the client was given a base URL that already ends in the
+/// prefix (as `ctx.base_url()` does) and appended it again.
+///
+/// ```text
+/// /v1/v1/chat/completions  ->  refused
+/// /api/api/chat            ->  refused
+/// /v1/chat/completions     ->  None
+/// ```
+fn doubled_prefix(method: &str, endpoint: &str) -> Option<String> {
+    let mut segments = endpoint.split(['?', '#']).next()?.split('/').skip(1);
+    let first = segments.next()?;
+    let is_prefix = |s: &str| {
+        matches!(s, "api" | "openai")
+            || s.strip_prefix('v')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if !is_prefix(first) || segments.next() != Some(first) {
+        return None;
+    }
+    Some(format!(
+        "{method} {endpoint} repeats `/{first}`: the client was given a base URL that already ends in `/{first}` (as `ctx.base_url()` does) and appended `/{first}` again. Give the client the base URL it expects: `ctx.base_url()` for a client that appends only the endpoint (`/chat/completions`), the same URL without its trailing `/{first}` for one that appends `/{first}/...` itself. Nothing was sent upstream or recorded"
+    ))
+}
+
 /// Why a request is refused before it is routed, if it is.
 fn refused(proxy: &Proxy, headers: &http::HeaderMap) -> Option<String> {
     // Held while checking (no await here) rather than cloned per request.
@@ -372,6 +397,13 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<Body> {
         Ok(r) => r,
         Err((status, msg)) => return error_response(status, "recorder_routing", &msg),
     };
+    if let Some(msg) = doubled_prefix(parts.method.as_str(), &endpoint) {
+        // No upstream serves it: recorded, it was a 404 the test replayed forever
+        // with nothing saying why. The test fails with this too, whatever the client
+        // does with the 404.
+        scope.problem(msg.clone());
+        return error_response(StatusCode::NOT_FOUND, "recorder_doubled_prefix", &msg);
+    }
     let limit = scope.max_body_bytes();
     let declared = parts
         .headers
@@ -460,4 +492,43 @@ fn to_hyper(resp: EngineResponse) -> Response<Body> {
         }
     };
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doubled_prefix;
+
+    #[test]
+    fn a_path_that_repeats_its_api_prefix_is_refused_naming_the_fix() {
+        for (path, prefix) in [
+            ("/v1/v1/chat/completions", "/v1"),
+            ("/v1/v1/models?limit=2", "/v1"),
+            ("/api/api/chat", "/api"),
+            ("/openai/openai/deployments/x/chat/completions", "/openai"),
+            ("/v2/v2/rerank", "/v2"),
+        ] {
+            let msg = doubled_prefix("POST", path).unwrap_or_else(|| panic!("{path} passed"));
+            assert!(msg.starts_with(&format!("POST {path} repeats `{prefix}`")), "{msg}");
+            assert!(msg.contains("ctx.base_url()"), "{msg}");
+            assert!(msg.ends_with("Nothing was sent upstream or recorded"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn paths_that_do_not_repeat_an_api_prefix_pass() {
+        for path in [
+            "/v1/chat/completions",
+            "/api/chat",
+            "/",
+            "",
+            "/v1",
+            "/v1/",
+            "/v/v/x",
+            "/files/files/x",
+            "/v1/v2/x",
+            "/v1?x=/v1/v1",
+        ] {
+            assert_eq!(doubled_prefix("GET", path), None, "{path}");
+        }
+    }
 }

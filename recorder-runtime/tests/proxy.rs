@@ -197,6 +197,39 @@ async fn both_api_styles_record_then_replay_offline() {
     assert_eq!(fake.requests().len(), 4, "replay never went upstream");
 }
 
+/// `ctx.base_url()` ends in `/v1`; a client that appends `/v1/chat/completions` to
+/// it sends `/v1/v1/chat/completions`. In record mode that was forwarded, and the
+/// upstream's 404 recorded and replayed ever after with nothing saying why. Now it is
+/// refused in every mode, nothing is sent or recorded, the answer says what to give
+/// the client instead, and the test fails with the same words even if the client
+/// swallows the 404.
+#[tokio::test]
+async fn a_path_that_repeats_v1_is_refused_saying_which_base_url_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeUpstream::start();
+    let http = http();
+    let chat = json!({"model": "fake-chat", "messages": [{"role": "user", "content": "hello"}]});
+    for mode in [Mode::Record, Mode::Replay] {
+        let ctx = fake_ctx("proxy::paths::doubled_v1", mode, dir.path(), &fake);
+        let url = format!("{}/v1/chat/completions", ctx.base_url());
+        let r = http.post(&url).json(&chat).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{mode:?}");
+        let body: Value = r.json().await.unwrap();
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with("POST /v1/v1/chat/completions repeats `/v1`"),
+            "{mode:?}: {msg}"
+        );
+        assert!(msg.contains("`ctx.base_url()`"), "{msg}");
+        assert_eq!(body["error"]["type"], "recorder_doubled_prefix");
+        let problems = ctx.finish();
+        assert_eq!(problems.len(), 1, "{mode:?}: {problems:?}");
+        assert!(problems[0].contains("repeats `/v1`"), "{problems:?}");
+    }
+    assert!(fake.requests().is_empty(), "nothing went upstream");
+    assert!(recordings(dir.path()).is_empty(), "nothing was recorded");
+}
+
 /// `ctx.ollama_url()` ends in `/` (ollama-rs appends `api/chat`); a client that
 /// appends `/api/chat` sends `//api/chat`. The proxy reads it as `/api/chat`:
 /// forwarded, recorded and replayed as the endpoint it is (it used to be forwarded
