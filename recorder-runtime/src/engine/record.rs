@@ -27,7 +27,6 @@ use crate::recording::{RecordedRequest, RecordedResponse, Recording};
 use crate::store::{RecordingKey, Replay, Saved};
 use crate::stream::{FrameParser, StreamFormat};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http::HeaderValue;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
