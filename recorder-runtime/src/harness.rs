@@ -349,6 +349,9 @@ fn conclude(fx: &Fixtures, outcome: std::thread::Result<()>) {
         for change in &saves.changes {
             eprintln!("recorder:   changed: {change}");
         }
+        for line in saves.retryable_lines("recorder:   ") {
+            eprintln!("{line}");
+        }
     }
     // What verify mode found (shown like the saves above); breaking findings are
     // among the problems.

@@ -51,9 +51,23 @@ pub struct Tally {
     pub largest: f64,
     /// Each changed file, with its first real difference.
     pub changes: Vec<String>,
+    /// Each file whose answer is one a client retries (429, 5xx), with its status:
+    /// replay answers it again, so a transient one recorded by chance stays until
+    /// re-recorded. Named in the summary, never a failure (a test of a client's
+    /// retries records them on purpose).
+    pub retryable: Vec<String>,
 }
 
 impl Tally {
+    /// Counts one save of the file at `path` whose answer has HTTP `status`.
+    pub fn add_answer(&mut self, path: &Path, saved: &Saved, status: u16) {
+        self.add(path, saved);
+        if status == 429 || status >= 500 {
+            self.retryable
+                .push(format!("{} ({status})", path.display()));
+        }
+    }
+
     /// Counts one save of the file at `path`.
     pub fn add(&mut self, path: &Path, saved: &Saved) {
         match saved {
@@ -79,6 +93,30 @@ impl Tally {
         self.equivalent += other.equivalent;
         self.largest = self.largest.max(other.largest);
         self.changes.extend(other.changes.iter().cloned());
+        self.retryable.extend(other.retryable.iter().cloned());
+    }
+
+    /// The lines naming the files whose answer a client retries (at most
+    /// `NAMED_CHANGES` of them), each starting with `head`; none when there are none.
+    pub fn retryable_lines(&self, head: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.retryable.is_empty() {
+            return lines;
+        }
+        lines.push(format!(
+            "{head}{} recorded answer(s) a client retries (429, 5xx): replay answers them again, and a client that retried waits as it did. Re-record them if the upstream was only busy",
+            self.retryable.len()
+        ));
+        for file in self.retryable.iter().take(NAMED_CHANGES) {
+            lines.push(format!("{head}  retryable: {file}"));
+        }
+        if self.retryable.len() > NAMED_CHANGES {
+            lines.push(format!(
+                "{head}  retryable: ... and {} more",
+                self.retryable.len() - NAMED_CHANGES
+            ));
+        }
+        lines
     }
 
     /// How many saves were counted.
@@ -117,14 +155,14 @@ struct Process {
 
 /// Adds one save to the process's tally; the first one arranges for the summary
 /// to be printed when the process exits.
-pub(crate) fn count(path: &Path, saved: &Saved) {
+pub(crate) fn count(path: &Path, saved: &Saved, status: u16) {
     summary_at_exit();
     PROCESS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get_or_insert_with(Default::default)
         .tally
-        .add(path, saved);
+        .add_answer(path, saved, status);
 }
 
 /// Arranges for the summary (this one's and verify's, [`crate::drift::summary`]) to be
@@ -183,6 +221,7 @@ fn summary_lines(tally: &Tally, tests: usize, failed: usize) -> Vec<String> {
             tally.changes.len() - NAMED_CHANGES
         ));
     }
+    lines.extend(tally.retryable_lines("recorder: "));
     lines
 }
 
@@ -240,6 +279,35 @@ mod tests {
                 response: RecordedResponse::plain(200, None, b""),
             }),
         }
+    }
+
+    #[test]
+    fn answers_a_client_retries_are_named_after_the_counts() {
+        let mut a = Tally::default();
+        a.add_answer("r/ok.json".as_ref(), &Saved::New, 200);
+        a.add_answer("r/bad.json".as_ref(), &Saved::New, 400);
+        a.add_answer("r/limited.json".as_ref(), &Saved::New, 429);
+        let mut b = Tally::default();
+        b.add_answer("r/down.json".as_ref(), &Saved::Identical, 503);
+        a.merge(&b);
+        assert_eq!(a.retryable, ["r/limited.json (429)", "r/down.json (503)"]);
+        let lines = summary_lines(&a, 1, 0);
+        assert_eq!(
+            lines[1..],
+            [
+                "recorder: 2 recorded answer(s) a client retries (429, 5xx): replay answers them again, and a client that retried waits as it did. Re-record them if the upstream was only busy",
+                "recorder:   retryable: r/limited.json (429)",
+                "recorder:   retryable: r/down.json (503)",
+            ]
+        );
+        let many = Tally {
+            retryable: (0..25).map(|i| format!("r/{i}.json (500)")).collect(),
+            ..Tally::default()
+        };
+        let lines = many.retryable_lines("x: ");
+        assert_eq!(lines.len(), 1 + NAMED_CHANGES + 1);
+        assert_eq!(lines.last().unwrap(), "x:   retryable: ... and 5 more");
+        assert!(Tally::default().retryable_lines("x: ").is_empty());
     }
 
     #[test]

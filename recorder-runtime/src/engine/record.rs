@@ -574,6 +574,7 @@ impl Engine {
         let rec = self.as_stored(scope, rec, hash);
         let sends_ids = crate::idmap::is_placeholder(&rec.request.endpoint)
             || crate::idmap::is_placeholder(&rec.request.body.to_string());
+        let status = rec.response.status;
         let (path, saved) = {
             let _one_writer = scope.ids_file.lock().unwrap();
             // What would be written is compared with what is on disk: the same
@@ -586,7 +587,7 @@ impl Engine {
         };
         scope.stats.recorded.fetch_add(1, Ordering::Relaxed);
         scope.note_recorded(key);
-        scope.count_save(&path, &saved);
+        scope.count_save(&path, &saved, status);
         // The file is kept whatever happens to the usage log; a failure fails the test.
         if let Err(e) = self.usage.recorded(&scope.test_id, hash, &saved) {
             scope.problem(format!(

@@ -361,10 +361,16 @@ impl Scope {
         self.saves.lock().unwrap().clone()
     }
 
-    /// Counts one save, for this test and for the process's summary.
-    pub(crate) fn count_save(&self, path: &std::path::Path, saved: &crate::store::Saved) {
-        self.saves.lock().unwrap().add(path, saved);
-        crate::report::count(path, saved);
+    /// Counts one save of an answer with HTTP `status`, for this test and for the
+    /// process's summary.
+    pub(crate) fn count_save(
+        &self,
+        path: &std::path::Path,
+        saved: &crate::store::Saved,
+        status: u16,
+    ) {
+        self.saves.lock().unwrap().add_answer(path, saved, status);
+        crate::report::count(path, saved, status);
     }
 
     /// What verify mode found so far, in the order the answers were compared (see

@@ -839,6 +839,13 @@ async fn response_headers_a_client_reads_are_kept() {
     assert_eq!(limited.status, 429);
     assert_eq!(limited.header("retry-after"), Some("2"));
     assert_clean(&rec);
+    // Recorded as it came (a test of a client's retries wants it), and named: the
+    // summary says replay will answer it again.
+    let saves = rec.scope().saves();
+    let [limited_file] = &saves.retryable[..] else {
+        panic!("the 429 alone is named: {:?}", saves.retryable)
+    };
+    assert!(limited_file.ends_with(".json (429)"), "{limited_file}");
     let stored: Vec<Value> = recordings(&rec.scope_dir())
         .iter()
         .map(|p| read_json(p))
