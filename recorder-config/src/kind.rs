@@ -124,7 +124,7 @@ impl<'de> Deserialize<'de> for Kind {
 
 impl std::fmt::Display for ParseKindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self { name, .. } = self;
+        let Self { name } = self;
         write!(f, "unknown model kind `{name}`; valid kinds: text, vision, embedding, rerank, safety, judge")
     }
 }

@@ -217,7 +217,7 @@ impl std::fmt::Display for Error {
                 let path = path.display();
                 write!(f, "{action} {path}: {source}")
             }
-            Self::Miss(_0) => std::fmt::Display::fmt(_0, f),
+            Self::Miss(inner) => std::fmt::Display::fmt(inner, f),
             Self::Unreachable { url, reason } => write!(f, "upstream {url} is unreachable: {reason}. Start the server or check the setup's base_url; nothing was recorded"),
             Self::Upstream { url, reason } => write!(f, "upstream {url} failed mid-response: {reason}; nothing was recorded"),
             Self::Config(e) => std::fmt::Display::fmt(e, f),
@@ -232,13 +232,13 @@ impl std::fmt::Display for Error {
                 write!(f, "the recording {path} would be {size} bytes, over the {limit} bytes replay loads (RECORDER_MAX_RECORDING_BYTES): nothing was recorded, so that replay never meets a file it refuses. The answer itself was within RECORDER_MAX_BODY_BYTES{answer}, which bounds answers, not their recordings: a stream is stored one event per frame, pretty-printed, often several times the bytes of the answer. Raise RECORDER_MAX_RECORDING_BYTES (for recording and replay alike), or ask for a shorter answer", answer = answer_limit.map(|l| format!(" ({l} bytes)")).unwrap_or_default())
             }
             Self::FeatureOff { what, feature } => write!(f, "{what} needs recorder-runtime's `{feature}` feature: enable it in Cargo.toml (`recorder-runtime = {{ version = \"…\", features = [\"{feature}\"] }}`); nothing was sent or recorded"),
-            Self::Setup(_0) => std::fmt::Display::fmt(_0, f),
-            Self::Routing(_0) => std::fmt::Display::fmt(_0, f),
-            Self::Budget(_0) => std::fmt::Display::fmt(_0, f),
-            Self::IdCycle(_0) => write!(f, "these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test", _0.join(", ")),
-            Self::NotReady(_0) => std::fmt::Display::fmt(_0, f),
+            Self::Setup(inner) => std::fmt::Display::fmt(inner, f),
+            Self::Routing(inner) => std::fmt::Display::fmt(inner, f),
+            Self::Budget(inner) => std::fmt::Display::fmt(inner, f),
+            Self::IdCycle(inner) => write!(f, "these recordings of one test each send back an id another of them issued, in a cycle: {}. Fix the ids by hand or re-record the test", inner.join(", ")),
+            Self::NotReady(inner) => std::fmt::Display::fmt(inner, f),
             Self::Serialize { endpoint, source } => write!(f, "cannot serialize the request body for {endpoint}: {source}"),
-            Self::Task(_0) => write!(f, "a background task of the recorder failed: {_0}"),
+            Self::Task(inner) => write!(f, "a background task of the recorder failed: {inner}"),
             Self::Shared(e) => std::fmt::Display::fmt(e, f),
             Self::Redacted { message, .. } => write!(f, "{message}"),
         }
@@ -595,7 +595,7 @@ impl std::fmt::Display for SetupProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::MissingApiKey { setup, upstream, var, url } => write!(f, "{} needs the API key in ${var} to call {url}; set it (it is never written to disk) or replay with RECORD_MODE=replay", whose(setup, upstream)),
-            Self::UnknownUpstream(_0) => std::fmt::Display::fmt(_0, f),
+            Self::UnknownUpstream(inner) => std::fmt::Display::fmt(inner, f),
             Self::NoBaseUrl { endpoint, setup } => write!(f, "no upstream for {endpoint}: the setup {} has no base_url. Set one in recorder.toml or choose another setup with RECORDER_SETUP", or_none(setup)),
             Self::NotTokens { var, value } => write!(f, "{var}={value:?} is not a number of tokens: write a whole number such as 200000 (or 200_000), or unset it; nothing was sent upstream"),
             Self::BadTokenCount { path, text } => write!(f, "the run's token count in {} is not a number ({text:?}): delete the file to count this run from 0", path.display()),
@@ -656,7 +656,7 @@ pub enum RoutingProblem {
 impl std::fmt::Display for RoutingProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::UnknownUpstream(_0) => std::fmt::Display::fmt(_0, f),
+            Self::UnknownUpstream(inner) => std::fmt::Display::fmt(inner, f),
             Self::NotRunning { test_id, running } => write!(f, "a request for test `{test_id}` (from its X-Recorder-Test-Id header) reached the recorder of this test process, but that test is not running here (running: {}). A service calling after its test ended, or a header copied from another test, cannot be recorded", listed_or_none(running)),
             Self::MissingTestId => write!(f, "a request without an {} header reached the recorder's root URL. The service's outbound client must add it: .with(recorder_runtime::propagate::PropagateMiddleware) for reqwest-middleware, .headers(recorder_runtime::propagate::headers()) for plain reqwest, and propagate::spawn for work moved to other tasks", recorder_propagate::TEST_ID_HEADER),
             Self::UnusableTestId { test_id, why } => write!(f, "test id `{}` cannot have recordings: {why}. Use a test's path, such as `my_crate::module::test_name`", test_id.escape_debug()),
@@ -677,6 +677,15 @@ pub struct UnknownUpstream {
     /// The upstreams the setup names.
     pub known: Vec<String>,
 }
+
+impl std::fmt::Display for UnknownUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { known, name, setup } = self;
+        write!(f, "no upstream `{name}` in setup `{}`: {}. Add it to the setup's upstreams in recorder.toml (upstreams = {{ {name} = \"http://...\" }}), or for `cargo recordings serve` pass --upstream {name}=URL", or_none(setup), names(known))
+    }
+}
+
+impl std::error::Error for UnknownUpstream {}
 
 fn or_none(setup: &Option<String>) -> &str {
     setup.as_deref().unwrap_or("(none)")
@@ -803,14 +812,3 @@ mod tests {
         );
     }
 }
-
-impl std::fmt::Display for UnknownUpstream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Self {
-            known, name, setup, ..
-        } = self;
-        write!(f, "no upstream `{name}` in setup `{}`: {}. Add it to the setup's upstreams in recorder.toml (upstreams = {{ {name} = \"http://...\" }}), or for `cargo recordings serve` pass --upstream {name}=URL", or_none(setup), names(known))
-    }
-}
-
-impl std::error::Error for UnknownUpstream {}

@@ -235,8 +235,8 @@ impl std::fmt::Display for Probe {
             Self::Status { path, status } => write!(f, "{path} answered {status}"),
             Self::Unresolved { host, reason } => write!(f, "cannot resolve {host}: {reason}"),
             Self::NoAddress { host } => write!(f, "{host} has no address"),
-            Self::Io(_0) => std::fmt::Display::fmt(_0, f),
-            Self::NotHttp(_0) => write!(f, "not an HTTP answer: {_0:?}"),
+            Self::Io(inner) => std::fmt::Display::fmt(inner, f),
+            Self::NotHttp(inner) => write!(f, "not an HTTP answer: {inner:?}"),
         }
     }
 }
