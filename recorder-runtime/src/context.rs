@@ -167,6 +167,15 @@ impl ContextBuilder {
                 module_of(&self.test_id),
             )?,
         };
+        if let Some((var, like)) = crate::env::misspelled(target.env.keys().map(String::as_str)) {
+            return Err(crate::Error::Setup(
+                crate::error::SetupProblem::MisspelledVariable {
+                    var: var.to_owned(),
+                    place: "the setup's env (recorder.toml)",
+                    like,
+                },
+            ));
+        }
         // Read under the test's setup: its `env` gives defaults.
         let vars = target.vars();
         let mode = match self.mode {

@@ -236,8 +236,98 @@ fn base_layers() -> EnvLayers {
 
 /// `RECORDER_ENV` is well formed (or unset); else the error naming the bad entry.
 pub fn check() -> Result<()> {
-    EnvLayers::from_process(&ProcessEnv)?;
-    Ok(())
+    let layers = EnvLayers::from_process(&ProcessEnv)?;
+    // The environment does not change while tests run: scanned once.
+    static PROCESS: OnceLock<Option<(String, &'static str)>> = OnceLock::new();
+    let in_process = PROCESS.get_or_init(|| {
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        misspelled(names.iter().map(String::as_str)).map(|(var, like)| (var.to_owned(), like))
+    });
+    let found = match in_process {
+        Some((var, like)) => Some((var.clone(), "the environment", *like)),
+        None => misspelled(layers.recorder_env().keys().map(String::as_str))
+            .map(|(var, like)| (var.to_owned(), ENV, like)),
+    };
+    match found {
+        Some((var, place, like)) => Err(crate::Error::Setup(
+            crate::error::SetupProblem::MisspelledVariable { var, place, like },
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The first of `names` (in sorted order) that looks like one of [`VARIABLES`]
+/// without being one, with the variable it resembles: the same but for case
+/// (`record_mode`), or two edits away (`RECORDER_TEXT_MODEL`, `RECORD_MDOE`). Names
+/// far from every variable are left alone, whatever their prefix (a user's own
+/// `RECORDER_OPENAI_KEY`), and so are the per-service variables
+/// (`RECORDER_SERVICE_<NAME>_URL`, `..._PORT`).
+///
+/// ```
+/// use recorder_runtime::env::misspelled;
+/// assert_eq!(misspelled(["PATH", "RECORDER_TEXT_MODEL"]), Some(("RECORDER_TEXT_MODEL", "RECORDER_TEXT_MODELS")));
+/// assert_eq!(misspelled(["record_mode"]), Some(("record_mode", "RECORD_MODE")));
+/// assert_eq!(misspelled(["RECORD_MODE", "RECORDER_SERVICE_API_URL", "RECORDER_OPENAI_KEY"]), None);
+/// ```
+pub fn misspelled<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, &'static str)> {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    names.into_iter().find_map(|name| {
+        let upper = name.to_ascii_uppercase();
+        // A cheap first look: the names of ours all start with RECORD.
+        let head = upper.as_bytes().get(..6)?;
+        if !within_two_edits(head, b"RECORD")
+            || VARIABLES.iter().any(|v| v.name == name)
+            || is_service_variable(name)
+        {
+            return None;
+        }
+        VARIABLES
+            .iter()
+            .map(|v| v.name)
+            .filter(|known| !known.contains('<'))
+            .find(|known| within_two_edits(upper.as_bytes(), known.as_bytes()))
+            .map(|known| (name, known))
+    })
+}
+
+/// `RECORDER_SERVICE_<NAME>_URL` or `..._PORT` for some service name.
+fn is_service_variable(name: &str) -> bool {
+    name.strip_prefix("RECORDER_SERVICE_")
+        .and_then(|rest| rest.strip_suffix("_URL").or_else(|| rest.strip_suffix("_PORT")))
+        .is_some_and(|service| {
+            !service.is_empty()
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+/// Whether `a` becomes `b` with at most two insertions, deletions, substitutions or
+/// swaps of neighbours (optimal string alignment distance).
+fn within_two_edits(a: &[u8], b: &[u8]) -> bool {
+    if a.len().abs_diff(b.len()) > 2 {
+        return false;
+    }
+    // Three rows of the distance table: two back, one back, this one.
+    let mut two_back = vec![0usize; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut row = vec![0usize; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(two_back[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut two_back, &mut prev);
+        std::mem::swap(&mut prev, &mut row);
+    }
+    prev[b.len()] <= 2
 }
 
 impl Vars {
@@ -476,4 +566,64 @@ pub fn run_id() -> Option<String> {
 /// [`Vars::max_recording_bytes`]).
 pub fn max_recording_bytes() -> u64 {
     Vars::process().max_recording_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{misspelled, within_two_edits};
+
+    #[test]
+    fn names_one_or_two_edits_from_a_variable_are_misspellings_of_it() {
+        for (name, like) in [
+            ("RECORDER_TEXT_MODEL", "RECORDER_TEXT_MODELS"),
+            ("record_mode", "RECORD_MODE"),
+            ("Record_Mode", "RECORD_MODE"),
+            ("RECORD_MDOE", "RECORD_MODE"),
+            ("RECORDING_DIRS", "RECORDING_DIR"),
+            ("RECORDER_MAX_BODY_BYTE", "RECORDER_MAX_BODY_BYTES"),
+            ("RECORDER_SETUPS", "RECORDER_SETUP"),
+            ("RECODER_SUITE", "RECORDER_SUITE"),
+        ] {
+            assert_eq!(misspelled([name]), Some((name, like)), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_recorders_own_names_and_names_far_from_them_pass() {
+        assert_eq!(
+            misspelled([
+                "RECORD_MODE",
+                "RECORDER_TEXT_MODELS",
+                "RECORDER_SERVICE_URL",
+                "RECORDER_SERVICE_API_URL",
+                "RECORDER_SERVICE_MY_APP2_PORT",
+                "RECORDER_OPENAI_KEY",
+                "RECORDS",
+                "REC",
+                "PATH",
+                "CARGO_MANIFEST_DIR",
+                "ÉRECORD_MODE",
+            ]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_first_misspelling_in_name_order_is_the_one_reported() {
+        assert_eq!(
+            misspelled(["RECORDING_DIRS", "RECORD_MDOE"]),
+            Some(("RECORDING_DIRS", "RECORDING_DIR"))
+        );
+    }
+
+    #[test]
+    fn two_edits_count_a_swap_of_neighbours_as_one() {
+        assert!(within_two_edits(b"ABCD", b"ABCD"));
+        assert!(within_two_edits(b"ABCD", b"BACD"));
+        assert!(within_two_edits(b"ABCD", b"BADC"));
+        assert!(within_two_edits(b"ABCD", b"AB"));
+        assert!(!within_two_edits(b"ABCD", b"A"));
+        assert!(!within_two_edits(b"ABCD", b"XYZD"));
+        assert!(within_two_edits(b"", b"AB"));
+    }
 }

@@ -589,6 +589,17 @@ pub enum SetupProblem {
         /// Its answer, or what was wrong with it.
         why: String,
     },
+    /// A variable is set whose name is none of the recorder's but close to one
+    /// (`RECORDER_TEXT_MODEL`, `record_mode`): what it was meant to change would
+    /// silently not change. Its value is never shown (it may be a key).
+    MisspelledVariable {
+        /// The name as set.
+        var: String,
+        /// Where it is set: the environment, `RECORDER_ENV` or the setup's `env`.
+        place: &'static str,
+        /// The recorder's variable it resembles.
+        like: &'static str,
+    },
 }
 
 impl std::fmt::Display for SetupProblem {
@@ -608,6 +619,7 @@ impl std::fmt::Display for SetupProblem {
             Self::BadServerName { name } => write!(f, "`{name}` cannot name an upstream: use letters, digits, `-`, `_` and `.` (e.g. mcp, github)"),
             Self::ServerNotStarted { server, reason } => write!(f, "cannot start {server}: {reason}. The server runs in the modes that call upstream (record, record-if-missing, live, verify); replay never starts it"),
             Self::RecorderUnreachable { url, reason } => write!(f, "cannot reach the recorder at {url}: {reason}. Is the test (or `cargo recordings serve`) that gave this URL still running?"),
+            Self::MisspelledVariable { var, place, like } => write!(f, "{var} is set in {place}, but the recorder has no variable of that name: did you mean {like}? Rename it, or unset it if it is meant for something else; `cargo recordings options` lists the recorder's variables"),
             Self::RecorderRefused { url, why } => write!(f, "the recorder at {url} refused the session: {why}"),
         }
     }

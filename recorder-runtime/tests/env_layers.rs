@@ -119,6 +119,78 @@ fn child_layers() {
     println!("child: ok");
 }
 
+/// `RECORDER_TEXT_MODEL=...` (no S) used to change nothing, silently: the tests ran
+/// with the setup's models and passed. A name one or two edits from a variable of the
+/// recorder fails every context, in the environment or in `RECORDER_ENV`, saying which
+/// variable it resembles, never showing its value.
+#[test]
+fn a_misspelled_variable_fails_the_context_naming_the_one_it_resembles() {
+    run_child(
+        "child_misspelled",
+        &[("RECORDER_TEXT_MODEL", "sk-a-value-never-shown-0123")],
+        &[],
+    );
+    run_child(
+        "child_misspelled_in_recorder_env",
+        &[("RECORDER_ENV", "RECORD_MDOE=record")],
+        &[],
+    );
+}
+
+#[test]
+#[ignore = "run by a_misspelled_variable_fails_the_context_naming_the_one_it_resembles"]
+fn child_misspelled() {
+    if !is_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = context(dir.path(), Target::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("RECORDER_TEXT_MODEL is set in the environment, but the recorder has no variable of that name: did you mean RECORDER_TEXT_MODELS?"),
+        "{err}"
+    );
+    assert!(err.contains("cargo recordings options"), "{err}");
+    assert!(
+        !err.contains("never-shown"),
+        "the value is not shown: {err}"
+    );
+    println!("child: ok");
+}
+
+#[test]
+#[ignore = "run by a_misspelled_variable_fails_the_context_naming_the_one_it_resembles"]
+fn child_misspelled_in_recorder_env() {
+    if !is_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = context(dir.path(), Target::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("RECORD_MDOE is set in RECORDER_ENV, but the recorder has no variable of that name: did you mean RECORD_MODE?"),
+        "{err}"
+    );
+    println!("child: ok");
+}
+
+#[test]
+fn a_misspelled_variable_in_a_setups_env_fails_the_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = context(
+        dir.path(),
+        setup_target(&[("RECORDER_KEEP_TIMIN", "1"), ("OLLAMA_URL", "http://x")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("RECORDER_KEEP_TIMIN is set in the setup's env (recorder.toml), but the recorder has no variable of that name: did you mean RECORDER_KEEP_TIMING?"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_setup_env_gives_the_mode_dir_and_api_key() {
     run_child("child_setup_only", &[], &["ENV_LAYERS_KEY"]);
