@@ -295,14 +295,22 @@ pub fn misspelled<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<(&'a s
 
 /// `RECORDER_SERVICE_<NAME>_URL` or `..._PORT` for some service name.
 fn is_service_variable(name: &str) -> bool {
-    name.strip_prefix("RECORDER_SERVICE_")
-        .and_then(|rest| rest.strip_suffix("_URL").or_else(|| rest.strip_suffix("_PORT")))
-        .is_some_and(|service| {
-            !service.is_empty()
-                && service
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        })
+    [
+        recorder_config::SERVICE_NAMED_URL_ENV,
+        recorder_config::SERVICE_NAMED_PORT_ENV,
+    ]
+    .iter()
+    .filter_map(|template| template.split_once("<NAME>"))
+    .any(|(before, after)| {
+        name.strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .is_some_and(|service| {
+                !service.is_empty()
+                    && service
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+    })
 }
 
 /// Whether `a` becomes `b` with at most two insertions, deletions, substitutions or
@@ -600,6 +608,9 @@ mod tests {
                 "RECORDER_OPENAI_KEY",
                 "RECORDS",
                 "REC",
+                "RERECORD_MODE",
+                "RERECORD_SETUP",
+                "RERECORD_SUITE",
                 "PATH",
                 "CARGO_MANIFEST_DIR",
                 "ÉRECORD_MODE",
