@@ -47,6 +47,20 @@ fn is_child() -> bool {
     std::env::var_os("ENV_LAYERS_CHILD").is_some()
 }
 
+/// In a child, the error that building a context without a setup gives; `None` in the
+/// parent (the child tests do nothing there).
+fn child_context_error() -> Option<String> {
+    if !is_child() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    Some(
+        context(dir.path(), Target::default())
+            .unwrap_err()
+            .to_string(),
+    )
+}
+
 fn setup_target(env: &[(&str, &str)]) -> Target {
     Target {
         setup: Some("layered".into()),
@@ -140,13 +154,9 @@ fn a_misspelled_variable_fails_the_context_naming_the_one_it_resembles() {
 #[test]
 #[ignore = "run by a_misspelled_variable_fails_the_context_naming_the_one_it_resembles"]
 fn child_misspelled() {
-    if !is_child() {
+    let Some(err) = child_context_error() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let err = context(dir.path(), Target::default())
-        .unwrap_err()
-        .to_string();
+    };
     assert!(
         err.starts_with("RECORDER_TEXT_MODEL is set in the environment, but the recorder has no variable of that name: did you mean RECORDER_TEXT_MODELS?"),
         "{err}"
@@ -162,13 +172,9 @@ fn child_misspelled() {
 #[test]
 #[ignore = "run by a_misspelled_variable_fails_the_context_naming_the_one_it_resembles"]
 fn child_misspelled_in_recorder_env() {
-    if !is_child() {
+    let Some(err) = child_context_error() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let err = context(dir.path(), Target::default())
-        .unwrap_err()
-        .to_string();
+    };
     assert!(
         err.starts_with("RECORD_MDOE is set in RECORDER_ENV, but the recorder has no variable of that name: did you mean RECORD_MODE?"),
         "{err}"
@@ -240,13 +246,9 @@ fn a_malformed_recorder_env_fails_every_test_naming_the_entry() {
 #[test]
 #[ignore = "run by a_malformed_recorder_env_fails_every_test_naming_the_entry"]
 fn child_malformed() {
-    if !is_child() {
+    let Some(err) = child_context_error() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let err = context(dir.path(), Target::default())
-        .unwrap_err()
-        .to_string();
+    };
     assert!(
         err.contains("RECORDER_ENV=\"RECORD_MODE=live,RECORDER_KEEP_TIMING\""),
         "{err}"
