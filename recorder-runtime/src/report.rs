@@ -107,15 +107,7 @@ impl Tally {
             "{head}{} recorded answer(s) a client retries (429, 5xx): replay answers them again, and a client that retried waits as it did. Re-record them if the upstream was only busy",
             self.retryable.len()
         ));
-        for file in self.retryable.iter().take(NAMED_CHANGES) {
-            lines.push(format!("{head}  retryable: {file}"));
-        }
-        if self.retryable.len() > NAMED_CHANGES {
-            lines.push(format!(
-                "{head}  retryable: ... and {} more",
-                self.retryable.len() - NAMED_CHANGES
-            ));
-        }
+        lines.extend(named(&format!("{head}  retryable: "), &self.retryable, ""));
         lines
     }
 
@@ -212,16 +204,29 @@ fn summary_lines(tally: &Tally, tests: usize, failed: usize) -> Vec<String> {
         "recorder: {}",
         tally.line(&format!("recorded {exchanges}{by}{failed}"))
     )];
-    for change in tally.changes.iter().take(NAMED_CHANGES) {
-        lines.push(format!("recorder: changed: {change}"));
-    }
-    if tally.changes.len() > NAMED_CHANGES {
+    lines.extend(named(
+        "recorder: changed: ",
+        &tally.changes,
+        " (git status recordings/)",
+    ));
+    lines.extend(tally.retryable_lines("recorder: "));
+    lines
+}
+
+/// One line per item, `head` first, at most `NAMED_CHANGES` of them, then one saying
+/// how many more (with `more_hint` after it).
+fn named(head: &str, items: &[String], more_hint: &str) -> Vec<String> {
+    let mut lines: Vec<String> = items
+        .iter()
+        .take(NAMED_CHANGES)
+        .map(|item| format!("{head}{item}"))
+        .collect();
+    if items.len() > NAMED_CHANGES {
         lines.push(format!(
-            "recorder: changed: ... and {} more (git status recordings/)",
-            tally.changes.len() - NAMED_CHANGES
+            "{head}... and {} more{more_hint}",
+            items.len() - NAMED_CHANGES
         ));
     }
-    lines.extend(tally.retryable_lines("recorder: "));
     lines
 }
 
