@@ -280,7 +280,7 @@ fn collapse_slashes(path_and_query: &str) -> String {
 
 /// Why a request whose path repeats its API prefix (`/v1/v1/chat/completions`) is
 /// refused, if it does: the client was given a base URL that already ends in the
-/// prefix (as `ctx.base_url()` does) and appended it again.
+/// prefix (`ctx.base_url()` ends in `/v1`) and appended it again.
 ///
 /// ```text
 /// /v1/v1/chat/completions  ->  refused
@@ -299,7 +299,7 @@ fn doubled_prefix(method: &str, endpoint: &str) -> Option<String> {
         return None;
     }
     Some(format!(
-        "{method} {endpoint} repeats `/{first}`: the client was given a base URL that already ends in `/{first}` (as `ctx.base_url()` does) and appended `/{first}` again. Give the client the base URL it expects: `ctx.base_url()` for a client that appends only the endpoint (`/chat/completions`), the same URL without its trailing `/{first}` for one that appends `/{first}/...` itself. Nothing was sent upstream or recorded"
+        "{method} {endpoint} repeats `/{first}`: the client was given a base URL that already ends in `/{first}` and appended `/{first}` again. Give it the base URL it expects: `ctx.base_url()` (it ends in `/v1`) to a client that appends only the endpoint (`/chat/completions`), `ctx.ollama_url()` (it ends in `/`) to an Ollama client, the URL without its trailing `/{first}` to a client that appends `/{first}/...` itself. Nothing was sent upstream or recorded"
     ))
 }
 
