@@ -240,7 +240,9 @@ pub fn check() -> Result<()> {
     // The environment does not change while tests run: scanned once.
     static PROCESS: OnceLock<Option<(String, &'static str)>> = OnceLock::new();
     let in_process = PROCESS.get_or_init(|| {
+        // Blank counts as unset, as everywhere the recorder reads a variable.
         let names: Vec<String> = std::env::vars_os()
+            .filter(|(_, value)| !value.is_empty())
             .filter_map(|(name, _)| name.into_string().ok())
             .collect();
         misspelled(names.iter().map(String::as_str)).map(|(var, like)| (var.to_owned(), like))

@@ -244,6 +244,31 @@ pub(crate) fn report(
         .into_iter()
         .map(|k| json!({ "name": k.as_str(), "variable": k.env_var() }))
         .collect();
+    // Names a test would fail on (`recorder_runtime::env::misspelled`), wherever set.
+    let mut process_names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| process.var(name).is_some())
+        .collect();
+    process_names.sort_unstable();
+    let places = std::iter::once(("the environment".to_owned(), process_names))
+        .chain(std::iter::once((
+            recorder_runtime::env::ENV.to_owned(),
+            base.recorder_env().keys().cloned().collect(),
+        )))
+        .chain(config.iter().flat_map(|c| c.setups.values()).map(|s| {
+            (
+                format!("setups.{}.env", s.name),
+                s.env.keys().cloned().collect(),
+            )
+        }));
+    let mut misspelled = Vec::new();
+    for (place, names) in places {
+        for name in names {
+            if let Some((_, like)) = recorder_runtime::env::misspelled([name.as_str()]) {
+                misspelled.push(json!({ "name": name, "in": place, "like": like }));
+            }
+        }
+    }
     Ok(json!({
         "config": config.map(|c| c.path.display().to_string()),
         "setup": choice.map(|c| json!({ "name": c.setup.name, "chosen_by": c.by.to_string() })),
@@ -252,6 +277,7 @@ pub(crate) fn report(
         "kinds": kinds,
         "services": services,
         "variables": variables,
+        "misspelled": misspelled,
     }))
 }
 
@@ -420,6 +446,22 @@ fn write_text(r: &Value, out: &mut dyn Write) -> std::io::Result<()> {
             text(&v["source"]),
             text(&v["description"]),
         )?;
+    }
+    let misspelled = r["misspelled"].as_array().cloned().unwrap_or_default();
+    if !misspelled.is_empty() {
+        writeln!(
+            out,
+            "\nMisspelled (every recorded test fails until each is renamed, or unset):"
+        )?;
+        for m in &misspelled {
+            writeln!(
+                out,
+                "  {} in {}: did you mean {}?",
+                text(&m["name"]),
+                text(&m["in"]),
+                text(&m["like"]),
+            )?;
+        }
     }
     Ok(())
 }

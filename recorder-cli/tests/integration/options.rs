@@ -87,6 +87,47 @@ fn variable_line<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// A variable a test would fail on (one or two edits from one of the recorder's) is
+/// listed with where it is set and what it resembles, never with its value; a run
+/// without any has no such section.
+#[test]
+fn misspelled_variables_are_listed_with_the_one_they_resemble() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("recorder.toml"),
+        "[setups.local]\nbase_url = \"http://127.0.0.1:18080/v1\"\nenv = { RECORDER_KEEP_TIMIN = \"1\" }\n",
+    )
+    .unwrap();
+    let vars = [
+        ("RECORDER_TEXT_MODEL", "sk-never-shown-0123456789"),
+        ("RECORDER_ENV", "RECORD_MDOE=record"),
+    ];
+    let (code, out, err) = run(dir.path(), &[], &vars);
+    assert_eq!(code, 0, "{err}");
+    let section = out
+        .split("\nMisspelled (every recorded test fails until each is renamed, or unset):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no misspelled section: {out}"));
+    assert_eq!(
+        section.lines().collect::<Vec<_>>(),
+        [
+            "  RECORDER_TEXT_MODEL in the environment: did you mean RECORDER_TEXT_MODELS?",
+            "  RECORD_MDOE in RECORDER_ENV: did you mean RECORD_MODE?",
+            "  RECORDER_KEEP_TIMIN in setups.local.env: did you mean RECORDER_KEEP_TIMING?",
+        ]
+    );
+    assert!(!out.contains("never-shown"), "{out}");
+    let (_, json, _) = run(dir.path(), &["--format", "json"], &vars);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["misspelled"][0]["name"], "RECORDER_TEXT_MODEL");
+    assert_eq!(report["misspelled"][0]["like"], "RECORDER_TEXT_MODELS");
+    assert_eq!(report["misspelled"].as_array().unwrap().len(), 3);
+
+    let clean_dir = project();
+    let (_, clean, _) = run(clean_dir.path(), &[], &[]);
+    assert!(!clean.contains("Misspelled"), "{clean}");
+}
+
 #[test]
 fn prints_setups_suites_kinds_services_and_variables_with_their_sources() {
     let dir = project();
