@@ -46,6 +46,7 @@ mod env;
 mod error;
 mod kind;
 mod locate;
+mod near;
 mod resolve;
 mod services;
 mod setup;
@@ -61,6 +62,7 @@ pub use env::{
 };
 pub use error::ConfigError;
 pub use kind::{Kind, ParseKindError};
+pub use near::{closest, edit_distance};
 pub use resolve::{resolve, Resolved, PINNED_BY_TEST};
 pub use services::{
     ServiceConfig, ServiceEndpoint, SERVICE_ENV, SERVICE_NAMED_PORT_ENV, SERVICE_NAMED_URL_ENV,

@@ -2,7 +2,7 @@
 //! timeout = "30s", flavor = "multi_thread", worker_threads = 2, crate = "rr"`.
 
 use proc_macro2::{Span, TokenStream};
-use recorder_config::Kind;
+use recorder_config::{closest, Kind};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token};
@@ -310,30 +310,6 @@ pub fn parse_timeout(text: &str) -> Result<u64, String> {
     }
 }
 
-/// The candidate nearest to `word`, if it is a plausible typo of it.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2 && *d < c.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut row = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            row.push((prev[j] + cost).min(prev[j + 1] + 1).min(row[j] + 1));
-        }
-        prev = row;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,6 +519,7 @@ mod tests {
 
     #[test]
     fn edit_distances() {
+        use recorder_config::edit_distance;
         assert_eq!(edit_distance("models", "models"), 0);
         assert_eq!(edit_distance("modles", "models"), 2);
         assert_eq!(edit_distance("", "abc"), 3);

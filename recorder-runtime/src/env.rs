@@ -48,7 +48,7 @@
 use crate::error::Result;
 use crate::mode::Mode;
 pub use recorder_config::ValueSource;
-use recorder_config::{EnvLayers, ProcessEnv};
+use recorder_config::{edit_distance, EnvLayers, ProcessEnv};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -276,22 +276,21 @@ pub fn check() -> Result<()> {
 pub fn misspelled<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, &'static str)> {
     let mut names: Vec<&str> = names.into_iter().collect();
     names.sort_unstable();
+    let known: Vec<&'static str> = VARIABLES
+        .iter()
+        .map(|v| v.name)
+        .filter(|name| !name.contains('<'))
+        .collect();
     names.into_iter().find_map(|name| {
         let upper = name.to_ascii_uppercase();
         // A cheap first look: the names of ours all start with RECORD.
-        let head = upper.as_bytes().get(..6)?;
-        if !within_two_edits(head, b"RECORD")
-            || VARIABLES.iter().any(|v| v.name == name)
+        if edit_distance(upper.get(..6)?, "RECORD") > 2
+            || known.contains(&name)
             || is_service_variable(name)
         {
             return None;
         }
-        VARIABLES
-            .iter()
-            .map(|v| v.name)
-            .filter(|known| !known.contains('<'))
-            .find(|known| within_two_edits(upper.as_bytes(), known.as_bytes()))
-            .map(|known| (name, known))
+        recorder_config::closest(&upper, &known).map(|like| (name, like))
     })
 }
 
@@ -313,31 +312,6 @@ fn is_service_variable(name: &str) -> bool {
                         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
             })
     })
-}
-
-/// Whether `a` becomes `b` with at most two insertions, deletions, substitutions or
-/// swaps of neighbours (optimal string alignment distance).
-fn within_two_edits(a: &[u8], b: &[u8]) -> bool {
-    if a.len().abs_diff(b.len()) > 2 {
-        return false;
-    }
-    // Three rows of the distance table: two back, one back, this one.
-    let mut two_back = vec![0usize; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut row = vec![0usize; b.len() + 1];
-    for i in 1..=a.len() {
-        row[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            row[j] = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                row[j] = row[j].min(two_back[j - 2] + 1);
-            }
-        }
-        std::mem::swap(&mut two_back, &mut prev);
-        std::mem::swap(&mut prev, &mut row);
-    }
-    prev[b.len()] <= 2
 }
 
 impl Vars {
@@ -580,7 +554,7 @@ pub fn max_recording_bytes() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{misspelled, within_two_edits};
+    use super::misspelled;
 
     #[test]
     fn names_one_or_two_edits_from_a_variable_are_misspellings_of_it() {
@@ -627,16 +601,5 @@ mod tests {
             misspelled(["RECORDING_DIRS", "RECORD_MDOE"]),
             Some(("RECORDING_DIRS", "RECORDING_DIR"))
         );
-    }
-
-    #[test]
-    fn two_edits_count_a_swap_of_neighbours_as_one() {
-        assert!(within_two_edits(b"ABCD", b"ABCD"));
-        assert!(within_two_edits(b"ABCD", b"BACD"));
-        assert!(within_two_edits(b"ABCD", b"BADC"));
-        assert!(within_two_edits(b"ABCD", b"AB"));
-        assert!(!within_two_edits(b"ABCD", b"A"));
-        assert!(!within_two_edits(b"ABCD", b"XYZD"));
-        assert!(within_two_edits(b"", b"AB"));
     }
 }
